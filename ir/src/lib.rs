@@ -1,0 +1,31 @@
+//! `qc-ir`: the graph IR that every part of qc works on.
+//!
+//! - [`Graph`]: values in an arena ([`ValueId`]), ops as nodes of a petgraph `StableDiGraph`
+//!   ([`OpId`]), graph inputs, outputs and initializers, nested graphs for If/Loop/Scan.
+//! - [`Op`]: an op with its attributes kept verbatim; known ops ([`OpKind`], [`SCHEMAS`]) have
+//!   checked arity, attribute kinds and typed views.
+//! - [`Tensor`]: constant data as zero-copy bytes or an external reference resolved lazily.
+//! - [`QuantSpec`]: one quantization description for every dialect.
+//! - [`verify`]: the verifier, which reports every problem at once.
+//!
+//! Invariants: this crate does no I/O, and knows nothing about protobuf, the CLI or terminals.
+
+pub mod attr;
+pub mod graph;
+pub mod model;
+pub mod op;
+pub mod quant;
+pub mod tensor;
+pub mod types;
+pub mod verify;
+
+pub use attr::{AttrKind, AttrValue, Attribute};
+pub use graph::{
+    Const, DeclList, DeclOverride, Graph, OpId, TensorAnnotation, Use, Value, ValueId,
+};
+pub use model::{Function, Model, OpsetImport, TrainingInfo};
+pub use op::{AttrError, Family, Op, OpKind, OpSchema, SCHEMAS};
+pub use quant::{DataType, QuantOrigin, QuantParam, QuantSpec, Rounding};
+pub use tensor::{DataResolver, ExternalRef, SparseTensor, Tensor, TensorData, TensorError};
+pub use types::{Dim, ElemType, MetaEntry, Shape, TypeInfo, ValueType};
+pub use verify::{VerifyError, verify_model};

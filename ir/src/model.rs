@@ -1,0 +1,118 @@
+//! A model: the main graph plus everything around it (opset imports, producer, metadata,
+//! model-local functions, training information).
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::attr::Attribute;
+use crate::graph::Graph;
+use crate::tensor::{DataResolver, SharedResolver, Tensor, TensorError};
+use crate::types::MetaEntry;
+
+/// An operator set the model imports.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OpsetImport {
+    /// `None` or `""`: the default ONNX domain.
+    pub domain: Option<String>,
+    pub version: Option<i64>,
+}
+
+/// A model-local function.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Function {
+    pub name: Option<String>,
+    pub domain: Option<String>,
+    pub overload: Option<String>,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    /// Names of the attributes the function takes.
+    pub attributes: Vec<String>,
+    /// Attributes with default values.
+    pub attribute_defaults: Vec<Attribute>,
+    /// The body: its ops and `value_info`. Its inputs and outputs are the names above.
+    pub body: Graph,
+    pub opset_imports: Vec<OpsetImport>,
+    pub doc_string: Option<String>,
+    pub metadata: Vec<MetaEntry>,
+}
+
+/// `TrainingInfoProto`: graphs for initialisation and one training step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainingInfo {
+    pub initialization: Option<Graph>,
+    pub algorithm: Option<Graph>,
+    pub initialization_binding: Vec<MetaEntry>,
+    pub update_binding: Vec<MetaEntry>,
+}
+
+/// A whole model.
+#[derive(Clone, Default)]
+pub struct Model {
+    pub ir_version: Option<i64>,
+    pub opset_imports: Vec<OpsetImport>,
+    pub producer_name: Option<String>,
+    pub producer_version: Option<String>,
+    pub domain: Option<String>,
+    pub model_version: Option<i64>,
+    pub doc_string: Option<String>,
+    pub metadata: Vec<MetaEntry>,
+    pub graph: Graph,
+    pub functions: Vec<Function>,
+    pub training_info: Vec<TrainingInfo>,
+    /// Multi-device configurations, carried as encoded bytes that qc does not interpret.
+    pub device_configurations: Vec<Bytes>,
+    /// Reads external tensor data on demand (attached by the front end).
+    pub resolver: Option<SharedResolver>,
+}
+
+impl PartialEq for Model {
+    fn eq(&self, o: &Model) -> bool {
+        self.ir_version == o.ir_version
+            && self.opset_imports == o.opset_imports
+            && self.producer_name == o.producer_name
+            && self.producer_version == o.producer_version
+            && self.domain == o.domain
+            && self.model_version == o.model_version
+            && self.doc_string == o.doc_string
+            && self.metadata == o.metadata
+            && self.graph == o.graph
+            && self.functions == o.functions
+            && self.training_info == o.training_info
+            && self.device_configurations == o.device_configurations
+    }
+}
+
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("ir_version", &self.ir_version)
+            .field("opset_imports", &self.opset_imports)
+            .field("producer_name", &self.producer_name)
+            .field("graph", &self.graph)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Model {
+    /// The opset version imported for `domain` (`""` for the default domain).
+    pub fn opset_version(&self, domain: &str) -> Option<i64> {
+        let default = crate::op::is_default_domain(domain);
+        self.opset_imports
+            .iter()
+            .find(|o| {
+                let d = o.domain.as_deref().unwrap_or("");
+                if default {
+                    crate::op::is_default_domain(d)
+                } else {
+                    d == domain
+                }
+            })
+            .and_then(|o| o.version)
+    }
+
+    /// The raw bytes of a tensor, reading external data through the attached resolver.
+    pub fn tensor_bytes(&self, t: &Tensor) -> Result<Bytes, TensorError> {
+        t.raw_bytes(self.resolver.as_deref().map(|r| r as &dyn DataResolver))
+    }
+}
