@@ -1,1 +1,17 @@
-//! placeholder
+//! `qc`: the command-line driver and the ONNX front end.
+//!
+//! This crate is the only one that touches files, the terminal or protobuf:
+//! - [`onnx`]: hand-written prost types, import into the IR and export back;
+//! - [`load`]: memory-mapped loading, external data confined to the model's folder and read
+//!   lazily, verification;
+//! - [`inspect`]: the `qc inspect` report;
+//! - [`cli`]: argument parsing and the driver; `main.rs` only renders the outcome;
+//! - [`diagnostics`]: the front end's errors and warnings (miette, stable codes);
+//! - [`fixtures`]: small models built in code, for the example, tests and benchmarks.
+
+pub mod cli;
+pub mod diagnostics;
+pub mod fixtures;
+pub mod inspect;
+pub mod load;
+pub mod onnx;

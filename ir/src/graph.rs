@@ -16,6 +16,7 @@ use indexmap::IndexMap;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::EdgeRef;
 
+use crate::attr::AttrValue;
 use crate::op::Op;
 use crate::quant::QuantSpec;
 use crate::tensor::{SparseTensor, Tensor};
@@ -380,6 +381,40 @@ impl Graph {
         })
     }
 
+    /// Calls `f` on every constant tensor of this graph and the graphs nested in its ops:
+    /// initializers, the parts of sparse initializers, and tensor attributes.
+    pub fn visit_tensors<'a>(&'a self, f: &mut dyn FnMut(&'a Tensor)) {
+        for (_, v) in self.values() {
+            match &v.init {
+                Some(Const::Dense(t)) => f(t),
+                Some(Const::Sparse(s)) => s.values.iter().chain(&s.indices).for_each(&mut *f),
+                None => {}
+            }
+        }
+        for (_, op) in self.ops() {
+            for a in &op.attrs {
+                visit_attr_tensors(&a.value, f);
+            }
+        }
+    }
+
+    /// Calls `f` on every graph nested in this graph's ops (not on this graph), depth first.
+    pub fn visit_subgraphs<'a>(&'a self, f: &mut dyn FnMut(&'a Graph)) {
+        for (_, op) in self.ops() {
+            for a in &op.attrs {
+                let subs: &[Graph] = match &a.value {
+                    AttrValue::Graph(g) => std::slice::from_ref(g.as_ref()),
+                    AttrValue::Graphs(gs) => gs,
+                    _ => continue,
+                };
+                for g in subs {
+                    f(g);
+                    g.visit_subgraphs(f);
+                }
+            }
+        }
+    }
+
     /// Parameter count and stored bytes of the dense initializers.
     pub fn parameter_totals(&self) -> (u64, u64) {
         let mut count = 0u64;
@@ -393,6 +428,21 @@ impl Graph {
             }
         }
         (count, bytes)
+    }
+}
+
+fn visit_attr_tensors<'a>(value: &'a AttrValue, f: &mut dyn FnMut(&'a Tensor)) {
+    match value {
+        AttrValue::Tensor(t) => f(t),
+        AttrValue::Tensors(ts) => ts.iter().for_each(&mut *f),
+        AttrValue::SparseTensor(s) => s.values.iter().chain(&s.indices).for_each(&mut *f),
+        AttrValue::SparseTensors(ss) => ss
+            .iter()
+            .flat_map(|s| s.values.iter().chain(&s.indices))
+            .for_each(&mut *f),
+        AttrValue::Graph(g) => g.visit_tensors(f),
+        AttrValue::Graphs(gs) => gs.iter().for_each(|g| g.visit_tensors(f)),
+        _ => {}
     }
 }
 

@@ -111,6 +111,31 @@ impl Model {
             .and_then(|o| o.version)
     }
 
+    /// Every graph of the model: the main graph, function bodies, training graphs.
+    pub fn top_graphs(&self) -> impl Iterator<Item = &Graph> {
+        std::iter::once(&self.graph)
+            .chain(self.functions.iter().map(|f| &f.body))
+            .chain(
+                self.training_info
+                    .iter()
+                    .flat_map(|t| t.initialization.iter().chain(&t.algorithm)),
+            )
+    }
+
+    /// Calls `f` on every constant tensor anywhere in the model (see [`Graph::visit_tensors`]).
+    pub fn visit_tensors<'a>(&'a self, f: &mut dyn FnMut(&'a Tensor)) {
+        for g in self.top_graphs() {
+            g.visit_tensors(f);
+        }
+        for func in &self.functions {
+            for a in &func.attribute_defaults {
+                if let crate::AttrValue::Tensor(t) = &a.value {
+                    f(t);
+                }
+            }
+        }
+    }
+
     /// The raw bytes of a tensor, reading external data through the attached resolver.
     pub fn tensor_bytes(&self, t: &Tensor) -> Result<Bytes, TensorError> {
         t.raw_bytes(self.resolver.as_deref().map(|r| r as &dyn DataResolver))

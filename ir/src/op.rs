@@ -129,9 +129,24 @@ impl Op {
         Some(self.attrs.remove(i))
     }
 
+    /// The value of an attribute. An attribute whose discriminator names a scalar kind but that
+    /// holds no value (as proto3-style writers emit a zero) reads as that kind's zero.
+    fn attr_value(&self, name: &str) -> Option<&AttrValue> {
+        static ZERO_INT: AttrValue = AttrValue::Int(0);
+        static ZERO_FLOAT: AttrValue = AttrValue::Float(0.0);
+        static EMPTY_STRING: AttrValue = AttrValue::String(Bytes::from_static(b""));
+        let a = self.attr(name)?;
+        Some(match (&a.value, a.declared_kind) {
+            (AttrValue::None, Some(AttrKind::Int)) => &ZERO_INT,
+            (AttrValue::None, Some(AttrKind::Float)) => &ZERO_FLOAT,
+            (AttrValue::None, Some(AttrKind::String)) => &EMPTY_STRING,
+            (v, _) => v,
+        })
+    }
+
     /// An `int` attribute, or `default` when absent.
     pub fn attr_int(&self, name: &str, default: i64) -> Result<i64, AttrError> {
-        match self.attr(name).map(|a| &a.value) {
+        match self.attr_value(name) {
             None => Ok(default),
             Some(AttrValue::Int(i)) => Ok(*i),
             Some(v) => Err(self.wrong_kind(name, AttrKind::Int, v)),
@@ -140,7 +155,7 @@ impl Op {
 
     /// A `float` attribute, or `default` when absent.
     pub fn attr_float(&self, name: &str, default: f32) -> Result<f32, AttrError> {
-        match self.attr(name).map(|a| &a.value) {
+        match self.attr_value(name) {
             None => Ok(default),
             Some(AttrValue::Float(f)) => Ok(*f),
             Some(v) => Err(self.wrong_kind(name, AttrKind::Float, v)),
@@ -149,7 +164,7 @@ impl Op {
 
     /// An `ints` attribute, or `None` when absent.
     pub fn attr_ints(&self, name: &str) -> Result<Option<&[i64]>, AttrError> {
-        match self.attr(name).map(|a| &a.value) {
+        match self.attr_value(name) {
             None => Ok(None),
             Some(AttrValue::Ints(v)) => Ok(Some(v)),
             Some(v) => Err(self.wrong_kind(name, AttrKind::Ints, v)),
@@ -158,7 +173,7 @@ impl Op {
 
     /// A `string` attribute as text, or `default` when absent.
     pub fn attr_str(&self, name: &str, default: &str) -> Result<String, AttrError> {
-        match self.attr(name).map(|a| &a.value) {
+        match self.attr_value(name) {
             None => Ok(default.to_string()),
             Some(AttrValue::String(s)) => Ok(String::from_utf8_lossy(s).into_owned()),
             Some(v) => Err(self.wrong_kind(name, AttrKind::String, v)),

@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 
-use crate::attr::AttrValue;
+use crate::attr::{AttrKind, AttrValue};
 use crate::graph::{Const, Graph, OpId, ValueId};
 use crate::model::Model;
 use crate::tensor::Tensor;
@@ -289,7 +289,8 @@ fn verify_graph(g: &Graph, outer: &Scope, at: &str, errors: &mut Vec<VerifyError
 fn check_op(g: &Graph, id: OpId, at: &str, errors: &mut Vec<VerifyError>) {
     let op = g.op(id);
     for a in &op.attrs {
-        if matches!(a.value, AttrValue::None) && a.ref_attr_name.is_none() {
+        let scalar = matches!(a.kind(), AttrKind::Int | AttrKind::Float | AttrKind::String);
+        if matches!(a.value, AttrValue::None) && !scalar && a.ref_attr_name.is_none() {
             errors.push(VerifyError::AttributeValue {
                 at: at.into(),
                 op: g.op_label(id),
@@ -345,7 +346,7 @@ fn check_op(g: &Graph, id: OpId, at: &str, errors: &mut Vec<VerifyError>) {
             continue;
         }
         if let Some(kinds) = schema.attr_kinds(&a.name) {
-            if !kinds.contains(&a.value.kind()) {
+            if !kinds.contains(&a.kind()) {
                 let expected: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
                 errors.push(VerifyError::AttributeType {
                     at: at.into(),
@@ -353,7 +354,7 @@ fn check_op(g: &Graph, id: OpId, at: &str, errors: &mut Vec<VerifyError>) {
                     op_type: op.op_type().into(),
                     attr: a.name.clone(),
                     expected: expected.join(" or "),
-                    found: a.value.kind().name().into(),
+                    found: a.kind().name().into(),
                 });
             }
         }

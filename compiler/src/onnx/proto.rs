@@ -1,7 +1,7 @@
 //! The ONNX protobuf messages, written by hand as `prost` derives.
 //!
 //! Transcribed from the field numbers of the ONNX IR specification (`onnx.proto`, proto2 syntax)
-//! as of IR version 12 / ONNX 1.20 (data types up to `INT2 = 26`, `AttributeProto.tp`,
+//! as of IR version 13 (published 2025-11-06; data types up to `INT2 = 26`, `AttributeProto.tp`,
 //! `ModelProto.configuration`, node `device_configurations`, `metadata_props` on models, graphs,
 //! nodes, values, tensors and functions). No `.proto` file, no `build.rs`, no `protoc`.
 //!
@@ -19,7 +19,7 @@
 use bytes::Bytes;
 
 /// The highest ONNX IR version whose fields this module transcribes.
-pub const MAX_IR_VERSION: i64 = 12;
+pub const MAX_IR_VERSION: i64 = 13;
 
 /// `TensorProto.DataType`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
@@ -525,6 +525,9 @@ mod tests {
         let raw = back.raw_data.unwrap();
         let base = buf.as_ptr() as usize;
         let p = raw.as_ptr() as usize;
-        assert!(p >= base && p + raw.len() <= base + buf.len(), "raw_data was copied");
+        assert!(
+            p >= base && p + raw.len() <= base + buf.len(),
+            "raw_data was copied"
+        );
     }
 }

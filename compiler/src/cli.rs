@@ -1,0 +1,82 @@
+//! The `qc` command line: argument parsing and the driver for each subcommand.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::inspect;
+use crate::load::{self, LoadOptions};
+
+/// qc: a compiler-style toolchain for quantized neural networks on deep-learning accelerators.
+#[derive(Debug, Parser)]
+#[command(name = "qc", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Summarise a model: IR version, producer, opsets, inputs and outputs, op histogram,
+    /// parameters, quantization styles, external data.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// The ONNX or QONNX model.
+    pub model: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Read the file into memory instead of memory-mapping it (for network filesystems).
+    #[arg(long)]
+    pub no_mmap: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// How a command ended, for the exit code (0 success, 1 violations found, 2 bad input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Violations,
+}
+
+/// Runs a parsed command, writing results to `out` and warnings to `warn`.
+pub fn run(
+    cli: Cli,
+    out: &mut dyn Write,
+    warn: &mut dyn FnMut(miette::Report),
+) -> miette::Result<Outcome> {
+    match cli.command {
+        Command::Inspect(args) => {
+            let opts = LoadOptions {
+                mmap: !args.no_mmap,
+            };
+            let loaded = load::load(&args.model, opts)?;
+            for w in loaded.warnings.iter() {
+                warn(miette::Report::new(w.clone()));
+            }
+            let file = args.model.display().to_string();
+            let report = inspect::inspect(&loaded, &file);
+            let text = match args.format {
+                Format::Text => inspect::render_text(&report),
+                Format::Json => {
+                    let mut s = serde_json::to_string_pretty(&report)
+                        .map_err(|e| miette::miette!("{e}"))?;
+                    s.push('\n');
+                    s
+                }
+            };
+            out.write_all(text.as_bytes())
+                .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write output: {e}"))?;
+            Ok(Outcome::Success)
+        }
+    }
+}
