@@ -1,5 +1,6 @@
 //! The `qc` command line: argument parsing and the driver for each subcommand.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -46,6 +47,54 @@ pub enum Format {
 pub enum Outcome {
     Success,
     Violations,
+}
+
+/// Runs `qc` with `args` (the first is the program name): parses, runs, renders diagnostics to
+/// `err`, and returns the exit code (0 success, 1 violations found, 2 bad input or usage).
+/// `main` is this function on the process's arguments and streams.
+pub fn main_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write, color: bool) -> u8 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                let _ = err.write_all(text.as_bytes());
+                return 2;
+            }
+            let _ = out.write_all(text.as_bytes());
+            return 0;
+        }
+    };
+    let mut warn = |w: miette::Report| {
+        let _ = err.write_all(render(&w, color).as_bytes());
+    };
+    let outcome = run(cli, out, &mut warn);
+    match outcome {
+        Ok(Outcome::Success) => 0,
+        Ok(Outcome::Violations) => 1,
+        Err(report) => {
+            let _ = err.write_all(render(&report, color).as_bytes());
+            2
+        }
+    }
+}
+
+/// Renders a diagnostic as miette's graphical report (unicode, colour on request, 100 columns).
+pub fn render(report: &miette::Report, color: bool) -> String {
+    use miette::{GraphicalReportHandler, GraphicalTheme};
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
+    let mut s = String::new();
+    if handler.render_report(&mut s, report.as_ref()).is_err() {
+        s = format!("{report}\n");
+    }
+    s
 }
 
 /// Runs a parsed command, writing results to `out` and warnings to `warn`.

@@ -1,31 +1,16 @@
-//! The `qc` binary: parses arguments, runs the driver, renders diagnostics, sets the exit code.
+//! The `qc` binary: [`qc::cli::main_with`] on the process's arguments and streams.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
-use qc::cli::{self, Cli, Outcome};
-
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
-        }
-    };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let mut warn = |w: miette::Report| eprintln!("{w:?}");
-    match cli::run(cli, &mut out, &mut warn) {
-        Ok(Outcome::Success) => ExitCode::SUCCESS,
-        Ok(Outcome::Violations) => ExitCode::from(1),
-        Err(report) => {
-            eprintln!("{report:?}");
-            ExitCode::from(2)
-        }
-    }
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    ExitCode::from(qc::cli::main_with(
+        std::env::args_os().collect(),
+        &mut out,
+        &mut err,
+        color,
+    ))
 }

@@ -260,7 +260,7 @@ fn verify_graph(g: &Graph, outer: &Scope, at: &str, errors: &mut Vec<VerifyError
     }
 
     if let Err(cycle) = g.topo_order() {
-        let mut names: Vec<String> = cycle.iter().map(|&id| label(id)).collect();
+        let mut names: Vec<String> = cycle.iter().map(|&id| format!("`{}`", label(id))).collect();
         names.sort();
         errors.push(VerifyError::Cycle {
             at: at_s.clone(),
