@@ -215,6 +215,52 @@ pub fn tiny_qonnx() -> pb::ModelProto {
     model(graph, vec![opset("", 13), opset(Q, 1)])
 }
 
+/// A straight-line graph of `layers` blocks, each `MatMul` by a 16x16 weight, `Add` of a bias and
+/// `Relu` (three nodes and two initializers a block): a large graph for import and verifier
+/// benchmarks.
+pub fn deep_mlp(layers: usize) -> pb::ModelProto {
+    let mut g = pb::GraphProto {
+        name: Some(format!("mlp{layers}")),
+        ..Default::default()
+    };
+    g.input.push(value_info("x0", DataType::Float, &[1, 16]));
+    for i in 0..layers {
+        let (x, w, b, m, a, y) = (
+            format!("x{i}"),
+            format!("w{i}"),
+            format!("b{i}"),
+            format!("m{i}"),
+            format!("a{i}"),
+            format!("x{}", i + 1),
+        );
+        g.node.push(node(
+            "MatMul",
+            "",
+            &format!("matmul{i}"),
+            &[&x, &w],
+            &[&m],
+            vec![],
+        ));
+        g.node.push(node(
+            "Add",
+            "",
+            &format!("add{i}"),
+            &[&m, &b],
+            &[&a],
+            vec![],
+        ));
+        g.node
+            .push(node("Relu", "", &format!("relu{i}"), &[&a], &[&y], vec![]));
+        g.initializer
+            .push(tensor_f32(&w, &[16, 16], &weights(256, i as u32)));
+        g.initializer
+            .push(tensor_f32(&b, &[16], &weights(16, i as u32 + 7)));
+    }
+    g.output
+        .push(value_info(&format!("x{layers}"), DataType::Float, &[1, 16]));
+    model(g, vec![opset("", 13)])
+}
+
 /// Writes a model with `tensors` initializers of `tensor_bytes` bytes each (f32 `raw_data`),
 /// streaming, so a 1 GiB model needs no 1 GiB buffer. The graph adds them all to its input.
 pub fn write_big_model(w: &mut dyn Write, tensors: usize, tensor_bytes: usize) -> io::Result<()> {

@@ -172,48 +172,73 @@ struct Scope {
 /// Verifies one graph; returns the scope it defines for nested graphs.
 fn verify_graph(g: &Graph, outer: &Scope, at: &str, errors: &mut Vec<VerifyError>) -> Scope {
     let at_s = at.to_string();
-    let label = |id: OpId| g.op_label(id);
+    // Program positions by op index, so labels cost nothing until an error needs one.
+    let mut positions = vec![
+        0usize;
+        g.petgraph()
+            .node_indices()
+            .map(|i| i.index() + 1)
+            .max()
+            .unwrap_or(0)
+    ];
+    for (pos, (id, _)) in g.ops().enumerate() {
+        positions[id.index()] = pos;
+    }
+    let label = |id: OpId| g.op(id).display_name(positions[id.index()]);
 
-    // Who defines each value.
-    let mut definers: Vec<Vec<String>> = vec![Vec::new(); g.value_count()];
+    // How many things define each value (initializers and op outputs; graph inputs apart).
+    let mut defs = vec![0u32; g.value_count()];
     let mut is_input = vec![false; g.value_count()];
     for &v in &g.inputs {
         is_input[v.index()] = true;
     }
     for &v in g.initializers.iter().chain(&g.sparse_initializers) {
-        definers[v.index()].push("initializer".into());
+        defs[v.index()] += 1;
     }
-    for (id, op) in g.ops() {
+    let mut op_defs = vec![0u32; g.value_count()];
+    for (_, op) in g.ops() {
         for v in op.outputs().iter().flatten() {
-            definers[v.index()].push(format!("op `{}`", label(id)));
+            defs[v.index()] += 1;
+            op_defs[v.index()] += 1;
         }
     }
-    for (i, d) in definers.iter().enumerate() {
-        let ops = d.iter().filter(|s| s.starts_with("op ")).count();
-        let dup = d.len() > 1 || (ops > 0 && is_input[i]);
-        if dup {
-            let mut producers = d.clone();
-            if is_input[i] {
-                producers.insert(0, "graph input".into());
-            }
-            errors.push(VerifyError::DuplicateProducer {
-                at: at_s.clone(),
-                value: g.value(ValueId::from_index(i)).name.clone(),
-                count: producers.len(),
-                producers: producers.join(", "),
-            });
+    for i in 0..defs.len() {
+        let dup = defs[i] > 1 || (op_defs[i] > 0 && is_input[i]);
+        if !dup {
+            continue;
         }
+        let v = ValueId::from_index(i);
+        let mut producers = Vec::new();
+        if is_input[i] {
+            producers.push("graph input".to_string());
+        }
+        let inits = g
+            .initializers
+            .iter()
+            .chain(&g.sparse_initializers)
+            .filter(|x| **x == v)
+            .count();
+        producers.extend(std::iter::repeat_n("initializer".to_string(), inits));
+        for (id, op) in g.ops() {
+            for _ in op.outputs().iter().filter(|o| **o == Some(v)) {
+                producers.push(format!("op `{}`", label(id)));
+            }
+        }
+        errors.push(VerifyError::DuplicateProducer {
+            at: at_s.clone(),
+            value: g.value(v).name.clone(),
+            count: producers.len(),
+            producers: producers.join(", "),
+        });
     }
     let defined = |v: ValueId| {
-        !definers[v.index()].is_empty()
-            || is_input[v.index()]
-            || outer.names.contains(&g.value(v).name)
+        defs[v.index()] > 0 || is_input[v.index()] || outer.names.contains(&g.value(v).name)
     };
 
     // The scope nested graphs see: everything defined here and outside.
     let mut scope = outer.clone();
     for (id, v) in g.values() {
-        if !definers[id.index()].is_empty() || is_input[id.index()] {
+        if defs[id.index()] > 0 || is_input[id.index()] {
             scope.names.insert(v.name.clone());
         }
     }
@@ -231,7 +256,7 @@ fn verify_graph(g: &Graph, outer: &Scope, at: &str, errors: &mut Vec<VerifyError
                 }
             }
         }
-        check_op(g, id, &at_s, errors);
+        check_op(g, id, &label(id), &at_s, errors);
         for a in &op.attrs {
             let graphs: Vec<&Graph> = match &a.value {
                 AttrValue::Graph(sub) => vec![sub],
@@ -286,24 +311,22 @@ fn verify_graph(g: &Graph, outer: &Scope, at: &str, errors: &mut Vec<VerifyError
     scope
 }
 
-fn check_op(g: &Graph, id: OpId, at: &str, errors: &mut Vec<VerifyError>) {
+fn check_op(g: &Graph, id: OpId, label: &str, at: &str, errors: &mut Vec<VerifyError>) {
     let op = g.op(id);
     for a in &op.attrs {
         let scalar = matches!(a.kind(), AttrKind::Int | AttrKind::Float | AttrKind::String);
         if matches!(a.value, AttrValue::None) && !scalar && a.ref_attr_name.is_none() {
             errors.push(VerifyError::AttributeValue {
                 at: at.into(),
-                op: g.op_label(id),
+                op: label.to_string(),
                 attr: a.name.clone(),
             });
         }
         match &a.value {
-            AttrValue::Tensor(t) => {
-                check_tensor(t, &format!("{}.{}", g.op_label(id), a.name), at, errors)
-            }
+            AttrValue::Tensor(t) => check_tensor(t, &format!("{label}.{}", a.name), at, errors),
             AttrValue::Tensors(ts) => {
                 for t in ts {
-                    check_tensor(t, &format!("{}.{}", g.op_label(id), a.name), at, errors);
+                    check_tensor(t, &format!("{label}.{}", a.name), at, errors);
                 }
             }
             _ => {}
@@ -323,7 +346,7 @@ fn check_op(g: &Graph, id: OpId, at: &str, errors: &mut Vec<VerifyError>) {
     if n_in < schema.min_inputs || n_in > schema.max_inputs {
         errors.push(VerifyError::Arity {
             at: at.into(),
-            op: g.op_label(id),
+            op: label.to_string(),
             op_type: op.op_type().into(),
             what: "inputs",
             count: n_in,
@@ -334,7 +357,7 @@ fn check_op(g: &Graph, id: OpId, at: &str, errors: &mut Vec<VerifyError>) {
     if n_out < schema.min_outputs || n_out > schema.max_outputs {
         errors.push(VerifyError::Arity {
             at: at.into(),
-            op: g.op_label(id),
+            op: label.to_string(),
             op_type: op.op_type().into(),
             what: "outputs",
             count: n_out,
@@ -350,7 +373,7 @@ fn check_op(g: &Graph, id: OpId, at: &str, errors: &mut Vec<VerifyError>) {
                 let expected: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
                 errors.push(VerifyError::AttributeType {
                     at: at.into(),
-                    op: g.op_label(id),
+                    op: label.to_string(),
                     op_type: op.op_type().into(),
                     attr: a.name.clone(),
                     expected: expected.join(" or "),
