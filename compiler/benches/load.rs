@@ -18,22 +18,12 @@ fn import_and_export(c: &mut Criterion) {
         let nodes = layers * 3;
         group.throughput(Throughput::Elements(nodes as u64));
         group.bench_with_input(BenchmarkId::new("load_bytes", nodes), &bytes, |b, bytes| {
-            b.iter(|| {
-                load_bytes(
-                    black_box(bytes.clone()),
-                    "bench",
-                    None,
-                    LoadOptions::default(),
-                )
-                .unwrap()
-            })
+            b.iter(|| load_bytes(black_box(bytes.clone()), "bench", None, LoadOptions::default()).unwrap())
         });
         let loaded = load_bytes(bytes.clone(), "bench", None, LoadOptions::default()).unwrap();
-        group.bench_with_input(
-            BenchmarkId::new("export_encode", nodes),
-            &loaded.model,
-            |b, m| b.iter(|| qc::onnx::export_model(black_box(m)).encode_to_vec()),
-        );
+        group.bench_with_input(BenchmarkId::new("export_encode", nodes), &loaded.model, |b, m| {
+            b.iter(|| qc::onnx::export_model(black_box(m)).encode_to_vec())
+        });
         group.bench_with_input(BenchmarkId::new("verify", nodes), &loaded.model, |b, m| {
             b.iter(|| qc_ir::verify_model(black_box(m)))
         });
@@ -49,18 +39,15 @@ fn large_initializers(c: &mut Criterion) {
         let mut w = BufWriter::new(std::fs::File::create(&path).unwrap());
         fixtures::write_big_model(&mut w, mib / 16, 16 << 20).unwrap();
         drop(w);
-        group.bench_with_input(
-            BenchmarkId::new("load", format!("{mib}MiB")),
-            &path,
-            |b, p| b.iter(|| load(black_box(p), LoadOptions::default()).unwrap()),
-        );
+        group.bench_with_input(BenchmarkId::new("load", format!("{mib}MiB")), &path, |b, p| {
+            b.iter(|| load(black_box(p), LoadOptions::default()).unwrap())
+        });
     }
     group.finish();
 }
 
 fn shared_conformance(c: &mut Criterion) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/conformance/onnx-backend");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/onnx-backend");
     if !root.is_dir() {
         eprintln!("shared_conformance: ../shared is missing; benchmark skipped");
         return;
@@ -89,10 +76,5 @@ fn shared_conformance(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(
-    benches,
-    import_and_export,
-    large_initializers,
-    shared_conformance
-);
+criterion_group!(benches, import_and_export, large_initializers, shared_conformance);
 criterion_main!(benches);

@@ -12,12 +12,7 @@ use prost::Message;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
+    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["example", path] => std::fs::write(path, qc::fixtures::tiny_qonnx().encode_to_vec()),
         ["big", path, mib] => match mib.parse::<usize>() {
             Ok(mib) if mib > 0 => std::fs::File::create(path).and_then(|f| {
@@ -29,9 +24,7 @@ fn main() -> ExitCode {
             }),
             _ => Err(std::io::Error::other("the size is a whole number of MiB")),
         },
-        _ => Err(std::io::Error::other(
-            "usage: gen_models example PATH | gen_models big PATH MIB",
-        )),
+        _ => Err(std::io::Error::other("usage: gen_models example PATH | gen_models big PATH MIB")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

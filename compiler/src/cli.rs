@@ -82,14 +82,8 @@ pub fn main_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write, 
 /// Renders a diagnostic as miette's graphical report (unicode, colour on request, 100 columns).
 pub fn render(report: &miette::Report, color: bool) -> String {
     use miette::{GraphicalReportHandler, GraphicalTheme};
-    let theme = if color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(100)
-        .with_links(false);
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
     let mut s = String::new();
     if handler.render_report(&mut s, report.as_ref()).is_err() {
         s = format!("{report}\n");
@@ -98,16 +92,10 @@ pub fn render(report: &miette::Report, color: bool) -> String {
 }
 
 /// Runs a parsed command, writing results to `out` and warnings to `warn`.
-pub fn run(
-    cli: Cli,
-    out: &mut dyn Write,
-    warn: &mut dyn FnMut(miette::Report),
-) -> miette::Result<Outcome> {
+pub fn run(cli: Cli, out: &mut dyn Write, warn: &mut dyn FnMut(miette::Report)) -> miette::Result<Outcome> {
     match cli.command {
         Command::Inspect(args) => {
-            let opts = LoadOptions {
-                mmap: !args.no_mmap,
-            };
+            let opts = LoadOptions { mmap: !args.no_mmap };
             let loaded = load::load(&args.model, opts)?;
             for w in loaded.warnings.iter() {
                 warn(miette::Report::new(w.clone()));
@@ -117,8 +105,7 @@ pub fn run(
             let text = match args.format {
                 Format::Text => inspect::render_text(&report),
                 Format::Json => {
-                    let mut s = serde_json::to_string_pretty(&report)
-                        .map_err(|e| miette::miette!("{e}"))?;
+                    let mut s = serde_json::to_string_pretty(&report).map_err(|e| miette::miette!("{e}"))?;
                     s.push('\n');
                     s
                 }

@@ -9,10 +9,7 @@ use qc_ir::VerifyError;
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum LoadError {
     #[error("cannot read `{file}`: {source}")]
-    #[diagnostic(
-        code(qc::io::read),
-        help("check that the path exists and is a readable file")
-    )]
+    #[diagnostic(code(qc::io::read), help("check that the path exists and is a readable file"))]
     Read {
         file: String,
         #[source]
@@ -28,38 +25,21 @@ pub enum LoadError {
 
     #[error("`{file}` is not a valid ONNX protobuf: {reason}")]
     #[diagnostic(code(qc::onnx::decode), help("{hint}"))]
-    Decode {
-        file: String,
-        reason: String,
-        hint: String,
-    },
+    Decode { file: String, reason: String, hint: String },
 
     #[error("`{file}` is a protobuf but not an ONNX model: {what}")]
     #[diagnostic(code(qc::onnx::not_a_model), help("{hint}"))]
-    NotAModel {
-        file: String,
-        what: String,
-        hint: String,
-    },
+    NotAModel { file: String, what: String, hint: String },
 
     #[error("`{file}` has IR version {version}, which qc does not support")]
     #[diagnostic(
         code(qc::onnx::ir_version),
-        help(
-            "qc reads ONNX IR versions 1 to {max}; re-export the model with an ONNX version qc supports"
-        )
+        help("qc reads ONNX IR versions 1 to {max}; re-export the model with an ONNX version qc supports")
     )]
-    IrVersion {
-        file: String,
-        version: String,
-        max: i64,
-    },
+    IrVersion { file: String, version: String, max: i64 },
 
     #[error("`{file}` is not a valid model: {count} problem(s)")]
-    #[diagnostic(
-        code(qc::onnx::invalid),
-        help("each problem below names the node or tensor it is about")
-    )]
+    #[diagnostic(code(qc::onnx::invalid), help("each problem below names the node or tensor it is about"))]
     Invalid {
         file: String,
         count: usize,
@@ -76,10 +56,7 @@ pub enum ImportError {
     NoGraph,
 
     #[error("{at}node `{node}` has no op_type")]
-    #[diagnostic(
-        code(qc::onnx::no_op_type),
-        help("every node must name the operator it runs")
-    )]
+    #[diagnostic(code(qc::onnx::no_op_type), help("every node must name the operator it runs"))]
     NoOpType { at: String, node: String },
 
     #[error("{owner}: attribute `{attr}` has unknown type code {code}")]
@@ -87,34 +64,18 @@ pub enum ImportError {
         code(qc::onnx::attribute_kind),
         help("AttributeProto.type must be one of the codes in the ONNX IR specification")
     )]
-    AttributeKind {
-        owner: String,
-        attr: String,
-        code: i32,
-    },
+    AttributeKind { owner: String, attr: String, code: i32 },
 
     #[error("{owner}: attribute `{attr}` is declared {declared} but holds {held}")]
     #[diagnostic(
         code(qc::onnx::attribute_mismatch),
         help("an attribute holds exactly one value, of the kind its `type` field names")
     )]
-    AttributeMismatch {
-        owner: String,
-        attr: String,
-        declared: String,
-        held: String,
-    },
+    AttributeMismatch { owner: String, attr: String, declared: String, held: String },
 
     #[error("{at}tensor `{tensor}` has unknown data_location {code}")]
-    #[diagnostic(
-        code(qc::onnx::data_location),
-        help("data_location is 0 (DEFAULT) or 1 (EXTERNAL)")
-    )]
-    DataLocation {
-        at: String,
-        tensor: String,
-        code: i32,
-    },
+    #[diagnostic(code(qc::onnx::data_location), help("data_location is 0 (DEFAULT) or 1 (EXTERNAL)"))]
+    DataLocation { at: String, tensor: String, code: i32 },
 
     #[error("{at}tensor `{tensor}` {problem}")]
     #[diagnostic(
@@ -123,34 +84,21 @@ pub enum ImportError {
             "a tensor stores its elements in exactly one place: raw_data, one typed *_data field, or external data"
         )
     )]
-    TensorData {
-        at: String,
-        tensor: String,
-        problem: String,
-    },
+    TensorData { at: String, tensor: String, problem: String },
 
     #[error("{at}tensor `{tensor}`: bad external_data entries: {problem}")]
     #[diagnostic(
         code(qc::onnx::external_data_entries),
         help("external_data needs `location`, and optional decimal `offset` and `length`")
     )]
-    ExternalEntries {
-        at: String,
-        tensor: String,
-        problem: String,
-    },
+    ExternalEntries { at: String, tensor: String, problem: String },
 
     #[error("{at}value `{value}`: dimension {index} is negative ({dim})")]
     #[diagnostic(
         code(qc::onnx::negative_dim),
         help("use dim_param (a name) for a dimension whose size is not fixed")
     )]
-    NegativeDim {
-        at: String,
-        value: String,
-        index: usize,
-        dim: i64,
-    },
+    NegativeDim { at: String, value: String, index: usize, dim: i64 },
 
     #[error("tensor `{tensor}`: external data location `{location}` {problem}")]
     #[diagnostic(
@@ -159,24 +107,14 @@ pub enum ImportError {
             "external data must be a relative path inside the model's folder, without `..` or links that lead outside it"
         )
     )]
-    ExternalPath {
-        tensor: String,
-        location: String,
-        problem: String,
-    },
+    ExternalPath { tensor: String, location: String, problem: String },
 
     #[error("tensor `{tensor}`: external data `{location}` {problem}")]
     #[diagnostic(
         code(qc::onnx::external_data_bounds),
-        help(
-            "offset and length must lie within the external file and cover exactly the tensor's bytes"
-        )
+        help("offset and length must lie within the external file and cover exactly the tensor's bytes")
     )]
-    ExternalBounds {
-        tensor: String,
-        location: String,
-        problem: String,
-    },
+    ExternalBounds { tensor: String, location: String, problem: String },
 
     #[error(transparent)]
     #[diagnostic(transparent)]

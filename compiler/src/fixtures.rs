@@ -14,13 +14,7 @@ pub fn tensor_f32(name: &str, dims: &[i64], values: &[f32]) -> pb::TensorProto {
         name: Some(name.into()),
         dims: dims.to_vec(),
         data_type: Some(DataType::Float as i32),
-        raw_data: Some(
-            values
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect::<Vec<u8>>()
-                .into(),
-        ),
+        raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()),
         ..Default::default()
     }
 }
@@ -41,10 +35,7 @@ pub fn value_info(name: &str, elem: DataType, dims: &[i64]) -> pb::ValueInfoProt
                 shape: Some(pb::TensorShapeProto {
                     dim: dims
                         .iter()
-                        .map(|&d| Dimension {
-                            value: Some(D::DimValue(d)),
-                            denotation: None,
-                        })
+                        .map(|&d| Dimension { value: Some(D::DimValue(d)), denotation: None })
                         .collect(),
                 }),
             })),
@@ -112,10 +103,7 @@ pub fn attr_string(name: &str, v: &str) -> pb::AttributeProto {
 
 /// An opset import.
 pub fn opset(domain: &str, version: i64) -> pb::OperatorSetIdProto {
-    pb::OperatorSetIdProto {
-        domain: Some(domain.into()),
-        version: Some(version),
-    }
+    pb::OperatorSetIdProto { domain: Some(domain.into()), version: Some(version) }
 }
 
 /// A model around `graph`, at IR version 8.
@@ -153,11 +141,7 @@ pub fn tiny_qonnx() -> pb::ModelProto {
             name,
             &[x, scale, "zero", "bits4"],
             &[y],
-            vec![
-                attr_int("signed", signed),
-                attr_int("narrow", 0),
-                attr_string("rounding_mode", "ROUND"),
-            ],
+            vec![attr_int("signed", signed), attr_int("narrow", 0), attr_string("rounding_mode", "ROUND")],
         )
     };
     let graph = pb::GraphProto {
@@ -180,23 +164,9 @@ pub fn tiny_qonnx() -> pb::ModelProto {
             node("Relu", "", "relu1", &["c1"], &["r1"], vec![]),
             quant("quant_a1", "r1", "r1_q", "act_scale", 0),
             node("GlobalAveragePool", "", "gap", &["r1_q"], &["p"], vec![]),
-            node(
-                "Flatten",
-                "",
-                "flatten",
-                &["p"],
-                &["f"],
-                vec![attr_int("axis", 1)],
-            ),
+            node("Flatten", "", "flatten", &["p"], &["f"], vec![attr_int("axis", 1)]),
             quant("quant_w2", "w2", "w2_q", "w_scale", 1),
-            node(
-                "Gemm",
-                "",
-                "fc",
-                &["f", "w2_q", "b2"],
-                &["y"],
-                vec![attr_int("transB", 1)],
-            ),
+            node("Gemm", "", "fc", &["f", "w2_q", "b2"], &["y"], vec![attr_int("transB", 1)]),
         ],
         initializer: vec![
             scalar_f32("act_scale", 0.125),
@@ -219,10 +189,7 @@ pub fn tiny_qonnx() -> pb::ModelProto {
 /// `Relu` (three nodes and two initializers a block): a large graph for import and verifier
 /// benchmarks.
 pub fn deep_mlp(layers: usize) -> pb::ModelProto {
-    let mut g = pb::GraphProto {
-        name: Some(format!("mlp{layers}")),
-        ..Default::default()
-    };
+    let mut g = pb::GraphProto { name: Some(format!("mlp{layers}")), ..Default::default() };
     g.input.push(value_info("x0", DataType::Float, &[1, 16]));
     for i in 0..layers {
         let (x, w, b, m, a, y) = (
@@ -233,31 +200,13 @@ pub fn deep_mlp(layers: usize) -> pb::ModelProto {
             format!("a{i}"),
             format!("x{}", i + 1),
         );
-        g.node.push(node(
-            "MatMul",
-            "",
-            &format!("matmul{i}"),
-            &[&x, &w],
-            &[&m],
-            vec![],
-        ));
-        g.node.push(node(
-            "Add",
-            "",
-            &format!("add{i}"),
-            &[&m, &b],
-            &[&a],
-            vec![],
-        ));
-        g.node
-            .push(node("Relu", "", &format!("relu{i}"), &[&a], &[&y], vec![]));
-        g.initializer
-            .push(tensor_f32(&w, &[16, 16], &weights(256, i as u32)));
-        g.initializer
-            .push(tensor_f32(&b, &[16], &weights(16, i as u32 + 7)));
+        g.node.push(node("MatMul", "", &format!("matmul{i}"), &[&x, &w], &[&m], vec![]));
+        g.node.push(node("Add", "", &format!("add{i}"), &[&m, &b], &[&a], vec![]));
+        g.node.push(node("Relu", "", &format!("relu{i}"), &[&a], &[&y], vec![]));
+        g.initializer.push(tensor_f32(&w, &[16, 16], &weights(256, i as u32)));
+        g.initializer.push(tensor_f32(&b, &[16], &weights(16, i as u32 + 7)));
     }
-    g.output
-        .push(value_info(&format!("x{layers}"), DataType::Float, &[1, 16]));
+    g.output.push(value_info(&format!("x{layers}"), DataType::Float, &[1, 16]));
     model(g, vec![opset("", 13)])
 }
 
@@ -270,14 +219,7 @@ pub fn write_big_model(w: &mut dyn Write, tensors: usize, tensor_bytes: usize) -
     let mut prev = "x".to_string();
     for i in 0..tensors {
         let out = format!("sum{i}");
-        nodes.push(node(
-            "Add",
-            "",
-            &format!("add{i}"),
-            &[&prev, &format!("w{i}")],
-            &[&out],
-            vec![],
-        ));
+        nodes.push(node("Add", "", &format!("add{i}"), &[&prev, &format!("w{i}")], &[&out], vec![]));
         prev = out;
     }
     let head = pb::GraphProto {
@@ -295,8 +237,7 @@ pub fn write_big_model(w: &mut dyn Write, tensors: usize, tensor_bytes: usize) -
         data_type: Some(DataType::Float as i32),
         ..Default::default()
     };
-    let tensor_len =
-        |i: usize| shell(i).encoded_len() + 1 + encoded_len_varint(raw_len as u64) + raw_len;
+    let tensor_len = |i: usize| shell(i).encoded_len() + 1 + encoded_len_varint(raw_len as u64) + raw_len;
     let head_bytes = head.encode_to_vec();
     let graph_len: usize = head_bytes.len()
         + (0..tensors)
@@ -305,19 +246,13 @@ pub fn write_big_model(w: &mut dyn Write, tensors: usize, tensor_bytes: usize) -
                 1 + encoded_len_varint(l as u64) + l
             })
             .sum::<usize>();
-    let prefix = pb::ModelProto {
-        graph: None,
-        ..model(pb::GraphProto::default(), vec![opset("", 13)])
-    };
+    let prefix = pb::ModelProto { graph: None, ..model(pb::GraphProto::default(), vec![opset("", 13)]) };
     let mut buf = prefix.encode_to_vec();
     encode_key(7, WireType::LengthDelimited, &mut buf);
     encode_varint(graph_len as u64, &mut buf);
     buf.extend_from_slice(&head_bytes);
     w.write_all(&buf)?;
-    let chunk: Vec<u8> = weights(1 << 16, 9)
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
+    let chunk: Vec<u8> = weights(1 << 16, 9).iter().flat_map(|v| v.to_le_bytes()).collect();
     for i in 0..tensors {
         let mut b = Vec::new();
         encode_key(5, WireType::LengthDelimited, &mut b);

@@ -106,29 +106,13 @@ pub fn inspect(loaded: &Loaded, file: &str) -> InspectReport {
     let (parameters, parameter_bytes) = g.parameter_totals();
     let mut hist: BTreeMap<(String, String), usize> = BTreeMap::new();
     for (_, op) in g.ops() {
-        let d = if op.domain().is_empty() {
-            "ai.onnx"
-        } else {
-            op.domain()
-        };
-        *hist
-            .entry((d.to_string(), op.op_type().to_string()))
-            .or_default() += 1;
+        let d = if op.domain().is_empty() { "ai.onnx" } else { op.domain() };
+        *hist.entry((d.to_string(), op.op_type().to_string())).or_default() += 1;
     }
-    let mut op_histogram: Vec<OpCount> = hist
-        .into_iter()
-        .map(|((domain, op_type), count)| OpCount {
-            domain,
-            op_type,
-            count,
-        })
-        .collect();
-    op_histogram.sort_by(|a, b| {
-        a.domain
-            .cmp(&b.domain)
-            .then(b.count.cmp(&a.count))
-            .then(a.op_type.cmp(&b.op_type))
-    });
+    let mut op_histogram: Vec<OpCount> =
+        hist.into_iter().map(|((domain, op_type), count)| OpCount { domain, op_type, count }).collect();
+    op_histogram
+        .sort_by(|a, b| a.domain.cmp(&b.domain).then(b.count.cmp(&a.count)).then(a.op_type.cmp(&b.op_type)));
     let mut nested_nodes = 0;
     for top in m.top_graphs() {
         if !std::ptr::eq(top, g) {
@@ -168,11 +152,7 @@ pub fn inspect(loaded: &Loaded, file: &str) -> InspectReport {
         quantization: quant_styles(m),
         external_data: loaded.external_files.clone(),
         functions: m.functions.len(),
-        metadata: m
-            .metadata
-            .iter()
-            .map(|e| (e.key.clone(), e.value.clone()))
-            .collect(),
+        metadata: m.metadata.iter().map(|e| (e.key.clone(), e.value.clone())).collect(),
         warnings: loaded.warnings.iter().map(|w| w.to_string()).collect(),
     }
 }
@@ -206,9 +186,8 @@ fn value_entry(g: &Graph, id: ValueId) -> ValueEntry {
 
 fn quant_styles(m: &Model) -> Vec<QuantStyle> {
     let mut kinds: BTreeMap<&'static str, BTreeMap<String, usize>> = BTreeMap::new();
-    let mut note = |style: &'static str, what: String| {
-        *kinds.entry(style).or_default().entry(what).or_default() += 1
-    };
+    let mut note =
+        |style: &'static str, what: String| *kinds.entry(style).or_default().entry(what).or_default() += 1;
     let mut graphs: Vec<&Graph> = Vec::new();
     for top in m.top_graphs() {
         graphs.push(top);
@@ -219,9 +198,7 @@ fn quant_styles(m: &Model) -> Vec<QuantStyle> {
         annotations += g.quantization_annotations.len();
         for (_, op) in g.ops() {
             let style = match op.kind() {
-                OpKind::Quant | OpKind::BipolarQuant | OpKind::Trunc | OpKind::FloatQuant => {
-                    Some("qonnx")
-                }
+                OpKind::Quant | OpKind::BipolarQuant | OpKind::Trunc | OpKind::FloatQuant => Some("qonnx"),
                 OpKind::QuantizeLinear | OpKind::DequantizeLinear => Some("qdq"),
                 OpKind::QLinearConv | OpKind::QLinearMatMul => Some("qlinear"),
                 OpKind::ConvInteger | OpKind::MatMulInteger => Some("integer-ops"),
@@ -240,25 +217,22 @@ fn quant_styles(m: &Model) -> Vec<QuantStyle> {
             }
         }
     }
-    let mut out: Vec<QuantStyle> = kinds
-        .into_iter()
-        .map(|(style, found)| {
-            let attr_style = style.ends_with("attributes");
-            QuantStyle {
-                style: style.to_string(),
-                found: found
-                    .into_iter()
-                    .map(|(what, n)| {
-                        if attr_style {
-                            format!("{what} on {n} node(s)")
-                        } else {
-                            format!("{what} x{n}")
-                        }
-                    })
-                    .collect(),
-            }
-        })
-        .collect();
+    let mut out: Vec<QuantStyle> =
+        kinds
+            .into_iter()
+            .map(|(style, found)| {
+                let attr_style = style.ends_with("attributes");
+                QuantStyle {
+                    style: style.to_string(),
+                    found: found
+                        .into_iter()
+                        .map(|(what, n)| {
+                            if attr_style { format!("{what} on {n} node(s)") } else { format!("{what} x{n}") }
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
     if annotations > 0 {
         out.push(QuantStyle {
             style: "onnx-quantization-annotation".into(),
@@ -277,11 +251,7 @@ pub fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
 /// Formats a count with a metric suffix (`1.2 M`).
@@ -309,13 +279,7 @@ pub fn render_text(r: &InspectReport) -> String {
     let opsets: Vec<String> = r
         .opset_imports
         .iter()
-        .map(|o| {
-            format!(
-                "{} {}",
-                o.domain,
-                o.version.map_or("?".into(), |v| v.to_string())
-            )
-        })
+        .map(|o| format!("{} {}", o.domain, o.version.map_or("?".into(), |v| v.to_string())))
         .collect();
     let _ = writeln!(s, "opsets      {}", opsets.join(", "));
     let nested = if r.nested_nodes > 0 {
@@ -334,34 +298,15 @@ pub fn render_text(r: &InspectReport) -> String {
     );
     for (title, values) in [("inputs", &r.inputs), ("outputs", &r.outputs)] {
         let _ = writeln!(s, "\n{title} ({})", values.len());
-        let width = values
-            .iter()
-            .map(|v| v.name.len())
-            .max()
-            .unwrap_or(0)
-            .min(48);
+        let width = values.iter().map(|v| v.name.len()).max().unwrap_or(0).min(48);
         for v in values {
-            let init = if v.has_initializer {
-                "  (has initializer)"
-            } else {
-                ""
-            };
+            let init = if v.has_initializer { "  (has initializer)" } else { "" };
             let _ = writeln!(s, "  {:<width$}  {}{init}", v.name, v.ty);
         }
     }
     let _ = writeln!(s, "\nops ({} kinds)", r.op_histogram.len());
-    let dw = r
-        .op_histogram
-        .iter()
-        .map(|o| o.domain.len())
-        .max()
-        .unwrap_or(0);
-    let ow = r
-        .op_histogram
-        .iter()
-        .map(|o| o.op_type.len())
-        .max()
-        .unwrap_or(0);
+    let dw = r.op_histogram.iter().map(|o| o.domain.len()).max().unwrap_or(0);
+    let ow = r.op_histogram.iter().map(|o| o.op_type.len()).max().unwrap_or(0);
     for o in &r.op_histogram {
         let _ = writeln!(s, "  {:<dw$}  {:<ow$}  {:>6}", o.domain, o.op_type, o.count);
     }
@@ -377,11 +322,7 @@ pub fn render_text(r: &InspectReport) -> String {
         let _ = writeln!(s, "  none");
     }
     for e in &r.external_data {
-        let state = if e.present {
-            human_bytes(e.bytes)
-        } else {
-            "MISSING".into()
-        };
+        let state = if e.present { human_bytes(e.bytes) } else { "MISSING".into() };
         let _ = writeln!(s, "  {}  {} tensor(s)  {state}", e.location, e.tensors);
     }
     if r.functions > 0 {

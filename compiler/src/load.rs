@@ -70,17 +70,8 @@ pub fn read_file(path: &Path, opts: LoadOptions) -> Result<Bytes, std::io::Error
 /// Loads the model at `path`.
 pub fn load(path: &Path, opts: LoadOptions) -> Result<Loaded, LoadError> {
     let file = path.display().to_string();
-    let bytes = read_file(path, opts).map_err(|source| LoadError::Read {
-        file: file.clone(),
-        source,
-    })?;
-    let dir = path.parent().map(|p| {
-        if p.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            p
-        }
-    });
+    let bytes = read_file(path, opts).map_err(|source| LoadError::Read { file: file.clone(), source })?;
+    let dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
     load_bytes(bytes, &file, dir, opts)
 }
 
@@ -99,33 +90,30 @@ pub fn decode(bytes: Bytes, file: &str) -> Result<pb::ModelProto, LoadError> {
         }),
         Err(e) => {
             let reason = e.to_string();
-            let truncated =
-                reason.contains("buffer underflow") || reason.contains("unexpected end");
+            let truncated = reason.contains("buffer underflow") || reason.contains("unexpected end");
             let hint = if truncated {
                 "the file ends in the middle of a field: it was probably truncated (an interrupted download or copy?)".to_string()
             } else {
                 looks_like(&bytes)
             };
-            Err(LoadError::Decode {
-                file: file.into(),
-                reason,
-                hint,
-            })
+            Err(LoadError::Decode { file: file.into(), reason, hint })
         }
     }
 }
 
 /// A guess at what a protobuf that is not a model holds, for hints.
 fn looks_like(bytes: &Bytes) -> String {
-    if let Ok(t) = pb::TensorProto::decode(bytes.clone()) {
-        if t.data_type.is_some() && (t.raw_data.is_some() || !t.dims.is_empty()) {
-            return "the file looks like a serialized TensorProto (test data, such as input_0.pb), not a model".into();
-        }
+    if let Ok(t) = pb::TensorProto::decode(bytes.clone())
+        && t.data_type.is_some()
+        && (t.raw_data.is_some() || !t.dims.is_empty())
+    {
+        return "the file looks like a serialized TensorProto (test data, such as input_0.pb), not a model"
+            .into();
     }
-    if let Ok(g) = pb::GraphProto::decode(bytes.clone()) {
-        if !g.node.is_empty() {
-            return "the file looks like a bare GraphProto; wrap it in a ModelProto with ir_version and opset_import".into();
-        }
+    if let Ok(g) = pb::GraphProto::decode(bytes.clone())
+        && !g.node.is_empty()
+    {
+        return "the file looks like a bare GraphProto; wrap it in a ModelProto with ir_version and opset_import".into();
     }
     "qc reads ONNX models (.onnx files holding a serialized ModelProto)".into()
 }
@@ -160,23 +148,14 @@ pub fn load_bytes(
     let mut warnings = Vec::new();
     let resolver = dir.map(|d| Arc::new(ExternalFiles::new(d, opts)));
     let external_files = check_external(&model, resolver.as_deref(), &mut problems, &mut warnings);
-    problems.extend(
-        qc_ir::verify_model(&model)
-            .into_iter()
-            .map(ImportError::Verify),
-    );
+    problems.extend(qc_ir::verify_model(&model).into_iter().map(ImportError::Verify));
     if !problems.is_empty() {
         return Err(invalid(problems));
     }
     if let Some(r) = resolver {
         model.resolver = Some(r);
     }
-    Ok(Loaded {
-        model,
-        warnings,
-        file_bytes,
-        external_files,
-    })
+    Ok(Loaded { model, warnings, file_bytes, external_files })
 }
 
 /// Checks every external tensor's location and bounds without reading it.
@@ -217,21 +196,36 @@ fn check_external(
                 return;
             }
         };
-        let bounds = |problem: String| ImportError::ExternalBounds { tensor: tensor.clone(), location: r.location.clone(), problem };
+        let bounds = |problem: String| ImportError::ExternalBounds {
+            tensor: tensor.clone(),
+            location: r.location.clone(),
+            problem,
+        };
         let Some(len) = extent(r, file_len) else {
             let want = r.length.map_or("the rest of the file".into(), |l| format!("{l} bytes"));
-            problems.push(bounds(format!("asks for {want} at offset {}, past the end of the file ({file_len} bytes)", r.offset)));
+            problems.push(bounds(format!(
+                "asks for {want} at offset {}, past the end of the file ({file_len} bytes)",
+                r.offset
+            )));
             return;
         };
         entry.bytes += len;
-        if let Some(expected) = t.element_count().ok().and_then(|n| t.elem_type().raw_len(n)) {
-            if expected != len {
-                problems.push(bounds(format!("holds {len} bytes at offset {}, but the tensor's dims and type need {expected}", r.offset)));
-            }
+        let expected = t.element_count().ok().and_then(|n| t.elem_type().raw_len(n));
+        if let Some(expected) = expected
+            && expected != len
+        {
+            let offset = r.offset;
+            problems.push(bounds(format!(
+                "holds {len} bytes at offset {offset}, but the tensor's dims and type need {expected}"
+            )));
         }
     });
     for f in by_location.values() {
-        if !f.present && !problems.iter().any(|p| matches!(p, ImportError::ExternalPath { location, .. } if *location == f.location)) {
+        if !f.present
+            && !problems
+                .iter()
+                .any(|p| matches!(p, ImportError::ExternalPath { location, .. } if *location == f.location))
+        {
             warnings.push(LoadWarning::MissingExternal { location: f.location.clone(), tensors: f.tensors });
         }
     }
@@ -269,16 +263,11 @@ fn confine(dir: Option<&Path>, location: &str) -> Result<Option<PathBuf>, String
     let joined = dir.join(rel);
     match joined.canonicalize() {
         Ok(real) => {
-            let root = dir
-                .canonicalize()
-                .map_err(|e| format!("cannot be resolved: {e}"))?;
+            let root = dir.canonicalize().map_err(|e| format!("cannot be resolved: {e}"))?;
             if real.starts_with(&root) {
                 Ok(Some(real))
             } else {
-                Err(format!(
-                    "leads outside the model's folder (to {})",
-                    real.display()
-                ))
+                Err(format!("leads outside the model's folder (to {})", real.display()))
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -296,21 +285,14 @@ pub struct ExternalFiles {
 
 impl ExternalFiles {
     pub fn new(dir: &Path, opts: LoadOptions) -> ExternalFiles {
-        ExternalFiles {
-            dir: dir.to_path_buf(),
-            opts,
-            files: Mutex::new(HashMap::new()),
-        }
+        ExternalFiles { dir: dir.to_path_buf(), opts, files: Mutex::new(HashMap::new()) }
     }
 }
 
 impl DataResolver for ExternalFiles {
     fn read(&self, r: &ExternalRef) -> Result<Bytes, String> {
         let whole = {
-            let mut files = self
-                .files
-                .lock()
-                .map_err(|_| "external data cache poisoned".to_string())?;
+            let mut files = self.files.lock().map_err(|_| "external data cache poisoned".to_string())?;
             match files.get(&r.location) {
                 Some(b) => b.clone(),
                 None => {

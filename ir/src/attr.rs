@@ -49,9 +49,7 @@ impl AttrKind {
     ];
 
     pub fn from_code(code: i32) -> Option<AttrKind> {
-        usize::try_from(code)
-            .ok()
-            .and_then(|i| Self::ALL.get(i).copied())
+        usize::try_from(code).ok().and_then(|i| Self::ALL.get(i).copied())
     }
 
     pub fn code(self) -> i32 {
@@ -140,13 +138,7 @@ impl Attribute {
     /// A new attribute with its type discriminator set, as every current writer does.
     pub fn new(name: impl Into<String>, value: AttrValue) -> Attribute {
         let declared_kind = Some(value.kind());
-        Attribute {
-            name: name.into(),
-            value,
-            declared_kind,
-            doc_string: None,
-            ref_attr_name: None,
-        }
+        Attribute { name: name.into(), value, declared_kind, doc_string: None, ref_attr_name: None }
     }
 
     /// The kind the attribute claims to be: its discriminator, else the kind of its value.

@@ -56,8 +56,8 @@ pub struct Use {
 /// Constant data bound to a value (an initializer).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Const {
-    Dense(Tensor),
-    Sparse(SparseTensor),
+    Dense(Box<Tensor>),
+    Sparse(Box<SparseTensor>),
 }
 
 /// A value: a graph input, an initializer, or an op output.
@@ -212,10 +212,7 @@ impl Graph {
     }
 
     pub fn values(&self) -> impl ExactSizeIterator<Item = (ValueId, &Value)> {
-        self.values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| (ValueId(i as u32), v))
+        self.values.iter().enumerate().map(|(i, v)| (ValueId(i as u32), v))
     }
 
     pub fn value_count(&self) -> usize {
@@ -223,12 +220,7 @@ impl Graph {
     }
 
     /// Adds `op` after every op already in the graph, reading `inputs` and writing `outputs`.
-    pub fn add_op(
-        &mut self,
-        op: Op,
-        inputs: Vec<Option<ValueId>>,
-        outputs: Vec<Option<ValueId>>,
-    ) -> OpId {
+    pub fn add_op(&mut self, op: Op, inputs: Vec<Option<ValueId>>, outputs: Vec<Option<ValueId>>) -> OpId {
         let mut op = op;
         op.inputs = inputs;
         op.outputs = outputs;
@@ -240,14 +232,7 @@ impl Graph {
             if let Some(v) = *v {
                 self.values[v.index()].uses.push((id, slot as u32));
                 if let Some(p) = self.values[v.index()].producer {
-                    self.ops.add_edge(
-                        p,
-                        id,
-                        Use {
-                            value: v,
-                            slot: slot as u32,
-                        },
-                    );
+                    self.ops.add_edge(p, id, Use { value: v, slot: slot as u32 });
                 }
             }
         }
@@ -262,14 +247,7 @@ impl Graph {
                 }
                 // An op that reads its own output: a cycle of one, which the verifier reports.
                 if let Some(slot) = ins.iter().position(|i| *i == Some(v)) {
-                    self.ops.add_edge(
-                        id,
-                        id,
-                        Use {
-                            value: v,
-                            slot: slot as u32,
-                        },
-                    );
+                    self.ops.add_edge(id, id, Use { value: v, slot: slot as u32 });
                 }
             }
         }
@@ -287,11 +265,7 @@ impl Graph {
             if self.values[v.index()].producer == Some(id) {
                 self.values[v.index()].producer = None;
                 // Another op that also wrote the value (an invalid graph) becomes its producer.
-                let next = self
-                    .order
-                    .iter()
-                    .copied()
-                    .find(|o| self.ops[*o].outputs.contains(&Some(*v)));
+                let next = self.order.iter().copied().find(|o| self.ops[*o].outputs.contains(&Some(*v)));
                 if let Some(p) = next {
                     self.values[v.index()].producer = Some(p);
                     for (reader, slot) in self.values[v.index()].uses.clone() {
@@ -307,9 +281,7 @@ impl Graph {
     pub fn set_input(&mut self, id: OpId, slot: usize, value: Option<ValueId>) {
         let old = self.ops[id].inputs[slot];
         if let Some(o) = old {
-            self.values[o.index()]
-                .uses
-                .retain(|u| *u != (id, slot as u32));
+            self.values[o.index()].uses.retain(|u| *u != (id, slot as u32));
             let edges: Vec<_> = self
                 .ops
                 .edges_directed(id, petgraph::Direction::Incoming)
@@ -324,14 +296,7 @@ impl Graph {
         if let Some(v) = value {
             self.values[v.index()].uses.push((id, slot as u32));
             if let Some(p) = self.values[v.index()].producer {
-                self.ops.add_edge(
-                    p,
-                    id,
-                    Use {
-                        value: v,
-                        slot: slot as u32,
-                    },
-                );
+                self.ops.add_edge(p, id, Use { value: v, slot: slot as u32 });
             }
         }
     }
@@ -436,10 +401,9 @@ fn visit_attr_tensors<'a>(value: &'a AttrValue, f: &mut dyn FnMut(&'a Tensor)) {
         AttrValue::Tensor(t) => f(t),
         AttrValue::Tensors(ts) => ts.iter().for_each(&mut *f),
         AttrValue::SparseTensor(s) => s.values.iter().chain(&s.indices).for_each(&mut *f),
-        AttrValue::SparseTensors(ss) => ss
-            .iter()
-            .flat_map(|s| s.values.iter().chain(&s.indices))
-            .for_each(&mut *f),
+        AttrValue::SparseTensors(ss) => {
+            ss.iter().flat_map(|s| s.values.iter().chain(&s.indices)).for_each(&mut *f)
+        }
         AttrValue::Graph(g) => g.visit_tensors(f),
         AttrValue::Graphs(gs) => gs.iter().for_each(|g| g.visit_tensors(f)),
         _ => {}

@@ -20,9 +20,7 @@ pub mod types;
 pub mod verify;
 
 pub use attr::{AttrKind, AttrValue, Attribute};
-pub use graph::{
-    Const, DeclList, DeclOverride, Graph, OpId, TensorAnnotation, Use, Value, ValueId,
-};
+pub use graph::{Const, DeclList, DeclOverride, Graph, OpId, TensorAnnotation, Use, Value, ValueId};
 pub use model::{Function, Model, OpsetImport, TrainingInfo};
 pub use op::{AttrError, Family, Op, OpKind, OpSchema, SCHEMAS};
 pub use quant::{DataType, QuantOrigin, QuantParam, QuantSpec, Rounding};

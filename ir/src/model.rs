@@ -102,11 +102,7 @@ impl Model {
             .iter()
             .find(|o| {
                 let d = o.domain.as_deref().unwrap_or("");
-                if default {
-                    crate::op::is_default_domain(d)
-                } else {
-                    d == domain
-                }
+                if default { crate::op::is_default_domain(d) } else { d == domain }
             })
             .and_then(|o| o.version)
     }
@@ -115,11 +111,7 @@ impl Model {
     pub fn top_graphs(&self) -> impl Iterator<Item = &Graph> {
         std::iter::once(&self.graph)
             .chain(self.functions.iter().map(|f| &f.body))
-            .chain(
-                self.training_info
-                    .iter()
-                    .flat_map(|t| t.initialization.iter().chain(&t.algorithm)),
-            )
+            .chain(self.training_info.iter().flat_map(|t| t.initialization.iter().chain(&t.algorithm)))
     }
 
     /// Calls `f` on every constant tensor anywhere in the model (see [`Graph::visit_tensors`]).

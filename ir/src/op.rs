@@ -19,11 +19,7 @@ pub fn is_default_domain(domain: &str) -> bool {
 }
 
 /// The domains QONNX's custom ops appear in (the empty domain is what older exporters used).
-pub const QONNX_DOMAINS: [&str; 3] = [
-    "qonnx.custom_op.general",
-    "onnx.brevitas",
-    "finn.custom_op.general",
-];
+pub const QONNX_DOMAINS: [&str; 3] = ["qonnx.custom_op.general", "onnx.brevitas", "finn.custom_op.general"];
 
 /// A node of the graph.
 #[derive(Clone, Debug, PartialEq)]
@@ -208,10 +204,7 @@ impl Op {
             ceil_mode: self.attr_int("ceil_mode", 0)? != 0,
             count_include_pad: self.attr_int("count_include_pad", 0)? != 0,
             dilations: self.attr_ints("dilations")?.map(<[i64]>::to_vec),
-            kernel_shape: self
-                .attr_ints("kernel_shape")?
-                .map(<[i64]>::to_vec)
-                .unwrap_or_default(),
+            kernel_shape: self.attr_ints("kernel_shape")?.map(<[i64]>::to_vec).unwrap_or_default(),
             pads: self.attr_ints("pads")?.map(<[i64]>::to_vec),
             strides: self.attr_ints("strides")?.map(<[i64]>::to_vec),
         })
@@ -333,9 +326,7 @@ impl OpSchema {
 
     /// Names of the attributes this schema lists.
     pub fn attr_names(&self) -> impl Iterator<Item = &'static str> {
-        self.attrs
-            .split_whitespace()
-            .filter_map(|p| p.split_once(':').map(|(n, _)| n))
+        self.attrs.split_whitespace().filter_map(|p| p.split_once(':').map(|(n, _)| n))
     }
 }
 
@@ -529,11 +520,7 @@ mod tests {
                     s.op_type
                 );
             }
-            assert!(
-                s.min_inputs <= s.max_inputs && s.min_outputs <= s.max_outputs,
-                "{}",
-                s.op_type
-            );
+            assert!(s.min_inputs <= s.max_inputs && s.min_outputs <= s.max_outputs, "{}", s.op_type);
             assert_eq!(s.kind.schema().map(|x| x.op_type), Some(s.op_type));
         }
     }
@@ -545,10 +532,7 @@ mod tests {
         assert_eq!(OpKind::resolve("com.example", "Conv"), OpKind::Custom);
         assert_eq!(OpKind::resolve("onnx.brevitas", "Quant"), OpKind::Quant);
         assert_eq!(OpKind::resolve("", "Quant"), OpKind::Quant);
-        assert_eq!(
-            OpKind::resolve("qonnx.custom_op.general", "Relu"),
-            OpKind::Custom
-        );
+        assert_eq!(OpKind::resolve("qonnx.custom_op.general", "Relu"), OpKind::Custom);
     }
 
     #[test]

@@ -77,20 +77,9 @@ pub enum TensorError {
     #[error("element type {elem} has no fixed size")]
     NoFixedSize { elem: String },
     #[error("raw_data holds {actual} bytes, but dims {dims:?} of {elem} need {expected}")]
-    RawLength {
-        dims: Vec<i64>,
-        elem: String,
-        expected: u64,
-        actual: u64,
-    },
+    RawLength { dims: Vec<i64>, elem: String, expected: u64, actual: u64 },
     #[error("{field} holds {actual} entries, but dims {dims:?} of {elem} need {expected}")]
-    TypedLength {
-        field: &'static str,
-        dims: Vec<i64>,
-        elem: String,
-        expected: u64,
-        actual: u64,
-    },
+    TypedLength { field: &'static str, dims: Vec<i64>, elem: String, expected: u64, actual: u64 },
     #[error("{field} cannot hold elements of type {elem}")]
     WrongField { field: &'static str, elem: String },
     #[error("the tensor has {expected} elements but stores no data")]
@@ -127,12 +116,7 @@ impl Tensor {
             }
             Ok(())
         };
-        let wrong = |field: &'static str| {
-            Err(TensorError::WrongField {
-                field,
-                elem: elem.name(),
-            })
-        };
+        let wrong = |field: &'static str| Err(TensorError::WrongField { field, elem: elem.name() });
         use ElemType::*;
         match &self.data {
             TensorData::Empty => {
@@ -145,9 +129,8 @@ impl Tensor {
                 if elem == String {
                     return wrong("raw_data");
                 }
-                let expected = elem
-                    .raw_len(count)
-                    .ok_or_else(|| TensorError::NoFixedSize { elem: elem.name() })?;
+                let expected =
+                    elem.raw_len(count).ok_or_else(|| TensorError::NoFixedSize { elem: elem.name() })?;
                 if b.len() as u64 != expected {
                     return Err(TensorError::RawLength {
                         dims: self.dims.clone(),
@@ -246,10 +229,7 @@ fn pack_int32_data(elem: ElemType, v: &[i32], count: u64) -> Result<Bytes, Tenso
             v.iter().map(|x| *x as u8).take(len).collect()
         }
         _ => {
-            return Err(TensorError::WrongField {
-                field: "int32_data",
-                elem: elem.name(),
-            });
+            return Err(TensorError::WrongField { field: "int32_data", elem: elem.name() });
         }
     };
     Ok(Bytes::from(out))
@@ -262,11 +242,7 @@ pub fn element_count(dims: &[i64]) -> Result<u64, TensorError> {
         if d < 0 {
             return Err(TensorError::NegativeDim { index, value: d });
         }
-        n = n
-            .checked_mul(d as u64)
-            .ok_or_else(|| TensorError::DimsOverflow {
-                dims: dims.to_vec(),
-            })?;
+        n = n.checked_mul(d as u64).ok_or_else(|| TensorError::DimsOverflow { dims: dims.to_vec() })?;
     }
     Ok(n)
 }
@@ -300,30 +276,11 @@ mod tests {
 
     #[test]
     fn raw_length_is_checked() {
-        let ok = t(
-            ElemType::F32,
-            &[2, 2],
-            TensorData::Raw(Bytes::from(vec![0u8; 16])),
-        );
+        let ok = t(ElemType::F32, &[2, 2], TensorData::Raw(Bytes::from(vec![0u8; 16])));
         assert_eq!(ok.check(), Ok(()));
-        let bad = t(
-            ElemType::F32,
-            &[2, 2],
-            TensorData::Raw(Bytes::from(vec![0u8; 15])),
-        );
-        assert!(matches!(
-            bad.check(),
-            Err(TensorError::RawLength {
-                expected: 16,
-                actual: 15,
-                ..
-            })
-        ));
-        let packed = t(
-            ElemType::I4,
-            &[3],
-            TensorData::Raw(Bytes::from(vec![0u8; 2])),
-        );
+        let bad = t(ElemType::F32, &[2, 2], TensorData::Raw(Bytes::from(vec![0u8; 15])));
+        assert!(matches!(bad.check(), Err(TensorError::RawLength { expected: 16, actual: 15, .. })));
+        let packed = t(ElemType::I4, &[3], TensorData::Raw(Bytes::from(vec![0u8; 2])));
         assert_eq!(packed.check(), Ok(()));
     }
 
@@ -332,13 +289,7 @@ mod tests {
         let big = t(ElemType::F32, &[i64::MAX, 4], TensorData::Empty);
         assert!(matches!(big.check(), Err(TensorError::DimsOverflow { .. })));
         let neg = t(ElemType::F32, &[2, -1], TensorData::Empty);
-        assert!(matches!(
-            neg.check(),
-            Err(TensorError::NegativeDim {
-                index: 1,
-                value: -1
-            })
-        ));
+        assert!(matches!(neg.check(), Err(TensorError::NegativeDim { index: 1, value: -1 })));
     }
 
     #[test]

@@ -84,11 +84,7 @@ impl ElemType {
     pub fn code(self) -> i32 {
         match self {
             ElemType::Other(c) => c,
-            t => Self::TABLE
-                .iter()
-                .find(|(_, x, _)| *x == t)
-                .map(|e| e.0)
-                .unwrap_or(0),
+            t => Self::TABLE.iter().find(|(_, x, _)| *x == t).map(|e| e.0).unwrap_or(0),
         }
     }
 
@@ -96,12 +92,7 @@ impl ElemType {
     pub fn name(self) -> String {
         match self {
             ElemType::Other(c) => format!("type#{c}"),
-            t => Self::TABLE
-                .iter()
-                .find(|(_, x, _)| *x == t)
-                .map(|e| e.2)
-                .unwrap_or("?")
-                .to_string(),
+            t => Self::TABLE.iter().find(|(_, x, _)| *x == t).map(|e| e.2).unwrap_or("?").to_string(),
         }
     }
 
@@ -166,10 +157,7 @@ pub struct Shape {
 
 impl Shape {
     pub fn known(dims: &[u64]) -> Shape {
-        Shape {
-            dims: dims.iter().map(|&d| Dim::Known(d)).collect(),
-            denotations: Vec::new(),
-        }
+        Shape { dims: dims.iter().map(|&d| Dim::Known(d)).collect(), denotations: Vec::new() }
     }
 
     pub fn rank(&self) -> usize {
@@ -178,16 +166,7 @@ impl Shape {
 
     /// The sizes if every dimension is known.
     pub fn as_known(&self) -> Option<Vec<u64>> {
-        self.dims
-            .iter()
-            .map(|d| {
-                if let Dim::Known(n) = d {
-                    Some(*n)
-                } else {
-                    None
-                }
-            })
-            .collect()
+        self.dims.iter().map(|d| if let Dim::Known(n) = d { Some(*n) } else { None }).collect()
     }
 }
 
@@ -214,37 +193,19 @@ pub struct TypeInfo {
 
 impl TypeInfo {
     pub fn tensor(elem: ElemType, shape: Option<Shape>) -> TypeInfo {
-        TypeInfo {
-            ty: Some(ValueType::Tensor {
-                elem: Some(elem),
-                shape,
-            }),
-            denotation: None,
-        }
+        TypeInfo { ty: Some(ValueType::Tensor { elem: Some(elem), shape }), denotation: None }
     }
 }
 
 /// The kinds of value ONNX knows.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ValueType {
-    Tensor {
-        elem: Option<ElemType>,
-        shape: Option<Shape>,
-    },
-    SparseTensor {
-        elem: Option<ElemType>,
-        shape: Option<Shape>,
-    },
+    Tensor { elem: Option<ElemType>, shape: Option<Shape> },
+    SparseTensor { elem: Option<ElemType>, shape: Option<Shape> },
     Sequence(Option<Box<TypeInfo>>),
-    Map {
-        key: Option<ElemType>,
-        value: Option<Box<TypeInfo>>,
-    },
+    Map { key: Option<ElemType>, value: Option<Box<TypeInfo>> },
     Optional(Option<Box<TypeInfo>>),
-    Opaque {
-        domain: Option<String>,
-        name: Option<String>,
-    },
+    Opaque { domain: Option<String>, name: Option<String> },
 }
 
 impl fmt::Display for TypeInfo {
@@ -265,17 +226,16 @@ fn fmt_opt_type(f: &mut fmt::Formatter<'_>, t: &Option<Box<TypeInfo>>) -> fmt::R
 
 impl fmt::Display for ValueType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tensor =
-            |f: &mut fmt::Formatter<'_>, elem: &Option<ElemType>, shape: &Option<Shape>| {
-                match elem {
-                    Some(e) => write!(f, "{e}")?,
-                    None => f.write_str("?")?,
-                }
-                match shape {
-                    Some(s) => write!(f, "{s}"),
-                    None => f.write_str("[*]"),
-                }
-            };
+        let tensor = |f: &mut fmt::Formatter<'_>, elem: &Option<ElemType>, shape: &Option<Shape>| {
+            match elem {
+                Some(e) => write!(f, "{e}")?,
+                None => f.write_str("?")?,
+            }
+            match shape {
+                Some(s) => write!(f, "{s}"),
+                None => f.write_str("[*]"),
+            }
+        };
         match self {
             ValueType::Tensor { elem, shape } => tensor(f, elem, shape),
             ValueType::SparseTensor { elem, shape } => {
@@ -300,12 +260,9 @@ impl fmt::Display for ValueType {
                 fmt_opt_type(f, t)?;
                 f.write_str(">")
             }
-            ValueType::Opaque { domain, name } => write!(
-                f,
-                "opaque<{}:{}>",
-                domain.as_deref().unwrap_or(""),
-                name.as_deref().unwrap_or("")
-            ),
+            ValueType::Opaque { domain, name } => {
+                write!(f, "opaque<{}:{}>", domain.as_deref().unwrap_or(""), name.as_deref().unwrap_or(""))
+            }
         }
     }
 }
@@ -319,10 +276,7 @@ pub struct MetaEntry {
 
 impl MetaEntry {
     pub fn new(key: impl Into<String>, value: impl Into<String>) -> MetaEntry {
-        MetaEntry {
-            key: key.into(),
-            value: value.into(),
-        }
+        MetaEntry { key: key.into(), value: value.into() }
     }
 }
 

@@ -23,10 +23,7 @@ use crate::types::{Dim, ValueType};
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
 pub enum VerifyError {
     #[error("{at}ops form a cycle: {ops}")]
-    #[diagnostic(
-        code(qc::verify::cycle),
-        help("a graph must be acyclic; break the loop or use a Loop op")
-    )]
+    #[diagnostic(code(qc::verify::cycle), help("a graph must be acyclic; break the loop or use a Loop op"))]
     Cycle { at: String, ops: String },
 
     #[error("{at}value `{value}` is produced {count} times: {producers}")]
@@ -34,24 +31,14 @@ pub enum VerifyError {
         code(qc::verify::duplicate_producer),
         help("every value must have exactly one producer; rename one of the outputs")
     )]
-    DuplicateProducer {
-        at: String,
-        value: String,
-        count: usize,
-        producers: String,
-    },
+    DuplicateProducer { at: String, value: String, count: usize, producers: String },
 
     #[error("{at}input {slot} of op `{op}` reads `{value}`, which nothing provides")]
     #[diagnostic(
         code(qc::verify::undefined_input),
         help("add a graph input or initializer named `{value}`, or an op that produces it")
     )]
-    UndefinedInput {
-        at: String,
-        op: String,
-        slot: usize,
-        value: String,
-    },
+    UndefinedInput { at: String, op: String, slot: usize, value: String },
 
     #[error("{at}graph output `{value}` is never produced")]
     #[diagnostic(
@@ -61,29 +48,12 @@ pub enum VerifyError {
     UndefinedOutput { at: String, value: String },
 
     #[error("{at}op `{op}` ({op_type}) has {count} {what}, expected {expected}")]
-    #[diagnostic(
-        code(qc::verify::arity),
-        help("see the operator's definition for the {what} it takes")
-    )]
-    Arity {
-        at: String,
-        op: String,
-        op_type: String,
-        what: &'static str,
-        count: usize,
-        expected: String,
-    },
+    #[diagnostic(code(qc::verify::arity), help("see the operator's definition for the {what} it takes"))]
+    Arity { at: String, op: String, op_type: String, what: &'static str, count: usize, expected: String },
 
     #[error("{at}attribute `{attr}` of op `{op}` ({op_type}) must be {expected}, found {found}")]
     #[diagnostic(code(qc::verify::attribute_type), help("write `{attr}` as {expected}"))]
-    AttributeType {
-        at: String,
-        op: String,
-        op_type: String,
-        attr: String,
-        expected: String,
-        found: String,
-    },
+    AttributeType { at: String, op: String, op_type: String, attr: String, expected: String, found: String },
 
     #[error("{at}attribute `{attr}` of op `{op}` has no value")]
     #[diagnostic(
@@ -92,34 +62,15 @@ pub enum VerifyError {
             "only attributes inside a function body may refer to a function attribute instead of holding a value"
         )
     )]
-    AttributeValue {
-        at: String,
-        op: String,
-        attr: String,
-    },
+    AttributeValue { at: String, op: String, attr: String },
 
     #[error("{at}tensor `{tensor}`: {problem}")]
-    #[diagnostic(
-        code(qc::verify::tensor),
-        help("the tensor's dims, data type and stored data must agree")
-    )]
-    Tensor {
-        at: String,
-        tensor: String,
-        problem: String,
-    },
+    #[diagnostic(code(qc::verify::tensor), help("the tensor's dims, data type and stored data must agree"))]
+    Tensor { at: String, tensor: String, problem: String },
 
     #[error("{at}initializer `{value}` is {found}, but the graph declares it {declared}")]
-    #[diagnostic(
-        code(qc::verify::declared_type),
-        help("make the declaration match the initializer")
-    )]
-    DeclaredType {
-        at: String,
-        value: String,
-        declared: String,
-        found: String,
-    },
+    #[diagnostic(code(qc::verify::declared_type), help("make the declaration match the initializer"))]
+    DeclaredType { at: String, value: String, declared: String, found: String },
 }
 
 /// Verifies the model and all graphs in it. An empty list means the model is well formed.
@@ -133,30 +84,16 @@ pub fn verify_model(m: &Model) -> Vec<VerifyError> {
         let label = format!("function `{}`: ", f.name.as_deref().unwrap_or("?"));
         verify_graph(&f.body, &scope, &label, &mut errors);
         for out in &f.outputs {
-            let produced = f
-                .body
-                .find(out)
-                .is_some_and(|v| f.body.value(v).producer().is_some());
+            let produced = f.body.find(out).is_some_and(|v| f.body.value(v).producer().is_some());
             if !produced && !f.inputs.contains(out) {
-                errors.push(VerifyError::UndefinedOutput {
-                    at: label.clone(),
-                    value: out.clone(),
-                });
+                errors.push(VerifyError::UndefinedOutput { at: label.clone(), value: out.clone() });
             }
         }
     }
     for (i, t) in m.training_info.iter().enumerate() {
-        for (what, g) in [
-            ("initialization", &t.initialization),
-            ("algorithm", &t.algorithm),
-        ] {
+        for (what, g) in [("initialization", &t.initialization), ("algorithm", &t.algorithm)] {
             if let Some(g) = g {
-                verify_graph(
-                    g,
-                    &main,
-                    &format!("training_info[{i}].{what}: "),
-                    &mut errors,
-                );
+                verify_graph(g, &main, &format!("training_info[{i}].{what}: "), &mut errors);
             }
         }
     }
@@ -173,14 +110,7 @@ struct Scope {
 fn verify_graph(g: &Graph, outer: &Scope, at: &str, errors: &mut Vec<VerifyError>) -> Scope {
     let at_s = at.to_string();
     // Program positions by op index, so labels cost nothing until an error needs one.
-    let mut positions = vec![
-        0usize;
-        g.petgraph()
-            .node_indices()
-            .map(|i| i.index() + 1)
-            .max()
-            .unwrap_or(0)
-    ];
+    let mut positions = vec![0usize; g.petgraph().node_indices().map(|i| i.index() + 1).max().unwrap_or(0)];
     for (pos, (id, _)) in g.ops().enumerate() {
         positions[id.index()] = pos;
     }
@@ -212,12 +142,7 @@ fn verify_graph(g: &Graph, outer: &Scope, at: &str, errors: &mut Vec<VerifyError
         if is_input[i] {
             producers.push("graph input".to_string());
         }
-        let inits = g
-            .initializers
-            .iter()
-            .chain(&g.sparse_initializers)
-            .filter(|x| **x == v)
-            .count();
+        let inits = g.initializers.iter().chain(&g.sparse_initializers).filter(|x| **x == v).count();
         producers.extend(std::iter::repeat_n("initializer".to_string(), inits));
         for (id, op) in g.ops() {
             for _ in op.outputs().iter().filter(|o| **o == Some(v)) {
@@ -231,9 +156,8 @@ fn verify_graph(g: &Graph, outer: &Scope, at: &str, errors: &mut Vec<VerifyError
             producers: producers.join(", "),
         });
     }
-    let defined = |v: ValueId| {
-        defs[v.index()] > 0 || is_input[v.index()] || outer.names.contains(&g.value(v).name)
-    };
+    let defined =
+        |v: ValueId| defs[v.index()] > 0 || is_input[v.index()] || outer.names.contains(&g.value(v).name);
 
     // The scope nested graphs see: everything defined here and outside.
     let mut scope = outer.clone();
@@ -245,15 +169,15 @@ fn verify_graph(g: &Graph, outer: &Scope, at: &str, errors: &mut Vec<VerifyError
 
     for (id, op) in g.ops() {
         for (slot, v) in op.inputs().iter().enumerate() {
-            if let Some(v) = v {
-                if !defined(*v) {
-                    errors.push(VerifyError::UndefinedInput {
-                        at: at_s.clone(),
-                        op: label(id),
-                        slot,
-                        value: g.value(*v).name.clone(),
-                    });
-                }
+            if let Some(v) = v
+                && !defined(*v)
+            {
+                errors.push(VerifyError::UndefinedInput {
+                    at: at_s.clone(),
+                    op: label(id),
+                    slot,
+                    value: g.value(*v).name.clone(),
+                });
             }
         }
         check_op(g, id, &label(id), &at_s, errors);
@@ -264,11 +188,7 @@ fn verify_graph(g: &Graph, outer: &Scope, at: &str, errors: &mut Vec<VerifyError
                 _ => continue,
             };
             for (i, sub) in graphs.iter().enumerate() {
-                let suffix = if graphs.len() > 1 {
-                    format!("[{i}]")
-                } else {
-                    String::new()
-                };
+                let suffix = if graphs.len() > 1 { format!("[{i}]") } else { String::new() };
                 let sub_at = format!("{at}subgraph `{}{suffix}` of op `{}`: ", a.name, label(id));
                 verify_graph(sub, &scope, &sub_at, errors);
             }
@@ -277,20 +197,14 @@ fn verify_graph(g: &Graph, outer: &Scope, at: &str, errors: &mut Vec<VerifyError
 
     for &v in &g.outputs {
         if !defined(v) {
-            errors.push(VerifyError::UndefinedOutput {
-                at: at_s.clone(),
-                value: g.value(v).name.clone(),
-            });
+            errors.push(VerifyError::UndefinedOutput { at: at_s.clone(), value: g.value(v).name.clone() });
         }
     }
 
     if let Err(cycle) = g.topo_order() {
         let mut names: Vec<String> = cycle.iter().map(|&id| format!("`{}`", label(id))).collect();
         names.sort();
-        errors.push(VerifyError::Cycle {
-            at: at_s.clone(),
-            ops: names.join(", "),
-        });
+        errors.push(VerifyError::Cycle { at: at_s.clone(), ops: names.join(", ") });
     }
 
     for &v in &g.initializers {
@@ -368,8 +282,10 @@ fn check_op(g: &Graph, id: OpId, label: &str, at: &str, errors: &mut Vec<VerifyE
         if a.ref_attr_name.is_some() {
             continue;
         }
-        if let Some(kinds) = schema.attr_kinds(&a.name) {
-            if !kinds.contains(&a.kind()) {
+        if let Some(kinds) = schema.attr_kinds(&a.name)
+            && !kinds.contains(&a.kind())
+        {
+            {
                 let expected: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
                 errors.push(VerifyError::AttributeType {
                     at: at.into(),
@@ -386,18 +302,12 @@ fn check_op(g: &Graph, id: OpId, label: &str, at: &str, errors: &mut Vec<VerifyE
 
 fn check_tensor(t: &Tensor, name: &str, at: &str, errors: &mut Vec<VerifyError>) {
     if let Err(e) = t.check() {
-        errors.push(VerifyError::Tensor {
-            at: at.into(),
-            tensor: name.into(),
-            problem: e.to_string(),
-        });
+        errors.push(VerifyError::Tensor { at: at.into(), tensor: name.into(), problem: e.to_string() });
     }
 }
 
 fn check_declared(g: &Graph, v: ValueId, t: &Tensor, at: &str, errors: &mut Vec<VerifyError>) {
-    let Some(ValueType::Tensor { elem, shape }) =
-        g.value(v).ty.as_ref().and_then(|i| i.ty.as_ref())
-    else {
+    let Some(ValueType::Tensor { elem, shape }) = g.value(v).ty.as_ref().and_then(|i| i.ty.as_ref()) else {
         return;
     };
     let elem_ok = elem.is_none_or(|e| Some(e) == t.elem);
@@ -409,12 +319,7 @@ fn check_declared(g: &Graph, v: ValueId, t: &Tensor, at: &str, errors: &mut Vec<
             })
     });
     if !(elem_ok && shape_ok) {
-        let declared = g
-            .value(v)
-            .ty
-            .as_ref()
-            .map(|t| t.to_string())
-            .unwrap_or_default();
+        let declared = g.value(v).ty.as_ref().map(|t| t.to_string()).unwrap_or_default();
         let dims: Vec<String> = t.dims.iter().map(|d| d.to_string()).collect();
         errors.push(VerifyError::DeclaredType {
             at: at.into(),
@@ -432,10 +337,7 @@ mod tests {
     use crate::types::{ElemType, TypeInfo};
 
     fn model(g: Graph) -> Model {
-        Model {
-            graph: g,
-            ..Default::default()
-        }
+        Model { graph: g, ..Default::default() }
     }
 
     #[test]
@@ -458,49 +360,26 @@ mod tests {
         let out = g.value_named("out");
         g.inputs.push(x);
         g.outputs.push(out);
+        g.add_op(Op::new("Relu", None).with_name("r1"), vec![Some(x)], vec![Some(y)]);
+        g.add_op(Op::new("Relu", None).with_name("r2"), vec![Some(x)], vec![Some(y)]);
+        g.add_op(Op::new("Add", None).with_name("add"), vec![Some(y), Some(missing)], vec![Some(x)]);
         g.add_op(
-            Op::new("Relu", None).with_name("r1"),
-            vec![Some(x)],
-            vec![Some(y)],
-        );
-        g.add_op(
-            Op::new("Relu", None).with_name("r2"),
-            vec![Some(x)],
-            vec![Some(y)],
-        );
-        g.add_op(
-            Op::new("Add", None).with_name("add"),
-            vec![Some(y), Some(missing)],
-            vec![Some(x)],
-        );
-        g.add_op(
-            Op::new("Conv", None)
-                .with_name("conv")
-                .with_attr("group", AttrValue::Float(1.0)),
+            Op::new("Conv", None).with_name("conv").with_attr("group", AttrValue::Float(1.0)),
             vec![Some(x)],
             vec![None],
         );
         let errors = verify_model(&model(g));
-        let codes: Vec<String> = errors
-            .iter()
-            .map(|e| miette::Diagnostic::code(e).unwrap().to_string())
-            .collect();
-        assert!(
-            codes.contains(&"qc::verify::duplicate_producer".to_string()),
-            "{errors:?}"
-        );
+        let codes: Vec<String> =
+            errors.iter().map(|e| miette::Diagnostic::code(e).unwrap().to_string()).collect();
+        assert!(codes.contains(&"qc::verify::duplicate_producer".to_string()), "{errors:?}");
         assert!(codes.contains(&"qc::verify::undefined_input".to_string()));
         assert!(codes.contains(&"qc::verify::undefined_output".to_string()));
         assert!(codes.contains(&"qc::verify::arity".to_string()));
         assert!(codes.contains(&"qc::verify::attribute_type".to_string()));
         assert!(codes.contains(&"qc::verify::cycle".to_string()));
-        let dup = errors
-            .iter()
-            .find(|e| matches!(e, VerifyError::DuplicateProducer { value, .. } if value == "x"));
-        assert!(
-            dup.is_some(),
-            "graph input `x` also written by `add`: {errors:?}"
-        );
+        let dup =
+            errors.iter().find(|e| matches!(e, VerifyError::DuplicateProducer { value, .. } if value == "x"));
+        assert!(dup.is_some(), "graph input `x` also written by `add`: {errors:?}");
     }
 
     #[test]
@@ -509,11 +388,8 @@ mod tests {
         let w = g.value_named("w");
         g.inputs.push(w);
         g.initializers.push(w);
-        g.value_mut(w).ty = Some(TypeInfo::tensor(
-            ElemType::F32,
-            Some(crate::Shape::known(&[2])),
-        ));
-        g.value_mut(w).init = Some(Const::Dense(Tensor {
+        g.value_mut(w).ty = Some(TypeInfo::tensor(ElemType::F32, Some(crate::Shape::known(&[2]))));
+        g.value_mut(w).init = Some(Const::Dense(Box::new(Tensor {
             name: Some("w".into()),
             elem: Some(ElemType::F32),
             dims: vec![3],
@@ -522,7 +398,7 @@ mod tests {
             doc_string: None,
             metadata: vec![],
             explicit_default_location: false,
-        }));
+        })));
         let errors = verify_model(&model(g));
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(matches!(&errors[0], VerifyError::DeclaredType { value, .. } if value == "w"));

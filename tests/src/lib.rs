@@ -18,9 +18,7 @@ pub fn shared_dir() -> Option<PathBuf> {
 pub fn shared_or_say(suite: &str) -> Option<PathBuf> {
     let d = shared_dir();
     if d.is_none() {
-        eprintln!(
-            "{suite}: ../shared is missing (set QC_SHARED to its path); this suite checked nothing"
-        );
+        eprintln!("{suite}: ../shared is missing (set QC_SHARED to its path); this suite checked nothing");
     }
     d
 }

@@ -20,11 +20,7 @@ fn qc(args: &[&str]) -> Run {
     let mut out = Vec::new();
     let mut err = Vec::new();
     let code = qc::cli::main_with(argv, &mut out, &mut err, false);
-    Run {
-        code,
-        stdout: String::from_utf8_lossy(&out).into(),
-        stderr: String::from_utf8_lossy(&err).into(),
-    }
+    Run { code, stdout: String::from_utf8_lossy(&out).into(), stderr: String::from_utf8_lossy(&err).into() }
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
@@ -40,22 +36,10 @@ fn assert_rejected(path: &Path, code: &str, mentions: &[&str]) -> String {
     for format in ["text", "json"] {
         let r = qc(&["inspect", p, "--format", format]);
         assert_eq!(r.code, 2, "exit code for {p}; stderr:\n{}", r.stderr);
-        assert!(
-            r.stdout.is_empty(),
-            "something was written for {p}: {}",
-            r.stdout
-        );
-        assert!(
-            r.stderr.contains(code),
-            "expected {code} for {p}, got:\n{}",
-            r.stderr
-        );
+        assert!(r.stdout.is_empty(), "something was written for {p}: {}", r.stdout);
+        assert!(r.stderr.contains(code), "expected {code} for {p}, got:\n{}", r.stderr);
         let file = path.file_name().unwrap().to_str().unwrap();
-        assert!(
-            r.stderr.contains(file),
-            "the diagnostic does not name the file:\n{}",
-            r.stderr
-        );
+        assert!(r.stderr.contains(file), "the diagnostic does not name the file:\n{}", r.stderr);
         for m in mentions {
             assert!(r.stderr.contains(m), "expected `{m}` in:\n{}", r.stderr);
         }
@@ -105,20 +89,13 @@ fn missing_file() {
 #[test]
 fn empty_file() {
     let dir = tempfile::tempdir().unwrap();
-    assert_rejected(
-        &write(dir.path(), "empty.onnx", b""),
-        "qc::onnx::empty_file",
-        &["is empty"],
-    );
+    assert_rejected(&write(dir.path(), "empty.onnx", b""), "qc::onnx::empty_file", &["is empty"]);
 }
 
 #[test]
 fn random_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let bytes: Vec<u8> = fx::weights(4096, 7)
-        .iter()
-        .map(|w| (w.to_bits() >> 7) as u8)
-        .collect();
+    let bytes: Vec<u8> = fx::weights(4096, 7).iter().map(|w| (w.to_bits() >> 7) as u8).collect();
     assert_rejected(
         &write(dir.path(), "random.onnx", &bytes),
         "qc::onnx::decode",
@@ -130,15 +107,9 @@ fn random_bytes() {
 fn truncated_file() {
     let dir = tempfile::tempdir().unwrap();
     let full = fx::tiny_qonnx().encode_to_vec();
-    let text = assert_rejected(
-        &write(dir.path(), "cut.onnx", &full[..full.len() / 2]),
-        "qc::onnx::decode",
-        &[],
-    );
-    assert!(
-        text.contains("truncated"),
-        "the hint should say the file looks truncated:\n{text}"
-    );
+    let text =
+        assert_rejected(&write(dir.path(), "cut.onnx", &full[..full.len() / 2]), "qc::onnx::decode", &[]);
+    assert!(text.contains("truncated"), "the hint should say the file looks truncated:\n{text}");
 }
 
 #[test]
@@ -146,10 +117,7 @@ fn valid_protobuf_of_the_wrong_message() {
     let dir = tempfile::tempdir().unwrap();
     let tensor = tensor_f32("input_0", &[1, 4], &[1.0, 2.0, 3.0, 4.0]).encode_to_vec();
     let text = assert_rejected(&write(dir.path(), "input_0.pb", &tensor), "qc::onnx::", &[]);
-    assert!(
-        text.contains("TensorProto"),
-        "the hint should say what the file looks like:\n{text}"
-    );
+    assert!(text.contains("TensorProto"), "the hint should say what the file looks like:\n{text}");
 }
 
 #[test]
@@ -157,11 +125,7 @@ fn unsupported_ir_version() {
     let dir = tempfile::tempdir().unwrap();
     let mut m = fx::model(chain(), vec![fx::opset("", 13)]);
     m.ir_version = Some(99);
-    assert_rejected(
-        &write(dir.path(), "future.onnx", &m.encode_to_vec()),
-        "qc::onnx::ir_version",
-        &["99"],
-    );
+    assert_rejected(&write(dir.path(), "future.onnx", &m.encode_to_vec()), "qc::onnx::ir_version", &["99"]);
     m.ir_version = None;
     let mut g = chain();
     g.node.clear();
@@ -179,11 +143,7 @@ fn a_cycle() {
     let mut g = chain();
     g.node[0].input = vec!["z".into()];
     g.input.clear();
-    assert_rejected(
-        &write(dir.path(), "cycle.onnx", &encode(g)),
-        "qc::verify::cycle",
-        &["`a`", "`b`"],
-    );
+    assert_rejected(&write(dir.path(), "cycle.onnx", &encode(g)), "qc::verify::cycle", &["`a`", "`b`"]);
 }
 
 #[test]
@@ -241,16 +201,8 @@ fn raw_data_of_the_wrong_length() {
 fn wrong_attribute_type_on_a_known_op() {
     let dir = tempfile::tempdir().unwrap();
     let mut g = chain();
-    g.initializer
-        .push(tensor_f32("k", &[4, 1, 1, 1], &[1.0; 4]));
-    g.node.push(node(
-        "Conv",
-        "",
-        "conv0",
-        &["x", "k"],
-        &["c"],
-        vec![attr_float("group", 1.0)],
-    ));
+    g.initializer.push(tensor_f32("k", &[4, 1, 1, 1], &[1.0; 4]));
+    g.node.push(node("Conv", "", "conv0", &["x", "k"], &["c"], vec![attr_float("group", 1.0)]));
     assert_rejected(
         &write(dir.path(), "attr.onnx", &encode(g)),
         "qc::verify::attribute_type",
@@ -264,10 +216,7 @@ fn external_model(location: &str, offset: Option<u64>, length: Option<u64>) -> V
     let mut t = tensor_f32("w", &[4], &[]);
     t.raw_data = None;
     t.data_location = Some(pb::DataLocation::External as i32);
-    let entry = |k: &str, v: String| pb::StringStringEntryProto {
-        key: Some(k.into()),
-        value: Some(v),
-    };
+    let entry = |k: &str, v: String| pb::StringStringEntryProto { key: Some(k.into()), value: Some(v) };
     t.external_data.push(entry("location", location.into()));
     if let Some(o) = offset {
         t.external_data.push(entry("offset", o.to_string()));
@@ -285,32 +234,16 @@ fn external_data_outside_the_model_folder() {
     let dir = root.path().join("model");
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(root.path().join("secret.bin"), [0u8; 16]).unwrap();
-    let up = write(
-        &dir,
-        "up.onnx",
-        &external_model("../secret.bin", None, None),
-    );
-    assert_rejected(
-        &up,
-        "qc::onnx::external_data_path",
-        &["`w`", "../secret.bin", "`..`"],
-    );
+    let up = write(&dir, "up.onnx", &external_model("../secret.bin", None, None));
+    assert_rejected(&up, "qc::onnx::external_data_path", &["`w`", "../secret.bin", "`..`"]);
     let abs = root.path().join("secret.bin");
-    let abs = write(
-        &dir,
-        "abs.onnx",
-        &external_model(abs.to_str().unwrap(), None, None),
-    );
+    let abs = write(&dir, "abs.onnx", &external_model(abs.to_str().unwrap(), None, None));
     assert_rejected(&abs, "qc::onnx::external_data_path", &["absolute"]);
     #[cfg(unix)]
     {
         std::os::unix::fs::symlink(root.path().join("secret.bin"), dir.join("link.bin")).unwrap();
         let link = write(&dir, "link.onnx", &external_model("link.bin", None, None));
-        assert_rejected(
-            &link,
-            "qc::onnx::external_data_path",
-            &["outside the model's folder"],
-        );
+        assert_rejected(&link, "qc::onnx::external_data_path", &["outside the model's folder"]);
     }
 }
 
@@ -318,39 +251,20 @@ fn external_data_outside_the_model_folder() {
 fn external_data_past_the_end_of_its_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("w.bin"), [0u8; 20]).unwrap();
-    let past = write(
-        dir.path(),
-        "past.onnx",
-        &external_model("w.bin", Some(8), Some(16)),
-    );
-    assert_rejected(
-        &past,
-        "qc::onnx::external_data_bounds",
-        &["`w`", "past the end", "offset 8"],
-    );
-    let wrong = write(
-        dir.path(),
-        "wrong.onnx",
-        &external_model("w.bin", Some(0), Some(12)),
-    );
+    let past = write(dir.path(), "past.onnx", &external_model("w.bin", Some(8), Some(16)));
+    assert_rejected(&past, "qc::onnx::external_data_bounds", &["`w`", "past the end", "offset 8"]);
+    let wrong = write(dir.path(), "wrong.onnx", &external_model("w.bin", Some(0), Some(12)));
     assert_rejected(&wrong, "qc::onnx::external_data_bounds", &["need 16"]);
 }
 
 #[test]
 fn external_data_is_checked_at_load_and_read_lazily() {
     let dir = tempfile::tempdir().unwrap();
-    let data: Vec<u8> = [0.5f32, 1.5, 2.5, 3.5]
-        .iter()
-        .flat_map(|v| v.to_le_bytes())
-        .collect();
+    let data: Vec<u8> = [0.5f32, 1.5, 2.5, 3.5].iter().flat_map(|v| v.to_le_bytes()).collect();
     let mut file = vec![0xAAu8; 8];
     file.extend_from_slice(&data);
     std::fs::write(dir.path().join("w.bin"), &file).unwrap();
-    let p = write(
-        dir.path(),
-        "ext.onnx",
-        &external_model("w.bin", Some(8), Some(16)),
-    );
+    let p = write(dir.path(), "ext.onnx", &external_model("w.bin", Some(8), Some(16)));
     let loaded = qc::load::load(&p, Default::default()).expect("loads");
     assert!(loaded.warnings.is_empty());
     assert_eq!(loaded.external_files.len(), 1);
@@ -360,21 +274,13 @@ fn external_data_is_checked_at_load_and_read_lazily() {
     assert_eq!(&m.tensor_bytes(w).unwrap()[..], &data[..]);
     let r = qc(&["inspect", p.to_str().unwrap()]);
     assert_eq!(r.code, 0);
-    assert!(
-        r.stdout.contains("w.bin  1 tensor(s)  16 B"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("w.bin  1 tensor(s)  16 B"), "{}", r.stdout);
 }
 
 #[test]
 fn missing_external_file_is_a_warning_until_the_data_is_needed() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(
-        dir.path(),
-        "shape_only.onnx",
-        &external_model("weights.bin", None, None),
-    );
+    let p = write(dir.path(), "shape_only.onnx", &external_model("weights.bin", None, None));
     let r = qc(&["inspect", p.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
@@ -396,23 +302,11 @@ fn every_problem_in_a_model_is_reported_at_once() {
     let mut g = chain();
     g.node[1].input = vec!["ghost".into()];
     g.initializer.push(tensor_f32("w", &[2, 3], &[1.0; 5]));
-    g.node.push(node(
-        "Conv",
-        "",
-        "conv0",
-        &["x", "w"],
-        &["c"],
-        vec![attr_float("group", 1.0)],
-    ));
+    g.node.push(node("Conv", "", "conv0", &["x", "w"], &["c"], vec![attr_float("group", 1.0)]));
     let text = assert_rejected(
         &write(dir.path(), "many.onnx", &encode(g)),
         "qc::onnx::invalid",
-        &[
-            "3 problem(s)",
-            "qc::verify::undefined_input",
-            "qc::verify::tensor",
-            "qc::verify::attribute_type",
-        ],
+        &["3 problem(s)", "qc::verify::undefined_input", "qc::verify::tensor", "qc::verify::attribute_type"],
     );
     assert!(text.contains("`ghost`"));
 }

@@ -9,11 +9,7 @@ fn qc(args: &[&str]) -> (u8, String, String) {
     argv.extend(args.iter().map(Into::into));
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = qc::cli::main_with(argv, &mut out, &mut err, false);
-    (
-        code,
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(err).unwrap(),
-    )
+    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
 }
 
 fn example() -> String {
@@ -61,12 +57,7 @@ fn json_report_of_the_example() {
     let quant = hist.iter().find(|o| o["op_type"] == "Quant").unwrap();
     assert_eq!(quant["domain"], "qonnx.custom_op.general");
     assert_eq!(quant["count"], 4);
-    assert_eq!(
-        hist.iter()
-            .map(|o| o["count"].as_u64().unwrap())
-            .sum::<u64>(),
-        9
-    );
+    assert_eq!(hist.iter().map(|o| o["count"].as_u64().unwrap()).sum::<u64>(), 9);
     assert_eq!(j["quantization"][0]["style"], "qonnx");
 }
 
@@ -76,38 +67,18 @@ fn every_quantization_style_is_recognised() {
     let g = qc::onnx::proto::GraphProto {
         node: vec![
             fx::node("QuantizeLinear", "", "q", &["x", "s", "z"], &["xq"], vec![]),
-            fx::node(
-                "DequantizeLinear",
-                "",
-                "dq",
-                &["xq", "s", "z"],
-                &["xd"],
-                vec![],
-            ),
+            fx::node("DequantizeLinear", "", "dq", &["xq", "s", "z"], &["xd"], vec![]),
             fx::node(
                 "Conv",
                 "",
                 "conv",
                 &["xd", "w"],
                 &["c"],
-                vec![
-                    fx::attr_float("output_scale", 0.5),
-                    fx::attr_float("input_scale", 0.25),
-                ],
+                vec![fx::attr_float("output_scale", 0.5), fx::attr_float("input_scale", 0.25)],
             ),
-            fx::node(
-                "Relu",
-                "",
-                "r",
-                &["c"],
-                &["y"],
-                vec![fx::attr_int("act_size", 8)],
-            ),
+            fx::node("Relu", "", "r", &["c"], &["y"], vec![fx::attr_int("act_size", 8)]),
         ],
-        initializer: vec![
-            fx::scalar_f32("s", 0.1),
-            fx::tensor_f32("w", &[1, 1, 1, 1], &[1.0]),
-        ],
+        initializer: vec![fx::scalar_f32("s", 0.1), fx::tensor_f32("w", &[1, 1, 1, 1], &[1.0])],
         input: vec![
             fx::value_info("x", DataType::Float, &[1, 1, 2, 2]),
             fx::value_info("z", DataType::Uint8, &[]),

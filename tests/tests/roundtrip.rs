@@ -19,11 +19,7 @@ struct Tally {
 fn check_dir(root: &Path, tally: &mut Tally) {
     for path in qc_tests::files_under(root, ".onnx") {
         tally.files += 1;
-        let name = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
+        let name = path.strip_prefix(root).unwrap_or(&path).display().to_string();
         let bytes = match load::read_file(&path, LoadOptions::default()) {
             Ok(b) => b,
             Err(e) => {
@@ -31,16 +27,13 @@ fn check_dir(root: &Path, tally: &mut Tally) {
                 continue;
             }
         };
-        let loaded =
-            match load::load_bytes(bytes.clone(), &name, path.parent(), LoadOptions::default()) {
-                Ok(l) => l,
-                Err(e) => {
-                    tally
-                        .failures
-                        .push(format!("{name}: load: {:?}", miette::Report::new(e)));
-                    continue;
-                }
-            };
+        let loaded = match load::load_bytes(bytes.clone(), &name, path.parent(), LoadOptions::default()) {
+            Ok(l) => l,
+            Err(e) => {
+                tally.failures.push(format!("{name}: load: {:?}", miette::Report::new(e)));
+                continue;
+            }
+        };
         let report = qc::inspect::inspect(&loaded, &name);
         assert_eq!(report.nodes, loaded.model.graph.op_count());
         let original = ModelProto::decode(bytes.clone()).expect("decoded once already");
@@ -56,9 +49,7 @@ fn check_dir(root: &Path, tally: &mut Tally) {
             if again.encode_to_vec() == original.encode_to_vec() {
                 tally.field_equal_only.push(name);
             } else {
-                tally
-                    .failures
-                    .push(format!("{name}: export differs from the original"));
+                tally.failures.push(format!("{name}: export differs from the original"));
             }
         }
     }

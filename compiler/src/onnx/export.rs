@@ -6,8 +6,8 @@
 use prost::Message;
 use qc_ir::graph::{Const, DeclList};
 use qc_ir::{
-    AttrValue, Attribute, Dim, Function, Graph, MetaEntry, Model, OpsetImport, Shape, SparseTensor,
-    Tensor, TensorData, TypeInfo, ValueId, ValueType,
+    AttrValue, Attribute, Dim, Function, Graph, MetaEntry, Model, OpsetImport, Shape, SparseTensor, Tensor,
+    TensorData, TypeInfo, ValueId, ValueType,
 };
 
 use super::proto as pb;
@@ -44,19 +44,13 @@ pub fn export_model(m: &Model) -> pb::ModelProto {
 }
 
 fn opset(o: &OpsetImport) -> pb::OperatorSetIdProto {
-    pb::OperatorSetIdProto {
-        domain: o.domain.clone(),
-        version: o.version,
-    }
+    pb::OperatorSetIdProto { domain: o.domain.clone(), version: o.version }
 }
 
 fn meta(entries: &[MetaEntry]) -> Vec<pb::StringStringEntryProto> {
     entries
         .iter()
-        .map(|e| pb::StringStringEntryProto {
-            key: Some(e.key.clone()),
-            value: Some(e.value.clone()),
-        })
+        .map(|e| pb::StringStringEntryProto { key: Some(e.key.clone()), value: Some(e.value.clone()) })
         .collect()
 }
 
@@ -64,26 +58,20 @@ fn graph(g: &Graph) -> pb::GraphProto {
     let decls = |list: DeclList, ids: &[ValueId]| -> Vec<pb::ValueInfoProto> {
         ids.iter()
             .enumerate()
-            .map(|(index, &id)| {
-                match g
-                    .decl_overrides
-                    .iter()
-                    .find(|o| o.list == list && o.index == index)
-                {
-                    Some(o) => pb::ValueInfoProto {
-                        name: Some(o.name.clone()),
-                        r#type: o.ty.as_ref().map(type_proto),
-                        doc_string: o.doc_string.clone(),
-                        metadata_props: meta(&o.metadata),
-                    },
-                    None => {
-                        let v = g.value(id);
-                        pb::ValueInfoProto {
-                            name: Some(v.name.clone()),
-                            r#type: v.ty.as_ref().map(type_proto),
-                            doc_string: v.doc_string.clone(),
-                            metadata_props: meta(&v.metadata),
-                        }
+            .map(|(index, &id)| match g.decl_overrides.iter().find(|o| o.list == list && o.index == index) {
+                Some(o) => pb::ValueInfoProto {
+                    name: Some(o.name.clone()),
+                    r#type: o.ty.as_ref().map(type_proto),
+                    doc_string: o.doc_string.clone(),
+                    metadata_props: meta(&o.metadata),
+                },
+                None => {
+                    let v = g.value(id);
+                    pb::ValueInfoProto {
+                        name: Some(v.name.clone()),
+                        r#type: v.ty.as_ref().map(type_proto),
+                        doc_string: v.doc_string.clone(),
+                        metadata_props: meta(&v.metadata),
                     }
                 }
             })
@@ -106,9 +94,7 @@ fn graph(g: &Graph) -> pb::GraphProto {
                 device_configurations: op
                     .device_configurations
                     .iter()
-                    .map(|b| {
-                        pb::NodeDeviceConfigurationProto::decode(b.clone()).unwrap_or_default()
-                    })
+                    .map(|b| pb::NodeDeviceConfigurationProto::decode(b.clone()).unwrap_or_default())
                     .collect(),
             })
             .collect(),
@@ -177,15 +163,11 @@ pub(crate) fn tensor(t: &Tensor) -> pb::TensorProto {
     let mut p = pb::TensorProto {
         dims: t.dims.clone(),
         data_type: t.elem.map(|e| e.code()),
-        segment: t
-            .segment
-            .map(|(begin, end)| pb::tensor_proto::Segment { begin, end }),
+        segment: t.segment.map(|(begin, end)| pb::tensor_proto::Segment { begin, end }),
         name: t.name.clone(),
         doc_string: t.doc_string.clone(),
         metadata_props: meta(&t.metadata),
-        data_location: t
-            .explicit_default_location
-            .then_some(pb::DataLocation::Default as i32),
+        data_location: t.explicit_default_location.then_some(pb::DataLocation::Default as i32),
         ..Default::default()
     };
     match &t.data {
@@ -221,31 +203,20 @@ fn type_proto(t: &TypeInfo) -> pb::TypeProto {
             elem_type: elem.map(|e| e.code()),
             shape: s.as_ref().map(shape),
         }),
-        ValueType::SparseTensor { elem, shape: s } => {
-            tp::Value::SparseTensorType(tp::SparseTensor {
-                elem_type: elem.map(|e| e.code()),
-                shape: s.as_ref().map(shape),
-            })
+        ValueType::SparseTensor { elem, shape: s } => tp::Value::SparseTensorType(tp::SparseTensor {
+            elem_type: elem.map(|e| e.code()),
+            shape: s.as_ref().map(shape),
+        }),
+        ValueType::Sequence(e) => tp::Value::SequenceType(tp::Sequence { elem_type: boxed(e) }),
+        ValueType::Optional(e) => tp::Value::OptionalType(tp::Optional { elem_type: boxed(e) }),
+        ValueType::Map { key, value } => {
+            tp::Value::MapType(tp::Map { key_type: key.map(|k| k.code()), value_type: boxed(value) })
         }
-        ValueType::Sequence(e) => tp::Value::SequenceType(tp::Sequence {
-            elem_type: boxed(e),
-        }),
-        ValueType::Optional(e) => tp::Value::OptionalType(tp::Optional {
-            elem_type: boxed(e),
-        }),
-        ValueType::Map { key, value } => tp::Value::MapType(tp::Map {
-            key_type: key.map(|k| k.code()),
-            value_type: boxed(value),
-        }),
-        ValueType::Opaque { domain, name } => tp::Value::OpaqueType(tp::Opaque {
-            domain: domain.clone(),
-            name: name.clone(),
-        }),
+        ValueType::Opaque { domain, name } => {
+            tp::Value::OpaqueType(tp::Opaque { domain: domain.clone(), name: name.clone() })
+        }
     });
-    pb::TypeProto {
-        value,
-        denotation: t.denotation.clone(),
-    }
+    pb::TypeProto { value, denotation: t.denotation.clone() }
 }
 
 fn shape(s: &Shape) -> pb::TensorShapeProto {
@@ -261,11 +232,7 @@ fn shape(s: &Shape) -> pb::TensorShapeProto {
                     Dim::Sym(p) => Some(D::DimParam(p.clone())),
                     Dim::Unknown => None,
                 },
-                denotation: s
-                    .denotations
-                    .iter()
-                    .find(|(j, _)| *j == i)
-                    .map(|(_, d)| d.clone()),
+                denotation: s.denotations.iter().find(|(j, _)| *j == i).map(|(_, d)| d.clone()),
             })
             .collect(),
     }

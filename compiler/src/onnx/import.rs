@@ -12,9 +12,8 @@ use bytes::Bytes;
 use prost::Message;
 use qc_ir::graph::{Const, DeclList, DeclOverride, TensorAnnotation};
 use qc_ir::{
-    AttrKind, AttrValue, Attribute, Dim, ElemType, ExternalRef, Function, Graph, MetaEntry, Model,
-    Op, OpsetImport, Shape, SparseTensor, Tensor, TensorData, TrainingInfo, TypeInfo, ValueId,
-    ValueType,
+    AttrKind, AttrValue, Attribute, Dim, ElemType, ExternalRef, Function, Graph, MetaEntry, Model, Op,
+    OpsetImport, Shape, SparseTensor, Tensor, TensorData, TrainingInfo, TypeInfo, ValueId, ValueType,
 };
 
 use super::proto as pb;
@@ -39,9 +38,7 @@ pub fn import_model(m: pb::ModelProto) -> Result<Model, Vec<ImportError>> {
             initialization: t
                 .initialization
                 .map(|g| cx.graph(g, &format!("training_info[{i}].initialization: "))),
-            algorithm: t
-                .algorithm
-                .map(|g| cx.graph(g, &format!("training_info[{i}].algorithm: "))),
+            algorithm: t.algorithm.map(|g| cx.graph(g, &format!("training_info[{i}].algorithm: "))),
             initialization_binding: meta(t.initialization_binding),
             update_binding: meta(t.update_binding),
         })
@@ -58,34 +55,20 @@ pub fn import_model(m: pb::ModelProto) -> Result<Model, Vec<ImportError>> {
         graph,
         functions,
         training_info,
-        device_configurations: m
-            .configuration
-            .iter()
-            .map(|c| Bytes::from(c.encode_to_vec()))
-            .collect(),
+        device_configurations: m.configuration.iter().map(|c| Bytes::from(c.encode_to_vec())).collect(),
         resolver: None,
     };
-    if cx.errors.is_empty() {
-        Ok(model)
-    } else {
-        Err(cx.errors)
-    }
+    if cx.errors.is_empty() { Ok(model) } else { Err(cx.errors) }
 }
 
 pub(crate) fn opset(o: pb::OperatorSetIdProto) -> OpsetImport {
-    OpsetImport {
-        domain: o.domain,
-        version: o.version,
-    }
+    OpsetImport { domain: o.domain, version: o.version }
 }
 
 pub(crate) fn meta(entries: Vec<pb::StringStringEntryProto>) -> Vec<MetaEntry> {
     entries
         .into_iter()
-        .map(|e| MetaEntry {
-            key: e.key.unwrap_or_default(),
-            value: e.value.unwrap_or_default(),
-        })
+        .map(|e| MetaEntry { key: e.key.unwrap_or_default(), value: e.value.unwrap_or_default() })
         .collect()
 }
 
@@ -101,11 +84,9 @@ impl Cx {
         out.doc_string = g.doc_string;
         out.metadata = meta(g.metadata_props);
         let mut declared: HashSet<ValueId> = HashSet::new();
-        for (list, infos) in [
-            (DeclList::Inputs, g.input),
-            (DeclList::Outputs, g.output),
-            (DeclList::ValueInfo, g.value_info),
-        ] {
+        for (list, infos) in
+            [(DeclList::Inputs, g.input), (DeclList::Outputs, g.output), (DeclList::ValueInfo, g.value_info)]
+        {
             for (index, vi) in infos.into_iter().enumerate() {
                 let name = vi.name.unwrap_or_default();
                 let ty = vi.r#type.map(|t| self.type_info(t, at, &name));
@@ -120,14 +101,7 @@ impl Cx {
                 } else {
                     let v = out.value(id);
                     if v.ty != ty || v.doc_string != doc_string || v.metadata != metadata {
-                        out.decl_overrides.push(DeclOverride {
-                            list,
-                            index,
-                            name,
-                            ty,
-                            doc_string,
-                            metadata,
-                        });
+                        out.decl_overrides.push(DeclOverride { list, index, name, ty, doc_string, metadata });
                     }
                 }
                 match list {
@@ -142,20 +116,16 @@ impl Cx {
             let tensor = self.tensor(t, at, &name);
             let id = out.value_named(&name);
             if out.value(id).init.is_none() {
-                out.value_mut(id).init = Some(Const::Dense(tensor));
+                out.value_mut(id).init = Some(Const::Dense(Box::new(tensor)));
             }
             out.initializers.push(id);
         }
         for s in g.sparse_initializer {
-            let name = s
-                .values
-                .as_ref()
-                .and_then(|v| v.name.clone())
-                .unwrap_or_default();
+            let name = s.values.as_ref().and_then(|v| v.name.clone()).unwrap_or_default();
             let sparse = self.sparse(s, at, &name);
             let id = out.value_named(&name);
             if out.value(id).init.is_none() {
-                out.value_mut(id).init = Some(Const::Sparse(sparse));
+                out.value_mut(id).init = Some(Const::Sparse(Box::new(sparse)));
             }
             out.sparse_initializers.push(id);
         }
@@ -164,16 +134,10 @@ impl Cx {
                 Some(s) if !s.is_empty() => s.to_string(),
                 _ => format!("{}#{index}", n.op_type.as_deref().unwrap_or("?")),
             };
-            let ins: Vec<Option<ValueId>> = n
-                .input
-                .iter()
-                .map(|s| (!s.is_empty()).then(|| out.value_named(s)))
-                .collect();
-            let outs: Vec<Option<ValueId>> = n
-                .output
-                .iter()
-                .map(|s| (!s.is_empty()).then(|| out.value_named(s)))
-                .collect();
+            let ins: Vec<Option<ValueId>> =
+                n.input.iter().map(|s| (!s.is_empty()).then(|| out.value_named(s))).collect();
+            let outs: Vec<Option<ValueId>> =
+                n.output.iter().map(|s| (!s.is_empty()).then(|| out.value_named(s))).collect();
             let op = self.node(n, at, &label);
             out.add_op(op, ins, outs);
         }
@@ -192,10 +156,7 @@ impl Cx {
         let op_type = match n.op_type {
             Some(t) if !t.is_empty() => t,
             _ => {
-                self.errors.push(ImportError::NoOpType {
-                    at: at.into(),
-                    node: label.into(),
-                });
+                self.errors.push(ImportError::NoOpType { at: at.into(), node: label.into() });
                 String::new()
             }
         };
@@ -204,16 +165,9 @@ impl Cx {
         op.overload = n.overload;
         op.doc_string = n.doc_string;
         op.metadata = meta(n.metadata_props);
-        op.device_configurations = n
-            .device_configurations
-            .iter()
-            .map(|c| Bytes::from(c.encode_to_vec()))
-            .collect();
-        op.attrs = n
-            .attribute
-            .into_iter()
-            .map(|a| self.attribute(a, &format!("{at}op `{label}`")))
-            .collect();
+        op.device_configurations =
+            n.device_configurations.iter().map(|c| Bytes::from(c.encode_to_vec())).collect();
+        op.attrs = n.attribute.into_iter().map(|a| self.attribute(a, &format!("{at}op `{label}`"))).collect();
         op
     }
 
@@ -276,27 +230,24 @@ impl Cx {
             Some(AttrKind::Float) => a.f.map_or(AttrValue::None, AttrValue::Float),
             Some(AttrKind::Int) => a.i.map_or(AttrValue::None, AttrValue::Int),
             Some(AttrKind::String) => a.s.map_or(AttrValue::None, AttrValue::String),
-            Some(AttrKind::Tensor) => a.t.map_or(AttrValue::None, |t| {
-                AttrValue::Tensor(Box::new(self.tensor(t, "", &sub)))
-            }),
-            Some(AttrKind::Graph) => a.g.map_or(AttrValue::None, |g| {
-                AttrValue::Graph(Box::new(self.graph(g, &format!("{sub}: "))))
-            }),
-            Some(AttrKind::SparseTensor) => a.sparse_tensor.map_or(AttrValue::None, |s| {
-                AttrValue::SparseTensor(Box::new(self.sparse(s, "", &sub)))
-            }),
-            Some(AttrKind::TypeProto) => a.tp.map_or(AttrValue::None, |t| {
-                AttrValue::TypeProto(Box::new(self.type_info(t, "", &sub)))
-            }),
+            Some(AttrKind::Tensor) => {
+                a.t.map_or(AttrValue::None, |t| AttrValue::Tensor(Box::new(self.tensor(t, "", &sub))))
+            }
+            Some(AttrKind::Graph) => a
+                .g
+                .map_or(AttrValue::None, |g| AttrValue::Graph(Box::new(self.graph(g, &format!("{sub}: "))))),
+            Some(AttrKind::SparseTensor) => a
+                .sparse_tensor
+                .map_or(AttrValue::None, |s| AttrValue::SparseTensor(Box::new(self.sparse(s, "", &sub)))),
+            Some(AttrKind::TypeProto) => {
+                a.tp.map_or(AttrValue::None, |t| AttrValue::TypeProto(Box::new(self.type_info(t, "", &sub))))
+            }
             Some(AttrKind::Floats) => AttrValue::Floats(a.floats),
             Some(AttrKind::Ints) => AttrValue::Ints(a.ints),
             Some(AttrKind::Strings) => AttrValue::Strings(a.strings),
-            Some(AttrKind::Tensors) => AttrValue::Tensors(
-                a.tensors
-                    .into_iter()
-                    .map(|t| self.tensor(t, "", &sub))
-                    .collect(),
-            ),
+            Some(AttrKind::Tensors) => {
+                AttrValue::Tensors(a.tensors.into_iter().map(|t| self.tensor(t, "", &sub)).collect())
+            }
             Some(AttrKind::Graphs) => AttrValue::Graphs(
                 a.graphs
                     .into_iter()
@@ -305,33 +256,17 @@ impl Cx {
                     .collect(),
             ),
             Some(AttrKind::SparseTensors) => AttrValue::SparseTensors(
-                a.sparse_tensors
-                    .into_iter()
-                    .map(|s| self.sparse(s, "", &sub))
-                    .collect(),
+                a.sparse_tensors.into_iter().map(|s| self.sparse(s, "", &sub)).collect(),
             ),
             Some(AttrKind::TypeProtos) => AttrValue::TypeProtos(
-                a.type_protos
-                    .into_iter()
-                    .map(|t| self.type_info(t, "", &sub))
-                    .collect(),
+                a.type_protos.into_iter().map(|t| self.type_info(t, "", &sub)).collect(),
             ),
         };
-        Attribute {
-            name,
-            value,
-            declared_kind,
-            doc_string: a.doc_string,
-            ref_attr_name: a.ref_attr_name,
-        }
+        Attribute { name, value, declared_kind, doc_string: a.doc_string, ref_attr_name: a.ref_attr_name }
     }
 
     fn tensor(&mut self, t: pb::TensorProto, at: &str, name: &str) -> Tensor {
-        let label = t
-            .name
-            .clone()
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| name.to_string());
+        let label = t.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| name.to_string());
         let mut fields: Vec<&'static str> = Vec::new();
         if t.raw_data.is_some() {
             fields.push("raw_data");
@@ -352,11 +287,7 @@ impl Cx {
             None | Some(0) => false,
             Some(1) => true,
             Some(code) => {
-                self.errors.push(ImportError::DataLocation {
-                    at: at.into(),
-                    tensor: label.clone(),
-                    code,
-                });
+                self.errors.push(ImportError::DataLocation { at: at.into(), tensor: label.clone(), code });
                 false
             }
         };
@@ -420,18 +351,15 @@ impl Cx {
     fn sparse(&mut self, s: pb::SparseTensorProto, at: &str, name: &str) -> SparseTensor {
         SparseTensor {
             values: s.values.map(|t| self.tensor(t, at, name)),
-            indices: s
-                .indices
-                .map(|t| self.tensor(t, at, &format!("{name} (indices)"))),
+            indices: s.indices.map(|t| self.tensor(t, at, &format!("{name} (indices)"))),
             dims: s.dims,
         }
     }
 
     fn type_info(&mut self, t: pb::TypeProto, at: &str, name: &str) -> TypeInfo {
         use pb::type_proto::Value as V;
-        let boxed = |cx: &mut Cx, t: Option<Box<pb::TypeProto>>| {
-            t.map(|t| Box::new(cx.type_info(*t, at, name)))
-        };
+        let boxed =
+            |cx: &mut Cx, t: Option<Box<pb::TypeProto>>| t.map(|t| Box::new(cx.type_info(*t, at, name)));
         let ty = t.value.map(|v| match v {
             V::TensorType(tt) => ValueType::Tensor {
                 elem: tt.elem_type.map(ElemType::from_code),
@@ -443,19 +371,12 @@ impl Cx {
             },
             V::SequenceType(s) => ValueType::Sequence(boxed(self, s.elem_type)),
             V::OptionalType(s) => ValueType::Optional(boxed(self, s.elem_type)),
-            V::MapType(m) => ValueType::Map {
-                key: m.key_type.map(ElemType::from_code),
-                value: boxed(self, m.value_type),
-            },
-            V::OpaqueType(o) => ValueType::Opaque {
-                domain: o.domain,
-                name: o.name,
-            },
+            V::MapType(m) => {
+                ValueType::Map { key: m.key_type.map(ElemType::from_code), value: boxed(self, m.value_type) }
+            }
+            V::OpaqueType(o) => ValueType::Opaque { domain: o.domain, name: o.name },
         });
-        TypeInfo {
-            ty,
-            denotation: t.denotation,
-        }
+        TypeInfo { ty, denotation: t.denotation }
     }
 
     fn shape(&mut self, s: pb::TensorShapeProto, at: &str, name: &str) -> Shape {
@@ -486,14 +407,8 @@ impl Cx {
 
     fn function(&mut self, f: pb::FunctionProto) -> Function {
         let at = format!("function `{}`: ", f.name.as_deref().unwrap_or("?"));
-        let body = self.graph(
-            pb::GraphProto {
-                node: f.node,
-                value_info: f.value_info,
-                ..Default::default()
-            },
-            &at,
-        );
+        let body =
+            self.graph(pb::GraphProto { node: f.node, value_info: f.value_info, ..Default::default() }, &at);
         Function {
             name: f.name,
             domain: f.domain,
@@ -501,11 +416,7 @@ impl Cx {
             inputs: f.input,
             outputs: f.output,
             attributes: f.attribute,
-            attribute_defaults: f
-                .attribute_proto
-                .into_iter()
-                .map(|a| self.attribute(a, &at))
-                .collect(),
+            attribute_defaults: f.attribute_proto.into_iter().map(|a| self.attribute(a, &at)).collect(),
             body,
             opset_imports: f.opset_import.into_iter().map(opset).collect(),
             doc_string: f.doc_string,
@@ -524,25 +435,14 @@ fn parse_external(entries: &[pb::StringStringEntryProto]) -> Result<ExternalRef,
         match e.key.as_deref().unwrap_or("") {
             "location" => location = Some(value.to_string()),
             "offset" => {
-                offset = value
-                    .parse()
-                    .map_err(|_| format!("offset `{value}` is not a byte count"))?
+                offset = value.parse().map_err(|_| format!("offset `{value}` is not a byte count"))?
             }
             "length" => {
-                length = Some(
-                    value
-                        .parse()
-                        .map_err(|_| format!("length `{value}` is not a byte count"))?,
-                )
+                length = Some(value.parse().map_err(|_| format!("length `{value}` is not a byte count"))?)
             }
             _ => {}
         }
     }
     let location = location.ok_or("no `location` entry")?;
-    Ok(ExternalRef {
-        entries: meta(entries.to_vec()),
-        location,
-        offset,
-        length,
-    })
+    Ok(ExternalRef { entries: meta(entries.to_vec()), location, offset, length })
 }

@@ -525,9 +525,6 @@ mod tests {
         let raw = back.raw_data.unwrap();
         let base = buf.as_ptr() as usize;
         let p = raw.as_ptr() as usize;
-        assert!(
-            p >= base && p + raw.len() <= base + buf.len(),
-            "raw_data was copied"
-        );
+        assert!(p >= base && p + raw.len() <= base + buf.len(), "raw_data was copied");
     }
 }
