@@ -17,6 +17,7 @@ use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use petgraph::visit::EdgeRef;
 
 use crate::attr::AttrValue;
+use crate::hash::FxBuildHasher;
 use crate::op::Op;
 use crate::quant::QuantSpec;
 use crate::tensor::{SparseTensor, Tensor};
@@ -144,7 +145,7 @@ pub struct Graph {
     pub doc_string: Option<String>,
     pub metadata: Vec<MetaEntry>,
     values: Vec<Value>,
-    by_name: IndexMap<String, ValueId>,
+    by_name: IndexMap<String, ValueId, FxBuildHasher>,
     ops: StableDiGraph<Op, Use, u32>,
     order: Vec<OpId>,
     pub inputs: Vec<ValueId>,

@@ -12,6 +12,7 @@
 
 pub mod attr;
 pub mod graph;
+pub mod hash;
 pub mod model;
 pub mod op;
 pub mod quant;

@@ -5,7 +5,9 @@
 //! and offers typed views such as [`Op::conv`]. Every other op is a [`OpKind::Custom`] op that
 //! is carried through unchanged.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 
@@ -477,22 +479,30 @@ known_ops! {
 impl OpKind {
     /// The kind for `op_type` in `domain` (`""` for the default domain).
     pub fn resolve(domain: &str, op_type: &str) -> OpKind {
+        static BY_NAME: OnceLock<HashMap<&'static str, Vec<&'static OpSchema>>> = OnceLock::new();
+        let by_name = BY_NAME.get_or_init(|| {
+            let mut m: HashMap<&'static str, Vec<&'static OpSchema>> = HashMap::new();
+            for s in SCHEMAS {
+                m.entry(s.op_type).or_default().push(s);
+            }
+            m
+        });
         let default = is_default_domain(domain);
         let qonnx = QONNX_DOMAINS.contains(&domain);
-        SCHEMAS
-            .iter()
-            .find(|s| {
-                s.op_type == op_type
-                    && match s.family {
-                        Family::Onnx => default,
-                        Family::Qonnx => qonnx || domain.is_empty(),
-                    }
+        by_name
+            .get(op_type)
+            .and_then(|cands| {
+                cands.iter().find(|s| match s.family {
+                    Family::Onnx => default,
+                    Family::Qonnx => qonnx || domain.is_empty(),
+                })
             })
             .map_or(OpKind::Custom, |s| s.kind)
     }
 
     pub fn schema(self) -> Option<&'static OpSchema> {
-        SCHEMAS.iter().find(|s| s.kind == self)
+        // The table is in the order of the enum, so the discriminant is the index.
+        SCHEMAS.get(self as usize).filter(|s| s.kind == self)
     }
 }
 

@@ -11,8 +11,6 @@
 //!
 //! It runs after import and, in tests and debug builds, after every pass.
 
-use std::collections::HashSet;
-
 use crate::attr::{AttrKind, AttrValue};
 use crate::graph::{Const, Graph, OpId, ValueId};
 use crate::model::Model;
@@ -77,10 +75,9 @@ pub enum VerifyError {
 pub fn verify_model(m: &Model) -> Vec<VerifyError> {
     let mut errors = Vec::new();
     let none = Scope::default();
-    let main = verify_graph(&m.graph, &none, "", &mut errors);
+    verify_graph(&m.graph, &none, "", &mut errors);
     for f in &m.functions {
-        let mut scope = Scope::default();
-        scope.names.extend(f.inputs.iter().cloned());
+        let scope = Scope { names: &f.inputs, ..Scope::default() };
         let label = format!("function `{}`: ", f.name.as_deref().unwrap_or("?"));
         verify_graph(&f.body, &scope, &label, &mut errors);
         for out in &f.outputs {
@@ -90,6 +87,8 @@ pub fn verify_model(m: &Model) -> Vec<VerifyError> {
             }
         }
     }
+    let main_defined = defined_values(&m.graph);
+    let main = Scope { graph: Some((&m.graph, &main_defined)), ..Scope::default() };
     for (i, t) in m.training_info.iter().enumerate() {
         for (what, g) in [("initialization", &t.initialization), ("algorithm", &t.algorithm)] {
             if let Some(g) = g {
@@ -100,14 +99,39 @@ pub fn verify_model(m: &Model) -> Vec<VerifyError> {
     errors
 }
 
-/// The names defined in enclosing graphs.
-#[derive(Default, Clone)]
-struct Scope {
-    names: HashSet<String>,
+/// The names visible from enclosing graphs: a chain of graphs (with which of their values are
+/// defined) and plain name lists (function inputs), searched only when a name is not local.
+#[derive(Default)]
+struct Scope<'a> {
+    names: &'a [String],
+    graph: Option<(&'a Graph, &'a [bool])>,
+    parent: Option<&'a Scope<'a>>,
 }
 
-/// Verifies one graph; returns the scope it defines for nested graphs.
-fn verify_graph(g: &Graph, outer: &Scope, at: &str, errors: &mut Vec<VerifyError>) -> Scope {
+impl Scope<'_> {
+    fn defines(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+            || self.graph.is_some_and(|(g, defined)| g.find(name).is_some_and(|v| defined[v.index()]))
+            || self.parent.is_some_and(|p| p.defines(name))
+    }
+}
+
+/// Which values of `g` are defined in `g` itself (graph inputs, initializers, op outputs).
+fn defined_values(g: &Graph) -> Vec<bool> {
+    let mut d = vec![false; g.value_count()];
+    for &v in g.inputs.iter().chain(&g.initializers).chain(&g.sparse_initializers) {
+        d[v.index()] = true;
+    }
+    for (_, op) in g.ops() {
+        for v in op.outputs().iter().flatten() {
+            d[v.index()] = true;
+        }
+    }
+    d
+}
+
+/// Verifies one graph and the graphs nested in it.
+fn verify_graph(g: &Graph, outer: &Scope<'_>, at: &str, errors: &mut Vec<VerifyError>) {
     let at_s = at.to_string();
     // Program positions by op index, so labels cost nothing until an error needs one.
     let mut positions = vec![0usize; g.petgraph().node_indices().map(|i| i.index() + 1).max().unwrap_or(0)];
@@ -156,16 +180,11 @@ fn verify_graph(g: &Graph, outer: &Scope, at: &str, errors: &mut Vec<VerifyError
             producers: producers.join(", "),
         });
     }
-    let defined =
-        |v: ValueId| defs[v.index()] > 0 || is_input[v.index()] || outer.names.contains(&g.value(v).name);
+    let defined = |v: ValueId| defs[v.index()] > 0 || is_input[v.index()] || outer.defines(&g.value(v).name);
 
     // The scope nested graphs see: everything defined here and outside.
-    let mut scope = outer.clone();
-    for (id, v) in g.values() {
-        if defs[id.index()] > 0 || is_input[id.index()] {
-            scope.names.insert(v.name.clone());
-        }
-    }
+    let local: Vec<bool> = (0..g.value_count()).map(|i| defs[i] > 0 || is_input[i]).collect();
+    let scope = Scope { names: &[], graph: Some((g, &local)), parent: Some(outer) };
 
     for (id, op) in g.ops() {
         for (slot, v) in op.inputs().iter().enumerate() {
@@ -222,7 +241,6 @@ fn verify_graph(g: &Graph, outer: &Scope, at: &str, errors: &mut Vec<VerifyError
             }
         }
     }
-    scope
 }
 
 fn check_op(g: &Graph, id: OpId, label: &str, at: &str, errors: &mut Vec<VerifyError>) {

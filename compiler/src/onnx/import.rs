@@ -131,9 +131,10 @@ impl Cx {
         }
         for (index, n) in g.node.into_iter().enumerate() {
             let label = match n.name.as_deref() {
-                Some(s) if !s.is_empty() => s.to_string(),
-                _ => format!("{}#{index}", n.op_type.as_deref().unwrap_or("?")),
+                Some(s) if !s.is_empty() => std::borrow::Cow::Borrowed(s),
+                _ => std::borrow::Cow::Owned(format!("{}#{index}", n.op_type.as_deref().unwrap_or("?"))),
             };
+            let label = label.into_owned();
             let ins: Vec<Option<ValueId>> =
                 n.input.iter().map(|s| (!s.is_empty()).then(|| out.value_named(s))).collect();
             let outs: Vec<Option<ValueId>> =
@@ -167,11 +168,11 @@ impl Cx {
         op.metadata = meta(n.metadata_props);
         op.device_configurations =
             n.device_configurations.iter().map(|c| Bytes::from(c.encode_to_vec())).collect();
-        op.attrs = n.attribute.into_iter().map(|a| self.attribute(a, &format!("{at}op `{label}`"))).collect();
+        op.attrs = n.attribute.into_iter().map(|a| self.attribute(a, &Owner::Op { at, label })).collect();
         op
     }
 
-    fn attribute(&mut self, a: pb::AttributeProto, owner: &str) -> Attribute {
+    fn attribute(&mut self, a: pb::AttributeProto, owner: &Owner<'_>) -> Attribute {
         let name = a.name.clone().unwrap_or_default();
         let declared_kind = match a.r#type {
             None => None,
@@ -179,7 +180,7 @@ impl Cx {
                 Some(k) => Some(k),
                 None => {
                     self.errors.push(ImportError::AttributeKind {
-                        owner: owner.into(),
+                        owner: owner.to_string(),
                         attr: name.clone(),
                         code,
                     });
@@ -216,7 +217,7 @@ impl Cx {
             (_, h) => {
                 let held_names: Vec<&str> = h.iter().map(|k| k.name()).collect();
                 self.errors.push(ImportError::AttributeMismatch {
-                    owner: owner.into(),
+                    owner: owner.to_string(),
                     attr: name.clone(),
                     declared: declared_kind.map_or("nothing", |k| k.name()).to_string(),
                     held: held_names.join(", "),
@@ -224,42 +225,42 @@ impl Cx {
                 None
             }
         };
-        let sub = format!("{owner} attribute `{name}`");
+        let sub = || format!("{owner} attribute `{name}`");
         let value = match kind {
             None | Some(AttrKind::Undefined) => AttrValue::None,
             Some(AttrKind::Float) => a.f.map_or(AttrValue::None, AttrValue::Float),
             Some(AttrKind::Int) => a.i.map_or(AttrValue::None, AttrValue::Int),
             Some(AttrKind::String) => a.s.map_or(AttrValue::None, AttrValue::String),
             Some(AttrKind::Tensor) => {
-                a.t.map_or(AttrValue::None, |t| AttrValue::Tensor(Box::new(self.tensor(t, "", &sub))))
+                a.t.map_or(AttrValue::None, |t| AttrValue::Tensor(Box::new(self.tensor(t, "", &sub()))))
             }
-            Some(AttrKind::Graph) => a
-                .g
-                .map_or(AttrValue::None, |g| AttrValue::Graph(Box::new(self.graph(g, &format!("{sub}: "))))),
+            Some(AttrKind::Graph) => a.g.map_or(AttrValue::None, |g| {
+                AttrValue::Graph(Box::new(self.graph(g, &format!("{}: ", sub()))))
+            }),
             Some(AttrKind::SparseTensor) => a
                 .sparse_tensor
-                .map_or(AttrValue::None, |s| AttrValue::SparseTensor(Box::new(self.sparse(s, "", &sub)))),
-            Some(AttrKind::TypeProto) => {
-                a.tp.map_or(AttrValue::None, |t| AttrValue::TypeProto(Box::new(self.type_info(t, "", &sub))))
-            }
+                .map_or(AttrValue::None, |s| AttrValue::SparseTensor(Box::new(self.sparse(s, "", &sub())))),
+            Some(AttrKind::TypeProto) => a
+                .tp
+                .map_or(AttrValue::None, |t| AttrValue::TypeProto(Box::new(self.type_info(t, "", &sub())))),
             Some(AttrKind::Floats) => AttrValue::Floats(a.floats),
             Some(AttrKind::Ints) => AttrValue::Ints(a.ints),
             Some(AttrKind::Strings) => AttrValue::Strings(a.strings),
             Some(AttrKind::Tensors) => {
-                AttrValue::Tensors(a.tensors.into_iter().map(|t| self.tensor(t, "", &sub)).collect())
+                AttrValue::Tensors(a.tensors.into_iter().map(|t| self.tensor(t, "", &sub())).collect())
             }
             Some(AttrKind::Graphs) => AttrValue::Graphs(
                 a.graphs
                     .into_iter()
                     .enumerate()
-                    .map(|(i, g)| self.graph(g, &format!("{sub}[{i}]: ")))
+                    .map(|(i, g)| self.graph(g, &format!("{}[{i}]: ", sub())))
                     .collect(),
             ),
             Some(AttrKind::SparseTensors) => AttrValue::SparseTensors(
-                a.sparse_tensors.into_iter().map(|s| self.sparse(s, "", &sub)).collect(),
+                a.sparse_tensors.into_iter().map(|s| self.sparse(s, "", &sub())).collect(),
             ),
             Some(AttrKind::TypeProtos) => AttrValue::TypeProtos(
-                a.type_protos.into_iter().map(|t| self.type_info(t, "", &sub)).collect(),
+                a.type_protos.into_iter().map(|t| self.type_info(t, "", &sub())).collect(),
             ),
         };
         Attribute { name, value, declared_kind, doc_string: a.doc_string, ref_attr_name: a.ref_attr_name }
@@ -416,11 +417,30 @@ impl Cx {
             inputs: f.input,
             outputs: f.output,
             attributes: f.attribute,
-            attribute_defaults: f.attribute_proto.into_iter().map(|a| self.attribute(a, &at)).collect(),
+            attribute_defaults: f
+                .attribute_proto
+                .into_iter()
+                .map(|a| self.attribute(a, &Owner::Function(&at)))
+                .collect(),
             body,
             opset_imports: f.opset_import.into_iter().map(opset).collect(),
             doc_string: f.doc_string,
             metadata: meta(f.metadata_props),
+        }
+    }
+}
+
+/// What an attribute belongs to, formatted only when a diagnostic needs it.
+enum Owner<'a> {
+    Op { at: &'a str, label: &'a str },
+    Function(&'a str),
+}
+
+impl std::fmt::Display for Owner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Owner::Op { at, label } => write!(f, "{at}op `{label}`"),
+            Owner::Function(at) => f.write_str(at.trim_end_matches(": ")),
         }
     }
 }
