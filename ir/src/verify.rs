@@ -274,27 +274,21 @@ fn check_op(g: &Graph, id: OpId, label: &str, at: &str, errors: &mut Vec<VerifyE
             format!("{min} to {max}")
         }
     };
-    let n_in = op.inputs().len();
-    if n_in < schema.min_inputs || n_in > schema.max_inputs {
-        errors.push(VerifyError::Arity {
-            at: at.into(),
-            op: label.to_string(),
-            op_type: op.op_type().into(),
-            what: "inputs",
-            count: n_in,
-            expected: range(schema.min_inputs, schema.max_inputs),
-        });
-    }
-    let n_out = op.outputs().len();
-    if n_out < schema.min_outputs || n_out > schema.max_outputs {
-        errors.push(VerifyError::Arity {
-            at: at.into(),
-            op: label.to_string(),
-            op_type: op.op_type().into(),
-            what: "outputs",
-            count: n_out,
-            expected: range(schema.min_outputs, schema.max_outputs),
-        });
+    let counts = [
+        ("inputs", op.inputs().len(), schema.min_inputs, schema.max_inputs),
+        ("outputs", op.outputs().len(), schema.min_outputs, schema.max_outputs),
+    ];
+    for (what, count, min, max) in counts {
+        if count < min || count > max {
+            errors.push(VerifyError::Arity {
+                at: at.into(),
+                op: label.to_string(),
+                op_type: op.op_type().into(),
+                what,
+                count,
+                expected: range(min, max),
+            });
+        }
     }
     for a in &op.attrs {
         if a.ref_attr_name.is_some() {
