@@ -1,6 +1,15 @@
 //! `qc-passes`: optimizer passes over the graph IR, their registry and the pass manager.
 //!
-//! This crate depends only on `qc-ir`. It holds one file per pass, each with a `//!` doc giving
-//! what the pass does, its preconditions and its postconditions, and one registry table from
-//! kebab-case names to constructors. It is empty until the pass-infrastructure issue adds the
-//! `Pass` trait, the text pipelines and the first passes.
+//! - [`pass`]: the `Pass` trait, statistics and warnings;
+//! - [`eval`]: the reference evaluator (constant folding and equivalence proofs use it);
+//! - [`shape`]: shape and type inference rules, op family by op family;
+//! - [`passes`]: one file per pass.
+//!
+//! Invariant: this crate depends only on `qc-ir` (and small utility crates); it does no I/O.
+
+pub mod eval;
+pub mod pass;
+pub mod passes;
+pub mod shape;
+
+pub use pass::{Changed, Pass, PassContext, PassError, PassWarning};

@@ -61,6 +61,21 @@ pub fn import_model(m: pb::ModelProto) -> Result<Model, Vec<ImportError>> {
     if cx.errors.is_empty() { Ok(model) } else { Err(cx.errors) }
 }
 
+/// Converts one tensor (for example a test's `input_0.pb`) into the IR, checking its data.
+pub fn import_tensor(t: pb::TensorProto) -> Result<Tensor, Vec<ImportError>> {
+    let mut cx = Cx::default();
+    let name = t.name.clone().unwrap_or_default();
+    let tensor = cx.tensor(t, "", &name);
+    if let Err(e) = tensor.check() {
+        cx.errors.push(ImportError::Verify(qc_ir::VerifyError::Tensor {
+            at: String::new(),
+            tensor: name,
+            problem: e.to_string(),
+        }));
+    }
+    if cx.errors.is_empty() { Ok(tensor) } else { Err(cx.errors) }
+}
+
 pub(crate) fn opset(o: pb::OperatorSetIdProto) -> OpsetImport {
     OpsetImport { domain: o.domain, version: o.version }
 }

@@ -6,4 +6,4 @@ pub mod import;
 pub mod proto;
 
 pub use export::export_model;
-pub use import::import_model;
+pub use import::{import_model, import_tensor};

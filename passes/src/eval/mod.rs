@@ -1,0 +1,1 @@
+//! The reference evaluator: executes a graph on the CPU.

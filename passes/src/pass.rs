@@ -1,0 +1,75 @@
+//! The `Pass` trait, what a pass reports, and the context it runs in.
+//!
+//! A pass transforms or analyses a [`Model`] in place. It counts what it did in named
+//! statistics (shown by `--time-passes` and in snapshot tests), reports problems that do not stop
+//! it as warnings, and says whether it changed the model, so fixpoint groups know when to stop.
+
+use indexmap::IndexMap;
+use qc_ir::Model;
+
+/// A transformation or analysis over the IR.
+pub trait Pass {
+    /// The kebab-case name the pass is registered under (`infer-shapes`).
+    fn name(&self) -> &'static str;
+
+    /// Runs the pass on `model`. Returns whether the model changed.
+    fn run(&mut self, model: &mut Model, cx: &mut PassContext) -> Result<Changed, PassError>;
+}
+
+/// Whether a pass changed the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Changed {
+    Yes,
+    No,
+}
+
+impl Changed {
+    pub fn from_bool(b: bool) -> Changed {
+        if b { Changed::Yes } else { Changed::No }
+    }
+}
+
+/// What a pass may use and record while it runs.
+#[derive(Debug, Default)]
+pub struct PassContext {
+    /// Named counters, in the order they were first touched (`nodes-folded: 12`).
+    pub stats: IndexMap<String, u64>,
+    /// Problems that did not stop the pass, for the user.
+    pub warnings: Vec<PassWarning>,
+}
+
+impl PassContext {
+    /// Adds `n` to the counter `name`.
+    pub fn count(&mut self, name: &str, n: u64) {
+        *self.stats.entry(name.to_string()).or_default() += n;
+    }
+
+    /// Records a warning, once per distinct `(code, message)`.
+    pub fn warn(&mut self, w: PassWarning) {
+        if !self.warnings.contains(&w) {
+            self.warnings.push(w);
+        }
+    }
+}
+
+/// A problem a pass met that did not stop it (an op it cannot analyse, a value it cannot fold).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[error("{pass}: {message}")]
+#[diagnostic(severity(Warning))]
+pub struct PassWarning {
+    pub pass: &'static str,
+    /// Stable code, `qc::<pass area>::<name>`.
+    #[diagnostic(code)]
+    pub code: String,
+    pub message: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+/// Why a pass could not run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+pub enum PassError {
+    #[error("{pass}: {message}")]
+    #[diagnostic(code(qc::pass::failed), help("{help}"))]
+    Failed { pass: &'static str, message: String, help: String },
+}

@@ -1,0 +1,1 @@
+//! One file per pass; the registry lists them all.

@@ -1,0 +1,1 @@
+//! Shape and element-type inference rules, one file per op family.
