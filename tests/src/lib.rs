@@ -43,3 +43,196 @@ pub fn files_under(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The ops issue 3 asks shape inference and the reference evaluator to cover (default domain,
+/// plus the QONNX ops). A node test of the ONNX backend suite counts towards the conformance
+/// denominators when every op in its model is in this list.
+pub const ISSUE3_OPS: &[&str] = &[
+    "Abs",
+    "Add",
+    "And",
+    "ArgMax",
+    "ArgMin",
+    "AveragePool",
+    "BatchNormalization",
+    "Cast",
+    "Ceil",
+    "Clip",
+    "Concat",
+    "Constant",
+    "ConstantOfShape",
+    "Conv",
+    "ConvTranspose",
+    "DepthToSpace",
+    "DequantizeLinear",
+    "Div",
+    "Dropout",
+    "Einsum",
+    "Elu",
+    "Equal",
+    "Erf",
+    "Exp",
+    "Expand",
+    "Flatten",
+    "Floor",
+    "Gather",
+    "GatherElements",
+    "Gelu",
+    "Gemm",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Greater",
+    "HardSigmoid",
+    "HardSwish",
+    "Identity",
+    "InstanceNormalization",
+    "LayerNormalization",
+    "LeakyRelu",
+    "Less",
+    "Log",
+    "LRN",
+    "MatMul",
+    "MatMulInteger",
+    "ConvInteger",
+    "Max",
+    "MaxPool",
+    "Mean",
+    "Min",
+    "Mod",
+    "Mul",
+    "Neg",
+    "Not",
+    "Or",
+    "Pad",
+    "Pow",
+    "PRelu",
+    "QLinearConv",
+    "QLinearMatMul",
+    "QuantizeLinear",
+    "Range",
+    "Reciprocal",
+    "ReduceL2",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceSum",
+    "Relu",
+    "Reshape",
+    "Resize",
+    "Shape",
+    "Sigmoid",
+    "Sign",
+    "Sin",
+    "Cos",
+    "Size",
+    "Slice",
+    "Softmax",
+    "Softplus",
+    "SpaceToDepth",
+    "Split",
+    "Sqrt",
+    "Squeeze",
+    "Sub",
+    "Sum",
+    "Tanh",
+    "Tile",
+    "TopK",
+    "Transpose",
+    "Trilu",
+    "Unsqueeze",
+    "Upsample",
+    "Where",
+    "Xor",
+    "Quant",
+    "BipolarQuant",
+    "Trunc",
+    "FloatQuant",
+    "MultiThreshold",
+];
+
+/// One test of the ONNX backend suite (`conformance/onnx-backend/node/<name>/`).
+#[derive(Debug, Clone)]
+pub struct BackendCase {
+    pub name: String,
+    pub dir: PathBuf,
+    pub model: PathBuf,
+    /// `test_data_set_N` folders, sorted.
+    pub data_sets: Vec<PathBuf>,
+}
+
+impl BackendCase {
+    /// The `input_K.pb` (or `output_K.pb`) files of a data set, in K order.
+    pub fn tensor_files(data_set: &Path, prefix: &str) -> Vec<PathBuf> {
+        let mut files: Vec<(usize, PathBuf)> = std::fs::read_dir(data_set)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let k = name.strip_prefix(prefix)?.strip_suffix(".pb")?.parse().ok()?;
+                Some((k, e.path()))
+            })
+            .collect();
+        files.sort();
+        files.into_iter().map(|(_, p)| p).collect()
+    }
+
+    /// Decodes a `.pb` file holding a `TensorProto` into an IR tensor (`None` if it is not a
+    /// plain tensor, such as the sequences and optionals of a few tests).
+    pub fn read_tensor(path: &Path) -> Option<qc_ir::Tensor> {
+        use prost::Message;
+        let bytes = std::fs::read(path).ok()?;
+        let proto = qc::onnx::proto::TensorProto::decode(bytes.as_slice()).ok()?;
+        qc::onnx::import_tensor(proto).ok()
+    }
+}
+
+/// Every node test under `<shared>/conformance/onnx-backend/node`, sorted by name.
+pub fn backend_node_cases(shared: &Path) -> Vec<BackendCase> {
+    let root = shared.join("conformance/onnx-backend/node");
+    let mut cases: Vec<BackendCase> = std::fs::read_dir(&root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("model.onnx").is_file())
+        .map(|e| {
+            let dir = e.path();
+            let mut data_sets: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|d| d.path())
+                .filter(|p| {
+                    p.is_dir()
+                        && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("test_data_set_"))
+                })
+                .collect();
+            data_sets.sort();
+            BackendCase {
+                name: e.file_name().to_string_lossy().into_owned(),
+                model: dir.join("model.onnx"),
+                dir,
+                data_sets,
+            }
+        })
+        .collect();
+    cases.sort_by(|a, b| a.name.cmp(&b.name));
+    cases
+}
+
+/// Whether every op of `model` (main graph and subgraphs) is in [`ISSUE3_OPS`].
+pub fn uses_only_issue3_ops(model: &qc_ir::Model) -> bool {
+    let mut ok = true;
+    let mut check = |g: &qc_ir::Graph| {
+        for (_, op) in g.ops() {
+            let qonnx = qc_ir::op::QONNX_DOMAINS.contains(&op.domain());
+            if !(op.domain().is_empty() || qonnx) || !ISSUE3_OPS.contains(&op.op_type()) {
+                ok = false;
+            }
+        }
+    };
+    check(&model.graph);
+    model.graph.visit_subgraphs(&mut check);
+    ok
+}
