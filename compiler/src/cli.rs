@@ -22,6 +22,8 @@ pub enum Command {
     /// Summarise a model: IR version, producer, opsets, inputs and outputs, op histogram,
     /// parameters, quantization styles, external data.
     Inspect(InspectArgs),
+    /// Run a pass pipeline over a model and write the result (`--passes`, `--list-passes`).
+    Optimize(crate::optimize::OptimizeArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -65,10 +67,7 @@ pub fn main_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write, 
             return 0;
         }
     };
-    let mut warn = |w: miette::Report| {
-        let _ = err.write_all(render(&w, color).as_bytes());
-    };
-    let outcome = run(cli, out, &mut warn);
+    let outcome = run(cli, out, err, color);
     match outcome {
         Ok(Outcome::Success) => 0,
         Ok(Outcome::Violations) => 1,
@@ -77,6 +76,11 @@ pub fn main_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write, 
             2
         }
     }
+}
+
+/// The textual IR for `--print-ir-after`.
+fn print_ir(m: &qc_ir::Model) -> String {
+    format!("{:#?}", m.graph)
 }
 
 /// Renders a diagnostic as miette's graphical report (unicode, colour on request, 100 columns).
@@ -91,14 +95,27 @@ pub fn render(report: &miette::Report, color: bool) -> String {
     s
 }
 
-/// Runs a parsed command, writing results to `out` and warnings to `warn`.
-pub fn run(cli: Cli, out: &mut dyn Write, warn: &mut dyn FnMut(miette::Report)) -> miette::Result<Outcome> {
+/// Runs a parsed command, writing results to `out`, and warnings and instruments to `err`.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, color: bool) -> miette::Result<Outcome> {
+    let warn = |err: &mut dyn Write, w: miette::Report| {
+        let _ = err.write_all(render(&w, color).as_bytes());
+    };
     match cli.command {
+        Command::Optimize(args) => {
+            let mut instruments = Vec::new();
+            let result = crate::optimize::run(&args, out, &mut instruments, print_ir);
+            let _ = err.write_all(&instruments);
+            let warnings = result?;
+            for w in warnings {
+                warn(err, miette::Report::new(w));
+            }
+            Ok(Outcome::Success)
+        }
         Command::Inspect(args) => {
             let opts = LoadOptions { mmap: !args.no_mmap };
             let loaded = load::load(&args.model, opts)?;
             for w in loaded.warnings.iter() {
-                warn(miette::Report::new(w.clone()));
+                warn(err, miette::Report::new(w.clone()));
             }
             let file = args.model.display().to_string();
             let report = inspect::inspect(&loaded, &file);

@@ -7,6 +7,8 @@
 //! - [`inspect`]: the `qc inspect` report;
 //! - [`cli`]: argument parsing and the driver; `main.rs` only renders the outcome;
 //! - [`diagnostics`]: the front end's errors and warnings (miette, stable codes);
+//! - [`optimize`]: `qc optimize`, the one command that runs any pass pipeline;
+//! - [`write`]: atomic output files;
 //! - [`fixtures`]: small models built in code, for the example, tests and benchmarks.
 
 pub mod cli;
@@ -15,3 +17,5 @@ pub mod fixtures;
 pub mod inspect;
 pub mod load;
 pub mod onnx;
+pub mod optimize;
+pub mod write;

@@ -27,12 +27,15 @@ fn every_rust_file_starts_with_a_module_doc() {
     assert!(missing.is_empty(), "files without a leading `//!` doc: {missing:#?}");
 }
 
-/// Codes used in `code(qc::...)` and `code = "qc::..."` in the library sources.
+/// Codes used in `code(qc::...)`, `code = "qc::..."` and `code: "qc::..."` in the sources.
 fn codes_in_source() -> BTreeSet<String> {
     let mut codes = BTreeSet::new();
     for p in rust_files(&["compiler/src", "ir/src", "passes/src", "backends/src"]) {
         let text = std::fs::read_to_string(&p).unwrap();
-        for (i, _) in text.match_indices("code(qc::").chain(text.match_indices("code = \"qc::")) {
+        let hits = ["code(qc::", "code = \"qc::", "code: \"qc::"]
+            .into_iter()
+            .flat_map(|pat| text.match_indices(pat));
+        for (i, _) in hits {
             let start = i + text[i..].find("qc::").unwrap();
             let end = start
                 + text[start..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap();

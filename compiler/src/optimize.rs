@@ -1,0 +1,155 @@
+//! `qc optimize`: load a model, run a pass pipeline, write the result.
+//!
+//! It is the one command that runs any pipeline (`--passes`), with the pass manager's
+//! instruments: `--print-ir-after`, `--time-passes`, `--stop-after`. Convenience flags are
+//! documented spellings of pass options (see `spec/passes.md`). The output is written
+//! atomically, and only when every pass succeeded.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use prost::Message;
+use qc_ir::Model;
+use qc_passes::PassWarning;
+use qc_passes::Pipeline;
+use qc_passes::manager::{ManagerOptions, PassManager};
+use qc_passes::registry::{DEFAULT_PIPELINE, REGISTRY};
+
+use crate::load::{self, LoadOptions};
+
+/// Arguments of `qc optimize`.
+#[derive(Debug, clap::Args)]
+pub struct OptimizeArgs {
+    /// The ONNX or QONNX model.
+    #[arg(required_unless_present_any = ["list_passes", "print_pipeline"])]
+    pub model: Option<PathBuf>,
+    /// Where to write the optimized model.
+    #[arg(short, long, required_unless_present_any = ["list_passes", "print_pipeline"])]
+    pub output: Option<PathBuf>,
+    /// The pipeline to run, e.g. `eliminate-dead` (default: `--print-pipeline` shows it).
+    #[arg(long, value_name = "PIPELINE")]
+    pub passes: Option<String>,
+    /// Print the pipeline that would run, in canonical form, and exit.
+    #[arg(long)]
+    pub print_pipeline: bool,
+    /// List every pass with its options, and exit.
+    #[arg(long)]
+    pub list_passes: bool,
+    /// Print the IR to standard error after the named pass (or after every pass: `all`).
+    #[arg(long, value_name = "PASS|all")]
+    pub print_ir_after: Option<String>,
+    /// Print a table of time and statistics per pass to standard error.
+    #[arg(long)]
+    pub time_passes: bool,
+    /// Stop the pipeline after the first run of this pass (the output is the model at that point).
+    #[arg(long, value_name = "PASS")]
+    pub stop_after: Option<String>,
+    /// Verify the IR after every pass (always on in debug builds).
+    #[arg(long)]
+    pub verify_each: bool,
+    /// Read the file into memory instead of memory-mapping it.
+    #[arg(long)]
+    pub no_mmap: bool,
+}
+
+fn histogram(m: &Model) -> BTreeMap<String, usize> {
+    let mut h = BTreeMap::new();
+    for (_, op) in m.graph.ops() {
+        let key = if op.domain().is_empty() {
+            op.op_type().to_string()
+        } else {
+            format!("{}:{}", op.domain(), op.op_type())
+        };
+        *h.entry(key).or_default() += 1;
+    }
+    h
+}
+
+/// Text printed after `--print-ir-after`; the textual IR printer is plugged in here.
+pub type IrPrinter = fn(&Model) -> String;
+
+/// Runs `qc optimize`. The summary goes to `out`, instruments (`--print-ir-after`,
+/// `--time-passes`) to `err`; the passes' warnings are returned for the caller to render.
+pub fn run(
+    args: &OptimizeArgs,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+    print_ir: IrPrinter,
+) -> miette::Result<Vec<PassWarning>> {
+    let io = |e: std::io::Error| miette::miette!(code = "qc::io::write", "cannot write output: {e}");
+    if args.list_passes {
+        let mut s = String::new();
+        for p in REGISTRY {
+            let _ = writeln!(s, "{:<24} {}", p.name, p.summary);
+            for (k, doc) in p.options {
+                let _ = writeln!(s, "{:<24}   {{{k}=...}}  {doc}", "");
+            }
+        }
+        out.write_all(s.as_bytes()).map_err(io)?;
+        return Ok(Vec::new());
+    }
+    let text = args.passes.as_deref().unwrap_or(DEFAULT_PIPELINE);
+    let pipeline = Pipeline::parse(text)?;
+    if let Some(p) = args.print_ir_after.as_deref().filter(|p| *p != "all") {
+        PassManager::check_in_pipeline(&pipeline, p, "--print-ir-after")?;
+    }
+    let options = ManagerOptions {
+        verify_each: args.verify_each || cfg!(debug_assertions),
+        stop_after: args.stop_after.clone(),
+    };
+    let mut manager = PassManager::new(pipeline, options)?;
+    if args.print_pipeline {
+        writeln!(out, "{}", manager.pipeline()).map_err(io)?;
+        return Ok(Vec::new());
+    }
+    let (Some(model_path), Some(output)) = (&args.model, &args.output) else {
+        return Err(miette::miette!(code = "qc::cli::usage", "qc optimize needs MODEL and -o OUTPUT"));
+    };
+    let loaded = load::load(model_path, LoadOptions { mmap: !args.no_mmap })?;
+    let mut model = loaded.model;
+    let before = histogram(&model);
+    let nodes_before = model.graph.op_count();
+    let print_after = args.print_ir_after.clone();
+    let mut dumps = String::new();
+    let mut after = |pass: &str, m: &Model| {
+        if print_after.as_deref().is_some_and(|p| p == "all" || p == pass) {
+            let _ = writeln!(dumps, "// ----- IR after {pass} -----\n{}", print_ir(m));
+        }
+    };
+    let result = manager.run(&mut model, &mut after);
+    err.write_all(dumps.as_bytes()).map_err(io)?;
+    let report = result?;
+    let bytes = crate::onnx::export_model(&model).encode_to_vec();
+    crate::write::write_atomically(output, &bytes)
+        .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write `{}`: {e}", output.display()))?;
+    if args.time_passes {
+        err.write_all(report.timing_table().as_bytes()).map_err(io)?;
+    }
+    let after_hist = histogram(&model);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} -> {}: {} -> {} nodes ({})",
+        model_path.display(),
+        output.display(),
+        nodes_before,
+        model.graph.op_count(),
+        manager.pipeline()
+    );
+    let mut keys: Vec<&String> = before.keys().chain(after_hist.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        let (b, a) = (before.get(k).copied().unwrap_or(0), after_hist.get(k).copied().unwrap_or(0));
+        if b != a {
+            let _ = writeln!(s, "  {k:<24} {b:>6} -> {a}");
+        }
+    }
+    s.push_str(&report.stats_text());
+    if let Some(p) = &report.stopped_after {
+        let _ = writeln!(s, "stopped after {p} (--stop-after)");
+    }
+    out.write_all(s.as_bytes()).map_err(io)?;
+    Ok(report.warnings)
+}

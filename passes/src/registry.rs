@@ -1,0 +1,154 @@
+//! The registry: every pass by its kebab-case name, with its options and a constructor. It is
+//! the one table a pipeline's names are looked up in, and `qc optimize --list-passes` prints it.
+
+use crate::pass::Pass;
+use crate::passes;
+
+/// What the registry knows about a pass.
+pub struct PassInfo {
+    pub name: &'static str,
+    /// One line: what the pass does.
+    pub summary: &'static str,
+    /// `(option, meaning)` pairs the pass accepts in `{key=value}`.
+    pub options: &'static [(&'static str, &'static str)],
+    /// Builds the pass from its options.
+    pub build: fn(&mut PassOptions<'_>) -> Result<Box<dyn Pass>, OptionError>,
+}
+
+/// The pipeline `qc optimize` runs when `--passes` is not given.
+pub const DEFAULT_PIPELINE: &str = "eliminate-dead";
+
+/// Every pass qc has, in alphabetical order.
+pub static REGISTRY: &[PassInfo] = &[passes::eliminate_dead::INFO];
+
+/// The pass called `name`.
+pub fn lookup(name: &str) -> Option<&'static PassInfo> {
+    REGISTRY.iter().find(|p| p.name == name)
+}
+
+/// The options written after a pass's name, as its constructor reads them.
+pub struct PassOptions<'a> {
+    pass: &'static str,
+    given: &'a [(String, String)],
+    used: Vec<bool>,
+}
+
+/// An option a pass does not accept, or a value it cannot use.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+pub enum OptionError {
+    #[error("pass `{pass}` has no option `{option}`")]
+    #[diagnostic(code(qc::pipeline::unknown_option), help("{pass} accepts: {accepted}"))]
+    Unknown { pass: &'static str, option: String, accepted: String },
+
+    #[error("option `{option}` of pass `{pass}` cannot be `{value}`: {expected}")]
+    #[diagnostic(code(qc::pipeline::bad_option))]
+    BadValue { pass: &'static str, option: String, value: String, expected: &'static str },
+}
+
+impl<'a> PassOptions<'a> {
+    pub fn new(pass: &'static str, given: &'a [(String, String)]) -> PassOptions<'a> {
+        PassOptions { pass, given, used: vec![false; given.len()] }
+    }
+
+    fn take(&mut self, key: &str) -> Option<&'a str> {
+        let i = self.given.iter().position(|(k, _)| k == key)?;
+        self.used[i] = true;
+        Some(&self.given[i].1)
+    }
+
+    /// A `true`/`false` option.
+    pub fn bool(&mut self, key: &str, default: bool) -> Result<bool, OptionError> {
+        match self.take(key) {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(v) => Err(self.bad(key, v, "true or false")),
+        }
+    }
+
+    /// A whole-number option.
+    pub fn u64(&mut self, key: &str, default: u64) -> Result<u64, OptionError> {
+        match self.take(key) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| self.bad(key, v, "a whole number")),
+        }
+    }
+
+    fn bad(&self, key: &str, value: &str, expected: &'static str) -> OptionError {
+        OptionError::BadValue { pass: self.pass, option: key.into(), value: value.into(), expected }
+    }
+
+    /// Fails on any option the constructor did not read.
+    pub fn finish(self, info: &PassInfo) -> Result<(), OptionError> {
+        match self.used.iter().position(|u| !u) {
+            None => Ok(()),
+            Some(i) => {
+                let accepted: Vec<&str> = info.options.iter().map(|(k, _)| *k).collect();
+                Err(OptionError::Unknown {
+                    pass: self.pass,
+                    option: self.given[i].0.clone(),
+                    accepted: if accepted.is_empty() { "no options".into() } else { accepted.join(", ") },
+                })
+            }
+        }
+    }
+}
+
+/// Builds the pass `name` with `options`.
+pub fn build(info: &PassInfo, options: &[(String, String)]) -> Result<Box<dyn Pass>, OptionError> {
+    let mut opts = PassOptions::new(info.name, options);
+    let pass = (info.build)(&mut opts)?;
+    opts.finish(info)?;
+    Ok(pass)
+}
+
+/// The registered name closest to `name`, for "did you mean" hints.
+pub fn closest(name: &str) -> Option<&'static str> {
+    REGISTRY
+        .iter()
+        .map(|p| (edit_distance(name, p.name), p.name))
+        .filter(|(d, n)| *d <= n.len() / 3 + 1)
+        .min()
+        .map(|(_, n)| n)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_sorted_and_kebab_case() {
+        let names: Vec<&str> = REGISTRY.iter().map(|p| p.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        for n in names {
+            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{n}");
+        }
+    }
+
+    #[test]
+    fn unknown_options_are_rejected_and_close_names_suggested() {
+        let info = lookup("eliminate-dead").unwrap();
+        let e = build(info, &[("speed".into(), "3".into())]).err().unwrap();
+        assert!(matches!(e, OptionError::Unknown { .. }));
+        assert_eq!(closest("eliminate-ded"), Some("eliminate-dead"));
+        assert_eq!(closest("xyz"), None);
+    }
+}

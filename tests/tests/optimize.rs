@@ -1,0 +1,133 @@
+//! `qc optimize` end to end: pipelines, instruments, atomic output, errors.
+
+use prost::Message;
+use qc::fixtures::{self as fx, node};
+use qc::onnx::proto::{self as pb, DataType};
+
+fn qc(args: &[&str]) -> (u8, String, String) {
+    let mut argv: Vec<std::ffi::OsString> = vec!["qc".into()];
+    argv.extend(args.iter().map(Into::into));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = qc::cli::main_with(argv, &mut out, &mut err, false);
+    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
+}
+
+/// x -> Relu -> y, plus a dead Add reading an initializer that nothing else needs.
+fn model_with_dead_code(dir: &std::path::Path) -> std::path::PathBuf {
+    let g = pb::GraphProto {
+        name: Some("g".into()),
+        node: vec![
+            node("Relu", "", "live", &["x"], &["y"], vec![]),
+            node("Add", "", "dead", &["x", "w"], &["unused"], vec![]),
+        ],
+        initializer: vec![fx::tensor_f32("w", &[1, 4], &[1.0; 4])],
+        input: vec![fx::value_info("x", DataType::Float, &[1, 4])],
+        output: vec![fx::value_info("y", DataType::Float, &[1, 4])],
+        value_info: vec![fx::value_info("unused", DataType::Float, &[1, 4])],
+        ..Default::default()
+    };
+    let p = dir.join("in.onnx");
+    std::fs::write(&p, fx::model(g, vec![fx::opset("", 13)]).encode_to_vec()).unwrap();
+    p
+}
+
+#[test]
+fn runs_a_pipeline_and_writes_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = model_with_dead_code(dir.path());
+    let output = dir.path().join("out.onnx");
+    let (code, out, err) = qc(&[
+        "optimize",
+        input.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        "--passes",
+        "fixpoint(eliminate-dead){max=4}",
+        "--time-passes",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 -> 1 nodes"), "{out}");
+    assert!(out.contains("  Add                           1 -> 0"), "{out}");
+    assert!(
+        out.contains(
+            "eliminate-dead: runs=2 changed=1 ops-removed=1 initializers-removed=1 declarations-removed=1"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("fixpoint(eliminate-dead){max=4}: 2 round(s), converged"), "{out}");
+    assert!(err.contains("eliminate-dead") && err.contains("total"), "timing table on stderr: {err}");
+    let loaded = qc::load::load(&output, Default::default()).unwrap();
+    assert_eq!(loaded.model.graph.op_count(), 1);
+    assert!(loaded.model.graph.initializers.is_empty());
+    assert!(loaded.model.graph.value_info.is_empty());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("qc-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn prints_and_lists() {
+    let (code, out, _) = qc(&["optimize", "--print-pipeline", "--passes", " fixpoint( eliminate-dead ) "]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "fixpoint(eliminate-dead){max=10}\n");
+    let (code, out, _) = qc(&["optimize", "--list-passes"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("eliminate-dead"));
+}
+
+#[test]
+fn bad_pipelines_and_models_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = model_with_dead_code(dir.path());
+    let output = dir.path().join("out.onnx");
+    let (i, o) = (input.to_str().unwrap(), output.to_str().unwrap());
+    for (passes, code_text) in [
+        ("eliminate-ded", "qc::pipeline::unknown_pass"),
+        ("eliminate-dead,,", "qc::pipeline::syntax"),
+        ("eliminate-dead{fast=true}", "qc::pipeline::unknown_option"),
+        ("fixpoint(eliminate-dead){max=0}", "qc::pipeline::fixpoint_option"),
+    ] {
+        let (code, out, err) = qc(&["optimize", i, "-o", o, "--passes", passes]);
+        assert_eq!(code, 2, "{passes}: {err}");
+        assert!(err.contains(code_text), "{passes}: {err}");
+        assert!(out.is_empty());
+        assert!(!output.exists());
+    }
+    let (code, _, err) = qc(&["optimize", i, "-o", o, "--stop-after", "infer-shapes"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("qc::pipeline::not_in_pipeline"), "{err}");
+    let empty = dir.path().join("empty.onnx");
+    std::fs::write(&empty, b"").unwrap();
+    let (code, _, err) = qc(&["optimize", empty.to_str().unwrap(), "-o", o]);
+    assert_eq!(code, 2);
+    assert!(err.contains("qc::onnx::empty_file"));
+    assert!(!output.exists());
+    let (code, _, _) = qc(&["optimize", i]);
+    assert_eq!(code, 2, "-o is required");
+}
+
+#[test]
+fn stop_after_and_print_ir_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = model_with_dead_code(dir.path());
+    let output = dir.path().join("out.onnx");
+    let (code, out, err) = qc(&[
+        "optimize",
+        input.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        "--passes",
+        "eliminate-dead,eliminate-dead",
+        "--stop-after",
+        "eliminate-dead",
+        "--print-ir-after",
+        "all",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("eliminate-dead: runs=1"), "{out}");
+    assert!(out.contains("stopped after eliminate-dead"), "{out}");
+    assert_eq!(err.matches("IR after eliminate-dead").count(), 1, "{err}");
+}
