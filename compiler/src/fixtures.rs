@@ -210,6 +210,123 @@ pub fn deep_mlp(layers: usize) -> pb::ModelProto {
     model(g, vec![opset("", 13)])
 }
 
+/// An i64 tensor.
+pub fn tensor_i64(name: &str, dims: &[i64], values: &[i64]) -> pb::TensorProto {
+    pb::TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(DataType::Int64 as i32),
+        raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into()),
+        ..Default::default()
+    }
+}
+
+/// A transformer-like encoder stack of `layers` layers (32 nodes each) over a `[1, 16, 32]`
+/// input, written the way exporters write it: attention heads are split and merged with
+/// `Reshape`s whose target shapes are computed at run time by `Shape -> Gather -> Unsqueeze ->
+/// Concat` chains. The benchmark for shape inference, constant folding and dead-code
+/// elimination (`layers = 313` gives 10,016 nodes).
+pub fn transformer_like(layers: usize) -> pb::ModelProto {
+    const SEQ: i64 = 16;
+    const HID: i64 = 32;
+    const HEADS: i64 = 4;
+    const MLP: i64 = 64;
+    let mut g = pb::GraphProto { name: Some(format!("encoder{layers}")), ..Default::default() };
+    g.input.push(value_info("x0", DataType::Float, &[1, SEQ, HID]));
+    g.initializer.push(tensor_i64("zero", &[], &[0]));
+    g.initializer.push(tensor_i64("one", &[], &[1]));
+    g.initializer.push(tensor_i64("heads", &[1], &[HEADS]));
+    g.initializer.push(tensor_i64("head_dim", &[1], &[HID / HEADS]));
+    g.initializer.push(tensor_i64("hidden", &[1], &[HID]));
+    g.initializer.push(scalar_f32("sqrt_d", ((HID / HEADS) as f32).sqrt()));
+    let mut seed = 0u32;
+    let mut weight = |g: &mut pb::GraphProto, name: String, dims: &[i64]| {
+        seed += 1;
+        let n = dims.iter().product::<i64>() as usize;
+        g.initializer.push(tensor_f32(&name, dims, &weights(n, seed)));
+        name
+    };
+    for l in 0..layers {
+        let v = |s: &str| format!("l{l}_{s}");
+        let x = format!("x{l}");
+        let n =
+            |g: &mut pb::GraphProto, op: &str, ins: &[&str], out: &str, attrs: Vec<pb::AttributeProto>| {
+                g.node.push(node(op, "", &format!("{out}_{op}"), ins, &[out], attrs));
+            };
+        let (wq, wk, wv, wo) = (
+            weight(&mut g, v("wq"), &[HID, HID]),
+            weight(&mut g, v("wk"), &[HID, HID]),
+            weight(&mut g, v("wv"), &[HID, HID]),
+            weight(&mut g, v("wo"), &[HID, HID]),
+        );
+        let (w1, b1, w2, b2) = (
+            weight(&mut g, v("w1"), &[HID, MLP]),
+            weight(&mut g, v("b1"), &[MLP]),
+            weight(&mut g, v("w2"), &[MLP, HID]),
+            weight(&mut g, v("b2"), &[HID]),
+        );
+        let (g1, be1, g2, be2) = (
+            weight(&mut g, v("ln1_g"), &[HID]),
+            weight(&mut g, v("ln1_b"), &[HID]),
+            weight(&mut g, v("ln2_g"), &[HID]),
+            weight(&mut g, v("ln2_b"), &[HID]),
+        );
+        for (w, out) in [(&wq, "q"), (&wk, "k"), (&wv, "v")] {
+            n(&mut g, "MatMul", &[&x, w], &v(out), vec![]);
+        }
+        n(&mut g, "Shape", &[&x], &v("shape"), vec![]);
+        n(&mut g, "Gather", &[&v("shape"), "zero"], &v("batch"), vec![attr_int("axis", 0)]);
+        n(&mut g, "Gather", &[&v("shape"), "one"], &v("seq"), vec![attr_int("axis", 0)]);
+        n(&mut g, "Unsqueeze", &[&v("batch"), "zero_axes"], &v("batch1"), vec![]);
+        n(&mut g, "Unsqueeze", &[&v("seq"), "zero_axes"], &v("seq1"), vec![]);
+        n(
+            &mut g,
+            "Concat",
+            &[&v("batch1"), &v("seq1"), "heads", "head_dim"],
+            &v("split_shape"),
+            vec![attr_int("axis", 0)],
+        );
+        for (src, out, perm) in
+            [("q", "qh", [0, 2, 1, 3]), ("k", "kh", [0, 2, 3, 1]), ("v", "vh", [0, 2, 1, 3])]
+        {
+            n(&mut g, "Reshape", &[&v(src), &v("split_shape")], &v(&format!("{src}4")), vec![]);
+            n(&mut g, "Transpose", &[&v(&format!("{src}4"))], &v(out), vec![attr_ints("perm", &perm)]);
+        }
+        n(&mut g, "MatMul", &[&v("qh"), &v("kh")], &v("scores"), vec![]);
+        n(&mut g, "Div", &[&v("scores"), "sqrt_d"], &v("scaled"), vec![]);
+        n(&mut g, "Softmax", &[&v("scaled")], &v("attn"), vec![attr_int("axis", -1)]);
+        n(&mut g, "MatMul", &[&v("attn"), &v("vh")], &v("ctx"), vec![]);
+        n(&mut g, "Transpose", &[&v("ctx")], &v("ctx_t"), vec![attr_ints("perm", &[0, 2, 1, 3])]);
+        n(
+            &mut g,
+            "Concat",
+            &[&v("batch1"), &v("seq1"), "hidden"],
+            &v("merge_shape"),
+            vec![attr_int("axis", 0)],
+        );
+        n(&mut g, "Reshape", &[&v("ctx_t"), &v("merge_shape")], &v("merged"), vec![]);
+        n(&mut g, "MatMul", &[&v("merged"), &wo], &v("proj"), vec![]);
+        n(&mut g, "Add", &[&x, &v("proj")], &v("res1"), vec![]);
+        n(&mut g, "LayerNormalization", &[&v("res1"), &g1, &be1], &v("ln1"), vec![attr_int("axis", -1)]);
+        n(&mut g, "MatMul", &[&v("ln1"), &w1], &v("h1"), vec![]);
+        n(&mut g, "Add", &[&v("h1"), &b1], &v("h1b"), vec![]);
+        n(&mut g, "Relu", &[&v("h1b")], &v("h1r"), vec![]);
+        n(&mut g, "MatMul", &[&v("h1r"), &w2], &v("h2"), vec![]);
+        n(&mut g, "Add", &[&v("h2"), &b2], &v("h2b"), vec![]);
+        n(&mut g, "Add", &[&v("ln1"), &v("h2b")], &v("res2"), vec![]);
+        n(
+            &mut g,
+            "LayerNormalization",
+            &[&v("res2"), &g2, &be2],
+            &format!("x{}", l + 1),
+            vec![attr_int("axis", -1)],
+        );
+    }
+    g.initializer.push(tensor_i64("zero_axes", &[1], &[0]));
+    g.output.push(value_info(&format!("x{layers}"), DataType::Float, &[1, SEQ, HID]));
+    model(g, vec![opset("", 17)])
+}
+
 /// Writes a model with `tensors` initializers of `tensor_bytes` bytes each (f32 `raw_data`),
 /// streaming, so a 1 GiB model needs no 1 GiB buffer. The graph adds them all to its input.
 pub fn write_big_model(w: &mut dyn Write, tensors: usize, tensor_bytes: usize) -> io::Result<()> {

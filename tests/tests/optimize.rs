@@ -131,3 +131,11 @@ fn stop_after_and_print_ir_after() {
     assert!(out.contains("stopped after eliminate-dead"), "{out}");
     assert_eq!(err.matches("IR after eliminate-dead").count(), 1, "{err}");
 }
+
+#[test]
+fn the_benchmark_encoder_is_a_valid_10k_node_model() {
+    let bytes = fx::transformer_like(313).encode_to_vec();
+    let loaded = qc::load::load_bytes(bytes.into(), "encoder", None, Default::default())
+        .unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)));
+    assert_eq!(loaded.model.graph.op_count(), 10_016);
+}
