@@ -9,6 +9,7 @@
 //! - [`diagnostics`]: the front end's errors and warnings (miette, stable codes);
 //! - [`optimize`]: `qc optimize`, the one command that runs any pass pipeline;
 //! - [`write`]: atomic output files;
+//! - [`npy`]: NumPy `.npy` files for `qc run`;
 //! - [`fixtures`]: small models built in code, for the example, tests and benchmarks.
 
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod diagnostics;
 pub mod fixtures;
 pub mod inspect;
 pub mod load;
+pub mod npy;
 pub mod onnx;
 pub mod optimize;
 pub mod write;
