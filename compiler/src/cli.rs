@@ -24,6 +24,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Run a pass pipeline over a model and write the result (`--passes`, `--list-passes`).
     Optimize(crate::optimize::OptimizeArgs),
+    /// Execute a model with qc's reference evaluator (`--input NAME=FILE.npy`, `--output-dir`).
+    Run(crate::run::RunArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,9 +80,9 @@ pub fn main_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write, 
     }
 }
 
-/// The textual IR for `--print-ir-after`.
+/// The textual IR for `--print-ir-after` (summary form: large constants abbreviated).
 fn print_ir(m: &qc_ir::Model) -> String {
-    format!("{:#?}", m.graph)
+    qc_ir::text::print_model(m, qc_ir::text::Form::Summary)
 }
 
 /// Renders a diagnostic as miette's graphical report (unicode, colour on request, 100 columns).
@@ -101,6 +103,10 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, color: bool) -> m
         let _ = err.write_all(render(&w, color).as_bytes());
     };
     match cli.command {
+        Command::Run(args) => {
+            crate::run::run(&args, out)?;
+            Ok(Outcome::Success)
+        }
         Command::Optimize(args) => {
             let mut instruments = Vec::new();
             let result = crate::optimize::run(&args, out, &mut instruments, print_ir);

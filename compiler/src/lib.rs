@@ -8,6 +8,7 @@
 //! - [`cli`]: argument parsing and the driver; `main.rs` only renders the outcome;
 //! - [`diagnostics`]: the front end's errors and warnings (miette, stable codes);
 //! - [`optimize`]: `qc optimize`, the one command that runs any pass pipeline;
+//! - [`run`]: `qc run`, the reference evaluator on given inputs;
 //! - [`write`]: atomic output files;
 //! - [`npy`]: NumPy `.npy` files for `qc run`;
 //! - [`fixtures`]: small models built in code, for the example, tests and benchmarks.
@@ -20,4 +21,5 @@ pub mod load;
 pub mod npy;
 pub mod onnx;
 pub mod optimize;
+pub mod run;
 pub mod write;

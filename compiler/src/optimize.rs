@@ -14,6 +14,7 @@ use qc_ir::Model;
 use qc_passes::PassWarning;
 use qc_passes::Pipeline;
 use qc_passes::manager::{ManagerOptions, PassManager};
+use qc_passes::pipeline::Item;
 use qc_passes::registry::{DEFAULT_PIPELINE, REGISTRY};
 
 use crate::load::{self, LoadOptions};
@@ -48,9 +49,32 @@ pub struct OptimizeArgs {
     /// Verify the IR after every pass (always on in debug builds).
     #[arg(long)]
     pub verify_each: bool,
+    /// Also fold quantizers with constant inputs (weights): the spelling of
+    /// `fold-constants{quant=true}` for every `fold-constants` in the pipeline.
+    #[arg(long)]
+    pub fold_quant_weights: bool,
     /// Read the file into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
+}
+
+/// Applies the convenience flags, which are spellings of pass options, to the pipeline.
+fn apply_flags(pipeline: &mut Pipeline, args: &OptimizeArgs) {
+    fn set(items: &mut [Item], pass: &str, key: &str, value: &str) {
+        for item in items {
+            match item {
+                Item::Pass { name, options } if name == pass => {
+                    options.retain(|(k, _)| k != key);
+                    options.push((key.into(), value.into()));
+                }
+                Item::Fixpoint { items, .. } => set(items, pass, key, value),
+                Item::Pass { .. } => {}
+            }
+        }
+    }
+    if args.fold_quant_weights {
+        set(&mut pipeline.items, "fold-constants", "quant", "true");
+    }
 }
 
 fn histogram(m: &Model) -> BTreeMap<String, usize> {
@@ -90,7 +114,8 @@ pub fn run(
         return Ok(Vec::new());
     }
     let text = args.passes.as_deref().unwrap_or(DEFAULT_PIPELINE);
-    let pipeline = Pipeline::parse(text)?;
+    let mut pipeline = Pipeline::parse(text)?;
+    apply_flags(&mut pipeline, args);
     if let Some(p) = args.print_ir_after.as_deref().filter(|p| *p != "all") {
         PassManager::check_in_pipeline(&pipeline, p, "--print-ir-after")?;
     }

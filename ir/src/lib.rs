@@ -17,6 +17,7 @@ pub mod model;
 pub mod op;
 pub mod quant;
 pub mod tensor;
+pub mod text;
 pub mod types;
 pub mod verify;
 

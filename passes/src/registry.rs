@@ -16,10 +16,11 @@ pub struct PassInfo {
 }
 
 /// The pipeline `qc optimize` runs when `--passes` is not given.
-pub const DEFAULT_PIPELINE: &str = "eliminate-dead";
+pub const DEFAULT_PIPELINE: &str = "infer-shapes,fixpoint(fold-constants,eliminate-dead){max=20}";
 
 /// Every pass qc has, in alphabetical order.
-pub static REGISTRY: &[PassInfo] = &[passes::eliminate_dead::INFO];
+pub static REGISTRY: &[PassInfo] =
+    &[passes::eliminate_dead::INFO, passes::fold_constants::INFO, passes::infer_shapes::INFO];
 
 /// The pass called `name`.
 pub fn lookup(name: &str) -> Option<&'static PassInfo> {

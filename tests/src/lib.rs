@@ -236,3 +236,40 @@ pub fn uses_only_issue3_ops(model: &qc_ir::Model) -> bool {
     model.graph.visit_subgraphs(&mut check);
     ok
 }
+
+/// Runs both models with the reference evaluator on the same inputs (a fixed pattern for every
+/// graph input without an initializer) and panics unless every output agrees (1e-5 absolute and
+/// relative for floats, exact otherwise). Proves that a rewrite kept the model's function.
+pub fn assert_same_outputs(before: &qc_ir::Model, after: &qc_ir::Model) {
+    use qc_passes::eval::{Array, run_graph};
+    let g = &before.graph;
+    let mut inputs = Vec::new();
+    for &v in &g.inputs {
+        let value = g.value(v);
+        if value.init.is_some() {
+            continue;
+        }
+        let Some(qc_ir::ValueType::Tensor { elem: Some(elem), shape: Some(shape) }) =
+            value.ty.as_ref().and_then(|t| t.ty.clone())
+        else {
+            panic!("input `{}` needs a static tensor type to be filled", value.name)
+        };
+        let dims: Vec<usize> =
+            shape.as_known().expect("static input shape").iter().map(|&d| d as usize).collect();
+        let n: usize = dims.iter().product();
+        let pattern: Vec<f64> = (0..n).map(|i| ((i * 7 + 3) % 11) as f64 / 4.0 - 1.0).collect();
+        let a = Array::from_f64s(elem, dims, pattern).expect("fill input");
+        inputs.push((value.name.clone(), a));
+    }
+    let x = run_graph(before, &inputs).unwrap_or_else(|e| panic!("before: {e}"));
+    let y = run_graph(after, &inputs).unwrap_or_else(|e| panic!("after: {e}"));
+    assert_eq!(x.len(), y.len());
+    for ((n, a), (_, b)) in x.iter().zip(&y) {
+        assert_eq!((a.elem, &a.dims), (b.elem, &b.dims), "output `{n}` changed type or shape");
+        let (va, vb) = (a.to_f64().unwrap(), b.to_f64().unwrap());
+        for (i, (p, q)) in va.iter().zip(&vb).enumerate() {
+            let ok = p == q || (p.is_nan() && q.is_nan()) || (p - q).abs() <= 1e-5 + 1e-5 * q.abs();
+            assert!(ok, "output `{n}`[{i}]: {p} before, {q} after");
+        }
+    }
+}

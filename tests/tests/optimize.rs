@@ -73,6 +73,18 @@ fn prints_and_lists() {
     let (code, out, _) = qc(&["optimize", "--print-pipeline", "--passes", " fixpoint( eliminate-dead ) "]);
     assert_eq!(code, 0);
     assert_eq!(out, "fixpoint(eliminate-dead){max=10}\n");
+    let (code, out, _) = qc(&[
+        "optimize",
+        "--print-pipeline",
+        "--passes",
+        "fixpoint(fold-constants,eliminate-dead),fold-constants{quant=false}",
+        "--fold-quant-weights",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "fixpoint(fold-constants{quant=true},eliminate-dead){max=10},fold-constants{quant=true}\n"
+    );
     let (code, out, _) = qc(&["optimize", "--list-passes"]);
     assert_eq!(code, 0);
     assert!(out.contains("eliminate-dead"));
@@ -96,7 +108,8 @@ fn bad_pipelines_and_models_write_nothing() {
         assert!(out.is_empty());
         assert!(!output.exists());
     }
-    let (code, _, err) = qc(&["optimize", i, "-o", o, "--stop-after", "infer-shapes"]);
+    let (code, _, err) =
+        qc(&["optimize", i, "-o", o, "--passes", "eliminate-dead", "--stop-after", "infer-shapes"]);
     assert_eq!(code, 2);
     assert!(err.contains("qc::pipeline::not_in_pipeline"), "{err}");
     let empty = dir.path().join("empty.onnx");

@@ -32,9 +32,7 @@ fn codes_in_source() -> BTreeSet<String> {
     let mut codes = BTreeSet::new();
     for p in rust_files(&["compiler/src", "ir/src", "passes/src", "backends/src"]) {
         let text = std::fs::read_to_string(&p).unwrap();
-        let hits = ["code(qc::", "code = \"qc::", "code: \"qc::"]
-            .into_iter()
-            .flat_map(|pat| text.match_indices(pat));
+        let hits = ["code(qc::", "\"qc::"].into_iter().flat_map(|pat| text.match_indices(pat));
         for (i, _) in hits {
             let start = i + text[i..].find("qc::").unwrap();
             let end = start

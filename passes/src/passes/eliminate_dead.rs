@@ -107,8 +107,14 @@ fn eliminate(g: &mut Graph, cx: &mut PassContext) -> bool {
     let inputs: HashSet<ValueId> = g.inputs.iter().copied().collect();
     let keep = |v: &ValueId| live_values[v.index()] || inputs.contains(v);
     let before = g.initializers.len() + g.sparse_initializers.len();
+    let dropped: Vec<ValueId> =
+        g.initializers.iter().chain(&g.sparse_initializers).copied().filter(|v| !keep(v)).collect();
     g.initializers.retain(keep);
     g.sparse_initializers.retain(keep);
+    // Release the data of removed initializers.
+    for v in dropped {
+        g.value_mut(v).init = None;
+    }
     let inits_removed = before - g.initializers.len() - g.sparse_initializers.len();
     let defined: HashSet<ValueId> = g
         .ops()
@@ -124,6 +130,11 @@ fn eliminate(g: &mut Graph, cx: &mut PassContext) -> bool {
         if defined.contains(&v) {
             kept_positions.push(i);
             g.value_info.push(v);
+        } else if !g.outputs.contains(&v) {
+            let value = g.value_mut(v);
+            value.ty = None;
+            value.doc_string = None;
+            value.metadata.clear();
         }
     }
     // Keep overrides of value_info entries aligned with their new positions.

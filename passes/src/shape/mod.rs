@@ -1,1 +1,454 @@
 //! Shape and element-type inference rules, one file per op family.
+//!
+//! [`infer_op`] takes what is known about an op's inputs (a [`TypeFact`]: element type, shape with
+//! symbolic dimensions, and for small tensors the values) and returns what can be inferred about
+//! its outputs. Values are propagated through the shape-computation chains exporters emit
+//! (`Shape -> Gather -> Unsqueeze -> Concat -> Reshape`, `Cast`, `Slice`, small integer
+//! arithmetic, `ConstantOfShape`, `Range`), as ONNX's data propagation does.
+//!
+//! Bad input (wrong ranks, bad attributes, out-of-range axes) is a [`ShapeError`], never a panic.
+
+// Nested `if let` reads better than let-chains in these rules.
+#![allow(clippy::collapsible_if)]
+
+mod conv;
+mod elementwise;
+mod matmul;
+mod misc;
+mod norm;
+mod producers;
+mod quant;
+mod reduce;
+mod reshape;
+mod resize;
+mod slicing;
+
+pub use conv::{Window, output_size};
+pub use elementwise::broadcast;
+pub use matmul::matmul_shape;
+pub use reshape::reshape_dims;
+pub use slicing::slice_range;
+
+use half::{bf16, f16};
+use qc_ir::{Dim, ElemType, Op, Tensor, TensorData};
+
+/// Tensors with at most this many elements have their values tracked.
+pub const MAX_VALUES: usize = 1024;
+
+/// Known values of a small tensor, in row-major order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Values {
+    /// Integer and bool tensors.
+    Int(Vec<i64>),
+    /// Floating-point tensors.
+    Float(Vec<f64>),
+}
+
+impl Values {
+    pub fn len(&self) -> usize {
+        match self {
+            Values::Int(v) => v.len(),
+            Values::Float(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values as integers (floats truncated toward zero).
+    pub fn as_i64(&self) -> Vec<i64> {
+        match self {
+            Values::Int(v) => v.clone(),
+            Values::Float(v) => v.iter().map(|x| *x as i64).collect(),
+        }
+    }
+
+    /// The values as floats.
+    pub fn as_f64(&self) -> Vec<f64> {
+        match self {
+            Values::Int(v) => v.iter().map(|x| *x as f64).collect(),
+            Values::Float(v) => v.clone(),
+        }
+    }
+
+    /// The values converted to the representation of `elem`.
+    pub fn cast(&self, elem: ElemType) -> Values {
+        if is_int_like(elem) {
+            let v = match self {
+                Values::Int(v) => v.clone(),
+                Values::Float(v) => {
+                    if elem == ElemType::Bool {
+                        v.iter().map(|x| i64::from(*x != 0.0)).collect()
+                    } else {
+                        v.iter().map(|x| *x as i64).collect()
+                    }
+                }
+            };
+            if elem == ElemType::Bool {
+                Values::Int(v.iter().map(|x| i64::from(*x != 0)).collect())
+            } else {
+                Values::Int(v)
+            }
+        } else {
+            Values::Float(self.as_f64())
+        }
+    }
+}
+
+/// What is known about one tensor value.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct TypeFact {
+    pub elem: Option<ElemType>,
+    /// `None`: unknown rank.
+    pub shape: Option<Vec<Dim>>,
+    /// The values, for small tensors whose values are known.
+    pub value: Option<Values>,
+}
+
+/// What is known about an op input (the same record as an output).
+pub type InputFact = TypeFact;
+
+impl TypeFact {
+    pub fn new(elem: ElemType, dims: Vec<Dim>) -> TypeFact {
+        TypeFact { elem: Some(elem), shape: Some(dims), value: None }
+    }
+
+    pub fn with_value(mut self, v: Values) -> TypeFact {
+        self.value = Some(v);
+        self
+    }
+
+    /// The fact for a constant tensor; values are read when the tensor is small.
+    pub fn from_tensor(t: &Tensor, bytes: Option<&[u8]>) -> TypeFact {
+        let dims: Vec<Dim> = t.dims.iter().map(|&d| Dim::Known(d.max(0) as u64)).collect();
+        let elem = t.elem;
+        let value = elem.and_then(|e| {
+            let n = t.element_count().ok()? as usize;
+            if n > MAX_VALUES {
+                return None;
+            }
+            tensor_values(t, e, n, bytes)
+        });
+        TypeFact { elem, shape: Some(dims), value }
+    }
+}
+
+/// Whether `elem` is held as integers in [`Values`].
+pub fn is_int_like(elem: ElemType) -> bool {
+    use ElemType::*;
+    matches!(elem, U8 | I8 | U16 | I16 | I32 | I64 | Bool | U32 | U64 | U4 | I4 | U2 | I2)
+}
+
+fn tensor_values(t: &Tensor, elem: ElemType, n: usize, bytes: Option<&[u8]>) -> Option<Values> {
+    use ElemType::*;
+    match &t.data {
+        TensorData::Int64s(v) if v.len() == n => return Some(Values::Int(v.clone())),
+        TensorData::Floats(v) if v.len() == n && elem == F32 => {
+            return Some(Values::Float(v.iter().map(|x| f64::from(*x)).collect()));
+        }
+        TensorData::Doubles(v) if v.len() == n && elem == F64 => return Some(Values::Float(v.clone())),
+        TensorData::Int32s(v) if v.len() == n && matches!(elem, I32 | I16 | I8 | U16 | U8 | Bool) => {
+            return Some(Values::Int(v.iter().map(|x| i64::from(*x)).collect()));
+        }
+        TensorData::Empty if n == 0 => {
+            return Some(if is_int_like(elem) { Values::Int(vec![]) } else { Values::Float(vec![]) });
+        }
+        _ => {}
+    }
+    let raw: Vec<u8> = match bytes {
+        Some(b) => b.to_vec(),
+        None => t.raw_bytes(None).ok()?.to_vec(),
+    };
+    let w = (elem.bits()? / 8) as usize;
+    if w == 0 || raw.len() < n * w {
+        return None;
+    }
+    let chunk = |i: usize| &raw[i * w..(i + 1) * w];
+    let ints = |f: &dyn Fn(&[u8]) -> i64| Some(Values::Int((0..n).map(|i| f(chunk(i))).collect()));
+    let floats = |f: &dyn Fn(&[u8]) -> f64| Some(Values::Float((0..n).map(|i| f(chunk(i))).collect()));
+    match elem {
+        I64 => ints(&|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
+        U64 => ints(&|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as i64),
+        I32 => ints(&|c| i64::from(i32::from_le_bytes(c.try_into().unwrap_or([0; 4])))),
+        U32 => ints(&|c| i64::from(u32::from_le_bytes(c.try_into().unwrap_or([0; 4])))),
+        I16 => ints(&|c| i64::from(i16::from_le_bytes(c.try_into().unwrap_or([0; 2])))),
+        U16 => ints(&|c| i64::from(u16::from_le_bytes(c.try_into().unwrap_or([0; 2])))),
+        I8 => ints(&|c| i64::from(c[0] as i8)),
+        U8 => ints(&|c| i64::from(c[0])),
+        Bool => ints(&|c| i64::from(c[0] != 0)),
+        F32 => floats(&|c| f64::from(f32::from_le_bytes(c.try_into().unwrap_or([0; 4])))),
+        F64 => floats(&|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
+        F16 => floats(&|c| f16::from_le_bytes(c.try_into().unwrap_or([0; 2])).to_f64()),
+        BF16 => floats(&|c| bf16::from_le_bytes(c.try_into().unwrap_or([0; 2])).to_f64()),
+        _ => None,
+    }
+}
+
+/// Why an op's outputs cannot be typed from its inputs.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+pub enum ShapeError {
+    #[error("{node}: {message}")]
+    #[diagnostic(
+        code(qc::shape::rank),
+        help("check the ranks of the op's inputs against the operator's definition")
+    )]
+    Rank { node: String, message: String },
+    #[error("{node}: {message}")]
+    #[diagnostic(
+        code(qc::shape::attribute),
+        help("check the op's attributes against the operator's definition")
+    )]
+    Attribute { node: String, message: String },
+    #[error("{node}: {message}")]
+    #[diagnostic(code(qc::shape::axis), help("an axis must lie in [-rank, rank)"))]
+    Axis { node: String, message: String },
+    #[error("{node}: {message}")]
+    #[diagnostic(code(qc::shape::incompatible), help("the input dimensions do not fit together"))]
+    Incompatible { node: String, message: String },
+    #[error("{node}: no shape inference rule for {op_type}")]
+    #[diagnostic(code(qc::shape::unsupported_op), help("the op's outputs are left untyped"))]
+    Unsupported { node: String, op_type: String },
+}
+
+impl ShapeError {
+    /// The node the error is about.
+    pub fn node(&self) -> &str {
+        match self {
+            ShapeError::Rank { node, .. }
+            | ShapeError::Attribute { node, .. }
+            | ShapeError::Axis { node, .. }
+            | ShapeError::Incompatible { node, .. }
+            | ShapeError::Unsupported { node, .. } => node,
+        }
+    }
+
+    /// The same error about the node called `label`.
+    pub fn with_node(mut self, label: &str) -> ShapeError {
+        match &mut self {
+            ShapeError::Rank { node, .. }
+            | ShapeError::Attribute { node, .. }
+            | ShapeError::Axis { node, .. }
+            | ShapeError::Incompatible { node, .. }
+            | ShapeError::Unsupported { node, .. } => *node = label.to_string(),
+        }
+        self
+    }
+
+    /// The stable diagnostic code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ShapeError::Rank { .. } => "qc::shape::rank",
+            ShapeError::Attribute { .. } => "qc::shape::attribute",
+            ShapeError::Axis { .. } => "qc::shape::axis",
+            ShapeError::Incompatible { .. } => "qc::shape::incompatible",
+            ShapeError::Unsupported { .. } => "qc::shape::unsupported_op",
+        }
+    }
+}
+
+/// Kinds of rule failure, before the node is named.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Rank,
+    Attribute,
+    Axis,
+    Incompatible,
+}
+
+/// Why a rule stopped: the inputs are not known well enough, or they are wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Fail {
+    Unknown,
+    Bad(Kind, String),
+}
+
+pub(crate) type R<T> = Result<T, Fail>;
+
+pub(crate) fn bad<T>(kind: Kind, msg: impl Into<String>) -> R<T> {
+    Err(Fail::Bad(kind, msg.into()))
+}
+
+/// What a rule sees: the op, its input facts and the opset.
+pub(crate) struct Cx<'a> {
+    pub op: &'a Op,
+    pub ins: &'a [Option<TypeFact>],
+    pub opset: i64,
+}
+
+impl<'a> Cx<'a> {
+    /// Whether input `i` is present (an omitted optional input is not).
+    pub fn has(&self, i: usize) -> bool {
+        self.op.inputs().get(i).is_some_and(|v| v.is_some())
+    }
+
+    pub fn fact(&self, i: usize) -> R<&'a TypeFact> {
+        self.ins.get(i).and_then(|f| f.as_ref()).ok_or(Fail::Unknown)
+    }
+
+    pub fn dims(&self, i: usize) -> R<&'a [Dim]> {
+        self.fact(i)?.shape.as_deref().ok_or(Fail::Unknown)
+    }
+
+    /// The elem type of input `i`, if known.
+    pub fn elem_opt(&self, i: usize) -> Option<ElemType> {
+        self.ins.get(i).and_then(|f| f.as_ref()).and_then(|f| f.elem)
+    }
+
+    pub fn values(&self, i: usize) -> R<&'a Values> {
+        self.fact(i)?.value.as_ref().ok_or(Fail::Unknown)
+    }
+
+    pub fn ints(&self, i: usize) -> R<Vec<i64>> {
+        Ok(self.values(i)?.as_i64())
+    }
+
+    pub fn floats(&self, i: usize) -> R<Vec<f64>> {
+        Ok(self.values(i)?.as_f64())
+    }
+
+    pub fn attr_int(&self, name: &str, default: i64) -> R<i64> {
+        self.op.attr_int(name, default).map_err(|e| Fail::Bad(Kind::Attribute, e.to_string()))
+    }
+
+    pub fn attr_float(&self, name: &str, default: f32) -> R<f32> {
+        self.op.attr_float(name, default).map_err(|e| Fail::Bad(Kind::Attribute, e.to_string()))
+    }
+
+    pub fn attr_ints(&self, name: &str) -> R<Option<Vec<i64>>> {
+        self.op
+            .attr_ints(name)
+            .map(|o| o.map(<[i64]>::to_vec))
+            .map_err(|e| Fail::Bad(Kind::Attribute, e.to_string()))
+    }
+
+    pub fn attr_str(&self, name: &str, default: &str) -> R<String> {
+        self.op.attr_str(name, default).map_err(|e| Fail::Bad(Kind::Attribute, e.to_string()))
+    }
+
+    /// The number of output slots.
+    pub fn n_out(&self) -> usize {
+        self.op.outputs().len().max(1)
+    }
+}
+
+/// One output fact.
+pub(crate) fn one(f: TypeFact) -> R<Vec<Option<TypeFact>>> {
+    Ok(vec![Some(f)])
+}
+
+/// `axis` normalised against `rank`.
+pub(crate) fn norm_axis(axis: i64, rank: usize) -> R<usize> {
+    let r = rank as i64;
+    if axis < -r || axis >= r {
+        return bad(Kind::Axis, format!("axis {axis} is out of range for rank {rank}"));
+    }
+    Ok(if axis < 0 { (axis + r) as usize } else { axis as usize })
+}
+
+/// The product of `dims`: known when all are known, the one symbolic dim when the others are 1.
+pub(crate) fn dim_product(dims: &[Dim]) -> Dim {
+    let mut prod: u64 = 1;
+    let mut other: Option<&Dim> = None;
+    for d in dims {
+        match d {
+            Dim::Known(n) => prod = prod.saturating_mul(*n),
+            d => {
+                if other.is_some() {
+                    return Dim::Unknown;
+                }
+                other = Some(d);
+            }
+        }
+    }
+    match other {
+        None => Dim::Known(prod),
+        Some(_) if prod == 0 => Dim::Known(0),
+        Some(d) if prod == 1 => d.clone(),
+        Some(_) => Dim::Unknown,
+    }
+}
+
+/// Multiplies a dim by a known factor.
+pub(crate) fn dim_mul(d: &Dim, k: u64) -> Dim {
+    match d {
+        Dim::Known(n) => Dim::Known(n.saturating_mul(k)),
+        _ if k == 1 => d.clone(),
+        _ if k == 0 => Dim::Known(0),
+        _ => Dim::Unknown,
+    }
+}
+
+/// Infers the output facts of `op` from the facts of its inputs, under the default-domain
+/// `opset`. An output that cannot be inferred is `None`.
+pub fn infer_op(
+    op: &Op,
+    inputs: &[Option<InputFact>],
+    opset: i64,
+) -> Result<Vec<Option<TypeFact>>, ShapeError> {
+    let cx = Cx { op, ins: inputs, opset };
+    let node = op.display_name(0);
+    let n_out = op.outputs().len().max(1);
+    let result = dispatch(&cx);
+    let mut outs = match result {
+        None => return Err(ShapeError::Unsupported { node, op_type: op.op_type().to_string() }),
+        Some(Ok(v)) => v,
+        Some(Err(Fail::Unknown)) => vec![None; n_out],
+        Some(Err(Fail::Bad(kind, message))) => {
+            return Err(match kind {
+                Kind::Rank => ShapeError::Rank { node, message },
+                Kind::Attribute => ShapeError::Attribute { node, message },
+                Kind::Axis => ShapeError::Axis { node, message },
+                Kind::Incompatible => ShapeError::Incompatible { node, message },
+            });
+        }
+    };
+    outs.resize(n_out, None);
+    // Values only for small tensors whose count agrees with the shape.
+    for f in outs.iter_mut().flatten() {
+        if let (Some(v), Some(s)) = (&f.value, &f.shape) {
+            let count = dim_product(s);
+            if v.len() > MAX_VALUES || count != Dim::Known(v.len() as u64) {
+                f.value = None;
+            }
+        }
+        if let (Some(v), Some(e)) = (&f.value, f.elem) {
+            f.value = Some(v.cast(e));
+        }
+    }
+    Ok(outs)
+}
+
+/// Whether `op` has an inference rule.
+pub fn is_supported(op: &Op) -> bool {
+    let cx = Cx { op, ins: &[], opset: 22 };
+    dispatch(&cx).is_some()
+}
+
+fn dispatch(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
+    let op = cx.op;
+    let d = op.domain();
+    let qonnx = d.is_empty() || qc_ir::op::QONNX_DOMAINS.contains(&d);
+    if qonnx {
+        if let Some(r) = quant::infer_qonnx(cx) {
+            return Some(r);
+        }
+    }
+    if !d.is_empty() {
+        return None;
+    }
+    elementwise::infer(cx)
+        .or_else(|| conv::infer(cx))
+        .or_else(|| matmul::infer(cx))
+        .or_else(|| reshape::infer(cx))
+        .or_else(|| slicing::infer(cx))
+        .or_else(|| reduce::infer(cx))
+        .or_else(|| norm::infer(cx))
+        .or_else(|| quant::infer(cx))
+        .or_else(|| producers::infer(cx))
+        .or_else(|| resize::infer(cx))
+        .or_else(|| misc::infer(cx))
+}
+
+#[cfg(test)]
+mod tests;

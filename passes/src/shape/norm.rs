@@ -1,0 +1,41 @@
+//! Normalisation: `BatchNormalization`, `InstanceNormalization`, `LayerNormalization`, `LRN`.
+
+use qc_ir::{Dim, ElemType};
+
+use super::{Cx, R, TypeFact, norm_axis, one};
+
+pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
+    Some(match cx.op.op_type() {
+        "BatchNormalization" => batch_norm(cx),
+        "InstanceNormalization" | "LRN" => same(cx),
+        "LayerNormalization" => layer_norm(cx),
+        _ => return None,
+    })
+}
+
+fn same(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
+    one(TypeFact { elem: cx.elem_opt(0), shape: Some(cx.dims(0)?.to_vec()), value: None })
+}
+
+fn batch_norm(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
+    let x = cx.dims(0)?;
+    let y = TypeFact { elem: cx.elem_opt(0), shape: Some(x.to_vec()), value: None };
+    let mut outs = vec![Some(y)];
+    let c = x.get(1).cloned().unwrap_or(Dim::Unknown);
+    for i in 1..cx.n_out() {
+        let elem = cx.elem_opt(if i <= 2 { i + 2 } else { 1 }).or(cx.elem_opt(0));
+        outs.push(Some(TypeFact { elem, shape: Some(vec![c.clone()]), value: None }));
+    }
+    Ok(outs)
+}
+
+fn layer_norm(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
+    let x = cx.dims(0)?;
+    let axis = norm_axis(cx.attr_int("axis", -1)?, x.len())?;
+    let stash = cx.attr_int("stash_type", 1)?;
+    let y = TypeFact { elem: cx.elem_opt(0), shape: Some(x.to_vec()), value: None };
+    let mut stat = x[..axis].to_vec();
+    stat.extend(std::iter::repeat_n(Dim::Known(1), x.len() - axis));
+    let stat_elem = ElemType::from_code(stash as i32);
+    Ok(vec![Some(y), Some(TypeFact::new(stat_elem, stat.clone())), Some(TypeFact::new(stat_elem, stat))])
+}

@@ -1,0 +1,282 @@
+//! Slicing and joining: `Slice`, `Gather`, `GatherElements`, `Concat`, `Split`, `Pad`.
+
+use qc_ir::Dim;
+
+use super::{Cx, Fail, Kind, R, TypeFact, Values, bad, norm_axis, one};
+
+pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
+    Some(match cx.op.op_type() {
+        "Slice" => slice(cx),
+        "Gather" => gather(cx),
+        "GatherElements" => cx
+            .dims(1)
+            .and_then(|d| one(TypeFact { elem: cx.elem_opt(0), shape: Some(d.to_vec()), value: None })),
+        "Concat" => concat(cx),
+        "Split" => split(cx),
+        "Pad" => pad(cx),
+        _ => return None,
+    })
+}
+
+/// `(start, len)` of one sliced axis of size `d`, and the step.
+pub fn slice_range(d: i64, start: i64, end: i64, step: i64) -> (i64, i64) {
+    if step > 0 {
+        let s = if start < 0 { start.saturating_add(d) } else { start }.clamp(0, d);
+        let e = if end < 0 { end.saturating_add(d) } else { end }.clamp(0, d);
+        (s, if e > s { (e - s + step - 1) / step } else { 0 })
+    } else {
+        let s = if start < 0 { start.saturating_add(d) } else { start }.clamp(0, (d - 1).max(0));
+        let e = if end < 0 { end.saturating_add(d) } else { end }.clamp(-1, d - 1);
+        let st = step.saturating_neg();
+        (s, if s > e { (s - e + st - 1) / st } else { 0 })
+    }
+}
+
+fn slice(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
+    let x = cx.dims(0)?;
+    let (starts, ends, axes, steps) = if cx.opset < 10 {
+        let req = |n: &str| {
+            cx.attr_ints(n)?.ok_or_else(|| Fail::Bad(Kind::Attribute, format!("`{n}` is required")))
+        };
+        (req("starts")?, req("ends")?, cx.attr_ints("axes")?, None)
+    } else {
+        let axes = if cx.has(3) { Some(cx.ints(3)?) } else { None };
+        let steps = if cx.has(4) { Some(cx.ints(4)?) } else { None };
+        (cx.ints(1)?, cx.ints(2)?, axes, steps)
+    };
+    let n = starts.len();
+    if ends.len() != n {
+        return bad(Kind::Attribute, "starts and ends differ in length");
+    }
+    let axes = axes.unwrap_or_else(|| (0..n as i64).collect());
+    let steps = steps.unwrap_or_else(|| vec![1; n]);
+    if axes.len() != n || steps.len() != n {
+        return bad(Kind::Attribute, "axes or steps differ in length from starts");
+    }
+    let mut out = x.to_vec();
+    let mut ranges: Vec<(usize, i64, i64, i64)> = Vec::new();
+    for i in 0..n {
+        let a = norm_axis(axes[i], x.len())?;
+        if steps[i] == 0 {
+            return bad(Kind::Attribute, "a step is 0");
+        }
+        match &x[a] {
+            Dim::Known(d) => {
+                let (s, len) = slice_range(*d as i64, starts[i], ends[i], steps[i]);
+                out[a] = Dim::Known(len as u64);
+                ranges.push((a, s, len, steps[i]));
+            }
+            _ if starts[i] == 0 && steps[i] == 1 && ends[i] >= i32::MAX as i64 => {}
+            _ => out[a] = Dim::Unknown,
+        }
+    }
+    let mut f = TypeFact { elem: cx.elem_opt(0), shape: Some(out), value: None };
+    if x.len() == 1 && ranges.len() == 1 {
+        if let Ok(v) = cx.values(0) {
+            let (_, s, len, st) = ranges[0];
+            let idx: Vec<usize> = (0..len).map(|k| (s + k * st) as usize).collect();
+            f.value = pick(v, &idx);
+        }
+    }
+    one(f)
+}
+
+fn pick(v: &Values, idx: &[usize]) -> Option<Values> {
+    Some(match v {
+        Values::Int(v) => Values::Int(idx.iter().map(|&i| v.get(i).copied()).collect::<Option<_>>()?),
+        Values::Float(v) => Values::Float(idx.iter().map(|&i| v.get(i).copied()).collect::<Option<_>>()?),
+    })
+}
+
+fn gather(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
+    let x = cx.dims(0)?;
+    let ind = cx.dims(1)?;
+    if x.is_empty() {
+        return bad(Kind::Rank, "Gather's data must have rank at least 1");
+    }
+    let axis = norm_axis(cx.attr_int("axis", 0)?, x.len())?;
+    let mut out = x[..axis].to_vec();
+    out.extend(ind.iter().cloned());
+    out.extend(x[axis + 1..].iter().cloned());
+    let mut f = TypeFact { elem: cx.elem_opt(0), shape: Some(out), value: None };
+    if x.len() == 1 {
+        if let (Ok(v), Ok(i), Dim::Known(d)) = (cx.values(0), cx.ints(1), &x[0]) {
+            let d = *d as i64;
+            let idx: Option<Vec<usize>> = i
+                .iter()
+                .map(
+                    |&k| if k < -d || k >= d { None } else { Some((if k < 0 { k + d } else { k }) as usize) },
+                )
+                .collect();
+            if let Some(idx) = idx {
+                f.value = pick(v, &idx);
+            }
+        }
+    }
+    one(f)
+}
+
+fn concat(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
+    let n = cx.op.inputs().len();
+    let first = cx.dims(0)?;
+    let axis = cx.attr_int("axis", if cx.opset < 4 { 1 } else { i64::MIN })?;
+    if axis == i64::MIN {
+        return bad(Kind::Attribute, "`axis` is required");
+    }
+    let axis = norm_axis(axis, first.len())?;
+    let mut out = first.to_vec();
+    let mut total: Option<u64> = Some(0);
+    let mut vals: Option<Values> = Some(Values::Int(vec![]));
+    let mut any_float = false;
+    for i in 0..n {
+        let d = cx.dims(i)?;
+        if d.len() != first.len() {
+            return bad(Kind::Rank, format!("input {i} has rank {}, input 0 rank {}", d.len(), first.len()));
+        }
+        for (k, dk) in d.iter().enumerate() {
+            if k == axis {
+                total = match (total, dk) {
+                    (Some(t), Dim::Known(v)) => Some(t + v),
+                    _ => None,
+                };
+            } else {
+                out[k] = match (&out[k], dk) {
+                    (Dim::Known(a), Dim::Known(b)) if a != b => {
+                        return bad(
+                            Kind::Incompatible,
+                            format!("input {i} has size {b} on axis {k}, expected {a}"),
+                        );
+                    }
+                    (Dim::Known(a), _) | (_, Dim::Known(a)) => Dim::Known(*a),
+                    (a, b) if a == b => a.clone(),
+                    _ => Dim::Unknown,
+                };
+            }
+        }
+        match cx.values(i) {
+            Ok(Values::Int(v)) => {
+                if let Some(Values::Int(acc)) = &mut vals {
+                    acc.extend(v);
+                }
+            }
+            Ok(Values::Float(v)) => {
+                any_float = true;
+                if let Some(Values::Int(acc)) = &vals {
+                    let mut a: Vec<f64> = acc.iter().map(|x| *x as f64).collect();
+                    a.extend(v);
+                    vals = Some(Values::Float(a));
+                } else if let Some(Values::Float(acc)) = &mut vals {
+                    acc.extend(v);
+                }
+            }
+            Err(_) => vals = None,
+        }
+    }
+    let _ = any_float;
+    out[axis] = total.map_or(Dim::Unknown, Dim::Known);
+    let mut f = TypeFact { elem: (0..n).find_map(|i| cx.elem_opt(i)), shape: Some(out), value: None };
+    if first.len() == 1 {
+        f.value = vals;
+    }
+    one(f)
+}
+
+fn split(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
+    let x = cx.dims(0)?;
+    let axis = norm_axis(cx.attr_int("axis", 0)?, x.len())?;
+    let n = cx.n_out();
+    let sizes: Option<Vec<i64>> = if cx.opset >= 13 {
+        if cx.has(1) { Some(cx.ints(1)?) } else { None }
+    } else if cx.opset >= 2 {
+        cx.attr_ints("split")?
+    } else if cx.has(1) {
+        Some(cx.ints(1)?)
+    } else {
+        cx.attr_ints("split")?
+    };
+    let dims: Vec<Dim> = match sizes {
+        Some(s) if !s.is_empty() => {
+            if s.len() != n {
+                return bad(Kind::Attribute, format!("split has {} entries for {n} outputs", s.len()));
+            }
+            if s.iter().any(|&v| v < 0) {
+                return bad(Kind::Attribute, "split has a negative entry");
+            }
+            if let Dim::Known(d) = x[axis] {
+                if s.iter().sum::<i64>() != d as i64 {
+                    return bad(Kind::Incompatible, format!("split sizes {s:?} do not sum to {d}"));
+                }
+            }
+            s.iter().map(|&v| Dim::Known(v as u64)).collect()
+        }
+        _ => {
+            let num = if cx.opset >= 18 { cx.attr_int("num_outputs", n as i64)? } else { n as i64 };
+            if num <= 0 {
+                return bad(Kind::Attribute, "num_outputs must be positive");
+            }
+            let num = num as u64;
+            match x[axis] {
+                Dim::Known(d) => {
+                    if cx.opset >= 18 && cx.op.attr("num_outputs").is_some() {
+                        let chunk = d.div_ceil(num);
+                        (0..n as u64).map(|i| Dim::Known(chunk.min(d.saturating_sub(chunk * i)))).collect()
+                    } else {
+                        if d % num != 0 {
+                            return bad(
+                                Kind::Incompatible,
+                                format!("dimension {d} does not split evenly into {num}"),
+                            );
+                        }
+                        vec![Dim::Known(d / num); n]
+                    }
+                }
+                _ => vec![Dim::Unknown; n],
+            }
+        }
+    };
+    Ok(dims
+        .into_iter()
+        .map(|d| {
+            let mut s = x.to_vec();
+            s[axis] = d;
+            Some(TypeFact { elem: cx.elem_opt(0), shape: Some(s), value: None })
+        })
+        .collect())
+}
+
+fn pad(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
+    let x = cx.dims(0)?;
+    let r = x.len();
+    let pads = if cx.opset >= 11 {
+        cx.ints(1)?
+    } else {
+        cx.attr_ints("pads")?
+            .or(cx.attr_ints("paddings")?)
+            .ok_or_else(|| Fail::Bad(Kind::Attribute, "`pads` is required".into()))?
+    };
+    let axes: Vec<usize> = if cx.opset >= 18 && cx.has(3) {
+        cx.ints(3)?.into_iter().map(|a| norm_axis(a, r)).collect::<R<_>>()?
+    } else {
+        (0..r).collect()
+    };
+    let k = axes.len();
+    if pads.len() != 2 * k {
+        return bad(Kind::Attribute, format!("pads has {} entries, expected {}", pads.len(), 2 * k));
+    }
+    let mut out = x.to_vec();
+    for (i, &a) in axes.iter().enumerate() {
+        let add = pads[i] + pads[i + k];
+        out[a] = match &x[a] {
+            Dim::Known(d) => {
+                let v = *d as i64 + add;
+                if v < 0 {
+                    return bad(Kind::Incompatible, format!("padding makes axis {a} negative"));
+                }
+                Dim::Known(v as u64)
+            }
+            d if add == 0 => d.clone(),
+            _ => Dim::Unknown,
+        };
+    }
+    one(TypeFact { elem: cx.elem_opt(0), shape: Some(out), value: None })
+}
