@@ -273,3 +273,13 @@ pub fn assert_same_outputs(before: &qc_ir::Model, after: &qc_ir::Model) {
         }
     }
 }
+
+/// Runs `qc ARGS...` in-process through `qc::cli::main_with` (all `main` does), without colour:
+/// the exit code, standard output and standard error.
+pub fn qc(args: &[&str]) -> (u8, String, String) {
+    let mut argv: Vec<std::ffi::OsString> = vec!["qc".into()];
+    argv.extend(args.iter().map(Into::into));
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = qc::cli::main_with(argv, &mut out, &mut err, false);
+    (code, String::from_utf8_lossy(&out).into_owned(), String::from_utf8_lossy(&err).into_owned())
+}

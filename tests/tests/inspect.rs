@@ -4,13 +4,7 @@ use prost::Message;
 use qc::fixtures as fx;
 use qc::onnx::proto::DataType;
 
-fn qc(args: &[&str]) -> (u8, String, String) {
-    let mut argv: Vec<std::ffi::OsString> = vec!["qc".into()];
-    argv.extend(args.iter().map(Into::into));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = qc::cli::main_with(argv, &mut out, &mut err, false);
-    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
-}
+use qc_tests::qc;
 
 fn example() -> String {
     format!("{}/../examples/tiny_qonnx.onnx", env!("CARGO_MANIFEST_DIR"))

@@ -4,13 +4,7 @@ use prost::Message;
 use qc::fixtures::{self as fx, node};
 use qc::onnx::proto::{self as pb, DataType};
 
-fn qc(args: &[&str]) -> (u8, String, String) {
-    let mut argv: Vec<std::ffi::OsString> = vec!["qc".into()];
-    argv.extend(args.iter().map(Into::into));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = qc::cli::main_with(argv, &mut out, &mut err, false);
-    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
-}
+use qc_tests::qc;
 
 /// x -> Relu -> y, plus a dead Add reading an initializer that nothing else needs.
 fn model_with_dead_code(dir: &std::path::Path) -> std::path::PathBuf {

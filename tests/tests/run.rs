@@ -5,13 +5,7 @@ use qc::fixtures::{self as fx, node};
 use qc::onnx::proto::{self as pb, DataType};
 use qc_ir::{ElemType, TensorData};
 
-fn qc(args: &[&str]) -> (u8, String, String) {
-    let mut argv: Vec<std::ffi::OsString> = vec!["qc".into()];
-    argv.extend(args.iter().map(Into::into));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let code = qc::cli::main_with(argv, &mut out, &mut err, false);
-    (code, String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
-}
+use qc_tests::qc;
 
 #[test]
 fn runs_a_model_on_npy_and_pb_inputs() {
