@@ -1,6 +1,7 @@
-//! Benchmark of the core pipeline on a generated 10,016-node transformer-like encoder with the
+//! Benchmarks of the core pipeline on a generated 10,016-node transformer-like encoder with the
 //! shape chains exporters emit: `infer-shapes,fold-constants,eliminate-dead` (the target is well
-//! under a second). Figures are in the README.
+//! under a second), and of `qc cost` (preprocessing and counting) on the same model and on the
+//! QONNX models of `../shared/models` when present. Figures are in the README.
 
 use std::hint::black_box;
 
@@ -33,5 +34,45 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pipeline);
+fn cost(c: &mut Criterion) {
+    use qc_passes::cost::{CostOptions, inference_cost, preprocess};
+    let mut models = vec![(
+        "transformer-like, 10016 nodes".to_string(),
+        load_bytes(
+            Bytes::from(qc::fixtures::transformer_like(313).encode_to_vec()),
+            "encoder",
+            None,
+            LoadOptions::default(),
+        )
+        .unwrap()
+        .model,
+    )];
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/models");
+    for m in [
+        "qonnx-model-zoo/TFC_2W2A.onnx",
+        "brevitas-radioml-challenge-21/pretrained_VGG10_w8a8_20_export.onnx",
+    ] {
+        if let Ok(l) = qc::load::load(&shared.join(m), LoadOptions::default()) {
+            models.push((m.rsplit('/').next().unwrap_or(m).to_string(), l.model));
+        }
+    }
+    let mut group = c.benchmark_group("cost");
+    group.sample_size(10);
+    for (name, model) in &models {
+        group.bench_function(name.as_str(), |b| {
+            b.iter_batched(
+                || model.clone(),
+                |mut m| {
+                    let options = ManagerOptions { verify_each: false, stop_after: None };
+                    preprocess(&mut m, options).unwrap();
+                    black_box(inference_cost(&m, &CostOptions::default()))
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pipeline, cost);
 criterion_main!(benches);

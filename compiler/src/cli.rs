@@ -26,6 +26,17 @@ pub enum Command {
     Optimize(crate::optimize::OptimizeArgs),
     /// Execute a model with qc's reference evaluator (`--input NAME=FILE.npy`, `--output-dir`).
     Run(crate::run::RunArgs),
+    /// Inference cost as qonnx-inference-cost counts it: MACs by datatype pair, bit operations,
+    /// weight and output memory (`--cost-breakdown`, `--format json`).
+    Cost(crate::cost::CostArgs),
+    /// Convert QONNX Quant to QuantizeLinear -> [Clip] -> DequantizeLinear (`--to qcdq`) or back
+    /// (`--to qonnx`), checked with the reference evaluator before the output is written.
+    Convert(crate::convert::ConvertArgs),
+    /// Check a model against a DLA target's operator limits and fixed-point scale rules, and
+    /// place each op on the DLA or the CPU (`--target access-dla|PATH`, `--format json`).
+    Check(crate::check::CheckArgs),
+    /// List the built-in DLA targets, or print one's rules as Markdown (`list`, `show NAME`).
+    Targets(crate::targets::TargetsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -38,6 +49,10 @@ pub struct InspectArgs {
     /// Read the file into memory instead of memory-mapping it (for network filesystems).
     #[arg(long)]
     pub no_mmap: bool,
+    /// Also list every value's quantization: QONNX datatype, scale, zero point and where it came
+    /// from (after infer-shapes, absorb-quant and infer-datatypes).
+    #[arg(long)]
+    pub quant: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,6 +122,29 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, color: bool) -> m
             crate::run::run(&args, out)?;
             Ok(Outcome::Success)
         }
+        Command::Cost(args) => {
+            for w in crate::cost::run(&args, out)? {
+                warn(err, w);
+            }
+            Ok(Outcome::Success)
+        }
+        Command::Check(args) => {
+            let (ok, warnings) = crate::check::run(&args, out, color)?;
+            for w in warnings {
+                warn(err, w);
+            }
+            Ok(if ok { Outcome::Success } else { Outcome::Violations })
+        }
+        Command::Targets(args) => {
+            crate::targets::run(&args, out)?;
+            Ok(Outcome::Success)
+        }
+        Command::Convert(args) => {
+            for w in crate::convert::run(&args, out)? {
+                warn(err, w);
+            }
+            Ok(Outcome::Success)
+        }
         Command::Optimize(args) => {
             let mut instruments = Vec::new();
             let result = crate::optimize::run(&args, out, &mut instruments, print_ir);
@@ -124,9 +162,18 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, color: bool) -> m
                 warn(err, miette::Report::new(w.clone()));
             }
             let file = args.model.display().to_string();
-            let report = inspect::inspect(&loaded, &file);
+            let mut report = inspect::inspect(&loaded, &file);
+            if args.quant {
+                report.quant_values = Some(inspect::quant_values(&loaded.model)?);
+            }
             let text = match args.format {
-                Format::Text => inspect::render_text(&report),
+                Format::Text => {
+                    let mut t = inspect::render_text(&report);
+                    if let Some(q) = &report.quant_values {
+                        t.push_str(&inspect::render_quant(q));
+                    }
+                    t
+                }
                 Format::Json => {
                     let mut s = serde_json::to_string_pretty(&report).map_err(|e| miette::miette!("{e}"))?;
                     s.push('\n');

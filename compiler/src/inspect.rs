@@ -60,6 +60,104 @@ pub struct InspectReport {
     pub functions: usize,
     pub metadata: BTreeMap<String, String>,
     pub warnings: Vec<String>,
+    /// With `--quant`: every value with a datatype, after `infer-shapes`, `absorb-quant` and
+    /// `infer-datatypes`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quant_values: Option<Vec<QuantValue>>,
+}
+
+/// One value's quantization, for `qc inspect --quant`.
+#[derive(Debug, Serialize)]
+pub struct QuantValue {
+    pub name: String,
+    /// QONNX datatype name: `INT8`, `SCALEDINT<4>`, `BIPOLAR`, `FLOAT32`, ...
+    pub datatype: String,
+    /// `0.5`, or `axis 0: 64 values in [0.001, 0.04]`; null without a scale.
+    pub scale: Option<String>,
+    pub zero_point: Option<String>,
+    pub narrow: bool,
+    pub rounding: String,
+    /// Where the description came from: `qonnx_quant`, `onnx_qdq`, `access_attributes`, ...
+    pub origin: String,
+}
+
+/// The pipeline `--quant` runs on a copy of the model.
+pub const QUANT_PIPELINE: &str = "infer-shapes,absorb-quant,infer-datatypes";
+
+/// A scale or zero point in a few words.
+fn param_summary(p: &qc_ir::QuantParam) -> String {
+    use qc_ir::QuantParam;
+    let range = |v: &[f64]| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if lo == hi { format!("all {lo}") } else { format!("in [{lo}, {hi}]") }
+    };
+    match p {
+        QuantParam::PerTensor(x) if *x > 0.0 && x.log2().fract() == 0.0 => format!("{x} (2^{})", x.log2()),
+        QuantParam::PerTensor(x) => format!("{x}"),
+        QuantParam::PerAxis { axis, values } => {
+            format!("axis {axis}: {} values {}", values.len(), range(values))
+        }
+        QuantParam::Blocked { axis, block_size, values, .. } => {
+            format!("axis {axis}, blocks of {block_size}: {} values {}", values.len(), range(values))
+        }
+    }
+}
+
+/// Runs [`QUANT_PIPELINE`] on a copy of the model and lists every value with a datatype: graph
+/// inputs, op outputs in graph order, then initializers.
+pub fn quant_values(model: &Model) -> Result<Vec<QuantValue>, qc_passes::ManagerError> {
+    let mut m = model.clone();
+    let pipeline = qc_passes::Pipeline::parse(QUANT_PIPELINE).expect("the pipeline parses");
+    let opts = qc_passes::ManagerOptions { verify_each: false, stop_after: None };
+    qc_passes::PassManager::new(pipeline, opts)?.run(&mut m, &mut |_, _| {})?;
+    let g = &m.graph;
+    let mut order: Vec<ValueId> = g.inputs.clone();
+    for (_, op) in g.ops() {
+        order.extend(op.outputs().iter().flatten());
+    }
+    order.extend(&g.initializers);
+    let mut seen = std::collections::HashSet::new();
+    Ok(order
+        .into_iter()
+        .filter(|v| seen.insert(*v))
+        .filter_map(|v| {
+            let val = g.value(v);
+            let q = val.quant.as_ref()?;
+            Some(QuantValue {
+                name: val.name.clone(),
+                datatype: q.dtype.name(),
+                scale: q.scale.as_ref().map(param_summary),
+                zero_point: q.zero_point.as_ref().map(param_summary),
+                narrow: q.narrow,
+                rounding: q.rounding.name().to_string(),
+                origin: q.origin.name().to_string(),
+            })
+        })
+        .collect())
+}
+
+/// The `--quant` table.
+pub fn render_quant(values: &[QuantValue]) -> String {
+    let mut s = format!("\nquantization ({} values)\n", values.len());
+    let w0 = values.iter().map(|v| v.name.len()).max().unwrap_or(0).min(48);
+    let w1 = values.iter().map(|v| v.datatype.len()).max().unwrap_or(0);
+    let w2 = values.iter().map(|v| v.origin.len()).max().unwrap_or(0);
+    for v in values {
+        let mut extra = Vec::new();
+        if let Some(sc) = &v.scale {
+            extra.push(format!("scale {sc}"));
+        }
+        if let Some(z) = &v.zero_point {
+            extra.push(format!("zero point {z}"));
+        }
+        if v.narrow {
+            extra.push("narrow".into());
+        }
+        let line = format!("  {:<w0$}  {:<w1$}  {:<w2$}  {}", v.name, v.datatype, v.origin, extra.join(", "));
+        let _ = writeln!(s, "{}", line.trim_end());
+    }
+    s
 }
 
 #[derive(Debug, Serialize)]
@@ -154,6 +252,7 @@ pub fn inspect(loaded: &Loaded, file: &str) -> InspectReport {
         functions: m.functions.len(),
         metadata: m.metadata.iter().map(|e| (e.key.clone(), e.value.clone())).collect(),
         warnings: loaded.warnings.iter().map(|w| w.to_string()).collect(),
+        quant_values: None,
     }
 }
 
@@ -198,7 +297,12 @@ fn quant_styles(m: &Model) -> Vec<QuantStyle> {
         annotations += g.quantization_annotations.len();
         for (_, op) in g.ops() {
             let style = match op.kind() {
-                OpKind::Quant | OpKind::BipolarQuant | OpKind::Trunc | OpKind::FloatQuant => Some("qonnx"),
+                OpKind::Quant
+                | OpKind::IntQuant
+                | OpKind::BipolarQuant
+                | OpKind::Trunc
+                | OpKind::FloatQuant
+                | OpKind::MultiThreshold => Some("qonnx"),
                 OpKind::QuantizeLinear | OpKind::DequantizeLinear => Some("qdq"),
                 OpKind::QLinearConv | OpKind::QLinearMatMul => Some("qlinear"),
                 OpKind::ConvInteger | OpKind::MatMulInteger => Some("integer-ops"),

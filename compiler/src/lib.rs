@@ -9,11 +9,18 @@
 //! - [`diagnostics`]: the front end's errors and warnings (miette, stable codes);
 //! - [`optimize`]: `qc optimize`, the one command that runs any pass pipeline;
 //! - [`run`]: `qc run`, the reference evaluator on given inputs;
+//! - [`cost`]: `qc cost`, QONNX-compatible inference cost;
+//! - [`check`]: `qc check`, DLA operator limits and fixed-point scale rules, with placement;
+//! - [`targets`]: DLA target descriptions (built in and from YAML files), `qc targets`;
+//! - [`convert`]: `qc convert`, QONNX Quant to QCDQ and back, checked with the evaluator;
 //! - [`write`]: atomic output files;
 //! - [`npy`]: NumPy `.npy` files for `qc run`;
 //! - [`fixtures`]: small models built in code, for the example, tests and benchmarks.
 
+pub mod check;
 pub mod cli;
+pub mod convert;
+pub mod cost;
 pub mod diagnostics;
 pub mod fixtures;
 pub mod inspect;
@@ -22,4 +29,5 @@ pub mod npy;
 pub mod onnx;
 pub mod optimize;
 pub mod run;
+pub mod targets;
 pub mod write;

@@ -101,6 +101,18 @@ impl Value {
         &self.uses
     }
 
+    /// Whether `other` has the same name, declaration, constant and quantization; the producer
+    /// and uses (which follow from the graph's ops) are not compared.
+    fn same_record(&self, other: &Value) -> bool {
+        let Value { name, ty, doc_string, metadata, init, quant, producer: _, uses: _ } = self;
+        *name == other.name
+            && *ty == other.ty
+            && *doc_string == other.doc_string
+            && *metadata == other.metadata
+            && *init == other.init
+            && *quant == other.quant
+    }
+
     /// The dense constant bound to this value.
     pub fn tensor(&self) -> Option<&Tensor> {
         match &self.init {
@@ -161,11 +173,15 @@ pub struct Graph {
 
 impl PartialEq for Graph {
     /// Graphs are equal when they hold the same values and the same ops in the same order.
+    /// Op ids and the order of each value's use list are bookkeeping (they change when ops are
+    /// removed or inputs rewired, and a parsed graph numbers its ops afresh), so values are
+    /// compared by their own fields and def-use through the ops.
     fn eq(&self, other: &Graph) -> bool {
         self.name == other.name
             && self.doc_string == other.doc_string
             && self.metadata == other.metadata
-            && self.values == other.values
+            && self.values.len() == other.values.len()
+            && self.values.iter().zip(&other.values).all(|(a, b)| a.same_record(b))
             && self.inputs == other.inputs
             && self.outputs == other.outputs
             && self.value_info == other.value_info

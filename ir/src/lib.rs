@@ -7,6 +7,7 @@
 //! - [`Tensor`]: constant data as zero-copy bytes or an external reference resolved lazily.
 //! - [`QuantSpec`]: one quantization description for every dialect.
 //! - [`verify`]: the verifier, which reports every problem at once.
+//! - [`target`]: DLA target descriptions (ops, limits, scale rules) as `qc check` reads them.
 //!
 //! Invariants: this crate does no I/O, and knows nothing about protobuf, the CLI or terminals.
 
@@ -16,6 +17,7 @@ pub mod hash;
 pub mod model;
 pub mod op;
 pub mod quant;
+pub mod target;
 pub mod tensor;
 pub mod text;
 pub mod types;

@@ -21,7 +21,10 @@ pub fn is_default_domain(domain: &str) -> bool {
 }
 
 /// The domains QONNX's custom ops appear in (the empty domain is what older exporters used).
-pub const QONNX_DOMAINS: [&str; 3] = ["qonnx.custom_op.general", "onnx.brevitas", "finn.custom_op.general"];
+/// Domains whose `Quant`, `BipolarQuant`, `Trunc`, ... are QONNX's ops: the canonical one, the
+/// Brevitas alias, FINN's, and old-style `finn` (which qonnx rewrites on load).
+pub const QONNX_DOMAINS: [&str; 4] =
+    ["qonnx.custom_op.general", "onnx.brevitas", "finn.custom_op.general", "finn"];
 
 /// A node of the graph.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,6 +62,15 @@ impl Op {
             metadata: Vec::new(),
             device_configurations: Vec::new(),
         }
+    }
+
+    /// A copy of this op in another domain (its kind resolved again), inputs and outputs kept:
+    /// for rules that treat a wrapper op, such as qonnx's channels-last Conv, as the standard one.
+    pub fn in_domain(&self, domain: Option<String>) -> Op {
+        let mut op = self.clone();
+        op.kind = OpKind::resolve(domain.as_deref().unwrap_or(""), &op.op_type);
+        op.domain = domain;
+        op
     }
 
     pub fn with_name(mut self, name: impl Into<String>) -> Op {
@@ -471,8 +483,10 @@ known_ops! {
     Where Onnx "Where" (3, 3) (1, 1) "";
     // QONNX custom ops (research/qonnx.md).
     Quant Qonnx "Quant" (4, 4) (1, 1) "signed:i narrow:i rounding_mode:s";
+    IntQuant Qonnx "IntQuant" (4, 4) (1, 1) "signed:i narrow:i rounding_mode:s";
     BipolarQuant Qonnx "BipolarQuant" (2, 2) (1, 1) "";
-    Trunc Qonnx "Trunc" (4, 5) (1, 1) "rounding_mode:s signed:i narrow:i output_scale:f";
+    Trunc Qonnx "Trunc" (5, 6) (1, 1) "rounding_mode:s signed:i narrow:i";
+    MultiThreshold Qonnx "MultiThreshold" (2, 2) (1, 1) "out_dtype:s out_scale:f out_bias:f data_layout:s";
     FloatQuant Qonnx "FloatQuant" (5, 6) (1, 1) "has_inf:i has_nan:i has_subnormal:i rounding_mode:s saturation:i";
 }
 

@@ -1,8 +1,11 @@
 //! `qc-passes`: optimizer passes over the graph IR, their registry and the pass manager.
 //!
 //! - [`pass`]: the `Pass` trait, statistics and warnings;
+//! - [`check`]: `qc check`'s analyses against a DLA target (limits, placement, scales);
+//! - [`cost`]: QONNX-compatible inference cost (MACs by datatype pair, BOPs, memory);
 //! - [`eval`]: the reference evaluator (constant folding and equivalence proofs use it);
 //! - [`shape`]: shape and type inference rules, op family by op family;
+//! - [`quant`]: quantization specs read from the ops of every dialect;
 //! - [`passes`]: one file per pass;
 //! - [`registry`]: the one table of passes by name;
 //! - [`pipeline`]: pipelines as text;
@@ -10,11 +13,14 @@
 //!
 //! Invariant: this crate depends only on `qc-ir` (and small utility crates); it does no I/O.
 
+pub mod check;
+pub mod cost;
 pub mod eval;
 pub mod manager;
 pub mod pass;
 pub mod passes;
 pub mod pipeline;
+pub mod quant;
 pub mod registry;
 pub mod shape;
 

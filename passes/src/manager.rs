@@ -6,9 +6,11 @@
 //! group repeats until a whole round changes nothing, or stops at its cap; the outcome and the
 //! reason are reported, never silent.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
+use qc_ir::target::Target;
 use qc_ir::{Model, VerifyError};
 
 use crate::pass::{Changed, Pass, PassContext, PassError, PassWarning};
@@ -198,6 +200,7 @@ pub struct PassManager {
     nodes: Vec<Node>,
     pipeline: Pipeline,
     options: ManagerOptions,
+    target: Option<Arc<Target>>,
 }
 
 /// Called after every pass run with the pass name and the model.
@@ -232,7 +235,13 @@ impl PassManager {
         if let Some(name) = &options.stop_after {
             Self::check_in_pipeline(&pipeline, name, "--stop-after")?;
         }
-        Ok(PassManager { nodes, pipeline, options })
+        Ok(PassManager { nodes, pipeline, options, target: None })
+    }
+
+    /// Gives every pass the DLA target to check against (see `PassContext::target`).
+    pub fn with_target(mut self, target: Arc<Target>) -> PassManager {
+        self.target = Some(target);
+        self
     }
 
     /// Fails unless `name` is a pass of `pipeline` (for `--stop-after` and `--print-ir-after`).
@@ -255,7 +264,13 @@ impl PassManager {
     /// Runs the pipeline on `model`, calling `after` after every pass.
     pub fn run(&mut self, model: &mut Model, after: &mut AfterPass<'_>) -> Result<RunReport, ManagerError> {
         let mut report = RunReport::default();
-        let mut run = Run { options: &self.options, report: &mut report, after, stopped: false };
+        let mut run = Run {
+            options: &self.options,
+            report: &mut report,
+            after,
+            stopped: false,
+            target: self.target.clone(),
+        };
         run.nodes(&mut self.nodes, model)?;
         Ok(report)
     }
@@ -266,6 +281,7 @@ struct Run<'r, 'a> {
     report: &'r mut RunReport,
     after: &'r mut AfterPass<'a>,
     stopped: bool,
+    target: Option<Arc<Target>>,
 }
 
 impl Run<'_, '_> {
@@ -316,7 +332,7 @@ impl Run<'_, '_> {
     }
 
     fn pass(&mut self, pass: &mut dyn Pass, model: &mut Model) -> Result<bool, ManagerError> {
-        let mut cx = PassContext::default();
+        let mut cx = PassContext { target: self.target.clone(), ..Default::default() };
         let start = Instant::now();
         let changed = pass.run(model, &mut cx)? == Changed::Yes;
         let duration = start.elapsed();
@@ -387,6 +403,7 @@ mod tests {
             nodes,
             pipeline: Pipeline::default(),
             options: ManagerOptions { verify_each: true, stop_after: stop_after.map(str::to_string) },
+            target: None,
         }
     }
 

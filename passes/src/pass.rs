@@ -4,8 +4,11 @@
 //! statistics (shown by `--time-passes` and in snapshot tests), reports problems that do not stop
 //! it as warnings, and says whether it changed the model, so fixpoint groups know when to stop.
 
+use std::sync::Arc;
+
 use indexmap::IndexMap;
 use qc_ir::Model;
+use qc_ir::target::Target;
 
 /// A transformation or analysis over the IR.
 pub trait Pass {
@@ -36,6 +39,8 @@ pub struct PassContext {
     pub stats: IndexMap<String, u64>,
     /// Problems that did not stop the pass, for the user.
     pub warnings: Vec<PassWarning>,
+    /// The DLA target the pipeline checks against (`check-scales`, `check-target`), if any.
+    pub target: Option<Arc<Target>>,
 }
 
 impl PassContext {
@@ -53,17 +58,30 @@ impl PassContext {
 }
 
 /// A problem a pass met that did not stop it (an op it cannot analyse, a value it cannot fold).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+/// It renders as a miette warning with its code.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{pass}: {message}")]
-#[diagnostic(severity(Warning))]
 pub struct PassWarning {
     pub pass: &'static str,
     /// Stable code, `qc::<pass area>::<name>`.
-    #[diagnostic(code)]
     pub code: String,
     pub message: String,
-    #[help]
     pub help: Option<String>,
+}
+
+// By hand, because the code is a runtime value (miette's derive takes only literal codes).
+impl miette::Diagnostic for PassWarning {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(&self.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(miette::Severity::Warning)
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+    }
 }
 
 /// Why a pass could not run.

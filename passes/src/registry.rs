@@ -19,8 +19,19 @@ pub struct PassInfo {
 pub const DEFAULT_PIPELINE: &str = "infer-shapes,fixpoint(fold-constants,eliminate-dead){max=20}";
 
 /// Every pass qc has, in alphabetical order.
-pub static REGISTRY: &[PassInfo] =
-    &[passes::eliminate_dead::INFO, passes::fold_constants::INFO, passes::infer_shapes::INFO];
+pub static REGISTRY: &[PassInfo] = &[
+    passes::absorb_quant::INFO,
+    passes::check_scales::INFO,
+    passes::check_target::INFO,
+    passes::eliminate_dead::INFO,
+    passes::fold_constants::INFO,
+    passes::infer_datatypes::INFO,
+    passes::infer_shapes::INFO,
+    passes::propagate_scales::INFO,
+    passes::qcdq_to_quant::INFO,
+    passes::quant_to_qcdq::INFO,
+    passes::remove_static_inputs::INFO,
+];
 
 /// The pass called `name`.
 pub fn lookup(name: &str) -> Option<&'static PassInfo> {
@@ -64,6 +75,22 @@ impl<'a> PassOptions<'a> {
             Some("true") => Ok(true),
             Some("false") => Ok(false),
             Some(v) => Err(self.bad(key, v, "true or false")),
+        }
+    }
+
+    /// An option whose value is one of `choices`; returns its index.
+    pub fn choice(
+        &mut self,
+        key: &str,
+        default: usize,
+        choices: &'static [&'static str],
+    ) -> Result<usize, OptionError> {
+        match self.take(key) {
+            None => Ok(default),
+            Some(v) => choices
+                .iter()
+                .position(|c| *c == v)
+                .ok_or_else(|| self.bad(key, v, "one of the values --list-passes shows")),
         }
     }
 

@@ -29,12 +29,12 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     p
 }
 
-/// Inspects `path` and checks the failure: exit 2, nothing on stdout, the code and every
-/// `mentions` in the rendered diagnostic, the file named.
+/// Inspects and costs `path` and checks the failure: exit 2, nothing on stdout, the code and
+/// every `mentions` in the rendered diagnostic, the file named.
 fn assert_rejected(path: &Path, code: &str, mentions: &[&str]) -> String {
     let p = path.to_str().unwrap();
-    for format in ["text", "json"] {
-        let r = qc(&["inspect", p, "--format", format]);
+    for (command, format) in [("inspect", "text"), ("inspect", "json"), ("cost", "text"), ("cost", "json")] {
+        let r = qc(&[command, p, "--format", format]);
         assert_eq!(r.code, 2, "exit code for {p}; stderr:\n{}", r.stderr);
         assert!(r.stdout.is_empty(), "something was written for {p}: {}", r.stdout);
         assert!(r.stderr.contains(code), "expected {code} for {p}, got:\n{}", r.stderr);

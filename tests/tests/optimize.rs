@@ -146,3 +146,33 @@ fn the_benchmark_encoder_is_a_valid_10k_node_model() {
         .unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)));
     assert_eq!(loaded.model.graph.op_count(), 10_016);
 }
+
+#[test]
+fn pass_warnings_render_with_their_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = pb::GraphProto {
+        name: Some("g".into()),
+        node: vec![node("Mystery", "com.example", "m", &["x"], &["y"], vec![])],
+        input: vec![fx::value_info("x", DataType::Float, &[1, 4])],
+        output: vec![fx::value_info("y", DataType::Float, &[1, 4])],
+        ..Default::default()
+    };
+    let input = dir.path().join("in.onnx");
+    std::fs::write(
+        &input,
+        fx::model(g, vec![fx::opset("", 13), fx::opset("com.example", 1)]).encode_to_vec(),
+    )
+    .unwrap();
+    let output = dir.path().join("out.onnx");
+    let (code, _, err) = qc(&[
+        "optimize",
+        input.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        "--passes",
+        "infer-shapes",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("qc::shape::unsupported_op"), "the warning shows its code:\n{err}");
+    assert!(err.contains("Mystery"), "{err}");
+}

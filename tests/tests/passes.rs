@@ -6,6 +6,8 @@
 //!
 //! A case may also say `// check: same-outputs`: the harness then runs the reference evaluator
 //! on the model before and after (inputs filled with a fixed pattern) and requires equal outputs.
+//! `// target: access-dla` (a built-in name or a path) gives the pipeline a DLA target, for
+//! `check-scales` and `check-target`.
 
 use qc_ir::text::{Form, parse_model, print_model};
 use qc_passes::Pipeline;
@@ -26,6 +28,11 @@ fn pass_cases() {
         let pipeline = Pipeline::parse(pipeline).unwrap();
         let options = ManagerOptions { verify_each: true, stop_after: None };
         let mut manager = PassManager::new(pipeline, options).unwrap();
+        if let Some(t) = text.lines().find_map(|l| l.strip_prefix("// target:")) {
+            let target =
+                qc::targets::resolve(t.trim()).unwrap_or_else(|e| panic!("{:?}", miette::Report::new(*e)));
+            manager = manager.with_target(target);
+        }
         let report = manager
             .run(&mut model, &mut |_, _| {})
             .unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)));

@@ -27,7 +27,8 @@ fn every_rust_file_starts_with_a_module_doc() {
     assert!(missing.is_empty(), "files without a leading `//!` doc: {missing:#?}");
 }
 
-/// Codes used in `code(qc::...)`, `code = "qc::..."` and `code: "qc::..."` in the sources.
+/// Codes used in `code(qc::...)`, `code = "qc::..."` and `code: "qc::..."` in the sources
+/// (`qc check`'s rule codes are kebab-case: `qc::check::kernel-size`).
 fn codes_in_source() -> BTreeSet<String> {
     let mut codes = BTreeSet::new();
     for p in rust_files(&["compiler/src", "ir/src", "passes/src", "backends/src"]) {
@@ -36,7 +37,9 @@ fn codes_in_source() -> BTreeSet<String> {
         for (i, _) in hits {
             let start = i + text[i..].find("qc::").unwrap();
             let end = start
-                + text[start..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')).unwrap();
+                + text[start..]
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':' || c == '-'))
+                    .unwrap();
             codes.insert(text[start..end].to_string());
         }
     }

@@ -111,14 +111,7 @@ fn graph(g: &Graph) -> pb::GraphProto {
         input: decls(DeclList::Inputs, &g.inputs),
         output: decls(DeclList::Outputs, &g.outputs),
         value_info: decls(DeclList::ValueInfo, &g.value_info),
-        quantization_annotation: g
-            .quantization_annotations
-            .iter()
-            .map(|a| pb::TensorAnnotation {
-                tensor_name: a.tensor_name.clone(),
-                quant_parameter_tensor_names: meta(&a.entries),
-            })
-            .collect(),
+        quantization_annotation: annotations(g),
         sparse_initializer: g
             .sparse_initializers
             .iter()
@@ -129,6 +122,56 @@ fn graph(g: &Graph) -> pb::GraphProto {
             .collect(),
         metadata_props: meta(&g.metadata),
     }
+}
+
+/// The graph's `quantization_annotation`s, then a `finn_datatype` annotation (QONNX's way of
+/// storing a datatype) for every value whose spec a pass derived and that has none yet, so that
+/// QONNX tools read the datatypes `infer-datatypes` and `absorb-quant` found. A model that was
+/// only loaded has no specs, so it exports as it was read.
+fn annotations(g: &Graph) -> Vec<pb::TensorAnnotation> {
+    let mut out: Vec<pb::TensorAnnotation> = g
+        .quantization_annotations
+        .iter()
+        .map(|a| pb::TensorAnnotation {
+            tensor_name: a.tensor_name.clone(),
+            quant_parameter_tensor_names: meta(&a.entries),
+        })
+        .collect();
+    let annotated: std::collections::HashSet<&str> = g
+        .quantization_annotations
+        .iter()
+        .filter(|a| a.entries.iter().any(|e| e.key == "finn_datatype"))
+        .filter_map(|a| a.tensor_name.as_deref())
+        .collect();
+    let mut live = vec![false; g.value_count()];
+    for &v in g.inputs.iter().chain(&g.outputs).chain(&g.initializers) {
+        live[v.index()] = true;
+    }
+    for (_, op) in g.ops() {
+        for v in op.inputs().iter().chain(op.outputs()).flatten() {
+            live[v.index()] = true;
+        }
+    }
+    for (id, v) in g.values() {
+        let Some(q) = &v.quant else { continue };
+        if !live[id.index()] {
+            continue;
+        }
+        if q.origin == qc_ir::QuantOrigin::Annotation
+            || annotated.contains(v.name.as_str())
+            || v.name.is_empty()
+        {
+            continue;
+        }
+        out.push(pb::TensorAnnotation {
+            tensor_name: Some(v.name.clone()),
+            quant_parameter_tensor_names: vec![pb::StringStringEntryProto {
+                key: Some("finn_datatype".into()),
+                value: Some(q.dtype.name()),
+            }],
+        });
+    }
+    out
 }
 
 fn attribute(a: &Attribute) -> pb::AttributeProto {

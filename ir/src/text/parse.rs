@@ -10,12 +10,11 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use pest::Parser;
 
-use super::print::{ORIGINS, ROUNDINGS};
 use crate::attr::{AttrKind, AttrValue, Attribute};
 use crate::graph::{Const, DeclList, DeclOverride, Graph, TensorAnnotation, ValueId};
 use crate::model::{Function, Model, OpsetImport, TrainingInfo};
 use crate::op::Op;
-use crate::quant::{DataType, QuantParam, QuantSpec};
+use crate::quant::{DataType, ORIGIN_NAMES as ORIGINS, QuantParam, QuantSpec, ROUNDING_NAMES as ROUNDINGS};
 use crate::tensor::{ExternalRef, SparseTensor, Tensor, TensorData};
 use crate::types::{Dim, ElemType, MetaEntry, Shape, TypeInfo, ValueType};
 
@@ -191,6 +190,8 @@ enum Kind {
 fn error(kind: Kind, text: &str, start: usize, end: usize, message: String) -> ParseError {
     let start = start.min(text.len());
     let end = end.clamp(start, text.len());
+    // A rule that ends in an optional part also covers the white space before it.
+    let end = start + text[start..end].trim_end_matches([' ', '\t', '\r', '\n']).len();
     let before = &text[..start];
     let line = before.matches('\n').count() + 1;
     let column = before.rfind('\n').map_or(before, |i| &before[i + 1..]).chars().count() + 1;
@@ -721,8 +722,8 @@ impl<'t> Cx<'t> {
                     }
                 }
                 Rule::int => {
-                    d.index = usize::try_from(self.int(&x)?)
-                        .map_err(|_| self.err(Kind::BadNumber, &x, "an index cannot be negative"))?
+                    d.index = usize::try_from(self.uint(&x)?)
+                        .map_err(|_| self.err(Kind::BadNumber, &x, "index too large"))?
                 }
                 Rule::type_info => d.ty = Some(self.type_info(x)?),
                 Rule::doc => d.doc_string = Some(self.doc(&x)?),
@@ -976,11 +977,10 @@ impl<'t> Cx<'t> {
 
     fn shape(&self, p: Pair<'_>) -> R<Option<Shape>> {
         let mut s = Shape::default();
-        let mut any = false;
-        for x in p.clone().into_inner() {
+        for x in p.into_inner() {
             match x.as_rule() {
+                Rule::unranked => return Ok(None),
                 Rule::dim => {
-                    any = true;
                     let d = self.first(&x)?;
                     s.dims.push(match d.as_rule() {
                         Rule::index => Dim::Known(self.uint(&d)?),
@@ -999,9 +999,6 @@ impl<'t> Cx<'t> {
                 }
                 _ => {}
             }
-        }
-        if !any && p.as_str().contains('*') {
-            return Ok(None);
         }
         Ok(Some(s))
     }
@@ -1168,6 +1165,17 @@ impl<'t> Cx<'t> {
 
     fn qparam(&self, p: Pair<'_>) -> R<QuantParam> {
         let items: Vec<Pair<'_>> = p.into_inner().collect();
+        if let Some(b) = items.first().filter(|x| x.as_rule() == Rule::q_blocked) {
+            let parts: Vec<Pair<'_>> = b.clone().into_inner().collect();
+            let (ints, nums): (Vec<_>, Vec<_>) = parts.iter().partition(|x| x.as_rule() == Rule::int);
+            let ints: Vec<i64> = ints.iter().map(|x| self.int(x)).collect::<R<_>>()?;
+            return Ok(QuantParam::Blocked {
+                axis: ints[0],
+                block_size: ints[1],
+                dims: ints[2..].to_vec(),
+                values: nums.iter().map(|x| self.f64(x)).collect::<R<_>>()?,
+            });
+        }
         match items.first() {
             Some(a) if a.as_rule() == Rule::int => Ok(QuantParam::PerAxis {
                 axis: self.int(a)?,

@@ -14,9 +14,13 @@ use crate::attr::{AttrValue, Attribute};
 use crate::graph::{Const, DeclList, Graph, ValueId};
 use crate::model::{Function, Model, OpsetImport, TrainingInfo};
 use crate::op::Op;
-use crate::quant::{DataType, QuantOrigin, QuantParam, QuantSpec, Rounding};
+use crate::quant::{DataType, QuantParam, QuantSpec};
 use crate::tensor::{ExternalRef, SparseTensor, Tensor, TensorData};
 use crate::types::{Dim, ElemType, MetaEntry, Shape, TypeInfo, ValueType};
+
+/// Words that can end a statement (tensor properties, a shape's denotations) and so are quoted
+/// when they would otherwise start the next statement as an op's domain or type.
+const CONTINUATIONS: [&str; 3] = ["unnamed", "default_location", "denotations"];
 
 /// How many elements a constant may have before the summary form abbreviates it.
 const SUMMARY_LIMIT: usize = 16;
@@ -380,10 +384,12 @@ impl<'g> GraphPrinter<'g> {
             out.push_str("values ");
             for (i, r) in self.refs.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(", ");
+                    out.push(',');
                     if i % 8 == 0 {
                         out.push('\n');
                         indent(out, inner + 2);
+                    } else {
+                        out.push(' ');
                     }
                 }
                 out.push_str(r);
@@ -446,14 +452,22 @@ impl<'g> GraphPrinter<'g> {
             }
             out.push_str(" = ");
         }
-        if let Some(d) = op.domain_raw() {
-            domain(out, d);
+        // An op without results starts its statement with the callee, which must not read as
+        // the end of the statement before it (a tensor's `unnamed`, a shape's `denotations()`).
+        let starts_stmt = op.outputs().is_empty();
+        match op.domain_raw() {
+            Some(d) if starts_stmt && CONTINUATIONS.contains(&d) => write_str(out, d),
+            Some(d) => domain(out, d),
+            None => {}
+        }
+        if op.domain_raw().is_some() {
             out.push_str("::");
         }
-        if is_ident(op.op_type()) {
-            out.push_str(op.op_type())
+        let ty = op.op_type();
+        if is_ident(ty) && !(starts_stmt && op.domain_raw().is_none() && CONTINUATIONS.contains(&ty)) {
+            out.push_str(ty)
         } else {
-            write_str(out, op.op_type())
+            write_str(out, ty)
         }
         out.push('(');
         for (i, v) in op.inputs().iter().enumerate() {
@@ -855,39 +869,36 @@ pub(super) fn dtype_name(d: &DataType) -> String {
     }
 }
 
-pub(super) const ROUNDINGS: [(Rounding, &str); 5] = [
-    (Rounding::HalfEven, "half_even"),
-    (Rounding::HalfAway, "half_away"),
-    (Rounding::Ceil, "ceil"),
-    (Rounding::Floor, "floor"),
-    (Rounding::Trunc, "trunc"),
-];
-
-pub(super) const ORIGINS: [(QuantOrigin, &str); 8] = [
-    (QuantOrigin::QonnxQuant, "qonnx_quant"),
-    (QuantOrigin::QonnxBipolarQuant, "qonnx_bipolar_quant"),
-    (QuantOrigin::QonnxTrunc, "qonnx_trunc"),
-    (QuantOrigin::QonnxFloatQuant, "qonnx_float_quant"),
-    (QuantOrigin::OnnxQdq, "onnx_qdq"),
-    (QuantOrigin::OnnxQLinear, "onnx_qlinear"),
-    (QuantOrigin::AccessAttributes, "access_attributes"),
-    (QuantOrigin::ZigZagAttributes, "zigzag_attributes"),
-];
-
 fn qparam(out: &mut String, p: &QuantParam) {
     match p {
         QuantParam::PerTensor(x) => write_f64(out, *x),
         QuantParam::PerAxis { axis, values } => {
-            let _ = write!(out, "axis {axis} [");
-            for (i, x) in values.iter().enumerate() {
+            let _ = write!(out, "axis {axis} ");
+            f64_list(out, values);
+        }
+        QuantParam::Blocked { axis, block_size, dims, values } => {
+            let _ = write!(out, "axis {axis} block {block_size} dims [");
+            for (i, d) in dims.iter().enumerate() {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_f64(out, *x);
+                let _ = write!(out, "{d}");
             }
-            out.push(']');
+            out.push_str("] ");
+            f64_list(out, values);
         }
     }
+}
+
+fn f64_list(out: &mut String, values: &[f64]) {
+    out.push('[');
+    for (i, x) in values.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_f64(out, *x);
+    }
+    out.push(']');
 }
 
 fn quant(out: &mut String, q: &QuantSpec) {
@@ -904,7 +915,6 @@ fn quant(out: &mut String, q: &QuantSpec) {
     if q.narrow {
         out.push_str(", narrow");
     }
-    let r = ROUNDINGS.iter().find(|(r, _)| *r == q.rounding).map_or("half_even", |x| x.1);
-    let o = ORIGINS.iter().find(|(o, _)| *o == q.origin).map_or("qonnx_quant", |x| x.1);
+    let (r, o) = (q.rounding.name(), q.origin.name());
     let _ = write!(out, ", rounding = {r}, origin = {o})");
 }

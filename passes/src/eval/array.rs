@@ -300,6 +300,16 @@ impl Array {
         Array::new(self.elem, dims, data)
     }
 
+    /// An array of `dims` filled with element `i` of `self` (ConstantOfShape, Expand of a scalar).
+    pub fn splat(&self, i: usize, dims: Vec<usize>) -> Result<Array, EvalError> {
+        if i >= self.len() {
+            return Err(EvalError::shape("index out of range"));
+        }
+        let n = alloc_count(&dims)?;
+        let data = map_data!(&self.data, v => vec![v[i].to_owned(); n]);
+        Array::new(self.elem, dims, data)
+    }
+
     /// Concatenates the data of arrays of the same type (dims are the caller's).
     pub fn concat_data(elem: ElemType, dims: Vec<usize>, parts: &[&Array]) -> Result<Array, EvalError> {
         let mut out = Array::zeros(elem, vec![0])?.data;

@@ -569,8 +569,7 @@ pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>
             if v.len() != 1 {
                 return Err(EvalError::attr("ConstantOfShape value must hold one element"));
             }
-            let n = alloc_count(&dims)?;
-            v.gather_flat(dims, &vec![0; n])?
+            v.splat(0, dims)?
         }
         "Constant" => constant(op)?,
         "Range" => range(x.get(0)?, x.get(1)?, x.get(2)?)?,

@@ -8,8 +8,9 @@
 //! one constant shape (run `infer-shapes` first so that shapes are known).
 //!
 //! It leaves alone: QuantizeLinear, DequantizeLinear and the QONNX quantizers (`Quant`,
-//! `BipolarQuant`, `Trunc`, `FloatQuant`) unless `{quant=true}` (`--fold-quant-weights`), since
-//! deployment flows read the quantization from those nodes; ops with subgraphs; random ops; ops
+//! `IntQuant`, `BipolarQuant`, `Trunc`, `FloatQuant`) unless `{quant=true}`
+//! (`--fold-quant-weights`), since deployment flows read the quantization from those nodes
+//! (`{quant=qonnx-cleanup}` keeps exactly what `qonnx-cleanup` keeps, for `qc cost`); ops with subgraphs; random ops; ops
 //! with no inputs other than `Constant`; and any op whose outputs would be more than
 //! `max-growth-mib` (default 16) MiB larger than its constant inputs. An initializer that is also
 //! a graph input is a default the caller may override, so it is not a constant.
@@ -32,21 +33,39 @@ pub const INFO: PassInfo = PassInfo {
     name: "fold-constants",
     summary: "evaluate ops whose inputs are all constant (and Shape/Size of static shapes)",
     options: &[
-        ("quant", "also fold QuantizeLinear, DequantizeLinear and QONNX quantizers (default false)"),
+        (
+            "quant",
+            "true also folds QuantizeLinear, DequantizeLinear and the QONNX quantizers; qonnx-cleanup folds all but \
+             Quant, BipolarQuant, QuantizeLinear and DequantizeLinear (default false)",
+        ),
         ("max-growth-mib", "skip ops whose outputs exceed their inputs by more than this (default 16)"),
     ],
     build: |o: &mut PassOptions<'_>| {
         Ok(Box::new(FoldConstants {
-            quant: o.bool("quant", false)?,
-            max_growth: o.u64("max-growth-mib", 16)? << 20,
+            quant: [QuantFolding::None, QuantFolding::All, QuantFolding::QonnxCleanup]
+                [o.choice("quant", 0, &["false", "true", "qonnx-cleanup"])?],
+            max_growth: o.u64("max-growth-mib", 16)?.saturating_mul(1 << 20),
         }))
     },
 };
 
+/// Which quantizer ops `fold-constants` may fold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuantFolding {
+    /// None of them (the default).
+    None,
+    /// All of them (`{quant=true}`, `--fold-quant-weights`).
+    All,
+    /// All but those `qonnx-cleanup` keeps: `Quant`, `BipolarQuant`, `QuantizeLinear` and
+    /// `DequantizeLinear` by op type (so `IntQuant`, `Trunc` and `FloatQuant` fold). `qc cost`
+    /// uses this to reproduce the reference procedure.
+    QonnxCleanup,
+}
+
 /// The `fold-constants` pass.
 pub struct FoldConstants {
-    /// Fold quantize/dequantize nodes too.
-    pub quant: bool,
+    /// Which quantizers to fold.
+    pub quant: QuantFolding,
     /// Bytes by which outputs may exceed inputs.
     pub max_growth: u64,
 }
@@ -60,6 +79,7 @@ fn is_quantizer(kind: OpKind) -> bool {
         OpKind::QuantizeLinear
             | OpKind::DequantizeLinear
             | OpKind::Quant
+            | OpKind::IntQuant
             | OpKind::BipolarQuant
             | OpKind::Trunc
             | OpKind::FloatQuant
@@ -68,6 +88,41 @@ fn is_quantizer(kind: OpKind) -> bool {
 
 fn byte_size(a: &Array) -> u64 {
     a.elem.bits().map_or(8 * a.len() as u64, |b| (a.len() as u64 * u64::from(b)).div_ceil(8))
+}
+
+impl FoldConstants {
+    /// The tensor a `ConstantOfShape` with a constant shape makes, built as raw bytes (element
+    /// types of whole bytes only); `None` for any other op, or when it is over the size limit
+    /// (counted).
+    fn splat(
+        &self,
+        op: &qc_ir::Op,
+        inputs: &[Option<Array>],
+        opset: i64,
+        cx: &mut PassContext,
+    ) -> Option<qc_ir::Tensor> {
+        if op.op_type() != "ConstantOfShape" || !op.domain().is_empty() || op.outputs().len() != 1 {
+            return None;
+        }
+        let shape = inputs.first()?.as_ref()?;
+        let dims: Vec<usize> =
+            shape.to_i64s().ok()?.into_iter().map(|d| usize::try_from(d).ok()).collect::<Option<_>>()?;
+        let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d))?;
+        // One element, through the evaluator, for the value and its type.
+        let one = Array::from_i64(vec![1], vec![1]).ok()?;
+        let elem = eval_op(op, &[Some(&one)], opset).ok()?.into_iter().next()?;
+        let width = elem.elem.bits().filter(|b| b % 8 == 0)? as usize / 8;
+        let bytes = n.checked_mul(width)?;
+        if bytes as u64 > self.max_growth.saturating_add(byte_size(shape)) {
+            cx.count("skipped-too-large", 1);
+            return None;
+        }
+        let raw = elem.raw_bytes().repeat(n);
+        let mut t = elem.to_tensor("");
+        t.dims = dims.iter().map(|&d| d as i64).collect();
+        t.data = qc_ir::TensorData::Raw(bytes::Bytes::from(raw));
+        Some(t)
+    }
 }
 
 impl Pass for FoldConstants {
@@ -89,7 +144,14 @@ impl Pass for FoldConstants {
             {
                 continue;
             }
-            if is_quantizer(op.kind()) && !self.quant {
+            let keep = match self.quant {
+                QuantFolding::None => is_quantizer(op.kind()),
+                QuantFolding::All => false,
+                QuantFolding::QonnxCleanup => {
+                    matches!(op.op_type(), "Quant" | "BipolarQuant" | "QuantizeLinear" | "DequantizeLinear")
+                }
+            };
+            if keep {
                 cx.count("skipped-quant", 1);
                 continue;
             }
@@ -154,6 +216,21 @@ impl Pass for FoldConstants {
             if !all_constant {
                 continue;
             }
+            // ConstantOfShape straight to raw bytes: the weights of some exporters are hundreds
+            // of MiB of it, and building an array first would double the memory.
+            if let Some(tensor) = self.splat(op, &inputs, opset, cx) {
+                let outs: Vec<Option<ValueId>> = op.outputs().to_vec();
+                model.graph.remove_op(id);
+                if let Some(v) = outs.into_iter().flatten().next() {
+                    let mut tensor = tensor;
+                    tensor.name = Some(model.graph.value(v).name.clone());
+                    model.graph.value_mut(v).init = Some(Const::Dense(Box::new(tensor)));
+                    model.graph.initializers.push(v);
+                }
+                cx.count("ops-folded", 1);
+                changed = true;
+                continue;
+            }
             let refs: Vec<Option<&Array>> = inputs.iter().map(Option::as_ref).collect();
             let outputs = match eval_op(op, &refs, opset) {
                 Ok(o) => o,
@@ -164,7 +241,7 @@ impl Pass for FoldConstants {
             };
             let in_bytes: u64 = if from_shape { 0 } else { inputs.iter().flatten().map(byte_size).sum() };
             let out_bytes: u64 = outputs.iter().map(byte_size).sum();
-            if out_bytes > in_bytes + self.max_growth {
+            if out_bytes > in_bytes.saturating_add(self.max_growth) {
                 cx.count("skipped-too-large", 1);
                 continue;
             }

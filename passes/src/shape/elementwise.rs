@@ -3,10 +3,17 @@
 //! Broadcasting aligns shapes on the right; per dimension, `1` gives way to the other size,
 //! equal sizes (or equal names) stay, a known size above 1 wins over a symbolic one, and two
 //! different names give an unknown dimension.
+//!
+//! Values are computed for small tensors: unary `Neg`/`Abs`/`Ceil`/`Floor`/`Sqrt`/`Identity`,
+//! binary arithmetic and comparisons, `Sum`/`Max`/`Min`, and `Where` with known conditions. On symbolic shape
+//! elements ([`SymInt`]) a name survives only where the result is the name itself (`N * 1`,
+//! `N / 1`, `N + 0`, `N - 0`, `Abs(N)`); `N - N` and `N * 0` are `0`; comparisons of a name with
+//! a negative number are decided (a size is never negative), as is `N == N`; everything else
+//! (`N * 2`, `N + 1`, `N / 2`, `N == 3`) is an unknown element.
 
 use qc_ir::{Dim, ElemType};
 
-use super::{Cx, Fail, Kind, R, TypeFact, Values, bad, one};
+use super::{Cx, Fail, Kind, R, SymInt, TypeFact, Values, bad, one};
 
 const UNARY: &[&str] = &[
     "Abs",
@@ -72,6 +79,23 @@ fn unary(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
             ("Ceil", Values::Float(v)) => Some(Values::Float(v.iter().map(|x| x.ceil()).collect())),
             ("Floor", Values::Float(v)) => Some(Values::Float(v.iter().map(|x| x.floor()).collect())),
             ("Sqrt", Values::Float(v)) => Some(Values::Float(v.iter().map(|x| x.sqrt()).collect())),
+            ("Neg", Values::Sym(v)) => Some(Values::from_sym(
+                v.iter()
+                    .map(|x| match x {
+                        SymInt::Int(n) => SymInt::Int(n.wrapping_neg()),
+                        _ => SymInt::Unknown,
+                    })
+                    .collect(),
+            )),
+            ("Abs", Values::Sym(v)) => Some(Values::from_sym(
+                v.iter()
+                    .map(|x| match x {
+                        SymInt::Int(n) => SymInt::Int(n.wrapping_abs()),
+                        // A dimension's size is never negative.
+                        x => x.clone(),
+                    })
+                    .collect(),
+            )),
             _ => None,
         };
     }
@@ -136,20 +160,56 @@ fn binary(cx: &Cx, compare: bool) -> R<Vec<Option<TypeFact>>> {
     one(out)
 }
 
-fn pairs<T: Copy>(a: &[T], b: &[T]) -> Option<Vec<(T, T)>> {
+fn pairs<T: Clone>(a: &[T], b: &[T]) -> Option<Vec<(T, T)>> {
     if a.len() == b.len() {
-        Some(a.iter().copied().zip(b.iter().copied()).collect())
+        Some(a.iter().cloned().zip(b.iter().cloned()).collect())
     } else if a.len() == 1 {
-        Some(b.iter().map(|y| (a[0], *y)).collect())
+        Some(b.iter().map(|y| (a[0].clone(), y.clone())).collect())
     } else if b.len() == 1 {
-        Some(a.iter().map(|x| (*x, b[0])).collect())
+        Some(a.iter().map(|x| (x.clone(), b[0].clone())).collect())
     } else {
         None
     }
 }
 
+/// One element of a binary op on possibly symbolic integers. A name survives only where the
+/// result is the name itself; other results with a name are unknown. Names are sizes, so they
+/// are never negative (which settles comparisons with negative numbers).
+fn sym_binary(op: &str, x: &SymInt, y: &SymInt) -> SymInt {
+    use SymInt::{Int, Sym, Unknown};
+    if let (Int(a), Int(b)) = (x, y) {
+        return match binary_values(op, &Values::Int(vec![*a]), &Values::Int(vec![*b])) {
+            Some(Values::Int(v)) if v.len() == 1 => Int(v[0]),
+            _ => Unknown,
+        };
+    }
+    match (op, x, y) {
+        ("Add", Sym(_), Int(0))
+        | ("Sub", Sym(_), Int(0))
+        | ("Mul", Sym(_), Int(1))
+        | ("Div", Sym(_), Int(1)) => x.clone(),
+        ("Add", Int(0), Sym(_)) | ("Mul", Int(1), Sym(_)) => y.clone(),
+        ("Mul", _, Int(0)) | ("Mul", Int(0), _) => Int(0),
+        ("Sub", Sym(a), Sym(b)) if a == b => Int(0),
+        ("Max" | "Min", Sym(a), Sym(b)) if a == b => x.clone(),
+        ("Max", Sym(_), Int(n)) if *n <= 0 => x.clone(),
+        ("Max", Int(n), Sym(_)) if *n <= 0 => y.clone(),
+        ("Min", Sym(_), Int(n)) | ("Min", Int(n), Sym(_)) if *n <= 0 => Int(*n),
+        ("Equal", Sym(a), Sym(b)) if a == b => Int(1),
+        ("Equal", Sym(_), Int(n)) | ("Equal", Int(n), Sym(_)) if *n < 0 => Int(0),
+        ("Greater", Sym(_), Int(n)) | ("Less", Int(n), Sym(_)) if *n < 0 => Int(1),
+        ("Less", Sym(_), Int(n)) | ("Greater", Int(n), Sym(_)) if *n < 0 => Int(0),
+        _ => Unknown,
+    }
+}
+
 fn binary_values(op: &str, a: &Values, b: &Values) -> Option<Values> {
     match (a, b) {
+        (Values::Sym(_), Values::Int(_) | Values::Sym(_)) | (Values::Int(_), Values::Sym(_)) => {
+            let p = pairs(&a.as_sym(), &b.as_sym())?;
+            Some(Values::from_sym(p.iter().map(|(x, y)| sym_binary(op, x, y)).collect()))
+        }
+        (Values::Sym(_), _) | (_, Values::Sym(_)) => None,
         (Values::Int(a), Values::Int(b)) => {
             let p = pairs(a, b)?;
             let v: Option<Vec<i64>> = p
@@ -159,6 +219,8 @@ fn binary_values(op: &str, a: &Values, b: &Values) -> Option<Values> {
                     "Sub" => Some(x.wrapping_sub(y)),
                     "Mul" => Some(x.wrapping_mul(y)),
                     "Div" => x.checked_div(y),
+                    "Max" => Some(x.max(y)),
+                    "Min" => Some(x.min(y)),
                     "Mod" => x.checked_rem(y).map(|r| if r != 0 && (r < 0) != (y < 0) { r + y } else { r }),
                     "Equal" => Some(i64::from(x == y)),
                     "Greater" => Some(i64::from(x > y)),
@@ -172,7 +234,7 @@ fn binary_values(op: &str, a: &Values, b: &Values) -> Option<Values> {
             v.map(Values::Int)
         }
         _ => {
-            let p = pairs(&a.as_f64(), &b.as_f64())?;
+            let p = pairs(&a.as_f64()?, &b.as_f64()?)?;
             let v: Option<Vec<f64>> = p
                 .into_iter()
                 .map(|(x, y)| match op {
@@ -180,6 +242,10 @@ fn binary_values(op: &str, a: &Values, b: &Values) -> Option<Values> {
                     "Sub" => Some(x - y),
                     "Mul" => Some(x * y),
                     "Div" => Some(x / y),
+                    // NaN wins, as in numpy's maximum and minimum.
+                    "Max" | "Min" if x.is_nan() || y.is_nan() => Some(f64::NAN),
+                    "Max" => Some(x.max(y)),
+                    "Min" => Some(x.min(y)),
                     "Equal" => Some(f64::from(u8::from(x == y))),
                     "Greater" => Some(f64::from(u8::from(x > y))),
                     "Less" => Some(f64::from(u8::from(x < y))),
@@ -202,8 +268,24 @@ fn variadic(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     }
     let elem = (0..n).find_map(|i| cx.elem_opt(i));
     let mut out = TypeFact { elem, shape: Some(shape), value: None };
+    // Values fold pairwise (`Sum` as `Add`); `Mean` only of one input.
+    let pairwise = match cx.op.op_type() {
+        "Sum" => Some("Add"),
+        "Max" => Some("Max"),
+        "Min" => Some("Min"),
+        _ => None,
+    };
     if n == 1 {
         out.value = cx.values(0).ok().cloned();
+    } else if let Some(p) = pairwise {
+        let mut acc = cx.values(0).ok().cloned();
+        for i in 1..n {
+            acc = match (acc, cx.values(i)) {
+                (Some(a), Ok(b)) => binary_values(p, &a, b),
+                _ => None,
+            };
+        }
+        out.value = acc;
     }
     one(out)
 }
@@ -211,5 +293,41 @@ fn variadic(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
 fn where_(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     let s = broadcast_r(&broadcast_r(cx.dims(0)?, cx.dims(1)?)?, cx.dims(2)?)?;
     let elem = cx.elem_opt(1).or_else(|| cx.elem_opt(2));
-    one(TypeFact { elem, shape: Some(s), value: None })
+    let mut out = TypeFact { elem, shape: Some(s), value: None };
+    if let (Ok(c), Ok(x), Ok(y)) = (cx.ints(0), cx.values(1), cx.values(2)) {
+        out.value = where_values(&c, x, y);
+    }
+    one(out)
+}
+
+/// `Where` on known conditions, elementwise (a length-1 operand broadcasts).
+fn where_values(c: &[i64], x: &Values, y: &Values) -> Option<Values> {
+    let n = [c.len(), x.len(), y.len()].into_iter().max()?;
+    let at = |len: usize, i: usize| {
+        if len == 1 {
+            Some(0)
+        } else if len == n {
+            Some(i)
+        } else {
+            None
+        }
+    };
+    let idx: Vec<(bool, usize, usize)> = (0..n)
+        .map(|i| Some((c[at(c.len(), i)?] != 0, at(x.len(), i)?, at(y.len(), i)?)))
+        .collect::<Option<_>>()?;
+    Some(match (x, y) {
+        (Values::Int(x), Values::Int(y)) => {
+            Values::Int(idx.iter().map(|&(t, i, j)| if t { x[i] } else { y[j] }).collect())
+        }
+        (Values::Float(_), _) | (_, Values::Float(_)) => {
+            let (x, y) = (x.as_f64()?, y.as_f64()?);
+            Values::Float(idx.iter().map(|&(t, i, j)| if t { x[i] } else { y[j] }).collect())
+        }
+        _ => {
+            let (x, y) = (x.as_sym(), y.as_sym());
+            Values::from_sym(
+                idx.iter().map(|&(t, i, j)| if t { x[i].clone() } else { y[j].clone() }).collect(),
+            )
+        }
+    })
 }

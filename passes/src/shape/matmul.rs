@@ -30,10 +30,10 @@ pub(crate) fn matmul_shape_r(a: &[Dim], b: &[Dim]) -> R<Vec<Dim>> {
         b2.push(Dim::Known(1));
     }
     let (ka, kb) = (&a2[a2.len() - 1], &b2[b2.len() - 2]);
-    if let (Dim::Known(x), Dim::Known(y)) = (ka, kb) {
-        if x != y {
-            return bad(Kind::Incompatible, format!("inner dimensions {x} and {y} differ"));
-        }
+    if let (Dim::Known(x), Dim::Known(y)) = (ka, kb)
+        && x != y
+    {
+        return bad(Kind::Incompatible, format!("inner dimensions {x} and {y} differ"));
     }
     let mut out = broadcast_r(&a2[..a2.len() - 2], &b2[..b2.len() - 2])?;
     if a.len() != 1 {
@@ -60,10 +60,10 @@ fn gemm(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     let tb = cx.attr_int("transB", 0)? != 0;
     let (m, ka) = if ta { (&a[1], &a[0]) } else { (&a[0], &a[1]) };
     let (kb, n) = if tb { (&b[1], &b[0]) } else { (&b[0], &b[1]) };
-    if let (Dim::Known(x), Dim::Known(y)) = (ka, kb) {
-        if x != y {
-            return bad(Kind::Incompatible, format!("inner dimensions {x} and {y} differ"));
-        }
+    if let (Dim::Known(x), Dim::Known(y)) = (ka, kb)
+        && x != y
+    {
+        return bad(Kind::Incompatible, format!("inner dimensions {x} and {y} differ"));
     }
     one(TypeFact { elem: cx.elem_opt(0), shape: Some(vec![m.clone(), n.clone()]), value: None })
 }

@@ -42,7 +42,7 @@ fn cast(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
         _ => return bad(Kind::Attribute, "`to` is required"),
     };
     let f = cx.fact(0)?;
-    let value = f.value.as_ref().map(|v| v.cast(to));
+    let value = f.value.as_ref().and_then(|v| v.cast(to));
     one(TypeFact { elem: Some(to), shape: f.shape.clone(), value })
 }
 

@@ -3,14 +3,31 @@
 //! [`infer_op`] takes what is known about an op's inputs (a [`TypeFact`]: element type, shape with
 //! symbolic dimensions, and for small tensors the values) and returns what can be inferred about
 //! its outputs. Values are propagated through the shape-computation chains exporters emit
-//! (`Shape -> Gather -> Unsqueeze -> Concat -> Reshape`, `Cast`, `Slice`, small integer
-//! arithmetic, `ConstantOfShape`, `Range`), as ONNX's data propagation does.
+//! (`Shape -> Gather -> Unsqueeze -> Concat -> Reshape`, `Shape -> Slice -> Concat -> Expand`,
+//! `Cast`, `Identity`, `Squeeze`, small integer arithmetic (`Add`, `Sub`, `Mul`, `Div`, `Sum`,
+//! `Max`, `Min`, comparisons), `Where`, `ConstantOfShape`, `Range`, `Tile`, `Resize` sizes), as
+//! ONNX's data propagation does.
+//!
+//! Symbolic dimensions take part: `Shape` of an `f32[N,3,4]` value is the integer tensor
+//! `[N, 3, 4]`, held as [`Values::Sym`] (elements [`SymInt`]: a known integer, a dimension name,
+//! or unknown), and the ops that read a shape (`Reshape`, `Expand`, `ConstantOfShape`, `Tile`,
+//! `Range`, `Resize`, `Slice`'s `ends`, `TopK`'s `K`) turn such elements back into dimensions, so
+//! a batch dim `N` stays `N`. Arithmetic on a symbolic element keeps the name only where the result is the
+//! name itself (`N * 1`, `N / 1`, `N + 0`, `N - 0`); `N - N` is `0`, anything times `0` is `0`,
+//! and every other result (`N * 2`, `N + 1`, `N / 2`) is an unknown element, never a guessed
+//! number. Rules that need concrete numbers read them with [`Values::as_i64`]/[`Values::as_f64`],
+//! which refuse symbolic values, so a symbolic value is never taken for a concrete one. A
+//! symbolic size is assumed non-zero where it matters (a name in a `Reshape` target is that
+//! name, not a `0` that copies the input dimension), as in ONNX's own inference.
+//!
+//! If, Loop and Scan are typed from their bodies: the `infer-shapes` pass infers the bodies (with
+//! the enclosing graphs' values visible) and combines the results with the functions of
+//! [`control`]. [`infer_op`] itself has no rule for them, since it sees no bodies.
 //!
 //! Bad input (wrong ranks, bad attributes, out-of-range axes) is a [`ShapeError`], never a panic.
 
-// Nested `if let` reads better than let-chains in these rules.
-#![allow(clippy::collapsible_if)]
-
+mod channels_last;
+pub mod control;
 mod conv;
 mod elementwise;
 mod matmul;
@@ -26,7 +43,7 @@ mod slicing;
 pub use conv::{Window, output_size};
 pub use elementwise::broadcast;
 pub use matmul::matmul_shape;
-pub use reshape::reshape_dims;
+pub use reshape::{reshape_dims, reshape_dims_sym};
 pub use slicing::slice_range;
 
 use half::{bf16, f16};
@@ -35,6 +52,41 @@ use qc_ir::{Dim, ElemType, Op, Tensor, TensorData};
 /// Tensors with at most this many elements have their values tracked.
 pub const MAX_VALUES: usize = 1024;
 
+/// One element of an integer tensor computed from shapes: a known integer, the size of a named
+/// (symbolic) dimension, or an integer not known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SymInt {
+    Int(i64),
+    /// The size of the dimension called this (never negative).
+    Sym(String),
+    Unknown,
+}
+
+impl SymInt {
+    /// The element a dimension's size gives.
+    pub fn of_dim(d: &Dim) -> SymInt {
+        match d {
+            Dim::Known(n) => i64::try_from(*n).map_or(SymInt::Unknown, SymInt::Int),
+            Dim::Sym(s) => SymInt::Sym(s.clone()),
+            Dim::Unknown => SymInt::Unknown,
+        }
+    }
+
+    /// The dimension this element gives as a size; `None` for a negative integer.
+    pub fn to_dim(&self) -> Option<Dim> {
+        match self {
+            SymInt::Int(n) => u64::try_from(*n).ok().map(Dim::Known),
+            SymInt::Sym(s) => Some(Dim::Sym(s.clone())),
+            SymInt::Unknown => Some(Dim::Unknown),
+        }
+    }
+
+    /// The integer, when it is known.
+    pub fn as_int(&self) -> Option<i64> {
+        if let SymInt::Int(n) = self { Some(*n) } else { None }
+    }
+}
+
 /// Known values of a small tensor, in row-major order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Values {
@@ -42,13 +94,25 @@ pub enum Values {
     Int(Vec<i64>),
     /// Floating-point tensors.
     Float(Vec<f64>),
+    /// Integer tensors with at least one element that is symbolic or unknown (an all-known
+    /// list is always [`Values::Int`]; build with [`Values::from_sym`]).
+    Sym(Vec<SymInt>),
 }
 
 impl Values {
+    /// `Int` when every element is a known integer, else `Sym`.
+    pub fn from_sym(v: Vec<SymInt>) -> Values {
+        match v.iter().map(SymInt::as_int).collect::<Option<Vec<i64>>>() {
+            Some(ints) => Values::Int(ints),
+            None => Values::Sym(v),
+        }
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Values::Int(v) => v.len(),
             Values::Float(v) => v.len(),
+            Values::Sym(v) => v.len(),
         }
     }
 
@@ -56,43 +120,78 @@ impl Values {
         self.len() == 0
     }
 
-    /// The values as integers (floats truncated toward zero).
-    pub fn as_i64(&self) -> Vec<i64> {
+    /// Whether every element is a known number.
+    pub fn is_concrete(&self) -> bool {
+        !matches!(self, Values::Sym(v) if v.iter().any(|x| x.as_int().is_none()))
+    }
+
+    /// The values as integers (floats truncated toward zero); `None` unless every element is
+    /// known.
+    pub fn as_i64(&self) -> Option<Vec<i64>> {
         match self {
-            Values::Int(v) => v.clone(),
-            Values::Float(v) => v.iter().map(|x| *x as i64).collect(),
+            Values::Int(v) => Some(v.clone()),
+            Values::Float(v) => Some(v.iter().map(|x| *x as i64).collect()),
+            Values::Sym(v) => v.iter().map(SymInt::as_int).collect(),
         }
     }
 
-    /// The values as floats.
-    pub fn as_f64(&self) -> Vec<f64> {
+    /// The values as floats; `None` unless every element is known.
+    pub fn as_f64(&self) -> Option<Vec<f64>> {
         match self {
-            Values::Int(v) => v.iter().map(|x| *x as f64).collect(),
-            Values::Float(v) => v.clone(),
+            Values::Int(v) => Some(v.iter().map(|x| *x as f64).collect()),
+            Values::Float(v) => Some(v.clone()),
+            Values::Sym(v) => v.iter().map(|x| x.as_int().map(|n| n as f64)).collect(),
         }
     }
 
-    /// The values converted to the representation of `elem`.
-    pub fn cast(&self, elem: ElemType) -> Values {
-        if is_int_like(elem) {
+    /// The values as possibly symbolic integers (floats truncated toward zero).
+    pub fn as_sym(&self) -> Vec<SymInt> {
+        match self {
+            Values::Int(v) => v.iter().map(|&x| SymInt::Int(x)).collect(),
+            Values::Float(v) => v.iter().map(|&x| SymInt::Int(x as i64)).collect(),
+            Values::Sym(v) => v.clone(),
+        }
+    }
+
+    /// The values converted to the representation of `elem`. Symbolic elements survive a cast
+    /// to a 32- or 64-bit integer type; a narrower integer or bool type makes them unknown, and a
+    /// floating-point type drops symbolic values altogether (`None`).
+    pub fn cast(&self, elem: ElemType) -> Option<Values> {
+        use ElemType::*;
+        if let Values::Sym(v) = self {
+            if !is_int_like(elem) {
+                return None;
+            }
+            let wide = matches!(elem, I32 | I64 | U32 | U64);
+            let out = v
+                .iter()
+                .map(|x| match x {
+                    SymInt::Int(n) if elem == Bool => SymInt::Int(i64::from(*n != 0)),
+                    SymInt::Sym(_) if !wide => SymInt::Unknown,
+                    x => x.clone(),
+                })
+                .collect();
+            return Some(Values::from_sym(out));
+        }
+        Some(if is_int_like(elem) {
             let v = match self {
+                Values::Float(v) if elem == Bool => v.iter().map(|x| i64::from(*x != 0.0)).collect(),
+                Values::Float(v) => v.iter().map(|x| *x as i64).collect(),
                 Values::Int(v) => v.clone(),
-                Values::Float(v) => {
-                    if elem == ElemType::Bool {
-                        v.iter().map(|x| i64::from(*x != 0.0)).collect()
-                    } else {
-                        v.iter().map(|x| *x as i64).collect()
-                    }
-                }
+                Values::Sym(_) => return None,
             };
-            if elem == ElemType::Bool {
+            if elem == Bool {
                 Values::Int(v.iter().map(|x| i64::from(*x != 0)).collect())
             } else {
                 Values::Int(v)
             }
         } else {
-            Values::Float(self.as_f64())
-        }
+            match self {
+                Values::Int(v) => Values::Float(v.iter().map(|x| *x as f64).collect()),
+                Values::Float(v) => Values::Float(v.clone()),
+                Values::Sym(_) => return None,
+            }
+        })
     }
 }
 
@@ -102,7 +201,8 @@ pub struct TypeFact {
     pub elem: Option<ElemType>,
     /// `None`: unknown rank.
     pub shape: Option<Vec<Dim>>,
-    /// The values, for small tensors whose values are known.
+    /// The values, for small tensors whose values are known (an integer tensor computed from
+    /// shapes may hold dimension names: [`Values::Sym`]).
     pub value: Option<Values>,
 }
 
@@ -206,6 +306,12 @@ pub enum ShapeError {
     #[error("{node}: {message}")]
     #[diagnostic(code(qc::shape::incompatible), help("the input dimensions do not fit together"))]
     Incompatible { node: String, message: String },
+    #[error("{node}: {message}")]
+    #[diagnostic(
+        code(qc::shape::subgraph),
+        help("an If, Loop or Scan body must take and return what the op's definition says")
+    )]
+    Subgraph { node: String, message: String },
     #[error("{node}: no shape inference rule for {op_type}")]
     #[diagnostic(code(qc::shape::unsupported_op), help("the op's outputs are left untyped"))]
     Unsupported { node: String, op_type: String },
@@ -219,6 +325,7 @@ impl ShapeError {
             | ShapeError::Attribute { node, .. }
             | ShapeError::Axis { node, .. }
             | ShapeError::Incompatible { node, .. }
+            | ShapeError::Subgraph { node, .. }
             | ShapeError::Unsupported { node, .. } => node,
         }
     }
@@ -230,6 +337,7 @@ impl ShapeError {
             | ShapeError::Attribute { node, .. }
             | ShapeError::Axis { node, .. }
             | ShapeError::Incompatible { node, .. }
+            | ShapeError::Subgraph { node, .. }
             | ShapeError::Unsupported { node, .. } => *node = label.to_string(),
         }
         self
@@ -242,6 +350,7 @@ impl ShapeError {
             ShapeError::Attribute { .. } => "qc::shape::attribute",
             ShapeError::Axis { .. } => "qc::shape::axis",
             ShapeError::Incompatible { .. } => "qc::shape::incompatible",
+            ShapeError::Subgraph { .. } => "qc::shape::subgraph",
             ShapeError::Unsupported { .. } => "qc::shape::unsupported_op",
         }
     }
@@ -254,6 +363,7 @@ pub(crate) enum Kind {
     Attribute,
     Axis,
     Incompatible,
+    Subgraph,
 }
 
 /// Why a rule stopped: the inputs are not known well enough, or they are wrong.
@@ -299,12 +409,27 @@ impl<'a> Cx<'a> {
         self.fact(i)?.value.as_ref().ok_or(Fail::Unknown)
     }
 
+    /// The values of input `i` as concrete integers; unknown if any element is symbolic.
     pub fn ints(&self, i: usize) -> R<Vec<i64>> {
-        Ok(self.values(i)?.as_i64())
+        self.values(i)?.as_i64().ok_or(Fail::Unknown)
     }
 
+    /// The values of input `i` as concrete floats; unknown if any element is symbolic.
     pub fn floats(&self, i: usize) -> R<Vec<f64>> {
-        Ok(self.values(i)?.as_f64())
+        self.values(i)?.as_f64().ok_or(Fail::Unknown)
+    }
+
+    /// The values of input `i` as possibly symbolic integers (for shape operands).
+    pub fn sym_ints(&self, i: usize) -> R<Vec<SymInt>> {
+        Ok(self.values(i)?.as_sym())
+    }
+
+    /// The length of the 1-D input `i`, when known (the rank a shape operand gives).
+    pub fn known_len(&self, i: usize) -> Option<usize> {
+        match self.dims(i).ok()? {
+            [Dim::Known(n)] => usize::try_from(*n).ok(),
+            _ => None,
+        }
     }
 
     pub fn attr_int(&self, name: &str, default: i64) -> R<i64> {
@@ -387,21 +512,18 @@ pub fn infer_op(
     opset: i64,
 ) -> Result<Vec<Option<TypeFact>>, ShapeError> {
     let cx = Cx { op, ins: inputs, opset };
-    let node = op.display_name(0);
     let n_out = op.outputs().len().max(1);
     let result = dispatch(&cx);
     let mut outs = match result {
-        None => return Err(ShapeError::Unsupported { node, op_type: op.op_type().to_string() }),
-        Some(Ok(v)) => v,
-        Some(Err(Fail::Unknown)) => vec![None; n_out],
-        Some(Err(Fail::Bad(kind, message))) => {
-            return Err(match kind {
-                Kind::Rank => ShapeError::Rank { node, message },
-                Kind::Attribute => ShapeError::Attribute { node, message },
-                Kind::Axis => ShapeError::Axis { node, message },
-                Kind::Incompatible => ShapeError::Incompatible { node, message },
+        None => {
+            return Err(ShapeError::Unsupported {
+                node: op.display_name(0),
+                op_type: op.op_type().to_string(),
             });
         }
+        Some(Ok(v)) => v,
+        Some(Err(Fail::Unknown)) => vec![None; n_out],
+        Some(Err(f)) => return Err(error(op, f)),
     };
     outs.resize(n_out, None);
     // Values only for small tensors whose count agrees with the shape.
@@ -412,27 +534,49 @@ pub fn infer_op(
                 f.value = None;
             }
         }
-        if let (Some(v), Some(e)) = (&f.value, f.elem) {
-            f.value = Some(v.cast(e));
+        if let Some(v) = f.value.take() {
+            let v = if let Values::Sym(s) = v { Values::from_sym(s) } else { v };
+            f.value = match f.elem {
+                Some(e) => v.cast(e),
+                None => Some(v),
+            };
         }
     }
     Ok(outs)
 }
 
-/// Whether `op` has an inference rule.
+/// The error a rule's failure is about `op` (an unknown input gives a `Subgraph` error only
+/// where callers have already handled [`Fail::Unknown`]).
+pub(crate) fn error(op: &Op, f: Fail) -> ShapeError {
+    let node = op.display_name(0);
+    let (kind, message) = match f {
+        Fail::Bad(kind, message) => (kind, message),
+        Fail::Unknown => (Kind::Subgraph, "the op's inputs are not known".to_string()),
+    };
+    match kind {
+        Kind::Rank => ShapeError::Rank { node, message },
+        Kind::Attribute => ShapeError::Attribute { node, message },
+        Kind::Axis => ShapeError::Axis { node, message },
+        Kind::Incompatible => ShapeError::Incompatible { node, message },
+        Kind::Subgraph => ShapeError::Subgraph { node, message },
+    }
+}
+
+/// Whether `op` has an inference rule (If, Loop and Scan are typed through [`control`]).
 pub fn is_supported(op: &Op) -> bool {
     let cx = Cx { op, ins: &[], opset: 22 };
-    dispatch(&cx).is_some()
+    control::body_attrs(op).is_some() || dispatch(&cx).is_some()
 }
 
 fn dispatch(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
     let op = cx.op;
     let d = op.domain();
     let qonnx = d.is_empty() || qc_ir::op::QONNX_DOMAINS.contains(&d);
-    if qonnx {
-        if let Some(r) = quant::infer_qonnx(cx) {
-            return Some(r);
-        }
+    if qonnx && let Some(r) = quant::infer_qonnx(cx) {
+        return Some(r);
+    }
+    if d == channels_last::DOMAIN {
+        return channels_last::infer(cx);
     }
     if !d.is_empty() {
         return None;

@@ -1,11 +1,13 @@
 //! Shape-producing ops: `Shape`, `Size`, `ConstantOfShape`, `Range`, `Constant`.
 //!
-//! These are where data propagation starts: `Shape` and `Size` know their values when the
-//! input's dimensions are known, `Constant` always does.
+//! These are where data propagation starts: `Shape` and `Size` know their values from the
+//! input's dimensions (a symbolic dimension gives a symbolic element, [`super::SymInt`]),
+//! `Constant` always does. `ConstantOfShape` takes its dims from a possibly symbolic shape, and
+//! `Range(0, N, 1)` has `N` elements.
 
 use qc_ir::{AttrValue, Dim, ElemType};
 
-use super::{Cx, Fail, Kind, MAX_VALUES, R, TypeFact, Values, bad, dim_product, is_int_like, one};
+use super::{Cx, Fail, Kind, MAX_VALUES, R, SymInt, TypeFact, Values, bad, dim_product, is_int_like, one};
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
     Some(match cx.op.op_type() {
@@ -28,19 +30,18 @@ fn shape(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
         (0, r)
     };
     let part = if e > s { &x[s as usize..e as usize] } else { &[][..] };
-    let mut f = TypeFact::new(ElemType::I64, vec![Dim::Known(part.len() as u64)]);
-    let vals: Option<Vec<i64>> =
-        part.iter().map(|d| if let Dim::Known(n) = d { Some(*n as i64) } else { None }).collect();
-    f.value = vals.map(Values::Int);
+    let f = TypeFact::new(ElemType::I64, vec![Dim::Known(part.len() as u64)])
+        .with_value(Values::from_sym(part.iter().map(SymInt::of_dim).collect()));
     one(f)
 }
 
 fn size(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     let mut f = TypeFact::new(ElemType::I64, vec![]);
     if let Ok(x) = cx.dims(0) {
-        if let Dim::Known(n) = dim_product(x) {
-            f.value = Some(Values::Int(vec![n as i64]));
-        }
+        f.value = match dim_product(x) {
+            Dim::Unknown => None,
+            d => Some(Values::from_sym(vec![SymInt::of_dim(&d)])),
+        };
     }
     one(f)
 }
@@ -53,8 +54,7 @@ fn constant_of_shape(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
         }
         _ => (ElemType::F32, Some(Values::Float(vec![0.0]))),
     };
-    let dims = cx.ints(0).map_err(|_| Fail::Unknown);
-    let dims = match dims {
+    let dims = match cx.sym_ints(0) {
         Ok(d) => d,
         Err(_) => {
             // The rank is still known from the length of the shape input.
@@ -69,18 +69,20 @@ fn constant_of_shape(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
             return Err(Fail::Unknown);
         }
     };
-    if dims.iter().any(|&d| d < 0) {
+    let Some(shape) = dims.iter().map(SymInt::to_dim).collect::<Option<Vec<Dim>>>() else {
         return bad(Kind::Attribute, "the shape has a negative entry");
-    }
-    let shape: Vec<Dim> = dims.iter().map(|&d| Dim::Known(d as u64)).collect();
+    };
     let mut f = TypeFact::new(elem, shape.clone());
-    if let (Dim::Known(n), Some(v)) = (dim_product(&shape), fill) {
-        if n as usize <= MAX_VALUES && v.len() == 1 {
-            f.value = Some(match v {
-                Values::Int(v) => Values::Int(vec![v[0]; n as usize]),
-                Values::Float(v) => Values::Float(vec![v[0]; n as usize]),
-            });
-        }
+    if let (Dim::Known(n), Some(v)) = (dim_product(&shape), fill)
+        && n as usize <= MAX_VALUES
+        && v.len() == 1
+    {
+        let n = n as usize;
+        f.value = Some(match v {
+            Values::Int(v) => Values::Int(vec![v[0]; n]),
+            Values::Float(v) => Values::Float(vec![v[0]; n]),
+            Values::Sym(v) => Values::Sym(vec![v[0].clone(); n]),
+        });
     }
     one(f)
 }
@@ -98,6 +100,14 @@ fn range(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
         (Ok(a), Ok(b), Ok(c)) => (a, b, c),
         (Err(Fail::Bad(k, m)), _, _) | (_, Err(Fail::Bad(k, m)), _) | (_, _, Err(Fail::Bad(k, m))) => {
             return Err(Fail::Bad(k, m));
+        }
+        (Ok(start), Err(_), Ok(delta)) if start == 0.0 && delta == 1.0 => {
+            // `Range(0, N, 1)` has N elements.
+            let n = match cx.sym_ints(1).as_deref() {
+                Ok([SymInt::Sym(s)]) => Dim::Sym(s.clone()),
+                _ => Dim::Unknown,
+            };
+            return one(TypeFact { elem, shape: Some(vec![n]), value: None });
         }
         _ => return one(TypeFact { elem, shape: Some(vec![Dim::Unknown]), value: None }),
     };

@@ -1,10 +1,10 @@
-//! Reductions: `Reduce*`, `ArgMax`, `ArgMin`, `TopK`.
+//! Reductions: `Reduce*`, `ArgMax`, `ArgMin`, `TopK` (whose `K` may be a dimension name).
 //!
 //! `ReduceSum` takes its axes as an input from opset 13, the other `Reduce*` ops from opset 18.
 
 use qc_ir::{Dim, ElemType};
 
-use super::{Cx, Fail, Kind, R, TypeFact, bad, norm_axis, one};
+use super::{Cx, Fail, Kind, R, SymInt, TypeFact, bad, norm_axis, one};
 
 const REDUCE: &[&str] = &[
     "ReduceL1",
@@ -87,21 +87,22 @@ fn topk(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     }
     let axis = norm_axis(cx.attr_int("axis", -1)?, x.len())?;
     let k = if cx.opset >= 10 {
-        let v = cx.ints(1)?;
-        *v.first().ok_or_else(|| Fail::Bad(Kind::Attribute, "K is empty".into()))?
+        let v = cx.sym_ints(1)?;
+        v.first().cloned().ok_or_else(|| Fail::Bad(Kind::Attribute, "K is empty".into()))?
     } else {
-        cx.attr_int("k", -1)?
+        SymInt::Int(cx.attr_int("k", -1)?)
     };
-    if k < 0 {
-        return bad(Kind::Attribute, format!("k is {k}"));
-    }
-    if let Dim::Known(d) = x[axis] {
-        if k as u64 > d {
-            return bad(Kind::Incompatible, format!("k {k} exceeds the axis size {d}"));
-        }
+    let k = match k {
+        SymInt::Int(n) if n < 0 => return bad(Kind::Attribute, format!("k is {n}")),
+        k => k.to_dim().unwrap_or(Dim::Unknown),
+    };
+    if let (Dim::Known(k), Dim::Known(d)) = (&k, &x[axis])
+        && k > d
+    {
+        return bad(Kind::Incompatible, format!("k {k} exceeds the axis size {d}"));
     }
     let mut out = x.to_vec();
-    out[axis] = Dim::Known(k as u64);
+    out[axis] = k;
     Ok(vec![
         Some(TypeFact { elem: cx.elem_opt(0), shape: Some(out.clone()), value: None }),
         Some(TypeFact::new(ElemType::I64, out)),

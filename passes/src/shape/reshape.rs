@@ -1,13 +1,16 @@
 //! Reshape-like ops: `Reshape`, `Flatten`, `Squeeze`, `Unsqueeze`, `Transpose`, `Expand`,
 //! `Tile`, `DepthToSpace`, `SpaceToDepth`.
 //!
-//! Values pass through `Reshape`, `Flatten`, `Squeeze` and `Unsqueeze` unchanged (the element
-//! order does not change), which is what data propagation needs.
+//! Values (symbolic ones too) pass through `Reshape`, `Flatten`, `Squeeze` and `Unsqueeze`
+//! unchanged (the element order does not change), which is what data propagation needs. The
+//! shape operands of `Reshape`, `Expand` and `Tile` may hold dimension names
+//! ([`super::SymInt`]), which become those dims; when their values are unknown but their length
+//! is known, the output's rank still is.
 
 use qc_ir::Dim;
 
 use super::elementwise::broadcast_r;
-use super::{Cx, Fail, Kind, R, TypeFact, bad, dim_mul, dim_product, norm_axis, one};
+use super::{Cx, Fail, Kind, R, SymInt, TypeFact, Values, bad, dim_mul, dim_product, norm_axis, one};
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
     Some(match cx.op.op_type() {
@@ -31,59 +34,90 @@ fn same_values(cx: &Cx, shape: Vec<Dim>) -> R<Vec<Option<TypeFact>>> {
 
 /// The output shape of `Reshape` of `input` to `target` (`0` copies, `-1` is inferred).
 pub fn reshape_dims(input: &[Dim], target: &[i64], allowzero: bool) -> Result<Vec<Dim>, String> {
+    let target: Vec<SymInt> = target.iter().map(|&t| SymInt::Int(t)).collect();
+    reshape_dims_sym(input, &target, allowzero)
+}
+
+/// [`reshape_dims`] for a target that may hold symbolic or unknown elements (a shape computed
+/// from another value's shape). A name in the target is that dimension; an unknown element is an
+/// unknown dimension. The `-1` entry is inferred only when the input's size divided by the rest
+/// of the target is determined: the copied (`0`) entries and the names the target repeats cancel
+/// against the input, and the remaining input dims must be known, or one name whose known factor
+/// equals the target's known rest. Otherwise it is unknown, never a guess.
+pub fn reshape_dims_sym(input: &[Dim], target: &[SymInt], allowzero: bool) -> Result<Vec<Dim>, String> {
     let mut out = Vec::with_capacity(target.len());
     let mut infer_at = None;
-    for (i, &t) in target.iter().enumerate() {
+    // Input dims accounted for by a copied entry or a repeated name.
+    let mut used = vec![false; input.len()];
+    let mut copied = vec![false; target.len()];
+    for (i, t) in target.iter().enumerate() {
         match t {
-            -1 => {
+            SymInt::Int(-1) => {
                 if infer_at.is_some() {
                     return Err("more than one -1 in the target shape".into());
                 }
                 infer_at = Some(i);
                 out.push(Dim::Unknown);
             }
-            0 if !allowzero => match input.get(i) {
-                Some(d) => out.push(d.clone()),
+            SymInt::Int(0) if !allowzero => match input.get(i) {
+                Some(d) => {
+                    used[i] = true;
+                    copied[i] = true;
+                    out.push(d.clone());
+                }
                 None => return Err(format!("a 0 at position {i} has no input dimension to copy")),
             },
-            t if t < 0 => return Err(format!("invalid target dimension {t}")),
-            t => out.push(Dim::Known(t as u64)),
+            SymInt::Int(t) if *t < 0 => return Err(format!("invalid target dimension {t}")),
+            SymInt::Int(t) => out.push(Dim::Known(*t as u64)),
+            SymInt::Sym(s) => out.push(Dim::Sym(s.clone())),
+            SymInt::Unknown => out.push(Dim::Unknown),
         }
     }
     if let Some(at) = infer_at {
-        // Cancel the dims common to both sides (symbolic names too), then divide.
-        let mut rest_in: Vec<Dim> = input.to_vec();
-        let mut rest_out: Vec<Dim> = Vec::new();
+        let mut den: u64 = 1;
+        let mut den_open = false;
         for (i, d) in out.iter().enumerate() {
-            if i == at {
+            if i == at || copied[i] {
                 continue;
             }
             match d {
-                Dim::Known(_) => rest_out.push(d.clone()),
-                d => match rest_in.iter().position(|x| x == d) {
-                    Some(p) => {
-                        rest_in.remove(p);
-                    }
-                    None => rest_out.push(d.clone()),
+                Dim::Known(n) => den = den.saturating_mul(*n),
+                Dim::Sym(_) => match (0..input.len()).find(|&p| !used[p] && input[p] == *d) {
+                    Some(p) => used[p] = true,
+                    None => den_open = true,
                 },
+                Dim::Unknown => den_open = true,
             }
         }
-        let num = dim_product(&rest_in);
-        let den = dim_product(&rest_out);
-        out[at] = match (num, den) {
-            (Dim::Known(n), Dim::Known(d)) => {
-                if d == 0 || n % d != 0 {
-                    return Err(format!("cannot reshape {n} elements into a shape with {d} elements per -1"));
-                }
-                Dim::Known(n / d)
+        let mut num: u64 = 1;
+        let mut open: Vec<&Dim> = Vec::new();
+        for (d, _) in input.iter().zip(&used).filter(|(_, u)| !**u) {
+            match d {
+                Dim::Known(n) => num = num.saturating_mul(*n),
+                d => open.push(d),
             }
-            (n, Dim::Known(1)) => n,
-            _ => Dim::Unknown,
+        }
+        out[at] = if den_open || den == 0 {
+            if !den_open && open.is_empty() {
+                return Err(format!("cannot reshape {num} elements into a shape with 0 elements per -1"));
+            }
+            Dim::Unknown
+        } else if open.is_empty() {
+            if !num.is_multiple_of(den) {
+                return Err(format!("cannot reshape {num} elements into a shape with {den} elements per -1"));
+            }
+            Dim::Known(num / den)
+        } else if num == 0 {
+            Dim::Known(0)
+        } else if open.len() == 1 && num == den {
+            open[0].clone()
+        } else {
+            Dim::Unknown
         };
-    } else if let (Some(a), Some(b)) = (dim_product(input).known(), dim_product(&out).known()) {
-        if a != b {
-            return Err(format!("cannot reshape {a} elements into {b}"));
-        }
+    } else if let (Some(a), Some(b)) = (dim_product(input).known(), dim_product(&out).known())
+        && a != b
+    {
+        return Err(format!("cannot reshape {a} elements into {b}"));
     }
     Ok(out)
 }
@@ -98,22 +132,63 @@ impl KnownDim for Dim {
     }
 }
 
+/// The dims a shape operand (input `i`) gives: from its values when known (names kept), else
+/// as many unknown dims as its length. Negative entries are an error.
+fn shape_operand(cx: &Cx, i: usize, what: &str) -> R<Vec<Dim>> {
+    match cx.sym_ints(i) {
+        Ok(v) => v
+            .iter()
+            .map(|d| {
+                d.to_dim().ok_or_else(|| Fail::Bad(Kind::Attribute, format!("{what} has a negative entry")))
+            })
+            .collect(),
+        Err(_) => cx.known_len(i).map(|n| vec![Dim::Unknown; n]).ok_or(Fail::Unknown),
+    }
+}
+
 fn reshape(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
-    let target = if cx.opset < 5 {
-        cx.attr_ints("shape")?.ok_or_else(|| Fail::Bad(Kind::Attribute, "`shape` is required".into()))?
+    let target: Vec<SymInt> = if cx.opset < 5 {
+        cx.attr_ints("shape")?
+            .ok_or_else(|| Fail::Bad(Kind::Attribute, "`shape` is required".into()))?
+            .into_iter()
+            .map(SymInt::Int)
+            .collect()
     } else {
-        cx.ints(1)?
+        match cx.sym_ints(1) {
+            Ok(t) => t,
+            // The rank is still known from the length of the shape operand.
+            Err(_) => {
+                let n = cx.known_len(1).ok_or(Fail::Unknown)?;
+                return one(TypeFact {
+                    elem: cx.elem_opt(0),
+                    shape: Some(vec![Dim::Unknown; n]),
+                    value: None,
+                });
+            }
+        }
     };
     let allowzero = cx.opset >= 14 && cx.attr_int("allowzero", 0)? != 0;
     let input = match cx.dims(0) {
         Ok(d) => d,
-        Err(_) if target.iter().all(|&t| t > 0 || (t == 0 && allowzero)) => {
-            let s: Vec<Dim> = target.iter().map(|&t| Dim::Known(t as u64)).collect();
+        Err(_) => {
+            // Without the input's shape, every entry but `0` (copy) and `-1` is still its dim.
+            if target.iter().filter(|t| **t == SymInt::Int(-1)).count() > 1 {
+                return bad(Kind::Incompatible, "more than one -1 in the target shape");
+            }
+            let s = target
+                .iter()
+                .map(|t| match t {
+                    SymInt::Int(0) if allowzero => Ok(Dim::Known(0)),
+                    SymInt::Int(0 | -1) => Ok(Dim::Unknown),
+                    t => t.to_dim().ok_or_else(|| {
+                        Fail::Bad(Kind::Incompatible, format!("invalid target dimension {t:?}"))
+                    }),
+                })
+                .collect::<R<Vec<Dim>>>()?;
             return one(TypeFact { elem: cx.elem_opt(0), shape: Some(s), value: None });
         }
-        Err(e) => return Err(e),
     };
-    let s = reshape_dims(input, &target, allowzero).map_err(|m| Fail::Bad(Kind::Incompatible, m))?;
+    let s = reshape_dims_sym(input, &target, allowzero).map_err(|m| Fail::Bad(Kind::Incompatible, m))?;
     same_values(cx, s)
 }
 
@@ -140,10 +215,10 @@ fn squeeze(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
             let mut drop = vec![false; x.len()];
             for a in axes {
                 let a = norm_axis(a, x.len())?;
-                if let Dim::Known(n) = x[a] {
-                    if n != 1 {
-                        return bad(Kind::Incompatible, format!("cannot squeeze axis {a} of size {n}"));
-                    }
+                if let Dim::Known(n) = x[a]
+                    && n != 1
+                {
+                    return bad(Kind::Incompatible, format!("cannot squeeze axis {a} of size {n}"));
                 }
                 drop[a] = true;
             }
@@ -205,22 +280,19 @@ fn transpose(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
 
 fn expand(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     let x = cx.dims(0)?;
-    let shape = cx.ints(1)?;
-    if shape.iter().any(|&d| d < 0) {
-        return bad(Kind::Attribute, "Expand's shape has a negative entry");
-    }
-    let s: Vec<Dim> = shape.iter().map(|&d| Dim::Known(d as u64)).collect();
+    let s = shape_operand(cx, 1, "Expand's shape")?;
     let out = broadcast_r(x, &s)?;
     let mut f = TypeFact { elem: cx.elem_opt(0), shape: Some(out.clone()), value: None };
-    if let Ok(v) = cx.values(0) {
-        if v.len() == 1 {
-            if let Some(n) = dim_product(&out).known_u64() {
-                f.value = Some(match v {
-                    super::Values::Int(v) => super::Values::Int(vec![v[0]; n as usize]),
-                    super::Values::Float(v) => super::Values::Float(vec![v[0]; n as usize]),
-                });
-            }
-        }
+    if let Ok(v) = cx.values(0)
+        && v.len() == 1
+        && let Some(n) = dim_product(&out).known_u64()
+    {
+        let n = n as usize;
+        f.value = Some(match v {
+            Values::Int(v) => Values::Int(vec![v[0]; n]),
+            Values::Float(v) => Values::Float(vec![v[0]; n]),
+            Values::Sym(v) => Values::Sym(vec![v[0].clone(); n]),
+        });
     }
     one(f)
 }
@@ -243,14 +315,11 @@ fn tile(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     if cx.opset < 6 {
         return Err(Fail::Unknown);
     }
-    let reps = cx.ints(1)?;
+    let reps = shape_operand(cx, 1, "repeats")?;
     if reps.len() != x.len() {
         return bad(Kind::Rank, format!("repeats has {} entries for rank {}", reps.len(), x.len()));
     }
-    if reps.iter().any(|&r| r < 0) {
-        return bad(Kind::Attribute, "a repeat count is negative");
-    }
-    let out = x.iter().zip(&reps).map(|(d, &r)| dim_mul(d, r as u64)).collect();
+    let out = x.iter().zip(&reps).map(|(d, r)| dim_product(&[d.clone(), r.clone()])).collect();
     one(TypeFact { elem: cx.elem_opt(0), shape: Some(out), value: None })
 }
 

@@ -3,11 +3,11 @@
 //!
 //! Where the scales come from by opset: `Upsample` 7 an attribute, 9 the second input;
 //! `Resize` 10 the second input, 11 and later the third input (`roi` is the second) with `sizes`
-//! the fourth.
+//! the fourth. `sizes` may hold dimension names ([`SymInt`]), which the output keeps.
 
 use qc_ir::Dim;
 
-use super::{Cx, Fail, Kind, R, TypeFact, bad, norm_axis, one};
+use super::{Cx, Fail, Kind, R, SymInt, TypeFact, bad, norm_axis, one};
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
     Some(match cx.op.op_type() {
@@ -64,7 +64,7 @@ fn resize(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
         Some(a) if cx.opset >= 18 => a.into_iter().map(|a| norm_axis(a, r)).collect::<R<_>>()?,
         _ => (0..r).collect(),
     };
-    let sizes = if cx.has(3) { Some(cx.ints(3)?) } else { None };
+    let sizes = if cx.has(3) { Some(cx.sym_ints(3)?) } else { None };
     match sizes {
         Some(sizes) if !sizes.is_empty() => {
             if sizes.len() != axes.len() {
@@ -74,13 +74,18 @@ fn resize(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
             let mut o = x.to_vec();
             if policy == "stretch" || cx.opset < 18 {
                 for (k, &a) in axes.iter().enumerate() {
-                    o[a] = Dim::Known(sizes[k].max(0) as u64);
+                    o[a] = match &sizes[k] {
+                        SymInt::Int(n) => Dim::Known((*n).max(0) as u64),
+                        s => s.to_dim().unwrap_or(Dim::Unknown),
+                    };
                 }
             } else {
                 let mut scale: Option<f32> = None;
                 for (k, &a) in axes.iter().enumerate() {
-                    let Dim::Known(n) = x[a] else { return Err(Fail::Unknown) };
-                    let s = sizes[k] as f32 / n as f32;
+                    let (Dim::Known(n), Some(size)) = (&x[a], sizes[k].as_int()) else {
+                        return Err(Fail::Unknown);
+                    };
+                    let s = size as f32 / *n as f32;
                     scale = Some(match (scale, policy.as_str()) {
                         (None, _) => s,
                         (Some(p), "not_larger") => p.min(s),

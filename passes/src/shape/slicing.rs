@@ -1,8 +1,13 @@
 //! Slicing and joining: `Slice`, `Gather`, `GatherElements`, `Concat`, `Split`, `Pad`.
+//!
+//! `Slice` and `Gather` of a 1-D value with known values, and `Concat` of 1-D values, carry the
+//! values along (symbolic elements too), as data propagation through shape chains needs.
+//! `Slice`'s `starts`/`ends` may be symbolic: `x[0:N]` of a dimension `N` is `N`, any other
+//! unknown bound gives an unknown dimension.
 
 use qc_ir::Dim;
 
-use super::{Cx, Fail, Kind, R, TypeFact, Values, bad, norm_axis, one};
+use super::{Cx, Fail, Kind, R, SymInt, TypeFact, Values, bad, norm_axis, one};
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
     Some(match cx.op.op_type() {
@@ -34,15 +39,16 @@ pub fn slice_range(d: i64, start: i64, end: i64, step: i64) -> (i64, i64) {
 
 fn slice(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     let x = cx.dims(0)?;
+    let ints = |v: Vec<i64>| v.into_iter().map(SymInt::Int).collect::<Vec<_>>();
     let (starts, ends, axes, steps) = if cx.opset < 10 {
         let req = |n: &str| {
             cx.attr_ints(n)?.ok_or_else(|| Fail::Bad(Kind::Attribute, format!("`{n}` is required")))
         };
-        (req("starts")?, req("ends")?, cx.attr_ints("axes")?, None)
+        (ints(req("starts")?), ints(req("ends")?), cx.attr_ints("axes")?, None)
     } else {
         let axes = if cx.has(3) { Some(cx.ints(3)?) } else { None };
         let steps = if cx.has(4) { Some(cx.ints(4)?) } else { None };
-        (cx.ints(1)?, cx.ints(2)?, axes, steps)
+        (cx.sym_ints(1)?, cx.sym_ints(2)?, axes, steps)
     };
     let n = starts.len();
     if ends.len() != n {
@@ -60,23 +66,29 @@ fn slice(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
         if steps[i] == 0 {
             return bad(Kind::Attribute, "a step is 0");
         }
-        match &x[a] {
-            Dim::Known(d) => {
-                let (s, len) = slice_range(*d as i64, starts[i], ends[i], steps[i]);
+        let whole_from_start = starts[i] == SymInt::Int(0) && steps[i] == 1;
+        match (&x[a], starts[i].as_int(), ends[i].as_int()) {
+            (Dim::Known(d), Some(s), Some(e)) => {
+                let (s, len) = slice_range(*d as i64, s, e, steps[i]);
                 out[a] = Dim::Known(len as u64);
                 ranges.push((a, s, len, steps[i]));
             }
-            _ if starts[i] == 0 && steps[i] == 1 && ends[i] >= i32::MAX as i64 => {}
+            (_, _, Some(e)) if whole_from_start && e >= i32::MAX as i64 => {}
+            // `x[0:N]` of a dimension `N` is all of it.
+            (d @ Dim::Sym(name), _, None) if whole_from_start && ends[i] == SymInt::Sym(name.clone()) => {
+                out[a] = d.clone();
+            }
             _ => out[a] = Dim::Unknown,
         }
     }
     let mut f = TypeFact { elem: cx.elem_opt(0), shape: Some(out), value: None };
-    if x.len() == 1 && ranges.len() == 1 {
-        if let Ok(v) = cx.values(0) {
-            let (_, s, len, st) = ranges[0];
-            let idx: Vec<usize> = (0..len).map(|k| (s + k * st) as usize).collect();
-            f.value = pick(v, &idx);
-        }
+    if x.len() == 1
+        && ranges.len() == 1
+        && let Ok(v) = cx.values(0)
+    {
+        let (_, s, len, st) = ranges[0];
+        let idx: Vec<usize> = (0..len).map(|k| (s + k * st) as usize).collect();
+        f.value = pick(v, &idx);
     }
     one(f)
 }
@@ -85,6 +97,7 @@ fn pick(v: &Values, idx: &[usize]) -> Option<Values> {
     Some(match v {
         Values::Int(v) => Values::Int(idx.iter().map(|&i| v.get(i).copied()).collect::<Option<_>>()?),
         Values::Float(v) => Values::Float(idx.iter().map(|&i| v.get(i).copied()).collect::<Option<_>>()?),
+        Values::Sym(v) => Values::from_sym(idx.iter().map(|&i| v.get(i).cloned()).collect::<Option<_>>()?),
     })
 }
 
@@ -99,21 +112,36 @@ fn gather(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     out.extend(ind.iter().cloned());
     out.extend(x[axis + 1..].iter().cloned());
     let mut f = TypeFact { elem: cx.elem_opt(0), shape: Some(out), value: None };
-    if x.len() == 1 {
-        if let (Ok(v), Ok(i), Dim::Known(d)) = (cx.values(0), cx.ints(1), &x[0]) {
-            let d = *d as i64;
-            let idx: Option<Vec<usize>> = i
-                .iter()
-                .map(
-                    |&k| if k < -d || k >= d { None } else { Some((if k < 0 { k + d } else { k }) as usize) },
-                )
-                .collect();
-            if let Some(idx) = idx {
-                f.value = pick(v, &idx);
-            }
+    if x.len() == 1
+        && let (Ok(v), Ok(i), Dim::Known(d)) = (cx.values(0), cx.ints(1), &x[0])
+    {
+        let d = *d as i64;
+        let idx: Option<Vec<usize>> = i
+            .iter()
+            .map(|&k| if k < -d || k >= d { None } else { Some((if k < 0 { k + d } else { k }) as usize) })
+            .collect();
+        if let Some(idx) = idx {
+            f.value = pick(v, &idx);
         }
     }
     one(f)
+}
+
+/// The values of a concatenation: integers if all parts are, floats if any part is (and none is
+/// symbolic), possibly symbolic integers if any part is.
+fn concat_values(parts: &[&Values]) -> Option<Values> {
+    if parts.iter().all(|v| matches!(v, Values::Int(_))) {
+        return Some(Values::Int(parts.iter().filter_map(|v| v.as_i64()).flatten().collect()));
+    }
+    let any_float = parts.iter().any(|v| matches!(v, Values::Float(_)));
+    let any_sym = parts.iter().any(|v| matches!(v, Values::Sym(_)));
+    match (any_float, any_sym) {
+        (true, false) => {
+            Some(Values::Float(parts.iter().map(|v| v.as_f64()).collect::<Option<Vec<_>>>()?.concat()))
+        }
+        (false, true) => Some(Values::from_sym(parts.iter().flat_map(|v| v.as_sym()).collect())),
+        _ => None,
+    }
 }
 
 fn concat(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
@@ -126,8 +154,7 @@ fn concat(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     let axis = norm_axis(axis, first.len())?;
     let mut out = first.to_vec();
     let mut total: Option<u64> = Some(0);
-    let mut vals: Option<Values> = Some(Values::Int(vec![]));
-    let mut any_float = false;
+    let mut parts: Option<Vec<&Values>> = Some(Vec::new());
     for i in 0..n {
         let d = cx.dims(i)?;
         if d.len() != first.len() {
@@ -153,30 +180,15 @@ fn concat(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
                 };
             }
         }
-        match cx.values(i) {
-            Ok(Values::Int(v)) => {
-                if let Some(Values::Int(acc)) = &mut vals {
-                    acc.extend(v);
-                }
-            }
-            Ok(Values::Float(v)) => {
-                any_float = true;
-                if let Some(Values::Int(acc)) = &vals {
-                    let mut a: Vec<f64> = acc.iter().map(|x| *x as f64).collect();
-                    a.extend(v);
-                    vals = Some(Values::Float(a));
-                } else if let Some(Values::Float(acc)) = &mut vals {
-                    acc.extend(v);
-                }
-            }
-            Err(_) => vals = None,
+        match (cx.values(i), &mut parts) {
+            (Ok(v), Some(p)) => p.push(v),
+            _ => parts = None,
         }
     }
-    let _ = any_float;
     out[axis] = total.map_or(Dim::Unknown, Dim::Known);
     let mut f = TypeFact { elem: (0..n).find_map(|i| cx.elem_opt(i)), shape: Some(out), value: None };
     if first.len() == 1 {
-        f.value = vals;
+        f.value = parts.and_then(|p| concat_values(&p));
     }
     one(f)
 }
@@ -202,10 +214,10 @@ fn split(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
             if s.iter().any(|&v| v < 0) {
                 return bad(Kind::Attribute, "split has a negative entry");
             }
-            if let Dim::Known(d) = x[axis] {
-                if s.iter().sum::<i64>() != d as i64 {
-                    return bad(Kind::Incompatible, format!("split sizes {s:?} do not sum to {d}"));
-                }
+            if let Dim::Known(d) = x[axis]
+                && s.iter().sum::<i64>() != d as i64
+            {
+                return bad(Kind::Incompatible, format!("split sizes {s:?} do not sum to {d}"));
             }
             s.iter().map(|&v| Dim::Known(v as u64)).collect()
         }

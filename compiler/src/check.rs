@@ -1,0 +1,224 @@
+//! `qc check`: checks a model against a DLA target's operator limits and fixed-point scale rules,
+//! and says where each op runs.
+//!
+//! The model runs through `qc_passes::check::PIPELINE` (shapes, quantization specs, propagated
+//! scales), then `qc_passes::check::check` applies the target. Every finding is one miette
+//! diagnostic with the code `qc::check::<rule>`; the text report renders them like rustc, then
+//! the placement of every op; `--format json` writes the schema of `spec/cli.md`. Both go to
+//! standard output: the findings are the command's result. Exit code 0 when no finding is an
+//! error, 1 otherwise, 2 when the model or the target cannot be read.
+
+use std::fmt::{self, Write as _};
+use std::path::PathBuf;
+
+use qc_ir::target::Severity;
+use qc_passes::check::{self, CheckReport, Finding, Unit};
+use qc_passes::{ManagerOptions, PassManager, Pipeline};
+
+use crate::cli::Format;
+use crate::load::{self, LoadOptions};
+
+/// Arguments of `qc check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The ONNX or QONNX model.
+    pub model: PathBuf,
+    /// The DLA target: a built-in name (`qc targets list`) or the path of a YAML target file.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub target: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Read the model into memory instead of memory-mapping it.
+    #[arg(long)]
+    pub no_mmap: bool,
+}
+
+/// What `qc check` found, and the warnings to print on standard error.
+pub struct Checked {
+    pub report: CheckReport,
+    pub warnings: Vec<miette::Report>,
+}
+
+/// Loads the model and the target and checks one against the other.
+pub fn check_file(args: &CheckArgs) -> miette::Result<Checked> {
+    let target = crate::targets::resolve(&args.target).map_err(|e| *e)?;
+    let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
+    let mut warnings: Vec<miette::Report> =
+        loaded.warnings.iter().cloned().map(miette::Report::new).collect();
+    let mut model = loaded.model;
+    let pipeline = Pipeline::parse(check::PIPELINE).expect("the check pipeline parses");
+    let options = ManagerOptions { verify_each: false, stop_after: None };
+    let run =
+        PassManager::new(pipeline, options)?.with_target(target.clone()).run(&mut model, &mut |_, _| {})?;
+    // Conflicting quantization descriptions are findings (`scale-mismatch`), not warnings.
+    warnings.extend(
+        run.warnings.into_iter().filter(|w| w.code != "qc::quant::conflict").map(miette::Report::new),
+    );
+    let report = check::check(&model, &target);
+    Ok(Checked { report, warnings })
+}
+
+/// Runs `qc check`: writes the report to `out`; returns whether the model passed (no error
+/// finding) and the warnings for standard error.
+pub fn run(
+    args: &CheckArgs,
+    out: &mut dyn std::io::Write,
+    color: bool,
+) -> miette::Result<(bool, Vec<miette::Report>)> {
+    let Checked { report, warnings } = check_file(args)?;
+    let file = args.model.display().to_string();
+    let text = match args.format {
+        Format::Text => text(&file, &report, color),
+        Format::Json => json(&file, &report),
+    };
+    out.write_all(text.as_bytes())
+        .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write: {e}"))?;
+    Ok((report.ok(), warnings))
+}
+
+/// One finding as a miette diagnostic: code, severity, message with the observed value and the
+/// allowed range, and the hint as help.
+#[derive(Debug)]
+pub struct FindingDiagnostic<'a>(pub &'a Finding);
+
+impl fmt::Display for FindingDiagnostic<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = self.0;
+        match (&x.node, &x.op_type) {
+            (Some(n), Some(t)) => write!(f, "`{n}` ({t}): {}", x.message)?,
+            _ => f.write_str(&x.message)?,
+        }
+        write!(f, "\nobserved: {}\nallowed:  {}", x.observed, x.allowed)
+    }
+}
+
+impl std::error::Error for FindingDiagnostic<'_> {}
+
+impl miette::Diagnostic for FindingDiagnostic<'_> {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.0.rule.code()))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.0.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        (!self.0.hint.is_empty()).then(|| Box::new(&self.0.hint) as Box<dyn fmt::Display>)
+    }
+}
+
+/// Renders one finding as miette's graphical report.
+pub fn render_finding(f: &Finding, color: bool) -> String {
+    use miette::{GraphicalReportHandler, GraphicalTheme};
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+    let mut s = String::new();
+    if handler.render_report(&mut s, &FindingDiagnostic(f)).is_err() {
+        s = format!("{}\n", FindingDiagnostic(f));
+    }
+    s
+}
+
+/// The text report: every finding, the placement of every op, and the totals.
+pub fn text(file: &str, r: &CheckReport, color: bool) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{file}: checked against {}\n", r.target);
+    if r.findings.is_empty() {
+        let _ =
+            writeln!(s, "no findings: every op and tensor is within the target's limits and scale rules\n");
+    }
+    for f in &r.findings {
+        s.push_str(&render_finding(f, color));
+        s.push('\n');
+    }
+    let (dla, cpu) = (r.count(Unit::Dla), r.count(Unit::Cpu));
+    let _ = writeln!(s, "placement: {dla} op(s) on the DLA, {cpu} on the CPU, {} absorbed", r.absorbed.len());
+    let w0 = r.placement.iter().map(|p| p.node.len()).max().unwrap_or(0).max(4);
+    let w1 = r.placement.iter().map(|p| p.op_type.len()).max().unwrap_or(0).max(7);
+    if !r.placement.is_empty() {
+        let _ = writeln!(s, "  {:<w0$}  {:<w1$}  unit  operator", "node", "op type");
+        for p in &r.placement {
+            let _ = writeln!(
+                s,
+                "  {:<w0$}  {:<w1$}  {:<4}  {}",
+                p.node,
+                p.op_type,
+                p.unit.name(),
+                p.operator.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    if !r.absorbed.is_empty() {
+        let q = r.absorbed.iter().filter(|a| a.reason == check::AbsorbReason::Quantizer).count();
+        let _ = writeln!(
+            s,
+            "  absorbed: {q} quantizer(s) (their scales describe the tensors they write), {} op(s) of constants",
+            r.absorbed.len() - q
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nresult: {} error(s), {} warning(s): {}",
+        r.errors(),
+        r.warnings(),
+        if r.ok() { "ok" } else { "the model does not fit the target" }
+    );
+    s
+}
+
+/// The JSON document (`spec/cli.md`, schema version 1).
+pub fn json(file: &str, r: &CheckReport) -> String {
+    use serde_json::json;
+    let diagnostics: Vec<serde_json::Value> = r
+        .findings
+        .iter()
+        .map(|f| {
+            json!({
+                "code": f.rule.code(),
+                "rule": f.rule.name(),
+                "severity": f.severity.name(),
+                "node": f.node,
+                "op_type": f.op_type,
+                "tensor": f.tensor,
+                "message": f.message,
+                "observed": f.observed,
+                "allowed": f.allowed,
+                "hint": f.hint,
+            })
+        })
+        .collect();
+    let placement: Vec<serde_json::Value> = r
+        .placement
+        .iter()
+        .map(|p| json!({"node": p.node, "op_type": p.op_type, "unit": p.unit.name(), "operator": p.operator}))
+        .collect();
+    let absorbed: Vec<serde_json::Value> = r
+        .absorbed
+        .iter()
+        .map(|a| json!({"node": a.node, "op_type": a.op_type, "reason": a.reason.name()}))
+        .collect();
+    let doc = json!({
+        "schema_version": 1,
+        "file": file,
+        "target": r.target,
+        "ok": r.ok(),
+        "summary": {
+            "errors": r.errors(),
+            "warnings": r.warnings(),
+            "dla": r.count(Unit::Dla),
+            "cpu": r.count(Unit::Cpu),
+            "absorbed": r.absorbed.len(),
+        },
+        "diagnostics": diagnostics,
+        "placement": placement,
+        "absorbed": absorbed,
+    });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}

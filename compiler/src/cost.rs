@@ -1,0 +1,203 @@
+//! `qc cost`: inference cost as `qonnx-inference-cost` reports it, for any ONNX or QONNX model.
+//!
+//! The model is preprocessed as the reference procedure does (`qc_passes::cost::PREPROCESS`),
+//! then every node is counted. Text output is a table for people; `--format json` writes the
+//! reference tool's keys (`spec/cli.md`, `spec/cost.md`).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use qc_passes::ManagerOptions;
+use qc_passes::cost::{self, CostOptions, CostReport, Counts};
+
+use crate::cli::Format;
+use crate::load::{self, LoadOptions};
+
+/// Arguments of `qc cost`.
+#[derive(Debug, clap::Args)]
+pub struct CostArgs {
+    /// The ONNX or QONNX model.
+    pub model: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Also report the cost per op type and per node.
+    #[arg(long)]
+    pub cost_breakdown: bool,
+    /// Count zero weights as if they were not zero (the reference's `--discount-sparsity False`).
+    #[arg(long)]
+    pub no_discount_sparsity: bool,
+    /// Also cost ops the reference leaves unsupported where the arithmetic is clear
+    /// (pooling, ConvTranspose, QLinear*, *Integer, Softmax, Resize, element-wise ops).
+    #[arg(long)]
+    pub extended: bool,
+    /// Print the preprocessing pipeline and exit.
+    #[arg(long)]
+    pub print_pipeline: bool,
+    /// Read the model into memory instead of memory-mapping it.
+    #[arg(long)]
+    pub no_mmap: bool,
+}
+
+/// Runs `qc cost`; returns the warnings to print.
+pub fn run(args: &CostArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
+    if args.print_pipeline {
+        let _ = writeln!(out, "{}", cost::PREPROCESS);
+        return Ok(Vec::new());
+    }
+    let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
+    let mut warnings: Vec<miette::Report> =
+        loaded.warnings.iter().cloned().map(miette::Report::new).collect();
+    let mut model = loaded.model;
+    let report = cost::preprocess(&mut model, ManagerOptions { verify_each: false, stop_after: None })?;
+    warnings.extend(report.warnings.into_iter().map(miette::Report::new));
+    let opts = CostOptions { discount_sparsity: !args.no_discount_sparsity, extended: args.extended };
+    let result = cost::inference_cost(&model, &opts);
+    for w in &result.warnings {
+        warnings.push(miette::miette!(
+            severity = miette::Severity::Warning,
+            code = w.code,
+            help = "see spec/cost.md for how qc counts each op",
+            "node `{}`: {}",
+            w.node,
+            w.message
+        ));
+    }
+    let file = args.model.display().to_string();
+    let text = match args.format {
+        Format::Text => text(&file, &result, args.cost_breakdown),
+        Format::Json => json(&file, &result, args.cost_breakdown),
+    };
+    out.write_all(text.as_bytes())
+        .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write: {e}"))?;
+    Ok(warnings)
+}
+
+/// A count as qonnx prints it in JSON: a float.
+fn number(x: f64) -> serde_json::Value {
+    serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
+fn counts_json(c: &Counts) -> serde_json::Map<String, serde_json::Value> {
+    c.iter().map(|(k, v)| (k.clone(), number(*v))).collect()
+}
+
+/// The JSON document: the reference's keys, `unsupported` as a sorted array.
+pub fn json(file: &str, r: &CostReport, breakdown: bool) -> String {
+    use serde_json::{Value, json};
+    let mut total = counts_json(&r.total);
+    total.insert("unsupported".into(), json!(r.unsupported));
+    total.insert("discount_sparsity".into(), Value::Bool(r.discount_sparsity));
+    let mut doc = serde_json::Map::new();
+    doc.insert("schema_version".into(), json!(1));
+    doc.insert("file".into(), json!(file));
+    doc.insert("extended".into(), Value::Bool(r.extended));
+    doc.insert("total_cost".into(), Value::Object(total));
+    if breakdown {
+        let optype: serde_json::Map<String, Value> =
+            r.optype.iter().map(|(k, c)| (k.clone(), Value::Object(counts_json(c)))).collect();
+        let nodes: serde_json::Map<String, Value> =
+            r.nodes.iter().map(|n| (n.name.clone(), Value::Object(counts_json(&n.counts)))).collect();
+        let names: serde_json::Map<String, Value> =
+            r.nodes.iter().map(|n| (n.name.clone(), json!(n.qonnx_name))).collect();
+        doc.insert("optype_cost".into(), Value::Object(optype));
+        doc.insert("node_cost".into(), Value::Object(nodes));
+        doc.insert("qonnx_node_names".into(), Value::Object(names));
+    }
+    let mut s = serde_json::to_string_pretty(&Value::Object(doc)).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// Writes a count: whole numbers with thousands separators, others with two decimals.
+fn count(x: f64) -> String {
+    if x.fract() != 0.0 {
+        return format!("{x:.2}");
+    }
+    let digits = format!("{}", x.abs() as u128);
+    let mut s = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            s.push(',');
+        }
+        s.push(c);
+    }
+    if x < 0.0 { format!("-{s}") } else { s }
+}
+
+/// The text report: totals, the counts by datatype, unsupported ops, and with `breakdown` a
+/// table per op type and per node.
+pub fn text(file: &str, r: &CostReport, breakdown: bool) -> String {
+    let mut s = String::new();
+    let t = |k: &str| r.total.get(k).copied().unwrap_or(0.0);
+    let _ = writeln!(s, "{file}");
+    let _ = writeln!(
+        s,
+        "  {} MACs, {} bit operations{}",
+        count(t("total_macs")),
+        count(t("total_bops")),
+        if r.discount_sparsity { " (zero weights discounted)" } else { "" }
+    );
+    let _ = writeln!(
+        s,
+        "  weights {} elements, {} bits; outputs {} elements, {} bits",
+        count(t("total_mem_w_elems")),
+        count(t("total_mem_w_bits")),
+        count(t("total_mem_o_elems")),
+        count(t("total_mem_o_bits"))
+    );
+    let keys: Vec<(&String, &f64)> = r.total.iter().filter(|(k, _)| !k.starts_with("total_")).collect();
+    let width = keys.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    if !keys.is_empty() {
+        s.push('\n');
+        for (k, v) in keys {
+            let _ = writeln!(s, "  {k:<width$}  {:>16}", count(*v));
+        }
+    }
+    s.push('\n');
+    if r.unsupported.is_empty() {
+        let _ = writeln!(s, "  unsupported: none");
+    } else {
+        let list: Vec<&str> = r.unsupported.iter().map(String::as_str).collect();
+        let _ = writeln!(s, "  unsupported (not counted): {}", list.join(", "));
+    }
+    if breakdown {
+        let head = ["MACs", "BOPs", "weights", "weight bits", "outputs", "output bits"];
+        let row = |c: &Counts| {
+            [
+                "total_macs",
+                "total_bops",
+                "total_mem_w_elems",
+                "total_mem_w_bits",
+                "total_mem_o_elems",
+                "total_mem_o_bits",
+            ]
+            .map(|k| count(c.get(k).copied().unwrap_or(0.0)))
+        };
+        let mut table = |title: &str, rows: Vec<(String, [String; 6])>| {
+            let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(title.len());
+            let ws: Vec<usize> = (0..6)
+                .map(|i| rows.iter().map(|r| r.1[i].len()).max().unwrap_or(0).max(head[i].len()))
+                .collect();
+            s.push('\n');
+            let _ = write!(s, "  {title:<w0$}");
+            for (i, h) in head.iter().enumerate() {
+                let _ = write!(s, "  {h:>w$}", w = ws[i]);
+            }
+            s.push('\n');
+            for (name, cells) in rows {
+                let _ = write!(s, "  {name:<w0$}");
+                for (i, c) in cells.iter().enumerate() {
+                    let _ = write!(s, "  {c:>w$}", w = ws[i]);
+                }
+                s.push('\n');
+            }
+        };
+        table("op type", r.optype.iter().map(|(k, c)| (k.clone(), row(c))).collect());
+        table(
+            "node",
+            r.nodes.iter().map(|n| (format!("{} ({})", n.name, n.op_type), row(&n.counts))).collect(),
+        );
+    }
+    s
+}

@@ -1,0 +1,633 @@
+//! Inference cost as `qonnx-inference-cost` counts it: MACs by datatype pair, bit operations,
+//! weight and output memory (research/qonnx.md 1(c); the formulas are in `spec/cost.md`).
+//!
+//! [`preprocess`] runs qc's passes in the order of the reference procedure (`qonnx-cleanup`, then
+//! the cost tool's own preprocessing), so that weights behind quantizers are folded into constants
+//! that keep their quantizer's datatype, and sparsity is measured on the quantized weights.
+//! [`inference_cost`] then counts every node. Keys, values and the list of unsupported ops match
+//! the reference tool; where it crashes or is wrong (channels-last Conv, Conv without
+//! `kernel_shape`, symbolic dims) qc does the right thing, as `spec/cost.md` says.
+//!
+//! With [`CostOptions::extended`], ops the reference leaves unsupported whose arithmetic is clear
+//! are costed too (pooling, ConvTranspose, QLinearConv, QLinearMatMul, ConvInteger,
+//! MatMulInteger, Softmax, Resize, element-wise ops).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use qc_ir::{AttrValue, Const, DataType, Dim, Model, Op, OpId, ValueId, ValueType};
+
+use crate::manager::{ManagerError, ManagerOptions, PassManager, RunReport};
+use crate::passes::infer_datatypes::CHANNELS_LAST;
+use crate::pipeline::Pipeline;
+use crate::quant::{datatype_of, elem_datatype, value_elem};
+
+/// Counts by key (`op_mac_INT8_INT4`, `mem_w_INT4`, `mem_o_INT32`, `total_macs`, ...).
+pub type Counts = BTreeMap<String, f64>;
+
+/// What to count.
+#[derive(Clone, Copy, Debug)]
+pub struct CostOptions {
+    /// Scale MACs and weight memory by the density of constant weights (the reference default).
+    pub discount_sparsity: bool,
+    /// Also cost the ops the reference leaves unsupported where the arithmetic is clear.
+    pub extended: bool,
+}
+
+impl Default for CostOptions {
+    fn default() -> Self {
+        CostOptions { discount_sparsity: true, extended: false }
+    }
+}
+
+/// The cost of one node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeCost {
+    pub op: OpId,
+    /// The node's own name, or its qonnx name when it has none or shares it with another node.
+    pub name: String,
+    pub op_type: String,
+    /// The name qonnx gives the node (`<OpType>_<k>`, see [`qonnx_node_names`]).
+    pub qonnx_name: String,
+    /// Its counts, with the `total_*` keys.
+    pub counts: Counts,
+}
+
+/// A problem met while counting that did not stop it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CostWarning {
+    pub code: &'static str,
+    pub node: String,
+    pub message: String,
+}
+
+/// The cost of a model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CostReport {
+    /// Sums over the costed nodes, with the `total_*` keys.
+    pub total: Counts,
+    /// Op types that are neither costed nor known to cost nothing.
+    pub unsupported: BTreeSet<String>,
+    pub discount_sparsity: bool,
+    pub extended: bool,
+    /// Sums per op type, with the `total_*` keys.
+    pub optype: BTreeMap<String, Counts>,
+    /// Every costed node, in graph order.
+    pub nodes: Vec<NodeCost>,
+    pub warnings: Vec<CostWarning>,
+}
+
+/// The preprocessing pipeline: the reference procedure's steps in qc's passes (`qc cost
+/// --print-pipeline` shows it). It drops initializer inputs, infers shapes, folds constants
+/// except the quantizers `qonnx-cleanup` keeps, infers datatypes, folds the remaining constant
+/// quantizers (weights keep their quantizer's datatype), removes dead ops, and infers shapes and
+/// datatypes again. The reference folds every constant however large, hence the limit.
+pub const PREPROCESS: &str = "remove-static-inputs,infer-shapes,\
+fold-constants{quant=qonnx-cleanup,max-growth-mib=1048576},infer-shapes,infer-datatypes,\
+fold-constants{quant=true,max-growth-mib=1048576},eliminate-dead,infer-shapes,infer-datatypes";
+
+/// Prepares a model for counting with [`PREPROCESS`].
+pub fn preprocess(model: &mut Model, options: ManagerOptions) -> Result<RunReport, ManagerError> {
+    let pipeline = Pipeline::parse(PREPROCESS).expect("the preprocessing pipeline parses");
+    PassManager::new(pipeline, options)?.run(model, &mut |_, _| {})
+}
+
+/// Op types the reference counts as free.
+pub const ZERO_COST: [&str; 22] = [
+    "MaxPool",
+    "AveragePool",
+    "Quant",
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "Reshape",
+    "Concat",
+    "Transpose",
+    "Div",
+    "Mul",
+    "Add",
+    "Sub",
+    "BatchNormalization",
+    "Relu",
+    "Elu",
+    "Selu",
+    "Sigmoid",
+    "Identity",
+    "Flatten",
+    "Pad",
+    "Clip",
+    "Trunc",
+];
+
+/// Op types `--extended` costs on top of the reference's.
+pub const EXTENDED: [&str; 19] = [
+    "QLinearConv",
+    "ConvInteger",
+    "QLinearMatMul",
+    "MatMulInteger",
+    "ConvTranspose",
+    "AveragePool",
+    "GlobalAveragePool",
+    "Softmax",
+    "Resize",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Max",
+    "Min",
+    "Sum",
+    "Mean",
+    "PRelu",
+    "Pow",
+];
+
+/// Op types `--extended` counts as free: data movement, quantizers and the activations (as the
+/// reference already counts Relu, Sigmoid, Elu and Selu).
+pub const EXTENDED_FREE: [&str; 36] = [
+    "Dropout",
+    "Squeeze",
+    "Unsqueeze",
+    "DepthToSpace",
+    "SpaceToDepth",
+    "Gather",
+    "Slice",
+    "Split",
+    "Expand",
+    "Tile",
+    "Cast",
+    "Constant",
+    "Shape",
+    "GlobalMaxPool",
+    "BipolarQuant",
+    "IntQuant",
+    "FloatQuant",
+    "MultiThreshold",
+    "LeakyRelu",
+    "Tanh",
+    "HardSigmoid",
+    "HardSwish",
+    "Softplus",
+    "Gelu",
+    "Erf",
+    "Exp",
+    "Log",
+    "Sqrt",
+    "Neg",
+    "Abs",
+    "Floor",
+    "Ceil",
+    "Round",
+    "Sign",
+    "Not",
+    "Reciprocal",
+];
+
+/// Counts the cost of every node of a preprocessed model.
+pub fn inference_cost(model: &Model, opts: &CostOptions) -> CostReport {
+    let g = &model.graph;
+    let qonnx_names = qonnx_node_names(model);
+    let mut name_count: HashMap<&str, usize> = HashMap::new();
+    for (_, op) in g.ops() {
+        if let Some(n) = op.name.as_deref().filter(|n| !n.is_empty()) {
+            *name_count.entry(n).or_default() += 1;
+        }
+    }
+    let mut cx = Counter { model, opts, warnings: Vec::new() };
+    let mut unsupported = BTreeSet::new();
+    let mut nodes = Vec::new();
+    for (id, op) in g.ops() {
+        let qonnx_name = qonnx_names.get(&id).cloned().unwrap_or_default();
+        let name = match op.name.as_deref() {
+            Some(n) if !n.is_empty() && name_count.get(n) == Some(&1) => n.to_string(),
+            _ => qonnx_name.clone(),
+        };
+        match cx.node(op, &name) {
+            Outcome::Costed(counts) => nodes.push(NodeCost {
+                op: id,
+                name,
+                op_type: op.op_type().to_string(),
+                qonnx_name,
+                counts: with_totals(counts),
+            }),
+            Outcome::Free => {}
+            Outcome::Unsupported => {
+                unsupported.insert(op.op_type().to_string());
+            }
+        }
+    }
+    let mut total = Counts::new();
+    let mut optype: BTreeMap<String, Counts> = BTreeMap::new();
+    for n in &nodes {
+        for (k, v) in n.counts.iter().filter(|(k, _)| !k.starts_with("total_")) {
+            *total.entry(k.clone()).or_default() += v;
+            *optype.entry(n.op_type.clone()).or_default().entry(k.clone()).or_default() += v;
+        }
+    }
+    let optype = optype.into_iter().map(|(k, c)| (k, with_totals(c))).collect();
+    CostReport {
+        total: with_totals(total),
+        unsupported,
+        discount_sparsity: opts.discount_sparsity,
+        extended: opts.extended,
+        optype,
+        nodes,
+        warnings: cx.warnings,
+    }
+}
+
+/// Adds `total_macs`, `total_bops`, `total_mem_w_bits`, `total_mem_w_elems`,
+/// `total_mem_o_bits` and `total_mem_o_elems` to per-key counts.
+pub fn with_totals(mut c: Counts) -> Counts {
+    let (mut macs, mut bops) = (0.0, 0.0);
+    let (mut wb, mut we, mut ob, mut oe) = (0.0, 0.0, 0.0, 0.0);
+    for (k, v) in &c {
+        if let Some(rest) = k.strip_prefix("op_mac_") {
+            // Datatype names contain no `_`, so the key splits cleanly.
+            let mut parts = rest.split('_');
+            let bits = |p: Option<&str>| p.and_then(DataType::parse).map_or(0.0, |d| f64::from(d.bitwidth()));
+            let (a, b) = (bits(parts.next()), bits(parts.next()));
+            bops += a * b * v;
+            macs += v;
+        } else if let Some(dt) = k.strip_prefix("mem_w_") {
+            wb += DataType::parse(dt).map_or(0.0, |d| f64::from(d.bitwidth())) * v;
+            we += v;
+        } else if let Some(dt) = k.strip_prefix("mem_o_") {
+            ob += DataType::parse(dt).map_or(0.0, |d| f64::from(d.bitwidth())) * v;
+            oe += v;
+        }
+    }
+    for (k, v) in [
+        ("total_macs", macs),
+        ("total_bops", bops),
+        ("total_mem_w_bits", wb),
+        ("total_mem_w_elems", we),
+        ("total_mem_o_bits", ob),
+        ("total_mem_o_elems", oe),
+    ] {
+        c.insert(k.into(), v);
+    }
+    c
+}
+
+/// The names qonnx gives the nodes of a graph: `<OpType>_<k>`, counting each op type from 0 in
+/// the order of qonnx's `SortGraph` (nodes by depth, the length of the longest path from a node
+/// with no producer among its inputs; ties in graph order), as `GiveUniqueNodeNames` does.
+pub fn qonnx_node_names(model: &Model) -> HashMap<OpId, String> {
+    let g = &model.graph;
+    let order: Vec<OpId> = g.topo_order().unwrap_or_else(|_| g.ops().map(|(id, _)| id).collect());
+    let mut depth: HashMap<OpId, usize> = HashMap::new();
+    for &id in &order {
+        let d = g
+            .op(id)
+            .inputs()
+            .iter()
+            .flatten()
+            .filter_map(|v| g.value(*v).producer())
+            .filter_map(|p| depth.get(&p).map(|d| d + 1))
+            .max()
+            .unwrap_or(0);
+        depth.insert(id, d);
+    }
+    let mut sorted: Vec<(usize, usize, OpId)> =
+        g.ops().enumerate().map(|(i, (id, _))| (depth.get(&id).copied().unwrap_or(0), i, id)).collect();
+    sorted.sort();
+    let mut per_type: HashMap<&str, usize> = HashMap::new();
+    let mut out = HashMap::new();
+    for (_, _, id) in sorted {
+        let t = g.op(id).op_type();
+        let k = per_type.entry(t).or_default();
+        out.insert(id, format!("{t}_{k}"));
+        *k += 1;
+    }
+    out
+}
+
+enum Outcome {
+    Costed(Counts),
+    Free,
+    Unsupported,
+}
+
+struct Counter<'m> {
+    model: &'m Model,
+    opts: &'m CostOptions,
+    warnings: Vec<CostWarning>,
+}
+
+impl Counter<'_> {
+    fn node(&mut self, op: &Op, name: &str) -> Outcome {
+        let t = op.op_type();
+        let result = match t {
+            "Conv" => self.conv(op, name, 0, 1),
+            "MatMul" | "Gemm" => self.matmul(op, name, 0, 1),
+            "Upsample" => self.upsample(op, name),
+            _ if self.opts.extended && EXTENDED.contains(&t) => match t {
+                "QLinearConv" => self.conv(op, name, 0, 3),
+                "ConvInteger" => self.conv(op, name, 0, 1),
+                "QLinearMatMul" => self.matmul(op, name, 0, 3),
+                "MatMulInteger" => self.matmul(op, name, 0, 1),
+                "ConvTranspose" => self.conv_transpose(op, name),
+                "AveragePool" | "GlobalAveragePool" => self.average_pool(op, name),
+                "Softmax" => self.softmax(op, name),
+                "Resize" => self.resize(op, name),
+                _ => self.elementwise(op, name),
+            },
+            _ if ZERO_COST.contains(&t) => return Outcome::Free,
+            _ if self.opts.extended && EXTENDED_FREE.contains(&t) => return Outcome::Free,
+            _ => return Outcome::Unsupported,
+        };
+        match result {
+            Ok(c) => Outcome::Costed(c),
+            Err(message) => {
+                self.warnings.push(CostWarning {
+                    code: "qc::cost::uncosted",
+                    node: name.to_string(),
+                    message,
+                });
+                Outcome::Unsupported
+            }
+        }
+    }
+
+    fn input(&self, op: &Op, i: usize) -> Result<ValueId, String> {
+        op.inputs().get(i).copied().flatten().ok_or_else(|| format!("input {i} is missing"))
+    }
+
+    fn output(&self, op: &Op) -> Result<ValueId, String> {
+        op.outputs().first().copied().flatten().ok_or_else(|| "output 0 is missing".to_string())
+    }
+
+    /// The dims of a value; a symbolic dim counts as 1, with a warning.
+    fn dims(&mut self, v: ValueId, node: &str) -> Result<Vec<u64>, String> {
+        let val = self.model.graph.value(v);
+        if let Some(Const::Dense(t)) = &val.init {
+            return Ok(t.dims.iter().map(|&d| d.max(0) as u64).collect());
+        }
+        let shape = match val.ty.as_ref().and_then(|t| t.ty.as_ref()) {
+            Some(ValueType::Tensor { shape: Some(s), .. }) => s,
+            _ => return Err(format!("the shape of `{}` is unknown", val.name)),
+        };
+        let mut out = Vec::with_capacity(shape.dims.len());
+        for d in &shape.dims {
+            match d {
+                Dim::Known(n) => out.push(*n),
+                Dim::Sym(s) => {
+                    self.warnings.push(CostWarning {
+                        code: "qc::cost::symbolic_dim",
+                        node: node.to_string(),
+                        message: format!("dim `{s}` of `{}` is symbolic; counted as 1", val.name),
+                    });
+                    out.push(1);
+                }
+                Dim::Unknown => return Err(format!("a dim of `{}` is unknown", val.name)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Nonzero elements over all elements of a constant; `None` when `v` is not a constant.
+    fn density(&self, v: ValueId) -> Option<f64> {
+        let Some(Const::Dense(t)) = &self.model.graph.value(v).init else { return None };
+        let (nonzero, total) = count_nonzero(self.model, t)?;
+        Some(nonzero as f64 / total as f64)
+    }
+
+    /// The datatype name of a value: its spec's, else QONNX's default; with `extended`, an
+    /// integer tensor without a spec is its element type's integer datatype (QONNX would say
+    /// FLOAT32).
+    fn dt(&self, v: ValueId) -> String {
+        let val = self.model.graph.value(v);
+        let defaulted = val
+            .quant
+            .as_ref()
+            .is_none_or(|q| q.dtype == DataType::F32 && q.origin == qc_ir::QuantOrigin::Inferred);
+        if self.opts.extended
+            && defaulted
+            && let Some(d) = value_elem(self.model, v).and_then(elem_datatype).filter(DataType::is_integer)
+        {
+            return d.name();
+        }
+        datatype_of(self.model, v).name()
+    }
+
+    fn keys(&self, i: ValueId, w: ValueId, o: ValueId) -> (String, String, String) {
+        (
+            format!("op_mac_{}_{}", self.dt(i), self.dt(w)),
+            format!("mem_w_{}", self.dt(w)),
+            format!("mem_o_{}", self.dt(o)),
+        )
+    }
+
+    /// Output-only counts: `macs` keyed by the datatypes of inputs `a` and `b`, and the output.
+    fn plain(&mut self, op: &Op, name: &str, a: ValueId, b: ValueId, macs: u64) -> Result<Counts, String> {
+        let o = self.output(op)?;
+        let o_mem: u64 = self.dims(o, name)?.iter().product();
+        Ok(counts([
+            (format!("op_mac_{}_{}", self.dt(a), self.dt(b)), macs as f64),
+            (format!("mem_o_{}", self.dt(o)), o_mem as f64),
+        ]))
+    }
+
+    fn conv_transpose(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+        let (i, w, o) = (self.input(op, 0)?, self.input(op, 1)?, self.output(op)?);
+        let (is, ws, os) = (self.dims(i, name)?, self.dims(w, name)?, self.dims(o, name)?);
+        if is.len() < 3 || ws.len() != is.len() || os.len() != is.len() {
+            return Err("ranks do not make a transposed convolution".into());
+        }
+        if ws[0] != is[1] {
+            return Err(format!("{} input channels do not fit weight {ws:?}", is[1]));
+        }
+        // Every input pixel meets every kernel tap for each output channel of its group (the
+        // weight is [C, K/group, k...]).
+        let macs = is[0] * is[1] * ws[1] * ws[2..].iter().product::<u64>() * is[2..].iter().product::<u64>();
+        let w_mem: u64 = ws.iter().product();
+        let o_mem: u64 = os.iter().product();
+        let density = self.sparsity(w);
+        let (mk, wk, ok) = self.keys(i, w, o);
+        Ok(counts([(mk, macs as f64 * density), (wk, w_mem as f64 * density), (ok, o_mem as f64)]))
+    }
+
+    fn average_pool(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+        let (i, o) = (self.input(op, 0)?, self.output(op)?);
+        let (is, os) = (self.dims(i, name)?, self.dims(o, name)?);
+        if is.len() < 3 {
+            return Err("pooling needs a batch, a channel and a spatial dim".into());
+        }
+        let window: u64 = if op.op_type() == "GlobalAveragePool" {
+            is[2..].iter().product()
+        } else {
+            match op.attr("kernel_shape").map(|a| &a.value) {
+                Some(AttrValue::Ints(k)) => k.iter().map(|&x| x.max(0) as u64).product(),
+                _ => return Err("AveragePool without kernel_shape".into()),
+            }
+        };
+        // One multiply-accumulate (by 1/window) per window element and output.
+        self.plain(op, name, i, i, os.iter().product::<u64>() * window)
+    }
+
+    fn softmax(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+        let i = self.input(op, 0)?;
+        let n: u64 = self.dims(i, name)?.iter().product();
+        // The sum of the exponentials and the scaling by its reciprocal; exponentials not counted.
+        self.plain(op, name, i, i, 2 * n)
+    }
+
+    fn resize(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+        let (i, o) = (self.input(op, 0)?, self.output(op)?);
+        let (is, os) = (self.dims(i, name)?, self.dims(o, name)?);
+        let taps = match op.attr_str("mode", "nearest").map_err(|e| e.to_string())?.as_str() {
+            "nearest" => 0,
+            "linear" => 2,
+            "cubic" => 4,
+            other => return Err(format!("mode `{other}` is not costed")),
+        };
+        let scaled = is.iter().zip(&os).filter(|(a, b)| a != b).count() as u64;
+        self.plain(op, name, i, i, taps * scaled * os.iter().product::<u64>())
+    }
+
+    fn elementwise(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+        let ins: Vec<ValueId> = op.inputs().iter().flatten().copied().collect();
+        let (Some(&a), Some(&b)) = (ins.first(), ins.get(1).or(ins.first())) else {
+            return Err("no inputs".into());
+        };
+        let o = self.output(op)?;
+        let n: u64 = self.dims(o, name)?.iter().product();
+        // One operation per output element for each input after the first.
+        self.plain(op, name, a, b, n * (ins.len().max(2) as u64 - 1))
+    }
+
+    fn conv(&mut self, op: &Op, name: &str, x: usize, wi: usize) -> Result<Counts, String> {
+        let (i, w, o) = (self.input(op, x)?, self.input(op, wi)?, self.output(op)?);
+        let (is, ws, os) = (self.dims(i, name)?, self.dims(w, name)?, self.dims(o, name)?);
+        if is.len() < 3 || os.len() != is.len() || ws.len() != is.len() {
+            return Err(format!(
+                "ranks {}, {} and {} do not make a convolution",
+                is.len(),
+                ws.len(),
+                os.len()
+            ));
+        }
+        // The kernel: the attribute, else the weight's spatial dims (qonnx crashes without it).
+        let kernel: Vec<u64> = match op.attr("kernel_shape").map(|a| &a.value) {
+            Some(AttrValue::Ints(k)) => k.iter().map(|&x| x.max(0) as u64).collect(),
+            _ => ws[2..].to_vec(),
+        };
+        let group = op.attr_int("group", 1).map_err(|e| e.to_string())?.max(1) as u64;
+        let last = is.len() - 1;
+        // qonnx's channels-last Conv is NHWC; qonnx itself costs it as NCHW and fails.
+        let (batch, in_ch, out_ch, pixels): (u64, u64, u64, u64) = if op.domain() == CHANNELS_LAST {
+            (is[0], is[last], os[last], os[1..last].iter().product())
+        } else {
+            (is[0], is[1], os[1], os[2..].iter().product())
+        };
+        if out_ch != ws[0] || out_ch % group != 0 {
+            return Err(format!("{out_ch} output channels do not fit weight {ws:?} with group {group}"));
+        }
+        let macs = batch * (out_ch / group) * in_ch * kernel.iter().product::<u64>() * pixels;
+        let w_mem: u64 = ws.iter().product();
+        let o_mem: u64 = os.iter().product();
+        let density = self.sparsity(w);
+        let (mk, wk, ok) = self.keys(i, w, o);
+        Ok(counts([(mk, macs as f64 * density), (wk, w_mem as f64 * density), (ok, o_mem as f64)]))
+    }
+
+    fn sparsity(&self, w: ValueId) -> f64 {
+        if self.opts.discount_sparsity { self.density(w).unwrap_or(1.0) } else { 1.0 }
+    }
+
+    fn matmul(&mut self, op: &Op, name: &str, ai: usize, bi: usize) -> Result<Counts, String> {
+        let (a, b, o) = (self.input(op, ai)?, self.input(op, bi)?, self.output(op)?);
+        let (mut as_, mut bs, os) = (self.dims(a, name)?, self.dims(b, name)?, self.dims(o, name)?);
+        if op.op_type() == "Gemm" {
+            if as_.len() != 2 || bs.len() != 2 {
+                return Err("Gemm operands must be 2-D".into());
+            }
+            if op.attr_int("transA", 0).unwrap_or(0) != 0 {
+                as_.reverse();
+            }
+            if op.attr_int("transB", 0).unwrap_or(0) != 0 {
+                bs.reverse();
+            }
+        }
+        let k = *as_.last().ok_or("operand A is a scalar")?;
+        let macs = k * os.iter().product::<u64>();
+        let is_const = |v: ValueId| matches!(self.model.graph.value(v).init, Some(Const::Dense(_)));
+        // The static operand holds the weights; with both dynamic there are none. (Both
+        // constant is folded away by preprocessing; were it not, B counts as the weights.)
+        let (w_mem, weights) = match (is_const(a), is_const(b)) {
+            (true, false) => (as_.iter().product::<u64>(), Some(a)),
+            (false, false) => (0, None),
+            (_, true) => (bs.iter().product::<u64>(), Some(b)),
+        };
+        let density = weights.map_or(1.0, |w| self.sparsity(w));
+        let (mk, wk, ok) = self.keys(a, b, o);
+        let o_mem: u64 = os.iter().product();
+        Ok(counts([(mk, macs as f64 * density), (wk, w_mem as f64 * density), (ok, o_mem as f64)]))
+    }
+
+    fn upsample(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+        let (i, o) = (self.input(op, 0)?, self.output(op)?);
+        let (is, os) = (self.dims(i, name)?, self.dims(o, name)?);
+        if is.len() < 2 {
+            return Err("the input needs a batch and a channel dim".into());
+        }
+        let mode = op.attr_str("mode", "nearest").map_err(|e| e.to_string())?;
+        let macs = match mode.as_str() {
+            "nearest" => 0,
+            "linear" | "bilinear" => {
+                let scales: Vec<f64> = match op.inputs().get(1).copied().flatten() {
+                    Some(s) => crate::quant::const_values(self.model, Some(s))
+                        .map(|(_, v)| v)
+                        .ok_or("the scales are not constant")?,
+                    None => match op.attr("scales").map(|a| &a.value) {
+                        Some(AttrValue::Floats(f)) => f.iter().map(|&x| f64::from(x)).collect(),
+                        _ => return Err("no scales".into()),
+                    },
+                };
+                let scaled = scales.iter().filter(|s| **s > 1.0).count() as u64;
+                2 * scaled * os[2..].iter().product::<u64>() * is[1] * is[0]
+            }
+            other => return Err(format!("mode `{other}` is not costed")),
+        };
+        let o_mem: u64 = os.iter().product();
+        Ok(counts([
+            (format!("op_mac_{}_{}", self.dt(i), self.dt(i)), macs as f64),
+            (format!("mem_o_{}", self.dt(o)), o_mem as f64),
+        ]))
+    }
+}
+
+fn counts<const N: usize>(items: [(String, f64); N]) -> Counts {
+    let mut c = Counts::new();
+    for (k, v) in items {
+        *c.entry(k).or_default() += v;
+    }
+    c
+}
+
+/// Nonzero and total element counts of a dense tensor (`-0.0` counts as zero, as in NumPy).
+/// Raw data is scanned in place, without decoding.
+pub fn count_nonzero(model: &Model, t: &qc_ir::Tensor) -> Option<(u64, u64)> {
+    use qc_ir::{ElemType, TensorData};
+    let total = t.element_count().ok()?;
+    if total == 0 {
+        return Some((0, 0));
+    }
+    let e = t.elem_type();
+    let raw_width = match e {
+        ElemType::F32 | ElemType::F64 | ElemType::F16 | ElemType::BF16 => e.bits().map(|b| b as usize / 8),
+        _ => None,
+    };
+    if let (TensorData::Raw(_) | TensorData::External(_), Some(w)) = (&t.data, raw_width) {
+        let bytes = model.tensor_bytes(t).ok()?;
+        let n = usize::try_from(total).ok()?;
+        let b = bytes.get(..n.checked_mul(w)?)?;
+        // A float is zero when every bit but the sign bit (the top bit of the last byte) is 0.
+        let nonzero =
+            b.chunks_exact(w).filter(|c| c[w - 1] & 0x7f != 0 || c[..w - 1].iter().any(|x| *x != 0)).count()
+                as u64;
+        return Some((nonzero, total));
+    }
+    let a = crate::eval::Array::from_tensor(t, model).ok()?;
+    let nonzero = a.to_f64().ok()?.iter().filter(|x| **x != 0.0).count() as u64;
+    Some((nonzero, total))
+}

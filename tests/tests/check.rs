@@ -1,0 +1,747 @@
+//! `qc check` and `qc targets` end to end, on models built in code (textual IR exported to ONNX):
+//! for every rule one model that breaks it and one that keeps it; a fully compliant model
+//! (exit 0); snapshots of the rendered text and of the JSON; a user-written target; bad input
+//! (exit 2, a diagnostic, nothing on standard output); the generated table in `spec/targets.md`;
+//! every model under `../shared/models`, which must check without a crash; and, as a robustness
+//! sweep, every model of the ONNX backend node tests.
+
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use qc_tests::qc;
+
+const HEAD: &str = "ir_version 8\nopset_import \"\" 13\n";
+
+/// `n` small deterministic floats.
+fn vals(n: usize, seed: usize) -> String {
+    let v: Vec<String> =
+        (0..n).map(|i| format!("{:?}", (((i * 7 + seed * 13) % 11) as f32 - 5.0) / 8.0)).collect();
+    v.join(", ")
+}
+
+/// An initializer with deterministic values.
+fn init(name: &str, dims: &[usize]) -> String {
+    let n: usize = dims.iter().product();
+    let d: Vec<String> = dims.iter().map(|x| x.to_string()).collect();
+    format!("  init %{name} = f32[{}] floats [{}]\n", d.join(","), vals(n, name.len()))
+}
+
+/// `n` reciprocal dyadic scales, `2^-7 / a` with `a` in 1..5.
+fn ch_scales(n: usize) -> String {
+    let v: Vec<String> = (0..n).map(|i| format!("{:?}", 2f32.powi(-7) / ((i % 5 + 1) as f32))).collect();
+    v.join(", ")
+}
+
+/// ACCESS activation attributes.
+fn act(input: f32, output: f32) -> String {
+    format!("input_scale = {input:?}, input_bitdepth = 8, output_scale = {output:?}, output_bitdepth = 8")
+}
+
+/// ACCESS attributes of an op with weights and a bias.
+fn weighted(input: f32, output: f32, cout: usize) -> String {
+    format!(
+        "{}, weight_bitdepth = 8, weight_ch_scales = [{}], bias_bitdepth = 16",
+        act(input, output),
+        ch_scales(cout)
+    )
+}
+
+/// A 2-D convolution with weights `[cout, cin/group, k, k]` and a bias; `attrs` are the rest.
+fn conv(
+    name: &str,
+    [x, y]: [&str; 2],
+    cin: usize,
+    cout: usize,
+    k: usize,
+    group: usize,
+    attrs: &str,
+) -> String {
+    let mut s = init(&format!("{name}_w"), &[cout, cin / group, k, k]);
+    s += &init(&format!("{name}_b"), &[cout]);
+    s += &format!(
+        "  %{y} = \"\"::Conv(%{x}, %{name}_w, %{name}_b) {{kernel_shape = [{k}, {k}], group = {group}, {attrs}}} name \"{name}\"\n"
+    );
+    s
+}
+
+/// A model: inputs as `name: type`, body lines, outputs.
+fn model(inputs: &str, outputs: &str, body: &str) -> String {
+    format!("{HEAD}\ngraph @g({inputs}) -> ({outputs}) {{\n{body}}}\n")
+}
+
+/// A standard 3x3 convolution from `x: f32[1,16,h,w]`, with the given extra attributes.
+fn one_conv(h: usize, cout: usize, attrs: &str) -> String {
+    model(&format!("%x: f32[1,16,{h},{h}]"), "%y: ?", &conv("conv", ["x", "y"], 16, cout, 3, 1, attrs))
+}
+
+const S4: f32 = 0.0625;
+const S3: f32 = 0.125;
+
+/// A model with every operator of the ACCESS target, within every limit, with coherent
+/// power-of-two scales: `qc check` finds nothing.
+fn compliant() -> String {
+    let mut b = String::new();
+    b += &conv(
+        "conv1",
+        ["x", "c1"],
+        3,
+        16,
+        3,
+        1,
+        &format!("pads = [1, 1, 1, 1], {}", weighted(2f32.powi(-7), S4, 16)),
+    );
+    b += &init("bn_s", &[16]);
+    b += &init("bn_b", &[16]);
+    b += &init("bn_m", &[16]);
+    b += "  init %bn_v = f32[16] floats [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]\n";
+    b += "  %n1 = \"\"::BatchNormalization(%c1, %bn_s, %bn_b, %bn_m, %bn_v) name \"bn1\"\n";
+    b += "  %r1 = \"\"::Relu(%n1) name \"relu1\"\n";
+    b += &format!(
+        "  %p1 = \"\"::MaxPool(%r1) {{kernel_shape = [2, 2], strides = [2, 2], {}}} name \"pool1\"\n",
+        act(S4, S4)
+    );
+    b += &conv("dw", ["p1", "d"], 16, 16, 3, 16, &format!("pads = [1, 1, 1, 1], {}", weighted(S4, S4, 16)));
+    b += "  %l = \"\"::LeakyRelu(%d) {alpha = 0.125} name \"leaky\"\n";
+    b += "  %cat = \"\"::Concat(%p1, %l) {axis = 1} name \"cat\"\n";
+    b += &conv("pw", ["cat", "e"], 32, 16, 1, 1, &weighted(S4, S3, 16));
+    b += &format!("  %a = \"\"::Add(%e, %p1) {{output_scale = {S3:?}, output_bitdepth = 8}} name \"add\"\n");
+    b += &format!(
+        "  %s = \"\"::Sigmoid(%a) {{output_scale = {:?}, output_bitdepth = 8}} name \"sigmoid\"\n",
+        2f32.powi(-7)
+    );
+    b += &format!(
+        "  %v = \"\"::AveragePool(%s) {{kernel_shape = [2, 2], strides = [2, 2], {}}} name \"avgpool\"\n",
+        act(2f32.powi(-7), 2f32.powi(-7))
+    );
+    b += &format!(
+        "  %gp = \"\"::GlobalAveragePool(%v) {{{}}} name \"gap\"\n",
+        act(2f32.powi(-7), 2f32.powi(-7))
+    );
+    b += "  %tr = \"\"::Transpose(%gp) {perm = [0, 1, 3, 2]} name \"transpose\"\n";
+    b += "  %f = \"\"::Flatten(%tr) {axis = 1} name \"flatten\"\n";
+    b += &init("mm_w", &[16, 16]);
+    let s7 = 2f32.powi(-7);
+    b += &format!(
+        "  %mm = \"\"::MatMul(%f, %mm_w) {{A_scale = {s7:?}, A_bitdepth = 8, B_scale = {s7:?}, B_bitdepth = 8, output_scale = {S4:?}, output_bitdepth = 8}} name \"matmul\"\n"
+    );
+    b += &format!("  %th = \"\"::Tanh(%mm) {{output_scale = {s7:?}, output_bitdepth = 8}} name \"tanh\"\n");
+    b += "  init %axes = i64[1] int64s [1]\n";
+    b += &format!(
+        "  %rs = \"\"::ReduceSum(%th, %axes) {{keepdims = 1, output_scale = {S3:?}, output_bitdepth = 8}} name \"reducesum\"\n"
+    );
+    b += &init("fc_w", &[10, 16]);
+    b += &init("fc_b", &[10]);
+    b += &format!(
+        "  %y = \"\"::Gemm(%th, %fc_w, %fc_b) {{transB = 1, {}}} name \"fc\"\n",
+        weighted(s7, 0.25, 10)
+    );
+    model("%x: f32[1,3,16,16]", "%y: ?, %rs: ?", &b)
+}
+
+/// A model that breaks several rules at once, for the snapshots.
+fn broken() -> String {
+    let mut b = String::new();
+    let scales = format!(
+        "input_scale = {:?}, input_bitdepth = 8, weight_bitdepth = 8, weight_ch_scales = [{}, 0.005859375], bias_bitdepth = 16, output_scale = 0.1, output_bitdepth = 8",
+        2f32.powi(-7),
+        ch_scales(23)
+    );
+    b +=
+        &conv("conv1", ["x", "c1"], 3, 24, 9, 1, &format!("strides = [3, 3], pads = [4, 4, 4, 4], {scales}"));
+    b += "  %r1 = \"\"::Relu(%c1) name \"relu1\"\n";
+    b += &format!(
+        "  %p1 = \"\"::MaxPool(%r1) {{kernel_shape = [2, 2], strides = [2, 2], pads = [1, 1, 0, 0], {}}} name \"pool1\"\n",
+        act(S3, S4)
+    );
+    b += "  %y = \"\"::Softmax(%p1) {axis = 1} name \"softmax\"\n";
+    model("%x: f32[1,3,64,64]", "%y: ?", &b)
+}
+
+/// One rule's pair of models: `bad` breaks it, `good` keeps it.
+struct Case {
+    rule: &'static str,
+    what: &'static str,
+    bad: String,
+    good: String,
+}
+
+fn cases() -> Vec<Case> {
+    let std = |attrs: &str| weighted(S4, S4, 16) + attrs;
+    let pool = |kind: &str, pads: &str| {
+        model(
+            "%x: f32[1,16,8,8]",
+            "%y: ?",
+            &format!(
+                "  %y = \"\"::{kind}(%x) {{kernel_shape = [2, 2], strides = [2, 2], pads = {pads}, {}}} name \"pool\"\n",
+                act(S4, S4)
+            ),
+        )
+    };
+    let qdq = |scale: &str, zp: &str, axis: &str| {
+        let mut b = format!("  init %s = {scale}\n  init %z = {zp}\n");
+        b += &format!(
+            "  %q = \"\"::QuantizeLinear(%x, %s, %z){axis}\n  %dq = \"\"::DequantizeLinear(%q, %s, %z){axis}\n"
+        );
+        b += "  %y = \"\"::Relu(%dq) name \"relu\"\n";
+        model("%x: f32[1,16,8,8]", "%y: ?", &b)
+    };
+    let per_tensor = ("f32[] floats [0.0625]", "i8[] int32s [0]");
+    let sum = |n: usize| {
+        let ins: Vec<String> = (0..n).map(|i| format!("%x{i}: f32[1,16,8,8]")).collect();
+        let args: Vec<String> = (0..n).map(|i| format!("%x{i}")).collect();
+        model(
+            &ins.join(", "),
+            "%y: ?",
+            &format!(
+                "  %y = \"\"::Sum({}) {{output_scale = 0.125, output_bitdepth = 8}} name \"sum\"\n",
+                args.join(", ")
+            ),
+        )
+    };
+    let bn_after = |first: &str| {
+        let mut b = match first {
+            "Conv" => conv("conv", ["x", "c"], 16, 16, 3, 1, &format!("pads = [1, 1, 1, 1], {}", std(""))),
+            _ => "  %c = \"\"::Relu(%x) name \"relu\"\n".to_string(),
+        };
+        for p in ["s", "b", "m", "v"] {
+            b += &init(&format!("bn_{p}"), &[16]);
+        }
+        b += "  %y = \"\"::BatchNormalization(%c, %bn_s, %bn_b, %bn_m, %bn_v) name \"bn\"\n";
+        model("%x: f32[1,16,8,8]", "%y: ?", &b)
+    };
+    let two_convs = |second_input_scale: f32| {
+        let mut b = conv(
+            "conv1",
+            ["x", "c1"],
+            16,
+            16,
+            3,
+            1,
+            &format!("pads = [1, 1, 1, 1], {}", weighted(S4, S4, 16)),
+        );
+        b += &conv(
+            "conv2",
+            ["c1", "y"],
+            16,
+            16,
+            3,
+            1,
+            &format!("pads = [1, 1, 1, 1], {}", weighted(second_input_scale, S3, 16)),
+        );
+        model("%x: f32[1,16,8,8]", "%y: ?", &b)
+    };
+    vec![
+        Case {
+            rule: "unsupported-op",
+            what: "a Softmax after the convolution",
+            bad: {
+                let mut b =
+                    conv("conv", ["x", "c"], 16, 16, 3, 1, &format!("pads = [1, 1, 1, 1], {}", std("")));
+                b += "  %y = \"\"::Softmax(%c) {axis = 1} name \"softmax\"\n";
+                model("%x: f32[1,16,8,8]", "%y: ?", &b)
+            },
+            good: one_conv(8, 16, &format!("pads = [1, 1, 1, 1], {}", std(""))),
+        },
+        Case {
+            rule: "unsupported-op",
+            what: "a grouped convolution that is not depth-wise",
+            bad: model("%x: f32[1,16,8,8]", "%y: ?", &conv("conv", ["x", "y"], 16, 16, 3, 4, &std(""))),
+            good: model("%x: f32[1,16,8,8]", "%y: ?", &conv("conv", ["x", "y"], 16, 16, 3, 16, &std(""))),
+        },
+        Case {
+            rule: "kernel-size",
+            what: "a 9x9 convolution",
+            bad: model("%x: f32[1,16,16,16]", "%y: ?", &conv("conv", ["x", "y"], 16, 16, 9, 1, &std(""))),
+            good: model("%x: f32[1,16,16,16]", "%y: ?", &conv("conv", ["x", "y"], 16, 16, 7, 1, &std(""))),
+        },
+        Case {
+            rule: "kernel-size",
+            what: "a 4x4 max pooling",
+            bad: model(
+                "%x: f32[1,16,8,8]",
+                "%y: ?",
+                &format!(
+                    "  %y = \"\"::MaxPool(%x) {{kernel_shape = [4, 4], strides = [2, 2], {}}} name \"pool\"\n",
+                    act(S4, S4)
+                ),
+            ),
+            good: pool("MaxPool", "[0, 0, 0, 0]"),
+        },
+        Case {
+            rule: "stride",
+            what: "a stride-3 convolution",
+            bad: one_conv(16, 16, &std(", strides = [3, 3]")),
+            good: one_conv(16, 16, &std(", strides = [2, 2]")),
+        },
+        Case {
+            rule: "padding",
+            what: "a padding of 4",
+            bad: one_conv(16, 16, &std(", pads = [4, 4, 4, 4]")),
+            good: one_conv(16, 16, &std(", pads = [3, 3, 3, 3]")),
+        },
+        Case {
+            rule: "padding",
+            what: "a max pooling padded at the top and left",
+            bad: pool("MaxPool", "[1, 1, 0, 0]"),
+            good: pool("MaxPool", "[0, 0, 1, 1]"),
+        },
+        Case {
+            rule: "padding",
+            what: "an average pooling padded at the bottom and right",
+            bad: pool("AveragePool", "[0, 0, 1, 1]"),
+            good: pool("AveragePool", "[1, 1, 0, 0]"),
+        },
+        Case {
+            rule: "channels",
+            what: "a feature map of 24 channels",
+            bad: one_conv(8, 24, &format!("pads = [1, 1, 1, 1], {}", weighted(S4, S4, 24))),
+            good: one_conv(8, 32, &format!("pads = [1, 1, 1, 1], {}", weighted(S4, S4, 32))),
+        },
+        Case {
+            rule: "channels",
+            what: "a fully connected layer of 3000 input features",
+            bad: model(
+                "%x: f32[1,3000], %w: f32[16,3000]",
+                "%y: ?",
+                &format!("  %y = \"\"::Gemm(%x, %w) {{transB = 1, {}}} name \"fc\"\n", act(S4, S4)),
+            ),
+            good: model(
+                "%x: f32[1,2000], %w: f32[16,2000]",
+                "%y: ?",
+                &format!("  %y = \"\"::Gemm(%x, %w) {{transB = 1, {}}} name \"fc\"\n", act(S4, S4)),
+            ),
+        },
+        Case {
+            rule: "feature-map-size",
+            what: "a 300x300 feature map",
+            bad: one_conv(300, 16, &format!("pads = [1, 1, 1, 1], {}", std(""))),
+            good: one_conv(256, 16, &format!("pads = [1, 1, 1, 1], {}", std(""))),
+        },
+        Case {
+            rule: "feature-map-size",
+            what: "a depth-wise convolution on 2x2",
+            bad: model("%x: f32[1,16,2,2]", "%y: ?", &conv("dw", ["x", "y"], 16, 16, 1, 16, &std(""))),
+            good: model("%x: f32[1,16,4,4]", "%y: ?", &conv("dw", ["x", "y"], 16, 16, 1, 16, &std(""))),
+        },
+        Case {
+            rule: "rank",
+            what: "a 1-D convolution",
+            bad: {
+                let mut b = init("w", &[16, 16, 3]);
+                b += &format!(
+                    "  %y = \"\"::Conv(%x, %w) {{kernel_shape = [3], {}}} name \"conv1d\"\n",
+                    std("")
+                );
+                model("%x: f32[1,16,32]", "%y: ?", &b)
+            },
+            good: one_conv(32, 16, &std("")),
+        },
+        Case { rule: "input-count", what: "a Sum of three inputs", bad: sum(3), good: sum(2) },
+        Case {
+            rule: "predecessor",
+            what: "a batch normalization after a Relu",
+            bad: bn_after("Relu"),
+            good: bn_after("Conv"),
+        },
+        Case {
+            rule: "bit-depth",
+            what: "a 16-bit output",
+            bad: one_conv(
+                8,
+                16,
+                &weighted(S4, S4, 16).replace("output_bitdepth = 8", "output_bitdepth = 16"),
+            ),
+            good: one_conv(8, 16, &std("")),
+        },
+        Case {
+            rule: "bit-depth",
+            what: "a 32-bit bias",
+            bad: one_conv(8, 16, &weighted(S4, S4, 16).replace("bias_bitdepth = 16", "bias_bitdepth = 32")),
+            good: one_conv(8, 16, &std("")),
+        },
+        Case {
+            rule: "not-quantized",
+            what: "a float model",
+            bad: one_conv(8, 16, "pads = [1, 1, 1, 1]"),
+            good: one_conv(8, 16, &format!("pads = [1, 1, 1, 1], {}", std(""))),
+        },
+        Case {
+            rule: "scale-missing",
+            what: "an output bit depth without a scale",
+            bad: one_conv(8, 16, &weighted(S4, S4, 16).replace(&format!("output_scale = {S4:?}, "), "")),
+            good: one_conv(8, 16, &std("")),
+        },
+        Case {
+            rule: "scale-not-power-of-two",
+            what: "an output scale of 0.1",
+            bad: one_conv(8, 16, &weighted(S4, 0.1, 16)),
+            good: one_conv(8, 16, &weighted(S4, S3, 16)),
+        },
+        Case {
+            rule: "scale-not-reciprocal-dyadic",
+            what: "a weight scale of 3/512",
+            bad: one_conv(
+                8,
+                16,
+                &std("").replace(&format!("{:?}, ", 2f32.powi(-7)), &format!("{:?}, ", 3.0f32 / 512.0)),
+            ),
+            good: one_conv(8, 16, &std("")),
+        },
+        Case {
+            rule: "scale-not-per-tensor",
+            what: "per-channel activation scales",
+            bad: qdq(
+                "f32[16] floats [0.0625, 0.125, 0.0625, 0.125, 0.0625, 0.125, 0.0625, 0.125, 0.0625, 0.125, 0.0625, 0.125, 0.0625, 0.125, 0.0625, 0.125]",
+                "i8[16] int32s [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]",
+                " {axis = 1}",
+            ),
+            good: qdq(per_tensor.0, per_tensor.1, ""),
+        },
+        Case {
+            rule: "weight-scale-count",
+            what: "15 weight scales for 16 output channels",
+            bad: one_conv(
+                8,
+                16,
+                &weighted(S4, S4, 16)
+                    .replace(&format!("[{}]", ch_scales(16)), &format!("[{}]", ch_scales(15))),
+            ),
+            good: one_conv(8, 16, &std("")),
+        },
+        Case {
+            rule: "scale-mismatch",
+            what: "a max pooling that changes scale",
+            bad: model(
+                "%x: f32[1,16,8,8]",
+                "%y: ?",
+                &format!(
+                    "  %y = \"\"::MaxPool(%x) {{kernel_shape = [2, 2], strides = [2, 2], {}}} name \"pool\"\n",
+                    act(S4, S3)
+                ),
+            ),
+            good: pool("MaxPool", "[0, 0, 0, 0]"),
+        },
+        Case {
+            rule: "scale-mismatch",
+            what: "a reader's input_scale that differs from its producer's output_scale",
+            bad: two_convs(S3),
+            good: two_convs(S4),
+        },
+        Case {
+            rule: "zero-point",
+            what: "an unsigned 8-bit activation with zero point 128",
+            bad: qdq("f32[] floats [0.0625]", "u8[] int32s [128]", ""),
+            good: qdq(per_tensor.0, per_tensor.1, ""),
+        },
+        Case {
+            rule: "deprecated-attribute",
+            what: "weight_scale instead of weight_ch_scales",
+            bad: one_conv(8, 16, &format!("{}, weight_scale = 0.0078125", act(S4, S4))),
+            good: one_conv(8, 16, &std("")),
+        },
+        Case {
+            rule: "unchecked",
+            what: "a symbolic feature-map size",
+            bad: model("%x: f32[1,16,H,W]", "%y: ?", &conv("conv", ["x", "y"], 16, 16, 3, 1, &std(""))),
+            good: one_conv(8, 16, &std("")),
+        },
+    ]
+}
+
+/// Writes the model in `text` as ONNX to `dir/name`.
+fn write_model(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let m = qc_ir::text::parse_model(text)
+        .unwrap_or_else(|e| panic!("{name}: {:?}\n{text}", miette::Report::new(e)));
+    let path = dir.join(name);
+    std::fs::write(&path, qc::onnx::export_model(&m).encode_to_vec()).unwrap();
+    path
+}
+
+/// Runs `qc check --format json` and returns the exit code and the document.
+fn check_json(path: &Path, target: &str) -> (u8, serde_json::Value) {
+    let (code, out, err) = qc(&["check", path.to_str().unwrap(), "--target", target, "--format", "json"]);
+    let doc = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{}: {e}\n{out}\n{err}", path.display()));
+    (code, doc)
+}
+
+fn rules_found(doc: &serde_json::Value) -> Vec<String> {
+    doc["diagnostics"].as_array().unwrap().iter().map(|d| d["rule"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn every_rule_has_a_failing_and_a_passing_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut covered = std::collections::BTreeSet::new();
+    for (i, c) in cases().iter().enumerate() {
+        let bad = write_model(dir.path(), &format!("bad{i}.onnx"), &c.bad);
+        let (code, doc) = check_json(&bad, "access-dla");
+        let found = rules_found(&doc);
+        assert!(found.iter().any(|r| r == c.rule), "{} ({}): not found in {found:?}", c.rule, c.what);
+        let errors = doc["summary"]["errors"].as_u64().unwrap();
+        assert_eq!(code, if errors > 0 { 1 } else { 0 }, "{}: exit code", c.rule);
+        let good = write_model(dir.path(), &format!("good{i}.onnx"), &c.good);
+        let (code, doc) = check_json(&good, "access-dla");
+        let found = rules_found(&doc);
+        assert!(
+            !found.iter().any(|r| r == c.rule),
+            "{} ({}): the passing model has it: {doc:#}",
+            c.rule,
+            c.what
+        );
+        // The passing models are clean, apart from graph inputs that no attribute scales (the
+        // inputs of Sum, the weight input of the wide fully connected layer).
+        if c.rule != "input-count" && !c.what.contains("3000") {
+            assert_eq!(
+                (code, found.clone()),
+                (0, vec![]),
+                "{} ({}): the passing model is not clean: {doc:#}",
+                c.rule,
+                c.what
+            );
+        }
+        covered.insert(c.rule);
+    }
+    // Every rule of the target schema has a case, except `dilation`, which the ACCESS DLA does not
+    // limit (the user-written target below covers it).
+    for r in qc_ir::target::Rule::ALL {
+        assert!(r.name() == "dilation" || covered.contains(r.name()), "no case for {}", r.name());
+    }
+}
+
+#[test]
+fn a_compliant_model_passes_and_its_report_is_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_model(dir.path(), "compliant.onnx", &compliant());
+    let p = path.to_str().unwrap();
+    let (code, out, err) = qc(&["check", p, "--target", "access-dla"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(err, "");
+    insta::assert_snapshot!("compliant_text", out.replace(p, "compliant.onnx"));
+    let (code, out, _) = qc(&["check", p, "--target", "access-dla", "--format", "json"]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["summary"]["cpu"], 0);
+    insta::assert_snapshot!("compliant_json", out.replace(p, "compliant.onnx"));
+}
+
+#[test]
+fn a_broken_model_reports_every_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_model(dir.path(), "broken.onnx", &broken());
+    let p = path.to_str().unwrap();
+    let (code, out, err) = qc(&["check", p, "--target", "access-dla"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    insta::assert_snapshot!("broken_text", out.replace(p, "broken.onnx"));
+    let (code, out, _) = qc(&["check", p, "--target", "access-dla", "--format", "json"]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["ok"], false);
+    for d in doc["diagnostics"].as_array().unwrap() {
+        for key in ["code", "severity", "message", "observed", "allowed", "hint"] {
+            assert!(d[key].as_str().is_some_and(|s| !s.is_empty()), "{key} empty in {d}");
+        }
+        assert_eq!(d["code"].as_str().unwrap(), format!("qc::check::{}", d["rule"].as_str().unwrap()));
+    }
+    insta::assert_snapshot!("broken_json", out.replace(p, "broken.onnx"));
+}
+
+/// A target for a small NPU, as a user would write one.
+const USER_TARGET: &str = r#"
+name: tiny-npu
+title: A tiny NPU with 3x3 convolutions only
+tensors:
+  feature_map:
+    channels: {max: 64}
+    bits: [4, 8]
+scales:
+  feature_map: any
+  weight: power-of-two
+  may_change: [Conv]
+operators:
+  - name: conv3
+    title: 3x3 convolution
+    op_types: [Conv]
+    when: standard
+    weights: [1]
+    limits:
+      kernel: 3
+      stride: 1
+      dilation: 1
+      padding: {max: 1}
+  - name: relu
+    title: ReLU
+    op_types: [Relu]
+    fused: true
+severity:
+  unsupported-op: error
+"#;
+
+#[test]
+fn a_user_written_target_is_read_shown_and_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("tiny-npu.yaml");
+    std::fs::write(&target, USER_TARGET).unwrap();
+    let t = target.to_str().unwrap();
+    let (code, out, err) = qc(&["targets", "show", t]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("user_target_markdown", out);
+
+    // Dilation is limited here; a MaxPool is not an operator, and that is an error on this NPU.
+    let halves = vec!["0.5"; 16].join(", ");
+    let attrs = format!(
+        "dilations = [2, 2], pads = [2, 2, 2, 2], input_scale = 0.3, input_bitdepth = 8, weight_bitdepth = 8, \
+         weight_ch_scales = [{halves}], output_scale = 0.3, output_bitdepth = 8"
+    );
+    let mut b = conv("conv", ["x", "c"], 16, 16, 3, 1, &attrs);
+    b += "  %y = \"\"::MaxPool(%c) {kernel_shape = [2, 2]} name \"pool\"\n";
+    let text = model("%x: f32[1,16,8,8]", "%y: ?", &b);
+    let path = write_model(dir.path(), "m.onnx", &text);
+    let (code, doc) = check_json(&path, t);
+    let found = rules_found(&doc);
+    assert_eq!(code, 1);
+    assert_eq!(doc["target"], "tiny-npu");
+    for r in ["dilation", "padding", "unsupported-op"] {
+        assert!(found.iter().any(|x| x == r), "{r} not in {found:?}");
+    }
+    let severity = |rule: &str| {
+        doc["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == rule).unwrap()["severity"].clone()
+    };
+    assert_eq!(severity("unsupported-op"), "error");
+    // Scales of any format are fine for feature maps here; the weight scale 0.5 is a power of two.
+    assert!(!found.iter().any(|x| x.starts_with("scale-not")), "{found:?}");
+}
+
+#[test]
+fn bad_input_exits_2_with_a_diagnostic_and_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write_model(dir.path(), "m.onnx", &one_conv(8, 16, &weighted(S4, S4, 16)));
+    let m = good.to_str().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let builtin = qc::targets::BUILTIN[0].1;
+    let unknown_key = write(
+        "unknown_key.yaml",
+        &builtin.replace("    when: depthwise\n", "    when: depthwise\n    kernal: 3\n"),
+    );
+    let bad_range =
+        write("bad_range.yaml", &builtin.replace("kernel: {min: 2, max: 7}", "kernel: {min: 8, max: 7}"));
+    let bad_rule = write("bad_rule.yaml", &format!("{builtin}severity:\n  kernel-sise: warning\n"));
+    let syntax = write("syntax.yaml", "name: [unclosed\n");
+    let missing_op_types = write("missing.yaml", &builtin.replace("    op_types: [ReduceSum]\n", ""));
+    let garbage = write("garbage.onnx", "this is not a model");
+    let cases: Vec<(Vec<&str>, &str, Vec<&str>)> = vec![
+        (vec!["check", "no-such.onnx", "--target", "access-dla"], "qc::io::read", vec!["no-such.onnx"]),
+        (vec!["check", &garbage, "--target", "access-dla"], "qc::onnx::decode", vec![]),
+        (vec!["check", m, "--target", "acces-dla"], "qc::target::unknown", vec!["access-dla"]),
+        (vec!["check", m, "--target", "no/such/target.yaml"], "qc::io::read", vec!["target.yaml"]),
+        (
+            vec!["check", m, "--target", &unknown_key],
+            "qc::target::invalid",
+            vec!["kernal", "unknown_key.yaml:"],
+        ),
+        (
+            vec!["check", m, "--target", &bad_range],
+            "qc::target::invalid",
+            vec!["larger than `max`", "bad_range.yaml:"],
+        ),
+        (
+            vec!["check", m, "--target", &bad_rule],
+            "qc::target::invalid",
+            vec!["kernel-sise", "bad_rule.yaml:"],
+        ),
+        (vec!["check", m, "--target", &syntax], "qc::target::invalid", vec!["syntax.yaml"]),
+        (vec!["check", m, "--target", &missing_op_types], "qc::target::invalid", vec!["op_types"]),
+        (vec!["targets", "show", "nothing"], "qc::target::unknown", vec![]),
+        (vec!["check", m], "", vec!["--target"]),
+    ];
+    for (args, code, needles) in cases {
+        let (exit, out, err) = qc(&args);
+        assert_eq!(exit, 2, "{args:?}: {out}{err}");
+        assert_eq!(out, "", "{args:?}: nothing on standard output");
+        assert!(err.contains(code), "{args:?}: no {code} in\n{err}");
+        for n in needles {
+            assert!(err.contains(n), "{args:?}: no `{n}` in\n{err}");
+        }
+    }
+    // The label points at the offending key, on its line.
+    let (_, _, err) = qc(&["check", m, "--target", &unknown_key]);
+    let line = builtin.lines().position(|l| l == "    when: depthwise").unwrap() + 2;
+    assert!(err.contains(&format!("unknown_key.yaml:{line}:")), "{err}");
+    assert!(err.contains("kernal: 3"), "the snippet shows the key: {err}");
+}
+
+#[test]
+fn targets_list_and_show() {
+    let (code, out, _) = qc(&["targets", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("access-dla  ACCESS"), "{out}");
+    let (code, out, _) = qc(&["targets", "show", "access-dla"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("| Standard convolution | `Conv` (group 1) |"), "{out}");
+}
+
+/// `spec/targets.md` carries the generated table of every built-in target; it must be current.
+#[test]
+fn the_target_tables_in_the_spec_are_current() {
+    let spec =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/targets.md")).unwrap();
+    for (name, _) in qc::targets::BUILTIN {
+        let begin = format!("<!-- generated: qc targets show {name} -->\n");
+        let end = format!("<!-- end of qc targets show {name} -->");
+        let start =
+            spec.find(&begin).unwrap_or_else(|| panic!("spec/targets.md has no `{begin}`")) + begin.len();
+        let stop = spec[start..].find(&end).expect("end marker") + start;
+        let (_, out, _) = qc(&["targets", "show", name]);
+        assert!(
+            spec[start..stop] == out,
+            "spec/targets.md is stale for {name}; replace the block with `qc targets show {name}`:\n{out}"
+        );
+    }
+}
+
+/// Every model under `../shared/models` checks without a crash: exit 0 or 1, never 2.
+#[test]
+fn every_shared_model_checks_without_a_crash() {
+    let Some(shared) = qc_tests::shared_or_say("check over ../shared/models") else { return };
+    let models = qc_tests::files_under(&shared.join("models"), ".onnx");
+    assert!(models.len() > 40, "found {} models", models.len());
+    let mut lines = Vec::new();
+    for m in &models {
+        let (code, out, err) =
+            qc(&["check", m.to_str().unwrap(), "--target", "access-dla", "--format", "json"]);
+        assert!(code == 0 || code == 1, "{}: exit {code}\n{err}", m.display());
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let s = &doc["summary"];
+        let name = m.strip_prefix(shared.join("models")).unwrap().display().to_string();
+        lines.push(format!(
+            "{name}: {} error(s), {} warning(s); {} DLA, {} CPU, {} absorbed",
+            s["errors"], s["warnings"], s["dla"], s["cpu"], s["absorbed"]
+        ));
+    }
+    eprintln!("qc check --target access-dla over ../shared/models:\n{}", lines.join("\n"));
+}
+
+/// Every model of the ONNX backend node tests checks without a panic, whatever its ops, ranks
+/// and attributes (a robustness sweep: most are not DLA models at all).
+#[test]
+fn every_backend_test_model_checks_without_a_panic() {
+    let Some(shared) = qc_tests::shared_or_say("check over the ONNX backend node tests") else { return };
+    let cases = qc_tests::backend_node_cases(&shared);
+    assert!(cases.len() > 1000, "found {} cases", cases.len());
+    let mut failed = 0;
+    for c in &cases {
+        let (code, out, err) =
+            qc(&["check", c.model.to_str().unwrap(), "--target", "access-dla", "--format", "json"]);
+        assert!(code <= 2, "{}: exit {code}", c.name);
+        if code == 1 {
+            failed += 1;
+        }
+        assert!(code != 2, "{}: the model loads elsewhere, so it must check: {err}", c.name);
+        let _: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+    }
+    eprintln!("{} backend models checked, {failed} with error findings", cases.len());
+}
