@@ -3,7 +3,13 @@
 //! ops `Quant` (IntQuant), `BipolarQuant`, `Trunc` (v1 with 5 inputs, v2 with 6), `FloatQuant`
 //! and `MultiThreshold` (semantics from `research/qonnx.md` §1(a)).
 //!
-//! QONNX ops compute in `f32`, as the Python oracle does, so results match it bit for bit.
+//! QONNX ops compute in the precision the Python oracle (qonnx 1.0.0 on float32 tensors) uses,
+//! so results match it bit for bit: `f32` throughout, except that numpy promotes `FloatQuant`'s
+//! clamp, its non-saturating inf/NaN rule and its final `* scale` to `f64` (the bound comes from
+//! an `f64` sum), rounding to `f32` once at the end. `FloatQuant` follows qonnx's code where it
+//! is more precise than `research/qonnx.md`: the exponent is `floor(log2(|X| + tiny))`, ±inf
+//! inputs give NaN, and `saturation=0` sends out-of-range values to ±inf or NaN (see
+//! `float_quant` below).
 
 use qc_ir::{ElemType, Op};
 
@@ -135,16 +141,30 @@ fn dequantize_linear(op: &Op, x: &Ins<'_>) -> Result<Array, EvalError> {
     Array::from_f64s(out, a.dims.clone(), v)
 }
 
+/// numpy's `sign`: ±1, and +0 for both zeros (so `UP` and `HALF_UP` map -0 to +0, as the
+/// oracle does); NaN stays NaN.
+fn np_sign(x: f32) -> f32 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else if x == 0.0 {
+        0.0
+    } else {
+        x
+    }
+}
+
 /// Applies a QONNX rounding mode (upper-cased name).
 fn round_mode(mode: &str) -> Result<fn(f32) -> f32, EvalError> {
     Ok(match mode.to_ascii_uppercase().as_str() {
         "ROUND" | "HALF_EVEN" => |x: f32| x.round_ties_even(),
         "CEIL" => f32::ceil,
         "FLOOR" => f32::floor,
-        "UP" => |x: f32| x.signum() * x.abs().ceil(),
+        "UP" => |x: f32| np_sign(x) * x.abs().ceil(),
         "DOWN" => f32::trunc,
-        "HALF_UP" => |x: f32| x.signum() * (x.abs() + 0.5).floor(),
-        "HALF_DOWN" => |x: f32| x.signum() * (x.abs() - 0.5).ceil(),
+        "HALF_UP" => |x: f32| np_sign(x) * (x.abs() + 0.5).floor(),
+        "HALF_DOWN" => |x: f32| np_sign(x) * (x.abs() - 0.5).ceil(),
         other => return Err(EvalError::attr(format!("unknown rounding_mode `{other}`"))),
     })
 }
@@ -202,19 +222,121 @@ pub fn int_quant(
     (q - zp) * scale
 }
 
-fn float_quant(x: f32, scale: f32, eb: f32, mb: f32, bias: f32, max_val: f32) -> f32 {
+/// numpy's `minimum`/`maximum`: NaN if either side is NaN.
+fn np_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() { f64::NAN } else { a.min(b) }
+}
+
+fn np_max32(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() { f32::NAN } else { a.max(b) }
+}
+
+/// numpy's `clip(x, lo, hi)`, i.e. `min(max(x, lo), hi)` with NaN winning; `lo > hi` gives `hi`.
+fn np_clip(x: f64, lo: f64, hi: f64) -> f64 {
     if x.is_nan() {
         return x;
     }
+    let a = if x > lo { x } else { lo };
+    if a.is_nan() || a < hi { a } else { hi }
+}
+
+/// The largest value of a minifloat format, as the oracle's `compute_max_val` computes it:
+/// `max_exponent = 2^e - 1 - bias` (no exponent code is reserved for inf/NaN: 480 for e=4, m=3,
+/// bias=7), `2^max_exponent` in f32 (infinite from 2^128 on), times the mantissa
+/// `sum(2^-i for i in arange(0, -m-1, -1))` in f64; the product is f64.
+fn float_format_max(eb: f32, mb: f32, bias: f32) -> f64 {
+    let max_exp = 2f32.powf(eb) - 1.0 - bias;
+    // `arange(0, -m - 1, -1)` has `ceil(m + 1)` elements. The sum is exact up to m = 52; past
+    // that (meaningless for f32) numpy's pairwise order may round differently in the last bit.
+    let n = (f64::from(-mb - 1.0) / -1.0).ceil().clamp(0.0, 64.0) as i32;
+    let mant = (0..n).fold(0.0f64, |acc, i| acc + 2f64.powi(-i));
+    mant * f64::from(2f32.powf(max_exp))
+}
+
+/// The per-node settings of a QONNX `FloatQuant`.
+#[derive(Clone, Copy)]
+struct FloatQuantMode {
+    /// `rounding_mode`, resolved as for `Quant`.
+    round: fn(f32) -> f32,
+    /// `saturation`: out-of-range values clamp to `±max`; otherwise they become ±inf
+    /// (`has_inf`) or NaN (`has_nan`).
+    saturation: bool,
+    has_inf: bool,
+    has_nan: bool,
+}
+
+/// QONNX `FloatQuant` of one element, step for step as qonnx 1.0.0's numpy `float_quant` with
+/// float32 inputs: `X = x / scale`; `e = max(floor(log2(|X| + tiny)) - m, 1 - bias - m)` (f32,
+/// `tiny` = `f32::MIN_POSITIVE`; the lower bound is the subnormal step, which the op always
+/// keeps, whatever `has_subnormal` says); `q = 2^e * round(X / 2^e)` (f32); then in f64, clamp
+/// to `±max` (`min(format max, max_val)`, see [`float_format_max`]), apply the non-saturating
+/// rule, multiply by `scale` and round to f32. ±inf inputs give NaN (`inf / inf` inside); NaN
+/// stays NaN.
+fn float_quant(x: f32, scale: f32, mb: f32, bias: f32, max: f64, mode: FloatQuantMode) -> f32 {
     let v = x / scale;
-    if v == 0.0 || v.is_infinite() {
-        return v.clamp(-max_val, max_val) * scale;
+    let e_min = 1.0 - bias - mb;
+    let e = np_max32((v.abs() + f32::MIN_POSITIVE).log2().floor() - mb, e_min);
+    let p = e.exp2();
+    let q = p * (mode.round)(v / p);
+    let q64 = f64::from(q);
+    let (above, below) = (q64 > max, q64 < -max);
+    let mut y = np_clip(q64, -max, max);
+    if !mode.saturation {
+        if mode.has_inf {
+            if above {
+                y = f64::INFINITY;
+            }
+            if below {
+                y = f64::NEG_INFINITY;
+            }
+        } else if above || below || q.is_infinite() {
+            // `has_nan` (the caller rejects nodes with neither).
+            y = f64::NAN;
+        }
     }
-    let _ = eb;
-    let e = (v.abs().log2().floor() - mb).max(1.0 - bias - mb);
-    let p = 2f32.powf(e);
-    let q = (v / p).round_ties_even() * p;
-    q.clamp(-max_val, max_val) * scale
+    (y * f64::from(scale)) as f32
+}
+
+fn float_quant_op(op: &Op, x: &Ins<'_>) -> Result<Array, EvalError> {
+    // A missing attribute takes the op spec's default (floatquant_v1.md), as `narrow` does for
+    // `Quant`; qonnx's code declares `has_inf`, `has_nan`, `has_subnormal` and `saturation`
+    // required and raises instead. `has_subnormal` does not change the result (see below).
+    let mode = FloatQuantMode {
+        round: round_mode(&a_str(op, "rounding_mode", "ROUND")?)?,
+        saturation: a_int(op, "saturation", 1)? != 0,
+        has_inf: a_int(op, "has_inf", 0)? != 0,
+        has_nan: a_int(op, "has_nan", 0)? != 0,
+    };
+    if !(mode.saturation || mode.has_inf || mode.has_nan) {
+        // The reference raises for such a node whatever its input.
+        return Err(EvalError::attr("FloatQuant with saturation=0 needs has_inf=1 or has_nan=1"));
+    }
+    let mut ins = vec![x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?, x.get(4)?];
+    let has_max = x.opt(5).is_some();
+    ins.extend(x.opt(5));
+    let (dims, v) = bcast_all(&ins)?;
+    let mut last: Option<([u32; 4], f64)> = None;
+    let y = (0..v[0].len())
+        .map(|i| {
+            let (eb, mb, bias) = (v[2][i], v[3][i], v[4][i]);
+            let mv = if has_max { v[5][i] } else { f32::NAN };
+            let key = [eb.to_bits(), mb.to_bits(), bias.to_bits(), mv.to_bits()];
+            let max = match last {
+                Some((k, m)) if k == key => m,
+                _ => {
+                    if !mb.is_finite() {
+                        return Err(EvalError::attr("FloatQuant mantissa_bitwidth must be finite"));
+                    }
+                    let m = float_format_max(eb, mb, bias);
+                    let m = if has_max { np_min(m, f64::from(mv)) } else { m };
+                    last = Some((key, m));
+                    m
+                }
+            };
+            Ok(f64::from(float_quant(v[0][i], v[1][i], mb, bias, max, mode)))
+        })
+        .collect::<Result<Vec<f64>, EvalError>>()?;
+    Array::from_f64s(ElemType::F32, dims, y)
 }
 
 /// The QONNX custom ops; `None` when `op` is not one of them.
@@ -268,13 +390,7 @@ pub(crate) fn qonnx(op: &Op, x: &Ins<'_>, in_qonnx_domain: bool) -> Result<Optio
                 Array::from_f64s(ElemType::F32, dims, y)?
             }
         }
-        "FloatQuant" => {
-            let (dims, v) = bcast_all(&[x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?, x.get(4)?, x.get(5)?])?;
-            let y = (0..v[0].len())
-                .map(|i| f64::from(float_quant(v[0][i], v[1][i], v[2][i], v[3][i], v[4][i], v[5][i])))
-                .collect();
-            Array::from_f64s(ElemType::F32, dims, y)?
-        }
+        "FloatQuant" => float_quant_op(op, x)?,
         "MultiThreshold" if in_qonnx_domain => {
             let (a, th) = (x.get(0)?, x.get(1)?);
             if th.rank() != 2 {
