@@ -16,15 +16,34 @@ pub struct PassInfo {
 }
 
 /// The pipeline `qc optimize` runs when `--passes` is not given.
-pub const DEFAULT_PIPELINE: &str = "infer-shapes,fixpoint(fold-constants,eliminate-dead){max=20}";
+///
+/// Shape inference first (the shape-based eliminations and fusions need declared shapes), then
+/// a fixpoint of folding, eliminations and fusions, ending with `eliminate-dead` and
+/// `infer-shapes` so that every value of the output carries its inferred type. Fusions that
+/// produce a BatchNormalization (`fuse-mul-add-into-bn`) run before the one that folds it away
+/// (`fuse-bn-into-conv`), and `fuse-matmul-add-into-gemm` before both, so no rewrite undoes
+/// another. Quantizers stay unless `--fold-quant-weights`.
+pub const DEFAULT_PIPELINE: &str = "infer-shapes,fixpoint(fold-constants,eliminate-identity,\
+eliminate-common-subexpressions,fuse-consecutive-transposes,fuse-consecutive-reshapes,\
+fuse-transpose-into-gemm,fuse-matmul-add-into-gemm,fuse-mul-add-into-bn,fuse-bn-into-conv,\
+fuse-pad-into-conv,eliminate-dead,infer-shapes){max=20}";
 
 /// Every pass qc has, in alphabetical order.
 pub static REGISTRY: &[PassInfo] = &[
     passes::absorb_quant::INFO,
     passes::check_scales::INFO,
     passes::check_target::INFO,
+    passes::eliminate_cse::INFO,
     passes::eliminate_dead::INFO,
+    passes::eliminate_identity::INFO,
     passes::fold_constants::INFO,
+    passes::fuse_bn_into_conv::INFO,
+    passes::fuse_consecutive_reshapes::INFO,
+    passes::fuse_consecutive_transposes::INFO,
+    passes::fuse_matmul_add_into_gemm::INFO,
+    passes::fuse_mul_add_into_bn::INFO,
+    passes::fuse_pad_into_conv::INFO,
+    passes::fuse_transpose_into_gemm::INFO,
     passes::infer_datatypes::INFO,
     passes::infer_shapes::INFO,
     passes::propagate_scales::INFO,

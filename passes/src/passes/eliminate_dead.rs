@@ -42,7 +42,7 @@ impl Pass for EliminateDead {
 }
 
 /// Names that `g`'s nested graphs read but do not define (their outer-scope references).
-fn captured_names(g: &Graph) -> HashSet<String> {
+pub(crate) fn captured_names(g: &Graph) -> HashSet<String> {
     let mut defined: HashSet<&str> = HashSet::new();
     for &v in g.inputs.iter().chain(&g.initializers).chain(&g.sparse_initializers) {
         defined.insert(&g.value(v).name);
