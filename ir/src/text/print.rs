@@ -854,18 +854,12 @@ fn sparse(out: &mut String, s: &SparseTensor, form: Form) {
     out.push(')');
 }
 
+/// QONNX's canonical name, except that `UINT1` stays `UINT1` (the name normalises it to `BINARY`,
+/// and the text must round-trip the IR as it is).
 pub(super) fn dtype_name(d: &DataType) -> String {
     match d {
-        DataType::Int { bits, signed: true } => format!("INT{bits}"),
-        DataType::Int { bits, signed: false } => format!("UINT{bits}"),
-        DataType::Bipolar => "BIPOLAR".into(),
-        DataType::Ternary => "TERNARY".into(),
-        DataType::Binary => "BINARY".into(),
-        DataType::Fixed { w, i } => format!("FIXED<{w}, {i}>"),
-        DataType::ScaledInt { bits } => format!("SCALEDINT<{bits}>"),
-        DataType::Float { e, m, bias } => format!("FLOAT<{e}, {m}, {bias}>"),
-        DataType::F32 => "FLOAT32".into(),
-        DataType::F16 => "FLOAT16".into(),
+        DataType::Int { bits: 1, signed: false } => "UINT1".into(),
+        d => d.name(),
     }
 }
 
