@@ -17,13 +17,16 @@ pub struct PassInfo {
 
 /// The pipeline `qc optimize` runs when `--passes` is not given.
 ///
-/// Shape inference first (the shape-based eliminations and fusions need declared shapes), then
+/// `remove-static-inputs` first: initializers that old exporters list among the graph inputs
+/// become constants, as onnx-simplifier and Kneron's optimizer treat them, so that their
+/// BatchNormalizations fold. Shape inference next (the shape-based eliminations and fusions need
+/// declared shapes), then
 /// a fixpoint of folding, eliminations and fusions, ending with `eliminate-dead` and
 /// `infer-shapes` so that every value of the output carries its inferred type. Fusions that
 /// produce a BatchNormalization (`fuse-mul-add-into-bn`) run before the one that folds it away
 /// (`fuse-bn-into-conv`), and `fuse-matmul-add-into-gemm` before both, so no rewrite undoes
 /// another. Quantizers stay unless `--fold-quant-weights`.
-pub const DEFAULT_PIPELINE: &str = "infer-shapes,fixpoint(fold-constants,eliminate-identity,\
+pub const DEFAULT_PIPELINE: &str = "remove-static-inputs,infer-shapes,fixpoint(fold-constants,eliminate-identity,\
 eliminate-common-subexpressions,fuse-consecutive-transposes,fuse-consecutive-reshapes,\
 fuse-transpose-into-gemm,fuse-matmul-add-into-gemm,fuse-mul-add-into-bn,fuse-bn-into-conv,\
 fuse-pad-into-conv,eliminate-dead,infer-shapes){max=20}";

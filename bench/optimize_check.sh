@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Peer check for `qc optimize` (default pipeline): every model under ../shared/models is optimized
+# with the release qc, then the original and the optimized model go through
+# `onnx.checker.check_model` and onnxruntime on the same seeded random inputs, and the outputs are
+# compared. Prints a Markdown table (bench/optimize_check.py). Needs python3 with venv and network
+# access to PyPI: the packages go into a throw-away venv under /tmp, removed at the end.
+#   bench/optimize_check.sh          # QC_SHARED overrides ../shared
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared="${QC_SHARED:-../shared}"
+venv="$(mktemp -d /tmp/qc-optimize-check-venv.XXXXXX)"
+work="$(mktemp -d /tmp/qc-optimize-check.XXXXXX)"
+trap 'rm -rf "$venv" "$work"' EXIT
+
+python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check "onnx==1.22.0" onnxruntime numpy
+"$venv/bin/python" -c 'import onnx, onnxruntime, numpy; print(f"onnx {onnx.__version__}, onnxruntime {onnxruntime.__version__}, numpy {numpy.__version__}")'
+
+cargo build --release -q -p qc
+pairs=()
+while IFS= read -r model; do
+  rel="${model#"$shared/models/"}"
+  out="$work/${rel//\//__}"
+  if ./target/release/qc optimize "$model" -o "$out" >/dev/null 2>"$out.err"; then
+    pairs+=("$rel=$model=$out")
+  else
+    pairs+=("$rel=$model=")
+  fi
+done < <(find "$shared/models" -name '*.onnx' | sort)
+"$venv/bin/python" bench/optimize_check.py "${pairs[@]}"
