@@ -17,8 +17,12 @@ fn pipeline(c: &mut Criterion) {
     let model = load_bytes(bytes, "encoder", None, LoadOptions::default()).unwrap().model;
     let mut group = c.benchmark_group("pipeline");
     group.sample_size(10);
-    for text in ["infer-shapes", "infer-shapes,fold-constants,eliminate-dead"] {
-        group.bench_function(format!("{text} (10016 nodes)"), |b| {
+    for (label, text) in [
+        ("infer-shapes", "infer-shapes"),
+        ("infer-shapes,fold-constants,eliminate-dead", "infer-shapes,fold-constants,eliminate-dead"),
+        ("default optimize pipeline", qc_passes::registry::DEFAULT_PIPELINE),
+    ] {
+        group.bench_function(format!("{label} (10016 nodes)"), |b| {
             b.iter_batched(
                 || model.clone(),
                 |mut m| {
