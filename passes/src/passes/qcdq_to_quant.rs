@@ -51,7 +51,7 @@ use std::collections::HashMap;
 use qc_ir::{AttrValue, ElemType, Graph, Model, Op, OpId, OpKind, OpsetImport, ValueId};
 
 use super::quant_to_qcdq::{
-    NewOp, add_const, constant, drop_unused_constants, elem_in, int_range, kept_warnings, rebuild, shape_in,
+    NewOp, add_const, constant, drop_unused_constants, elem_in, int_range, rebuild, report_kept, shape_in,
 };
 use crate::eval::{Array, eval_op};
 use crate::pass::{Changed, Pass, PassContext, PassError};
@@ -486,20 +486,16 @@ impl Pass for QcdqToQuant {
         if lone > 0 {
             cx.count("lone-quantize", lone as u64);
         }
-        kept.sort_by_key(|a| a.0);
-        for (k, _, _) in &kept {
-            cx.count(k.stat(), 1);
-        }
-        for w in kept_warnings(
+        report_kept(
+            cx,
             INFO.name,
             "qc::convert::kept_qdq",
             "DequantizeLinear node(s)",
-            &kept,
+            &mut kept,
+            Keep::stat,
             Keep::rule,
             Keep::help,
-        ) {
-            cx.warn(w);
-        }
+        );
         Ok(Changed::from_bool(changed))
     }
 }

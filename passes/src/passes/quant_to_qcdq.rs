@@ -738,35 +738,38 @@ fn emit(g: &mut Graph, p: &Plan) -> Vec<NewOp> {
     ops
 }
 
-/// Turns the kept nodes into one warning per reason, naming up to eight nodes.
-pub(crate) fn kept_warnings<K: Copy + Ord>(
+/// Counts the nodes a conversion kept, one statistic per reason (`stat`), and warns once per
+/// reason with the nodes (the first 8) and a hint.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn report_kept<K: Copy + Ord>(
+    cx: &mut PassContext,
     pass: &'static str,
     code: &str,
     what: &str,
-    kept: &[(K, String, String)],
+    kept: &mut [(K, String, String)],
+    stat: impl Fn(K) -> &'static str,
     rule: impl Fn(K) -> &'static str,
     help: impl Fn(K) -> &'static str,
-) -> Vec<PassWarning> {
+) {
+    kept.sort_by_key(|a| a.0);
     let mut by_reason: BTreeMap<K, Vec<String>> = BTreeMap::new();
-    for (k, node, detail) in kept {
+    for (k, node, detail) in kept.iter() {
+        cx.count(stat(*k), 1);
         by_reason.entry(*k).or_default().push(format!("`{node}` ({detail})"));
     }
-    by_reason
-        .into_iter()
-        .map(|(k, nodes)| {
-            let more = nodes.len().saturating_sub(8);
-            let mut list = nodes.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
-            if more > 0 {
-                list.push_str(&format!(" and {more} more"));
-            }
-            PassWarning {
-                pass,
-                code: code.to_string(),
-                message: format!("{} {what} kept: {}: {list}", nodes.len(), rule(k)),
-                help: Some(help(k).to_string()),
-            }
-        })
-        .collect()
+    for (k, nodes) in by_reason {
+        let more = nodes.len().saturating_sub(8);
+        let mut list = nodes.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
+        if more > 0 {
+            list.push_str(&format!(" and {more} more"));
+        }
+        cx.warn(PassWarning {
+            pass,
+            code: code.to_string(),
+            message: format!("{} {what} kept: {}: {list}", nodes.len(), rule(k)),
+            help: Some(help(k).to_string()),
+        });
+    }
 }
 
 impl Pass for QuantToQcdq {
@@ -880,20 +883,16 @@ impl Pass for QuantToQcdq {
         if others > 0 {
             cx.count("other-quantizers", others);
         }
-        kept.sort_by_key(|a| a.0);
-        for (k, _, _) in &kept {
-            cx.count(k.stat(), 1);
-        }
-        for w in kept_warnings(
+        report_kept(
+            cx,
             INFO.name,
             "qc::convert::kept_quant",
             "Quant node(s)",
-            &kept,
+            &mut kept,
+            Keep::stat,
             Keep::rule,
             Keep::help,
-        ) {
-            cx.warn(w);
-        }
+        );
         Ok(Changed::from_bool(changed))
     }
 }
