@@ -53,6 +53,10 @@ pub struct OptimizeArgs {
     /// `fold-constants{quant=true}` for every `fold-constants` in the pipeline.
     #[arg(long)]
     pub fold_quant_weights: bool,
+    /// Remove every doc string (model, graphs, nodes, values, tensors): the spelling of a
+    /// `clear-descriptions` pass at the start of the pipeline.
+    #[arg(long)]
+    pub clear_descriptions: bool,
     /// Read the file into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
@@ -74,6 +78,9 @@ fn apply_flags(pipeline: &mut Pipeline, args: &OptimizeArgs) {
     }
     if args.fold_quant_weights {
         set(&mut pipeline.items, "fold-constants", "quant", "true");
+    }
+    if args.clear_descriptions {
+        pipeline.items.insert(0, Item::Pass { name: "clear-descriptions".into(), options: Vec::new() });
     }
 }
 

@@ -36,6 +36,7 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::absorb_quant::INFO,
     passes::check_scales::INFO,
     passes::check_target::INFO,
+    passes::clear_descriptions::INFO,
     passes::eliminate_cse::INFO,
     passes::eliminate_dead::INFO,
     passes::eliminate_identity::INFO,

@@ -176,3 +176,29 @@ fn pass_warnings_render_with_their_code() {
     assert!(err.contains("qc::shape::unsupported_op"), "the warning shows its code:\n{err}");
     assert!(err.contains("Mystery"), "{err}");
 }
+
+#[test]
+fn clear_descriptions_removes_every_doc_string() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut relu = node("Relu", "", "r", &["x"], &["y"], vec![]);
+    relu.doc_string = Some("File model.py, line 3".into());
+    let g = pb::GraphProto {
+        name: Some("g".into()),
+        doc_string: Some("graph doc".into()),
+        node: vec![relu],
+        input: vec![fx::value_info("x", DataType::Float, &[1, 4])],
+        output: vec![fx::value_info("y", DataType::Float, &[1, 4])],
+        ..Default::default()
+    };
+    let input = dir.path().join("in.onnx");
+    std::fs::write(&input, fx::model(g, vec![fx::opset("", 13)]).encode_to_vec()).unwrap();
+    let output = dir.path().join("out.onnx");
+    let (code, out, err) =
+        qc(&["optimize", input.to_str().unwrap(), "-o", output.to_str().unwrap(), "--clear-descriptions"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("cleared=2"), "{out}");
+    let m = pb::ModelProto::decode(std::fs::read(&output).unwrap().as_slice()).unwrap();
+    let g = m.graph.unwrap();
+    assert_eq!(g.doc_string, None);
+    assert!(g.node.iter().all(|n| n.doc_string.is_none()));
+}

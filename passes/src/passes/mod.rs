@@ -3,6 +3,7 @@
 pub mod absorb_quant;
 pub mod check_scales;
 pub mod check_target;
+pub mod clear_descriptions;
 pub mod eliminate_cse;
 pub mod eliminate_dead;
 pub mod eliminate_identity;
