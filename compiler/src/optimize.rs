@@ -53,6 +53,10 @@ pub struct OptimizeArgs {
     /// `fold-constants{quant=true}` for every `fold-constants` in the pipeline.
     #[arg(long)]
     pub fold_quant_weights: bool,
+    /// Give a graph input new dims before anything runs (Kneron's option), e.g.
+    /// `input:1,3,224,224`; a dim may be a name (`N`) or `?`. Repeatable.
+    #[arg(long = "overwrite-input-shape", value_name = "NAME:DIMS")]
+    pub overwrite_input_shape: Vec<String>,
     /// Remove every doc string (model, graphs, nodes, values, tensors): the spelling of a
     /// `clear-descriptions` pass at the start of the pipeline.
     #[arg(long)]
@@ -82,6 +86,73 @@ fn apply_flags(pipeline: &mut Pipeline, args: &OptimizeArgs) {
     if args.clear_descriptions {
         pipeline.items.insert(0, Item::Pass { name: "clear-descriptions".into(), options: Vec::new() });
     }
+}
+
+/// A problem with `--overwrite-input-shape`.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum InputShapeError {
+    #[error("`--overwrite-input-shape {given}` is not NAME:DIMS")]
+    #[diagnostic(
+        code(qc::optimize::input_shape_syntax),
+        help(
+            "write the input's name, a colon and its dims separated by commas: input:1,3,224,224 (a dim may be a name or ?)"
+        )
+    )]
+    Syntax { given: String },
+
+    #[error("the model has no graph input called `{name}`")]
+    #[diagnostic(code(qc::optimize::unknown_input), help("its inputs are: {inputs}"))]
+    UnknownInput { name: String, inputs: String },
+
+    #[error("graph input `{name}` is not a tensor, so it has no shape to overwrite")]
+    #[diagnostic(code(qc::optimize::not_a_tensor), help("only tensor inputs have dims"))]
+    NotATensor { name: String },
+}
+
+/// Sets the declared dims of a graph input (`NAME:1,3,224,224`); the element type is kept.
+fn overwrite_input_shape(model: &mut Model, spec: &str) -> Result<(), InputShapeError> {
+    use qc_ir::{Dim, Shape, TypeInfo, ValueType};
+    let syntax = || InputShapeError::Syntax { given: spec.to_string() };
+    let (name, dims) = spec.rsplit_once(':').ok_or_else(syntax)?;
+    let dims: Vec<Dim> = dims
+        .split(',')
+        .map(|d| match d.trim() {
+            "?" => Ok(Dim::Unknown),
+            d if d.bytes().all(|c| c.is_ascii_digit()) && !d.is_empty() => {
+                d.parse().map(Dim::Known).map_err(|_| syntax())
+            }
+            d if !d.is_empty() && d.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+                Ok(Dim::Sym(d.to_string()))
+            }
+            _ => Err(syntax()),
+        })
+        .collect::<Result<_, _>>()?;
+    let g = &mut model.graph;
+    let Some(&v) = g.inputs.iter().find(|&&v| g.value(v).name == name) else {
+        let inputs = g.inputs.iter().map(|&v| g.value(v).name.clone()).collect::<Vec<_>>().join(", ");
+        return Err(InputShapeError::UnknownInput { name: name.to_string(), inputs });
+    };
+    let value = g.value_mut(v);
+    let elem = match value.ty.as_ref().and_then(|t| t.ty.as_ref()) {
+        Some(ValueType::Tensor { elem, .. }) => *elem,
+        None => None,
+        Some(_) => return Err(InputShapeError::NotATensor { name: name.to_string() }),
+    };
+    let denotation = value.ty.as_ref().and_then(|t| t.denotation.clone());
+    value.ty = Some(TypeInfo {
+        ty: Some(ValueType::Tensor { elem, shape: Some(Shape { dims, denotations: Vec::new() }) }),
+        denotation,
+    });
+    // Declared shapes downstream described the old input; drop their dims (the element types
+    // stay) so that shape inference derives them again from the new one.
+    let produced: Vec<_> =
+        g.ops().flat_map(|(_, op)| op.outputs().iter().flatten().copied().collect::<Vec<_>>()).collect();
+    for v in produced {
+        if let Some(TypeInfo { ty: Some(ValueType::Tensor { shape, .. }), .. }) = &mut g.value_mut(v).ty {
+            *shape = None;
+        }
+    }
+    Ok(())
 }
 
 fn histogram(m: &Model) -> BTreeMap<String, usize> {
@@ -140,6 +211,9 @@ pub fn run(
     };
     let loaded = load::load(model_path, LoadOptions { mmap: !args.no_mmap })?;
     let mut model = loaded.model;
+    for spec in &args.overwrite_input_shape {
+        overwrite_input_shape(&mut model, spec)?;
+    }
     let before = histogram(&model);
     let nodes_before = model.graph.op_count();
     let print_after = args.print_ir_after.clone();

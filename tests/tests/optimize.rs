@@ -202,3 +202,29 @@ fn clear_descriptions_removes_every_doc_string() {
     assert_eq!(g.doc_string, None);
     assert!(g.node.iter().all(|n| n.doc_string.is_none()));
 }
+
+#[test]
+fn overwrite_input_shape_reinfers_from_the_new_dims() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = model_with_dead_code(dir.path());
+    let output = dir.path().join("out.onnx");
+    let (i, o) = (input.to_str().unwrap(), output.to_str().unwrap());
+    let (code, _, err) = qc(&["optimize", i, "-o", o, "--overwrite-input-shape", "x:N,4"]);
+    assert_eq!(code, 0, "{err}");
+    let m = pb::ModelProto::decode(std::fs::read(&output).unwrap().as_slice()).unwrap();
+    let g = m.graph.unwrap();
+    let dims = |v: &pb::ValueInfoProto| format!("{:?}", v.r#type);
+    assert!(dims(&g.input[0]).contains("\"N\""), "{}", dims(&g.input[0]));
+    assert!(dims(&g.output[0]).contains("\"N\""), "the output is inferred again: {}", dims(&g.output[0]));
+    for (spec, code) in [
+        ("x-4", "qc::optimize::input_shape_syntax"),
+        ("x:1,-4", "qc::optimize::input_shape_syntax"),
+        ("nope:1,4", "qc::optimize::unknown_input"),
+    ] {
+        let o2 = dir.path().join("bad.onnx");
+        let (c, out, err) = qc(&["optimize", i, "-o", o2.to_str().unwrap(), "--overwrite-input-shape", spec]);
+        assert_eq!(c, 2, "{spec}: {err}");
+        assert!(out.is_empty() && err.contains(code), "{spec}: {err}");
+        assert!(!o2.exists(), "nothing is written for {spec}");
+    }
+}
