@@ -237,13 +237,14 @@ pub fn uses_only_issue3_ops(model: &qc_ir::Model) -> bool {
     ok
 }
 
-/// Runs both models with the reference evaluator on the same inputs (a fixed pattern for every
-/// graph input without an initializer) and panics unless every output agrees (1e-5 absolute and
-/// relative for floats, exact otherwise). Proves that a rewrite kept the model's function.
-pub fn assert_same_outputs(before: &qc_ir::Model, after: &qc_ir::Model) {
-    use qc_passes::eval::{Array, run_graph};
-    let g = &before.graph;
-    let mut inputs = Vec::new();
+/// The graph inputs a test must fill (those without an initializer): name, element type and
+/// dims. A symbolic or unknown dim becomes `symbolic`, or is an error when that is `None`.
+pub fn free_inputs(
+    m: &qc_ir::Model,
+    symbolic: Option<usize>,
+) -> Result<Vec<(String, qc_ir::ElemType, Vec<usize>)>, String> {
+    let g = &m.graph;
+    let mut out = Vec::new();
     for &v in &g.inputs {
         let value = g.value(v);
         if value.init.is_some() {
@@ -252,14 +253,33 @@ pub fn assert_same_outputs(before: &qc_ir::Model, after: &qc_ir::Model) {
         let Some(qc_ir::ValueType::Tensor { elem: Some(elem), shape: Some(shape) }) =
             value.ty.as_ref().and_then(|t| t.ty.clone())
         else {
-            panic!("input `{}` needs a static tensor type to be filled", value.name)
+            return Err(format!("input `{}` has no static tensor type", value.name));
         };
-        let dims: Vec<usize> =
-            shape.as_known().expect("static input shape").iter().map(|&d| d as usize).collect();
+        let dims = shape
+            .dims
+            .iter()
+            .map(|d| match (d, symbolic) {
+                (qc_ir::Dim::Known(n), _) => Ok(*n as usize),
+                (_, Some(s)) => Ok(s),
+                (_, None) => Err(format!("input `{}` has symbolic or unknown dims {shape}", value.name)),
+            })
+            .collect::<Result<Vec<usize>, String>>()?;
+        out.push((value.name.clone(), elem, dims));
+    }
+    Ok(out)
+}
+
+/// Runs both models with the reference evaluator on the same inputs (a fixed pattern for every
+/// graph input without an initializer) and panics unless every output agrees (1e-5 absolute and
+/// relative for floats, exact otherwise). Proves that a rewrite kept the model's function.
+pub fn assert_same_outputs(before: &qc_ir::Model, after: &qc_ir::Model) {
+    use qc_passes::eval::{Array, run_graph};
+    let mut inputs = Vec::new();
+    for (name, elem, dims) in free_inputs(before, None).unwrap_or_else(|e| panic!("{e}: it cannot be filled"))
+    {
         let n: usize = dims.iter().product();
         let pattern: Vec<f64> = (0..n).map(|i| ((i * 7 + 3) % 11) as f64 / 4.0 - 1.0).collect();
-        let a = Array::from_f64s(elem, dims, pattern).expect("fill input");
-        inputs.push((value.name.clone(), a));
+        inputs.push((name, Array::from_f64s(elem, dims, pattern).expect("fill input")));
     }
     let x = run_graph(before, &inputs).unwrap_or_else(|e| panic!("before: {e}"));
     let y = run_graph(after, &inputs).unwrap_or_else(|e| panic!("after: {e}"));

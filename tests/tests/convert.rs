@@ -70,43 +70,20 @@ fn random_inputs(m: &Model, seed: u64) -> Result<Vec<(String, Array)>, String> {
         state ^= state << 17;
         (state >> 11) as f64 / (1u64 << 53) as f64 * 16.0 - 8.0
     };
-    let g = &m.graph;
     let mut out = Vec::new();
-    for &v in &g.inputs {
-        let value = g.value(v);
-        if value.init.is_some() {
-            continue;
-        }
-        let Some(qc_ir::ValueType::Tensor { elem: Some(elem), shape: Some(shape) }) =
-            value.ty.as_ref().and_then(|t| t.ty.clone())
-        else {
-            return Err(format!("input `{}` has no tensor type", value.name));
-        };
-        let dims: Vec<usize> =
-            shape.dims.iter().map(|d| if let qc_ir::Dim::Known(n) = d { *n as usize } else { 1 }).collect();
+    for (name, elem, dims) in qc_tests::free_inputs(m, Some(1))? {
         let n = dims.iter().product();
         let a = Array::from_f64s(elem, dims, (0..n).map(|_| next()).collect()).map_err(|e| e.to_string())?;
-        out.push((value.name.clone(), a));
+        out.push((name, a));
     }
     Ok(out)
 }
 
 /// The number of elements of the graph inputs that have no initializer (symbolic dims 1).
 fn input_elements(m: &Model) -> usize {
-    let g = &m.graph;
-    g.inputs
-        .iter()
-        .filter(|&&v| g.value(v).init.is_none())
-        .filter_map(|&v| match g.value(v).ty.as_ref()?.ty.as_ref()? {
-            qc_ir::ValueType::Tensor { shape: Some(s), .. } => Some(
-                s.dims
-                    .iter()
-                    .map(|d| if let qc_ir::Dim::Known(n) = d { *n as usize } else { 1 })
-                    .product::<usize>(),
-            ),
-            _ => None,
-        })
-        .sum()
+    qc_tests::free_inputs(m, Some(1))
+        .map(|ins| ins.iter().map(|(_, _, d)| d.iter().product::<usize>()).sum())
+        .unwrap_or(0)
 }
 
 fn assert_same(name: &str, what: &str, x: &[(String, Array)], y: &[(String, Array)]) {

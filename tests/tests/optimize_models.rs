@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 use qc::fixtures as fx;
-use qc_ir::{ElemType, Model, ValueType};
+use qc_ir::{ElemType, Model};
 use qc_passes::Pipeline;
 use qc_passes::eval::{Array, run_graph};
 use qc_passes::manager::{ManagerOptions, PassManager, RunReport};
@@ -86,39 +86,25 @@ impl Rng {
 
 /// Seeded random inputs for every graph input without an initializer, or why there are none.
 fn random_inputs(m: &Model, seed: &str) -> Result<Vec<(String, Array)>, String> {
-    let g = &m.graph;
     let mut rng = Rng::new(seed);
     let mut out = Vec::new();
     let mut total = 0f64;
-    for &v in &g.inputs {
-        let value = g.value(v);
-        if value.init.is_some() {
-            continue;
-        }
-        let Some(ValueType::Tensor { elem: Some(elem), shape: Some(shape) }) =
-            value.ty.as_ref().and_then(|t| t.ty.clone())
-        else {
-            return Err(format!("input `{}` has no static tensor type", value.name));
-        };
-        let Some(dims) = shape.as_known() else {
-            return Err(format!("input `{}` has symbolic or unknown dims {shape}", value.name));
-        };
+    for (name, elem, dims) in qc_tests::free_inputs(m, None)? {
         let n: f64 = dims.iter().map(|&d| d as f64).product();
         total += n;
         if total > MAX_INPUT_ELEMENTS {
             return Err(format!("inputs have over {MAX_INPUT_ELEMENTS:e} elements"));
         }
-        let dims: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
         let values: Vec<f64> = match elem {
             ElemType::F32 | ElemType::F64 | ElemType::F16 | ElemType::BF16 => {
                 (0..n as usize).map(|_| rng.next() * 2.0 - 1.0).collect()
             }
             ElemType::Bool => (0..n as usize).map(|_| f64::from(rng.next() < 0.5)).collect(),
-            ElemType::String => return Err(format!("input `{}` is a string tensor", value.name)),
+            ElemType::String => return Err(format!("input `{name}` is a string tensor")),
             _ => (0..n as usize).map(|_| (rng.next() * 3.0).floor()).collect(),
         };
-        let a = Array::from_f64s(elem, dims, values).map_err(|e| format!("input `{}`: {e}", value.name))?;
-        out.push((value.name.clone(), a));
+        let a = Array::from_f64s(elem, dims, values).map_err(|e| format!("input `{name}`: {e}"))?;
+        out.push((name, a));
     }
     Ok(out)
 }
