@@ -396,6 +396,38 @@ impl Graph {
             }
         }
     }
+    /// Which values `g` defines itself (graph inputs, initializers, op outputs), by value index;
+    /// the others are read from an enclosing scope.
+    pub fn defined_values(&self) -> Vec<bool> {
+        let mut d = vec![false; self.value_count()];
+        for &v in self.inputs.iter().chain(&self.initializers).chain(&self.sparse_initializers) {
+            d[v.index()] = true;
+        }
+        for (_, op) in self.ops() {
+            for v in op.outputs().iter().flatten() {
+                d[v.index()] = true;
+            }
+        }
+        d
+    }
+
+    /// After entries of the declaration list `list` were removed, moves its overrides to their
+    /// entries' new positions and drops those of removed entries. `kept[new]` is the old position
+    /// of the entry now at `new`.
+    pub fn reindex_decl_overrides(&mut self, list: DeclList, kept: &[usize]) {
+        self.decl_overrides.retain_mut(|o| {
+            if o.list != list {
+                return true;
+            }
+            match kept.iter().position(|&p| p == o.index) {
+                Some(new) => {
+                    o.index = new;
+                    true
+                }
+                None => false,
+            }
+        });
+    }
 
     /// Parameter count and stored bytes of the dense initializers.
     pub fn parameter_totals(&self) -> (u64, u64) {

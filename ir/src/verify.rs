@@ -87,7 +87,7 @@ pub fn verify_model(m: &Model) -> Vec<VerifyError> {
             }
         }
     }
-    let main_defined = defined_values(&m.graph);
+    let main_defined = m.graph.defined_values();
     let main = Scope { graph: Some((&m.graph, &main_defined)), ..Scope::default() };
     for (i, t) in m.training_info.iter().enumerate() {
         for (what, g) in [("initialization", &t.initialization), ("algorithm", &t.algorithm)] {
@@ -114,20 +114,6 @@ impl Scope<'_> {
             || self.graph.is_some_and(|(g, defined)| g.find(name).is_some_and(|v| defined[v.index()]))
             || self.parent.is_some_and(|p| p.defines(name))
     }
-}
-
-/// Which values of `g` are defined in `g` itself (graph inputs, initializers, op outputs).
-fn defined_values(g: &Graph) -> Vec<bool> {
-    let mut d = vec![false; g.value_count()];
-    for &v in g.inputs.iter().chain(&g.initializers).chain(&g.sparse_initializers) {
-        d[v.index()] = true;
-    }
-    for (_, op) in g.ops() {
-        for v in op.outputs().iter().flatten() {
-            d[v.index()] = true;
-        }
-    }
-    d
 }
 
 /// Verifies one graph and the graphs nested in it.

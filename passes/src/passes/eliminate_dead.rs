@@ -140,18 +140,7 @@ fn eliminate(g: &mut Graph, cx: &mut PassContext) -> bool {
     // Keep overrides of value_info entries aligned with their new positions.
     let decls_removed = decls_before - g.value_info.len();
     if decls_removed > 0 {
-        g.decl_overrides.retain_mut(|o| {
-            if o.list != qc_ir::DeclList::ValueInfo {
-                return true;
-            }
-            match kept_positions.iter().position(|&p| p == o.index) {
-                Some(new) => {
-                    o.index = new;
-                    true
-                }
-                None => false,
-            }
-        });
+        g.reindex_decl_overrides(qc_ir::DeclList::ValueInfo, &kept_positions);
     }
     let mut changed = !dead.is_empty() || inits_removed > 0 || decls_removed > 0;
     let ids: Vec<OpId> = g.ops().map(|(id, _)| id).collect();

@@ -172,24 +172,10 @@ fn subgraphs(op: &Op) -> impl Iterator<Item = &Graph> {
     })
 }
 
-/// Which values `g` defines itself: graph inputs, initializers and op outputs.
-fn defined_values(g: &Graph) -> Vec<bool> {
-    let mut d = vec![false; g.value_count()];
-    for &v in g.inputs.iter().chain(&g.initializers).chain(&g.sparse_initializers) {
-        d[v.index()] = true;
-    }
-    for (_, op) in g.ops() {
-        for v in op.outputs().iter().flatten() {
-            d[v.index()] = true;
-        }
-    }
-    d
-}
-
 /// Adds to `out` the names `g` reads from enclosing graphs: inputs of its ops (and of its nested
 /// graphs' ops) and outputs that `g` does not define.
 fn captured_names(g: &Graph, out: &mut HashSet<String>) {
-    let defined = defined_values(g);
+    let defined = g.defined_values();
     let outer = |name: &str| g.find(name).is_none_or(|v| !defined[v.index()]);
     let mut inner = HashSet::new();
     for (_, op) in g.ops() {
@@ -337,7 +323,7 @@ impl<'c> Run<'c> {
         scope: Option<&Scope>,
         at: &str,
     ) -> (bool, Vec<Option<TypeFact>>) {
-        let defined = defined_values(g);
+        let defined = g.defined_values();
         let mut known =
             Known { facts: self.initial_facts(g, &defined, scope), listed: vec![false; g.value_count()] };
         for &v in g.inputs.iter().chain(&g.outputs).chain(&g.initializers).chain(&g.value_info) {

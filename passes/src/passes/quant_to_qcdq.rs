@@ -337,18 +337,7 @@ pub(crate) fn drop_unused(g: &mut Graph, candidates: &[ValueId]) {
         kept_positions.push(i);
         g.value_info.push(v);
     }
-    g.decl_overrides.retain_mut(|o| {
-        if o.list != qc_ir::DeclList::ValueInfo {
-            return true;
-        }
-        match kept_positions.iter().position(|&p| p == o.index) {
-            Some(new) => {
-                o.index = new;
-                true
-            }
-            None => false,
-        }
-    });
+    g.reindex_decl_overrides(qc_ir::DeclList::ValueInfo, &kept_positions);
     for v in dead {
         let val = g.value_mut(v);
         val.init = None;

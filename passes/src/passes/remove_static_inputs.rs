@@ -42,17 +42,8 @@ impl Pass for RemoveStaticInputs {
         }
         // Declaration overrides index into the input list: move them with their inputs.
         let old = std::mem::replace(&mut g.inputs, keep);
-        let new_index = |i: usize| old.get(i).and_then(|v| g.inputs.iter().position(|w| w == v));
-        let overrides = std::mem::take(&mut g.decl_overrides);
-        for mut d in overrides {
-            if d.list == qc_ir::DeclList::Inputs {
-                match new_index(d.index) {
-                    Some(i) => d.index = i,
-                    None => continue,
-                }
-            }
-            g.decl_overrides.push(d);
-        }
+        let kept: Vec<usize> = g.inputs.iter().filter_map(|v| old.iter().position(|w| w == v)).collect();
+        g.reindex_decl_overrides(qc_ir::DeclList::Inputs, &kept);
         for v in drop {
             if g.value(v).ty.is_some() && !g.value_info.contains(&v) {
                 g.value_info.push(v);
