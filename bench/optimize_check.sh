@@ -8,13 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared="${QC_SHARED:-../shared}"
-venv="$(mktemp -d /tmp/qc-optimize-check-venv.XXXXXX)"
-work="$(mktemp -d /tmp/qc-optimize-check.XXXXXX)"
-trap 'rm -rf "$venv" "$work"' EXIT
-
-python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check "onnx==1.22.0" onnxruntime numpy
-"$venv/bin/python" -c 'import onnx, onnxruntime, numpy; print(f"onnx {onnx.__version__}, onnxruntime {onnxruntime.__version__}, numpy {numpy.__version__}")'
+source bench/ort_venv.sh optimize-check
 
 cargo build --release -q -p qc
 pairs=()
