@@ -15,6 +15,8 @@ struct Geom {
     strides: Vec<usize>,
     dils: Vec<usize>,
     pad_begin: Vec<i64>,
+    /// The padding after the input, resolved from `pads` or `auto_pad` (for `count_include_pad`).
+    pad_end: Vec<i64>,
     out: Vec<usize>,
 }
 
@@ -53,6 +55,7 @@ fn geometry(
         return Err(EvalError::attr(format!("bad pads {pads:?}")));
     }
     let mut pad_begin = vec![0i64; k];
+    let mut pad_end = vec![0i64; k];
     let mut out = vec![0usize; k];
     for i in 0..k {
         let d = spatial[i] as i64;
@@ -63,11 +66,13 @@ fn geometry(
                 let o = (d + s - 1) / s;
                 let total = ((o - 1) * s + ek - d).max(0);
                 pad_begin[i] = if auto_pad == "SAME_UPPER" { total / 2 } else { total - total / 2 };
+                pad_end[i] = total - pad_begin[i];
                 out[i] = o as usize;
             }
             _ => {
                 let (pb, pe) = if auto_pad == "VALID" { (0, 0) } else { (pads[i], pads[i + k]) };
                 pad_begin[i] = pb;
+                pad_end[i] = pe;
                 let span = d + pb + pe - ek;
                 if span < 0 {
                     return Err(EvalError::shape("the kernel is larger than the padded input"));
@@ -80,7 +85,7 @@ fn geometry(
             }
         }
     }
-    Ok(Geom { kernel, strides, dils, pad_begin, out })
+    Ok(Geom { kernel, strides, dils, pad_begin, pad_end, out })
 }
 
 /// Direct convolution. `x`: [N, C, spatial], `w`: [M, C/group, kernel]. Returns [N, M, out].
@@ -404,10 +409,6 @@ fn pool(op: &Op, a: &Array, max: bool, global: bool) -> Result<Vec<Array>, EvalE
     for_each_index(&g.out, |p| {
         opos.push((0..k).map(|i| p[i] as i64 * g.strides[i] as i64 - g.pad_begin[i]).collect())
     });
-    // The padded extent, for count_include_pad.
-    let pads = if global { None } else { op.pool()?.pads };
-    let pad_end: Vec<i64> =
-        (0..k).map(|i| pads.as_ref().and_then(|p| p.get(i + k).copied()).unwrap_or(g.pad_begin[i])).collect();
     let mut out = Vec::with_capacity(total);
     let mut ind = Vec::with_capacity(if max { total } else { 0 });
     for nc in 0..n * c {
@@ -426,7 +427,7 @@ fn pool(op: &Op, a: &Array, max: bool, global: bool) -> Result<Vec<Array>, EvalE
                     if p < 0 || p >= sp[i] as i64 {
                         inside = false;
                     }
-                    if p < -g.pad_begin[i] || p >= sp[i] as i64 + pad_end[i] {
+                    if p < -g.pad_begin[i] || p >= sp[i] as i64 + g.pad_end[i] {
                         in_pad = false;
                     }
                     if inside {
