@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use prost::Message;
 use qc_ir::Model;
 use qc_passes::PassWarning;
 use qc_passes::Pipeline;
@@ -61,6 +60,15 @@ pub struct OptimizeArgs {
     /// `clear-descriptions` pass at the start of the pipeline.
     #[arg(long)]
     pub clear_descriptions: bool,
+    /// Replace AveragePool and GlobalAveragePool by a depthwise Conv of `1/window` weights where
+    /// the two are equal (Kneron's option): the `replace-avgpool-with-conv` pass, run in the
+    /// fixpoint before `fuse-pad-into-conv`.
+    #[arg(long)]
+    pub replace_avgpool_with_conv: bool,
+    /// Give each Conv, Gemm, MatMul, ... its own copy of a weight several of them share
+    /// (Kneron's option): the `duplicate-shared-weights` pass, run once after the fixpoint.
+    #[arg(long)]
+    pub duplicate_shared_weights: bool,
     /// Read the file into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
@@ -83,8 +91,30 @@ fn apply_flags(pipeline: &mut Pipeline, args: &OptimizeArgs) {
     if args.fold_quant_weights {
         set(&mut pipeline.items, "fold-constants", "quant", "true");
     }
+    /// Puts `new` before the first pass called `before`, searching fixpoints too; leaves it in
+    /// `new` when there is none.
+    fn insert_before(items: &mut Vec<Item>, before: &str, new: &mut Option<Item>) {
+        let mut i = 0;
+        while i < items.len() && new.is_some() {
+            match &mut items[i] {
+                Item::Pass { name, .. } if name == before => items.insert(i, new.take().expect("checked")),
+                Item::Fixpoint { items: inner, .. } => insert_before(inner, before, new),
+                Item::Pass { .. } => {}
+            }
+            i += 1;
+        }
+    }
+    let pass = |name: &str| Item::Pass { name: name.into(), options: Vec::new() };
     if args.clear_descriptions {
-        pipeline.items.insert(0, Item::Pass { name: "clear-descriptions".into(), options: Vec::new() });
+        pipeline.items.insert(0, pass("clear-descriptions"));
+    }
+    if args.replace_avgpool_with_conv {
+        let mut new = Some(pass("replace-avgpool-with-conv"));
+        insert_before(&mut pipeline.items, "fuse-pad-into-conv", &mut new);
+        pipeline.items.extend(new);
+    }
+    if args.duplicate_shared_weights {
+        pipeline.items.push(pass("duplicate-shared-weights"));
     }
 }
 
@@ -153,6 +183,20 @@ fn overwrite_input_shape(model: &mut Model, spec: &str) -> Result<(), InputShape
         }
     }
     Ok(())
+}
+
+/// Before IR version 4 every initializer had to be a graph input. Folding and
+/// `remove-static-inputs` leave initializers that are not, so such a model moves to IR 4, the
+/// first version that allows them (nothing else changed between 3 and 4). Returns the change.
+fn raise_ir_for_initializers(model: &mut Model) -> Option<(i64, i64)> {
+    let g = &model.graph;
+    let old = model.ir_version?;
+    let not_inputs = g.initializers.iter().any(|v| !g.inputs.contains(v));
+    if old >= 4 || !not_inputs {
+        return None;
+    }
+    model.ir_version = Some(4);
+    Some((old, 4))
 }
 
 fn histogram(m: &Model) -> BTreeMap<String, usize> {
@@ -226,9 +270,17 @@ pub fn run(
     let result = manager.run(&mut model, &mut after);
     err.write_all(dumps.as_bytes()).map_err(io)?;
     let report = result?;
-    let bytes = crate::onnx::export_model(&model).encode_to_vec();
-    crate::write::write_atomically(output, &bytes)
-        .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write `{}`: {e}", output.display()))?;
+    let ir_raised = raise_ir_for_initializers(&mut model);
+    let layout =
+        crate::write::write_model(&mut model, output, model_path.parent(), crate::write::MAX_INLINE_BYTES)
+            .map_err(|e| {
+                miette::miette!(
+                    code = "qc::io::write",
+                    help = "check that the output's folder exists and is writable",
+                    "cannot write `{}`: {e}",
+                    output.display()
+                )
+            })?;
     if args.time_passes {
         err.write_all(report.timing_table().as_bytes()).map_err(io)?;
     }
@@ -251,6 +303,13 @@ pub fn run(
         if b != a {
             let _ = writeln!(s, "  {k:<24} {b:>6} -> {a}");
         }
+    }
+    if let Some((from, to)) = ir_raised {
+        let _ =
+            writeln!(s, "IR version raised {from} -> {to}: initializers that are not graph inputs need IR 4");
+    }
+    if let Some(line) = layout.summary() {
+        let _ = writeln!(s, "{line}");
     }
     s.push_str(&report.stats_text());
     if let Some(p) = &report.stopped_after {

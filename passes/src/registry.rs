@@ -37,6 +37,7 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::check_scales::INFO,
     passes::check_target::INFO,
     passes::clear_descriptions::INFO,
+    passes::duplicate_shared_weights::INFO,
     passes::eliminate_cse::INFO,
     passes::eliminate_dead::INFO,
     passes::eliminate_identity::INFO,
@@ -54,6 +55,7 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::qcdq_to_quant::INFO,
     passes::quant_to_qcdq::INFO,
     passes::remove_static_inputs::INFO,
+    passes::replace_avgpool_with_conv::INFO,
 ];
 
 /// The pass called `name`.

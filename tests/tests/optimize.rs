@@ -228,3 +228,202 @@ fn overwrite_input_shape_reinfers_from_the_new_dims() {
         assert!(!o2.exists(), "nothing is written for {spec}");
     }
 }
+
+/// Two Convs sharing one weight, then a padded AveragePool that counts the padding and a
+/// GlobalAveragePool: the Kneron-style flags' playground.
+fn shared_weight_and_pools(dir: &std::path::Path) -> std::path::PathBuf {
+    let pool = node(
+        "AveragePool",
+        "",
+        "pool",
+        &["b"],
+        &["p"],
+        vec![
+            fx::attr_ints("kernel_shape", &[3, 3]),
+            fx::attr_ints("pads", &[1, 1, 1, 1]),
+            fx::attr_int("count_include_pad", 1),
+        ],
+    );
+    let g = pb::GraphProto {
+        name: Some("g".into()),
+        node: vec![
+            node("Conv", "", "conv_a", &["x", "w"], &["a"], vec![]),
+            node("Conv", "", "conv_b", &["a", "w"], &["b"], vec![]),
+            pool,
+            node("GlobalAveragePool", "", "gap", &["p"], &["y"], vec![]),
+        ],
+        initializer: vec![fx::tensor_f32("w", &[2, 2, 1, 1], &[0.5, -1.0, 0.25, 2.0])],
+        input: vec![fx::value_info("x", DataType::Float, &[1, 2, 6, 6])],
+        output: vec![fx::value_info("y", DataType::Float, &[1, 2, 1, 1])],
+        ..Default::default()
+    };
+    let p = dir.join("in.onnx");
+    std::fs::write(&p, fx::model(g, vec![fx::opset("", 13)]).encode_to_vec()).unwrap();
+    p
+}
+
+#[test]
+fn replace_avgpool_and_duplicate_shared_weights_keep_the_function_and_settle() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = shared_weight_and_pools(dir.path());
+    let (once, twice) = (dir.path().join("once.onnx"), dir.path().join("twice.onnx"));
+    let flags = ["--replace-avgpool-with-conv", "--duplicate-shared-weights"];
+    let run = |from: &std::path::Path, to: &std::path::Path| {
+        let mut args = vec!["optimize", from.to_str().unwrap(), "-o", to.to_str().unwrap()];
+        args.extend(flags);
+        let (code, out, err) = qc(&args);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let out = run(&input, &once);
+    assert!(out.contains("average-pool=1") && out.contains("global-average-pool=1"), "{out}");
+    assert!(out.contains("duplicated=1"), "{out}");
+    let m = pb::ModelProto::decode(std::fs::read(&once).unwrap().as_slice()).unwrap();
+    let g = m.graph.as_ref().unwrap();
+    let ops: Vec<&str> = g.node.iter().map(|n| n.op_type()).collect();
+    assert_eq!(ops, ["Conv", "Conv", "Conv", "Conv"]);
+    assert_ne!(g.node[0].input[1], g.node[1].input[1], "each Conv reads its own weight");
+    let load = |p: &std::path::Path| qc::load::load(p, Default::default()).unwrap().model;
+    qc_tests::assert_same_outputs(&load(&input), &load(&once));
+    // A second run merges the copies, copies them again, and writes the same model.
+    run(&once, &twice);
+    assert_eq!(std::fs::read(&once).unwrap(), std::fs::read(&twice).unwrap());
+}
+
+/// `x -> Conv(w) -> BatchNormalization -> Add(u) -> y` with `w` and `u` (1 KiB each) stored in
+/// `weights.bin` beside the model: the fold changes `w`, `u` stays as it is.
+fn model_with_external_data(dir: &std::path::Path) -> std::path::PathBuf {
+    let w = fx::weights(256, 3);
+    let u = fx::weights(256, 4);
+    let mut bin: Vec<u8> = vec![7; 100]; // data need not start at offset 0
+    let external = |name: &str, dims: &[i64], offset: usize, len: usize| pb::TensorProto {
+        name: Some(name.into()),
+        dims: dims.to_vec(),
+        data_type: Some(DataType::Float as i32),
+        data_location: Some(pb::DataLocation::External as i32),
+        external_data: [
+            ("location", "weights.bin".to_string()),
+            ("offset", offset.to_string()),
+            ("length", len.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| pb::StringStringEntryProto { key: Some(k.into()), value: Some(v) })
+        .collect(),
+        ..Default::default()
+    };
+    let w_at = bin.len();
+    bin.extend(w.iter().flat_map(|v| v.to_le_bytes()));
+    let u_at = bin.len();
+    bin.extend(u.iter().flat_map(|v| v.to_le_bytes()));
+    std::fs::write(dir.join("weights.bin"), &bin).unwrap();
+    let bn = |name: &str, v: f32| fx::tensor_f32(name, &[16], &[v; 16]);
+    let g = pb::GraphProto {
+        name: Some("g".into()),
+        node: vec![
+            node("Conv", "", "conv", &["x", "w"], &["c"], vec![]),
+            node("BatchNormalization", "", "bn", &["c", "s", "b", "m", "v"], &["n"], vec![]),
+            node("Add", "", "add", &["n", "u"], &["y"], vec![]),
+        ],
+        initializer: vec![
+            external("w", &[16, 16, 1, 1], w_at, 1024),
+            bn("s", 1.5),
+            bn("b", 0.25),
+            bn("m", 0.1),
+            bn("v", 2.0),
+            external("u", &[1, 16, 4, 4], u_at, 1024),
+        ],
+        input: vec![fx::value_info("x", DataType::Float, &[1, 16, 4, 4])],
+        output: vec![fx::value_info("y", DataType::Float, &[1, 16, 4, 4])],
+        ..Default::default()
+    };
+    let p = dir.join("in.onnx");
+    std::fs::write(&p, fx::model(g, vec![fx::opset("", 13)]).encode_to_vec()).unwrap();
+    p
+}
+
+/// The `location` of each external initializer of the ONNX file at `p`, by tensor name.
+fn external_locations(p: &std::path::Path) -> Vec<(String, String)> {
+    let m = pb::ModelProto::decode(std::fs::read(p).unwrap().as_slice()).unwrap();
+    let mut out: Vec<(String, String)> = m
+        .graph
+        .unwrap()
+        .initializer
+        .iter()
+        .filter(|t| t.data_location == Some(pb::DataLocation::External as i32))
+        .map(|t| {
+            let loc = t.external_data.iter().find(|e| e.key.as_deref() == Some("location")).unwrap();
+            (t.name().to_string(), loc.value().to_string())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn external_data_stays_by_reference_and_new_tensors_go_beside_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = model_with_external_data(dir.path());
+    let load = |p: &std::path::Path| qc::load::load(p, Default::default()).unwrap().model;
+    let optimize = |from: &std::path::Path, to: &std::path::Path| {
+        let (code, out, err) = qc(&["optimize", from.to_str().unwrap(), "-o", to.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+
+    // Same folder: `u` still refers to weights.bin, the folded weight is in out.onnx.data.
+    let out = dir.path().join("out.onnx");
+    let summary = optimize(&input, &out);
+    assert!(summary.contains("1 tensors (0.0 MiB) written to out.onnx.data; 1 tensors kept"), "{summary}");
+    let folded = external_locations(&out);
+    assert_eq!(folded.len(), 2, "{folded:?}");
+    assert!(folded.contains(&("u".into(), "weights.bin".into())), "{folded:?}");
+    assert!(folded.iter().any(|(_, l)| l == "out.onnx.data"), "{folded:?}");
+    qc_tests::assert_same_outputs(&load(&input), &load(&out));
+
+    // In place, where the new data file replaces the one the model reads: same model again.
+    let before = (std::fs::read(&out).unwrap(), std::fs::read(dir.path().join("out.onnx.data")).unwrap());
+    optimize(&out, &out);
+    let after = (std::fs::read(&out).unwrap(), std::fs::read(dir.path().join("out.onnx.data")).unwrap());
+    assert!(before == after, "optimizing in place changed the model or its data");
+
+    // Another folder: weights.bin is linked beside the output, the output loads on its own.
+    let other = dir.path().join("elsewhere");
+    std::fs::create_dir(&other).unwrap();
+    let moved = other.join("moved.onnx");
+    let summary = optimize(&input, &moved);
+    assert!(summary.contains("linked beside the output: weights.bin"), "{summary}");
+    assert!(other.join("weights.bin").is_file() && other.join("moved.onnx.data").is_file());
+    qc_tests::assert_same_outputs(&load(&input), &load(&moved));
+    // No temporary file is left anywhere.
+    for d in [dir.path(), other.as_path()] {
+        for e in std::fs::read_dir(d).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(!name.contains("qc-tmp"), "left behind: {name}");
+        }
+    }
+}
+
+#[test]
+fn tensors_past_the_inline_limit_go_to_an_external_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = model_with_dead_code(dir.path());
+    // A model with 2 KiB of inline data and a limit of 1 KiB, as a 3 GiB model meets 1.75 GiB.
+    let mut model = qc::load::load(&input, Default::default()).unwrap().model;
+    let w = model.graph.find("w").unwrap();
+    if let Some(qc_ir::graph::Const::Dense(t)) = &mut model.graph.value_mut(w).init {
+        t.dims = vec![1, 512];
+        t.data = qc_ir::TensorData::Floats(vec![0.5; 512]);
+    }
+    let out = dir.path().join("big.onnx");
+    let layout = qc::write::write_model(&mut model, &out, Some(dir.path()), 1024).unwrap();
+    assert_eq!(layout.data_file.as_deref(), Some("big.onnx.data"));
+    assert_eq!((layout.moved, layout.moved_bytes, layout.kept_external), (1, 2048, 0));
+    assert_eq!(std::fs::metadata(dir.path().join("big.onnx.data")).unwrap().len(), 2048);
+    let back = qc::load::load(&out, Default::default()).unwrap().model;
+    let t = back.graph.value(back.graph.find("w").unwrap()).tensor().unwrap().clone();
+    assert_eq!(back.tensor_bytes(&t).unwrap().len(), 2048);
+    // Under the limit, everything stays inline.
+    let mut model = qc::load::load(&input, Default::default()).unwrap().model;
+    let layout = qc::write::write_model(&mut model, &out, Some(dir.path()), 1 << 20).unwrap();
+    assert_eq!(layout, qc::write::DataLayout::default());
+}

@@ -145,7 +145,10 @@ mod tests {
     use crate::pass::{Changed, PassContext};
     use crate::registry::{PassOptions, lookup};
 
-    const FUSIONS: [&str; 7] = [
+    /// The fusions, and the Kneron-style rewrites that read the same kinds of ops.
+    const FUSIONS: [&str; 9] = [
+        "duplicate-shared-weights",
+        "replace-avgpool-with-conv",
         "fuse-bn-into-conv",
         "fuse-consecutive-reshapes",
         "fuse-consecutive-transposes",
@@ -160,7 +163,7 @@ mod tests {
 ir_version 8
 opset_import "" 13
 
-graph @g(%x: f32[1,2,3,3], %v: f32[2,3]) -> (%y1, %y2, %y3, %y4, %y5, %y6, %y7, %y8) {
+graph @g(%x: f32[1,2,3,3], %v: f32[2,3]) -> (%y1, %y2, %y3, %y4, %y5, %y6, %y7, %y8, %y9, %y10, %y11, %y12) {
   init %w = f32[2,2,1,1] floats [0.1, -0.2, 0.3, 0.4]
   init %s3 = f32[3] floats [1.0, 2.0, 3.0]
   init %pads = i64[3] int64s [0, 0, 9223372036854775807]
@@ -182,6 +185,10 @@ graph @g(%x: f32[1,2,3,3], %v: f32[2,3]) -> (%y1, %y2, %y3, %y4, %y5, %y6, %y7, 
   %y7 = ""::Add(%mu, %s3)
   %tg = ""::Transpose(%v) {perm = "x"}
   %y8 = ""::Gemm(%tg, %m)
+  %y9 = ""::AveragePool(%x) {kernel_shape = [0, -1], strides = [0, 0], pads = [-1, 0, 0, 0]}
+  %y10 = ""::AveragePool(%x) {kernel_shape = [9223372036854775807, 1], auto_pad = "SAME_UPPER"}
+  %y11 = ""::GlobalAveragePool(%v)
+  %y12 = ""::AveragePool(%x) {kernel_shape = "k", ceil_mode = 1, dilations = [9223372036854775807, 1]}
 }
 "#;
 
