@@ -31,7 +31,6 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use prost::Message;
 use qc_ir::{Dim, ElemType, Model, OpKind, ValueId, ValueType};
 use qc_passes::eval::{Array, EvalError, eval_op, run_graph};
 use qc_passes::passes::{qcdq_to_quant, quant_to_qcdq};
@@ -149,15 +148,17 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
         }
     }
 
-    let bytes = crate::onnx::export_model(&model).encode_to_vec();
-    crate::write::write_atomically(&args.output, &bytes).map_err(|e| {
-        miette::miette!(
-            code = "qc::io::write",
-            help = "check that the output's folder exists and is writable",
-            "cannot write `{}`: {e}",
-            args.output.display()
-        )
-    })?;
+    let source_dir = args.model.parent();
+    crate::write::write_model(&mut model, &args.output, source_dir, crate::write::MAX_INLINE_BYTES).map_err(
+        |e| {
+            miette::miette!(
+                code = "qc::io::write",
+                help = "check that the output's folder exists and is writable",
+                "cannot write `{}`: {e}",
+                args.output.display()
+            )
+        },
+    )?;
     out.write_all(text.as_bytes())
         .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write output: {e}"))?;
     Ok(warnings)

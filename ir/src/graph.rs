@@ -380,6 +380,22 @@ impl Graph {
         }
     }
 
+    /// [`Graph::visit_tensors`] with mutable access, in the same order.
+    pub fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(&mut Tensor)) {
+        for v in &mut self.values {
+            match &mut v.init {
+                Some(Const::Dense(t)) => f(t),
+                Some(Const::Sparse(s)) => s.values.iter_mut().chain(&mut s.indices).for_each(&mut *f),
+                None => {}
+            }
+        }
+        for op in self.ops.node_weights_mut() {
+            for a in &mut op.attrs {
+                visit_attr_tensors_mut(&mut a.value, f);
+            }
+        }
+    }
+
     /// Calls `f` on every graph nested in this graph's ops (not on this graph), depth first.
     pub fn visit_subgraphs<'a>(&'a self, f: &mut dyn FnMut(&'a Graph)) {
         for (_, op) in self.ops() {
@@ -455,6 +471,20 @@ fn visit_attr_tensors<'a>(value: &'a AttrValue, f: &mut dyn FnMut(&'a Tensor)) {
         }
         AttrValue::Graph(g) => g.visit_tensors(f),
         AttrValue::Graphs(gs) => gs.iter().for_each(|g| g.visit_tensors(f)),
+        _ => {}
+    }
+}
+
+fn visit_attr_tensors_mut(value: &mut AttrValue, f: &mut dyn FnMut(&mut Tensor)) {
+    match value {
+        AttrValue::Tensor(t) => f(t),
+        AttrValue::Tensors(ts) => ts.iter_mut().for_each(&mut *f),
+        AttrValue::SparseTensor(s) => s.values.iter_mut().chain(&mut s.indices).for_each(&mut *f),
+        AttrValue::SparseTensors(ss) => {
+            ss.iter_mut().flat_map(|s| s.values.iter_mut().chain(&mut s.indices)).for_each(&mut *f)
+        }
+        AttrValue::Graph(g) => g.visit_tensors_mut(f),
+        AttrValue::Graphs(gs) => gs.iter_mut().for_each(|g| g.visit_tensors_mut(f)),
         _ => {}
     }
 }

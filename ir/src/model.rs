@@ -128,6 +128,26 @@ impl Model {
         }
     }
 
+    /// [`Model::visit_tensors`] with mutable access, in the same order.
+    pub fn visit_tensors_mut(&mut self, f: &mut dyn FnMut(&mut Tensor)) {
+        self.graph.visit_tensors_mut(f);
+        for func in &mut self.functions {
+            func.body.visit_tensors_mut(f);
+        }
+        for t in &mut self.training_info {
+            for g in t.initialization.iter_mut().chain(&mut t.algorithm) {
+                g.visit_tensors_mut(f);
+            }
+        }
+        for func in &mut self.functions {
+            for a in &mut func.attribute_defaults {
+                if let crate::AttrValue::Tensor(t) = &mut a.value {
+                    f(t);
+                }
+            }
+        }
+    }
+
     /// The raw bytes of a tensor, reading external data through the attached resolver.
     pub fn tensor_bytes(&self, t: &Tensor) -> Result<Bytes, TensorError> {
         t.raw_bytes(self.resolver.as_deref().map(|r| r as &dyn DataResolver))
