@@ -103,7 +103,39 @@ fn py_mod_f(a: f64, b: f64) -> f64 {
     if r != 0.0 && ((r < 0.0) != (b < 0.0)) { r + b } else { r }
 }
 
+/// `Add`, `Sub`, `Mul`, `Div`, `Max` or `Min` of two f32 arrays of the same dims, or of an array
+/// and a one-element array, computed in f32 without the f64 copies and broadcast index maps of
+/// the general path: the common case of folding a large weight. The results are the same, since
+/// f32 arithmetic rounds once just as computing in f64 and rounding to f32 does.
+fn arith_f32_fast(name: &str, a: &Array, b: &Array) -> Option<Array> {
+    let (Data::F32(x), Data::F32(y)) = (&a.data, &b.data) else { return None };
+    let f: fn(f32, f32) -> f32 = match name {
+        "Add" | "Sum" => |x, y| x + y,
+        "Sub" => |x, y| x - y,
+        "Mul" => |x, y| x * y,
+        "Div" => |x, y| x / y,
+        "Max" => |x: f32, y: f32| if x.is_nan() || y.is_nan() { f32::NAN } else { x.max(y) },
+        "Min" => |x: f32, y: f32| if x.is_nan() || y.is_nan() { f32::NAN } else { x.min(y) },
+        _ => return None,
+    };
+    let (dims, v): (Vec<usize>, Vec<f32>) = if a.dims == b.dims {
+        (a.dims.clone(), x.iter().zip(y).map(|(&p, &q)| f(p, q)).collect())
+    } else if y.len() == 1 && b.dims.len() <= a.dims.len() {
+        let q = y[0];
+        (a.dims.clone(), x.iter().map(|&p| f(p, q)).collect())
+    } else if x.len() == 1 && a.dims.len() <= b.dims.len() {
+        let p = x[0];
+        (b.dims.clone(), y.iter().map(|&q| f(p, q)).collect())
+    } else {
+        return None;
+    };
+    Some(Array { elem: ElemType::F32, dims, data: Data::F32(v) })
+}
+
 fn arith(name: &str, a: &Array, b: &Array, fmod: bool) -> Result<Array, EvalError> {
+    if let Some(r) = arith_f32_fast(name, a, b) {
+        return Ok(r);
+    }
     let d = same_domain(a, b)?;
     match d {
         Domain::Float => {

@@ -82,24 +82,46 @@ fn replaceable(model: &Model, v: ValueId, captured: &std::collections::HashSet<S
     !g.outputs.contains(&v) && !g.inputs.contains(&v) && !captured.contains(&g.value(v).name)
 }
 
-/// The element type, dims and bytes of a dense initializer (`None` if unreadable).
-fn init_key(model: &Model, v: ValueId) -> Option<(i32, Vec<usize>, Vec<u8>)> {
+/// The element type, dims and bytes of a dense initializer (`None` if unreadable). The bytes
+/// are the tensor's own (a cheap handle for raw and external data), in the `raw_data` layout
+/// whichever field the tensor uses; strings go through the evaluator's array.
+fn init_key(model: &Model, v: ValueId) -> Option<(i32, Vec<i64>, bytes::Bytes)> {
     let t = model.graph.value(v).tensor()?;
-    let a = Array::from_tensor(t, model).ok()?;
-    Some((t.elem_type().code(), a.dims.clone(), a.raw_bytes()))
+    let bytes = match model.tensor_bytes(t) {
+        Ok(b) => b,
+        Err(_) => bytes::Bytes::from(Array::from_tensor(t, model).ok()?.raw_bytes()),
+    };
+    Some((t.elem_type().code(), t.dims.clone(), bytes))
+}
+
+/// A hash of the length and of up to 64 KiB of samples spread over `bytes`: enough to tell
+/// different weights apart, while merging compares every byte on a hit. Hashing every byte of a
+/// multi-gigabyte model would cost seconds.
+fn sample_hash(bytes: &[u8]) -> u64 {
+    let mut h = DefaultHasher::new();
+    bytes.len().hash(&mut h);
+    const WINDOW: usize = 64;
+    const WINDOWS: usize = 1024;
+    if bytes.len() <= WINDOW * WINDOWS {
+        bytes.hash(&mut h);
+    } else {
+        let step = (bytes.len() - WINDOW) / (WINDOWS - 1);
+        for i in 0..WINDOWS {
+            bytes[i * step..i * step + WINDOW].hash(&mut h);
+        }
+    }
+    h.finish()
 }
 
 fn merge_initializers(model: &mut Model, captured: &std::collections::HashSet<String>) -> u64 {
     // Bucket by a hash of the bytes, and compare the bytes again on a hit, so that the table
     // does not hold a second copy of every weight.
-    let mut seen: HashMap<(i32, Vec<usize>, u64), Vec<ValueId>> = HashMap::new();
+    let mut seen: HashMap<(i32, Vec<i64>, u64), Vec<ValueId>> = HashMap::new();
     let mut dropped = Vec::new();
     let inits = model.graph.initializers.clone();
     for v in inits {
         let Some((elem, dims, bytes)) = init_key(model, v) else { continue };
-        let mut h = DefaultHasher::new();
-        bytes.hash(&mut h);
-        let key = (elem, dims, h.finish());
+        let key = (elem, dims, sample_hash(&bytes));
         let candidates = seen.entry(key).or_default();
         let same = candidates.iter().copied().find(|&c| {
             model.graph.value(c).quant == model.graph.value(v).quant

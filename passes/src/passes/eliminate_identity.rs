@@ -125,11 +125,33 @@ fn same_type(model: &Model, a: ValueId, b: ValueId) -> bool {
 /// graph input is a default the caller may override, so it is not a constant.
 fn all_equal(model: &Model, v: Option<ValueId>, x: f64) -> bool {
     let Some(v) = v.filter(|v| !model.graph.inputs.contains(v)) else { return false };
+    // A large weight is rarely all ones or zeros: look at its first element before reading all.
+    if let Some(t) = model.graph.value(v).tensor()
+        && t.element_count().is_ok_and(|n| n > 1024)
+        && first_element(model, t).is_some_and(|first| first != x)
+    {
+        return false;
+    }
     let Some(a) = const_array(model, v) else { return false };
     match a.to_f64() {
         Ok(vals) => vals.iter().all(|&e| e == x),
         Err(_) => false,
     }
+}
+
+/// The first element of a tensor stored as raw or external bytes, read without the rest.
+fn first_element(model: &Model, t: &qc_ir::Tensor) -> Option<f64> {
+    let size = usize::try_from(t.elem_type().bits()?).ok().filter(|b| b % 8 == 0)? / 8;
+    if !matches!(t.data, qc_ir::TensorData::Raw(_) | qc_ir::TensorData::External(_)) {
+        return None;
+    }
+    let bytes = model.tensor_bytes(t).ok()?;
+    let head = qc_ir::Tensor {
+        dims: vec![1],
+        data: qc_ir::TensorData::Raw(bytes.get(..size).map(bytes::Bytes::copy_from_slice)?),
+        ..t.clone()
+    };
+    crate::eval::Array::from_tensor(&head, model).ok()?.to_f64().ok()?.first().copied()
 }
 
 /// If `op` passes an input through unchanged: that input and the kind's statistic name.
