@@ -3,7 +3,7 @@
     python3 bench/optimize_check.py NAME=ORIGINAL=OPTIMIZED ...
 
 For each model: node counts of the original and the optimized model, `onnx.checker.check_model`
-(full_check) on the optimized model, and both models run in onnxruntime (graph optimisations off)
+(full_check) on the original and on the optimized model, and both models run in onnxruntime (graph optimisations off)
 on the same inputs (numpy seed 0, uniform in [-1, 1] for floats, 0..2 for integers, symbolic dims
 set to 1). The ORT column is the largest |original - optimized| over all outputs, relative to
 max(1, max |original|); `n/a: ...` says why onnxruntime could not run the original (custom QONNX
@@ -59,20 +59,22 @@ def short(e):
 
 
 def main(args):
-    print("| model | nodes before → after | onnx.checker (optimized) | ORT rel. max diff |")
-    print("|---|---|---|---|")
+    print("| model | nodes before → after | onnx.checker (original) | onnx.checker (optimized) | ORT rel. max diff |")
+    print("|---|---|---|---|---|")
+    tally = {"models": 0, "checker ok": 0, "checker ok before": 0, "ort equal": 0, "ort n/a": 0, "fail": 0}
     for arg in args:
         name, original, optimized = arg.split("=", 2)
+        tally["models"] += 1
         m0 = onnx.load(original)
+        checker0 = check(original)
+        tally["checker ok before"] += checker0 == "ok"
         if not optimized:
-            print(f"| {name} | {len(m0.graph.node)} → qc optimize failed | - | - |")
+            tally["fail"] += 1
+            print(f"| {name} | {len(m0.graph.node)} → qc optimize failed | {checker0} | - | - |")
             continue
         m1 = onnx.load(optimized)
-        try:
-            onnx.checker.check_model(m1, full_check=True)
-            checker = "ok"
-        except Exception as e:  # noqa: BLE001
-            checker = "FAIL: " + short(e)
+        checker = check(optimized)
+        tally["checker ok"] += checker == "ok"
         try:
             feeds = inputs_for(m0)
             x = run(original, feeds)
@@ -92,7 +94,21 @@ def main(args):
                 diff = f"{worst:.1e}" + ("" if worst <= 1e-4 else " FAIL")
             except Exception as e:  # noqa: BLE001
                 diff = "FAIL: optimized: " + short(e)
-        print(f"| {name} | {len(m0.graph.node)} → {len(m1.graph.node)} | {checker} | {diff} |")
+        tally["ort equal"] += not diff.startswith("n/a") and "FAIL" not in diff
+        tally["ort n/a"] += diff.startswith("n/a")
+        tally["fail"] += (not diff.startswith("n/a") and "FAIL" in diff) or (checker != "ok" and checker0 == "ok")
+        print(f"| {name} | {len(m0.graph.node)} → {len(m1.graph.node)} | {checker0} | {checker} | {diff} |")
+    print()
+    print(", ".join(f"{k}: {v}" for k, v in tally.items()))
+
+
+def check(path):
+    """`onnx.checker` on the file (by path, so external data is found beside it)."""
+    try:
+        onnx.checker.check_model(path, full_check=True)
+        return "ok"
+    except Exception as e:  # noqa: BLE001
+        return "FAIL: " + short(e)
 
 
 if __name__ == "__main__":
