@@ -7,6 +7,8 @@
 //! - [`Tensor`]: constant data as zero-copy bytes or an external reference resolved lazily.
 //! - [`QuantSpec`]: one quantization description for every dialect.
 //! - [`verify`]: the verifier, which reports every problem at once.
+//! - [`LoopNest`]: one compute layer as a typed, quantized loop nest ([`loops`]), the form the
+//!   mapping and cost backends read; a [`Workload`] is a model's layers.
 //! - [`target`]: DLA target descriptions (ops, limits, scale rules) as `qc check` reads them.
 //!
 //! Invariants: this crate does no I/O, and knows nothing about protobuf, the CLI or terminals.
@@ -14,6 +16,7 @@
 pub mod attr;
 pub mod graph;
 pub mod hash;
+pub mod loops;
 pub mod model;
 pub mod op;
 pub mod quant;
@@ -25,6 +28,7 @@ pub mod verify;
 
 pub use attr::{AttrKind, AttrValue, Attribute};
 pub use graph::{Const, DeclList, DeclOverride, Graph, OpId, TensorAnnotation, Use, Value, ValueId};
+pub use loops::{Compute, LoopDim, LoopNest, NotLowered, Operand, PsumRule, Relation, Source, Workload};
 pub use model::{Function, Model, OpsetImport, TrainingInfo};
 pub use op::{AttrError, Family, Op, OpKind, OpSchema, SCHEMAS};
 pub use quant::{DataType, QuantOrigin, QuantParam, QuantSpec, Rounding};
