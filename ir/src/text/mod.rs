@@ -17,11 +17,18 @@
 //! Values are created in the order the parser first meets them: the `values` line if there is
 //! one, then the signature, then the statements (an op's inputs before its results). The printer
 //! writes a `values` line only when that order would differ from the arena order.
+//!
+//! The loop-nest IR ([`crate::loops`]) has its own text: [`print_workload`] and
+//! [`parse_workload`], with `parse_workload(&print_workload(w)) == Ok(w)`. Its grammar is
+//! `loops.pest`, parsed by the same pest parser as `ir.pest` (it shares the lexical rules and
+//! `quant(...)`), and explained in `spec/ir.md`, section "Loop-nest IR".
 
+mod loops;
 mod parse;
 mod print;
 
 use crate::graph::Graph;
+use crate::loops::{LoopNest, Workload};
 use crate::model::Model;
 
 pub use parse::ParseError;
@@ -53,6 +60,22 @@ pub fn parse_model(text: &str) -> Result<Model, ParseError> {
 /// Parses a text that holds one graph and nothing else.
 pub fn parse_graph(text: &str) -> Result<Graph, ParseError> {
     parse::graph_only(text)
+}
+
+/// Prints a workload: its layers (one `layer ... { ... }` block each, blank lines between), then
+/// one `not_lowered` line per node that was not lowered.
+pub fn print_workload(w: &Workload) -> String {
+    loops::workload(w)
+}
+
+/// Prints one loop nest as a `layer ... { ... }` block (a workload of that one layer).
+pub fn print_loop_nest(l: &LoopNest) -> String {
+    loops::loop_nest(l)
+}
+
+/// Parses a workload written by [`print_workload`] (or by hand, in the same grammar).
+pub fn parse_workload(text: &str) -> Result<Workload, ParseError> {
+    loops::parse(text)
 }
 
 /// Whether `s` can be written without quotes where an identifier is expected.

@@ -23,9 +23,10 @@ pub const MAX_DEPTH: usize = 64;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "src/text/ir.pest"]
-struct IrParser;
+#[grammar = "src/text/loops.pest"]
+pub(super) struct IrParser;
 
-type Pair<'i> = pest::iterators::Pair<'i, Rule>;
+pub(super) type Pair<'i> = pest::iterators::Pair<'i, Rule>;
 
 /// Why a text is not a valid IR text. Every variant points at the offending text.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
@@ -176,7 +177,7 @@ impl ParseError {
 }
 
 #[derive(Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Syntax,
     UnknownValue,
     Duplicate,
@@ -187,7 +188,7 @@ enum Kind {
     TooDeep,
 }
 
-fn error(kind: Kind, text: &str, start: usize, end: usize, message: String) -> ParseError {
+pub(super) fn error(kind: Kind, text: &str, start: usize, end: usize, message: String) -> ParseError {
     let start = start.min(text.len());
     let end = end.clamp(start, text.len());
     // A rule that ends in an optional part also covers the white space before it.
@@ -209,10 +210,10 @@ fn error(kind: Kind, text: &str, start: usize, end: usize, message: String) -> P
     }
 }
 
-type R<T> = Result<T, ParseError>;
+pub(super) type R<T> = Result<T, ParseError>;
 
 /// Refuses text nested deeper than [`MAX_DEPTH`] (outside strings and comments).
-fn check_depth(text: &str) -> R<()> {
+pub(super) fn check_depth(text: &str) -> R<()> {
     let b = text.as_bytes();
     let mut depth = 0usize;
     let mut i = 0;
@@ -283,8 +284,8 @@ pub(super) fn graph_only(text: &str) -> R<Graph> {
     Err(error(Kind::Syntax, text, 0, 0, "no graph".into()))
 }
 
-struct Cx<'t> {
-    text: &'t str,
+pub(super) struct Cx<'t> {
+    pub(super) text: &'t str,
 }
 
 /// Which properties of a value have been given.
@@ -303,7 +304,7 @@ struct GraphCx {
 }
 
 impl<'t> Cx<'t> {
-    fn err(&self, kind: Kind, p: &Pair<'_>, message: impl Into<String>) -> ParseError {
+    pub(super) fn err(&self, kind: Kind, p: &Pair<'_>, message: impl Into<String>) -> ParseError {
         let s = p.as_span();
         error(kind, self.text, s.start(), s.end(), message.into())
     }
@@ -354,25 +355,25 @@ impl<'t> Cx<'t> {
         Ok(out)
     }
 
-    fn string(&self, p: &Pair<'_>) -> R<String> {
+    pub(super) fn string(&self, p: &Pair<'_>) -> R<String> {
         String::from_utf8(self.bytes(p)?).map_err(|_| self.err(Kind::BadString, p, "the string is not UTF-8"))
     }
 
     /// An `ident` or a `string`.
-    fn key(&self, p: &Pair<'_>) -> R<String> {
+    pub(super) fn key(&self, p: &Pair<'_>) -> R<String> {
         match p.as_rule() {
             Rule::string => self.string(p),
             _ => Ok(p.as_str().to_string()),
         }
     }
 
-    fn int(&self, p: &Pair<'_>) -> R<i64> {
+    pub(super) fn int(&self, p: &Pair<'_>) -> R<i64> {
         p.as_str()
             .parse()
             .map_err(|_| self.err(Kind::BadNumber, p, format!("`{}` is not a 64-bit integer", p.as_str())))
     }
 
-    fn uint(&self, p: &Pair<'_>) -> R<u64> {
+    pub(super) fn uint(&self, p: &Pair<'_>) -> R<u64> {
         p.as_str().parse().map_err(|_| {
             self.err(Kind::BadNumber, p, format!("`{}` is not an unsigned 64-bit integer", p.as_str()))
         })
@@ -1100,7 +1101,7 @@ impl<'t> Cx<'t> {
 
     // ---- quantization ----
 
-    fn quant(&self, p: Pair<'_>) -> R<QuantSpec> {
+    pub(super) fn quant(&self, p: Pair<'_>) -> R<QuantSpec> {
         let mut q = QuantSpec {
             dtype: DataType::F32,
             scale: None,

@@ -895,7 +895,7 @@ fn f64_list(out: &mut String, values: &[f64]) {
     out.push(']');
 }
 
-fn quant(out: &mut String, q: &QuantSpec) {
+pub(super) fn quant(out: &mut String, q: &QuantSpec) {
     out.push_str("quant(");
     out.push_str(&dtype_name(&q.dtype));
     if let Some(s) = &q.scale {
