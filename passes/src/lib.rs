@@ -4,6 +4,7 @@
 //! - [`check`]: `qc check`'s analyses against a DLA target (limits, placement, scales);
 //! - [`cost`]: QONNX-compatible inference cost (MACs by datatype pair, BOPs, memory);
 //! - [`eval`]: the reference evaluator (constant folding and equivalence proofs use it);
+//! - [`lower`]: graph ops to loop nests (ZigZag's workload form);
 //! - [`shape`]: shape and type inference rules, op family by op family;
 //! - [`quant`]: quantization specs read from the ops of every dialect;
 //! - [`passes`]: one file per pass;
@@ -16,6 +17,7 @@
 pub mod check;
 pub mod cost;
 pub mod eval;
+pub mod lower;
 pub mod manager;
 pub mod pass;
 pub mod passes;

@@ -87,6 +87,8 @@ pub struct RunReport {
     pub warnings: Vec<PassWarning>,
     /// Set when `--stop-after` ended the pipeline early.
     pub stopped_after: Option<String>,
+    /// The loop nests of the last pass that produced them (`lower-to-loops`).
+    pub workload: Option<qc_ir::Workload>,
 }
 
 /// Totals per pass, in the order passes first ran.
@@ -342,6 +344,9 @@ impl Run<'_, '_> {
             if !problems.is_empty() {
                 return Err(ManagerError::BrokeIr { pass: name.into(), count: problems.len(), problems });
             }
+        }
+        if let Some(w) = cx.workload.take() {
+            self.report.workload = Some(w);
         }
         for w in cx.warnings {
             if !self.report.warnings.contains(&w) {

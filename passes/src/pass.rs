@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use qc_ir::Model;
 use qc_ir::target::Target;
+use qc_ir::{Model, Workload};
 
 /// A transformation or analysis over the IR.
 pub trait Pass {
@@ -41,6 +41,9 @@ pub struct PassContext {
     pub warnings: Vec<PassWarning>,
     /// The DLA target the pipeline checks against (`check-scales`, `check-target`), if any.
     pub target: Option<Arc<Target>>,
+    /// The loop nests an analysis produced (`lower-to-loops`); the manager hands the last one
+    /// to the caller in `RunReport::workload`.
+    pub workload: Option<Workload>,
 }
 
 impl PassContext {

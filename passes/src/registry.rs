@@ -51,6 +51,7 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::fuse_transpose_into_gemm::INFO,
     passes::infer_datatypes::INFO,
     passes::infer_shapes::INFO,
+    passes::lower_to_loops::INFO,
     passes::propagate_scales::INFO,
     passes::qcdq_to_quant::INFO,
     passes::quant_to_qcdq::INFO,

@@ -7,9 +7,10 @@
 //! A case may also say `// check: same-outputs`: the harness then runs the reference evaluator
 //! on the model before and after (inputs filled with a fixed pattern) and requires equal outputs.
 //! `// target: access-dla` (a built-in name or a path) gives the pipeline a DLA target, for
-//! `check-scales` and `check-target`.
+//! `check-scales` and `check-target`. When the pipeline produced loop nests (`lower-to-loops`),
+//! the snapshot also holds the workload's text.
 
-use qc_ir::text::{Form, parse_model, print_model};
+use qc_ir::text::{Form, parse_model, print_model, print_workload};
 use qc_passes::Pipeline;
 use qc_passes::manager::{ManagerOptions, PassManager};
 
@@ -41,6 +42,10 @@ fn pass_cases() {
         }
         let mut snap = format!("// pipeline: {}\n", manager.pipeline());
         snap.push_str(&print_model(&model, Form::Summary));
+        if let Some(w) = &report.workload {
+            snap.push_str("\n// workload\n");
+            snap.push_str(&print_workload(w));
+        }
         snap.push_str("\n// statistics\n");
         for line in report.stats_text().lines() {
             snap.push_str(&format!("// {line}\n"));

@@ -19,6 +19,7 @@ pub mod fuse_transpose_into_gemm;
 pub mod fusion;
 pub mod infer_datatypes;
 pub mod infer_shapes;
+pub mod lower_to_loops;
 pub mod propagate_scales;
 pub mod qcdq_to_quant;
 pub mod quant_to_qcdq;

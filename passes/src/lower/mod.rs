@@ -1,0 +1,641 @@
+//! Lowering of graph ops to loop nests ([`qc_ir::LoopNest`]), in ZigZag's workload form
+//! (`DESIGN.md` section 4, `research/zigzag.md` 2.3-2.4), so that qc's layers and ZigZag's pair
+//! by name and compare loop by loop.
+//!
+//! [`lower_model`] walks the main graph in program order and turns each compute op into one
+//! layer (ids from 0, name = the node name, else `<op_type>#<position>`); every other node is
+//! listed in [`Workload::not_lowered`] with its reason, and so is a node of a covered kind that
+//! cannot be lowered (unknown shapes: run `infer-shapes` first; malformed or non-constant
+//! attributes; shapes that disagree with the attributes). Nothing is dropped silently.
+//!
+//! # The forms, family by family
+//!
+//! - `Conv`, `QLinearConv`, `ConvInteger` (1-D and 2-D; grouped, depthwise, dilated, strided,
+//!   padded, `auto_pad`): `O[b][g][k][oy][ox] += W[g][k][c][fy][fx] * I[b][g][c][iy][ix]` with
+//!   `G = group`, `K = C_out/G`, `C = C_in/G` (depthwise: `G = C_in, C = 1`), and
+//!   `iy = s_h*oy + d_h*fy - pad_top` (extent H, padding `(top, bottom)`), likewise `ix` with
+//!   the W axis. A 1-D convolution has only `OX`, `FX` and `ix`. The bias is not an operand
+//!   (ZigZag ignores it too).
+//!   **Difference from ZigZag's ONNX parser:** ZigZag takes `FX` from `kernel_shape[0]` (the H
+//!   axis) and uses `strides[0]`/`dilations[0]` in the `ix` relation; qc maps H to `FY`/`iy` and
+//!   W to `FX`/`ix`. The two agree for square kernels, strides and dilations (every layer of
+//!   ZigZag's example models), and differ only by a swap of the X and Y roles otherwise.
+//! - `ConvTranspose` (not in ZigZag): the loops run over the *input* positions,
+//!   `O[b][g][k][oy][ox] += W[g][c][k][fy][fx] * I[b][g][c][iy][ix]` with dims
+//!   `B, G, K, C, IY, IX, FY, FX` and the output index derived:
+//!   `oy = s_h*iy + d_h*fy - pad_top` (extent = output H; the padding is what the relation
+//!   reaches outside the output, i.e. the cropped border: low `pad_top`, high
+//!   `pad_bottom - output_padding` when positive). Pads come from `pads`, or from
+//!   `output_shape`/`auto_pad` and the known output shape as ONNX defines them.
+//! - `Gemm` (`transA`, `transB`; the bias `C` is not an operand), `MatMul`, `QLinearMatMul`,
+//!   `MatMulInteger`: `O[b][h][d][k] += I[b][h][d][c] * W[b][h][c][k]` (ZigZag's order: `I`
+//!   first), dims `B, H, D, K, C`: `D` rows, `K` columns, `C` the reduction, and the batch dims
+//!   of the output: none for 2-D, `B` for 3-D, `B, H` for 4-D, `B0, B1, ...` beyond. An operand
+//!   is indexed by a batch dim only when it has that axis with the output's size, so broadcast
+//!   operands (a constant weight `[C, K]`, a `[1, H, C, K]` tensor) simply omit it: as in
+//!   ZigZag, constant weights get no batch dims, and in attention (both operands produced by
+//!   other layers) `W` gets them. Operand indices follow the storage layout (`transB` gives
+//!   `W[k][c]`). A 1-D operand drops `D` (or `K`).
+//! - `MaxPool`, `AveragePool` (1-D and 2-D), `GlobalAveragePool`, `GlobalMaxPool`: ZigZag's
+//!   pooling form `O[b][g][oy][ox] += W[fy][fx] * I[b][g][iy][ix]` with compute `max`/`avg`,
+//!   `G` = channels and `W` a free zero-size operand (0 bits, constant, no graph value); global
+//!   pools have `OY = OX = 1` and the whole input as window. `ceil_mode` windows that pass the
+//!   end count as high padding.
+//! - `Add`, `Sub`, `Mul`: `O[...] = I[...] + W[...]` with `I` the first input and `W` the second
+//!   (ZigZag's letters, so its default memory-operand links apply), no reduction. Dims are named
+//!   after the output rank: `B, G, OY, OX` for 4-D (ZigZag's form), `B, D, K` for 3-D, `D, K`
+//!   for 2-D, `K` for 1-D, `D0, D1, ...` otherwise. Broadcasting is expressed by the indices: an
+//!   operand is indexed by a dim only when it has that axis with the output's size (legacy
+//!   `broadcast`/`axis` attributes place the second operand at `axis`). Element-wise ops on
+//!   `int64` values (shape arithmetic) are not lowered.
+//!
+//! A node whose data inputs are all constants is not lowered (it folds at compile time).
+//!
+//! # Precisions
+//!
+//! Each operand's bits come, in this order, from the value's [`qc_ir::QuantSpec`] (any datatype
+//! but `FLOAT32`/`FLOAT16`), from its integer or 8-bit-float element type, or (for the
+//! quantized ops) from the element type of its zero point. Anything else gets the default:
+//! ZigZag's (weights, activations and final outputs 8 bits), or
+//! [`LowerOptions::default_precision`]. A constant operand defaults to the weight bits, an
+//! operand produced at run time to the activation bits (ZigZag gives a dynamic `W` the
+//! activation precision). Operand `quant` is the value's spec as it is.
+//!
+//! Partial sums (layers that reduce: convolutions, matrix products, pools):
+//! - a ZigZag `output_size` attribute on the node gives them ([`PsumRule::Given`]);
+//! - a quantized layer (an input's bits came from a spec or an integer type) uses bit growth
+//!   ([`PsumRule::BitGrowth`]): `w + i + ceil(log2(R))`, +1 when one of `W`, `I` is signed and
+//!   the other is not, where `R` is the number of products summed into one output (`C*FY*FX`
+//!   for a convolution, `C` for a matrix product; for a transposed convolution
+//!   `C * ceil(FY / (s/gcd(s,d))) * ...`, the taps that land on one output). Average pooling
+//!   grows `i + ceil(log2(FY*FX))` (its `W` has no bits); max pooling does not grow (`i`);
+//! - otherwise [`LowerOptions::default_precision`] gives them ([`PsumRule::Given`]), or ZigZag's
+//!   default of twice the activation bits, 16 ([`PsumRule::TwiceActivation`]).
+//!
+//! Element-wise layers have no partial sums ([`PsumRule::None`]).
+//!
+//! # Sources
+//!
+//! An input operand reads [`Source::Layer`] (the producer was lowered), [`Source::Constant`]
+//! (an initializer, a `Constant` op, or a value computed only from constants, such as a
+//! `DequantizeLinear` of a constant weight), [`Source::GraphInput`], or [`Source::Other`] (the
+//! producer was not lowered). Output operands are [`Source::Other`].
+
+mod conv;
+mod elementwise;
+mod matmul;
+mod pool;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
+
+use qc_ir::{
+    Compute, DataType, ElemType, LoopDim, LoopNest, Model, NotLowered, Op, OpId, OpKind, Operand, PsumRule,
+    Relation, Source, ValueId, Workload,
+};
+
+use crate::passes::fusion::known_dims;
+use crate::quant::{elem_datatype, value_elem};
+
+/// Precisions for operands the model says nothing about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DefaultPrecision {
+    /// Constant operands (weights).
+    pub weight: u32,
+    /// Operands produced at run time (activations).
+    pub act: u32,
+    /// Final outputs.
+    pub output: u32,
+    /// Partial sums of layers that reduce.
+    pub psum: u32,
+}
+
+impl DefaultPrecision {
+    /// ZigZag's defaults: 8-bit weights, activations and outputs, 16-bit partial sums.
+    pub const ZIGZAG: DefaultPrecision = DefaultPrecision { weight: 8, act: 8, output: 8, psum: 16 };
+}
+
+/// Options of [`lower_model`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LowerOptions {
+    /// Overrides ZigZag's defaults for operands without quantization (`--default-precision`);
+    /// partial sums of unquantized layers then use its `psum` ([`PsumRule::Given`]).
+    pub default_precision: Option<DefaultPrecision>,
+}
+
+/// The family an op lowers as (statistics of `lower-to-loops`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Conv,
+    ConvTranspose,
+    Gemm,
+    MatMul,
+    Pool,
+    Elementwise,
+}
+
+impl Family {
+    /// The family of an op kind, if it is one that lowers.
+    pub fn of(kind: OpKind) -> Option<Family> {
+        Some(match kind {
+            OpKind::Conv | OpKind::QLinearConv | OpKind::ConvInteger => Family::Conv,
+            OpKind::ConvTranspose => Family::ConvTranspose,
+            OpKind::Gemm => Family::Gemm,
+            OpKind::MatMul | OpKind::QLinearMatMul | OpKind::MatMulInteger => Family::MatMul,
+            OpKind::MaxPool | OpKind::AveragePool | OpKind::GlobalAveragePool | OpKind::GlobalMaxPool => {
+                Family::Pool
+            }
+            OpKind::Add | OpKind::Sub | OpKind::Mul => Family::Elementwise,
+            _ => return None,
+        })
+    }
+
+    /// Its name in statistics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Conv => "conv",
+            Family::ConvTranspose => "conv-transpose",
+            Family::Gemm => "gemm",
+            Family::MatMul => "matmul",
+            Family::Pool => "pool",
+            Family::Elementwise => "elementwise",
+        }
+    }
+}
+
+/// Lowers the compute ops of `model`'s main graph to loop nests; see the module doc.
+pub fn lower_model(model: &Model, opts: &LowerOptions) -> Workload {
+    lower_with_families(model, opts).0
+}
+
+/// [`lower_model`], with the family of each lowered layer.
+pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec<Family>) {
+    let g = &model.graph;
+    let cx = Cx { model, opts, constant: constant_values(model) };
+    let mut drafts: Vec<(OpId, String, Family, Draft)> = Vec::new();
+    let mut workload = Workload::default();
+    let mut names: HashSet<String> = HashSet::new();
+    for (pos, (id, op)) in g.ops().enumerate() {
+        let label = op.display_name(pos);
+        let result = match Family::of(op.kind()) {
+            None => Err(not_covered(op)),
+            Some(family) => cx.lower_op(op, family).map(|d| (family, d)),
+        };
+        match result {
+            Ok((family, draft)) => {
+                let name = if names.contains(&label) { format!("{}#{pos}", op.op_type()) } else { label };
+                names.insert(name.clone());
+                drafts.push((id, name, family, draft));
+            }
+            Err(reason) => workload.not_lowered.push(NotLowered {
+                node: label,
+                op_type: op.op_type().to_string(),
+                reason,
+            }),
+        }
+    }
+    let layer_of: HashMap<OpId, String> = drafts.iter().map(|(id, name, _, _)| (*id, name.clone())).collect();
+    let mut families = Vec::new();
+    for (i, (id, name, family, draft)) in drafts.into_iter().enumerate() {
+        let op = g.op(id);
+        let nest = cx.finish(op, name, u32::try_from(i).unwrap_or(u32::MAX), draft, &layer_of);
+        workload.layers.push(nest);
+        families.push(family);
+    }
+    (workload, families)
+}
+
+/// Why an op of a kind that has no loop nest is not lowered.
+fn not_covered(op: &Op) -> String {
+    use OpKind::*;
+    let t = op.op_type();
+    let what = match op.kind() {
+        Relu | LeakyRelu | PRelu | Clip | Sigmoid | HardSigmoid | HardSwish | Tanh | Elu | Selu | Gelu
+        | Softplus | Erf | Exp | Log | Sqrt | Abs | Neg | Reciprocal | Ceil | Floor | Round | Sign | Acos
+        | Not => "element-wise activation or unary math",
+        Div | Pow | Max | Min | Sum | Mean | And | Equal | Greater | Less | Where => {
+            "element-wise op other than Add/Sub/Mul"
+        }
+        Reshape | Transpose | Concat | Flatten | Squeeze | Unsqueeze | Gather | Slice | Split | Pad
+        | Expand | Tile | Identity | Dropout | DepthToSpace | SpaceToDepth | Resize | Upsample | Cast => {
+            "data movement"
+        }
+        BatchNormalization | LayerNormalization | InstanceNormalization | LRN => "normalization",
+        ReduceMax | ReduceMean | ReduceMin | ReduceSum | Softmax | ArgMax | ArgMin | TopK => {
+            "reduction or softmax"
+        }
+        Quant | IntQuant | BipolarQuant | Trunc | FloatQuant | MultiThreshold | QuantizeLinear
+        | DequantizeLinear => "quantizer",
+        If | Loop | Scan => "control flow; subgraphs are not lowered",
+        Constant | ConstantOfShape | Shape => "constant or shape op",
+        _ if op.domain().is_empty() || op.domain() == "ai.onnx" => "op without a lowering",
+        _ => {
+            return format!(
+                "no compute loop nest for {t} (custom op of domain `{}`, not costed)",
+                op.domain()
+            );
+        }
+    };
+    format!("no compute loop nest for {t} ({what}, not costed)")
+}
+
+/// Which values are constants: initializers, `Constant` outputs, and outputs of deterministic
+/// ops whose inputs are all constants.
+fn constant_values(model: &Model) -> Vec<bool> {
+    let g = &model.graph;
+    let mut constant = vec![false; g.value_count()];
+    for (id, v) in g.values() {
+        if v.init.is_some() && !g.inputs.contains(&id) {
+            constant[id.index()] = true;
+        }
+    }
+    let order: Vec<OpId> = match g.topo_order() {
+        Ok(o) => o,
+        Err(_) => g.ops().map(|(id, _)| id).collect(),
+    };
+    for id in order {
+        let op = g.op(id);
+        let random = ["Random", "Bernoulli", "Multinomial"].iter().any(|p| op.op_type().starts_with(p));
+        let ins: Vec<ValueId> = op.inputs().iter().flatten().copied().collect();
+        let is_const = if ins.is_empty() {
+            op.kind() == OpKind::Constant
+        } else {
+            !random && op.kind() != OpKind::Custom && ins.iter().all(|v| constant[v.index()])
+        };
+        if is_const {
+            for v in op.outputs().iter().flatten() {
+                constant[v.index()] = true;
+            }
+        }
+    }
+    constant
+}
+
+pub(crate) type Res<T> = Result<T, String>;
+
+/// An input operand being built.
+pub(crate) struct In {
+    pub role: &'static str,
+    pub index: Vec<String>,
+    /// The graph value; `None` for the free `W` of a pooling layer.
+    pub value: Option<ValueId>,
+    /// The zero point of the quantized ops, whose element type gives the precision.
+    pub zp: Option<ValueId>,
+    /// Whether the operand's bits count in the bit growth of the partial sums.
+    pub grows: bool,
+}
+
+/// A layer being built, before precisions and sources.
+pub(crate) struct Draft {
+    pub compute: Compute,
+    pub dims: Vec<(String, u64)>,
+    pub out_index: Vec<String>,
+    pub out: ValueId,
+    pub out_zp: Option<ValueId>,
+    pub inputs: Vec<In>,
+    pub relations: Vec<Relation>,
+    /// Products (or elements) summed into one output; `None`: no reduction.
+    pub reduction: Option<u64>,
+    /// Whether the partial sums grow with the reduction (false for max).
+    pub grows: bool,
+}
+
+pub(crate) struct Cx<'m> {
+    pub model: &'m Model,
+    pub opts: &'m LowerOptions,
+    constant: Vec<bool>,
+}
+
+/// Bits of one operand, and whether they came from the model (a spec or an integer type).
+struct Bits {
+    bits: u32,
+    from_model: bool,
+    signed: bool,
+}
+
+impl Cx<'_> {
+    fn lower_op(&self, op: &Op, family: Family) -> Res<Draft> {
+        let draft = match family {
+            Family::Conv => conv::lower_conv(self, op)?,
+            Family::ConvTranspose => conv::lower_conv_transpose(self, op)?,
+            Family::Gemm => matmul::lower_gemm(self, op)?,
+            Family::MatMul => matmul::lower_matmul(self, op)?,
+            Family::Pool => pool::lower_pool(self, op)?,
+            Family::Elementwise => elementwise::lower_elementwise(self, op)?,
+        };
+        if let Some((name, size)) = draft.dims.iter().find(|(_, s)| *s == 0) {
+            return Err(format!("loop {name} has size {size}: an empty tensor"));
+        }
+        let data: Vec<ValueId> = draft.inputs.iter().filter_map(|i| i.value).collect();
+        if !data.is_empty() && data.iter().all(|v| self.is_constant(*v)) {
+            return Err("every input is a constant: it folds at compile time (run fold-constants), \
+                        not a run-time layer"
+                .into());
+        }
+        Ok(draft)
+    }
+
+    pub(crate) fn is_constant(&self, v: ValueId) -> bool {
+        self.constant.get(v.index()).copied().unwrap_or(false)
+    }
+
+    /// Input `i` of `op`, or why it is missing.
+    pub(crate) fn input(&self, op: &Op, i: usize) -> Res<ValueId> {
+        op.inputs().get(i).copied().flatten().ok_or_else(|| format!("input {i} is missing"))
+    }
+
+    /// Output 0 of `op`, or why it is missing.
+    pub(crate) fn output(&self, op: &Op) -> Res<ValueId> {
+        op.outputs().first().copied().flatten().ok_or_else(|| "output 0 is missing".to_string())
+    }
+
+    /// The known dims of `v`.
+    pub(crate) fn dims(&self, v: ValueId) -> Res<Vec<u64>> {
+        let g = &self.model.graph;
+        known_dims(g, v).map(|d| d.into_iter().map(|x| x as u64).collect()).ok_or_else(|| {
+            format!("the shape of `{}` is not known (run infer-shapes first)", g.value(v).name)
+        })
+    }
+
+    /// The element type of `v`, if known.
+    pub(crate) fn elem(&self, v: ValueId) -> Option<ElemType> {
+        value_elem(self.model, v)
+    }
+
+    /// Bits of `v` from the model: its spec, its integer type, or its zero point's type.
+    fn model_bits(&self, v: Option<ValueId>, zp: Option<ValueId>) -> Option<(u32, bool)> {
+        let g = &self.model.graph;
+        let useful = |d: &DataType| !matches!(d, DataType::F32 | DataType::F16);
+        if let Some(q) = v.and_then(|v| g.value(v).quant.as_ref()).filter(|q| useful(&q.dtype)) {
+            return Some((q.dtype.bitwidth(), q.dtype.signed()));
+        }
+        [v, zp].into_iter().flatten().find_map(|x| {
+            let dt = self.elem(x).and_then(elem_datatype).filter(useful)?;
+            Some((dt.bitwidth(), dt.signed()))
+        })
+    }
+
+    fn defaults(&self) -> DefaultPrecision {
+        self.opts.default_precision.unwrap_or(DefaultPrecision::ZIGZAG)
+    }
+
+    fn input_bits(&self, i: &In) -> Bits {
+        match (i.value, self.model_bits(i.value, i.zp)) {
+            (None, _) => Bits { bits: 0, from_model: false, signed: false },
+            (Some(_), Some((bits, signed))) => Bits { bits, from_model: true, signed },
+            (Some(v), None) => {
+                let d = self.defaults();
+                Bits {
+                    bits: if self.is_constant(v) { d.weight } else { d.act },
+                    from_model: false,
+                    signed: true,
+                }
+            }
+        }
+    }
+
+    /// The value's source, as an input operand.
+    fn source(&self, v: ValueId, layer_of: &HashMap<OpId, String>) -> Source {
+        let g = &self.model.graph;
+        let val = g.value(v);
+        if let Some(name) = val.producer().and_then(|p| layer_of.get(&p)) {
+            return Source::Layer(name.clone());
+        }
+        if self.is_constant(v) {
+            return Source::Constant;
+        }
+        if g.inputs.contains(&v) {
+            return Source::GraphInput(val.name.clone());
+        }
+        Source::Other
+    }
+
+    /// Turns a draft into the layer: precisions, partial sums, sources.
+    fn finish(&self, op: &Op, name: String, id: u32, d: Draft, layer_of: &HashMap<OpId, String>) -> LoopNest {
+        let g = &self.model.graph;
+        let bits: Vec<Bits> = d.inputs.iter().map(|i| self.input_bits(i)).collect();
+        let out_bits = self.model_bits(Some(d.out), d.out_zp).map_or(self.defaults().output, |(b, _)| b);
+        let (psum_precision, psum_rule) = match d.reduction {
+            None => (None, PsumRule::None),
+            Some(r) => self.psum(op, &d, &bits, r),
+        };
+        let inputs = d
+            .inputs
+            .iter()
+            .zip(&bits)
+            .map(|(i, b)| Operand {
+                role: i.role.to_string(),
+                index: i.index.clone(),
+                precision: Some(b.bits),
+                quant: i.value.and_then(|v| g.value(v).quant.clone()),
+                source: i.value.map_or(Source::Constant, |v| self.source(v, layer_of)),
+                value: i.value.map_or_else(String::new, |v| g.value(v).name.clone()),
+            })
+            .collect();
+        LoopNest {
+            name,
+            id,
+            op_type: op.op_type().to_string(),
+            compute: d.compute,
+            dims: d.dims.into_iter().map(|(name, size)| LoopDim { name, size }).collect(),
+            output: Operand {
+                role: "O".into(),
+                index: d.out_index,
+                precision: Some(out_bits),
+                quant: g.value(d.out).quant.clone(),
+                source: Source::Other,
+                value: g.value(d.out).name.clone(),
+            },
+            inputs,
+            relations: d.relations,
+            psum_precision,
+            psum_rule,
+        }
+    }
+
+    fn psum(&self, op: &Op, d: &Draft, bits: &[Bits], reduction: u64) -> (Option<u32>, PsumRule) {
+        if let Some(given) =
+            op.attr_int("output_size", 0).ok().and_then(|x| u32::try_from(x).ok()).filter(|x| *x > 0)
+        {
+            return (Some(given), PsumRule::Given);
+        }
+        let growing: Vec<&Bits> =
+            d.inputs.iter().zip(bits).filter(|(i, _)| i.grows).map(|(_, b)| b).collect();
+        if growing.iter().any(|b| b.from_model) {
+            let mut sum = growing.iter().fold(0u32, |acc, b| acc.saturating_add(b.bits));
+            if d.grows {
+                sum = sum.saturating_add(ceil_log2(reduction));
+            }
+            if growing.len() == 2 && growing[0].signed != growing[1].signed {
+                sum = sum.saturating_add(1);
+            }
+            return (Some(sum), PsumRule::BitGrowth);
+        }
+        if let Some(dp) = self.opts.default_precision {
+            return (Some(dp.psum), PsumRule::Given);
+        }
+        let act = d
+            .inputs
+            .iter()
+            .zip(bits)
+            .find(|(i, _)| i.role == "I")
+            .map_or(self.defaults().act, |(_, b)| b.bits);
+        (Some(act.saturating_mul(2)), PsumRule::TwiceActivation)
+    }
+}
+
+/// `ceil(log2(n))`, 0 for `n <= 1`.
+pub(crate) fn ceil_log2(n: u64) -> u32 {
+    if n <= 1 { 0 } else { 64 - (n - 1).leading_zeros() }
+}
+
+/// One spatial axis of a sliding window: kernel, stride, dilation, low and high padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Axis {
+    pub kernel: u64,
+    pub stride: u64,
+    pub dilation: u64,
+    pub pad_begin: u64,
+    pub pad_end: u64,
+}
+
+/// The attributes of a sliding window, as read from a Conv or pool.
+pub(crate) struct WindowAttrs<'a> {
+    pub auto_pad: &'a str,
+    pub pads: Option<&'a [i64]>,
+    pub strides: Option<&'a [i64]>,
+    pub dilations: Option<&'a [i64]>,
+    pub ceil_mode: bool,
+}
+
+/// A positive attribute list of length `n` (default all 1).
+fn positive_list(name: &str, v: Option<&[i64]>, n: usize) -> Res<Vec<u64>> {
+    match v {
+        None => Ok(vec![1; n]),
+        Some(v) if v.len() != n => Err(format!("`{name}` has {} values for {n} spatial axes", v.len())),
+        Some(v) => v
+            .iter()
+            .map(|&x| {
+                u64::try_from(x)
+                    .ok()
+                    .filter(|x| *x >= 1)
+                    .ok_or_else(|| format!("`{name}` value {x} is not positive"))
+            })
+            .collect(),
+    }
+}
+
+/// The windows of a Conv or pool over `input` spatial dims, producing `output` spatial dims;
+/// pads from `auto_pad` are computed from the known output dims. Checks the output dims against
+/// the attributes.
+pub(crate) fn window_axes(
+    kernel: &[u64],
+    input: &[u64],
+    output: &[u64],
+    a: &WindowAttrs<'_>,
+) -> Res<Vec<Axis>> {
+    let n = kernel.len();
+    if input.len() != n || output.len() != n {
+        return Err(format!(
+            "the kernel has {n} spatial axes, the input {} and the output {}",
+            input.len(),
+            output.len()
+        ));
+    }
+    let strides = positive_list("strides", a.strides, n)?;
+    let dilations = positive_list("dilations", a.dilations, n)?;
+    let overflow = || "attribute values too large".to_string();
+    let mut axes = Vec::with_capacity(n);
+    for i in 0..n {
+        let (k, s, d, x, y) = (kernel[i], strides[i], dilations[i], input[i], output[i]);
+        if k == 0 {
+            return Err("a kernel dim is 0".into());
+        }
+        let eff = (k - 1).checked_mul(d).and_then(|e| e.checked_add(1)).ok_or_else(overflow)?;
+        let (pb, pe) = match a.auto_pad {
+            "NOTSET" | "" => match a.pads {
+                None => (0, 0),
+                Some(p) if p.len() != 2 * n => {
+                    return Err(format!("`pads` has {} values for {n} spatial axes", p.len()));
+                }
+                Some(p) => {
+                    let get = |x: i64| u64::try_from(x).map_err(|_| format!("`pads` value {x} is negative"));
+                    (get(p[i])?, get(p[i + n])?)
+                }
+            },
+            "VALID" => (0, 0),
+            "SAME_UPPER" | "SAME_LOWER" => {
+                let need = y
+                    .saturating_sub(1)
+                    .checked_mul(s)
+                    .and_then(|v| v.checked_add(eff))
+                    .ok_or_else(overflow)?;
+                let total = need.saturating_sub(x);
+                if a.auto_pad == "SAME_UPPER" {
+                    (total / 2, total - total / 2)
+                } else {
+                    (total - total / 2, total / 2)
+                }
+            }
+            other => return Err(format!("unknown auto_pad `{other}`")),
+        };
+        let padded = x.checked_add(pb).and_then(|v| v.checked_add(pe)).ok_or_else(overflow)?;
+        if padded < eff {
+            return Err(format!("the window ({eff}) is larger than the padded input ({padded})"));
+        }
+        let floor = (padded - eff) / s + 1;
+        let mut ceil = (padded - eff).div_ceil(s) + 1;
+        if ceil > 1 && (ceil - 1).saturating_mul(s) >= x.saturating_add(pb) {
+            ceil -= 1;
+        }
+        let same = a.auto_pad.starts_with("SAME");
+        let ok = same || y == floor || (a.ceil_mode && y == ceil);
+        if !ok {
+            return Err(format!(
+                "the output size {y} disagrees with the attributes (input {x}, window {eff}, stride {s}, pads {pb}+{pe} give {})",
+                if a.ceil_mode { ceil } else { floor }
+            ));
+        }
+        axes.push(Axis { kernel: k, stride: s, dilation: d, pad_begin: pb, pad_end: pe });
+    }
+    Ok(axes)
+}
+
+/// `name = s*out + d*filt - pad_begin` over an input axis of `extent`; the high padding is the
+/// larger of the attribute's and what the last window reaches past the end (ceil mode).
+pub(crate) fn window_relation(
+    name: &str,
+    out: &str,
+    filt: &str,
+    out_size: u64,
+    extent: u64,
+    a: Axis,
+) -> Res<Relation> {
+    let big = || "attribute values too large".to_string();
+    let coef = |x: u64| i64::try_from(x).map_err(|_| big());
+    let last = out_size
+        .saturating_sub(1)
+        .checked_mul(a.stride)
+        .and_then(|v| v.checked_add((a.kernel - 1).checked_mul(a.dilation)?))
+        .ok_or_else(big)?;
+    // last index reached, relative to the unpadded axis: last - pad_begin
+    let overshoot = last.saturating_sub(a.pad_begin).saturating_add(1).saturating_sub(extent);
+    Ok(Relation {
+        name: name.into(),
+        terms: vec![(coef(a.stride)?, out.into()), (coef(a.dilation)?, filt.into())],
+        offset: -coef(a.pad_begin)?,
+        extent,
+        padding: (a.pad_begin, a.pad_end.max(overshoot)),
+    })
+}
+
+/// `(name, size)` pairs.
+pub(crate) fn dims_of(names: &[&str], sizes: &[u64]) -> Vec<(String, u64)> {
+    names.iter().zip(sizes).map(|(n, s)| (n.to_string(), *s)).collect()
+}
+
+/// Lower-case index names.
+pub(crate) fn idx(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_ascii_lowercase()).collect()
+}
