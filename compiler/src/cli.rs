@@ -35,6 +35,9 @@ pub enum Command {
     /// Check a model against a DLA target's operator limits and fixed-point scale rules, and
     /// place each op on the DLA or the CPU (`--target access-dla|PATH`, `--format json`).
     Check(crate::check::CheckArgs),
+    /// Lower every compute layer to a loop nest (Conv, Gemm, MatMul, pooling, element-wise, and
+    /// their quantized forms): `--format text|json|zigzag-yaml`, `--default-precision W,I,O,PSUM`.
+    Lower(crate::lower::LowerArgs),
     /// List the built-in DLA targets, or print one's rules as Markdown (`list`, `show NAME`).
     Targets(crate::targets::TargetsArgs),
 }
@@ -120,6 +123,12 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, color: bool) -> m
     match cli.command {
         Command::Run(args) => {
             crate::run::run(&args, out)?;
+            Ok(Outcome::Success)
+        }
+        Command::Lower(args) => {
+            for w in crate::lower::run(&args, out)? {
+                warn(err, w);
+            }
             Ok(Outcome::Success)
         }
         Command::Cost(args) => {

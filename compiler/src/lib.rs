@@ -25,6 +25,7 @@ pub mod diagnostics;
 pub mod fixtures;
 pub mod inspect;
 pub mod load;
+pub mod lower;
 pub mod npy;
 pub mod onnx;
 pub mod optimize;

@@ -126,6 +126,8 @@ pub struct DataLayout {
     pub kept_external: usize,
     /// External files linked (or copied) beside an output in another folder than the input.
     pub linked: Vec<String>,
+    /// External files the input referred to but did not have; the output refers to them too.
+    pub missing: Vec<String>,
 }
 
 impl DataLayout {
@@ -145,6 +147,9 @@ impl DataLayout {
         s += &format!(" {} tensors kept in their external files", self.kept_external);
         if !self.linked.is_empty() {
             s += &format!(" (linked beside the output: {})", self.linked.join(", "));
+        }
+        if !self.missing.is_empty() {
+            s += &format!("; missing beside the input as well: {}", self.missing.join(", "));
         }
         Some(s)
     }
@@ -248,6 +253,12 @@ pub fn write_model(
         for location in links {
             let (src, dst) = (source_dir.join(&location), out_dir.join(&location));
             if same_file(&src, &dst) {
+                continue;
+            }
+            if !src.is_file() {
+                // The input referred to data that was not there (shape-only models do); the
+                // output refers to it the same way.
+                layout.missing.push(location);
                 continue;
             }
             if let Some(parent) = dst.parent() {

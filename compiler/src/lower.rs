@@ -1,0 +1,195 @@
+//! `qc lower MODEL|WORKLOAD.yaml [--format text|json|zigzag-yaml] [--default-precision W,I,O,PSUM]`:
+//! every compute layer as a loop nest.
+//!
+//! An ONNX model goes through [`LOWER_PIPELINE`] (shapes, quantization, then `lower-to-loops`);
+//! a ZigZag manual-workload YAML (`.yaml`/`.yml`) is read as it is. The loop nests are printed as
+//! the textual loop-nest IR (`spec/ir.md`), as JSON (`spec/cli.md`), or as ZigZag's workload
+//! YAML (`spec/zigzag.md`), which ZigZag runs, with each layer named after its ONNX node.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use qc_ir::{Source, Workload};
+use qc_passes::manager::{ManagerOptions, PassManager};
+use qc_passes::pipeline::Pipeline;
+
+use crate::load::{self, LoadOptions};
+
+/// The passes `qc lower` runs on an ONNX model; `lower-to-loops` gets `--default-precision`.
+pub const LOWER_PIPELINE: &str =
+    "remove-static-inputs,infer-shapes,absorb-quant,propagate-scales,lower-to-loops";
+
+/// Output formats of `qc lower`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LowerFormat {
+    /// The textual loop-nest IR.
+    Text,
+    /// JSON, `schema_version` 1 (spec/cli.md).
+    Json,
+    /// ZigZag's manual-workload YAML.
+    ZigzagYaml,
+}
+
+/// Arguments of `qc lower`.
+#[derive(Debug, clap::Args)]
+pub struct LowerArgs {
+    /// The ONNX model, or a ZigZag manual-workload YAML (`.yaml`, `.yml`).
+    pub model: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = LowerFormat::Text)]
+    pub format: LowerFormat,
+    /// Bits of operands without quantization, replacing ZigZag's defaults (8,8,8,16): weights,
+    /// activations, final outputs and partial sums, as `W,I,O,PSUM`.
+    #[arg(long, value_name = "W,I,O,PSUM")]
+    pub default_precision: Option<String>,
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Read the model into memory instead of memory-mapping it.
+    #[arg(long)]
+    pub no_mmap: bool,
+}
+
+/// A bad `--default-precision`.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("`--default-precision {given}` is not four bit counts W,I,O,PSUM")]
+#[diagnostic(
+    code(qc::lower::default_precision),
+    help("give the bits of weights, activations, final outputs and partial sums, each 1 to 64: 8,8,8,16")
+)]
+pub struct PrecisionError {
+    given: String,
+}
+
+/// The `lower-to-loops` options for `--default-precision`.
+fn precision_options(spec: &str) -> Result<String, PrecisionError> {
+    let bad = || PrecisionError { given: spec.to_string() };
+    let bits: Vec<u32> =
+        spec.split(',').map(|b| b.trim().parse::<u32>().map_err(|_| bad())).collect::<Result<_, _>>()?;
+    if bits.len() != 4 || bits.iter().any(|&b| !(1..=64).contains(&b)) {
+        return Err(bad());
+    }
+    Ok(format!(
+        "{{weight-bits={},act-bits={},output-bits={},psum-bits={}}}",
+        bits[0], bits[1], bits[2], bits[3]
+    ))
+}
+
+/// Reads or lowers the workload of `args.model`; returns it with the warnings to print.
+pub fn workload(args: &LowerArgs) -> miette::Result<(Workload, Vec<miette::Report>)> {
+    let options = match &args.default_precision {
+        Some(spec) => precision_options(spec)?,
+        None => String::new(),
+    };
+    let is_yaml = args.model.extension().is_some_and(|e| e == "yaml" || e == "yml");
+    if is_yaml {
+        let file = args.model.display().to_string();
+        let text = std::fs::read_to_string(&args.model)
+            .map_err(|e| miette::miette!(code = "qc::io::read", "cannot read `{file}`: {e}"))?;
+        let w = qc_backends::zigzag::read_workload_yaml(&text, &file)?;
+        return Ok((w, Vec::new()));
+    }
+    let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
+    let mut warnings: Vec<miette::Report> =
+        loaded.warnings.iter().cloned().map(miette::Report::new).collect();
+    let mut model = loaded.model;
+    let pipeline =
+        Pipeline::parse(&format!("{LOWER_PIPELINE}{options}")).expect("the lowering pipeline parses");
+    let report = PassManager::new(pipeline, ManagerOptions { verify_each: false, stop_after: None })?
+        .run(&mut model, &mut |_, _| {})?;
+    warnings.extend(report.warnings.into_iter().map(miette::Report::new));
+    Ok((report.workload.unwrap_or_default(), warnings))
+}
+
+/// Runs `qc lower`; returns the warnings to print.
+pub fn run(args: &LowerArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
+    let (w, warnings) = workload(args)?;
+    let text = match args.format {
+        LowerFormat::Text => text(&w),
+        LowerFormat::Json => json(&args.model.display().to_string(), &w),
+        LowerFormat::ZigzagYaml => qc_backends::zigzag::write_workload_yaml(&w),
+    };
+    match &args.output {
+        Some(path) => crate::write::write_atomically(path, text.as_bytes())
+            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write `{}`: {e}", path.display()))?,
+        None => out
+            .write_all(text.as_bytes())
+            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write: {e}"))?,
+    }
+    Ok(warnings)
+}
+
+/// The textual IR followed by a one-line count.
+fn text(w: &Workload) -> String {
+    let mut s = qc_ir::text::print_workload(w);
+    let macs: u128 =
+        w.layers.iter().filter(|l| l.compute == qc_ir::Compute::Mac).map(|l| l.iterations()).sum();
+    let _ = writeln!(
+        s,
+        "\n// {} layers lowered ({} MACs in MAC layers), {} nodes not lowered",
+        w.layers.len(),
+        macs,
+        w.not_lowered.len()
+    );
+    s
+}
+
+/// The JSON form (`spec/cli.md`, "qc lower").
+pub fn json(file: &str, w: &Workload) -> String {
+    use serde_json::json;
+    let source = |s: &Source| match s {
+        Source::Layer(n) => json!({"kind": "layer", "name": n}),
+        Source::Constant => json!({"kind": "constant"}),
+        Source::GraphInput(n) => json!({"kind": "input", "name": n}),
+        Source::Other => json!({"kind": "other"}),
+    };
+    let operand = |o: &qc_ir::Operand| {
+        json!({
+            "role": o.role,
+            "index": o.index,
+            "bits": o.precision,
+            "value": o.value,
+            "source": source(&o.source),
+            "quantized": o.quant.is_some(),
+        })
+    };
+    let layers: Vec<serde_json::Value> = w
+        .layers
+        .iter()
+        .map(|l| {
+            json!({
+                "id": l.id,
+                "name": l.name,
+                "op_type": l.op_type,
+                "compute": l.compute.name(),
+                "dims": l.dims.iter().map(|d| json!({"name": d.name, "size": d.size})).collect::<Vec<_>>(),
+                "iterations": l.iterations().to_string(),
+                "output": operand(&l.output),
+                "inputs": l.inputs.iter().map(operand).collect::<Vec<_>>(),
+                "relations": l.relations.iter().map(|r| json!({
+                    "name": r.name,
+                    "terms": r.terms.iter().map(|(c, d)| json!({"coef": c, "dim": d})).collect::<Vec<_>>(),
+                    "offset": r.offset,
+                    "extent": r.extent,
+                    "padding": [r.padding.0, r.padding.1],
+                })).collect::<Vec<_>>(),
+                "psum_bits": l.psum_precision,
+                "psum_rule": l.psum_rule.name(),
+            })
+        })
+        .collect();
+    let not_lowered: Vec<serde_json::Value> = w
+        .not_lowered
+        .iter()
+        .map(|n| json!({"node": n.node, "op_type": n.op_type, "reason": n.reason}))
+        .collect();
+    let v = json!({
+        "schema_version": 1,
+        "model": file,
+        "layers": layers,
+        "not_lowered": not_lowered,
+    });
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+    s.push('\n');
+    s
+}
