@@ -17,9 +17,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use qc_ir::{AttrValue, Const, DataType, Dim, Model, Op, OpId, ValueId, ValueType};
 
 use crate::manager::{ManagerError, ManagerOptions, PassManager, RunReport};
-use crate::passes::infer_datatypes::CHANNELS_LAST;
 use crate::pipeline::Pipeline;
 use crate::quant::{datatype_of, elem_datatype, value_elem};
+use crate::shape::channels_last::DOMAIN as CHANNELS_LAST;
 
 /// Counts by key (`op_mac_INT8_INT4`, `mem_w_INT4`, `mem_o_INT32`, `total_macs`, ...).
 pub type Counts = BTreeMap<String, f64>;

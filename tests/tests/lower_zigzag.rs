@@ -13,13 +13,7 @@ use qc_passes::lower::{LowerOptions, lower_model};
 use qc_passes::manager::{ManagerOptions, PassManager};
 
 fn zigzag_inputs() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/zigzag-inputs");
-    if dir.join("zigzag/inputs/workload/resnet18.onnx").is_file() {
-        Some(dir)
-    } else {
-        println!("{} is missing (no ../shared checkout); skipping this test", dir.display());
-        None
-    }
+    Some(qc_tests::shared_or_say("lower_zigzag")?.join("peers/zigzag-inputs"))
 }
 
 fn lower(path: &Path) -> Workload {

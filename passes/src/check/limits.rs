@@ -72,7 +72,7 @@ fn unsupported(f: &Facts<'_>, id: OpId) -> Finding {
     x.message = format!("`{shown}` is not an operator of {}; it runs on the CPU", f.target.name);
     x.observed = shown;
     x.hint = match ty {
-        _ if op.domain() == "qonnx.custom_op.channels_last" => {
+        _ if op.domain() == crate::shape::channels_last::DOMAIN => {
             "a qonnx channels-last wrapper: convert the model back to channels-first (NCHW) so that it is the standard op".into()
         }
         "Identity" | "Dropout" => "it computes nothing at inference: remove it before export".into(),

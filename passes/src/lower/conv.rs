@@ -3,7 +3,7 @@
 
 use qc_ir::{Compute, Op, OpKind, Relation};
 
-use super::{Cx, Draft, In, Res, WindowAttrs, dims_of, idx, window_axes, window_relation};
+use super::{Cx, Draft, In, Layout, Res, WindowAttrs, dims_of, idx, window_axes, window_relation};
 
 /// Group count, checked against the channel counts.
 fn groups(op: &Op, c_in: u64, c_out: u64) -> Res<u64> {
@@ -28,7 +28,7 @@ fn kernel(op: &Op, w_spatial: &[u64]) -> Res<Vec<u64>> {
 }
 
 /// `Conv`, `QLinearConv`, `ConvInteger`.
-pub(super) fn lower_conv(cx: &Cx<'_>, op: &Op) -> Res<Draft> {
+pub(super) fn lower_conv(cx: &Cx<'_>, op: &Op, layout: Layout) -> Res<Draft> {
     let (x, w, x_zp, w_zp, y_zp) = match op.kind() {
         OpKind::QLinearConv => {
             (cx.input(op, 0)?, cx.input(op, 3)?, op.inputs().get(2), op.inputs().get(5), op.inputs().get(7))
@@ -40,7 +40,11 @@ pub(super) fn lower_conv(cx: &Cx<'_>, op: &Op) -> Res<Draft> {
     };
     let zp = |z: Option<&Option<qc_ir::ValueId>>| z.copied().flatten();
     let y = cx.output(op)?;
-    let (xd, wd, yd) = (cx.dims(x)?, cx.dims(w)?, cx.dims(y)?);
+    let (xd, wd, yd) = (
+        layout.channels_first(cx.dims(x)?),
+        layout.channels_first(cx.dims(w)?),
+        layout.channels_first(cx.dims(y)?),
+    );
     let n = xd.len().saturating_sub(2);
     if !(1..=2).contains(&n) || xd.len() != wd.len() || yd.len() != xd.len() {
         return Err(format!(

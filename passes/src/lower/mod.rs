@@ -49,6 +49,12 @@
 //!   `broadcast`/`axis` attributes place the second operand at `axis`). Element-wise ops on
 //!   `int64` values (shape arithmetic) are not lowered.
 //!
+//! - qonnx's channels-last wrappers (`Conv`, `MaxPool` of domain
+//!   `qonnx.custom_op.channels_last`, data `N, spatial..., C`) lower as the standard op, with the
+//!   same loops; only the operands' indices follow their storage order, channels last
+//!   (`O[b][oy][ox][g][k]`, `I[b][iy][ix][g][c]`, and the Conv weight, which qonnx stores
+//!   `O, kH, kW, I/group`, `W[g][k][fy][fx][c]`).
+//!
 //! A node whose data inputs are all constants is not lowered (it folds at compile time).
 //!
 //! # Precisions
@@ -178,9 +184,11 @@ pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec
     let mut names: HashSet<String> = HashSet::new();
     for (pos, (id, op)) in g.ops().enumerate() {
         let label = op.display_name(pos);
+        let (standard, layout) = standard_form(op);
+        let op = standard.as_ref().unwrap_or(op);
         let result = match Family::of(op.kind()) {
             None => Err(not_covered(op)),
-            Some(family) => cx.lower_op(op, family).map(|d| (family, d)),
+            Some(family) => cx.lower_op(op, family, layout).map(|d| (family, d)),
         };
         match result {
             Ok((family, draft)) => {
@@ -204,6 +212,49 @@ pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec
         families.push(family);
     }
     (workload, families)
+}
+
+/// Where a layer's activations keep their channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// `N, C, spatial...`: ONNX's layout.
+    ChannelsFirst,
+    /// `N, spatial..., C`: qonnx's channels-last wrappers.
+    ChannelsLast,
+}
+
+impl Layout {
+    /// The dims of an activation (or of a Conv's weight) in `N, C, spatial...` order.
+    pub(crate) fn channels_first(self, dims: Vec<u64>) -> Vec<u64> {
+        match self {
+            Layout::ChannelsLast if dims.len() >= 3 => crate::shape::channels_last::to_first(&dims),
+            _ => dims,
+        }
+    }
+
+    /// An operand's index in storage order, from `[lead..., channels..., spatial...]` (`lead`
+    /// leading indices, `spatial` spatial ones): channels last puts the spatial indices before
+    /// the channels.
+    fn storage_index(self, index: Vec<String>, lead: usize, spatial: usize) -> Vec<String> {
+        match self {
+            Layout::ChannelsLast if index.len() > spatial + lead => {
+                let split = index.len() - spatial;
+                let mut v = index[..lead].to_vec();
+                v.extend_from_slice(&index[split..]);
+                v.extend_from_slice(&index[lead..split]);
+                v
+            }
+            _ => index,
+        }
+    }
+}
+
+/// The standard op a qonnx channels-last wrapper (`Conv`, `MaxPool`, `BatchNormalization` of
+/// domain `qonnx.custom_op.channels_last`) stands for, with its layout; `None` for any other op.
+fn standard_form(op: &Op) -> (Option<Op>, Layout) {
+    let wrapped = op.domain() == crate::shape::channels_last::DOMAIN
+        && matches!(op.op_type(), "Conv" | "MaxPool" | "BatchNormalization");
+    if wrapped { (Some(op.in_domain(None)), Layout::ChannelsLast) } else { (None, Layout::ChannelsFirst) }
 }
 
 /// Why an op of a kind that has no loop nest is not lowered.
@@ -315,15 +366,26 @@ struct Bits {
 }
 
 impl Cx<'_> {
-    fn lower_op(&self, op: &Op, family: Family) -> Res<Draft> {
-        let draft = match family {
-            Family::Conv => conv::lower_conv(self, op)?,
-            Family::ConvTranspose => conv::lower_conv_transpose(self, op)?,
-            Family::Gemm => matmul::lower_gemm(self, op)?,
-            Family::MatMul => matmul::lower_matmul(self, op)?,
-            Family::Pool => pool::lower_pool(self, op)?,
-            Family::Elementwise => elementwise::lower_elementwise(self, op)?,
+    fn lower_op(&self, op: &Op, family: Family, layout: Layout) -> Res<Draft> {
+        let mut draft = match (family, layout) {
+            (Family::Conv, _) => conv::lower_conv(self, op, layout)?,
+            (Family::Pool, _) => pool::lower_pool(self, op, layout)?,
+            (_, Layout::ChannelsLast) => return Err("channels-last form of this op is not lowered".into()),
+            (Family::ConvTranspose, _) => conv::lower_conv_transpose(self, op)?,
+            (Family::Gemm, _) => matmul::lower_gemm(self, op)?,
+            (Family::MatMul, _) => matmul::lower_matmul(self, op)?,
+            (Family::Elementwise, _) => elementwise::lower_elementwise(self, op)?,
         };
+        if layout == Layout::ChannelsLast {
+            // Activations `[b, channels..., spatial...]`; a Conv's weight `[g, k, c, spatial...]`
+            // is stored `O, kH, kW, I/group`; a pool's free W has no channels.
+            let spatial = draft.relations.len();
+            draft.out_index = layout.storage_index(std::mem::take(&mut draft.out_index), 1, spatial);
+            for i in draft.inputs.iter_mut().filter(|i| i.value.is_some()) {
+                let lead = if i.role == "W" { 2 } else { 1 };
+                i.index = layout.storage_index(std::mem::take(&mut i.index), lead, spatial);
+            }
+        }
         if let Some((name, size)) = draft.dims.iter().find(|(_, s)| *s == 0) {
             return Err(format!("loop {name} has size {size}: an empty tensor"));
         }

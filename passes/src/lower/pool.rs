@@ -3,11 +3,11 @@
 
 use qc_ir::{Compute, Op, OpKind};
 
-use super::{Axis, Cx, Draft, In, Res, WindowAttrs, dims_of, idx, window_axes, window_relation};
+use super::{Axis, Cx, Draft, In, Layout, Res, WindowAttrs, dims_of, idx, window_axes, window_relation};
 
-pub(super) fn lower_pool(cx: &Cx<'_>, op: &Op) -> Res<Draft> {
+pub(super) fn lower_pool(cx: &Cx<'_>, op: &Op, layout: Layout) -> Res<Draft> {
     let (x, y) = (cx.input(op, 0)?, cx.output(op)?);
-    let (xd, yd) = (cx.dims(x)?, cx.dims(y)?);
+    let (xd, yd) = (layout.channels_first(cx.dims(x)?), layout.channels_first(cx.dims(y)?));
     let n = xd.len().saturating_sub(2);
     if !(1..=2).contains(&n) || yd.len() != xd.len() {
         return Err(format!(

@@ -42,6 +42,7 @@ use qc_ir::{AttrValue, DataType, Model, Op, QuantOrigin, QuantParam, QuantSpec, 
 use crate::pass::{Changed, Pass, PassContext, PassError, PassWarning};
 use crate::quant::{datatype_of, quantizer_spec};
 use crate::registry::{PassInfo, PassOptions};
+use crate::shape::channels_last::DOMAIN as CHANNELS_LAST;
 
 pub const INFO: PassInfo = PassInfo {
     name: "infer-datatypes",
@@ -221,9 +222,6 @@ impl InferDatatypes {
 fn declared(o: QuantOrigin) -> bool {
     matches!(o, QuantOrigin::AccessAttributes | QuantOrigin::ZigZagAttributes | QuantOrigin::OnnxQLinear)
 }
-
-/// The domain of qonnx's channels-last wrapper ops.
-pub const CHANNELS_LAST: &str = "qonnx.custom_op.channels_last";
 
 fn is_qonnx_domain(d: &str) -> bool {
     qc_ir::op::QONNX_DOMAINS.contains(&d)

@@ -1,7 +1,9 @@
 //! qonnx's channels-last wrappers (domain `qonnx.custom_op.channels_last`): `Conv`, `MaxPool`
-//! and `BatchNormalization` on NHWC (or NWC) data, with the standard op's attributes and
-//! weights. The rule moves input 0's channel dim to position 1, applies the standard rule, and
-//! moves output 0's channel dim back to the end.
+//! and `BatchNormalization` on NHWC (or NWC) data, with the standard op's attributes. A `Conv`'s
+//! weight is channels-last too (`O, kH, kW, I/group`: qonnx transposes inputs 0 and 1 of a Conv
+//! to channels-first before running the standard op). The rule moves the channel dim of input 0
+//! (and of a Conv's input 1) to position 1, applies the standard rule, and moves output 0's
+//! channel dim back to the end.
 
 use super::{Cx, R, TypeFact};
 
@@ -9,7 +11,7 @@ use super::{Cx, R, TypeFact};
 pub const DOMAIN: &str = "qonnx.custom_op.channels_last";
 
 /// NHWC dims to NCHW.
-fn to_first<T: Clone>(d: &[T]) -> Vec<T> {
+pub(crate) fn to_first<T: Clone>(d: &[T]) -> Vec<T> {
     let mut v = vec![d[0].clone(), d[d.len() - 1].clone()];
     v.extend_from_slice(&d[1..d.len() - 1]);
     v
@@ -29,7 +31,8 @@ pub(super) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
     }
     let op = cx.op.in_domain(None);
     let mut ins = cx.ins.to_vec();
-    if let Some(Some(f)) = ins.first_mut() {
+    let moved = if op.op_type() == "Conv" { 2 } else { 1 };
+    for f in ins.iter_mut().take(moved).flatten() {
         f.value = None;
         if let Some(s) = f.shape.as_mut().filter(|s| s.len() >= 3) {
             *s = to_first(s);

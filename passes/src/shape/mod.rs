@@ -26,7 +26,7 @@
 //!
 //! Bad input (wrong ranks, bad attributes, out-of-range axes) is a [`ShapeError`], never a panic.
 
-mod channels_last;
+pub(crate) mod channels_last;
 pub mod control;
 mod conv;
 mod elementwise;
