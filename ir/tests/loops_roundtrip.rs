@@ -15,12 +15,14 @@
 
 use std::collections::HashSet;
 
+mod common;
+
 use proptest::prelude::*;
 use proptest::sample::Index;
 use qc_ir::text::{parse_workload, print_loop_nest, print_workload};
 use qc_ir::{
-    Compute, DataType, LoopDim, LoopNest, NotLowered, Operand, PsumRule, QuantOrigin, QuantParam, QuantSpec,
-    Relation, Rounding, Source, Workload,
+    Compute, DataType, LoopDim, LoopNest, NotLowered, Operand, PsumRule, QuantSpec, Relation, Source,
+    Workload,
 };
 
 // ---- names ----
@@ -97,7 +99,7 @@ fn i64s() -> impl Strategy<Value = i64> + Clone {
     prop_oneof![-8i64..8, Just(i64::MIN), Just(i64::MAX), any::<i64>()]
 }
 
-// ---- quantization (as in text_roundtrip.rs, without NaN) ----
+// ---- quantization (the shared generators, without NaN: workloads compare with `==`) ----
 
 fn f64s() -> impl Strategy<Value = f64> + Clone {
     prop_oneof![
@@ -106,65 +108,8 @@ fn f64s() -> impl Strategy<Value = f64> + Clone {
     ]
 }
 
-fn quant_param() -> impl Strategy<Value = QuantParam> + Clone {
-    prop_oneof![
-        f64s().prop_map(QuantParam::PerTensor),
-        (-4i64..4, prop::collection::vec(f64s(), 0..3))
-            .prop_map(|(axis, values)| QuantParam::PerAxis { axis, values }),
-        (-4i64..4, 0i64..8, prop::collection::vec(0i64..8, 0..3), prop::collection::vec(f64s(), 0..3))
-            .prop_map(|(axis, block_size, dims, values)| QuantParam::Blocked {
-                axis,
-                block_size,
-                dims,
-                values
-            }),
-    ]
-}
-
 fn quant_spec() -> impl Strategy<Value = QuantSpec> + Clone {
-    let dtype = prop_oneof![
-        (prop_oneof![1u32..33, any::<u32>()], any::<bool>())
-            .prop_map(|(bits, signed)| DataType::Int { bits, signed }),
-        Just(DataType::Bipolar),
-        Just(DataType::Ternary),
-        Just(DataType::Binary),
-        (any::<u32>(), any::<u32>()).prop_map(|(w, i)| DataType::Fixed { w, i }),
-        any::<u32>().prop_map(|bits| DataType::ScaledInt { bits }),
-        (any::<u32>(), any::<u32>(), any::<i32>()).prop_map(|(e, m, bias)| DataType::Float { e, m, bias }),
-        Just(DataType::F32),
-        Just(DataType::F16),
-    ];
-    let rounding = prop::sample::select(vec![
-        Rounding::HalfEven,
-        Rounding::HalfAway,
-        Rounding::HalfTowardZero,
-        Rounding::Ceil,
-        Rounding::Floor,
-        Rounding::Trunc,
-        Rounding::AwayFromZero,
-    ]);
-    let origin = prop::sample::select(vec![
-        QuantOrigin::QonnxQuant,
-        QuantOrigin::QonnxBipolarQuant,
-        QuantOrigin::QonnxTrunc,
-        QuantOrigin::QonnxFloatQuant,
-        QuantOrigin::OnnxQdq,
-        QuantOrigin::OnnxQLinear,
-        QuantOrigin::AccessAttributes,
-        QuantOrigin::ZigZagAttributes,
-        QuantOrigin::Annotation,
-        QuantOrigin::Inferred,
-    ]);
-    (dtype, opt(quant_param()), opt(quant_param()), any::<bool>(), rounding, origin).prop_map(
-        |(dtype, scale, zero_point, narrow, rounding, origin)| QuantSpec {
-            dtype,
-            scale,
-            zero_point,
-            narrow,
-            rounding,
-            origin,
-        },
-    )
+    common::quant_spec(f64s())
 }
 
 // ---- loop nests ----

@@ -23,13 +23,16 @@
 //! the comparison here also checks every float bit for bit (see [`canonical`]).
 
 use bytes::Bytes;
+mod common;
+
+use common::small_i64;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use qc_ir::text::{Form, parse_graph, parse_model, print_graph, print_model};
 use qc_ir::{
-    AttrKind, AttrValue, Attribute, Const, DataType, DeclList, DeclOverride, Dim, ElemType, ExternalRef,
-    Function, Graph, MetaEntry, Model, Op, OpId, OpsetImport, QuantOrigin, QuantParam, QuantSpec, Rounding,
-    Shape, SparseTensor, Tensor, TensorAnnotation, TensorData, TrainingInfo, TypeInfo, ValueId, ValueType,
+    AttrKind, AttrValue, Attribute, Const, DeclList, DeclOverride, Dim, ElemType, ExternalRef, Function,
+    Graph, MetaEntry, Model, Op, OpId, OpsetImport, QuantParam, QuantSpec, Shape, SparseTensor, Tensor,
+    TensorAnnotation, TensorData, TrainingInfo, TypeInfo, ValueId, ValueType,
 };
 
 // ---- text and scalars ----
@@ -155,10 +158,6 @@ fn f64s() -> impl Strategy<Value = f64> + Clone {
     ]
 }
 
-fn small_i64() -> impl Strategy<Value = i64> + Clone {
-    prop_oneof![3 => 0i64..8, 1 => any::<i64>()]
-}
-
 // ---- types ----
 
 /// Every element type; unknown codes become `Other` through `from_code`, which never makes
@@ -270,70 +269,8 @@ fn sparse() -> impl Strategy<Value = SparseTensor> + Clone {
 
 // ---- quantization ----
 
-fn quant_param() -> impl Strategy<Value = QuantParam> + Clone {
-    prop_oneof![
-        f64s().prop_map(QuantParam::PerTensor),
-        (small_i64(), prop::collection::vec(f64s(), 0..3))
-            .prop_map(|(axis, values)| QuantParam::PerAxis { axis, values }),
-        (
-            small_i64(),
-            small_i64(),
-            prop::collection::vec(small_i64(), 0..3),
-            prop::collection::vec(f64s(), 0..3)
-        )
-            .prop_map(|(axis, block_size, dims, values)| QuantParam::Blocked {
-                axis,
-                block_size,
-                dims,
-                values
-            }),
-    ]
-}
-
 fn quant_spec() -> impl Strategy<Value = QuantSpec> + Clone {
-    let dtype = prop_oneof![
-        (prop_oneof![1u32..33, any::<u32>()], any::<bool>())
-            .prop_map(|(bits, signed)| DataType::Int { bits, signed }),
-        Just(DataType::Bipolar),
-        Just(DataType::Ternary),
-        Just(DataType::Binary),
-        (any::<u32>(), any::<u32>()).prop_map(|(w, i)| DataType::Fixed { w, i }),
-        any::<u32>().prop_map(|bits| DataType::ScaledInt { bits }),
-        (any::<u32>(), any::<u32>(), any::<i32>()).prop_map(|(e, m, bias)| DataType::Float { e, m, bias }),
-        Just(DataType::F32),
-        Just(DataType::F16),
-    ];
-    let rounding = prop::sample::select(vec![
-        Rounding::HalfEven,
-        Rounding::HalfAway,
-        Rounding::HalfTowardZero,
-        Rounding::Ceil,
-        Rounding::Floor,
-        Rounding::Trunc,
-        Rounding::AwayFromZero,
-    ]);
-    let origin = prop::sample::select(vec![
-        QuantOrigin::QonnxQuant,
-        QuantOrigin::QonnxBipolarQuant,
-        QuantOrigin::QonnxTrunc,
-        QuantOrigin::QonnxFloatQuant,
-        QuantOrigin::OnnxQdq,
-        QuantOrigin::OnnxQLinear,
-        QuantOrigin::AccessAttributes,
-        QuantOrigin::ZigZagAttributes,
-        QuantOrigin::Annotation,
-        QuantOrigin::Inferred,
-    ]);
-    (dtype, opt(quant_param()), opt(quant_param()), any::<bool>(), rounding, origin).prop_map(
-        |(dtype, scale, zero_point, narrow, rounding, origin)| QuantSpec {
-            dtype,
-            scale,
-            zero_point,
-            narrow,
-            rounding,
-            origin,
-        },
-    )
+    common::quant_spec(f64s())
 }
 
 // ---- attributes ----
