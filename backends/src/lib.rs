@@ -3,6 +3,13 @@
 //! This crate depends only on `qc-ir` (plus the YAML reader), and writes reports into strings or
 //! `impl Write`, never to files or the terminal.
 //!
-//! - [`zigzag`]: interchange with ZigZag (its manual-workload YAML, `spec/zigzag.md`).
+//! - [`arch`]: the accelerator model (operational array, memory hierarchy, ports).
+//! - [`mapping`]: spatial and temporal mappings, and mapping files.
+//! - [`cost`]: ZigZag's cost model: energy and latency of a layer under a mapping.
+//! - [`zigzag`]: interchange with ZigZag (its workload, accelerator and mapping YAML,
+//!   `spec/zigzag.md`, `spec/accelerator.md`).
 
+pub mod arch;
+pub mod cost;
+pub mod mapping;
 pub mod zigzag;

@@ -68,12 +68,13 @@
 //!   index, or a pooling nest without reduction dims.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, SourceCode, SourceSpan};
 use qc_ir::{Compute, LoopDim, LoopNest, Operand, PsumRule, Relation, Source, Workload};
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
+
+use super::yaml_error::{YamlError, YamlErrorKind, YamlSource};
 
 /// The operator types ZigZag's workload validator accepts.
 pub const ALLOWED_OPERATORS: &[&str] = &[
@@ -146,80 +147,22 @@ impl ErrorKind {
     }
 }
 
+impl YamlErrorKind for ErrorKind {
+    const FILE_KIND: &'static str = "ZigZag workload";
+
+    fn code(self) -> &'static str {
+        ErrorKind::code(self)
+    }
+}
+
 /// A ZigZag workload file that qc cannot read: a diagnostic with a code, the layer and key at
 /// fault, a label on the offending value and a hint.
-#[derive(Debug)]
-pub struct WorkloadError {
-    /// What is wrong.
-    pub kind: ErrorKind,
-    detail: Box<Detail>,
-}
+pub type WorkloadError = YamlError<ErrorKind>;
 
-#[derive(Debug)]
-struct Detail {
-    file: String,
-    layer: Option<String>,
-    key: Option<String>,
-    message: String,
-    help: String,
-    src: NamedSource<String>,
-    span: Option<SourceSpan>,
-}
-
-impl WorkloadError {
-    /// The file, as given to [`read_workload_yaml`].
-    pub fn file(&self) -> &str {
-        &self.detail.file
-    }
-
+impl YamlError<ErrorKind> {
     /// The layer at fault (`layer 3 (conv1)`), if the error is in one.
     pub fn layer(&self) -> Option<&str> {
-        self.detail.layer.as_deref()
-    }
-
-    /// The key at fault (`equation`), if known.
-    pub fn key(&self) -> Option<&str> {
-        self.detail.key.as_deref()
-    }
-
-    /// What is wrong, in a sentence.
-    pub fn message(&self) -> &str {
-        &self.detail.message
-    }
-}
-
-impl fmt::Display for WorkloadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = &self.detail;
-        write!(f, "`{}` is not a valid ZigZag workload: ", d.file)?;
-        if let Some(layer) = &d.layer {
-            write!(f, "{layer}: ")?;
-        }
-        if let Some(key) = &d.key {
-            write!(f, "`{key}`: ")?;
-        }
-        f.write_str(&d.message)
-    }
-}
-
-impl std::error::Error for WorkloadError {}
-
-impl Diagnostic for WorkloadError {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(self.kind.code()))
-    }
-
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(&self.detail.help))
-    }
-
-    fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(&self.detail.src)
-    }
-
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let span = self.detail.span?;
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(Some(self.detail.message.clone()), span))))
+        self.item()
     }
 }
 
@@ -277,42 +220,7 @@ struct RawSource {
 // ---------------------------------------------------------------------------------------------
 // Reading.
 
-struct Reader<'a> {
-    text: &'a str,
-    file: &'a str,
-}
-
-impl Reader<'_> {
-    fn span(&self, loc: &Location) -> Option<SourceSpan> {
-        let s = loc.span();
-        let offset = usize::try_from(s.byte_offset()?).ok()?;
-        let len = s.byte_len().and_then(|l| usize::try_from(l).ok()).unwrap_or(0).max(1);
-        (offset <= self.text.len()).then(|| SourceSpan::from((offset, len.min(self.text.len() - offset))))
-    }
-
-    fn error(
-        &self,
-        kind: ErrorKind,
-        layer: Option<&str>,
-        key: &str,
-        loc: Option<&Location>,
-        message: impl Into<String>,
-        help: impl Into<String>,
-    ) -> WorkloadError {
-        WorkloadError {
-            kind,
-            detail: Box::new(Detail {
-                file: self.file.to_string(),
-                layer: layer.map(str::to_string),
-                key: (!key.is_empty()).then(|| key.to_string()),
-                message: message.into(),
-                help: help.into(),
-                src: NamedSource::new(self.file, self.text.to_string()),
-                span: loc.and_then(|l| self.span(l)),
-            }),
-        }
-    }
-}
+type Reader<'a> = YamlSource<'a>;
 
 const EQUATION_HELP: &str = "ZigZag's form is `O[b][k][oy][ox]+=W[k][c][fy][fx]*I[b][c][iy][ix]`: the output `O`, \
      `+=` or `=`, two one-letter operands joined by `*` or `+`, indices in brackets, no spaces";
@@ -323,32 +231,13 @@ const RELATION_HELP: &str = "ZigZag's form is `ix=2*ox+1*fx`: a derived index, `
 /// rules are in the module documentation and `spec/zigzag.md`.
 pub fn read_workload_yaml(text: &str, file: &str) -> Result<Workload, WorkloadError> {
     let r = Reader { text, file };
-    let raw: Option<Vec<RawLayer>> = serde_saphyr::from_str(text).map_err(|e| {
-        use serde_saphyr::MessageFormatter;
-        let e = e.without_snippet();
-        let message = serde_saphyr::DefaultMessageFormatter.format_message(e).into_owned();
-        let loc = e.location();
-        r.error(
-            ErrorKind::Schema,
-            None,
-            "",
-            loc.as_ref(),
-            message,
-            "a ZigZag workload is a YAML list of layers with the keys id, name, operator_type, equation, \
-             dimension_relations, loop_dims, loop_sizes, operand_precision, operand_source, pr_loop_dims, \
-             pr_loop_sizes, padding (spec/zigzag.md)",
-        )
-    })?;
-    let Some(raw) = raw else {
-        return Err(r.error(
-            ErrorKind::Schema,
-            None,
-            "",
-            None,
-            "the document is empty",
-            "a ZigZag workload is a YAML list of layers; write `[]` for none",
-        ));
-    };
+    let raw: Vec<RawLayer> = r.parse(
+        serde_saphyr::Options::default(),
+        ErrorKind::Schema,
+        "a ZigZag workload is a YAML list of layers with the keys id, name, operator_type, equation, \
+         dimension_relations, loop_dims, loop_sizes, operand_precision, operand_source, pr_loop_dims, \
+         pr_loop_sizes, padding (spec/zigzag.md); write `[]` for no layers",
+    )?;
     let mut workload = Workload::default();
     // Layer id -> index in `workload.layers`, for the layers read so far.
     let mut ids: HashMap<i64, usize> = HashMap::new();

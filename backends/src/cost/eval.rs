@@ -1,0 +1,756 @@
+//! One evaluation: data movement per (operand, level, direction), energy, and latency.
+
+use crate::arch::{Accelerator, Direction, MemOperand, Memory};
+use crate::cost::model::{Decoupler, Model, Rel, Spatial, py_round};
+use crate::cost::{
+    CostError, CostOptions, LatencyModel, LayerCost, LevelCost, OperandCost, PortStall, dir_index,
+};
+use crate::mapping::{OperandLinks, SpatialMapping, TemporalMapping};
+use qc_ir::LoopNest;
+
+const FH: usize = 0;
+const TL: usize = 1;
+const FL: usize = 2;
+const TH: usize = 3;
+const DIRS: [Direction; 4] = Direction::ALL;
+
+/// Loading cycles per (operand, level, direction), and whether the port is shared by both inputs.
+type LoadCycles = Vec<Vec<[Option<(f64, bool)>; 4]>>;
+
+/// One port's bandwidths, `(bw_min, bw_max)`.
+type Bw = Option<(u64, u64)>;
+
+/// A (memory operand, level, direction) link a port carries.
+#[derive(Clone, Debug)]
+struct PortLink {
+    /// The layer operand, if the memory operand is linked.
+    op: Option<usize>,
+    mem_op: MemOperand,
+    level: usize,
+    dir: usize,
+}
+
+#[derive(Clone, Debug)]
+struct PortInfo {
+    memory: usize,
+    port: usize,
+    bw_max: u64,
+    shared_by_two_inputs: bool,
+    links: Vec<PortLink>,
+}
+
+/// A memory level of one operand.
+#[derive(Clone, Debug)]
+struct LevelInfo {
+    memory: usize,
+    size_bits: f64,
+    r_cost: f64,
+    w_cost: f64,
+    /// Holds more than one memory operand.
+    shared: bool,
+    bw: [Bw; 4],
+}
+
+/// Per-period data movement of one link.
+#[derive(Clone, Copy, Debug, Default)]
+struct Link {
+    amount: f64,
+    prec: u32,
+    period: u64,
+    pc: u64,
+    req_bw: f64,
+    window: u64,
+}
+
+/// One operand's data movement under one spatial variant.
+#[derive(Clone, Debug, Default)]
+struct Pattern {
+    elem: Vec<f64>,
+    bits: Vec<f64>,
+    eff_bits: Vec<f64>,
+    links: Vec<[Link; 4]>,
+}
+
+/// The temporal mapping of one operand after stationarity merge-down.
+#[derive(Clone, Debug, Default)]
+struct Temporal {
+    /// Flat loops, innermost first.
+    loops: Vec<(usize, u64)>,
+    /// `starts[m]..starts[m+1]` are level `m`'s loops (`M + 1` entries).
+    starts: Vec<usize>,
+    mac_st: u64,
+    /// `cycle_cabl[m]`.
+    cabl: Vec<u64>,
+    /// `top_r[a]`, `top_ir[a]` for architecture levels `a` (`M + 1`).
+    top_r: Vec<u64>,
+    top_ir: Vec<u64>,
+}
+
+/// A cost model prepared for one layer, accelerator, operand links and spatial mapping:
+/// evaluates temporal mappings.
+#[derive(Clone, Debug)]
+pub struct Evaluator {
+    model: Model,
+    spatial: Spatial,
+    levels: Vec<Vec<LevelInfo>>,
+    ports: Vec<PortInfo>,
+    mem_names: Vec<String>,
+    units: u64,
+    mac_energy: f64,
+}
+
+impl Evaluator {
+    /// Checks the spatial mapping and precomputes what does not depend on the temporal mapping.
+    pub fn new(
+        layer: &LoopNest,
+        acc: &Accelerator,
+        links: &OperandLinks,
+        spatial: &SpatialMapping,
+    ) -> Result<Evaluator, CostError> {
+        let model = Model::new(layer, acc, links)?;
+        let spatial = Spatial::new(&model, acc, spatial)?;
+        let levels = model
+            .ops
+            .iter()
+            .map(|op| {
+                op.mems
+                    .iter()
+                    .map(|&mi| {
+                        let mem = &acc.memories[mi];
+                        let mut bw = [None; 4];
+                        for (i, d) in DIRS.iter().enumerate() {
+                            bw[i] = last_port(mem, op.mem, *d)
+                                .map(|p| (mem.ports[p].bw_min, mem.ports[p].bw_max));
+                        }
+                        LevelInfo {
+                            memory: mi,
+                            size_bits: mem.size_bits as f64,
+                            r_cost: mem.r_cost,
+                            w_cost: mem.w_cost,
+                            shared: mem.operands.len() > 1,
+                            bw,
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut ports = Vec::new();
+        for (mi, mem) in acc.memories.iter().enumerate() {
+            for (pi, port) in mem.ports.iter().enumerate() {
+                let mut links_here = Vec::new();
+                for &mop in &mem.operands {
+                    let level = acc.levels(mop).iter().position(|&x| x == mi).unwrap_or(0);
+                    for &(o, d) in &port.allocation {
+                        // Like ZigZag, a (memory operand, direction) given to several ports
+                        // belongs to the last of them.
+                        if o == mop && last_port(mem, o, d) == Some(pi) {
+                            links_here.push(PortLink {
+                                op: model.ops.iter().position(|op| op.mem == mop),
+                                mem_op: mop,
+                                level,
+                                dir: dir_index(d),
+                            });
+                        }
+                    }
+                }
+                if links_here.is_empty() {
+                    continue;
+                }
+                let mut ins: Vec<MemOperand> = links_here
+                    .iter()
+                    .map(|l| l.mem_op)
+                    .filter(|m| matches!(m, MemOperand::I1 | MemOperand::I2))
+                    .collect();
+                ins.dedup();
+                ins.sort();
+                ins.dedup();
+                ports.push(PortInfo {
+                    memory: mi,
+                    port: pi,
+                    bw_max: port.bw_max,
+                    shared_by_two_inputs: ins.len() > 1,
+                    links: links_here,
+                });
+            }
+        }
+        let mac_energy = acc.array.mac_energy * model.total_macs as f64;
+        Ok(Evaluator {
+            mem_names: acc.memories.iter().map(|m| m.name.clone()).collect(),
+            units: acc.array.units(),
+            model,
+            spatial,
+            levels,
+            ports,
+            mac_energy,
+        })
+    }
+
+    /// The temporal iterations each layer dim needs, in the layer's dim order (what the temporal
+    /// loops of a dim must multiply to).
+    pub fn temporal_sizes(&self) -> Vec<(String, u64)> {
+        self.model.dim_names.iter().cloned().zip(self.spatial.temporal_sizes.iter().copied()).collect()
+    }
+
+    fn temporal(&self, tm: &TemporalMapping) -> Result<(Vec<Temporal>, u64), CostError> {
+        let model = &self.model;
+        let mut out = Vec::with_capacity(model.ops.len());
+        let mut total = 0;
+        for op in &model.ops {
+            let lv = tm.levels(&op.role).ok_or_else(|| CostError::MissingTemporal {
+                layer: model.layer_name.clone(),
+                role: op.role.clone(),
+            })?;
+            let m_count = op.mems.len();
+            if lv.len() != m_count {
+                return Err(CostError::LevelCount {
+                    layer: model.layer_name.clone(),
+                    role: op.role.clone(),
+                    mem_operand: op.mem,
+                    given: lv.len(),
+                    expected: m_count,
+                });
+            }
+            let mut loops = Vec::new();
+            let mut starts = Vec::with_capacity(m_count + 1);
+            let mut per_dim = vec![1u64; model.dim_names.len()];
+            for level in lv {
+                starts.push(loops.len());
+                for l in level {
+                    let d = model.dim_index(&l.dim).ok_or_else(|| CostError::UnknownDim {
+                        layer: model.layer_name.clone(),
+                        dim: l.dim.clone(),
+                        known: model.dim_names.join(", "),
+                    })?;
+                    per_dim[d] = per_dim[d].saturating_mul(l.size);
+                    loops.push((d, l.size));
+                }
+            }
+            starts.push(loops.len());
+            for (d, &p) in per_dim.iter().enumerate() {
+                if p != self.spatial.temporal_sizes[d] {
+                    return Err(CostError::TemporalMismatch {
+                        layer: model.layer_name.clone(),
+                        role: op.role.clone(),
+                        dim: model.dim_names[d].clone(),
+                        product: p,
+                        expected: self.spatial.temporal_sizes[d],
+                    });
+                }
+            }
+            // Stationarity merge-down: leading irrelevant loops of a level belong to the level below.
+            let is_ir = |i: usize| op.rel[loops[i].0] == Rel::Ir;
+            let n = loops.len();
+            let skip = |mut i: usize| {
+                while i < n && is_ir(i) {
+                    i += 1;
+                }
+                i
+            };
+            for s in starts.iter_mut().take(m_count).skip(1) {
+                *s = skip(*s);
+            }
+            let mac_st: u64 = loops[..skip(0).min(starts[1.min(m_count)])].iter().map(|l| l.1).product();
+            let mut cabl = Vec::with_capacity(m_count);
+            let mut c = 1u64;
+            let mut top_r = vec![1u64; m_count + 1];
+            let mut top_ir = vec![1u64; m_count + 1];
+            for m in 0..m_count {
+                let lvl = &loops[starts[m]..starts[m + 1]];
+                for l in lvl {
+                    c = c.saturating_mul(l.1);
+                }
+                cabl.push(c);
+                for l in lvl.iter().rev() {
+                    if op.rel[l.0] != Rel::R {
+                        break;
+                    }
+                    top_r[m + 1] *= l.1;
+                }
+                for l in lvl.iter().rev() {
+                    if op.rel[l.0] != Rel::Ir {
+                        break;
+                    }
+                    top_ir[m + 1] *= l.1;
+                }
+            }
+            total = c;
+            out.push(Temporal { loops, starts, mac_st, cabl, top_r, top_ir });
+        }
+        Ok((out, total))
+    }
+
+    /// ZigZag's `Mapping` for one operand and one spatial variant.
+    fn pattern(&self, k: usize, t: &Temporal, total: u64, frac: bool) -> Pattern {
+        let model = &self.model;
+        let op = &model.ops[k];
+        let sp = if frac { &self.spatial.frac[k] } else { &self.spatial.int[k] };
+        let m_count = op.mems.len();
+        let n = m_count + 1;
+        let tlevel = |m: usize| &t.loops[t.starts[m]..t.starts[m + 1]];
+        // 1s1t: temporal(a-1) + spatial(a); 1s2t: temporal(a-1) + spatial(a-1).
+        let mut ir1 = vec![1.0f64; n];
+        let mut has_ir1 = vec![false; n];
+        let mut dec = Decoupler::default();
+        for a in 0..n {
+            let tl: &[(usize, u64)] = if a > 0 { tlevel(a - 1) } else { &[] };
+            let mut p = 1.0;
+            let mut add = |d: usize, s: f64| {
+                let (_, fi) = dec.push(model, op, d, s);
+                if matches!(op.rel[d], Rel::Ir | Rel::Pr(..)) {
+                    p *= fi;
+                    if fi > 1.0 {
+                        has_ir1[a] = true;
+                    }
+                }
+            };
+            for &(d, s) in tl {
+                add(d, s as f64);
+            }
+            for &(d, s) in &sp.levels[a] {
+                add(d, s);
+            }
+            ir1[a] = p;
+        }
+        let mut elem = vec![1.0f64; n];
+        let mut dec = Decoupler::default();
+        let mut cum = 1.0f64;
+        for (a, e) in elem.iter_mut().enumerate().skip(1) {
+            let mut p = 1.0;
+            let mut add = |d: usize, s: f64| {
+                let (fr, _) = dec.push(model, op, d, s);
+                if matches!(op.rel[d], Rel::R | Rel::Pr(..)) {
+                    p *= fr;
+                }
+            };
+            for &(d, s) in tlevel(a - 1) {
+                add(d, s as f64);
+            }
+            for &(d, s) in &sp.levels[a - 1] {
+                add(d, s);
+            }
+            cum *= p;
+            *e = py_round(cum);
+        }
+        // psum flags and precisions per architecture level.
+        let mut psum = vec![false; n];
+        if op.is_output {
+            for i in (0..m_count).rev() {
+                psum[i] = psum[i + 1] || has_ir1[i + 1];
+            }
+        }
+        let prec: Vec<u32> =
+            (0..n).map(|a| if op.is_output && !psum[a] { op.prec_final } else { op.prec }).collect();
+        let bits: Vec<f64> = (0..n).map(|a| elem[a] * prec[a] as f64).collect();
+        let eff_bits: Vec<f64> = (0..n).map(|a| (bits[a] / t.top_r[a] as f64).floor()).collect();
+        let cycle = |a: usize| -> u64 {
+            if a == 0 { if op.is_output { 1 } else { t.mac_st } } else { t.cabl[a - 1] }
+        };
+        let req_low = |a: usize| elem[a] * prec[a] as f64 / cycle(a) as f64;
+        let req_high = |a: usize| req_low(a) * sp.boost[a];
+        let mut caal = vec![1.0f64; n + 2];
+        if op.is_output {
+            // Front to back, as ZigZag multiplies.
+            for a in 0..n {
+                caal[a] = ir1[a..].iter().fold(1.0, |q, x| q * x);
+            }
+        }
+        let mut links = Vec::with_capacity(m_count);
+        for m in 0..m_count {
+            let mut l = [Link::default(); 4];
+            let low = Link {
+                amount: if op.is_output { (elem[m] * sp.boost[m]).trunc() } else { elem[m] * sp.boost[m] },
+                prec: op.prec,
+                period: cycle(m),
+                pc: total / cycle(m),
+                req_bw: req_high(m).trunc(),
+                window: 0,
+            };
+            let high = Link {
+                amount: elem[m + 1],
+                prec: op.prec,
+                period: cycle(m + 1),
+                pc: total / cycle(m + 1),
+                req_bw: req_low(m + 1).trunc(),
+                window: 0,
+            };
+            if op.is_output {
+                let tl_elem = (op.size_elem * (caal[m + 1] - 1.0)).trunc();
+                let fh_elem = (op.size_elem * (caal[m + 2] - 1.0)).trunc();
+                let (low_p, tl_p) = if tl_elem != 0.0 { (op.prec, op.prec) } else { (op.prec_final, 0) };
+                let (th_p, fh_p) = if fh_elem != 0.0 { (op.prec, op.prec) } else { (op.prec_final, 0) };
+                l[FL] = Link { prec: low_p, ..low };
+                l[TH] = Link { prec: th_p, ..high };
+                l[TL] =
+                    if psum[m] { Link { prec: tl_p, ..low } } else { Link { prec: tl_p, ..Link::default() } };
+                l[FH] = if psum[m + 1] {
+                    Link { prec: fh_p, ..high }
+                } else {
+                    Link { prec: fh_p, ..Link::default() }
+                };
+            } else {
+                l[TL] = low;
+                l[FH] = high;
+            }
+            for (i, link) in l.iter_mut().enumerate() {
+                let s = if i == TL || i == FL { t.top_ir[m] } else { t.top_ir[m + 1] };
+                link.window = (link.period as f64 / s as f64) as u64;
+            }
+            if m + 1 == m_count {
+                l[FH] = Link::default();
+                l[TH] = Link::default();
+            }
+            links.push(l);
+        }
+        Pattern { elem, bits, eff_bits, links }
+    }
+
+    /// Evaluates one temporal mapping (per operand and memory level, innermost loop first; before
+    /// or after ZigZag's stationarity merge-down, which is applied here).
+    pub fn evaluate(&self, tm: &TemporalMapping, opts: &CostOptions) -> Result<LayerCost, CostError> {
+        let model = &self.model;
+        let (temps, total) = self.temporal(tm)?;
+        let nops = model.ops.len();
+        let frac: Vec<Pattern> = (0..nops).map(|k| self.pattern(k, &temps[k], total, true)).collect();
+        let int_owned: Vec<Pattern>;
+        let int: &[Pattern] = if self.spatial.greedy {
+            int_owned = (0..nops).map(|k| self.pattern(k, &temps[k], total, false)).collect();
+            &int_owned
+        } else {
+            &frac
+        };
+
+        // Energy (fractional unrolling).
+        let mut mem_energy = 0.0;
+        let mut operands = Vec::with_capacity(nops);
+        for (k, op) in model.ops.iter().enumerate() {
+            let sp = &self.spatial.frac[k];
+            let mut levels = Vec::with_capacity(op.mems.len());
+            for (m, li) in self.levels[k].iter().enumerate() {
+                let mut accesses = [0u64; 4];
+                for (i, link) in frac[k].links[m].iter().enumerate() {
+                    if link.amount == 0.0 || link.prec == 0 {
+                        continue;
+                    }
+                    let (bmin, bmax) = li.bw[i].ok_or_else(|| CostError::MissingPort {
+                        layer: model.layer_name.clone(),
+                        memory: self.mem_names[li.memory].clone(),
+                        mem_operand: op.mem,
+                        direction: DIRS[i],
+                    })?;
+                    let words = (link.amount * link.prec as f64 / bmin as f64).ceil();
+                    accesses[i] =
+                        (words * (bmin as f64 / bmax as f64) * link.pc as f64 * sp.unit_count[m + 1]) as u64;
+                }
+                let energy = [
+                    accesses[FH] as f64 * li.w_cost,
+                    accesses[TL] as f64 * li.r_cost,
+                    accesses[FL] as f64 * li.w_cost,
+                    accesses[TH] as f64 * li.r_cost,
+                ];
+                mem_energy += (energy[TH] + energy[TL]) + (energy[FH] + energy[FL]);
+                levels.push(LevelCost {
+                    memory: li.memory,
+                    tile_elems: frac[k].elem[m + 1] as u64,
+                    tile_bits: frac[k].bits[m + 1] as u64,
+                    instances: sp.unit_count[m + 1] as u64,
+                    accesses,
+                    energy,
+                });
+            }
+            operands.push(OperandCost { role: op.role.clone(), mem_operand: op.mem, levels });
+        }
+
+        // Double-buffering flags from the effective memory utilisation (fractional unrolling).
+        let mut shared_util: Vec<(usize, f64)> = Vec::new();
+        for (k, lv) in self.levels.iter().enumerate() {
+            for (m, li) in lv.iter().enumerate() {
+                if li.shared {
+                    let u = frac[k].eff_bits[m + 1] / li.size_bits;
+                    match shared_util.iter_mut().find(|(mi, _)| *mi == li.memory) {
+                        Some(e) => e.1 += u,
+                        None => shared_util.push((li.memory, u)),
+                    }
+                }
+            }
+        }
+        let mut db: Vec<Vec<bool>> = Vec::with_capacity(nops);
+        for (k, lv) in self.levels.iter().enumerate() {
+            let mut flags = vec![false; lv.len() + 1];
+            for (m, li) in lv.iter().enumerate() {
+                let indiv = frac[k].eff_bits[m + 1] / li.size_bits;
+                let slot = shared_util.iter().position(|(mi, _)| *mi == li.memory);
+                let shared = slot.map_or(indiv, |s| shared_util[s].1);
+                if shared <= 0.5 {
+                    flags[m + 1] = true;
+                } else if indiv <= 1.0 - shared {
+                    flags[m + 1] = true;
+                    if let Some(s) = slot {
+                        shared_util[s].1 += indiv;
+                    }
+                }
+            }
+            db.push(flags);
+        }
+
+        // Real and allowed transfer cycles per link (integer unrolling).
+        let real = |k: usize, m: usize, i: usize| -> f64 {
+            let link = &int[k].links[m][i];
+            match self.levels[k][m].bw[i] {
+                Some((_, bmax)) if bmax > 0 => (link.amount * link.prec as f64 / bmax as f64).ceil(),
+                _ => 0.0,
+            }
+        };
+        let allowed = |k: usize, m: usize, i: usize| -> u64 {
+            let link = &int[k].links[m][i];
+            let flag = if i == TL || i == FL { db[k][m] } else { db[k][m + 1] };
+            if flag { link.period } else { link.window }
+        };
+
+        let mut port_stalls = Vec::new();
+        let mut ss_comb: i64 = 0;
+        let mut acts: Vec<(i64, i64, u64, u64)> = Vec::new();
+        for port in &self.ports {
+            acts.clear();
+            for pl in &port.links {
+                let Some(k) = pl.op else { continue };
+                let link = &int[k].links[pl.level][pl.dir];
+                if link.pc == 0 {
+                    continue;
+                }
+                acts.push((
+                    real(k, pl.level, pl.dir) as i64,
+                    allowed(k, pl.level, pl.dir) as i64,
+                    link.period,
+                    link.pc,
+                ));
+            }
+            let ss = match acts.len() {
+                0 => continue,
+                1 => {
+                    let (r, a, _, pc) = acts[0];
+                    (r - a) * (pc as i64 - 1)
+                }
+                _ => {
+                    let union = muw_union(&acts);
+                    let mut pos = 0i64;
+                    let mut neg = 0i64;
+                    let mut muw = 0i64;
+                    for &(r, a, _, pc) in &acts {
+                        let s = (r - a) * (pc as i64 - 1);
+                        if s > 0 {
+                            pos += s;
+                        } else {
+                            neg += s;
+                        }
+                        muw += a * (pc as i64 - 1);
+                    }
+                    pos + 0i64.max(neg + muw - union)
+                }
+            };
+            port_stalls.push(PortStall { memory: port.memory, port: port.port, stall_slack: ss });
+            ss_comb = ss_comb.max(ss);
+        }
+
+        // On-loading and off-loading.
+        let v391 = opts.latency_model == LatencyModel::Zigzag391;
+        let out_mem = model.ops[0].mem;
+        let mut cc: LoadCycles = self.levels.iter().map(|lv| vec![[None; 4]; lv.len()]).collect();
+        let comp = total as f64 + ss_comb as f64;
+        let mut once: Vec<(usize, usize, usize)> = Vec::new();
+        let mut c_list: Vec<f64> = Vec::new();
+        let mut m_list: Vec<f64> = Vec::new();
+        for port in &self.ports {
+            once.clear();
+            let mut req_bw = 0.0;
+            for pl in &port.links {
+                let Some(k) = pl.op else { continue };
+                if pl.mem_op == out_mem && (pl.dir == TL || pl.dir == FH) {
+                    continue;
+                }
+                let link = &int[k].links[pl.level][pl.dir];
+                match link.pc {
+                    0 => {}
+                    1 => once.push((k, pl.level, pl.dir)),
+                    _ => {
+                        req_bw += link.req_bw.ceil();
+                        cc[k][pl.level][pl.dir] =
+                            Some((real(k, pl.level, pl.dir), port.shared_by_two_inputs));
+                    }
+                }
+            }
+            if once.is_empty() {
+                continue;
+            }
+            c_list.clear();
+            m_list.clear();
+            for &(k, m, i) in &once {
+                m_list.push((int[k].bits[1] / port.bw_max as f64).ceil());
+                c_list.push(real(k, m, i));
+            }
+            let bw = port.bw_max as f64;
+            let surplus = 0f64.max((bw - req_bw) / bw * comp);
+            if v391 {
+                reduce_ordered(&mut c_list, &m_list, surplus);
+            } else {
+                reduce_balanced(&mut c_list, &m_list, surplus);
+            }
+            for (j, &(k, m, i)) in once.iter().enumerate() {
+                cc[k][m][i] = Some((c_list[j], port.shared_by_two_inputs));
+            }
+        }
+        let inputs: Vec<usize> = (1..nops).collect();
+        let mut parts = vec![(0.0f64, 0.0f64, 0.0f64); nops]; // (individual, half, shared)
+        for &k in &inputs {
+            for m in 0..self.levels[k].len().saturating_sub(1) {
+                let e1 = cc[k][m][FH].unwrap_or((0.0, false));
+                let e2 = cc[k][m + 1][TL].unwrap_or((0.0, false));
+                let longest = e1.0.max(e2.0);
+                if !e1.1 && !e2.1 {
+                    parts[k].0 += longest;
+                } else if e1.1 && e2.1 {
+                    parts[k].2 += longest;
+                } else {
+                    parts[k].1 = longest;
+                }
+            }
+        }
+        let onload = match inputs.len() {
+            0 => 0.0,
+            1 => parts[1].0,
+            _ => {
+                let (i1, h1, s1) = parts[1];
+                let (i2, h2, s2) = parts[2];
+                let p1 = s1 + (s2 + h2 + i2).max(h1 + i1);
+                let p2 = s2 + (s1 + h1 + i1).max(h2 + i2);
+                p1.min(p2)
+            }
+        };
+        let mut offload = 0.0;
+        for m in 0..self.levels[0].len().saturating_sub(1) {
+            let e1 = cc[0][m][TH].map_or(0.0, |e| e.0);
+            let e2 = cc[0][m + 1][FL].map_or(0.0, |e| e.0);
+            offload += e1.max(e2);
+        }
+
+        let ideal_cycle = model.total_macs.div_ceil(self.units.max(1));
+        let drain = if v391 { self.spatial.drain } else { 0 };
+        let latency_total0 = total as f64 + ss_comb as f64;
+        let latency_total1 = latency_total0 + onload;
+        let latency = latency_total1 + offload + drain as f64;
+        Ok(LayerCost {
+            energy: mem_energy + self.mac_energy,
+            mac_energy: self.mac_energy,
+            mem_energy,
+            operands,
+            ideal_cycle,
+            ideal_temporal_cycle: total,
+            port_stalls,
+            stall_slack_comb: ss_comb,
+            onload,
+            offload,
+            systolic_drain: drain,
+            latency_total0,
+            latency_total1,
+            latency,
+            spatial_utilization: ideal_cycle as f64 / total as f64,
+            mac_utilization: ideal_cycle as f64 / latency,
+        })
+    }
+}
+
+/// The last port of `mem` carrying `(op, dir)`.
+fn last_port(mem: &Memory, op: MemOperand, dir: Direction) -> Option<usize> {
+    mem.ports.iter().rposition(|p| p.allocation.contains(&(op, dir)))
+}
+
+/// The union of the memory-updating windows of the links sharing one port: each link may
+/// transfer during the first `allowed` cycles of each of its periods; the union is measured
+/// over the longest period and scaled by that link's period count.
+fn muw_union(acts: &[(i64, i64, u64, u64)]) -> i64 {
+    for &(_, a, p, pc) in acts {
+        if p as i64 == a {
+            return (p * pc) as i64;
+        }
+    }
+    let mut pmax = 0;
+    let mut pc_max = 0;
+    for &(_, _, p, pc) in acts {
+        if p > pmax {
+            pmax = p;
+            pc_max = pc;
+        }
+    }
+    if pmax == 0 {
+        return 0;
+    }
+    let mut sorted: Vec<(u64, u64)> =
+        acts.iter().map(|&(_, a, p, _)| (p.max(1), (a.max(0) as u64).min(p))).collect();
+    sorted.sort_by_key(|x| x.0);
+    let chain = sorted.windows(2).all(|w| w[1].0 % w[0].0 == 0) && pmax % sorted[0].0 == 0;
+    let uncovered = if chain {
+        uncovered(&sorted, sorted.len(), pmax)
+    } else {
+        (0..pmax).filter(|t| sorted.iter().all(|&(p, a)| t % p >= a)).count() as u64
+    };
+    ((pmax - uncovered) * pc_max) as i64
+}
+
+/// Positions `t` in `[0, x)` that none of the first `j` windows `(period, allowed)` covers, for
+/// periods dividing each other.
+fn uncovered(w: &[(u64, u64)], j: usize, x: u64) -> u64 {
+    if j == 0 {
+        return x;
+    }
+    let (p, a) = w[j - 1];
+    let per_period = uncovered(w, j - 1, p) - uncovered(w, j - 1, a.min(p));
+    let r = x % p;
+    (x / p) * per_period + uncovered(w, j - 1, r) - uncovered(w, j - 1, r.min(a))
+}
+
+/// ZigZag 3.9.1's `reduce_ordered`: reduce the largest entries first towards their minimum, up to
+/// a total of `s`.
+fn reduce_ordered(c: &mut [f64], m: &[f64], mut s: f64) {
+    if s <= 0.0 || c.is_empty() {
+        return;
+    }
+    let mut idx: Vec<usize> = (0..c.len()).collect();
+    idx.sort_by(|&a, &b| c[b].partial_cmp(&c[a]).unwrap_or(std::cmp::Ordering::Equal));
+    for &i in &idx {
+        if s <= 0.0 {
+            break;
+        }
+        let red = 0f64.max(c[i] - m[i]).min(s);
+        c[i] -= red;
+        s -= red;
+    }
+}
+
+/// The repository's `reduce_balanced` (water filling; may leave entries below their minimum).
+fn reduce_balanced(c: &mut [f64], m: &[f64], mut s: f64) {
+    if s <= 0.0 || c.is_empty() {
+        return;
+    }
+    let mut idx: Vec<usize> = (0..c.len()).collect();
+    idx.sort_by(|&a, &b| c[b].partial_cmp(&c[a]).unwrap_or(std::cmp::Ordering::Equal));
+    let mut cs: Vec<f64> = idx.iter().map(|&i| c[i]).collect();
+    let ms: Vec<f64> = idx.iter().map(|&i| m[i]).collect();
+    for i in 0..cs.len() {
+        let max_red = (cs[i] - ms[i]) * (i + 1) as f64;
+        if s >= max_red {
+            let red = cs[i] - ms[i];
+            for v in cs.iter_mut().take(i + 1) {
+                *v -= red;
+            }
+            s -= max_red;
+        } else {
+            let red = s / (i + 1) as f64;
+            for v in cs.iter_mut().take(i + 1) {
+                *v -= red;
+            }
+            break;
+        }
+    }
+    for (j, &i) in idx.iter().enumerate() {
+        c[i] = cs[j];
+    }
+}
