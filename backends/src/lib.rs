@@ -5,6 +5,7 @@
 //!
 //! - [`arch`]: the accelerator model (operational array, memory hierarchy, ports).
 //! - [`mapping`]: spatial and temporal mappings, and mapping files.
+//! - [`spatial`]: fitting a mapping file's spatial mapping to a layer, as ZigZag does.
 //! - [`cost`]: ZigZag's cost model: energy and latency of a layer under a mapping.
 //! - [`zigzag`]: interchange with ZigZag (its workload, accelerator and mapping YAML,
 //!   `spec/zigzag.md`, `spec/accelerator.md`).
@@ -12,4 +13,5 @@
 pub mod arch;
 pub mod cost;
 pub mod mapping;
+pub mod spatial;
 pub mod zigzag;

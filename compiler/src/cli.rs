@@ -38,6 +38,9 @@ pub enum Command {
     /// Lower every compute layer to a loop nest (Conv, Gemm, MatMul, pooling, element-wise, and
     /// their quantized forms): `--format text|json|zigzag-yaml`, `--default-precision W,I,O,PSUM`.
     Lower(crate::lower::LowerArgs),
+    /// Energy and latency of every layer on an accelerator with ZigZag's cost model
+    /// (`--accelerator ACC.yaml --mapping MAP.yaml --fixed-mapping`, `--format json`).
+    Evaluate(crate::evaluate::EvaluateArgs),
     /// List the built-in DLA targets, or print one's rules as Markdown (`list`, `show NAME`).
     Targets(crate::targets::TargetsArgs),
 }
@@ -127,6 +130,12 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, color: bool) -> m
         }
         Command::Lower(args) => {
             for w in crate::lower::run(&args, out)? {
+                warn(err, w);
+            }
+            Ok(Outcome::Success)
+        }
+        Command::Evaluate(args) => {
+            for w in crate::evaluate::run(&args, out)? {
                 warn(err, w);
             }
             Ok(Outcome::Success)

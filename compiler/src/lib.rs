@@ -22,6 +22,7 @@ pub mod cli;
 pub mod convert;
 pub mod cost;
 pub mod diagnostics;
+pub mod evaluate;
 pub mod fixtures;
 pub mod inspect;
 pub mod load;

@@ -1,0 +1,154 @@
+//! `qc evaluate --fixed-mapping` end to end: a GEMM on an 8x8x8 array, written here (the numbers
+//! are those of ZigZag's `gemm_layer.yaml` on `gemm_l1.yaml`, research/zigzag.md 3.2), the JSON
+//! schema, and the diagnostics for a search request, an incomplete ordering and an IMC array.
+
+use qc_tests::qc;
+
+/// ZigZag's gemm_l1.yaml: 8x8x8 MACs, a 32-bit output register serving D2, a 512 KiB L1.
+const ACCELERATOR: &str = r#"
+name: gemm_l1
+operational_array:
+  input_precision: [8, 8]
+  unit_energy: 0.04
+  unit_area: 1
+  dimensions: [D1, D2, D3]
+  sizes: [8, 8, 8]
+memories:
+  reg_O:
+    size: 32
+    r_cost: 0.02
+    w_cost: 0.02
+    area: 0
+    latency: 1
+    operands: [O]
+    ports:
+      - {name: w_port_1, type: write, bandwidth_min: 32, bandwidth_max: 32, allocation: ["O, fh"]}
+      - {name: r_port_1, type: read, bandwidth_min: 32, bandwidth_max: 32, allocation: ["O, tl"]}
+      - {name: w_port_2, type: write, bandwidth_min: 32, bandwidth_max: 32, allocation: ["O, fl"]}
+      - {name: r_port_2, type: read, bandwidth_min: 32, bandwidth_max: 32, allocation: ["O, th"]}
+    served_dimensions: [D2]
+  l1:
+    size: 4194304
+    r_cost: 22.9
+    w_cost: 52.01
+    area: 0
+    latency: 1
+    operands: [I1, I2, O]
+    ports:
+      - {name: rw_port_1, type: read_write, bandwidth_min: 64, bandwidth_max: 512, allocation: ["I1, tl"]}
+      - {name: rw_port_2, type: read_write, bandwidth_min: 64, bandwidth_max: 512, allocation: ["I2, tl"]}
+      - {name: rw_port_3, type: read_write, bandwidth_min: 64, bandwidth_max: 2048, allocation: ["O, tl", "O, fl"]}
+    served_dimensions: [D1, D2, D3]
+"#;
+
+const MAPPING: &str = r#"
+- name: default
+  spatial_mapping:
+    D1: ["D0, 8"]
+    D2: ["D2, 8"]
+    D3: ["D1, 8"]
+  temporal_ordering:
+    - [D1, "*"]
+    - [D2, "*"]
+    - [D0, "*"]
+"#;
+
+const WORKLOAD: &str = r#"
+- id: 0
+  name: gemm
+  operator_type: Gemm
+  equation: O[d0][d1]+=I[d0][d2]*W[d2][d1]
+  loop_dims: [D0, D1, D2]
+  loop_sizes: [128, 128, 128]
+  operand_precision:
+    W: 8
+    I: 8
+    O: 32
+    O_final: 8
+  operand_source:
+    W: 0
+    I: 0
+"#;
+
+fn files(dir: &std::path::Path, mapping: &str) -> [String; 3] {
+    let p = |n: &str, t: &str| {
+        let path = dir.join(n);
+        std::fs::write(&path, t).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    [p("gemm.yaml", WORKLOAD), p("acc.yaml", ACCELERATOR), p("map.yaml", mapping)]
+}
+
+#[test]
+fn a_fixed_gemm_mapping_costs_what_zigzag_computes() {
+    let dir = tempfile::tempdir().unwrap();
+    let [w, a, m] = files(dir.path(), MAPPING);
+    let (code, text, err) = qc(&["evaluate", &w, "--accelerator", &a, "--mapping", &m, "--fixed-mapping"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("511349.8") && text.contains("8191"), "{text}");
+
+    let (code, json, err) =
+        qc(&["evaluate", &w, "--accelerator", &a, "--mapping", &m, "--fixed-mapping", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["layers"][0]["name"], "gemm");
+    let energy = v["layers"][0]["energy"].as_f64().unwrap();
+    assert!((energy - 511_349.76).abs() < 1e-6, "{energy}");
+    assert_eq!(v["layers"][0]["latency"].as_f64(), Some(8191.0));
+    assert_eq!(v["total"]["latency"].as_f64(), Some(8191.0));
+    let lb = &v["layers"][0]["latency_breakdown"];
+    assert_eq!((lb["ideal_temporal_cycle"].as_u64(), lb["stall_slack"].as_i64()), (Some(4096), Some(4094)));
+    assert_eq!(v["layers"][0]["energy_breakdown"]["mac"].as_f64(), Some(83_886.08));
+    // reg_O: every direction one word per cycle on each of the 64 instances.
+    let reg_o = &v["layers"][0]["energy_breakdown"]["operands"][0]["levels"][0];
+    assert_eq!(reg_o["memory"], "reg_O");
+    assert_eq!(reg_o["accesses"]["tl"], 262_144);
+
+    // The 3d12a96 latency model agrees on this layer.
+    let (code, json, _) = qc(&[
+        "evaluate",
+        &w,
+        "--accelerator",
+        &a,
+        "--mapping",
+        &m,
+        "--fixed-mapping",
+        "--format",
+        "json",
+        "--latency-model",
+        "zigzag-3d12a96",
+    ]);
+    assert_eq!(code, 0);
+    assert!(json.contains("\"latency_model\": \"zigzag-3d12a96\""), "{json}");
+}
+
+#[test]
+fn what_cannot_be_evaluated_is_a_diagnostic() {
+    let dir = tempfile::tempdir().unwrap();
+    let [w, a, m] = files(dir.path(), MAPPING);
+    let (code, _, err) = qc(&["evaluate", &w, "--accelerator", &a, "--mapping", &m]);
+    assert_eq!(code, 2);
+    assert!(err.contains("qc::evaluate::search"), "{err}");
+
+    // An ordering that leaves D0 out is incomplete; the message lists the loops to order.
+    let partial = MAPPING.replace("    - [D0, \"*\"]\n", "");
+    let [w, a, m] = files(dir.path(), &partial);
+    let (code, out, err) = qc(&["evaluate", &w, "--accelerator", &a, "--mapping", &m, "--fixed-mapping"]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(err.contains("qc::evaluate::mapping") && err.contains("`gemm`") && err.contains("D0"), "{err}");
+
+    let no_order = MAPPING.split("  temporal_ordering:").next().unwrap().to_string();
+    let [w, a, m] = files(dir.path(), &no_order);
+    let (code, _, err) = qc(&["evaluate", &w, "--accelerator", &a, "--mapping", &m, "--fixed-mapping"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("[D0, 16], [D1, 16], [D2, 16]"), "{err}");
+
+    // An in-memory-compute array is refused, not costed.
+    let imc = ACCELERATOR.replace("  unit_energy: 0.04\n", "  unit_energy: 0.04\n  is_imc: True\n");
+    std::fs::write(&a, imc).unwrap();
+    let [w, _, m] = [w, String::new(), m];
+    let (code, _, err) = qc(&["evaluate", &w, "--accelerator", &a, "--mapping", &m, "--fixed-mapping"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("qc::accelerator::imc"), "{err}");
+}
