@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod zigzag_results;
+
 /// The shared reference folder: `$QC_SHARED`, or `../shared` beside the workspace.
 pub fn shared_dir() -> Option<PathBuf> {
     let dir = match std::env::var_os("QC_SHARED") {

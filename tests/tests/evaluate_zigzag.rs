@@ -1,0 +1,231 @@
+//! qc's cost model against every recorded ZigZag run in `../shared/peers/zigzag-inputs/results`
+//! except in-memory compute (`*dimc*`, a different cost model): each recorded layer is evaluated
+//! under ZigZag's chosen spatial and temporal mapping, with the 3.9.1 latency model for `v391_*`
+//! runs and the repository's (commit 3d12a96) for `head_*` runs, and its energy and latency must
+//! agree within 0.1%. Runs with inter-layer data locality (`*edl*`, and `head_tpu_onnx_mix`,
+//! whose `enable_mix_spatial_mapping` switches it on too) are covered by giving each layer the
+//! accelerator ZigZag gave it ([`without_unused_levels`]).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use qc_backends::arch::{Accelerator, MemOperand};
+use qc_backends::cost::{CostOptions, LatencyModel, evaluate};
+use qc_backends::mapping::{MappingFile, OperandLinks, TemporalMapping};
+use qc_ir::Workload;
+use qc_tests::zigzag_results::{parse_spatial, parse_temporal, rel_err};
+
+/// Every layer must agree this closely.
+const LIMIT: f64 = 1e-3;
+/// Layers differing more than this are listed.
+const REPORT: f64 = 1e-4;
+
+/// In-memory compute runs: ZigZag costs them with its DIMC/AIMC model, which qc does not have.
+fn skipped(run: &str) -> bool {
+    run.contains("dimc")
+}
+
+struct Inputs {
+    workloads: HashMap<PathBuf, Workload>,
+}
+
+impl Inputs {
+    fn workload(&mut self, path: &Path) -> Result<&Workload, String> {
+        if !self.workloads.contains_key(path) {
+            let w = if path.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                qc_backends::zigzag::read_workload_yaml(&text, &path.display().to_string())
+                    .map_err(|e| format!("{:?}", miette::Report::new(e)))?
+            } else {
+                qc::lower::workload(&qc::lower::LowerArgs {
+                    model: path.to_path_buf(),
+                    format: qc::lower::LowerFormat::Text,
+                    default_precision: None,
+                    output: None,
+                    no_mmap: false,
+                })
+                .map_err(|e| format!("{}: {e:?}", path.display()))?
+                .0
+            };
+            self.workloads.insert(path.to_path_buf(), w);
+        }
+        Ok(&self.workloads[path])
+    }
+}
+
+fn read<T, E: miette::Diagnostic + Send + Sync + 'static>(
+    path: &Path,
+    f: impl Fn(&str, &str) -> Result<T, E>,
+) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    f(&text, &path.display().to_string()).map_err(|e| format!("{:?}", miette::Report::new(e)))
+}
+
+/// ZigZag's `RemoveUnusedMemoryStage`, which runs with inter-layer data locality (switched on by
+/// `exploit_data_locality`, and also by `enable_mix_spatial_mapping`, as in `head_tpu_onnx_mix`):
+/// the layer sees a copy of the accelerator holding only its own memory operands, each up to the
+/// level where the data-locality search placed it (here read from the recorded temporal mapping:
+/// an operand with `n` temporal levels keeps its lowest `n` memories), and memories left with no
+/// operand are dropped. Without data locality every operand keeps all its levels and only memory
+/// operands the layer does not use go.
+fn without_unused_levels(acc: &Accelerator, links: &OperandLinks, tm: &TemporalMapping) -> Accelerator {
+    let mut out = acc.clone();
+    let keep: Vec<(MemOperand, usize)> =
+        links.links.iter().filter_map(|(role, mem)| Some((*mem, tm.levels(role)?.len()))).collect();
+    let mut seen: Vec<(MemOperand, usize)> = Vec::new();
+    for m in &mut out.memories {
+        m.operands.retain(|op| {
+            let Some(&(_, n)) = keep.iter().find(|(k, _)| k == op) else { return false };
+            let level = match seen.iter_mut().find(|(k, _)| k == op) {
+                Some(e) => {
+                    e.1 += 1;
+                    e.1
+                }
+                None => {
+                    seen.push((*op, 0));
+                    0
+                }
+            };
+            level < n
+        });
+        for p in &mut m.ports {
+            p.allocation.retain(|(op, _)| m.operands.contains(op));
+        }
+    }
+    out.memories.retain(|m| !m.operands.is_empty());
+    out
+}
+
+/// One run's outcome.
+struct Run {
+    name: String,
+    layers: usize,
+    worst_energy: f64,
+    worst_latency: f64,
+    notes: Vec<String>,
+    errors: Vec<String>,
+}
+
+fn check_run(inputs: &mut Inputs, root: &Path, summary: &Path) -> Result<Run, String> {
+    let run = summary.file_name().unwrap().to_string_lossy().trim_end_matches(".summary.json").to_string();
+    let s: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(summary).map_err(|e| format!("{}: {e}", summary.display()))?,
+    )
+    .map_err(|e| format!("{}: {e}", summary.display()))?;
+    let field = |k: &str| s[k].as_str().ok_or_else(|| format!("{run}: no `{k}`"));
+    let model = if run.starts_with("v391_") {
+        LatencyModel::Zigzag391
+    } else if run.starts_with("head_") {
+        LatencyModel::Zigzag3d12a96
+    } else {
+        return Err(format!("{run}: neither a `v391_` nor a `head_` run"));
+    };
+    let opts = CostOptions { latency_model: model };
+    // ZigZag's API switches inter-layer data locality on for either flag.
+    let flag = |k: &str| s["extra"][k].as_bool().unwrap_or(false);
+    let locality = flag("exploit_data_locality") || flag("enable_mix_spatial_mapping");
+    let acc: Accelerator = read(&root.join(field("accel")?), qc_backends::zigzag::read_accelerator_yaml)?;
+    let mapping: MappingFile = read(&root.join(field("mapping")?), qc_backends::zigzag::read_mapping_yaml)?;
+    let workload = inputs.workload(&root.join(field("workload")?))?;
+    let mut out = Run {
+        name: run.clone(),
+        layers: 0,
+        worst_energy: 0.0,
+        worst_latency: 0.0,
+        notes: Vec::new(),
+        errors: Vec::new(),
+    };
+    let layers = s["layers"].as_array().ok_or_else(|| format!("{run}: no `layers`"))?;
+    if layers.is_empty() || s["n_layers"].as_u64() != Some(layers.len() as u64) {
+        return Err(format!("{run}: {} layers recorded, `n_layers` is {}", layers.len(), s["n_layers"]));
+    }
+    for rec in layers {
+        let name = rec["layer"].as_str().unwrap_or("?");
+        let mut one = || -> Result<(), String> {
+            let layer = workload
+                .layers
+                .iter()
+                .find(|l| l.name == name)
+                .ok_or_else(|| "the workload has no layer of this name".to_string())?;
+            let entry = mapping
+                .entry_for(&layer.name, &layer.op_type)
+                .ok_or_else(|| format!("no mapping entry for op type `{}`", layer.op_type))?;
+            let sm = parse_spatial(rec["spatial_mapping"].as_str().ok_or("no spatial_mapping")?)?;
+            let tm = parse_temporal(rec["temporal"].as_str().ok_or("no temporal")?)?;
+            let acc = if locality { without_unused_levels(&acc, &entry.links, &tm) } else { acc.clone() };
+            let cost = evaluate(layer, &acc, &entry.links, &sm, &tm, &opts)
+                .map_err(|e| format!("{:?}", miette::Report::new(e)))?;
+            let e = rec["energy"].as_f64().ok_or("no energy")?;
+            let l = rec["latency"].as_f64().ok_or("no latency")?;
+            let (ee, le) = (rel_err(cost.energy, e), rel_err(cost.latency, l));
+            out.worst_energy = out.worst_energy.max(ee);
+            out.worst_latency = out.worst_latency.max(le);
+            if ee > REPORT || le > REPORT {
+                out.notes.push(format!(
+                    "{run} {name}: energy {:.3} vs {e:.3} ({ee:.2e}); latency {} vs {l} ({le:.2e}); \
+                     stall {} vs {}, onload {} vs {}, offload {} vs {}",
+                    cost.energy,
+                    cost.latency,
+                    cost.stall_slack_comb,
+                    rec["stall_slack_comb"],
+                    cost.onload,
+                    rec["onload"],
+                    cost.offload,
+                    rec["offload"],
+                ));
+            }
+            Ok(())
+        };
+        if let Err(e) = one() {
+            out.errors.push(format!("{run} {name}: {e}"));
+        }
+        out.layers += 1;
+    }
+    Ok(out)
+}
+
+#[test]
+fn every_recorded_zigzag_run() {
+    let Some(shared) = qc_tests::shared_or_say("evaluate_zigzag") else { return };
+    let root = shared.join("peers/zigzag-inputs");
+    let start = Instant::now();
+    let summaries = qc_tests::files_under(&root.join("results"), ".summary.json");
+    assert!(!summaries.is_empty(), "no summaries under {}", root.display());
+    let mut inputs = Inputs { workloads: HashMap::new() };
+    let mut runs = Vec::new();
+    let mut failures = Vec::new();
+    for path in &summaries {
+        let run = path.file_name().unwrap().to_string_lossy().into_owned();
+        if skipped(&run) {
+            println!("skipped (in-memory compute): {run}");
+            continue;
+        }
+        match check_run(&mut inputs, &root, path) {
+            Ok(r) => runs.push(r),
+            Err(e) => failures.push(e),
+        }
+    }
+    println!("{:40} {:>6} {:>12} {:>12}", "run", "layers", "energy err", "latency err");
+    for r in &runs {
+        println!("{:40} {:>6} {:>12.2e} {:>12.2e}", r.name, r.layers, r.worst_energy, r.worst_latency);
+    }
+    let notes: Vec<&String> = runs.iter().flat_map(|r| &r.notes).collect();
+    if !notes.is_empty() {
+        println!("\nlayers above {REPORT:e}:");
+        for n in &notes {
+            println!("  {n}");
+        }
+    }
+    println!("\n{} runs in {:.2?}", runs.len(), start.elapsed());
+    failures.extend(runs.iter().flat_map(|r| r.errors.iter().cloned()));
+    for r in &runs {
+        if r.worst_energy > LIMIT || r.worst_latency > LIMIT {
+            failures.push(format!(
+                "{}: worst energy error {:.2e}, latency {:.2e} (limit {LIMIT:e})",
+                r.name, r.worst_energy, r.worst_latency
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
