@@ -152,3 +152,91 @@ fn what_cannot_be_evaluated_is_a_diagnostic() {
     assert_eq!(code, 2);
     assert!(err.contains("qc::accelerator::imc"), "{err}");
 }
+
+/// The CLI end to end on ZigZag's recorded runs: each layer's recorded choice is written as a
+/// mapping-file entry (its spatial mapping, and its loop order, innermost first, as the
+/// `temporal_ordering`), and `qc evaluate MODEL --fixed-mapping` must give ZigZag's energy and
+/// latency for every layer: lowering, entry selection, spatial fitting, the allocator and the
+/// cost model together. Runs with data locality or in-memory compute are left out (their
+/// accelerators differ per layer). Skipped with a message when `../shared` is missing.
+#[test]
+fn recorded_zigzag_choices_evaluate_to_zigzags_numbers_through_the_cli() {
+    use qc_tests::zigzag_results::{parse_spatial, parse_temporal, rel_err};
+    let Some(shared) = qc_tests::shared_or_say("evaluate") else { return };
+    let root = shared.join("peers/zigzag-inputs");
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = 0;
+    let mut layers = 0;
+    for summary in qc_tests::files_under(&root.join("results"), ".summary.json") {
+        let run = summary.file_name().unwrap().to_string_lossy().replace(".summary.json", "");
+        if ["dimc", "edl", "_mix"].iter().any(|s| run.contains(s)) {
+            continue;
+        }
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+        let path = |k: &str| root.join(s[k].as_str().unwrap()).to_str().unwrap().to_string();
+        let (workload, acc, mapping) = (path("workload"), path("accel"), path("mapping"));
+        // The operand links of the run's own mapping file.
+        let file =
+            qc_backends::zigzag::read_mapping_yaml(&std::fs::read_to_string(&mapping).unwrap(), &mapping)
+                .unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)));
+        let mut yaml = String::new();
+        for l in s["layers"].as_array().unwrap() {
+            let name = l["layer"].as_str().unwrap();
+            let sm = parse_spatial(l["spatial_mapping"].as_str().unwrap()).unwrap();
+            let tm = parse_temporal(l["temporal"].as_str().unwrap()).unwrap();
+            let entry = file.entry_for(name, "").unwrap();
+            yaml += &format!("- name: \"{name}\"\n  spatial_mapping:\n");
+            for (oa, u) in &sm.dims {
+                let items: Vec<String> = u.iter().map(|(d, f)| format!("\"{d}, {f}\"")).collect();
+                yaml += &format!("    {oa}: [{}]\n", items.join(", "));
+            }
+            // Every operand's levels, flattened, give the same loop order, innermost first.
+            let order: Vec<String> = tm
+                .levels("O")
+                .unwrap()
+                .iter()
+                .flatten()
+                .map(|t| format!("[{}, {}]", t.dim, t.size))
+                .collect();
+            yaml += &format!("  temporal_ordering: [{}]\n  memory_operand_links:\n", order.join(", "));
+            for (role, mem) in &entry.links.links {
+                yaml += &format!("    {role}: {mem}\n");
+            }
+        }
+        yaml += "- name: default\n";
+        let map = dir.path().join(format!("{run}.yaml"));
+        std::fs::write(&map, yaml).unwrap();
+        let model = if run.starts_with("head_") { "zigzag-3d12a96" } else { "zigzag-3.9.1" };
+        let (code, json, err) = qc(&[
+            "evaluate",
+            &workload,
+            "--accelerator",
+            &acc,
+            "--mapping",
+            map.to_str().unwrap(),
+            "--fixed-mapping",
+            "--latency-model",
+            model,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, 0, "{run}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        for l in s["layers"].as_array().unwrap() {
+            let name = l["layer"].as_str().unwrap();
+            let got = v["layers"].as_array().unwrap().iter().find(|x| x["name"] == name);
+            let got = got.unwrap_or_else(|| panic!("{run}: qc evaluate has no layer {name}"));
+            let (e, t) = (got["energy"].as_f64().unwrap(), got["latency"].as_f64().unwrap());
+            let (ze, zt) = (l["energy"].as_f64().unwrap(), l["latency"].as_f64().unwrap());
+            assert!(
+                rel_err(e, ze) < 1e-9 && rel_err(t, zt) < 1e-9,
+                "{run} {name}: qc {e} pJ {t} cycles, ZigZag {ze} pJ {zt} cycles; notes {}",
+                got["notes"]
+            );
+            layers += 1;
+        }
+        runs += 1;
+    }
+    println!("{runs} recorded runs, {layers} layers: qc evaluate --fixed-mapping equals ZigZag");
+    assert!(runs >= 15, "expected the recorded runs, found {runs}");
+}
