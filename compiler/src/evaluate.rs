@@ -272,6 +272,17 @@ fn temporal_json(t: &TemporalMapping) -> serde_json::Value {
     serde_json::Value::Object(m)
 }
 
+/// `mac` for the layers ZigZag costs from ONNX (convolutions, matrix products), else
+/// `pooling` or `element-wise` (costed with `--all-layers`, or from a YAML workload).
+fn class_of(layer: &LoopNest) -> &'static str {
+    use qc_ir::Compute;
+    match layer.compute {
+        Compute::Mac => "mac",
+        Compute::Max | Compute::Avg => "pooling",
+        Compute::Add | Compute::Sub | Compute::Mul => "element-wise",
+    }
+}
+
 fn json_report(
     args: &EvaluateArgs,
     acc: &Accelerator,
@@ -312,6 +323,7 @@ fn json_report(
             json!({
                 "name": c.layer.name,
                 "op_type": c.layer.op_type,
+                "class": class_of(&c.layer),
                 "mapping_entry": c.entry,
                 "macs": c.layer.iterations().to_string(),
                 "energy": k.energy,
@@ -358,15 +370,16 @@ fn json_report(
 fn text_report(acc: &Accelerator, costed: &[Costed], skipped: &[&LoopNest]) -> String {
     let mut s = String::new();
     let name_w = costed.iter().map(|c| c.layer.name.len()).max().unwrap_or(5).clamp(5, 48);
+    let op_w = costed.iter().map(|c| c.layer.op_type.len()).max().unwrap_or(2).clamp(2, 24);
     let _ = writeln!(
         s,
-        "{:<name_w$}  {:<10}  {:>14}  {:>6}  {:>16}  {:>12}",
+        "{:<name_w$}  {:<op_w$}  {:>14}  {:>6}  {:>16}  {:>12}",
         "layer", "op", "MACs", "util", "energy (pJ)", "latency (cc)"
     );
     for c in costed {
         let _ = writeln!(
             s,
-            "{:<name_w$}  {:<10}  {:>14}  {:>5.1}%  {:>16.1}  {:>12}",
+            "{:<name_w$}  {:<op_w$}  {:>14}  {:>5.1}%  {:>16.1}  {:>12}",
             c.layer.name,
             c.layer.op_type,
             c.layer.iterations(),

@@ -93,6 +93,7 @@ fn a_fixed_gemm_mapping_costs_what_zigzag_computes() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["layers"][0]["name"], "gemm");
+    assert_eq!(v["layers"][0]["class"], "mac");
     let energy = v["layers"][0]["energy"].as_f64().unwrap();
     assert!((energy - 511_349.76).abs() < 1e-6, "{energy}");
     assert_eq!(v["layers"][0]["latency"].as_f64(), Some(8191.0));
@@ -161,7 +162,7 @@ fn what_cannot_be_evaluated_is_a_diagnostic() {
 /// accelerators differ per layer). Skipped with a message when `../shared` is missing.
 #[test]
 fn recorded_zigzag_choices_evaluate_to_zigzags_numbers_through_the_cli() {
-    use qc_tests::zigzag_results::{parse_spatial, parse_temporal, rel_err};
+    use qc_tests::zigzag_results::rel_err;
     let Some(shared) = qc_tests::shared_or_say("evaluate") else { return };
     let root = shared.join("peers/zigzag-inputs");
     let dir = tempfile::tempdir().unwrap();
@@ -179,30 +180,7 @@ fn recorded_zigzag_choices_evaluate_to_zigzags_numbers_through_the_cli() {
         let file =
             qc_backends::zigzag::read_mapping_yaml(&std::fs::read_to_string(&mapping).unwrap(), &mapping)
                 .unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)));
-        let mut yaml = String::new();
-        for l in s["layers"].as_array().unwrap() {
-            let name = l["layer"].as_str().unwrap();
-            let sm = parse_spatial(l["spatial_mapping"].as_str().unwrap()).unwrap();
-            let tm = parse_temporal(l["temporal"].as_str().unwrap()).unwrap();
-            let entry = file.entry_for(name, "").unwrap();
-            yaml += &format!("- name: \"{name}\"\n  spatial_mapping:\n");
-            for (oa, u) in &sm.dims {
-                let items: Vec<String> = u.iter().map(|(d, f)| format!("\"{d}, {f}\"")).collect();
-                yaml += &format!("    {oa}: [{}]\n", items.join(", "));
-            }
-            // Every operand's levels, flattened, give the same loop order, innermost first.
-            let order: Vec<String> = tm
-                .levels("O")
-                .unwrap()
-                .iter()
-                .flatten()
-                .map(|t| format!("[{}, {}]", t.dim, t.size))
-                .collect();
-            yaml += &format!("  temporal_ordering: [{}]\n  memory_operand_links:\n", order.join(", "));
-            for (role, mem) in &entry.links.links {
-                yaml += &format!("    {role}: {mem}\n");
-            }
-        }
+        let mut yaml = mapping_from_record(&s, &file);
         yaml += "- name: default\n";
         let map = dir.path().join(format!("{run}.yaml"));
         std::fs::write(&map, yaml).unwrap();
@@ -239,4 +217,85 @@ fn recorded_zigzag_choices_evaluate_to_zigzags_numbers_through_the_cli() {
     }
     println!("{runs} recorded runs, {layers} layers: qc evaluate --fixed-mapping equals ZigZag");
     assert!(runs >= 15, "expected the recorded runs, found {runs}");
+}
+
+/// ZigZag's recorded choice for each layer of a run, as mapping-file entries named after the
+/// layers: the spatial mapping, the loop order (every operand's levels, flattened, give the same
+/// order, innermost first) and the links of the run's own mapping file.
+fn mapping_from_record(s: &serde_json::Value, file: &qc_backends::mapping::MappingFile) -> String {
+    use qc_tests::zigzag_results::{parse_spatial, parse_temporal};
+    let mut yaml = String::new();
+    for l in s["layers"].as_array().unwrap() {
+        let name = l["layer"].as_str().unwrap();
+        let sm = parse_spatial(l["spatial_mapping"].as_str().unwrap()).unwrap();
+        let tm = parse_temporal(l["temporal"].as_str().unwrap()).unwrap();
+        let entry = file.entry_for(name, "").unwrap();
+        yaml += &format!("- name: \"{name}\"\n  spatial_mapping:\n");
+        for (oa, u) in &sm.dims {
+            let items: Vec<String> = u.iter().map(|(d, f)| format!("\"{d}, {f}\"")).collect();
+            yaml += &format!("    {oa}: [{}]\n", items.join(", "));
+        }
+        let order: Vec<String> =
+            tm.levels("O").unwrap().iter().flatten().map(|t| format!("[{}, {}]", t.dim, t.size)).collect();
+        yaml += &format!("  temporal_ordering: [{}]\n  memory_operand_links:\n", order.join(", "));
+        for (role, mem) in &entry.links.links {
+            yaml += &format!("    {role}: {mem}\n");
+        }
+    }
+    yaml
+}
+
+/// `--all-layers` costs the pooling layers too, as ZigZag costs them: ResNet-18's MaxPool and
+/// GlobalAveragePool on tpu_like with the mapping ZigZag 3.9.1 chose for them when it ran
+/// `qc lower`'s YAML of the model (no unrolling; measured 2026-11-21 with
+/// `bench/lower_zigzag_check.sh`'s venv): 116,592,390.656 pJ / 1,906,690 cycles and
+/// 2,615,507.3 pJ / 28,226 cycles.
+#[test]
+fn all_layers_costs_pooling_as_zigzag_does() {
+    let Some(shared) = qc_tests::shared_or_say("evaluate") else { return };
+    let root = shared.join("peers/zigzag-inputs");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("results/v391_tpu.summary.json")).unwrap())
+            .unwrap();
+    let p = |k: &str| root.join(s[k].as_str().unwrap()).to_str().unwrap().to_string();
+    let (workload, acc, mapping) = (p("workload"), p("accel"), p("mapping"));
+    let file = qc_backends::zigzag::read_mapping_yaml(&std::fs::read_to_string(&mapping).unwrap(), &mapping)
+        .unwrap();
+    let mut yaml = mapping_from_record(&s, &file);
+    yaml += "- name: /maxpool/MaxPool\n  spatial_mapping: {}\n  temporal_ordering: [[FX, 3], [FY, 3], [OY, 56], [OX, 8], [OX, 7], [G, 64]]\n";
+    yaml += "- name: /avgpool/GlobalAveragePool\n  spatial_mapping: {}\n  temporal_ordering: [[FX, 7], [FY, 7], [G, 512]]\n";
+    yaml += "- name: default\n  spatial_mapping: {D1: [\"G, 32\"]}\n  temporal_ordering: [[OX, \"*\"], [OY, \"*\"], [G, \"*\"]]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let map = dir.path().join("all.yaml");
+    std::fs::write(&map, yaml).unwrap();
+    let args = [
+        "evaluate",
+        &workload,
+        "--accelerator",
+        &acc,
+        "--mapping",
+        map.to_str().unwrap(),
+        "--fixed-mapping",
+        "--format",
+        "json",
+    ];
+    let (code, json, err) = qc(&args);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["layers"].as_array().unwrap().len(), 21, "without --all-layers: the 21 layers ZigZag costs");
+    assert!(v["not_costed"].as_array().unwrap().iter().any(|n| n["name"] == "/maxpool/MaxPool"));
+
+    let (code, json, err) = qc(&[&args[..], &["--all-layers"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let layers = v["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 31);
+    let get = |n: &str| layers.iter().find(|l| l["name"] == n).unwrap();
+    let (mp, gap) = (get("/maxpool/MaxPool"), get("/avgpool/GlobalAveragePool"));
+    assert_eq!((mp["class"].as_str(), gap["class"].as_str()), (Some("pooling"), Some("pooling")));
+    assert!((mp["energy"].as_f64().unwrap() - 116_592_390.656).abs() < 1e-3, "{}", mp["energy"]);
+    assert_eq!(mp["latency"].as_f64(), Some(1_906_690.0));
+    assert!((gap["energy"].as_f64().unwrap() - 2_615_507.3).abs() < 0.1, "{}", gap["energy"]);
+    assert_eq!(gap["latency"].as_f64(), Some(28_226.0));
+    assert_eq!(get("/layer1/layer1.0/Add")["class"], "element-wise");
 }
