@@ -1,27 +1,106 @@
-//! Fitting a user's spatial mapping (a mapping file's `spatial_mapping`) to one layer on one
-//! accelerator, as ZigZag 3.9.1 does before it costs a layer (`SpatialMappingGeneratorStage`:
-//! `get_max_unrolling`, `SpatialMapping.check_and_reduce`, `limit_unrolling_to_mem_capacity`).
-//! A mapping file is written for a whole network, so a layer often has fewer iterations than the
-//! file unrolls (`K, 32` on a layer with `K = 3`), or lacks the dim altogether.
+//! Spatial mappings of one layer on one accelerator, as ZigZag 3.9.1's
+//! `SpatialMappingGeneratorStage` makes them: [`generate`] reproduces the candidates it
+//! generates, in its order, and [`fit_user_mapping`] fits a mapping file's `spatial_mapping` to
+//! a layer (the same rules, without the search, leaving unlisted array dims unrolled once).
 //!
 //! The rules, in order:
-//! 1. Layer dims the layer does not have are dropped.
-//! 2. Each unrolling is capped at its maximum: `min(layer dim size, array dim size)`, and, for a
-//!    dim that is not irrelevant to an operand whose innermost memory serves that array dim,
-//!    `bandwidth / precision` of that memory's port to the array (`tl` for inputs, `fl` for the
+//! 1. **Maximum unrolling** ([`max_unrollings`]): a layer dim unrolls on an array dim at most
+//!    `min(layer dim size, array dim size)` times, and, when it is not irrelevant to an operand
+//!    whose innermost memory serves that array dim, at most `bandwidth / precision` times (the
+//!    memory's port to the array: read towards the array for inputs, written from it for the
 //!    output, whose precision is the partial sum's).
-//! 3. An array dim whose unrollings multiply past its size loses unrollings, first listed first.
-//! 4. A layer dim unrolled more than its size in total loses unrollings, last array dim first.
-//! 5. For each innermost memory, the product of the unrollings of the dims relevant to one of its
-//!    operands over the array dims it serves must not exceed the elements it can hold
-//!    (`size / precision`): the largest factor is decreased by one until it does.
+//! 2. **The user's mapping** (ZigZag's `check_and_reduce`): layer dims the layer does not have
+//!    are dropped; each unrolling is capped at its maximum; an array dim whose unrollings
+//!    multiply past its size loses whole unrollings; a layer dim unrolled past its size in total
+//!    loses unrollings on some array dim. Which ones go is what ZigZag's iteration order over
+//!    Python sets picks; qc reproduces that order (see "Set order" below).
+//! 3. **Candidates per array dim left to fill**: for each layer dim of the entry's
+//!    `spatial_mapping_hint` for that array dim (all the layer's dims when there is no hint, or
+//!    when none of the hinted dims is the layer's), every divisor of its maximum unrolling,
+//!    largest first; with mixed unrolling ([`SpatialOptions::mixed`]), then every combination
+//!    of two or more hinted dims at every combination of their non-trivial divisors whose
+//!    product fits the array dim.
+//! 4. **Ranking** (ZigZag's `get_performance_indicator`): a complete mapping (the user's part
+//!    plus one candidate per array dim) is valid when no factor exceeds its maximum, no array
+//!    dim is over-filled and no layer dim is unrolled past its size; it is scored
+//!    `u + u / m - 1` for hardware utilization `u` (the product of all factors) and largest
+//!    total unrolling of one layer dim `m`. The best [`SpatialOptions::count`] are kept, ties
+//!    broken by the candidates' generation order (per array dim, in array dim order), as
+//!    ZigZag's branch-and-bound `best_candidates` does.
+//! 5. **Capacity** (ZigZag's `limit_unrolling_to_mem_capacity`): for each innermost memory and
+//!    operand it holds, the product of the factors of the dims not irrelevant to the operand,
+//!    over the array dims the memory serves, must not exceed the elements the memory holds
+//!    (`size / precision`): the first largest factor is decreased by one until it does (and the
+//!    new factors are given back by old value, as ZigZag does, so equal factors end up equal).
+//!    ZigZag limits the candidates one after another *in place*, and candidates share the
+//!    per-array-dim mappings they were built from: limiting one candidate can change an earlier
+//!    one. [`generate`] reproduces that too.
 //!
-//! Array dims the entry leaves out unroll nothing (ZigZag would search them; that is
-//! `qc evaluate` without `--fixed-mapping`). Every change is reported as a note.
+//! **Set order.** ZigZag keeps hints, the dims of one array dim and the array dims a memory
+//! serves in Python sets, and its results depend on their iteration order (ties in the ranking
+//! are broken by generation order, which follows the hint set). That order is deterministic:
+//! a `LayerDim`'s hash is SHA-512 of its pickled name XOR SHA-512 of its pickled class, reduced
+//! as Python reduces large integers, and a set's order follows from CPython's open addressing.
+//! [`PySet`] reproduces both.
+//!
+//! Weight-diagonal mapping (`enable_weight_diagonal_mapping`, off by default in ZigZag) is not
+//! reproduced.
 
-use crate::arch::{Accelerator, Direction};
-use crate::mapping::{OperandLinks, SpatialMapping};
+use crate::arch::{Accelerator, Direction, MemOperand};
+use crate::mapping::{MappingEntry, OperandLinks, SpatialMapping};
 use qc_ir::LoopNest;
+
+/// The most candidates [`generate`] returns when [`SpatialOptions::count`] is `None`: the best
+/// ranked this many (ZigZag's own top 3 first). Every divisor of every dim on every array dim
+/// makes many low-utilization combinations: on tpu_like without hints, 15 of resnet18's 21
+/// layers have more valid ones than this (the rest 167 to 478).
+pub const SUPERSET_CAP: usize = 512;
+
+/// How many spatial mappings [`generate`] returns, and which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpatialOptions {
+    /// ZigZag's `nb_spatial_mappings_generated` (its default is 3). `None`: every valid
+    /// candidate, ranked, without duplicates, at most [`SUPERSET_CAP`]; ZigZag's top 3 come
+    /// first, as ZigZag gives them.
+    pub count: Option<usize>,
+    /// ZigZag's `enable_mix_spatial_mapping`: also unroll several layer dims on one array dim.
+    pub mixed: bool,
+}
+
+impl Default for SpatialOptions {
+    /// ZigZag's defaults: 3 mappings, no mixed unrolling.
+    fn default() -> Self {
+        SpatialOptions { count: Some(3), mixed: false }
+    }
+}
+
+/// Why no spatial mapping could be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+pub enum SpatialError {
+    #[error("layer `{layer}`: no valid spatial mapping on `{accelerator}`")]
+    #[diagnostic(
+        code(qc::spatial::no_candidate),
+        help(
+            "every combination of the candidate unrollings over-fills an array dim or unrolls a \
+             layer dim past its size; widen the entry's `spatial_mapping_hint`, or give a \
+             `spatial_mapping`"
+        )
+    )]
+    NoCandidate { layer: String, accelerator: String },
+
+    #[error(
+        "layer `{layer}`: the spatial mapping names array dim `{array_dim}`, which `{accelerator}` does not have"
+    )]
+    #[diagnostic(code(qc::spatial::unknown_array_dim), help("the operational array's dims are: {known}"))]
+    UnknownArrayDim { layer: String, array_dim: String, accelerator: String, known: String },
+
+    #[error("layer `{layer}`: `count` is 0")]
+    #[diagnostic(
+        code(qc::spatial::zero_count),
+        help("ask for at least one spatial mapping, or for all (`None`)")
+    )]
+    ZeroCount { layer: String },
+}
 
 /// A fitted spatial mapping and what was changed to get it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +109,285 @@ pub struct Fitted {
     /// One line per change, for the user.
     pub notes: Vec<String>,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Python's set order
+
+/// SHA-512 (FIPS 180-4) of `data`.
+fn sha512(data: &[u8]) -> [u8; 64] {
+    // The first 64 bits of the fractional parts of the cube roots of the first 80 primes.
+    const K: [u64; 80] = [
+        0x428a2f98d728ae22,
+        0x7137449123ef65cd,
+        0xb5c0fbcfec4d3b2f,
+        0xe9b5dba58189dbbc,
+        0x3956c25bf348b538,
+        0x59f111f1b605d019,
+        0x923f82a4af194f9b,
+        0xab1c5ed5da6d8118,
+        0xd807aa98a3030242,
+        0x12835b0145706fbe,
+        0x243185be4ee4b28c,
+        0x550c7dc3d5ffb4e2,
+        0x72be5d74f27b896f,
+        0x80deb1fe3b1696b1,
+        0x9bdc06a725c71235,
+        0xc19bf174cf692694,
+        0xe49b69c19ef14ad2,
+        0xefbe4786384f25e3,
+        0x0fc19dc68b8cd5b5,
+        0x240ca1cc77ac9c65,
+        0x2de92c6f592b0275,
+        0x4a7484aa6ea6e483,
+        0x5cb0a9dcbd41fbd4,
+        0x76f988da831153b5,
+        0x983e5152ee66dfab,
+        0xa831c66d2db43210,
+        0xb00327c898fb213f,
+        0xbf597fc7beef0ee4,
+        0xc6e00bf33da88fc2,
+        0xd5a79147930aa725,
+        0x06ca6351e003826f,
+        0x142929670a0e6e70,
+        0x27b70a8546d22ffc,
+        0x2e1b21385c26c926,
+        0x4d2c6dfc5ac42aed,
+        0x53380d139d95b3df,
+        0x650a73548baf63de,
+        0x766a0abb3c77b2a8,
+        0x81c2c92e47edaee6,
+        0x92722c851482353b,
+        0xa2bfe8a14cf10364,
+        0xa81a664bbc423001,
+        0xc24b8b70d0f89791,
+        0xc76c51a30654be30,
+        0xd192e819d6ef5218,
+        0xd69906245565a910,
+        0xf40e35855771202a,
+        0x106aa07032bbd1b8,
+        0x19a4c116b8d2d0c8,
+        0x1e376c085141ab53,
+        0x2748774cdf8eeb99,
+        0x34b0bcb5e19b48a8,
+        0x391c0cb3c5c95a63,
+        0x4ed8aa4ae3418acb,
+        0x5b9cca4f7763e373,
+        0x682e6ff3d6b2b8a3,
+        0x748f82ee5defb2fc,
+        0x78a5636f43172f60,
+        0x84c87814a1f0ab72,
+        0x8cc702081a6439ec,
+        0x90befffa23631e28,
+        0xa4506cebde82bde9,
+        0xbef9a3f7b2c67915,
+        0xc67178f2e372532b,
+        0xca273eceea26619c,
+        0xd186b8c721c0c207,
+        0xeada7dd6cde0eb1e,
+        0xf57d4f7fee6ed178,
+        0x06f067aa72176fba,
+        0x0a637dc5a2c898a6,
+        0x113f9804bef90dae,
+        0x1b710b35131c471b,
+        0x28db77f523047d84,
+        0x32caab7b40c72493,
+        0x3c9ebe0a15c9bebc,
+        0x431d67c49c100d4c,
+        0x4cc5d4becb3e42b6,
+        0x597f299cfc657e2a,
+        0x5fcb6fab3ad6faec,
+        0x6c44198c4a475817,
+    ];
+    // The first 64 bits of the fractional parts of the square roots of the first 8 primes.
+    let mut h: [u64; 8] = [
+        0x6a09e667f3bcc908,
+        0xbb67ae8584caa73b,
+        0x3c6ef372fe94f82b,
+        0xa54ff53a5f1d36f1,
+        0x510e527fade682d1,
+        0x9b05688c2b3e6c1f,
+        0x1f83d9abfb41bd6b,
+        0x5be0cd19137e2179,
+    ];
+    let mut msg = data.to_vec();
+    msg.push(0x80);
+    while msg.len() % 128 != 112 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&((data.len() as u128) * 8).to_be_bytes());
+    for block in msg.chunks_exact(128) {
+        let mut w = [0u64; 80];
+        for (i, word) in block.chunks_exact(8).enumerate() {
+            w[i] = u64::from_be_bytes(word.try_into().unwrap_or([0; 8]));
+        }
+        for i in 16..80 {
+            let s0 = w[i - 15].rotate_right(1) ^ w[i - 15].rotate_right(8) ^ (w[i - 15] >> 7);
+            let s1 = w[i - 2].rotate_right(19) ^ w[i - 2].rotate_right(61) ^ (w[i - 2] >> 6);
+            w[i] = w[i - 16].wrapping_add(s0).wrapping_add(w[i - 7]).wrapping_add(s1);
+        }
+        let mut v = h;
+        for i in 0..80 {
+            let s1 = v[4].rotate_right(14) ^ v[4].rotate_right(18) ^ v[4].rotate_right(41);
+            let ch = (v[4] & v[5]) ^ (!v[4] & v[6]);
+            let t1 = v[7].wrapping_add(s1).wrapping_add(ch).wrapping_add(K[i]).wrapping_add(w[i]);
+            let s0 = v[0].rotate_right(28) ^ v[0].rotate_right(34) ^ v[0].rotate_right(39);
+            let maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+            let t2 = s0.wrapping_add(maj);
+            v = [t1.wrapping_add(t2), v[0], v[1], v[2], v[3].wrapping_add(t1), v[4], v[5], v[6]];
+        }
+        for (a, b) in h.iter_mut().zip(v) {
+            *a = a.wrapping_add(b);
+        }
+    }
+    let mut out = [0u8; 64];
+    for (i, x) in h.iter().enumerate() {
+        out[i * 8..i * 8 + 8].copy_from_slice(&x.to_be_bytes());
+    }
+    out
+}
+
+/// The kinds of ZigZag names whose sets matter, by the SHA-512 of their pickled class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PyKind {
+    /// `zigzag.datatypes.LayerDim`.
+    LayerDim,
+    /// `zigzag.datatypes.OADimension`.
+    OaDim,
+}
+
+impl PyKind {
+    /// SHA-512 of `pickle.dumps(cls)` (protocol 4), a reference to the class by module and name.
+    fn class_digest(self) -> [u8; 64] {
+        let (module, name): (&str, &str) = match self {
+            PyKind::LayerDim => ("zigzag.datatypes", "LayerDim"),
+            PyKind::OaDim => ("zigzag.datatypes", "OADimension"),
+        };
+        let mut body = Vec::new();
+        for s in [module, name] {
+            body.push(0x8c); // SHORT_BINUNICODE
+            body.push(s.len() as u8);
+            body.extend_from_slice(s.as_bytes());
+            body.push(0x94); // MEMOIZE
+        }
+        body.extend_from_slice(&[0x93, 0x94]); // STACK_GLOBAL, MEMOIZE
+        sha512(&pickled(&body))
+    }
+}
+
+/// A protocol-4 pickle: the header, one frame holding `body`, and STOP.
+fn pickled(body: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x80, 0x04, 0x95];
+    out.extend_from_slice(&((body.len() + 1) as u64).to_le_bytes());
+    out.extend_from_slice(body);
+    out.push(b'.');
+    out
+}
+
+/// The pickle of a string: SHORT_BINUNICODE up to 255 bytes, BINUNICODE beyond.
+fn pickled_str(s: &str) -> Vec<u8> {
+    let mut body = Vec::new();
+    if s.len() < 256 {
+        body.push(0x8c);
+        body.push(s.len() as u8);
+    } else {
+        body.push(b'X');
+        body.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    }
+    body.extend_from_slice(s.as_bytes());
+    body.push(0x94);
+    pickled(&body)
+}
+
+/// Python's `hash()` of a ZigZag name: the 512-bit integer SHA-512(pickled name) XOR
+/// SHA-512(pickled class), reduced modulo the Mersenne prime 2^61 - 1 as CPython hashes ints.
+fn py_hash(kind: PyKind, name: &str) -> u64 {
+    const MODULUS: u128 = (1 << 61) - 1;
+    let a = sha512(&pickled_str(name));
+    let b = kind.class_digest();
+    let mut r: u128 = 0;
+    for (x, y) in a.iter().zip(b) {
+        r = ((r << 8) | u128::from(x ^ y)) % MODULUS;
+    }
+    r as u64
+}
+
+/// A CPython set of ZigZag names, for its iteration order: entries go at `hash & mask`, then
+/// up to 9 linear probes, then perturbed jumps; the table (8 slots at first) grows to the
+/// smallest power of two above 4 x the entries once 5 x the filled slots reach 3 x the mask.
+struct PySet<'a> {
+    kind: PyKind,
+    table: Vec<Option<(&'a str, u64)>>,
+    used: usize,
+}
+
+impl<'a> PySet<'a> {
+    fn new(kind: PyKind) -> Self {
+        PySet { kind, table: vec![None; 8], used: 0 }
+    }
+
+    /// A set built from `names` in order, as `set(names)` or `{x for x in names}`.
+    fn from_iter(kind: PyKind, names: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut s = PySet::new(kind);
+        for n in names {
+            s.add(n);
+        }
+        s
+    }
+
+    /// The slot for `hash` in `table`: the first free one, or the one holding `name`.
+    fn slot(table: &[Option<(&'a str, u64)>], name: &str, hash: u64) -> usize {
+        let mask = table.len() - 1;
+        let mut perturb = hash;
+        let mut i = (hash as usize) & mask;
+        loop {
+            let probes = if i + 9 <= mask { 9 } else { 0 };
+            for (j, entry) in table.iter().enumerate().skip(i).take(probes + 1) {
+                match *entry {
+                    None => return j,
+                    Some((n, _)) if n == name => return j,
+                    Some(_) => {}
+                }
+            }
+            perturb >>= 5;
+            i = (i.wrapping_mul(5).wrapping_add(1).wrapping_add(perturb as usize)) & mask;
+        }
+    }
+
+    fn add(&mut self, name: &'a str) {
+        let hash = py_hash(self.kind, name);
+        let j = Self::slot(&self.table, name, hash);
+        if self.table[j].is_some() {
+            return;
+        }
+        self.table[j] = Some((name, hash));
+        self.used += 1;
+        // No deletions, so the filled slots are the used ones.
+        if self.used * 5 >= (self.table.len() - 1) * 3 {
+            let mut size = 8;
+            while size <= self.used * 4 {
+                size <<= 1;
+            }
+            let old = std::mem::replace(&mut self.table, vec![None; size]);
+            for (n, h) in old.into_iter().flatten() {
+                let j = Self::slot(&self.table, n, h);
+                self.table[j] = Some((n, h));
+            }
+        }
+    }
+
+    /// The names in iteration order.
+    fn order(&self) -> Vec<&'a str> {
+        self.table.iter().flatten().map(|(n, _)| *n).collect()
+    }
+}
+
+/// `names` in the order a Python set built from them iterates.
+fn set_order<'a>(kind: PyKind, names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    PySet::from_iter(kind, names).order()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Maximum unrolling
 
 /// Whether layer dim `dim` (upper-case) is irrelevant to the operand with `index`: it indexes
 /// the operand neither directly nor through a relation the index uses.
@@ -48,30 +406,265 @@ fn inner_memories(acc: &Accelerator) -> Vec<usize> {
         .collect()
 }
 
-/// The layer operands an inner memory holds: (index, precision in bits, is output).
+/// A layer operand as an inner memory holds it.
+struct Held<'a> {
+    index: &'a [String],
+    /// Bits per element (the partial sum's for the output).
+    precision: u32,
+    is_output: bool,
+    mem_operand: MemOperand,
+}
+
+/// The layer operands inner memory `mem` holds, in the memory's operand order.
 fn held_operands<'a>(
     layer: &'a LoopNest,
     acc: &Accelerator,
     links: &OperandLinks,
     mem: usize,
-) -> Vec<(&'a [String], u32, bool, crate::arch::MemOperand)> {
-    let m = &acc.memories[mem];
-    m.operands
+) -> Vec<Held<'a>> {
+    acc.memories[mem]
+        .operands
         .iter()
         .filter_map(|op| {
             let role = links.role(*op)?;
             if role == "O" {
-                let prec = layer.psum_precision.or(layer.output.precision)?;
-                Some((layer.output.index.as_slice(), prec, true, *op))
+                let precision = layer.psum_precision.or(layer.output.precision)?;
+                Some(Held {
+                    index: layer.output.index.as_slice(),
+                    precision,
+                    is_output: true,
+                    mem_operand: *op,
+                })
             } else {
                 let o = layer.operand(role)?;
-                Some((o.index.as_slice(), o.precision.unwrap_or(0), false, *op))
+                Some(Held {
+                    index: o.index.as_slice(),
+                    precision: o.precision.unwrap_or(0),
+                    is_output: false,
+                    mem_operand: *op,
+                })
             }
         })
         .collect()
 }
 
-/// Fits `user` to `layer` on `acc` (see the module documentation).
+/// The maximum unrolling of every layer dim on every array dim (rule 1 of the module
+/// documentation; ZigZag's `get_max_unrolling`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaxUnrollings {
+    /// `(array dim, (layer dim, maximum) in the layer's dim order)`, in the array's dim order.
+    pub dims: Vec<(String, Vec<(String, u64)>)>,
+}
+
+impl MaxUnrollings {
+    /// The maximum unrolling of layer dim `dim` on array dim `oa`, if both exist.
+    pub fn get(&self, oa: &str, dim: &str) -> Option<u64> {
+        let (_, dims) = self.dims.iter().find(|(o, _)| o == oa)?;
+        dims.iter().find(|(d, _)| d == dim).map(|(_, m)| *m)
+    }
+}
+
+/// The maximum unrollings of `layer`'s dims on `acc`'s array dims.
+pub fn max_unrollings(layer: &LoopNest, acc: &Accelerator, links: &OperandLinks) -> MaxUnrollings {
+    let inner = inner_memories(acc);
+    let dims = acc
+        .array
+        .dims
+        .iter()
+        .enumerate()
+        .map(|(oa_index, oa)| {
+            let per_dim = layer
+                .dims
+                .iter()
+                .map(|d| {
+                    let mut max = d.size.min(oa.size);
+                    for &mem in inner.iter().filter(|&&m| acc.memories[m].served_dims.contains(&oa_index)) {
+                        for h in held_operands(layer, acc, links, mem) {
+                            if h.precision == 0 || irrelevant(layer, h.index, &d.name) {
+                                continue;
+                            }
+                            let dir = if h.is_output { Direction::FromLow } else { Direction::ToLow };
+                            if let Some(port) = acc.memories[mem].port_for(h.mem_operand, dir) {
+                                max = max.min(port.bw_max / u64::from(h.precision));
+                            }
+                        }
+                    }
+                    (d.name.clone(), max)
+                })
+                .collect();
+            (oa.name.clone(), per_dim)
+        })
+        .collect();
+    MaxUnrollings { dims }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The user's mapping, validity, ranking, capacity
+
+fn array_size(acc: &Accelerator, oa: &str) -> Option<u64> {
+    acc.array.dim_index(oa).map(|i| acc.array.dims[i].size)
+}
+
+fn utilization(unrollings: &[(String, u64)]) -> u128 {
+    unrollings.iter().map(|(_, f)| u128::from(*f)).product()
+}
+
+/// ZigZag's `check_and_reduce` (rule 2). Array dims `acc` does not have are left as they are.
+fn check_and_reduce(
+    user: &SpatialMapping,
+    layer: &LoopNest,
+    acc: &Accelerator,
+    max: &MaxUnrollings,
+    notes: &mut Vec<String>,
+) -> SpatialMapping {
+    let mut m = user.clone();
+    for (oa, unrollings) in &mut m.dims {
+        unrollings.retain(|(dim, factor)| {
+            let keep = layer.size(dim).is_some();
+            if !keep {
+                notes.push(format!("{oa}: `{dim}, {factor}` dropped: the layer has no {dim}"));
+            }
+            keep
+        });
+    }
+    for (oa, unrollings) in &mut m.dims {
+        let Some(size) = array_size(acc, oa) else { continue };
+        for (dim, factor) in unrollings.iter_mut() {
+            let cap = max.get(oa, dim).unwrap_or(0);
+            if *factor > cap {
+                notes.push(format!(
+                    "{oa}: `{dim}, {factor}` reduced to {cap} (layer, array or bandwidth limit)"
+                ));
+                *factor = cap;
+            }
+        }
+        while utilization(unrollings) > u128::from(size) {
+            // ZigZag drops the first dim of the set of this array dim's layer dims.
+            let names: Vec<String> = unrollings.iter().map(|(d, _)| d.clone()).collect();
+            let first = set_order(PyKind::LayerDim, names.iter().map(String::as_str))[0].to_string();
+            let at = unrollings.iter().position(|(d, _)| *d == first).unwrap_or(0);
+            let (dim, f) = unrollings.remove(at);
+            notes.push(format!("{oa}: `{dim}, {f}` dropped: the unrollings exceed the array dim's {size}"));
+        }
+    }
+    let contained: Vec<String> = m.dims.iter().flat_map(|(_, u)| u.iter().map(|(d, _)| d.clone())).collect();
+    for dim in set_order(PyKind::LayerDim, contained.iter().map(String::as_str)) {
+        let size = layer.size(dim).unwrap_or(0);
+        while m.unrolling(dim) > size {
+            // ZigZag drops it from the first array dim, in set order, of those unrolling it.
+            let oas: Vec<String> = m.dims.iter().map(|(o, _)| o.clone()).collect();
+            let holding: Vec<&str> = set_order(PyKind::OaDim, oas.iter().map(String::as_str))
+                .into_iter()
+                .filter(|o| m.dims.iter().any(|(x, u)| x == o && u.iter().any(|(d, _)| d == dim)))
+                .collect();
+            let Some(&oa) = set_order(PyKind::OaDim, holding).first() else { break };
+            if let Some((_, u)) = m.dims.iter_mut().find(|(x, _)| x == oa) {
+                u.retain(|(d, _)| d != dim);
+            }
+            notes.push(format!("{oa}: `{dim}` dropped: unrolled more than its size {size} in total"));
+        }
+    }
+    m
+}
+
+/// ZigZag's `SpatialMapping.is_valid` for a mapping of every array dim (rule 4).
+fn is_valid(m: &SpatialMapping, layer: &LoopNest, acc: &Accelerator, max: &MaxUnrollings) -> bool {
+    let per_dim = m.dims.iter().all(|(oa, u)| {
+        array_size(acc, oa).is_some_and(|size| utilization(u) <= u128::from(size))
+            && u.iter().all(|(d, f)| max.get(oa, d).is_some_and(|cap| *f <= cap))
+    });
+    per_dim && layer.dims.iter().all(|d| m.unrolling(&d.name) <= d.size)
+}
+
+/// ZigZag's `get_performance_indicator` (rule 4).
+fn performance_indicator(m: &SpatialMapping) -> f64 {
+    let hw: u128 = m.dims.iter().map(|(_, u)| utilization(u)).product();
+    let largest =
+        m.dims.iter().flat_map(|(_, u)| u.iter().map(|(d, _)| m.unrolling(d))).max().unwrap_or(1).max(1);
+    let hw = hw as f64;
+    hw + (hw / largest as f64 - 1.0)
+}
+
+/// ZigZag's `limit_unrolling_to_mem_capacity` (rule 5), in place. Array dims the mapping does not
+/// list are skipped.
+fn limit_to_capacity(
+    m: &mut SpatialMapping,
+    layer: &LoopNest,
+    acc: &Accelerator,
+    links: &OperandLinks,
+    notes: &mut Vec<String>,
+) {
+    for mem in inner_memories(acc) {
+        let memory = &acc.memories[mem];
+        let served_names: Vec<&str> = memory
+            .served_dims
+            .iter()
+            .filter_map(|&i| acc.array.dims.get(i))
+            .map(|d| d.name.as_str())
+            .collect();
+        let served: Vec<usize> = set_order(PyKind::OaDim, served_names)
+            .into_iter()
+            .filter_map(|oa| m.dims.iter().position(|(o, _)| o == oa))
+            .collect();
+        for h in held_operands(layer, acc, links, mem) {
+            if h.precision == 0 {
+                continue;
+            }
+            let mut limited = PySet::new(PyKind::LayerDim);
+            let mut total: u128 = 1;
+            for &i in &served {
+                for (dim, f) in &m.dims[i].1 {
+                    if !irrelevant(layer, h.index, dim) {
+                        limited.add(dim);
+                        total *= u128::from(*f);
+                    }
+                }
+            }
+            let capacity = memory.size_bits as f64 / f64::from(h.precision);
+            if capacity >= total as f64 {
+                continue;
+            }
+            let limited: Vec<String> = limited.order().into_iter().map(str::to_string).collect();
+            let mut old: Vec<u64> = Vec::new();
+            for dim in &limited {
+                for &i in &served {
+                    if let Some((_, f)) = m.dims[i].1.iter().find(|(d, _)| d == dim) {
+                        old.push(*f);
+                    }
+                }
+            }
+            let mut new = old.clone();
+            while new.iter().map(|&f| u128::from(f)).product::<u128>() as f64 > capacity
+                && new.iter().any(|&f| f > 1)
+            {
+                let top = new.iter().copied().max().unwrap_or(1);
+                if let Some(i) = new.iter().position(|&f| f == top) {
+                    new[i] -= 1;
+                }
+            }
+            // ZigZag maps old factors to new ones by value: equal old factors get the last new one.
+            let by_value = |f: u64| old.iter().zip(&new).rev().find(|(o, _)| **o == f).map_or(f, |(_, n)| *n);
+            for &i in &served {
+                for (dim, f) in m.dims[i].1.iter_mut() {
+                    if limited.contains(dim) {
+                        *f = by_value(*f);
+                    }
+                }
+            }
+            notes.push(format!(
+                "unrollings reduced to fit `{}` ({} elements of {} bits)",
+                memory.name,
+                memory.size_bits / u64::from(h.precision),
+                h.precision
+            ));
+        }
+    }
+}
+
+/// Fits a mapping file's `spatial_mapping` to `layer` on `acc`: rules 1, 2 and 5 of the module
+/// documentation, as ZigZag applies them to a complete user mapping. Array dims the entry leaves
+/// out unroll nothing (ZigZag would search them: that is [`generate`]). Every change is
+/// reported as a note.
 pub fn fit_user_mapping(
     user: &SpatialMapping,
     layer: &LoopNest,
@@ -79,111 +672,424 @@ pub fn fit_user_mapping(
     links: &OperandLinks,
 ) -> Fitted {
     let mut notes = Vec::new();
-    let inner = inner_memories(acc);
-    let array_size = |oa: &str| acc.array.dim_index(oa).map_or(0, |i| acc.array.dims[i].size);
-    // Maximum unrolling of a layer dim on an array dim.
-    let max_unroll = |oa: &str, dim: &str| -> u64 {
-        let mut max = layer.size(dim).unwrap_or(0).min(array_size(oa));
-        let Some(oa_index) = acc.array.dim_index(oa) else { return max };
-        for &mem in &inner {
-            if !acc.memories[mem].served_dims.contains(&oa_index) {
-                continue;
-            }
-            for (index, prec, is_output, op) in held_operands(layer, acc, links, mem) {
-                if prec == 0 || irrelevant(layer, index, dim) {
-                    continue;
-                }
-                let dir = if is_output { Direction::FromLow } else { Direction::ToLow };
-                if let Some(port) = acc.memories[mem].port_for(op, dir) {
-                    max = max.min(port.bw_max / u64::from(prec));
-                }
-            }
-        }
-        max
-    };
+    let max = max_unrollings(layer, acc, links);
+    let mut mapping = check_and_reduce(user, layer, acc, &max, &mut notes);
+    limit_to_capacity(&mut mapping, layer, acc, links, &mut notes);
+    Fitted { mapping, notes }
+}
 
-    let mut dims: Vec<(String, Vec<(String, u64)>)> = Vec::new();
-    for (oa, unrollings) in &user.dims {
-        let mut kept = Vec::new();
-        for (dim, factor) in unrollings {
-            if layer.size(dim).is_none() {
-                notes.push(format!("{oa}: `{dim}, {factor}` dropped: the layer has no {dim}"));
-                continue;
-            }
-            let max = max_unroll(oa, dim);
-            if *factor > max {
-                notes.push(format!(
-                    "{oa}: `{dim}, {factor}` reduced to {max} (layer, array or bandwidth limit)"
-                ));
-                kept.push((dim.clone(), max));
-            } else {
-                kept.push((dim.clone(), *factor));
+// ---------------------------------------------------------------------------------------------
+// Generation
+
+/// At most this many candidates are generated for one array dim (mixed unrolling on very
+/// large arrays); ZigZag has no limit.
+const PER_ARRAY_DIM_CAP: usize = 1 << 20;
+
+/// The divisors of `n`, ascending (none for 0).
+fn divisors(n: u64) -> Vec<u64> {
+    let mut low = Vec::new();
+    let mut high = Vec::new();
+    let mut i = 1;
+    while i * i <= n {
+        if n.is_multiple_of(i) {
+            low.push(i);
+            if i * i != n {
+                high.push(n / i);
             }
         }
-        let size = array_size(oa);
-        while kept.iter().map(|(_, f)| *f).product::<u64>() > size && !kept.is_empty() {
-            let (dim, f) = kept.remove(0);
-            notes.push(format!("{oa}: `{dim}, {f}` dropped: the unrollings exceed the array dim's {size}"));
-        }
-        dims.push((oa.clone(), kept));
+        i += 1;
     }
-    // A layer dim unrolled past its size loses unrollings, last array dim first.
-    for d in &layer.dims {
-        let total = |dims: &[(String, Vec<(String, u64)>)]| -> u64 {
-            dims.iter().flat_map(|(_, u)| u).filter(|(n, _)| *n == d.name).map(|(_, f)| *f).product()
-        };
-        while total(&dims) > d.size {
-            let Some((oa, u)) = dims.iter_mut().rev().find(|(_, u)| u.iter().any(|(n, _)| *n == d.name))
-            else {
-                break;
-            };
-            u.retain(|(n, _)| *n != d.name);
-            notes
-                .push(format!("{oa}: `{}` dropped: unrolled more than its size {} in total", d.name, d.size));
+    low.extend(high.into_iter().rev());
+    low
+}
+
+/// The candidates for one array dim (rule 3), in ZigZag's generation order. `hints` are in set
+/// order; `None` maximum = a hinted dim the layer does not have.
+fn array_dim_candidates(hints: &[(&str, Option<u64>)], size: u64, mixed: bool) -> Vec<Vec<(String, u64)>> {
+    let mut out: Vec<Vec<(String, u64)>> = Vec::new();
+    for &(dim, max) in hints {
+        if let Some(max) = max {
+            out.extend(divisors(max).into_iter().rev().map(|f| vec![(dim.to_string(), f)]));
         }
     }
-    // Capacity of the innermost memories.
-    for &mem in &inner {
-        let m = &acc.memories[mem];
-        for (index, prec, _, _) in held_operands(layer, acc, links, mem) {
-            if prec == 0 {
-                continue;
-            }
-            let capacity = m.size_bits / u64::from(prec);
-            let mut slots: Vec<(usize, usize)> = Vec::new();
-            for (i, (oa, u)) in dims.iter().enumerate() {
-                let served = acc.array.dim_index(oa).is_some_and(|x| m.served_dims.contains(&x));
-                if served {
-                    for (j, (dim, _)) in u.iter().enumerate() {
-                        if !irrelevant(layer, index, dim) {
-                            slots.push((i, j));
+    if !mixed {
+        return out;
+    }
+    // Non-trivial divisors per hinted dim; combinations with a dim the layer lacks are never
+    // valid (ZigZag gives them factor 0), so they are left out.
+    let pools: Vec<Option<Vec<u64>>> = hints
+        .iter()
+        .map(|(_, max)| max.map(|m| divisors(m).into_iter().filter(|&f| f > 1).collect()))
+        .collect();
+    let n = hints.len();
+    for len in 2..=n {
+        // itertools.combinations: index tuples in lexicographic order.
+        let mut combo: Vec<usize> = (0..len).collect();
+        loop {
+            if let Some(lists) = combo.iter().map(|&i| pools[i].as_deref()).collect::<Option<Vec<&[u64]>>>()
+                && lists.iter().all(|l| !l.is_empty())
+            {
+                // itertools.product: the last position varies fastest.
+                let mut at = vec![0usize; len];
+                'product: loop {
+                    let factors: Vec<u64> = at.iter().zip(&lists).map(|(&j, l)| l[j]).collect();
+                    if factors.iter().map(|&f| u128::from(f)).product::<u128>() <= u128::from(size) {
+                        out.push(
+                            combo.iter().zip(factors).map(|(&i, f)| (hints[i].0.to_string(), f)).collect(),
+                        );
+                        if out.len() >= PER_ARRAY_DIM_CAP {
+                            return out;
                         }
                     }
-                }
-            }
-            let product = |dims: &[(String, Vec<(String, u64)>)]| -> u64 {
-                slots.iter().map(|&(i, j)| dims[i].1[j].1).product()
-            };
-            if product(&dims) <= capacity {
-                continue;
-            }
-            while product(&dims) > capacity {
-                // The first of the largest factors, as ZigZag picks it.
-                let mut pick: Option<(usize, usize)> = None;
-                for &(i, j) in &slots {
-                    let f = dims[i].1[j].1;
-                    if f > 1 && pick.is_none_or(|(pi, pj)| f > dims[pi].1[pj].1) {
-                        pick = Some((i, j));
+                    let mut p = len;
+                    loop {
+                        if p == 0 {
+                            break 'product;
+                        }
+                        p -= 1;
+                        at[p] += 1;
+                        if at[p] < lists[p].len() {
+                            break;
+                        }
+                        at[p] = 0;
                     }
                 }
-                let Some((i, j)) = pick else { break };
-                dims[i].1[j].1 -= 1;
             }
-            notes.push(format!(
-                "unrollings reduced to fit `{}` ({} elements of {prec} bits)",
-                m.name, capacity
-            ));
+            // Next combination.
+            let mut p = len;
+            loop {
+                if p == 0 {
+                    break;
+                }
+                p -= 1;
+                if combo[p] < n - len + p {
+                    break;
+                }
+                if p == 0 {
+                    p = usize::MAX;
+                    break;
+                }
+            }
+            if p == usize::MAX || combo[p] >= n - len + p {
+                break;
+            }
+            combo[p] += 1;
+            for q in p + 1..len {
+                combo[q] = combo[q - 1] + 1;
+            }
         }
     }
-    Fitted { mapping: SpatialMapping { dims }, notes }
+    out
+}
+
+/// The layer's dims in the order of ZigZag's `layer_dims`, which a hint-less array dim's set
+/// of candidate dims is built from (the order matters when two dims share a hash slot, as `OX`
+/// and `C` do). ZigZag's ONNX parsers write `B, K, G, OX, OY, C, FX, FY` (Conv) and
+/// `C, D, K, B, H` (Gemm, MatMul); a layer with exactly those dims is given that order, any other
+/// keeps its own (a YAML workload's `loop_dims` order, which ZigZag keeps too).
+fn zigzag_dim_order(layer: &LoopNest) -> Vec<&str> {
+    let own: Vec<&str> = layer.dims.iter().map(|d| d.name.as_str()).collect();
+    let has = |names: &[&str]| names.len() == own.len() && names.iter().all(|n| own.contains(n));
+    const CONV: [&str; 8] = ["B", "K", "G", "OX", "OY", "C", "FX", "FY"];
+    if has(&CONV) {
+        return CONV.to_vec();
+    }
+    let gemm: Vec<&str> = ["C", "D", "K", "B", "H"].into_iter().filter(|n| own.contains(n)).collect();
+    if gemm.starts_with(&["C", "D", "K"]) && has(&gemm) {
+        return gemm;
+    }
+    own
+}
+
+/// A complete mapping: the user's part, then one candidate per array dim to fill.
+fn assemble(template: &SpatialMapping, fill: &[String], parts: &[&Vec<(String, u64)>]) -> SpatialMapping {
+    let mut m = template.clone();
+    for (oa, part) in fill.iter().zip(parts) {
+        m.dims.push((oa.clone(), (*part).clone()));
+    }
+    m
+}
+
+/// ZigZag's `best_candidates`: the `keep` best valid combinations (one candidate index per
+/// array dim to fill), best first, ties broken by the indices; found by branch-and-bound on
+/// the bound "indicator <= 2 x utilization - 1".
+struct Search<'a> {
+    template: &'a SpatialMapping,
+    fill: &'a [String],
+    options: Vec<Vec<(usize, u128)>>,
+    candidates: &'a [Vec<Vec<(String, u64)>>],
+    best_remaining: Vec<u128>,
+    layer: &'a LoopNest,
+    acc: &'a Accelerator,
+    max: &'a MaxUnrollings,
+    keep: usize,
+    kept: Vec<(f64, Vec<usize>)>,
+}
+
+impl Search<'_> {
+    fn reachable(&self, utilization: u128, depth: usize) -> bool {
+        match self.kept.last() {
+            Some((worst, _)) if self.kept.len() >= self.keep => {
+                (2 * utilization * self.best_remaining[depth]) as f64 - 1.0 >= -worst
+            }
+            _ => true,
+        }
+    }
+
+    fn visit(&mut self, depth: usize, utilization: u128, chosen: &mut Vec<usize>) {
+        if depth == self.options.len() {
+            let parts: Vec<&Vec<(String, u64)>> =
+                chosen.iter().enumerate().map(|(d, &i)| &self.candidates[d][i]).collect();
+            let m = assemble(self.template, self.fill, &parts);
+            if !is_valid(&m, self.layer, self.acc, self.max) {
+                return;
+            }
+            let key = (-performance_indicator(&m), chosen.clone());
+            let better = |a: &(f64, Vec<usize>), b: &(f64, Vec<usize>)| {
+                a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)) == std::cmp::Ordering::Less
+            };
+            if self.kept.len() < self.keep || self.kept.last().is_some_and(|last| better(&key, last)) {
+                let at = self.kept.partition_point(|k| better(k, &key));
+                self.kept.insert(at, key);
+                self.kept.truncate(self.keep);
+            }
+            return;
+        }
+        for k in 0..self.options[depth].len() {
+            let (index, u) = self.options[depth][k];
+            if !self.reachable(utilization * u, depth + 1) {
+                break;
+            }
+            // No layer dim may be unrolled past its size so far.
+            let fits = self.layer.dims.iter().all(|d| {
+                let mut total = u128::from(self.template.unrolling(&d.name));
+                for (dd, &i) in chosen.iter().enumerate() {
+                    total *= self.candidates[dd][i]
+                        .iter()
+                        .filter(|(n, _)| *n == d.name)
+                        .map(|(_, f)| u128::from(*f))
+                        .product::<u128>();
+                }
+                total *= self.candidates[depth][index]
+                    .iter()
+                    .filter(|(n, _)| *n == d.name)
+                    .map(|(_, f)| u128::from(*f))
+                    .product::<u128>();
+                total <= u128::from(d.size)
+            }) && chosen
+                .iter()
+                .enumerate()
+                .map(|(dd, &i)| &self.candidates[dd][i])
+                .chain(std::iter::once(&self.candidates[depth][index]))
+                .all(|c| c.iter().all(|(n, _)| self.layer.size(n).is_some()));
+            if fits {
+                chosen.push(index);
+                self.visit(depth + 1, utilization * u, chosen);
+                chosen.pop();
+            }
+        }
+    }
+}
+
+/// Renders a mapping as ZigZag prints a `SpatialMapping`: `{D1: {K: 32}, D2: {C: 2, FX: 3}}`.
+pub fn zigzag_string(m: &SpatialMapping) -> String {
+    let dims: Vec<String> = m
+        .dims
+        .iter()
+        .map(|(oa, u)| {
+            let inner: Vec<String> = u.iter().map(|(d, f)| format!("{d}: {f}")).collect();
+            format!("{oa}: {{{}}}", inner.join(", "))
+        })
+        .collect();
+    format!("{{{}}}", dims.join(", "))
+}
+
+/// The spatial mappings ZigZag 3.9.1's `SpatialMappingGeneratorStage` evaluates for `layer` on
+/// `acc` under mapping-file `entry` (see the module documentation): with `count = Some(k)`,
+/// ZigZag's list for `nb_spatial_mappings_generated = k`, in its order (duplicates included, as
+/// ZigZag gives them); with `count = None`, ZigZag's list for 3 followed by every other valid
+/// candidate in ranking order, each limited to the memories' capacity on its own, without
+/// duplicates, at most [`SUPERSET_CAP`]. A complete user `spatial_mapping` gives one mapping.
+pub fn generate(
+    layer: &LoopNest,
+    acc: &Accelerator,
+    entry: &MappingEntry,
+    opts: &SpatialOptions,
+) -> Result<Vec<SpatialMapping>, SpatialError> {
+    if opts.count == Some(0) {
+        return Err(SpatialError::ZeroCount { layer: layer.name.clone() });
+    }
+    let links = &entry.links;
+    let no_candidate =
+        || SpatialError::NoCandidate { layer: layer.name.clone(), accelerator: acc.name.clone() };
+    if let Some(user) = &entry.spatial
+        && let Some((oa, _)) = user.dims.iter().find(|(oa, _)| acc.array.dim_index(oa).is_none())
+    {
+        return Err(SpatialError::UnknownArrayDim {
+            layer: layer.name.clone(),
+            array_dim: oa.clone(),
+            accelerator: acc.name.clone(),
+            known: acc.array.dims.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "),
+        });
+    }
+    let max = max_unrollings(layer, acc, links);
+    let mut notes = Vec::new();
+    let template = check_and_reduce(&entry.spatial.clone().unwrap_or_default(), layer, acc, &max, &mut notes);
+    let fill: Vec<String> = acc
+        .array
+        .dims
+        .iter()
+        .filter(|d| !template.dims.iter().any(|(oa, _)| *oa == d.name))
+        .map(|d| d.name.clone())
+        .collect();
+    if fill.is_empty() {
+        if !is_valid(&template, layer, acc, &max) {
+            return Err(no_candidate());
+        }
+        let mut m = template;
+        limit_to_capacity(&mut m, layer, acc, links, &mut notes);
+        return Ok(vec![m]);
+    }
+
+    // Candidates per array dim to fill, from the hints (ZigZag's `clear_invalid_hits` and
+    // `complete_with_defaults`).
+    let layer_dims = zigzag_dim_order(layer);
+    let candidates: Vec<Vec<Vec<(String, u64)>>> = fill
+        .iter()
+        .map(|oa| {
+            let given = entry
+                .spatial_hint
+                .as_ref()
+                .and_then(|h| h.iter().find(|(o, _)| o == oa))
+                .map(|(_, dims)| dims.iter().map(String::as_str).collect::<Vec<_>>())
+                .filter(|dims| dims.iter().any(|d| layer.size(d).is_some()));
+            let hints = set_order(PyKind::LayerDim, given.unwrap_or_else(|| layer_dims.clone()));
+            let hints: Vec<(&str, Option<u64>)> = hints.into_iter().map(|d| (d, max.get(oa, d))).collect();
+            array_dim_candidates(&hints, array_size(acc, oa).unwrap_or(0), opts.mixed)
+        })
+        .collect();
+
+    let ranked = |keep: usize| -> Vec<Vec<usize>> {
+        let options: Vec<Vec<(usize, u128)>> = candidates
+            .iter()
+            .map(|c| {
+                let mut o: Vec<(usize, u128)> = c.iter().map(|u| utilization(u)).enumerate().collect();
+                o.sort_by_key(|x| std::cmp::Reverse(x.1));
+                o
+            })
+            .collect();
+        let mut best_remaining: Vec<u128> = (0..options.len())
+            .map(|i| options[i..].iter().map(|o| o.first().map_or(0, |x| x.1)).product())
+            .collect();
+        best_remaining.push(1);
+        let mut search = Search {
+            template: &template,
+            fill: &fill,
+            options,
+            candidates: &candidates,
+            best_remaining,
+            layer,
+            acc,
+            max: &max,
+            keep,
+            kept: Vec::new(),
+        };
+        let start: u128 = template.dims.iter().map(|(_, u)| utilization(u)).product();
+        search.visit(0, start, &mut Vec::new());
+        search.kept.into_iter().map(|(_, c)| c).collect()
+    };
+
+    // ZigZag's list: candidates limited one after another, in place, sharing their parts.
+    let zigzag = |chosen: &[Vec<usize>]| -> Vec<SpatialMapping> {
+        let mut store = candidates.clone();
+        let mut templates = Vec::new();
+        for c in chosen {
+            let parts: Vec<&Vec<(String, u64)>> = c.iter().enumerate().map(|(d, &i)| &store[d][i]).collect();
+            let mut m = assemble(&template, &fill, &parts);
+            limit_to_capacity(&mut m, layer, acc, links, &mut Vec::new());
+            let own = template.dims.len();
+            for (d, &i) in c.iter().enumerate() {
+                store[d][i] = m.dims[own + d].1.clone();
+            }
+            m.dims.truncate(own);
+            templates.push(m);
+        }
+        templates
+            .into_iter()
+            .zip(chosen)
+            .map(|(t, c)| {
+                let parts: Vec<&Vec<(String, u64)>> =
+                    c.iter().enumerate().map(|(d, &i)| &store[d][i]).collect();
+                assemble(&t, &fill, &parts)
+            })
+            .collect()
+    };
+
+    let out = match opts.count {
+        Some(k) => zigzag(&ranked(k)),
+        None => {
+            let all = ranked(SUPERSET_CAP);
+            let mut out: Vec<SpatialMapping> = Vec::new();
+            let first = zigzag(&all[..all.len().min(3)]);
+            let rest = all.iter().map(|c| {
+                let parts: Vec<&Vec<(String, u64)>> =
+                    c.iter().enumerate().map(|(d, &i)| &candidates[d][i]).collect();
+                let mut m = assemble(&template, &fill, &parts);
+                limit_to_capacity(&mut m, layer, acc, links, &mut Vec::new());
+                m
+            });
+            for m in first.into_iter().chain(rest) {
+                if out.len() < SUPERSET_CAP && !out.contains(&m) {
+                    out.push(m);
+                }
+            }
+            out
+        }
+    };
+    if out.is_empty() {
+        return Err(no_candidate());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_hashes() {
+        // hash(LayerDim(...)) and hash(OADimension(...)) in ZigZag 3.9.1.
+        assert_eq!(py_hash(PyKind::LayerDim, "B"), 2274680621932004355);
+        assert_eq!(py_hash(PyKind::LayerDim, "OX"), 1754239838488883382);
+        assert_eq!(py_hash(PyKind::LayerDim, "ABCDEFGHIJKLMNOP"), 1682218978388949384);
+        assert_eq!(py_hash(PyKind::OaDim, "D1"), 2048910558639910025);
+        assert_eq!(py_hash(PyKind::OaDim, "D4"), 1190809941726157689);
+    }
+
+    #[test]
+    fn python_set_order() {
+        let all = ["B", "K", "G", "OX", "OY", "C", "FX", "FY"];
+        assert_eq!(set_order(PyKind::LayerDim, all), ["FY", "FX", "B", "G", "OX", "C", "K", "OY"]);
+        assert_eq!(set_order(PyKind::LayerDim, ["K", "C", "FX", "FY"]), ["K", "FX", "C", "FY"]);
+        let conv = ["B", "K", "C", "OY", "OX", "FY", "FX"];
+        assert_eq!(set_order(PyKind::LayerDim, conv), ["FY", "FX", "B", "OX", "C", "K", "OY"]);
+    }
+
+    #[test]
+    fn candidates_in_zigzag_order() {
+        let hints = [("K", Some(4)), ("C", Some(2)), ("FX", None)];
+        let c = array_dim_candidates(&hints, 4, true);
+        let s: Vec<String> = c.iter().map(|u| format!("{u:?}")).collect();
+        assert_eq!(
+            s,
+            [
+                r#"[("K", 4)]"#,
+                r#"[("K", 2)]"#,
+                r#"[("K", 1)]"#,
+                r#"[("C", 2)]"#,
+                r#"[("C", 1)]"#,
+                r#"[("K", 2), ("C", 2)]"#,
+            ]
+        );
+    }
 }

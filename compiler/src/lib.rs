@@ -30,6 +30,7 @@ pub mod lower;
 pub mod npy;
 pub mod onnx;
 pub mod optimize;
+pub mod progress;
 pub mod run;
 pub mod targets;
 pub mod write;
