@@ -7,11 +7,15 @@
 //! - [`mapping`]: spatial and temporal mappings, and mapping files.
 //! - [`spatial`]: fitting a mapping file's spatial mapping to a layer, as ZigZag does.
 //! - [`cost`]: ZigZag's cost model: energy and latency of a layer under a mapping.
+//! - [`search`], [`explore`]: the mapping search (LOMA for one layer; spatial candidates times
+//!   LOMA over a workload, in parallel).
 //! - [`zigzag`]: interchange with ZigZag (its workload, accelerator and mapping YAML,
 //!   `spec/zigzag.md`, `spec/accelerator.md`).
 
 pub mod arch;
 pub mod cost;
+pub mod explore;
 pub mod mapping;
+pub mod search;
 pub mod spatial;
 pub mod zigzag;

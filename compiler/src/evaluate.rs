@@ -15,7 +15,12 @@ use std::path::PathBuf;
 
 use qc_backends::arch::Accelerator;
 use qc_backends::cost::{AllocOptions, CostOptions, Evaluator, LatencyModel, LayerCost, allocate};
-use qc_backends::mapping::{MappingEntry, OrderSize, SpatialMapping, TemporalLoop, TemporalMapping};
+use qc_backends::explore::{ExploreOptions, LayerChoice};
+use qc_backends::mapping::{
+    MappingEntry, MappingFile, OrderSize, SpatialMapping, TemporalLoop, TemporalMapping,
+};
+use qc_backends::search::{Objective, TemporalOptions};
+use qc_backends::spatial::SpatialOptions;
 use qc_ir::{LoopNest, Workload};
 use serde_json::json;
 
@@ -52,6 +57,14 @@ impl LatencyModelArg {
     }
 }
 
+/// The search objective.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OptArg {
+    Energy,
+    Latency,
+    Edp,
+}
+
 /// Arguments of `qc evaluate`.
 #[derive(Debug, clap::Args)]
 pub struct EvaluateArgs {
@@ -60,12 +73,36 @@ pub struct EvaluateArgs {
     /// The accelerator: ZigZag's accelerator YAML.
     #[arg(long)]
     pub accelerator: PathBuf,
-    /// The mapping file: ZigZag's mapping YAML.
+    /// The mapping file: ZigZag's mapping YAML (spatial mappings or hints, loop-order
+    /// constraints, operand links per layer). Without it, every layer gets ZigZag's defaults:
+    /// any unrolling, any order, links O->O, I->I1, W->I2.
     #[arg(long)]
-    pub mapping: PathBuf,
-    /// Evaluate exactly the mapping file's spatial mapping and complete temporal ordering.
+    pub mapping: Option<PathBuf>,
+    /// Evaluate exactly the mapping file's spatial mapping and complete temporal ordering
+    /// instead of searching.
     #[arg(long)]
     pub fixed_mapping: bool,
+    /// What the search minimises (ties go to the other metric).
+    #[arg(long, value_enum, default_value_t = OptArg::Latency)]
+    pub opt: OptArg,
+    /// LOMA's loop-prime-factor limit (ZigZag's default 6), or `none` for no merging.
+    #[arg(long, default_value = "6", value_name = "N|none")]
+    pub lpf_limit: String,
+    /// Spatial mappings searched per layer: ZigZag's best N (default 3), or `all` valid ones.
+    #[arg(long, default_value = "3", value_name = "N|all")]
+    pub spatial_mappings: String,
+    /// Also generate mixed spatial unrollings (several layer dims on one array dim).
+    #[arg(long)]
+    pub mixed: bool,
+    /// Stop searching after this wall time (for example `60s`, `2m`) and report how far it got.
+    #[arg(long, value_name = "DURATION")]
+    pub search_budget: Option<String>,
+    /// Threads (default: one per core). Results do not depend on it.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
     /// The latency model.
     #[arg(long, value_enum, default_value_t = LatencyModelArg::Zigzag391)]
     pub latency_model: LatencyModelArg,
@@ -94,6 +131,78 @@ struct Costed {
     temporal: TemporalMapping,
     cost: LayerCost,
     notes: Vec<String>,
+    /// How the search found it (`None`: a fixed mapping).
+    search: Option<LayerChoice>,
+}
+
+/// Parses a duration such as `60s`, `2m`, `500ms`, `1.5h`.
+fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n.parse().ok().filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    std::time::Duration::try_from_secs_f64(secs).ok()
+}
+
+/// The search options from the command line.
+fn search_options(args: &EvaluateArgs) -> miette::Result<ExploreOptions> {
+    let bad = |flag: &str, value: &str, help: &str| {
+        miette::miette!(
+            code = "qc::evaluate::option",
+            help = help.to_string(),
+            "`{flag} {value}` is not valid"
+        )
+    };
+    let lpf_limit = match args.lpf_limit.as_str() {
+        "none" => None,
+        n => Some(n.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            bad(
+                "--lpf-limit",
+                n,
+                "give a number of loop prime factors (1 or more; ZigZag's default is 6) or `none`",
+            )
+        })?),
+    };
+    let count = match args.spatial_mappings.as_str() {
+        "all" => None,
+        n => Some(n.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            bad(
+                "--spatial-mappings",
+                n,
+                "give how many of ZigZag's best spatial mappings to search (1 or more) or `all`",
+            )
+        })?),
+    };
+    let budget = match &args.search_budget {
+        None => None,
+        Some(b) => Some(
+            parse_duration(b)
+                .ok_or_else(|| bad("--search-budget", b, "give a duration such as 500ms, 60s, 2m or 1h"))?,
+        ),
+    };
+    if args.jobs == Some(0) {
+        return Err(bad("--jobs", "0", "give 1 or more threads"));
+    }
+    let objective = match args.opt {
+        OptArg::Energy => Objective::Energy,
+        OptArg::Latency => Objective::Latency,
+        OptArg::Edp => Objective::Edp,
+    };
+    Ok(ExploreOptions {
+        objective,
+        spatial: SpatialOptions { count, mixed: args.mixed },
+        temporal: TemporalOptions { lpf_limit, ..TemporalOptions::default() },
+        jobs: args.jobs,
+        onnx_dim_order: true,
+        budget,
+    })
 }
 
 fn read(path: &std::path::Path) -> miette::Result<String> {
@@ -202,22 +311,34 @@ fn cost_layer(
         temporal,
         cost,
         notes: fitted.notes,
+        search: None,
     })
 }
 
 /// Runs `qc evaluate`; returns the warnings to print.
 pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
-    if !args.fixed_mapping {
-        return Err(miette::miette!(
-            code = "qc::evaluate::search",
-            help = "pass --fixed-mapping to evaluate the mapping file's spatial mapping and complete temporal_ordering",
-            "qc evaluate searches mappings only with --fixed-mapping for now: the mapping search is not built yet"
-        ));
-    }
     let acc_file = args.accelerator.display().to_string();
     let acc = qc_backends::zigzag::read_accelerator_yaml(&read(&args.accelerator)?, &acc_file)?;
-    let map_file = args.mapping.display().to_string();
-    let map = qc_backends::zigzag::read_mapping_yaml(&read(&args.mapping)?, &map_file)?;
+    let map = match &args.mapping {
+        Some(path) => qc_backends::zigzag::read_mapping_yaml(&read(path)?, &path.display().to_string())?,
+        None if args.fixed_mapping => {
+            return Err(miette::miette!(
+                code = "qc::evaluate::mapping",
+                help = "give --mapping MAP.yaml with a spatial_mapping and a complete temporal_ordering per layer",
+                "--fixed-mapping evaluates a given mapping, and there is no --mapping file"
+            ));
+        }
+        None => MappingFile {
+            entries: vec![MappingEntry {
+                name: "default".into(),
+                spatial: None,
+                spatial_hint: None,
+                temporal_ordering: None,
+                links: Default::default(),
+            }],
+        },
+    };
+    let search = if args.fixed_mapping { None } else { Some(search_options(args)?) };
     let is_yaml = args.workload.extension().is_some_and(|e| e == "yaml" || e == "yml");
     let (workload, warnings) = crate::lower::workload(&LowerArgs {
         model: args.workload.clone(),
@@ -227,17 +348,40 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
         no_mmap: args.no_mmap,
     })?;
     let opts = CostOptions { latency_model: args.latency_model.model() };
-    let mut costed = Vec::new();
-    let mut skipped = Vec::new();
-    for layer in &workload.layers {
-        if is_yaml || args.all_layers || ZIGZAG_COSTED.contains(&layer.op_type.as_str()) {
-            costed.push(cost_layer(layer, &acc, &map, &opts)?);
-        } else {
-            skipped.push(layer);
+    let (chosen, skipped): (Vec<&LoopNest>, Vec<&LoopNest>) = workload
+        .layers
+        .iter()
+        .partition(|l| is_yaml || args.all_layers || ZIGZAG_COSTED.contains(&l.op_type.as_str()));
+    let start = std::time::Instant::now();
+    let costed: Vec<Costed> = match search {
+        None => chosen.iter().map(|l| cost_layer(l, &acc, &map, &opts)).collect::<miette::Result<_>>()?,
+        Some(mut o) => {
+            o.temporal.cost = opts;
+            o.onnx_dim_order = !is_yaml;
+            let bar = crate::progress::Progress::new(0, "searches", !args.quiet);
+            let choices = qc_backends::explore::search_workload(&chosen, &acc, &map, &o, &|done, total| {
+                bar.advance_to(done, total)
+            })
+            .map_err(miette::Report::new)?;
+            bar.finish();
+            chosen
+                .iter()
+                .zip(choices)
+                .map(|(l, c)| Costed {
+                    layer: (*l).clone(),
+                    entry: c.entry.clone(),
+                    spatial: c.spatial.clone(),
+                    temporal: c.result.temporal.clone(),
+                    cost: c.result.cost.clone(),
+                    notes: Vec::new(),
+                    search: Some(c),
+                })
+                .collect()
         }
-    }
+    };
+    let seconds = start.elapsed().as_secs_f64();
     let text = match args.format {
-        Format::Json => json_report(args, &acc, &workload, &costed, &skipped),
+        Format::Json => json_report(args, &acc, &workload, &costed, &skipped, seconds),
         Format::Text => text_report(&acc, &costed, &skipped),
     };
     match &args.output {
@@ -289,6 +433,7 @@ fn json_report(
     w: &Workload,
     costed: &[Costed],
     skipped: &[&LoopNest],
+    seconds: f64,
 ) -> String {
     let dirs = ["fh", "tl", "fl", "th"];
     let layers: Vec<serde_json::Value> = costed
@@ -341,6 +486,12 @@ fn json_report(
                 "spatial_mapping": spatial_json(&c.spatial),
                 "temporal_mapping": temporal_json(&c.temporal),
                 "notes": c.notes,
+                "search": c.search.as_ref().map(|s| json!({
+                    "spatial_candidates": s.candidates,
+                    "orderings_evaluated": s.evaluated,
+                    "exhaustive": s.exhaustive,
+                    "same_as_layer": s.shared_with.map(|j| costed[j].layer.name.clone()),
+                })),
             })
         })
         .collect();
@@ -357,7 +508,18 @@ fn json_report(
         "workload": args.workload.display().to_string(),
         "accelerator": acc.name,
         "latency_model": args.latency_model.name(),
-        "mapping": "fixed",
+        "mapping": if args.fixed_mapping { "fixed" } else { "searched" },
+        "search": (!args.fixed_mapping).then(|| {
+            let evaluated: u64 = costed.iter().filter_map(|c| c.search.as_ref()).filter(|s| s.shared_with.is_none()).map(|s| s.evaluated).sum();
+            json!({
+                "objective": format!("{:?}", args.opt).to_lowercase(),
+                "lpf_limit": args.lpf_limit,
+                "spatial_mappings": args.spatial_mappings,
+                "orderings_evaluated": evaluated,
+                "seconds": seconds,
+                "orderings_per_second": if seconds > 0.0 { evaluated as f64 / seconds } else { 0.0 },
+            })
+        }),
         "layers": layers,
         "total": {"energy": energy, "latency": latency, "mac_energy": mac, "memory_energy": energy - mac},
         "not_costed": not_costed,

@@ -16,7 +16,7 @@ const WIDTH: usize = 30;
 /// A progress bar over `total` units of work.
 pub struct Progress {
     enabled: bool,
-    total: u64,
+    total: AtomicU64,
     what: String,
     done: AtomicU64,
     start: Instant,
@@ -29,7 +29,7 @@ impl Progress {
     pub fn new(total: u64, what: &str, show: bool) -> Progress {
         Progress {
             enabled: show && std::io::stderr().is_terminal(),
-            total,
+            total: AtomicU64::new(total),
             what: what.to_string(),
             done: AtomicU64::new(0),
             start: Instant::now(),
@@ -40,12 +40,23 @@ impl Progress {
     /// Records `n` more units done, and redraws if it is time.
     pub fn advance(&self, n: u64) {
         let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        self.draw(done);
+    }
+
+    /// Records that `done` of `total` units are done (the total may become known late).
+    pub fn advance_to(&self, done: u64, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+        self.done.fetch_max(done, Ordering::Relaxed);
+        self.draw(self.done.load(Ordering::Relaxed));
+    }
+
+    fn draw(&self, done: u64) {
         if !self.enabled || self.start.elapsed() < GRACE {
             return;
         }
         let Ok(mut last) = self.last_draw.try_lock() else { return };
         let now = Instant::now();
-        if last.is_some_and(|t| now - t < TICK) && done < self.total {
+        if last.is_some_and(|t| now - t < TICK) && done < self.total.load(Ordering::Relaxed) {
             return;
         }
         *last = Some(now);
@@ -54,7 +65,8 @@ impl Progress {
 
     /// The bar's text for `done` units, with a carriage return in front.
     fn line(&self, done: u64) -> String {
-        let total = self.total.max(1);
+        let all = self.total.load(Ordering::Relaxed);
+        let total = all.max(1);
         let frac = (done.min(total) as f64) / total as f64;
         let filled = ((frac * WIDTH as f64) as usize).min(WIDTH);
         let elapsed = self.start.elapsed().as_secs_f64();
@@ -63,7 +75,7 @@ impl Progress {
             "\r[{}{}] {done}/{} {}, {elapsed:.1} s, ETA {eta:.0} s ",
             "=".repeat(filled),
             " ".repeat(WIDTH - filled),
-            self.total,
+            all,
             self.what
         )
     }

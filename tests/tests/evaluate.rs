@@ -1,6 +1,7 @@
 //! `qc evaluate --fixed-mapping` end to end: a GEMM on an 8x8x8 array, written here (the numbers
 //! are those of ZigZag's `gemm_layer.yaml` on `gemm_l1.yaml`, research/zigzag.md 3.2), the JSON
-//! schema, and the diagnostics for a search request, an incomplete ordering and an IMC array.
+//! schema, the search on the same layer, and the diagnostics for bad search options, an incomplete
+//! ordering and an IMC array.
 
 use qc_tests::qc;
 
@@ -128,9 +129,21 @@ fn a_fixed_gemm_mapping_costs_what_zigzag_computes() {
 fn what_cannot_be_evaluated_is_a_diagnostic() {
     let dir = tempfile::tempdir().unwrap();
     let [w, a, m] = files(dir.path(), MAPPING);
-    let (code, _, err) = qc(&["evaluate", &w, "--accelerator", &a, "--mapping", &m]);
-    assert_eq!(code, 2);
-    assert!(err.contains("qc::evaluate::search"), "{err}");
+    // Without --fixed-mapping qc searches: on this one-layer GEMM it finds ZigZag's mapping or
+    // a better one.
+    let (code, json, err) =
+        qc(&["evaluate", &w, "--accelerator", &a, "--mapping", &m, "--format", "json", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["mapping"], "searched");
+    assert!(v["layers"][0]["latency"].as_f64().unwrap() <= 8191.0, "{json}");
+    for (flag, value) in
+        [("--lpf-limit", "0"), ("--spatial-mappings", "x"), ("--search-budget", "5 parsecs"), ("--jobs", "0")]
+    {
+        let (code, _, err) = qc(&["evaluate", &w, "--accelerator", &a, "--mapping", &m, flag, value]);
+        assert_eq!(code, 2, "{flag} {value}");
+        assert!(err.contains("qc::evaluate::option"), "{flag} {value}: {err}");
+    }
 
     // An ordering that leaves D0 out is incomplete; the message lists the loops to order.
     let partial = MAPPING.replace("    - [D0, \"*\"]\n", "");

@@ -1,0 +1,56 @@
+//! LOMA temporal mapping search ([`qc_backends::search`]): resnet18 `layer1.0.conv1` on
+//! `tpu_like` with ZigZag's spatial mapping (K 32 x C 32), lpf_limit 6 (720 orderings), and
+//! the two steps of each ordering alone: [`allocate`] and a prepared [`Evaluator`].
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use qc_backends::cost::{AllocOptions, CostOptions, Evaluator, allocate};
+use qc_backends::mapping::OperandLinks;
+use qc_backends::search::{Objective, TemporalOptions, search_temporal};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::*;
+
+fn bench(c: &mut Criterion) {
+    let (layer, acc, links) = (conv("l1conv", 64, 64, 56, 3, 1), tpu_like(), OperandLinks::default());
+    let sm = spatial(&[("D1", &[("K", 32)]), ("D2", &[("C", 32)])]);
+    let lpf6 = TemporalOptions::default();
+    let ord = order(&[("C", 2), ("FY", 3), ("FX", 3), ("OY", 56), ("OX", 56), ("K", 2)]);
+    let tm = allocate(&layer, &acc, &links, &sm, &ord, &AllocOptions::default()).unwrap();
+    let ev = Evaluator::new(&layer, &acc, &links, &sm).unwrap();
+    let cost = CostOptions::default();
+
+    // Plain figures, independent of criterion's statistics.
+    let t = Instant::now();
+    let r = search_temporal(&layer, &acc, &links, &sm, None, Objective::Latency, &lpf6).unwrap();
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "search lpf 6: {} orderings in {:.2} ms, {:.0} orderings/s",
+        r.evaluated,
+        s * 1e3,
+        r.evaluated as f64 / s
+    );
+    let free = TemporalOptions { lpf_limit: None, budget: Some(Duration::from_secs(1)), ..lpf6.clone() };
+    let r = search_temporal(&layer, &acc, &links, &sm, None, Objective::Latency, &free).unwrap();
+    println!("search no merging, 1 s: {} of {} orderings", r.evaluated, r.space);
+
+    c.bench_function("search_lpf6_l1conv_tpu_like", |b| {
+        b.iter(|| search_temporal(&layer, &acc, &links, &sm, None, Objective::Latency, &lpf6).unwrap())
+    });
+    c.bench_function("allocate_l1conv_tpu_like", |b| {
+        b.iter(|| {
+            allocate(&layer, &acc, &links, &sm, std::hint::black_box(&ord), &AllocOptions::default()).unwrap()
+        })
+    });
+    c.bench_function("evaluator_l1conv_tpu_like", |b| {
+        b.iter(|| ev.evaluate(std::hint::black_box(&tm), &cost).unwrap())
+    });
+    c.bench_function("evaluator_new_l1conv_tpu_like", |b| {
+        b.iter(|| Evaluator::new(&layer, &acc, &links, &sm).unwrap())
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,374 @@
+//! The LOMA search loop: enumeration of the LPF orderings, allocation, evaluation, budget.
+
+use std::time::Instant;
+
+use qc_ir::LoopNest;
+
+use super::lpf::{self, Constraints, LpfError, ResolvedConstraints};
+use super::{Objective, SEED_LPF_LIMIT, SearchError, TemporalOptions, TemporalResult};
+use crate::arch::Accelerator;
+use crate::cost::{AllocOptions, CostError, Evaluator, LayerCost, allocate};
+use crate::mapping::{OperandLinks, OrderSize, SpatialMapping, TemporalLoop, TemporalMapping};
+
+/// Searches the temporal mapping of `layer` under `spatial` (see the module documentation of
+/// [`crate::search`]). `ordering` is the mapping entry's `temporal_ordering`, if any.
+pub fn search_temporal(
+    layer: &LoopNest,
+    acc: &Accelerator,
+    links: &OperandLinks,
+    spatial: &SpatialMapping,
+    ordering: Option<&[(String, OrderSize)]>,
+    objective: Objective,
+    opts: &TemporalOptions,
+) -> Result<TemporalResult, SearchError> {
+    let ev = Evaluator::new(layer, acc, links, spatial)?;
+    let (names, temporal): (Vec<String>, Vec<u64>) = ev.temporal_sizes().into_iter().unzip();
+    let dim_of = |n: &str| names.iter().position(|x| x == n);
+    let mut s = Search {
+        layer,
+        acc,
+        links,
+        spatial,
+        ev: &ev,
+        objective,
+        opts,
+        names: &names,
+        alloc: AllocOptions { mapping_type: opts.mapping_type },
+        deadline: opts.budget.map(|b| Instant::now() + b),
+        out_of_budget: false,
+        buf: Vec::new(),
+        best: None,
+        evaluated: 0,
+        skipped: 0,
+        first_misfit: None,
+    };
+    let to_loops = |l: &[(usize, u64)]| -> Vec<TemporalLoop> {
+        l.iter().map(|&(d, size)| TemporalLoop { dim: names[d].clone(), size }).collect()
+    };
+
+    // A complete ordering is used as is (ZigZag allocates it without catching misfits).
+    if let Some(loops) = ordering.and_then(|o| lpf::complete_order(o, dim_of, &temporal)) {
+        let order = to_loops(&loops);
+        let tm = allocate(layer, acc, links, spatial, &order, &s.alloc)?;
+        let cost = ev.evaluate(&tm, &opts.cost)?;
+        return Ok(TemporalResult {
+            temporal: tm,
+            order: order.clone(),
+            cost,
+            evaluated: 1,
+            skipped: 0,
+            visited: 1,
+            space: 1,
+            lpfs: order,
+            exhaustive: true,
+        });
+    }
+
+    let cons = ordering.map(|o| lpf::constraints(o, dim_of)).unwrap_or_default();
+    // The layer's dims in ZigZag's order: the given names first, then the others in layer order.
+    let mut merge_order: Vec<usize> = opts.merge_order.iter().flatten().filter_map(|n| dim_of(n)).collect();
+    merge_order.dedup();
+    for d in 0..names.len() {
+        if !merge_order.contains(&d) {
+            merge_order.push(d);
+        }
+    }
+    let lpf_err = |e: LpfError| match e {
+        LpfError::StaticSize { dim, size } => SearchError::BadOrderingSize {
+            layer: layer.name.clone(),
+            dim: names[dim].clone(),
+            size,
+            temporal: temporal[dim],
+        },
+        LpfError::Inconsistent { dim } => SearchError::InconsistentOrdering {
+            layer: layer.name.clone(),
+            dim: names[dim].clone(),
+            temporal: temporal[dim],
+        },
+    };
+    let fine = lpf::lpfs(&temporal, opts.lpf_limit, &cons, &merge_order).map_err(lpf_err)?;
+    let fine_cons = resolve(&cons, fine.len(), &layer.name)?;
+    let fine_perm = Multiset::new(&fine);
+    let space = fine_perm.count();
+    let n_dims = temporal.iter().filter(|&&t| t > 1).count();
+
+    // Phases (a) and (b) for spaces beyond LOMA's default.
+    if fine.len() > SEED_LPF_LIMIT.max(n_dims) {
+        // The seed space is optional: skipped if ZigZag's merging fails on it.
+        if let Ok(coarse) = lpf::lpfs(&temporal, Some(SEED_LPF_LIMIT), &cons, &merge_order)
+            && let Ok(rc) = resolve(&cons, coarse.len(), &layer.name)
+        {
+            let mut m = Multiset::new(&coarse);
+            s.run(&mut m, &rc, &mut 0)?;
+        }
+        if opts.lpf_limit.is_none()
+            && let Some(Best { order, .. }) = &s.best
+        {
+            let seed: Vec<(usize, u64)> = order.clone();
+            s.refine(&seed, &fine_cons)?;
+        }
+    }
+
+    // Phase (c): the whole space.
+    let mut visited = 0u64;
+    let mut m = fine_perm;
+    s.run(&mut m, &fine_cons, &mut visited)?;
+    let exhaustive = !s.out_of_budget && visited == space;
+    let (evaluated, skipped) = (s.evaluated, s.skipped);
+    match s.best {
+        Some(Best { cost, order, tm }) => Ok(TemporalResult {
+            temporal: tm,
+            order: to_loops(&order),
+            cost,
+            evaluated,
+            skipped,
+            visited,
+            space,
+            lpfs: to_loops(&fine),
+            exhaustive,
+        }),
+        None => match s.first_misfit {
+            Some(e) if !s.out_of_budget || evaluated > 0 => Err(nothing_fits(layer, e, evaluated)),
+            _ => Err(SearchError::NoBudget { layer: layer.name.clone() }),
+        },
+    }
+}
+
+fn resolve(cons: &Constraints, n: usize, layer: &str) -> Result<ResolvedConstraints, SearchError> {
+    cons.resolve(n).ok_or_else(|| {
+        let position = cons
+            .positions
+            .iter()
+            .map(|c| c.0)
+            .chain(cons.sized.iter().map(|c| c.0))
+            .max_by_key(|p| if *p < 0 { -p - 1 } else { *p })
+            .unwrap_or(0);
+        SearchError::OrderingTooLong { layer: layer.to_string(), position, loops: n }
+    })
+}
+
+fn nothing_fits(layer: &LoopNest, e: CostError, tried: u64) -> SearchError {
+    let memory = match &e {
+        CostError::MemoryTooSmall { memory, .. } | CostError::HierarchyTooSmall { memory, .. } => {
+            memory.clone()
+        }
+        _ => "?".into(),
+    };
+    SearchError::NothingFits { layer: layer.name.clone(), memory, reason: e.to_string(), tried }
+}
+
+/// The distinct permutations of a multiset, in lexicographic order of the element classes.
+struct Multiset {
+    /// The distinct `(dim, size)` elements, ascending.
+    classes: Vec<(usize, u64)>,
+    /// The current permutation as class indices.
+    ids: Vec<u16>,
+    /// Whether `ids` is a permutation not yet handed out.
+    fresh: bool,
+}
+
+impl Multiset {
+    fn new(elems: &[(usize, u64)]) -> Multiset {
+        let mut classes = elems.to_vec();
+        classes.sort_unstable();
+        classes.dedup();
+        let mut ids: Vec<u16> =
+            elems.iter().map(|e| classes.binary_search(e).unwrap_or_default() as u16).collect();
+        ids.sort_unstable();
+        Multiset { classes, ids, fresh: true }
+    }
+
+    fn count(&self) -> u64 {
+        let mults: Vec<u64> = (0..self.classes.len())
+            .map(|c| self.ids.iter().filter(|&&i| i as usize == c).count() as u64)
+            .collect();
+        lpf::multiset_permutations(&mults)
+    }
+
+    /// Advances to the next permutation; `false` when all were handed out.
+    fn advance(&mut self) -> bool {
+        if self.fresh {
+            self.fresh = false;
+            return true;
+        }
+        let v = &mut self.ids;
+        let n = v.len();
+        if n < 2 {
+            return false;
+        }
+        let mut i = n - 1;
+        while i > 0 && v[i - 1] >= v[i] {
+            i -= 1;
+        }
+        if i == 0 {
+            return false;
+        }
+        let mut j = n - 1;
+        while v[j] <= v[i - 1] {
+            j -= 1;
+        }
+        v.swap(i - 1, j);
+        v[i..].reverse();
+        true
+    }
+
+    fn at(&self, p: usize) -> (usize, u64) {
+        self.classes[self.ids[p] as usize]
+    }
+}
+
+/// The best ordering so far: its cost, loops `(dim, size)` and allocation.
+struct Best {
+    cost: LayerCost,
+    order: Vec<(usize, u64)>,
+    tm: TemporalMapping,
+}
+
+struct Search<'a> {
+    layer: &'a LoopNest,
+    acc: &'a Accelerator,
+    links: &'a OperandLinks,
+    spatial: &'a SpatialMapping,
+    ev: &'a Evaluator,
+    objective: Objective,
+    opts: &'a TemporalOptions,
+    names: &'a [String],
+    alloc: AllocOptions,
+    deadline: Option<Instant>,
+    out_of_budget: bool,
+    /// The ordering being tried, reused between orderings.
+    buf: Vec<TemporalLoop>,
+    best: Option<Best>,
+    evaluated: u64,
+    skipped: u64,
+    first_misfit: Option<CostError>,
+}
+
+impl Search<'_> {
+    fn budget_left(&mut self) -> bool {
+        if self.out_of_budget {
+            return false;
+        }
+        let over = self.opts.max_evaluations.is_some_and(|m| self.evaluated >= m)
+            || self.deadline.is_some_and(|d| Instant::now() >= d);
+        self.out_of_budget = over;
+        !over
+    }
+
+    /// Allocates and evaluates one ordering; `false` once the budget is spent.
+    fn try_order(&mut self, order: impl ExactSizeIterator<Item = (usize, u64)>) -> Result<bool, SearchError> {
+        if !self.budget_left() {
+            return Ok(false);
+        }
+        let n = order.len();
+        self.buf.truncate(n);
+        for (i, (d, size)) in order.enumerate() {
+            match self.buf.get_mut(i) {
+                Some(l) => {
+                    if l.dim != self.names[d] {
+                        l.dim.clone_from(&self.names[d]);
+                    }
+                    l.size = size;
+                }
+                None => self.buf.push(TemporalLoop { dim: self.names[d].clone(), size }),
+            }
+        }
+        self.evaluated += 1;
+        let tm = match allocate(self.layer, self.acc, self.links, self.spatial, &self.buf, &self.alloc) {
+            Ok(tm) => tm,
+            Err(e @ (CostError::MemoryTooSmall { .. } | CostError::HierarchyTooSmall { .. })) => {
+                self.skipped += 1;
+                if self.first_misfit.is_none() {
+                    self.first_misfit = Some(e);
+                }
+                return Ok(true);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let cost = self.ev.evaluate(&tm, &self.opts.cost)?;
+        let better = match &self.best {
+            None => true,
+            Some(b) => self.objective.better(&cost, &b.cost),
+        };
+        if better {
+            let order: Vec<(usize, u64)> = self
+                .buf
+                .iter()
+                .map(|l| (self.names.iter().position(|n| *n == l.dim).unwrap_or_default(), l.size))
+                .collect();
+            self.best = Some(Best { cost, order, tm });
+        }
+        Ok(true)
+    }
+
+    /// Tries every permutation of `m` that satisfies `cons`, counting permutations visited.
+    fn run(
+        &mut self,
+        m: &mut Multiset,
+        cons: &ResolvedConstraints,
+        visited: &mut u64,
+    ) -> Result<(), SearchError> {
+        while m.advance() {
+            *visited += 1;
+            if !cons.accepts(|p| m.at(p)) {
+                continue;
+            }
+            if !self.try_order((0..m.ids.len()).map(|p| m.at(p)))? {
+                *visited -= 1;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Phase (b): every ordering that splits each loop of `seed` into its prime factors, in
+    /// every arrangement, in place.
+    fn refine(&mut self, seed: &[(usize, u64)], cons: &ResolvedConstraints) -> Result<(), SearchError> {
+        // Per seed loop, all distinct arrangements of its prime factors.
+        let blocks: Vec<Vec<Vec<(usize, u64)>>> = seed
+            .iter()
+            .map(|&(d, size)| {
+                let primes: Vec<(usize, u64)> = lpf::factorise(size)
+                    .into_iter()
+                    .flat_map(|(p, k)| std::iter::repeat_n((d, p), k as usize))
+                    .collect();
+                let mut m = Multiset::new(&primes);
+                let mut all = Vec::new();
+                while m.advance() {
+                    all.push((0..m.ids.len()).map(|p| m.at(p)).collect());
+                }
+                if all.is_empty() {
+                    all.push(vec![(d, size)]);
+                }
+                all
+            })
+            .collect();
+        if blocks.iter().all(|b| b.len() == 1 && b[0].len() == 1) {
+            return Ok(());
+        }
+        let mut pick = vec![0usize; blocks.len()];
+        let mut order: Vec<(usize, u64)> = Vec::new();
+        loop {
+            order.clear();
+            for (b, &i) in blocks.iter().zip(&pick) {
+                order.extend_from_slice(&b[i]);
+            }
+            if cons.accepts(|p| order[p]) && !self.try_order(order.iter().copied())? {
+                return Ok(());
+            }
+            // Odometer, innermost block fastest.
+            let mut k = 0;
+            loop {
+                if k == blocks.len() {
+                    return Ok(());
+                }
+                pick[k] += 1;
+                if pick[k] < blocks[k].len() {
+                    break;
+                }
+                pick[k] = 0;
+                k += 1;
+            }
+        }
+    }
+}
