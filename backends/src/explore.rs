@@ -59,12 +59,14 @@ pub enum ExploreError {
     #[error("layer `{layer}`: no mapping entry applies")]
     #[diagnostic(code(qc::search::no_entry), help("add a `default` entry to the mapping file"))]
     NoEntry { layer: String },
-    #[error("layer `{layer}`: {source}")]
-    #[diagnostic(forward(source))]
-    Spatial { layer: String, source: SpatialError },
-    #[error("layer `{layer}`: {source}")]
-    #[diagnostic(forward(source))]
-    Temporal { layer: String, source: SearchError },
+    /// The spatial generator's error (it names the layer).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Spatial(SpatialError),
+    /// The temporal search's error (it names the layer).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Temporal(SearchError),
 }
 
 /// A key equal for layers that cost the same under the same entry.
@@ -115,8 +117,7 @@ pub fn search_workload(
         if shared[i].is_some() {
             continue;
         }
-        let sms = generate(layer, acc, entries[i], &opts.spatial)
-            .map_err(|source| ExploreError::Spatial { layer: layer.name.clone(), source })?;
+        let sms = generate(layer, acc, entries[i], &opts.spatial).map_err(ExploreError::Spatial)?;
         // ZigZag's top-k may repeat a mapping; searching it twice changes nothing.
         let mut seen: Vec<&SpatialMapping> = Vec::new();
         let mut unique = Vec::new();
@@ -204,7 +205,7 @@ pub fn search_workload(
                 Some(c) => c,
                 None => {
                     let source = first_error[i].take().expect("a layer without results has an error");
-                    return Err(ExploreError::Temporal { layer: layers[i].name.clone(), source });
+                    return Err(ExploreError::Temporal(source));
                 }
             },
         };

@@ -14,7 +14,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use qc_backends::arch::Accelerator;
-use qc_backends::cost::{AllocOptions, CostOptions, Evaluator, LatencyModel, LayerCost, allocate};
+use qc_backends::cost::{
+    AllocOptions, CostOptions, Evaluator, LatencyModel, LayerCost, MappingType, allocate,
+};
 use qc_backends::explore::{ExploreOptions, LayerChoice};
 use qc_backends::mapping::{
     MappingEntry, MappingFile, OrderSize, SpatialMapping, TemporalLoop, TemporalMapping,
@@ -65,6 +67,22 @@ pub enum OptArg {
     Edp,
 }
 
+/// ZigZag's `temporal_mapping_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MappingTypeArg {
+    Uneven,
+    Even,
+}
+
+impl MappingTypeArg {
+    fn mapping_type(self) -> MappingType {
+        match self {
+            MappingTypeArg::Uneven => MappingType::Uneven,
+            MappingTypeArg::Even => MappingType::Even,
+        }
+    }
+}
+
 /// Arguments of `qc evaluate`.
 #[derive(Debug, clap::Args)]
 pub struct EvaluateArgs {
@@ -100,6 +118,11 @@ pub struct EvaluateArgs {
     /// Threads (default: one per core). Results do not depend on it.
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// How loops map to memory levels: `uneven` (each operand cuts the loop order at its own
+    /// levels, ZigZag's default) or `even` (a loop sits at the same level for all operands
+    /// sharing a memory).
+    #[arg(long, value_enum, default_value_t = MappingTypeArg::Uneven)]
+    pub mapping_type: MappingTypeArg,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -198,7 +221,11 @@ fn search_options(args: &EvaluateArgs) -> miette::Result<ExploreOptions> {
     Ok(ExploreOptions {
         objective,
         spatial: SpatialOptions { count, mixed: args.mixed },
-        temporal: TemporalOptions { lpf_limit, ..TemporalOptions::default() },
+        temporal: TemporalOptions {
+            lpf_limit,
+            mapping_type: args.mapping_type.mapping_type(),
+            ..TemporalOptions::default()
+        },
         jobs: args.jobs,
         onnx_dim_order: true,
         budget,
@@ -281,6 +308,7 @@ fn cost_layer(
     acc: &Accelerator,
     map: &qc_backends::mapping::MappingFile,
     opts: &CostOptions,
+    mapping_type: MappingType,
 ) -> miette::Result<Costed> {
     let entry = map.entry_for(&layer.name, &layer.op_type).ok_or_else(|| {
         layer_error(&layer.name, "no mapping entry applies".into(), "add a `default` entry")
@@ -301,8 +329,9 @@ fn cost_layer(
             "give a complete temporal_ordering: every temporal loop, innermost first, with sizes whose product per dim is what the spatial mapping leaves (`*` takes the rest of a dim)",
         )
     })?;
-    let temporal = allocate(layer, acc, &entry.links, &fitted.mapping, &order, &AllocOptions::default())
-        .map_err(miette::Report::new)?;
+    let temporal =
+        allocate(layer, acc, &entry.links, &fitted.mapping, &order, &AllocOptions { mapping_type })
+            .map_err(miette::Report::new)?;
     let cost = evaluator.evaluate(&temporal, opts).map_err(miette::Report::new)?;
     Ok(Costed {
         layer: layer.clone(),
@@ -354,7 +383,10 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
         .partition(|l| is_yaml || args.all_layers || ZIGZAG_COSTED.contains(&l.op_type.as_str()));
     let start = std::time::Instant::now();
     let costed: Vec<Costed> = match search {
-        None => chosen.iter().map(|l| cost_layer(l, &acc, &map, &opts)).collect::<miette::Result<_>>()?,
+        None => chosen
+            .iter()
+            .map(|l| cost_layer(l, &acc, &map, &opts, args.mapping_type.mapping_type()))
+            .collect::<miette::Result<_>>()?,
         Some(mut o) => {
             o.temporal.cost = opts;
             o.onnx_dim_order = !is_yaml;

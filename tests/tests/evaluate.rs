@@ -312,3 +312,55 @@ fn all_layers_costs_pooling_as_zigzag_does() {
     assert_eq!(gap["latency"].as_f64(), Some(28_226.0));
     assert_eq!(get("/layer1/layer1.0/Add")["class"], "element-wise");
 }
+
+/// A layer that fits the array entirely (no temporal loops) is mapped and costed; a layer no
+/// ordering fits is a diagnostic naming the memory that is too small, with nothing written.
+#[test]
+fn a_layer_without_temporal_loops_and_a_layer_nothing_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let [_, a, _] = files(dir.path(), MAPPING);
+    let map = dir.path().join("default.yaml");
+    std::fs::write(&map, "- name: default\n").unwrap();
+    let m = map.to_str().unwrap();
+    let small = dir.path().join("small.yaml");
+    std::fs::write(&small, WORKLOAD.replace("[128, 128, 128]", "[8, 8, 8]")).unwrap();
+    let w = small.to_str().unwrap();
+    for mapping_type in ["uneven", "even"] {
+        let args = [
+            "evaluate",
+            w,
+            "--accelerator",
+            &a,
+            "--mapping",
+            m,
+            "--format",
+            "json",
+            "--mapping-type",
+            mapping_type,
+        ];
+        let (code, json, err) = qc(&args);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let l = &v["layers"][0];
+        assert_eq!(l["latency_breakdown"]["ideal_temporal_cycle"], 1, "{json}");
+        assert_eq!(l["utilization"]["spatial"], 1.0);
+    }
+
+    let tiny = dir.path().join("tiny.yaml");
+    std::fs::write(&tiny, ACCELERATOR.replace("size: 4194304", "size: 4096")).unwrap();
+    let [w, _, _] = files(dir.path(), MAPPING);
+    let out = dir.path().join("out.json");
+    let (code, _, err) = qc(&[
+        "evaluate",
+        &w,
+        "--accelerator",
+        tiny.to_str().unwrap(),
+        "--mapping",
+        m,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("qc::search::nothing_fits") && err.contains("memory `l1`"), "{err}");
+    assert!(!out.exists(), "nothing is written on an error");
+}
