@@ -211,3 +211,43 @@ mod tests {
         assert!(parse_spatial("{D1: {K: x}}").unwrap_err().contains("not a number"));
     }
 }
+
+/// Reads `path` with one of the ZigZag readers (`read_accelerator_yaml`, `read_mapping_yaml`,
+/// ...), the diagnostic rendered into the error.
+pub fn read_with<T, E: miette::Diagnostic + Send + Sync + 'static>(
+    path: &std::path::Path,
+    read: impl Fn(&str, &str) -> Result<T, E>,
+) -> Result<T, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    read(&text, &path.display().to_string()).map_err(|e| format!("{:?}", miette::Report::new(e)))
+}
+
+/// The workloads of ZigZag's runs, each read once: a `.yaml` with ZigZag's workload reader, an
+/// ONNX model lowered as `qc lower` lowers it.
+#[derive(Default)]
+pub struct Workloads {
+    cache: std::collections::HashMap<std::path::PathBuf, qc_ir::Workload>,
+}
+
+impl Workloads {
+    /// The workload of `path`.
+    pub fn get(&mut self, path: &std::path::Path) -> Result<&qc_ir::Workload, String> {
+        if !self.cache.contains_key(path) {
+            let w = if path.extension().is_some_and(|e| e == "yaml") {
+                read_with(path, qc_backends::zigzag::read_workload_yaml)?
+            } else {
+                qc::lower::workload(&qc::lower::LowerArgs {
+                    model: path.to_path_buf(),
+                    format: qc::lower::LowerFormat::Text,
+                    default_precision: None,
+                    output: None,
+                    no_mmap: false,
+                })
+                .map_err(|e| format!("{}: {e:?}", path.display()))?
+                .0
+            };
+            self.cache.insert(path.to_path_buf(), w);
+        }
+        Ok(&self.cache[path])
+    }
+}

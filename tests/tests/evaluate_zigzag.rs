@@ -6,15 +6,13 @@
 //! whose `enable_mix_spatial_mapping` switches it on too) are covered by giving each layer the
 //! accelerator ZigZag gave it ([`without_unused_levels`]).
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use qc_backends::arch::{Accelerator, MemOperand};
 use qc_backends::cost::{CostOptions, LatencyModel, evaluate};
 use qc_backends::mapping::{MappingFile, OperandLinks, TemporalMapping};
-use qc_ir::Workload;
-use qc_tests::zigzag_results::{parse_spatial, parse_temporal, rel_err};
+use qc_tests::zigzag_results::{Workloads, parse_spatial, parse_temporal, read_with, rel_err};
 
 /// Every layer must agree this closely.
 const LIMIT: f64 = 1e-3;
@@ -24,42 +22,6 @@ const REPORT: f64 = 1e-4;
 /// In-memory compute runs: ZigZag costs them with its DIMC/AIMC model, which qc does not have.
 fn skipped(run: &str) -> bool {
     run.contains("dimc")
-}
-
-struct Inputs {
-    workloads: HashMap<PathBuf, Workload>,
-}
-
-impl Inputs {
-    fn workload(&mut self, path: &Path) -> Result<&Workload, String> {
-        if !self.workloads.contains_key(path) {
-            let w = if path.extension().is_some_and(|e| e == "yaml") {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-                qc_backends::zigzag::read_workload_yaml(&text, &path.display().to_string())
-                    .map_err(|e| format!("{:?}", miette::Report::new(e)))?
-            } else {
-                qc::lower::workload(&qc::lower::LowerArgs {
-                    model: path.to_path_buf(),
-                    format: qc::lower::LowerFormat::Text,
-                    default_precision: None,
-                    output: None,
-                    no_mmap: false,
-                })
-                .map_err(|e| format!("{}: {e:?}", path.display()))?
-                .0
-            };
-            self.workloads.insert(path.to_path_buf(), w);
-        }
-        Ok(&self.workloads[path])
-    }
-}
-
-fn read<T, E: miette::Diagnostic + Send + Sync + 'static>(
-    path: &Path,
-    f: impl Fn(&str, &str) -> Result<T, E>,
-) -> Result<T, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    f(&text, &path.display().to_string()).map_err(|e| format!("{:?}", miette::Report::new(e)))
 }
 
 /// ZigZag's `RemoveUnusedMemoryStage`, which runs with inter-layer data locality (switched on by
@@ -107,7 +69,7 @@ struct Run {
     errors: Vec<String>,
 }
 
-fn check_run(inputs: &mut Inputs, root: &Path, summary: &Path) -> Result<Run, String> {
+fn check_run(inputs: &mut Workloads, root: &Path, summary: &Path) -> Result<Run, String> {
     let run = summary.file_name().unwrap().to_string_lossy().trim_end_matches(".summary.json").to_string();
     let s: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(summary).map_err(|e| format!("{}: {e}", summary.display()))?,
@@ -125,9 +87,11 @@ fn check_run(inputs: &mut Inputs, root: &Path, summary: &Path) -> Result<Run, St
     // ZigZag's API switches inter-layer data locality on for either flag.
     let flag = |k: &str| s["extra"][k].as_bool().unwrap_or(false);
     let locality = flag("exploit_data_locality") || flag("enable_mix_spatial_mapping");
-    let acc: Accelerator = read(&root.join(field("accel")?), qc_backends::zigzag::read_accelerator_yaml)?;
-    let mapping: MappingFile = read(&root.join(field("mapping")?), qc_backends::zigzag::read_mapping_yaml)?;
-    let workload = inputs.workload(&root.join(field("workload")?))?;
+    let acc: Accelerator =
+        read_with(&root.join(field("accel")?), qc_backends::zigzag::read_accelerator_yaml)?;
+    let mapping: MappingFile =
+        read_with(&root.join(field("mapping")?), qc_backends::zigzag::read_mapping_yaml)?;
+    let workload = inputs.get(&root.join(field("workload")?))?;
     let mut out = Run {
         name: run.clone(),
         layers: 0,
@@ -192,7 +156,7 @@ fn every_recorded_zigzag_run() {
     let start = Instant::now();
     let summaries = qc_tests::files_under(&root.join("results"), ".summary.json");
     assert!(!summaries.is_empty(), "no summaries under {}", root.display());
-    let mut inputs = Inputs { workloads: HashMap::new() };
+    let mut inputs = Workloads::default();
     let mut runs = Vec::new();
     let mut failures = Vec::new();
     for path in &summaries {

@@ -8,15 +8,13 @@
 //! evaluated and the time, and per layer the space, the LPF multiset, the orderings tried and
 //! those that did not fit (`LPF` lines, for comparing with ZigZag's own `LomaEngine`).
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use qc_backends::arch::Accelerator;
 use qc_backends::mapping::MappingFile;
 use qc_backends::search::{Objective, TemporalOptions, search_temporal, zigzag_onnx_dim_order};
-use qc_ir::Workload;
-use qc_tests::zigzag_results::parse_spatial;
+use qc_tests::zigzag_results::{Workloads, parse_spatial, read_with};
 
 /// Relative tolerance of "at least as good".
 const TOL: f64 = 1e-9;
@@ -29,35 +27,6 @@ fn objective(run: &str) -> Objective {
     if run.contains("energy") { Objective::Energy } else { Objective::Latency }
 }
 
-fn read<T, E: miette::Diagnostic + Send + Sync + 'static>(
-    path: &Path,
-    f: impl Fn(&str, &str) -> Result<T, E>,
-) -> Result<T, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    f(&text, &path.display().to_string()).map_err(|e| format!("{:?}", miette::Report::new(e)))
-}
-
-fn workload(cache: &mut HashMap<PathBuf, Workload>, path: &Path) -> Result<Workload, String> {
-    if let Some(w) = cache.get(path) {
-        return Ok(w.clone());
-    }
-    let w = if path.extension().is_some_and(|e| e == "yaml") {
-        read(path, qc_backends::zigzag::read_workload_yaml)?
-    } else {
-        qc::lower::workload(&qc::lower::LowerArgs {
-            model: path.to_path_buf(),
-            format: qc::lower::LowerFormat::Text,
-            default_precision: None,
-            output: None,
-            no_mmap: false,
-        })
-        .map_err(|e| format!("{}: {e:?}", path.display()))?
-        .0
-    };
-    cache.insert(path.to_path_buf(), w.clone());
-    Ok(w)
-}
-
 #[derive(Default)]
 struct Tally {
     layers: usize,
@@ -68,17 +37,19 @@ struct Tally {
     time: Duration,
 }
 
-fn check_run(cache: &mut HashMap<PathBuf, Workload>, root: &Path, summary: &Path) -> Result<Tally, String> {
+fn check_run(cache: &mut Workloads, root: &Path, summary: &Path) -> Result<Tally, String> {
     let run = summary.file_name().unwrap().to_string_lossy().trim_end_matches(".summary.json").to_string();
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(summary).map_err(|e| e.to_string())?)
             .map_err(|e| e.to_string())?;
     let field = |k: &str| s[k].as_str().ok_or_else(|| format!("{run}: no `{k}`"));
-    let acc: Accelerator = read(&root.join(field("accel")?), qc_backends::zigzag::read_accelerator_yaml)?;
-    let mapping: MappingFile = read(&root.join(field("mapping")?), qc_backends::zigzag::read_mapping_yaml)?;
+    let acc: Accelerator =
+        read_with(&root.join(field("accel")?), qc_backends::zigzag::read_accelerator_yaml)?;
+    let mapping: MappingFile =
+        read_with(&root.join(field("mapping")?), qc_backends::zigzag::read_mapping_yaml)?;
     let wpath = root.join(field("workload")?);
     let onnx = wpath.extension().is_some_and(|e| e == "onnx");
-    let w = workload(cache, &wpath)?;
+    let w = cache.get(&wpath)?.clone();
     let lpf = s["extra"]["lpf_limit"].as_u64().unwrap_or(6) as usize;
     let obj = objective(&run);
     let mut t = Tally::default();
@@ -126,7 +97,7 @@ fn check_run(cache: &mut HashMap<PathBuf, Workload>, root: &Path, summary: &Path
 fn loma_at_least_as_good_as_zigzag() {
     let Some(shared) = qc_tests::shared_or_say("loma_zigzag") else { return };
     let root = shared.join("peers/zigzag-inputs");
-    let mut cache = HashMap::new();
+    let mut cache = Workloads::default();
     let mut failures = Vec::new();
     let mut rows = Vec::new();
     for path in qc_tests::files_under(&root.join("results"), ".summary.json") {
@@ -173,10 +144,10 @@ fn no_merging_under_budget() {
     let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     let field = |k: &str| s[k].as_str().unwrap().to_string();
     let acc: Accelerator =
-        read(&root.join(field("accel")), qc_backends::zigzag::read_accelerator_yaml).unwrap();
+        read_with(&root.join(field("accel")), qc_backends::zigzag::read_accelerator_yaml).unwrap();
     let mapping: MappingFile =
-        read(&root.join(field("mapping")), qc_backends::zigzag::read_mapping_yaml).unwrap();
-    let w = workload(&mut HashMap::new(), &root.join(field("workload"))).unwrap();
+        read_with(&root.join(field("mapping")), qc_backends::zigzag::read_mapping_yaml).unwrap();
+    let w = Workloads::default().get(&root.join(field("workload"))).unwrap().clone();
     let (mut total6, mut total_free, mut better) = (0.0, 0.0, 0);
     let (mut t6, mut tfree) = (Duration::ZERO, Duration::ZERO);
     for rec in s["layers"].as_array().unwrap() {

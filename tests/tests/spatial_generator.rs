@@ -12,52 +12,14 @@
 //! (`../shared/peers/zigzag-inputs/results/v391_*.summary.json`, except inter-layer data
 //! locality runs) must be among qc's candidates for that layer.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use qc_backends::arch::Accelerator;
 use qc_backends::mapping::MappingFile;
 use qc_backends::spatial::{SUPERSET_CAP, SpatialOptions, generate, zigzag_string};
-use qc_ir::Workload;
+use qc_tests::zigzag_results::{Workloads, read_with};
 
 const ZIGZAG: &str = include_str!("spatial_generator.txt");
-
-#[derive(Default)]
-struct Inputs {
-    workloads: HashMap<PathBuf, Workload>,
-}
-
-impl Inputs {
-    fn workload(&mut self, path: &Path) -> Result<&Workload, String> {
-        if !self.workloads.contains_key(path) {
-            let w = if path.extension().is_some_and(|e| e == "yaml") {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-                qc_backends::zigzag::read_workload_yaml(&text, &path.display().to_string())
-                    .map_err(|e| format!("{:?}", miette::Report::new(e)))?
-            } else {
-                qc::lower::workload(&qc::lower::LowerArgs {
-                    model: path.to_path_buf(),
-                    format: qc::lower::LowerFormat::Text,
-                    default_precision: None,
-                    output: None,
-                    no_mmap: false,
-                })
-                .map_err(|e| format!("{}: {e:?}", path.display()))?
-                .0
-            };
-            self.workloads.insert(path.to_path_buf(), w);
-        }
-        Ok(&self.workloads[path])
-    }
-}
-
-fn read<T, E: miette::Diagnostic + Send + Sync + 'static>(
-    path: &Path,
-    f: impl Fn(&str, &str) -> Result<T, E>,
-) -> Result<T, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    f(&text, &path.display().to_string()).map_err(|e| format!("{:?}", miette::Report::new(e)))
-}
 
 /// Mapping file `name` of ZigZag's `mapping` folder; `<name>-nosm` without spatial mappings.
 fn mapping(inputs: &Path, name: &str) -> Result<MappingFile, String> {
@@ -65,8 +27,10 @@ fn mapping(inputs: &Path, name: &str) -> Result<MappingFile, String> {
         Some(f) => (f, true),
         None => (name, false),
     };
-    let mut m: MappingFile =
-        read(&inputs.join("mapping").join(format!("{file}.yaml")), qc_backends::zigzag::read_mapping_yaml)?;
+    let mut m: MappingFile = read_with(
+        &inputs.join("mapping").join(format!("{file}.yaml")),
+        qc_backends::zigzag::read_mapping_yaml,
+    )?;
     if strip {
         for e in &mut m.entries {
             e.spatial = None;
@@ -79,7 +43,7 @@ fn mapping(inputs: &Path, name: &str) -> Result<MappingFile, String> {
 fn same_lists_as_zigzag() {
     let Some(shared) = qc_tests::shared_or_say("spatial_generator") else { return };
     let root = shared.join("peers/zigzag-inputs/zigzag/inputs");
-    let mut inputs = Inputs::default();
+    let mut inputs = Workloads::default();
     let mut failures: Vec<String> = Vec::new();
     let (mut cases, mut layers, mut matched) = (0, 0, 0);
     let mut lines = ZIGZAG.lines().peekable();
@@ -88,13 +52,13 @@ fn same_lists_as_zigzag() {
         let [_, workload, hw, map, mixed] = f[..] else { panic!("bad case line: {head}") };
         let mixed = mixed == "mixed=1";
         cases += 1;
-        let acc: Accelerator = read(
+        let acc: Accelerator = read_with(
             &root.join("hardware").join(format!("{hw}.yaml")),
             qc_backends::zigzag::read_accelerator_yaml,
         )
         .unwrap();
         let mf = mapping(&root, map).unwrap();
-        let w = inputs.workload(&root.join("workload").join(format!("{workload}.onnx"))).unwrap();
+        let w = inputs.get(&root.join("workload").join(format!("{workload}.onnx"))).unwrap();
         while let Some(line) = lines.next_if(|l| !l.starts_with("case ")) {
             let mut parts = line.split('\t');
             let name = parts.next().unwrap();
@@ -140,7 +104,7 @@ fn same_lists_as_zigzag() {
 fn recorded_choices_are_candidates() {
     let Some(shared) = qc_tests::shared_or_say("spatial_generator") else { return };
     let root = shared.join("peers/zigzag-inputs");
-    let mut inputs = Inputs::default();
+    let mut inputs = Workloads::default();
     let mut failures: Vec<String> = Vec::new();
     let mut checked = 0;
     for summary in qc_tests::files_under(&root.join("results"), ".summary.json") {
@@ -152,9 +116,10 @@ fn recorded_choices_are_candidates() {
         let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
         let field = |k: &str| root.join(s[k].as_str().unwrap());
         let mixed = s["extra"]["enable_mix_spatial_mapping"].as_bool().unwrap_or(false);
-        let acc: Accelerator = read(&field("accel"), qc_backends::zigzag::read_accelerator_yaml).unwrap();
-        let mf: MappingFile = read(&field("mapping"), qc_backends::zigzag::read_mapping_yaml).unwrap();
-        let w = inputs.workload(&field("workload")).unwrap();
+        let acc: Accelerator =
+            read_with(&field("accel"), qc_backends::zigzag::read_accelerator_yaml).unwrap();
+        let mf: MappingFile = read_with(&field("mapping"), qc_backends::zigzag::read_mapping_yaml).unwrap();
+        let w = inputs.get(&field("workload")).unwrap();
         for rec in s["layers"].as_array().unwrap() {
             let name = rec["layer"].as_str().unwrap();
             let chosen = rec["spatial_mapping"].as_str().unwrap();
