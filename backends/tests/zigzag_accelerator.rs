@@ -1,6 +1,9 @@
 //! ZigZag accelerator YAML: reading ZigZag's own example accelerators (from `../shared`, when
 //! present), and one malformed input per diagnostic, with the key and the labelled text.
 
+mod common;
+use common::for_each_broken;
+
 use std::path::PathBuf;
 
 use miette::Diagnostic;
@@ -459,20 +462,16 @@ fn broken_yaml_never_panics() {
             let _ = format!("{:?}", miette::Report::new(e));
         }
     };
-    for (i, _) in BASE.char_indices() {
-        check(&BASE[..i]);
-        let mut s = BASE.to_string();
-        s.remove(i);
-        check(&s);
-    }
-    for junk in [
-        "\0",
-        "name: x\nmemories: {}\noperational_array: {dimensions: [], sizes: []}\n",
-        "[[[[",
-        "- !!binary x",
-    ] {
-        check(junk);
-    }
+    for_each_broken(
+        BASE,
+        &[
+            "\0",
+            "name: x\nmemories: {}\noperational_array: {dimensions: [], sizes: []}\n",
+            "[[[[",
+            "- !!binary x",
+        ],
+        &mut check,
+    );
     check(&replace(BASE, "size: 1000000", "size: 99999999999999999999"));
     check(&replace(BASE, "sizes: [4, 4]", "sizes: [4294967296, 4294967296, 4294967296]"));
     check(&replace(

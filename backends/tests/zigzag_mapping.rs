@@ -1,6 +1,9 @@
 //! ZigZag mapping YAML: reading ZigZag's own example mappings (from `../shared`, when present),
 //! and one malformed input per diagnostic, with the key and the labelled text.
 
+mod common;
+use common::for_each_broken;
+
 use std::path::PathBuf;
 
 use miette::Diagnostic;
@@ -242,16 +245,15 @@ fn broken_yaml_never_panics() {
             let _ = format!("{:?}", miette::Report::new(e));
         }
     };
-    for (i, _) in BASE.char_indices() {
-        check(&BASE[..i]);
-        let mut s = BASE.to_string();
-        s.remove(i);
-        check(&s);
-    }
-    for junk in
-        ["\0", "[[[[", "- !!binary x", "- name: default\n  temporal_ordering: [[K, 99999999999999999999]]\n"]
-    {
-        check(junk);
-    }
+    for_each_broken(
+        BASE,
+        &[
+            "\0",
+            "[[[[",
+            "- !!binary x",
+            "- name: default\n  temporal_ordering: [[K, 99999999999999999999]]\n",
+        ],
+        &mut check,
+    );
     assert!(n_ok > 0 && n_err > 0, "{n_ok} read, {n_err} rejected");
 }

@@ -1,6 +1,9 @@
 //! ZigZag manual-workload YAML: reading ZigZag's own example workloads (from `../shared`, when
 //! present), inline fixtures, round trips and malformed inputs.
 
+mod common;
+use common::for_each_broken;
+
 use std::path::PathBuf;
 
 use miette::Diagnostic;
@@ -432,21 +435,17 @@ fn broken_yaml_never_panics() {
             let _ = format!("{:?}", miette::Report::new(e));
         }
     };
-    for (i, _) in text.char_indices() {
-        check(&text[..i]);
-        let mut s = text.to_string();
-        s.remove(i);
-        check(&s);
-    }
-    for junk in [
-        "\0",
-        "- id: 99999999999999999999\n",
-        "- {id: 0, loop_sizes: [99999999999999999999]}",
-        "[[[[",
-        "- !!binary x",
-    ] {
-        check(junk);
-    }
+    for_each_broken(
+        text,
+        &[
+            "\0",
+            "- id: 99999999999999999999\n",
+            "- {id: 0, loop_sizes: [99999999999999999999]}",
+            "[[[[",
+            "- !!binary x",
+        ],
+        &mut check,
+    );
     assert!(n_ok > 0 && n_err > 0, "{n_ok} read, {n_err} rejected");
 }
 

@@ -1,6 +1,7 @@
 //! Fixtures shared by the integration tests of `qc-backends`: ZigZag's accelerators
 //! (`gemm_l1`, `tpu_like`) and layers (`gemm_layer`, resnet18 convs) built in Rust, and small
-//! builders of spatial and temporal mappings.
+//! builders of spatial and temporal mappings, and the broken-input generator of the readers'
+//! no-panic tests.
 
 #![allow(dead_code)]
 
@@ -252,4 +253,18 @@ pub fn order(s: &[(&str, u64)]) -> Vec<TemporalLoop> {
 /// `|a - b| <= 1e-9 |b|`.
 pub fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * b.abs()
+}
+
+/// Calls `check` on every prefix of `base`, on `base` with each character deleted in turn, and on
+/// each of `extra`: the inputs of the YAML readers' no-panic tests.
+pub fn for_each_broken(base: &str, extra: &[&str], mut check: impl FnMut(&str)) {
+    for (i, _) in base.char_indices() {
+        check(&base[..i]);
+        let mut s = base.to_string();
+        s.remove(i);
+        check(&s);
+    }
+    for junk in extra {
+        check(junk);
+    }
 }
