@@ -39,15 +39,22 @@ pub fn allocate(
 ) -> Result<TemporalMapping, CostError> {
     let model = Model::new(layer, acc, links)?;
     let sp = Spatial::new(&model, acc, spatial)?;
+    allocate_prepared(&model, &sp, acc, order, opts)
+}
+
+/// [`allocate`] with the per-layer tables already built (by [`crate::cost::Evaluator`]).
+pub(crate) fn allocate_prepared(
+    model: &Model,
+    sp: &Spatial,
+    acc: &Accelerator,
+    order: &[TemporalLoop],
+    opts: &AllocOptions,
+) -> Result<TemporalMapping, CostError> {
     let nd = model.dim_names.len();
     let mut order_idx = Vec::with_capacity(order.len());
     let mut per_dim = vec![1u64; nd];
     for l in order {
-        let d = model.dim_index(&l.dim).ok_or_else(|| CostError::UnknownDim {
-            layer: model.layer_name.clone(),
-            dim: l.dim.clone(),
-            known: model.dim_names.join(", "),
-        })?;
+        let d = model.dim_or_err(&l.dim)?;
         per_dim[d] = per_dim[d].saturating_mul(l.size);
         order_idx.push((d, l.size));
     }

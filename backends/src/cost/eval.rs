@@ -187,6 +187,17 @@ impl Evaluator {
 
     /// The temporal iterations each layer dim needs, in the layer's dim order (what the temporal
     /// loops of a dim must multiply to).
+    /// [`crate::cost::allocate`] for this layer and spatial mapping, without rebuilding the
+    /// per-layer tables (`acc` must be the accelerator the evaluator was made for).
+    pub fn allocate(
+        &self,
+        acc: &Accelerator,
+        order: &[crate::mapping::TemporalLoop],
+        opts: &crate::cost::AllocOptions,
+    ) -> Result<crate::mapping::TemporalMapping, CostError> {
+        crate::cost::alloc::allocate_prepared(&self.model, &self.spatial, acc, order, opts)
+    }
+
     pub fn temporal_sizes(&self) -> Vec<(String, u64)> {
         self.model.dim_names.iter().cloned().zip(self.spatial.temporal_sizes.iter().copied()).collect()
     }
@@ -216,11 +227,7 @@ impl Evaluator {
             for level in lv {
                 starts.push(loops.len());
                 for l in level {
-                    let d = model.dim_index(&l.dim).ok_or_else(|| CostError::UnknownDim {
-                        layer: model.layer_name.clone(),
-                        dim: l.dim.clone(),
-                        known: model.dim_names.join(", "),
-                    })?;
+                    let d = model.dim_or_err(&l.dim)?;
                     per_dim[d] = per_dim[d].saturating_mul(l.size);
                     loops.push((d, l.size));
                 }

@@ -284,6 +284,11 @@ impl Model {
         self.dim_names.iter().position(|n| n == name)
     }
 
+    /// The index of dim `name`, or the error naming the layer's dims.
+    pub fn dim_or_err(&self, name: &str) -> Result<usize, CostError> {
+        self.dim_index(name).ok_or_else(|| self.unknown_dim(name))
+    }
+
     fn unknown_dim(&self, dim: &str) -> CostError {
         CostError::UnknownDim {
             layer: self.layer_name.clone(),

@@ -7,7 +7,7 @@ use qc_ir::LoopNest;
 use super::lpf::{self, Constraints, LpfError, ResolvedConstraints};
 use super::{Objective, SEED_LPF_LIMIT, SearchError, TemporalOptions, TemporalResult};
 use crate::arch::Accelerator;
-use crate::cost::{AllocOptions, CostError, Evaluator, LayerCost, allocate};
+use crate::cost::{AllocOptions, CostError, Evaluator, LayerCost};
 use crate::mapping::{OperandLinks, OrderSize, SpatialMapping, TemporalLoop, TemporalMapping};
 
 /// Searches the temporal mapping of `layer` under `spatial` (see the module documentation of
@@ -25,10 +25,7 @@ pub fn search_temporal(
     let (names, temporal): (Vec<String>, Vec<u64>) = ev.temporal_sizes().into_iter().unzip();
     let dim_of = |n: &str| names.iter().position(|x| x == n);
     let mut s = Search {
-        layer,
         acc,
-        links,
-        spatial,
         ev: &ev,
         objective,
         opts,
@@ -49,7 +46,7 @@ pub fn search_temporal(
     // A complete ordering is used as is (ZigZag allocates it without catching misfits).
     if let Some(loops) = ordering.and_then(|o| lpf::complete_order(o, dim_of, &temporal)) {
         let order = to_loops(&loops);
-        let tm = allocate(layer, acc, links, spatial, &order, &s.alloc)?;
+        let tm = ev.allocate(acc, &order, &s.alloc)?;
         let cost = ev.evaluate(&tm, &opts.cost)?;
         return Ok(TemporalResult {
             temporal: tm,
@@ -225,10 +222,7 @@ struct Best {
 }
 
 struct Search<'a> {
-    layer: &'a LoopNest,
     acc: &'a Accelerator,
-    links: &'a OperandLinks,
-    spatial: &'a SpatialMapping,
     ev: &'a Evaluator,
     objective: Objective,
     opts: &'a TemporalOptions,
@@ -274,7 +268,7 @@ impl Search<'_> {
             }
         }
         self.evaluated += 1;
-        let tm = match allocate(self.layer, self.acc, self.links, self.spatial, &self.buf, &self.alloc) {
+        let tm = match self.ev.allocate(self.acc, &self.buf, &self.alloc) {
             Ok(tm) => tm,
             Err(e @ (CostError::MemoryTooSmall { .. } | CostError::HierarchyTooSmall { .. })) => {
                 self.skipped += 1;
