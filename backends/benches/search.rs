@@ -22,19 +22,37 @@ fn bench(c: &mut Criterion) {
     let ev = Evaluator::new(&layer, &acc, &links, &sm).unwrap();
     let cost = CostOptions::default();
 
-    // Plain figures, independent of criterion's statistics.
-    let t = Instant::now();
-    let r = search_temporal(&layer, &acc, &links, &sm, None, Objective::Latency, &lpf6).unwrap();
-    let s = t.elapsed().as_secs_f64();
-    println!(
-        "search lpf 6: {} orderings in {:.2} ms, {:.0} orderings/s",
-        r.evaluated,
-        s * 1e3,
-        r.evaluated as f64 / s
-    );
+    // Plain figures, independent of criterion's statistics: LOMA with and without lower-bound
+    // pruning (same result, fewer orderings allocated), for growing factor limits.
+    for lpf in [Some(6), Some(8), Some(10)] {
+        for obj in [Objective::Energy, Objective::Latency] {
+            let mut line = format!("search lpf {lpf:?} {obj:?}:");
+            let mut results = Vec::new();
+            for prune in [false, true] {
+                let o = TemporalOptions { lpf_limit: lpf, prune, ..lpf6.clone() };
+                let t = Instant::now();
+                let r = search_temporal(&layer, &acc, &links, &sm, None, obj, &o).unwrap();
+                let s = t.elapsed().as_secs_f64();
+                line += &format!(
+                    " {} {} of {} orderings allocated in {:.1} ms ({:.0}/s);",
+                    if prune { "pruned" } else { "plain" },
+                    r.evaluated,
+                    r.space,
+                    s * 1e3,
+                    r.visited as f64 / s
+                );
+                results.push((r.order, r.cost));
+            }
+            assert_eq!(results[0], results[1], "pruning changed the result");
+            println!("{line}");
+        }
+    }
     let free = TemporalOptions { lpf_limit: None, budget: Some(Duration::from_secs(1)), ..lpf6.clone() };
     let r = search_temporal(&layer, &acc, &links, &sm, None, Objective::Latency, &free).unwrap();
-    println!("search no merging, 1 s: {} of {} orderings", r.evaluated, r.space);
+    println!(
+        "search no merging, 1 s: {} allocated, {} of {} orderings visited",
+        r.evaluated, r.visited, r.space
+    );
 
     c.bench_function("search_lpf6_l1conv_tpu_like", |b| {
         b.iter(|| search_temporal(&layer, &acc, &links, &sm, None, Objective::Latency, &lpf6).unwrap())

@@ -47,6 +47,8 @@ pub struct LayerChoice {
     pub candidates: usize,
     /// Orderings allocated over all candidates.
     pub evaluated: u64,
+    /// Orderings excluded by the search's lower bounds over all candidates, without allocation.
+    pub pruned: u64,
     /// Whether every candidate's temporal space was searched to the end.
     pub exhaustive: bool,
     /// Whether this layer's search was shared with an identical earlier layer.
@@ -162,11 +164,12 @@ pub fn search_workload(
     for (i, _k, sm, r) in results {
         match r {
             Ok(res) => {
-                let evaluated = res.evaluated;
+                let (evaluated, pruned) = (res.evaluated, res.pruned);
                 let exhaustive = res.exhaustive;
                 match &mut best[i] {
                     Some(b) => {
                         b.evaluated += evaluated;
+                        b.pruned += pruned;
                         b.exhaustive &= exhaustive;
                         if opts.objective.better(&res.cost, &b.result.cost) {
                             b.spatial = sm;
@@ -180,6 +183,7 @@ pub fn search_workload(
                             result: res,
                             candidates: counts[i],
                             evaluated,
+                            pruned,
                             exhaustive,
                             shared_with: None,
                         });

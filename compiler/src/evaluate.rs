@@ -521,6 +521,7 @@ fn json_report(
                 "search": c.search.as_ref().map(|s| json!({
                     "spatial_candidates": s.candidates,
                     "orderings_evaluated": s.evaluated,
+                    "orderings_pruned": s.pruned,
                     "exhaustive": s.exhaustive,
                     "same_as_layer": s.shared_with.map(|j| costed[j].layer.name.clone()),
                 })),
@@ -542,12 +543,15 @@ fn json_report(
         "latency_model": args.latency_model.name(),
         "mapping": if args.fixed_mapping { "fixed" } else { "searched" },
         "search": (!args.fixed_mapping).then(|| {
-            let evaluated: u64 = costed.iter().filter_map(|c| c.search.as_ref()).filter(|s| s.shared_with.is_none()).map(|s| s.evaluated).sum();
+            let searches = || costed.iter().filter_map(|c| c.search.as_ref()).filter(|s| s.shared_with.is_none());
+            let evaluated: u64 = searches().map(|s| s.evaluated).sum();
+            let pruned: u64 = searches().map(|s| s.pruned).sum();
             json!({
                 "objective": format!("{:?}", args.opt).to_lowercase(),
                 "lpf_limit": args.lpf_limit,
                 "spatial_mappings": args.spatial_mappings,
                 "orderings_evaluated": evaluated,
+                "orderings_pruned": pruned,
                 "seconds": seconds,
                 "orderings_per_second": if seconds > 0.0 { evaluated as f64 / seconds } else { 0.0 },
             })

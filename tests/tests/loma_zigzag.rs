@@ -193,3 +193,239 @@ fn no_merging_under_budget() {
         "LOMA-6: latency {total6} in {t6:.2?}; no merging (0.5 s/layer): latency {total_free} in {tfree:.2?}; {better} layers better"
     );
 }
+
+/// Pruning is exact: on every layer of every run compared above (ZigZag's spatial mappings,
+/// LOMA-6), for each objective and both mapping types, the search with lower-bound pruning finds
+/// the same ordering with the same cost as the search without, allocating fewer orderings.
+/// Prints the orderings allocated with and without, and the times.
+#[test]
+fn pruning_changes_nothing_but_the_work() {
+    use qc_backends::cost::MappingType;
+    let (mut with, mut without, mut cases) = (0u64, 0u64, 0usize);
+    let (mut t_with, mut t_without) = (Duration::ZERO, Duration::ZERO);
+    let compared = distinct_cases(usize::MAX, |c| {
+        let Case { run, acc, layer, entry, sm, merge_order } = c;
+        let name = &layer.name;
+        for obj in [Objective::Energy, Objective::Latency, Objective::Edp] {
+            for mapping_type in [MappingType::Uneven, MappingType::Even] {
+                let opts = |prune| TemporalOptions {
+                    merge_order: merge_order.clone(),
+                    mapping_type,
+                    prune,
+                    ..TemporalOptions::default()
+                };
+                let go = |o: &TemporalOptions| {
+                    let start = Instant::now();
+                    let r = search_temporal(
+                        layer,
+                        acc,
+                        &entry.links,
+                        &sm,
+                        entry.temporal_ordering.as_deref(),
+                        obj,
+                        o,
+                    );
+                    (r, start.elapsed())
+                };
+                let ((a, ta), (b, tb)) = (go(&opts(true)), go(&opts(false)));
+                let ctx = format!("{run} {name} {obj:?} {mapping_type:?}");
+                match (a, b) {
+                    (Ok(a), Ok(b)) => {
+                        assert_eq!(
+                            (&a.order, &a.cost),
+                            (&b.order, &b.cost),
+                            "{ctx}: pruning changed the result"
+                        );
+                        assert_eq!(
+                            (a.visited, a.space, a.exhaustive),
+                            (b.visited, b.space, b.exhaustive),
+                            "{ctx}"
+                        );
+                        assert!(a.evaluated <= b.evaluated, "{ctx}");
+                        with += a.evaluated;
+                        without += b.evaluated;
+                    }
+                    (Err(a), Err(b)) => assert_eq!(a, b, "{ctx}"),
+                    (a, b) => panic!(
+                        "{ctx}: pruned {:?} vs not {:?}",
+                        a.map(|r| r.cost.energy),
+                        b.map(|r| r.cost.energy)
+                    ),
+                }
+                t_with += ta;
+                t_without += tb;
+                cases += 1;
+            }
+        }
+    });
+    if !compared {
+        return;
+    }
+    assert!(cases > 0, "no layers compared");
+    println!(
+        "pruning: {cases} searches, {with} orderings allocated with pruning in {t_with:.2?}, {without} without in {t_without:.2?} ({:.1}x fewer, {:.1}x faster)",
+        without as f64 / with as f64,
+        t_without.as_secs_f64() / t_with.as_secs_f64()
+    );
+}
+
+/// The pruning bounds are lower bounds: for the first 8 layers of every run above (ZigZag's spatial
+/// mapping), over all orderings of the LOMA-6 factors, for every ordering and prefix length `j`,
+/// the bounds it gives ([`Evaluator::prefix_bounds`]) are at most the energy and the latency of
+/// every ordering sharing its first `j` loops, and an allocation failure it says the first `j`
+/// loops decide is the failure of all of them.
+#[test]
+fn prefix_bounds_are_lower_bounds() {
+    use qc_backends::cost::{AllocOptions, AllocTrace, CostOptions, Evaluator, MappingType, PrefixBounds};
+    use std::collections::HashMap;
+    let (mut checks, mut orderings) = (0u64, 0usize);
+    let compared = distinct_cases(8, |c| {
+        let Case { run, acc, layer, entry, sm, .. } = c;
+        let name = &layer.name;
+        let ev = Evaluator::new(layer, acc, &entry.links, &sm).unwrap();
+        let names: Vec<String> = ev.temporal_sizes().into_iter().map(|(n, _)| n).collect();
+        let Ok(r) = search_temporal(
+            layer,
+            acc,
+            &entry.links,
+            &sm,
+            None,
+            Objective::Latency,
+            &TemporalOptions::default(),
+        ) else {
+            return;
+        };
+        let mut lpfs: Vec<(usize, u64)> =
+            r.lpfs.iter().map(|l| (names.iter().position(|n| *n == l.dim).unwrap(), l.size)).collect();
+        lpfs.sort();
+        for mapping_type in [MappingType::Uneven, MappingType::Even] {
+            let copts = CostOptions::default();
+            let floors = ev.term_floors(&copts).unwrap();
+            // (order, Some((energy, latency)) or None for a misfit, bounds, fail_req)
+            let mut all = Vec::new();
+            let mut perm = lpfs.clone();
+            loop {
+                let loops: Vec<_> = perm
+                    .iter()
+                    .map(|&(d, size)| qc_backends::mapping::TemporalLoop { dim: names[d].clone(), size })
+                    .collect();
+                let mut trace = AllocTrace::default();
+                let mut b = PrefixBounds::default();
+                match ev.allocate_traced(acc, &loops, &AllocOptions { mapping_type }, &mut trace) {
+                    Ok(tm) => {
+                        let c = ev.evaluate(&tm, &copts).unwrap();
+                        ev.prefix_bounds(&perm, &floors, &tm, &trace, &c, &copts, &mut b);
+                        all.push((perm.clone(), Some((c.energy, c.latency)), b, usize::MAX));
+                    }
+                    Err(_) => all.push((perm.clone(), None, b, trace.fail_req)),
+                }
+                if !next_permutation(&mut perm) {
+                    break;
+                }
+            }
+            orderings += all.len();
+            let n = lpfs.len();
+            for j in 0..=n {
+                // Per prefix: the least energy and latency, and whether any fits.
+                let mut group: HashMap<&[(usize, u64)], Least> = HashMap::new();
+                for (o, c, _, _) in &all {
+                    let g = group.entry(&o[..j]).or_insert((f64::INFINITY, f64::INFINITY, false));
+                    if let Some((e, l)) = c {
+                        g.0 = g.0.min(*e);
+                        g.1 = g.1.min(*l);
+                        g.2 = true;
+                    }
+                }
+                for (o, c, b, fail) in &all {
+                    let g = group[&o[..j]];
+                    let ctx = || format!("{run} {name} {mapping_type:?} prefix {j} of {o:?}");
+                    if c.is_some() {
+                        assert!(
+                            b.energy[j] * (1.0 - 1e-12) <= g.0,
+                            "{}: energy bound {} > {}",
+                            ctx(),
+                            b.energy[j],
+                            g.0
+                        );
+                        assert!(
+                            b.latency[j] * (1.0 - 1e-12) <= g.1,
+                            "{}: latency bound {} > {}",
+                            ctx(),
+                            b.latency[j],
+                            g.1
+                        );
+                    } else if *fail <= j {
+                        assert!(!g.2, "{}: the failure is not decided by the prefix", ctx());
+                    }
+                    checks += 1;
+                }
+            }
+        }
+    });
+    if !compared {
+        return;
+    }
+    assert!(orderings > 0, "no layers checked");
+    println!("prefix bounds: {orderings} orderings, {checks} (ordering, prefix) bounds checked");
+}
+
+/// One layer of a compared run, with ZigZag's spatial mapping for it.
+struct Case<'a> {
+    run: &'a str,
+    acc: &'a Accelerator,
+    layer: &'a qc_ir::LoopNest,
+    entry: &'a qc_backends::mapping::MappingEntry,
+    sm: qc_backends::mapping::SpatialMapping,
+    /// ZigZag's factor-merging order for layers parsed from ONNX.
+    merge_order: Option<Vec<String>>,
+}
+
+/// Calls `f` on the first `per_run` layers of every compared run, each (accelerator, layer,
+/// spatial mapping) once; `false` (having said so) when `../shared` is missing.
+fn distinct_cases(per_run: usize, mut f: impl FnMut(Case)) -> bool {
+    let Some(shared) = qc_tests::shared_or_say("loma_zigzag") else { return false };
+    let root = shared.join("peers/zigzag-inputs");
+    let mut cache = Workloads::default();
+    let mut seen = std::collections::HashSet::new();
+    for path in qc_tests::files_under(&root.join("results"), ".summary.json") {
+        let run = path.file_name().unwrap().to_string_lossy().trim_end_matches(".summary.json").to_string();
+        if skipped(&run) {
+            continue;
+        }
+        let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let field = |k: &str| root.join(s[k].as_str().unwrap());
+        let acc: Accelerator =
+            read_with(&field("accel"), qc_backends::zigzag::read_accelerator_yaml).unwrap();
+        let mapping: MappingFile =
+            read_with(&field("mapping"), qc_backends::zigzag::read_mapping_yaml).unwrap();
+        let wpath = field("workload");
+        let onnx = wpath.extension().is_some_and(|e| e == "onnx");
+        let w = cache.get(&wpath).unwrap().clone();
+        for rec in s["layers"].as_array().unwrap().iter().take(per_run) {
+            let name = rec["layer"].as_str().unwrap();
+            let sm_text = rec["spatial_mapping"].as_str().unwrap();
+            // Runs repeat (accelerator, layer, spatial mapping) triples; each is checked once.
+            if !seen.insert((s["accel"].to_string(), wpath.clone(), name.to_string(), sm_text.to_string())) {
+                continue;
+            }
+            let layer = w.layers.iter().find(|l| l.name == name).unwrap();
+            let entry = mapping.entry_for(&layer.name, &layer.op_type).unwrap();
+            let merge_order = onnx.then(|| zigzag_onnx_dim_order(layer));
+            f(Case { run: &run, acc: &acc, layer, entry, sm: parse_spatial(sm_text).unwrap(), merge_order });
+        }
+    }
+    true
+}
+
+/// The least energy and latency over a group of orderings, and whether any fits.
+type Least = (f64, f64, bool);
+
+/// The next permutation in lexicographic order; `false` after the last.
+fn next_permutation<T: Ord>(v: &mut [T]) -> bool {
+    let n = v.len();
+    let Some(i) = (1..n).rev().find(|&i| v[i - 1] < v[i]) else { return false };
+    let j = (i..n).rev().find(|&j| v[j] > v[i - 1]).unwrap_or(i);
+    v.swap(i - 1, j);
+    v[i..].reverse();
+    true
+}

@@ -39,16 +39,34 @@ pub fn allocate(
 ) -> Result<TemporalMapping, CostError> {
     let model = Model::new(layer, acc, links)?;
     let sp = Spatial::new(&model, acc, spatial)?;
-    allocate_prepared(&model, &sp, acc, order, opts)
+    allocate_prepared(&model, &sp, acc, order, opts, None)
 }
 
-/// [`allocate`] with the per-layer tables already built (by [`crate::cost::Evaluator`]).
+/// How much of the loop order each allocation decision looked at: what makes the allocation of
+/// the lower levels the same for every ordering that shares a prefix (innermost loops) with this
+/// one. Filled by [`crate::cost::Evaluator::allocate_traced`]; the search's lower bounds
+/// ([`crate::cost::Evaluator::prefix_bounds`]) build on it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllocTrace {
+    /// Per operand (the layer's operand order) and temporal level: the shortest prefix of the
+    /// order (number of innermost loops) that decides where the level ends. A decision depends on
+    /// the loops it tried (up to the first that did not fit) and on the earlier decisions of the
+    /// same operands; what it reads of the loops above is their product or set, the same for
+    /// every ordering of them.
+    pub cut_req: Vec<Vec<usize>>,
+    /// For an allocation that failed: the shortest prefix that decides the failure.
+    pub fail_req: usize,
+}
+
+/// [`allocate`] with the per-layer tables already built (by [`crate::cost::Evaluator`]),
+/// recording the decisions' dependence on the order in `trace` if given.
 pub(crate) fn allocate_prepared(
     model: &Model,
     sp: &Spatial,
     acc: &Accelerator,
     order: &[TemporalLoop],
     opts: &AllocOptions,
+    mut trace: Option<&mut AllocTrace>,
 ) -> Result<TemporalMapping, CostError> {
     let nd = model.dim_names.len();
     let mut order_idx = Vec::with_capacity(order.len());
@@ -77,6 +95,14 @@ pub(crate) fn allocate_prepared(
     let mut level = vec![1usize; nops];
     let mut result: Vec<Vec<Vec<TemporalLoop>>> = vec![Vec::new(); nops];
     let mut temporal_allocated = vec![0usize; nops];
+    // Per operand: the prefix length its decisions so far depend on.
+    let n = order_idx.len();
+    let mut dep = vec![0usize; nops];
+    if let Some(t) = trace.as_deref_mut() {
+        t.cut_req.clear();
+        t.cut_req.resize(nops, Vec::new());
+        t.fail_req = n;
+    }
 
     for (mi, mem) in acc.memories.iter().enumerate() {
         let ops: Vec<usize> =
@@ -86,6 +112,8 @@ pub(crate) fn allocate_prepared(
         }
         let cap = mem.size_bits as f64;
         let mut sizes: Vec<Vec<f64>> = Vec::with_capacity(ops.len());
+        // The decision depends on the operands' earlier decisions and on the loops tried.
+        let mut req = ops.iter().map(|&k| dep[k]).max().unwrap_or(0);
         for &k in &ops {
             let op = &model.ops[k];
             let rest = &order_idx[next[k]..];
@@ -117,17 +145,24 @@ pub(crate) fn allocate_prepared(
                     list.push(size);
                 } else {
                     if i == 0 {
-                        return Err(CostError::MemoryTooSmall {
-                            layer: model.layer_name.clone(),
-                            memory: mem.name.clone(),
-                            role: op.role.clone(),
-                            needed_bits: size,
-                            capacity_bits: mem.size_bits,
-                        });
+                        return failed(
+                            &mut trace,
+                            dep[k],
+                            CostError::MemoryTooSmall {
+                                layer: model.layer_name.clone(),
+                                memory: mem.name.clone(),
+                                role: op.role.clone(),
+                                needed_bits: size,
+                                capacity_bits: mem.size_bits,
+                            },
+                        );
                     }
                     break;
                 }
             }
+            // The prefixes `rest[..i]` with `i < list.len()` fit; `rest[..list.len()]`, if any, was
+            // tried and did not.
+            req = req.max(if list.len() > rest.len() { n } else { next[k] + list.len() });
             sizes.push(list);
         }
         // Top level of an operand: it must take everything left.
@@ -177,13 +212,21 @@ pub(crate) fn allocate_prepared(
             }
             if size > cap {
                 if i == 0 {
-                    return Err(CostError::MemoryTooSmall {
-                        layer: model.layer_name.clone(),
-                        memory: mem.name.clone(),
-                        role: ops.iter().map(|&k| model.ops[k].role.as_str()).collect::<Vec<_>>().join("+"),
-                        needed_bits: size,
-                        capacity_bits: mem.size_bits,
-                    });
+                    return failed(
+                        &mut trace,
+                        ops.iter().map(|&k| dep[k]).max().unwrap_or(0),
+                        CostError::MemoryTooSmall {
+                            layer: model.layer_name.clone(),
+                            memory: mem.name.clone(),
+                            role: ops
+                                .iter()
+                                .map(|&k| model.ops[k].role.as_str())
+                                .collect::<Vec<_>>()
+                                .join("+"),
+                            needed_bits: size,
+                            capacity_bits: mem.size_bits,
+                        },
+                    );
                 }
                 continue;
             }
@@ -211,18 +254,38 @@ pub(crate) fn allocate_prepared(
                 allocated[k].extend(lv.iter().copied());
             }
             if is_top[j] && next[k] < order_idx.len() {
-                return Err(CostError::HierarchyTooSmall {
-                    layer: model.layer_name.clone(),
-                    memory: mem.name.clone(),
-                    role: model.ops[k].role.clone(),
-                });
+                return failed(
+                    &mut trace,
+                    req,
+                    CostError::HierarchyTooSmall {
+                        layer: model.layer_name.clone(),
+                        memory: mem.name.clone(),
+                        role: model.ops[k].role.clone(),
+                    },
+                );
             }
             level[k] += 1;
+            dep[k] = req;
+            if let Some(t) = trace.as_deref_mut() {
+                t.cut_req[k].push(if is_top[j] { n } else { req });
+            }
         }
     }
     Ok(TemporalMapping {
         operands: model.ops.iter().zip(result).map(|(op, lv)| (op.role.clone(), lv)).collect(),
     })
+}
+
+/// Records what a failed allocation depended on, and fails.
+fn failed(
+    trace: &mut Option<&mut AllocTrace>,
+    req: usize,
+    e: CostError,
+) -> Result<TemporalMapping, CostError> {
+    if let Some(t) = trace.as_deref_mut() {
+        t.fail_req = req;
+    }
+    Err(e)
 }
 
 /// ZigZag's check for the even mapping type: no loop position is allocated for one operand and

@@ -8,6 +8,10 @@ use crate::cost::{
 use crate::mapping::{OperandLinks, SpatialMapping, TemporalMapping};
 use qc_ir::LoopNest;
 
+mod bound;
+
+pub use bound::PrefixBounds;
+
 const FH: usize = 0;
 const TL: usize = 1;
 const FL: usize = 2;
@@ -195,7 +199,19 @@ impl Evaluator {
         order: &[crate::mapping::TemporalLoop],
         opts: &crate::cost::AllocOptions,
     ) -> Result<crate::mapping::TemporalMapping, CostError> {
-        crate::cost::alloc::allocate_prepared(&self.model, &self.spatial, acc, order, opts)
+        crate::cost::alloc::allocate_prepared(&self.model, &self.spatial, acc, order, opts, None)
+    }
+
+    /// [`Evaluator::allocate`], recording in `trace` which prefix of `order` each decision
+    /// depended on (for [`Evaluator::prefix_bounds`]).
+    pub fn allocate_traced(
+        &self,
+        acc: &Accelerator,
+        order: &[crate::mapping::TemporalLoop],
+        opts: &crate::cost::AllocOptions,
+        trace: &mut crate::cost::AllocTrace,
+    ) -> Result<crate::mapping::TemporalMapping, CostError> {
+        crate::cost::alloc::allocate_prepared(&self.model, &self.spatial, acc, order, opts, Some(trace))
     }
 
     pub fn temporal_sizes(&self) -> Vec<(String, u64)> {

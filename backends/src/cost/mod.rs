@@ -15,8 +15,8 @@ mod alloc;
 mod eval;
 mod model;
 
-pub use alloc::{AllocOptions, MappingType, allocate};
-pub use eval::Evaluator;
+pub use alloc::{AllocOptions, AllocTrace, MappingType, allocate};
+pub use eval::{Evaluator, PrefixBounds};
 
 use crate::arch::{Accelerator, Direction, MemOperand};
 use crate::mapping::{OperandLinks, SpatialMapping, TemporalMapping};

@@ -7,7 +7,7 @@ use qc_ir::LoopNest;
 use super::lpf::{self, Constraints, LpfError, ResolvedConstraints};
 use super::{Objective, SEED_LPF_LIMIT, SearchError, TemporalOptions, TemporalResult};
 use crate::arch::Accelerator;
-use crate::cost::{AllocOptions, CostError, Evaluator, LayerCost};
+use crate::cost::{AllocOptions, AllocTrace, CostError, Evaluator, LayerCost, PrefixBounds};
 use crate::mapping::{OperandLinks, OrderSize, SpatialMapping, TemporalLoop, TemporalMapping};
 
 /// Searches the temporal mapping of `layer` under `spatial` (see the module documentation of
@@ -34,9 +34,14 @@ pub fn search_temporal(
         deadline: opts.budget.map(|b| Instant::now() + b),
         out_of_budget: false,
         buf: Vec::new(),
+        idx: Vec::new(),
+        trace: AllocTrace::default(),
+        floors: if opts.prune { ev.term_floors(&opts.cost)? } else { Vec::new() },
+        bounds: PrefixBounds::default(),
         best: None,
         evaluated: 0,
         skipped: 0,
+        pruned: 0,
         first_misfit: None,
     };
     let to_loops = |l: &[(usize, u64)]| -> Vec<TemporalLoop> {
@@ -54,6 +59,7 @@ pub fn search_temporal(
             cost,
             evaluated: 1,
             skipped: 0,
+            pruned: 0,
             visited: 1,
             space: 1,
             lpfs: order,
@@ -111,7 +117,7 @@ pub fn search_temporal(
     let mut m = fine_perm;
     s.run(&mut m, &fine_cons, &mut visited)?;
     let exhaustive = !s.out_of_budget && visited == space;
-    let (evaluated, skipped) = (s.evaluated, s.skipped);
+    let (evaluated, skipped, pruned) = (s.evaluated, s.skipped, s.pruned);
     match s.best {
         Some(Best { cost, order, tm }) => Ok(TemporalResult {
             temporal: tm,
@@ -119,6 +125,7 @@ pub fn search_temporal(
             cost,
             evaluated,
             skipped,
+            pruned,
             visited,
             space,
             lpfs: to_loops(&fine),
@@ -209,9 +216,42 @@ impl Multiset {
         true
     }
 
+    /// Moves to the last permutation that shares the first `j` elements with the current one
+    /// (so that [`Multiset::advance`] leaves them), returning how many permutations that skips.
+    fn skip_subtree(&mut self, j: usize) -> u64 {
+        let suffix = &mut self.ids[j..];
+        let mut count = vec![0u64; self.classes.len()];
+        for &c in suffix.iter() {
+            count[c as usize] += 1;
+        }
+        let total = lpf::multiset_permutations(&count);
+        // The rank of the current suffix among the permutations of its elements.
+        let mut rank = 0u64;
+        for &c in suffix.iter() {
+            for smaller in 0..c as usize {
+                if count[smaller] > 0 {
+                    count[smaller] -= 1;
+                    rank = rank.saturating_add(lpf::multiset_permutations(&count));
+                    count[smaller] += 1;
+                }
+            }
+            count[c as usize] -= 1;
+        }
+        suffix.sort_unstable_by(|a, b| b.cmp(a));
+        total.saturating_sub(rank).saturating_sub(1)
+    }
+
     fn at(&self, p: usize) -> (usize, u64) {
         self.classes[self.ids[p] as usize]
     }
+}
+
+/// What [`Search::try_order`] tells the enumeration.
+enum Step {
+    /// The budget is spent.
+    Stop,
+    /// Go on; with `Some(j)`, skip the other orderings that share the first `j` loops.
+    Next(Option<usize>),
 }
 
 /// The best ordering so far: its cost, loops `(dim, size)` and allocation.
@@ -230,11 +270,17 @@ struct Search<'a> {
     alloc: AllocOptions,
     deadline: Option<Instant>,
     out_of_budget: bool,
-    /// The ordering being tried, reused between orderings.
+    /// The ordering being tried, reused between orderings, and as dim indices.
     buf: Vec<TemporalLoop>,
+    idx: Vec<(usize, u64)>,
+    trace: AllocTrace,
+    /// [`Evaluator::term_floors`] (when pruning).
+    floors: Vec<Vec<f64>>,
+    bounds: PrefixBounds,
     best: Option<Best>,
     evaluated: u64,
     skipped: u64,
+    pruned: u64,
     first_misfit: Option<CostError>,
 }
 
@@ -249,14 +295,16 @@ impl Search<'_> {
         !over
     }
 
-    /// Allocates and evaluates one ordering; `false` once the budget is spent.
-    fn try_order(&mut self, order: impl ExactSizeIterator<Item = (usize, u64)>) -> Result<bool, SearchError> {
+    /// Allocates and evaluates one ordering.
+    fn try_order(&mut self, order: impl ExactSizeIterator<Item = (usize, u64)>) -> Result<Step, SearchError> {
         if !self.budget_left() {
-            return Ok(false);
+            return Ok(Step::Stop);
         }
         let n = order.len();
         self.buf.truncate(n);
+        self.idx.clear();
         for (i, (d, size)) in order.enumerate() {
+            self.idx.push((d, size));
             match self.buf.get_mut(i) {
                 Some(l) => {
                     if l.dim != self.names[d] {
@@ -268,31 +316,62 @@ impl Search<'_> {
             }
         }
         self.evaluated += 1;
-        let tm = match self.ev.allocate(self.acc, &self.buf, &self.alloc) {
+        let prune = self.opts.prune;
+        let allocated = if prune {
+            self.ev.allocate_traced(self.acc, &self.buf, &self.alloc, &mut self.trace)
+        } else {
+            self.ev.allocate(self.acc, &self.buf, &self.alloc)
+        };
+        let tm = match allocated {
             Ok(tm) => tm,
             Err(e @ (CostError::MemoryTooSmall { .. } | CostError::HierarchyTooSmall { .. })) => {
                 self.skipped += 1;
                 if self.first_misfit.is_none() {
                     self.first_misfit = Some(e);
                 }
-                return Ok(true);
+                // Every ordering with the loops the failure depended on fails the same way.
+                let from = self.trace.fail_req;
+                return Ok(Step::Next((prune && from < n).then_some(from)));
             }
             Err(e) => return Err(e.into()),
         };
         let cost = self.ev.evaluate(&tm, &self.opts.cost)?;
+        if prune {
+            self.ev.prefix_bounds(
+                &self.idx,
+                &self.floors,
+                &tm,
+                &self.trace,
+                &cost,
+                &self.opts.cost,
+                &mut self.bounds,
+            );
+        }
         let better = match &self.best {
             None => true,
             Some(b) => self.objective.better(&cost, &b.cost),
         };
         if better {
-            let order: Vec<(usize, u64)> = self
-                .buf
-                .iter()
-                .map(|l| (self.names.iter().position(|n| *n == l.dim).unwrap_or_default(), l.size))
-                .collect();
-            self.best = Some(Best { cost, order, tm });
+            self.best = Some(Best { cost, order: self.idx.clone(), tm });
         }
-        Ok(true)
+        if !prune {
+            return Ok(Step::Next(None));
+        }
+        let best = &self.best.as_ref().map(|b| &b.cost);
+        let from = best.and_then(|b| (0..n).find(|&j| self.excluded(j, b)));
+        Ok(Step::Next(from))
+    }
+
+    /// Whether the bounds for prefix length `j` show that no ordering with that prefix is better
+    /// than `best` (with a margin for the rounding of sums taken in another order).
+    fn excluded(&self, j: usize, best: &LayerCost) -> bool {
+        const MARGIN: f64 = 1.0 - 1e-12;
+        let (e, l) = (self.bounds.energy[j] * MARGIN, self.bounds.latency[j] * MARGIN);
+        match self.objective {
+            Objective::Energy => e > best.energy,
+            Objective::Latency => l > best.latency,
+            Objective::Edp => e * l > best.energy * best.latency,
+        }
     }
 
     /// Tries every permutation of `m` that satisfies `cons`, counting permutations visited.
@@ -307,9 +386,17 @@ impl Search<'_> {
             if !cons.accepts(|p| m.at(p)) {
                 continue;
             }
-            if !self.try_order((0..m.ids.len()).map(|p| m.at(p)))? {
-                *visited -= 1;
-                return Ok(());
+            match self.try_order((0..m.ids.len()).map(|p| m.at(p)))? {
+                Step::Stop => {
+                    *visited -= 1;
+                    return Ok(());
+                }
+                Step::Next(Some(j)) => {
+                    let skipped = m.skip_subtree(j);
+                    *visited = visited.saturating_add(skipped);
+                    self.pruned = self.pruned.saturating_add(skipped);
+                }
+                Step::Next(None) => {}
             }
         }
         Ok(())
@@ -347,7 +434,7 @@ impl Search<'_> {
             for (b, &i) in blocks.iter().zip(&pick) {
                 order.extend_from_slice(&b[i]);
             }
-            if cons.accepts(|p| order[p]) && !self.try_order(order.iter().copied())? {
+            if cons.accepts(|p| order[p]) && matches!(self.try_order(order.iter().copied())?, Step::Stop) {
                 return Ok(());
             }
             // Odometer, innermost block fastest.

@@ -1,0 +1,210 @@
+//! Lower bounds on the cost of every loop ordering that shares its innermost loops with one
+//! evaluated ordering: what the search prunes with.
+//!
+//! The allocator fills the memories bottom-up, so the loops of the lowest levels are decided by
+//! the innermost loops of the order ([`AllocTrace`]). The cost model then charges each
+//! (operand, memory level) for the data it moves; that charge reads the loops below the level's
+//! upper boundary (tile sizes, refill periods) and only the product or the set of the loops
+//! above it (the number of refills, whether partial sums remain). After the stationarity
+//! merge-down, a boundary moves up past the irrelevant loops above it, so it is decided once the
+//! next relevant loop is known. Hence a term whose boundary is decided by the first `j` loops is
+//! the same for every ordering with those `j` innermost loops.
+//!
+//! A term not yet decided is bounded by its floor ([`Evaluator::term_floors`]): the data an
+//! operand moves across a boundary per refill times the refills is smallest when every temporal
+//! loop sits below the boundary (a relevant loop above multiplies the refills by its size and
+//! the tile by at most that; an irrelevant one only the refills), so the mapping with all
+//! temporal loops in the lowest level, irrelevant ones innermost, moves the least across every
+//! boundary. Its per-term energies, less the rounding of accesses to whole words (one word per
+//! instance) and, when the spatial unrolling is fractional, less half (the cost model rounds
+//! fractional tiles to whole elements), are floors for every ordering. Partial sums of the
+//! output (which may not move at all) get no floor; final outputs get one only when their
+//! precision is at most the partial sums'.
+//!
+//! Latency (3.9.1's model): the ideal temporal cycles and the systolic drain are fixed; the
+//! stall of a port is decided once all its links are (their boundaries and the double-buffering
+//! decisions of the memories they touch); the combined stall is the maximum over ports and zero,
+//! and on- and off-loading are never negative. The repository's model (`zigzag-3d12a96`) can
+//! make on-loading negative (its balanced reduction), so it gets no latency bound.
+
+use super::{Evaluator, FH, FL, TH, TL};
+use crate::cost::CostError;
+use crate::cost::model::Rel;
+use crate::cost::{AllocTrace, CostOptions, LatencyModel, LayerCost};
+use crate::mapping::{TemporalLoop, TemporalMapping};
+
+/// Per prefix length `j` (`0..=n` innermost loops fixed), lower bounds on the energy and the
+/// latency of every ordering with that prefix.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PrefixBounds {
+    pub energy: Vec<f64>,
+    pub latency: Vec<f64>,
+}
+
+impl Evaluator {
+    /// Per operand and memory level, a lower bound on that (operand, level)'s energy under every
+    /// temporal mapping (see the module documentation).
+    pub fn term_floors(&self, opts: &CostOptions) -> Result<Vec<Vec<f64>>, CostError> {
+        let model = &self.model;
+        let loops: Vec<(usize, u64)> =
+            self.spatial.temporal_sizes.iter().copied().enumerate().filter(|&(_, s)| s > 1).collect();
+        let operands = model
+            .ops
+            .iter()
+            .map(|op| {
+                let mut lowest: Vec<(usize, u64)> = loops.clone();
+                lowest.sort_by_key(|&(d, _)| op.rel[d] != Rel::Ir);
+                let mut levels = vec![Vec::new(); op.mems.len()];
+                levels[0] = lowest
+                    .into_iter()
+                    .map(|(d, size)| TemporalLoop { dim: model.dim_names[d].clone(), size })
+                    .collect();
+                (op.role.clone(), levels)
+            })
+            .collect();
+        let ideal = self.evaluate(&TemporalMapping { operands }, opts)?;
+        let integral = self.spatial.frac.iter().all(|s| {
+            s.levels.iter().flatten().all(|&(_, f)| f.fract() == 0.0)
+                && s.boost.iter().all(|b| b.fract() == 0.0)
+        });
+        let scale = if integral { 1.0 - 1e-9 } else { 0.5 };
+        Ok(model
+            .ops
+            .iter()
+            .zip(&ideal.operands)
+            .map(|(op, oc)| {
+                let dirs: &[usize] = match (op.is_output, op.prec_final <= op.prec) {
+                    (false, _) => &[FH, TL, FL, TH],
+                    (true, true) => &[FL, TH],
+                    (true, false) => &[],
+                };
+                oc.levels
+                    .iter()
+                    .map(|lc| {
+                        dirs.iter()
+                            .filter(|&&i| lc.accesses[i] > 0)
+                            .map(|&i| {
+                                let per_access = lc.energy[i] / lc.accesses[i] as f64;
+                                let words = (lc.accesses[i] as f64 - lc.instances as f64 - 1.0).max(0.0);
+                                words * scale * per_access
+                            })
+                            .sum()
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// The bounds for the prefixes of `order` (dim indices in the layer's dim order, innermost
+    /// first), given its allocation `tm`, the allocator's `trace` and its `cost` (all for this
+    /// ordering, with the same `opts`), and the [`Evaluator::term_floors`] (empty: no floors).
+    #[allow(clippy::too_many_arguments)]
+    pub fn prefix_bounds(
+        &self,
+        order: &[(usize, u64)],
+        floors: &[Vec<f64>],
+        tm: &TemporalMapping,
+        trace: &AllocTrace,
+        cost: &LayerCost,
+        opts: &CostOptions,
+        out: &mut PrefixBounds,
+    ) {
+        let n = order.len();
+        let model = &self.model;
+        // decided[k][a]: the prefix that decides operand k's boundary `a` after merge-down
+        // (a = 0 ..= levels; boundary `a` is where temporal level `a` starts).
+        let decided: Vec<Vec<usize>> = model
+            .ops
+            .iter()
+            .enumerate()
+            .map(|(k, op)| {
+                let levels = tm.operands.get(k).map_or(&[][..], |(_, l)| &l[..]);
+                let m_count = levels.len();
+                let mut cut = 0;
+                (0..=m_count)
+                    .map(|a| {
+                        if a > 0 {
+                            cut += levels[a - 1].len();
+                        }
+                        if a == m_count {
+                            return n;
+                        }
+                        let alloc =
+                            if a == 0 { 0 } else { trace.cut_req[k].get(a - 1).copied().unwrap_or(n) };
+                        let mut i = cut;
+                        while i < n && op.rel[order[i].0] == Rel::Ir {
+                            i += 1;
+                        }
+                        alloc.max(if i >= n { n } else { i + 1 })
+                    })
+                    .collect()
+            })
+            .collect();
+
+        // Undecided terms count their floor; a decided one its value.
+        out.energy.clear();
+        out.energy.resize(n + 1, 0.0);
+        let mut acc = cost.mac_energy;
+        for (k, oc) in cost.operands.iter().enumerate() {
+            let m_count = oc.levels.len();
+            for (m, lc) in oc.levels.iter().enumerate() {
+                let floor = floors.get(k).and_then(|f| f.get(m)).copied().unwrap_or(0.0);
+                let req = if m + 1 < m_count { decided[k][m + 1] } else { decided[k][m] };
+                acc += floor;
+                out.energy[req.min(n)] += lc.energy.iter().sum::<f64>() - floor;
+            }
+        }
+        for e in out.energy.iter_mut() {
+            acc += *e;
+            *e = acc;
+        }
+
+        out.latency.clear();
+        if opts.latency_model != LatencyModel::Zigzag391 {
+            out.latency.resize(n + 1, 0.0);
+            return;
+        }
+        // The prefix deciding the double-buffering flag of a memory: every operand it holds.
+        let mem_req = |mem: usize| -> usize {
+            let mut r = 0;
+            for (k, lv) in self.levels.iter().enumerate() {
+                for (l, li) in lv.iter().enumerate() {
+                    if li.memory == mem {
+                        r = r.max(decided[k][l + 1]);
+                    }
+                }
+            }
+            r
+        };
+        let mut stall_at: Vec<i64> = vec![0; n + 1];
+        for port in &self.ports {
+            let mut req = 0;
+            for pl in &port.links {
+                let Some(k) = pl.op else { continue };
+                let m_count = self.levels[k].len();
+                let (boundary, flag_level) = match pl.dir {
+                    TL | FL => (decided[k][pl.level], pl.level.checked_sub(1)),
+                    FH | TH if pl.level + 1 < m_count => (decided[k][pl.level + 1], Some(pl.level)),
+                    _ => continue, // the top level sends nothing up
+                };
+                req = req.max(boundary);
+                if let Some(l) = flag_level {
+                    req = req.max(mem_req(self.levels[k][l].memory));
+                }
+            }
+            let ss = cost
+                .port_stalls
+                .iter()
+                .find(|p| p.memory == port.memory && p.port == port.port)
+                .map_or(0, |p| p.stall_slack);
+            let slot = &mut stall_at[req.min(n)];
+            *slot = (*slot).max(ss);
+        }
+        let base = cost.ideal_temporal_cycle as f64 + self.spatial.drain as f64;
+        let mut worst = 0i64;
+        for &s in &stall_at {
+            worst = worst.max(s);
+            out.latency.push(base + worst as f64);
+        }
+    }
+}
