@@ -1,11 +1,13 @@
 //! LOMA temporal mapping search ([`qc_backends::search`]): resnet18 `layer1.0.conv1` on
 //! `tpu_like` with ZigZag's spatial mapping (K 32 x C 32), lpf_limit 6 (720 orderings), and
-//! the two steps of each ordering alone: [`allocate`] and a prepared [`Evaluator`].
+//! the two steps of each ordering alone: allocation ([`allocate`] from scratch, and the search's
+//! [`Evaluator::allocate_order`] with a fresh memo) and evaluation (a prepared [`Evaluator`], and
+//! the search's [`Evaluator::evaluate_order`] with reused buffers).
 
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use qc_backends::cost::{AllocOptions, CostOptions, Evaluator, allocate};
+use qc_backends::cost::{AllocOptions, Allocator, CostOptions, EvalScratch, Evaluator, LayerCost, allocate};
 use qc_backends::mapping::OperandLinks;
 use qc_backends::search::{Objective, TemporalOptions, search_temporal};
 
@@ -62,8 +64,28 @@ fn bench(c: &mut Criterion) {
             allocate(&layer, &acc, &links, &sm, std::hint::black_box(&ord), &AllocOptions::default()).unwrap()
         })
     });
+    let names: Vec<String> = ev.temporal_sizes().into_iter().map(|(n, _)| n).collect();
+    let idx: Vec<(usize, u64)> =
+        ord.iter().map(|l| (names.iter().position(|n| *n == l.dim).unwrap(), l.size)).collect();
+    c.bench_function("allocate_order_l1conv_tpu_like", |b| {
+        b.iter(|| {
+            // A fresh memo each time: the cost of one allocation with nothing to replay.
+            let mut a = Allocator::default();
+            ev.allocate_order(std::hint::black_box(&idx), &AllocOptions::default(), &mut a, None).unwrap();
+            a
+        })
+    });
     c.bench_function("evaluator_l1conv_tpu_like", |b| {
         b.iter(|| ev.evaluate(std::hint::black_box(&tm), &cost).unwrap())
+    });
+    let mut alloc = Allocator::default();
+    ev.allocate_order(&idx, &AllocOptions::default(), &mut alloc, None).unwrap();
+    let (mut scratch, mut out) = (EvalScratch::default(), LayerCost::default());
+    c.bench_function("evaluate_order_l1conv_tpu_like", |b| {
+        b.iter(|| {
+            ev.evaluate_order(std::hint::black_box(&idx), alloc.allocation(), &cost, &mut scratch, &mut out)
+                .unwrap()
+        })
     });
     c.bench_function("evaluator_new_l1conv_tpu_like", |b| {
         b.iter(|| Evaluator::new(&layer, &acc, &links, &sm).unwrap())

@@ -273,12 +273,19 @@ fn pruning_changes_nothing_but_the_work() {
 /// mapping), over all orderings of the LOMA-6 factors, for every ordering and prefix length `j`,
 /// the bounds it gives ([`Evaluator::prefix_bounds`]) are at most the energy and the latency of
 /// every ordering sharing its first `j` loops, and an allocation failure it says the first `j`
-/// loops decide is the failure of all of them.
+/// loops decide is the failure of all of them. On the way, the search's inner loop is checked
+/// against the plain one: memoised allocation (one [`Allocator`] across the orderings, in the
+/// search's order) gives the same allocation, trace and error as a fresh one, and
+/// [`Evaluator::evaluate_order`] (reused buffers) the same cost as [`Evaluator::evaluate`].
 #[test]
 fn prefix_bounds_are_lower_bounds() {
-    use qc_backends::cost::{AllocOptions, AllocTrace, CostOptions, Evaluator, MappingType, PrefixBounds};
+    use qc_backends::cost::{
+        AllocOptions, AllocTrace, Allocator, CostOptions, EvalScratch, Evaluator, LayerCost, MappingType,
+        PrefixBounds,
+    };
     use std::collections::HashMap;
     let (mut checks, mut orderings) = (0u64, 0usize);
+    let (mut reused, mut decided) = (0u64, 0u64);
     let compared = distinct_cases(8, |c| {
         let Case { run, acc, layer, entry, sm, .. } = c;
         let name = &layer.name;
@@ -304,6 +311,9 @@ fn prefix_bounds_are_lower_bounds() {
             // (order, Some((energy, latency)) or None for a misfit, bounds, fail_req)
             let mut all = Vec::new();
             let mut perm = lpfs.clone();
+            let (mut memo, mut scratch, mut cost) =
+                (Allocator::default(), EvalScratch::default(), LayerCost::default());
+            let aopts = AllocOptions { mapping_type };
             loop {
                 let loops: Vec<_> = perm
                     .iter()
@@ -311,19 +321,38 @@ fn prefix_bounds_are_lower_bounds() {
                     .collect();
                 let mut trace = AllocTrace::default();
                 let mut b = PrefixBounds::default();
-                match ev.allocate_traced(acc, &loops, &AllocOptions { mapping_type }, &mut trace) {
-                    Ok(tm) => {
+                let fresh = ev.allocate_traced(&loops, &aopts, &mut trace);
+                let mut memo_trace = AllocTrace::default();
+                let memoised = ev.allocate_order(&perm, &aopts, &mut memo, Some(&mut memo_trace));
+                let ctx = || format!("{run} {name} {mapping_type:?} {perm:?}");
+                assert_eq!(memo_trace, trace, "{}: memoised trace", ctx());
+                match (fresh, memoised) {
+                    (Ok(tm), Ok(())) => {
+                        assert_eq!(
+                            ev.mapping(&perm, memo.allocation()),
+                            tm,
+                            "{}: memoised allocation",
+                            ctx()
+                        );
                         let c = ev.evaluate(&tm, &copts).unwrap();
-                        ev.prefix_bounds(&perm, &floors, &tm, &trace, &c, &copts, &mut b);
+                        ev.evaluate_order(&perm, memo.allocation(), &copts, &mut scratch, &mut cost).unwrap();
+                        assert_eq!(cost, c, "{}: evaluate_order", ctx());
+                        ev.prefix_bounds(&perm, &floors, memo.allocation(), &trace, &c, &copts, &mut b);
                         all.push((perm.clone(), Some((c.energy, c.latency)), b, usize::MAX));
                     }
-                    Err(_) => all.push((perm.clone(), None, b, trace.fail_req)),
+                    (Err(e), Err(m)) => {
+                        assert_eq!(m.to_string(), e.to_string(), "{}: memoised error", ctx());
+                        all.push((perm.clone(), None, b, trace.fail_req));
+                    }
+                    (f, m) => panic!("{}: fresh {f:?}, memoised {m:?}", ctx()),
                 }
                 if !next_permutation(&mut perm) {
                     break;
                 }
             }
             orderings += all.len();
+            reused += memo.decisions().0;
+            decided += memo.decisions().1;
             let n = lpfs.len();
             for j in 0..=n {
                 // Per prefix: the least energy and latency, and whether any fits.
@@ -366,7 +395,11 @@ fn prefix_bounds_are_lower_bounds() {
         return;
     }
     assert!(orderings > 0, "no layers checked");
-    println!("prefix bounds: {orderings} orderings, {checks} (ordering, prefix) bounds checked");
+    assert!(reused > 0, "memoisation reused no decision ({decided} made)");
+    println!(
+        "prefix bounds: {orderings} orderings, {checks} (ordering, prefix) bounds checked; memoised \
+         allocation equal to fresh on all, {reused} memory decisions reused, {decided} made"
+    );
 }
 
 /// One layer of a compared run, with ZigZag's spatial mapping for it.

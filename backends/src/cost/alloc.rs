@@ -29,6 +29,9 @@ pub struct AllocOptions {
 /// unrolling, see [`crate::cost::Evaluator::temporal_sizes`]) to the memory levels of each
 /// operand, as ZigZag 3.9.1's `MemoryAllocator` does (double buffering of memories that force
 /// it, shared memories filled jointly). Returns the mapping before stationarity merge-down.
+///
+/// For many orders of one layer and spatial mapping, use [`crate::cost::Evaluator::allocate_order`]
+/// with one [`Allocator`]: it reuses the decisions that consecutive orders share.
 pub fn allocate(
     layer: &LoopNest,
     acc: &Accelerator,
@@ -39,7 +42,449 @@ pub fn allocate(
 ) -> Result<TemporalMapping, CostError> {
     let model = Model::new(layer, acc, links)?;
     let sp = Spatial::new(&model, acc, spatial)?;
-    allocate_prepared(&model, &sp, acc, order, opts, None)
+    let plan = Plan::new(&model, acc);
+    let idx = order_indices(&model, order)?;
+    let mut a = Allocator::default();
+    a.run(&model, &sp, &plan, 0, &idx, opts, None)?;
+    Ok(a.allocation.to_mapping(&model, &idx))
+}
+
+/// The loops of `order` as `(dim index, size)`.
+pub(crate) fn order_indices(model: &Model, order: &[TemporalLoop]) -> Result<Vec<(usize, u64)>, CostError> {
+    order.iter().map(|l| Ok((model.dim_or_err(&l.dim)?, l.size))).collect()
+}
+
+/// An allocation of one loop order (innermost first) to the memory levels of each operand,
+/// before stationarity merge-down: operand `k`'s level `l` holds the loops
+/// `order[starts[k][l]..starts[k][l + 1]]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Allocation {
+    /// Per operand (the layer's operand order, output first): `levels + 1` positions, from 0 to
+    /// the length of the order.
+    pub(crate) starts: Vec<Vec<usize>>,
+}
+
+impl Allocation {
+    /// Per operand (the layer's operand order, output first): where its levels start in the
+    /// order, then the order's length.
+    pub fn starts(&self) -> &[Vec<usize>] {
+        &self.starts
+    }
+
+    pub(crate) fn to_mapping(&self, model: &Model, order: &[(usize, u64)]) -> TemporalMapping {
+        let operands = model
+            .ops
+            .iter()
+            .zip(&self.starts)
+            .map(|(op, st)| {
+                let levels = st
+                    .windows(2)
+                    .map(|w| {
+                        order[w[0]..w[1]]
+                            .iter()
+                            .map(|&(d, size)| TemporalLoop { dim: model.dim_names[d].clone(), size })
+                            .collect()
+                    })
+                    .collect();
+                (op.role.clone(), levels)
+            })
+            .collect();
+        TemporalMapping { operands }
+    }
+}
+
+/// The memories in the order the allocator fills them (the accelerator's, lowest first), each
+/// with the layer operands it holds.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    mems: Vec<PlanMemory>,
+}
+
+#[derive(Clone, Debug)]
+struct PlanMemory {
+    name: String,
+    capacity_bits: u64,
+    double_buffering: bool,
+    /// The layer operands it holds, in the memory's operand order.
+    ops: Vec<usize>,
+    /// Per entry of `ops`: whether this is the operand's top memory.
+    is_top: Vec<bool>,
+}
+
+impl Plan {
+    pub(crate) fn new(model: &Model, acc: &Accelerator) -> Plan {
+        let mems = acc
+            .memories
+            .iter()
+            .enumerate()
+            .filter_map(|(mi, mem)| {
+                let ops: Vec<usize> = mem
+                    .operands
+                    .iter()
+                    .filter_map(|mo| model.ops.iter().position(|o| o.mem == *mo))
+                    .collect();
+                let is_top = ops.iter().map(|&k| model.ops[k].mems.last() == Some(&mi)).collect();
+                (!ops.is_empty()).then(|| PlanMemory {
+                    name: mem.name.clone(),
+                    capacity_bits: mem.size_bits,
+                    double_buffering: mem.double_buffering,
+                    ops,
+                    is_top,
+                })
+            })
+            .collect();
+        Plan { mems }
+    }
+}
+
+/// The allocator's reusable state: its buffers, the last [`Allocation`], and the decisions that
+/// produced it, which the next allocation replays where they still hold.
+///
+/// Memoisation: the decision for a memory (where each of its operands' levels ends) depends only
+/// on the innermost loops of the order up to [`AllocTrace::cut_req`] and on the product or set
+/// of the loops above them (see [`AllocTrace`]). The search enumerates orders so that
+/// consecutive ones share their innermost loops, so a decision whose prefix the next order
+/// keeps is reused as is: the lowest memories, where the allocator works hardest, are decided
+/// once per group of orders rather than once per order.
+#[derive(Clone, Debug, Default)]
+pub struct Allocator {
+    allocation: Allocation,
+    /// What the memo is valid for: the evaluator, the options, the order, and its elements sorted.
+    owner: u64,
+    memo_opts: AllocOptions,
+    memo_order: Vec<(usize, u64)>,
+    memo_sorted: Vec<(usize, u64)>,
+    sorted: Vec<(usize, u64)>,
+    /// Per plan memory: the decision of the last allocation, if it got that far.
+    memo: Vec<Option<Decision>>,
+    /// Decisions replayed and made (statistics).
+    reused: u64,
+    decided: u64,
+    // Working state per operand: loops allocated so far (spatial and temporal), next unallocated
+    // position of the order, next level, the prefix its decisions so far depend on.
+    allocated: Vec<Vec<(usize, f64)>>,
+    next: Vec<usize>,
+    level: Vec<usize>,
+    dep: Vec<usize>,
+    // Buffers of one decision.
+    per_dim: Vec<u64>,
+    suffix: Vec<u64>,
+    dims: Vec<f64>,
+    dims_all: Vec<f64>,
+    sizes: Vec<Vec<f64>>,
+    accesses: Vec<Vec<f64>>,
+    offsets: Vec<usize>,
+    best: Vec<usize>,
+    cur: Vec<usize>,
+}
+
+/// One memory's decision: the prefix it depended on, and the loops each operand took.
+#[derive(Clone, Debug, Default)]
+struct Decision {
+    req: usize,
+    take: Vec<usize>,
+}
+
+impl Allocator {
+    /// The last successful allocation.
+    pub fn allocation(&self) -> &Allocation {
+        &self.allocation
+    }
+
+    /// Memory decisions replayed from the memo and made afresh, since this allocator was made.
+    pub fn decisions(&self) -> (u64, u64) {
+        (self.reused, self.decided)
+    }
+
+    /// Allocates `order` (dim indices in the layer's order); `owner` identifies the prepared
+    /// layer the memo belongs to (0: do not memoise across calls).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run(
+        &mut self,
+        model: &Model,
+        sp: &Spatial,
+        plan: &Plan,
+        owner: u64,
+        order: &[(usize, u64)],
+        opts: &AllocOptions,
+        mut trace: Option<&mut AllocTrace>,
+    ) -> Result<(), CostError> {
+        let nd = model.dim_names.len();
+        let n = order.len();
+        self.per_dim.clear();
+        self.per_dim.resize(nd, 1);
+        for &(d, size) in order {
+            self.per_dim[d] = self.per_dim[d].saturating_mul(size);
+        }
+        for (d, &p) in self.per_dim.iter().enumerate() {
+            if p != sp.temporal_sizes[d] {
+                return Err(CostError::TemporalMismatch {
+                    layer: model.layer_name.clone(),
+                    role: "*".into(),
+                    dim: model.dim_names[d].clone(),
+                    product: p,
+                    expected: sp.temporal_sizes[d],
+                });
+            }
+        }
+        // What of the memo holds: decisions that read no further than the common prefix, when
+        // the order has the same elements (so the same products and sets above any prefix).
+        self.sorted.clear();
+        self.sorted.extend_from_slice(order);
+        self.sorted.sort_unstable();
+        let same = owner != 0
+            && owner == self.owner
+            && *opts == self.memo_opts
+            && self.sorted == self.memo_sorted
+            && self.memo.len() == plan.mems.len();
+        let common =
+            if same { order.iter().zip(&self.memo_order).take_while(|(a, b)| a == b).count() } else { 0 };
+        if !same {
+            self.memo.clear();
+            self.memo.resize(plan.mems.len(), None);
+            std::mem::swap(&mut self.sorted, &mut self.memo_sorted);
+            self.owner = owner;
+            self.memo_opts = *opts;
+        }
+        self.memo_order.clear();
+        self.memo_order.extend_from_slice(order);
+
+        let nops = model.ops.len();
+        self.allocated.resize(nops, Vec::new());
+        for (k, a) in self.allocated.iter_mut().enumerate() {
+            a.clear();
+            a.extend_from_slice(&sp.frac[k].levels[0]);
+        }
+        for v in [&mut self.next, &mut self.dep] {
+            v.clear();
+            v.resize(nops, 0);
+        }
+        self.level.clear();
+        self.level.resize(nops, 1);
+        self.allocation.starts.resize(nops, Vec::new());
+        for s in &mut self.allocation.starts {
+            s.clear();
+            s.push(0);
+        }
+        self.suffix.clear();
+        self.suffix.resize(n + 1, 1);
+        for i in (0..n).rev() {
+            self.suffix[i] = self.suffix[i + 1].saturating_mul(order[i].1);
+        }
+        if let Some(t) = trace.as_deref_mut() {
+            t.cut_req.clear();
+            t.cut_req.resize(nops, Vec::new());
+            t.fail_req = n;
+        }
+
+        for (pi, pm) in plan.mems.iter().enumerate() {
+            let req = match &self.memo[pi] {
+                Some(d) if d.req <= common => {
+                    self.reused += 1;
+                    self.best.clone_from(&d.take);
+                    d.req
+                }
+                _ => {
+                    self.decided += 1;
+                    match self.decide(model, sp, pm, order, opts) {
+                        Ok(req) => {
+                            let d = self.memo[pi].get_or_insert_with(Decision::default);
+                            d.req = req;
+                            d.take.clone_from(&self.best);
+                            req
+                        }
+                        Err((req, e)) => {
+                            self.forget_from(pi);
+                            return failed(&mut trace, req, e);
+                        }
+                    }
+                }
+            };
+            for (j, &k) in pm.ops.iter().enumerate() {
+                let from = self.next[k];
+                self.next[k] += self.best[j];
+                self.allocated[k].extend(order[from..self.next[k]].iter().map(|&(d, s)| (d, s as f64)));
+                self.allocation.starts[k].push(self.next[k]);
+                if let Some(lv) = sp.frac[k].levels.get(self.level[k]) {
+                    self.allocated[k].extend_from_slice(lv);
+                }
+                if pm.is_top[j] && self.next[k] < n {
+                    self.forget_from(pi + 1);
+                    return failed(
+                        &mut trace,
+                        req,
+                        CostError::HierarchyTooSmall {
+                            layer: model.layer_name.clone(),
+                            memory: pm.name.clone(),
+                            role: model.ops[k].role.clone(),
+                        },
+                    );
+                }
+                self.level[k] += 1;
+                self.dep[k] = req;
+                if let Some(t) = trace.as_deref_mut() {
+                    t.cut_req[k].push(if pm.is_top[j] { n } else { req });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the decisions of plan memories `pi..` (not reached by the last allocation).
+    fn forget_from(&mut self, pi: usize) {
+        for d in &mut self.memo[pi..] {
+            *d = None;
+        }
+    }
+
+    /// Decides how many loops each operand of memory `pm` takes (into `self.best`): of the
+    /// prefixes of each operand's remaining loops that fit, the combination that fits together
+    /// and moves the least data to the level above. Returns the prefix the decision depends on,
+    /// or the error with the prefix the failure depends on.
+    fn decide(
+        &mut self,
+        model: &Model,
+        sp: &Spatial,
+        pm: &PlanMemory,
+        order: &[(usize, u64)],
+        opts: &AllocOptions,
+    ) -> Result<usize, (usize, CostError)> {
+        let n = order.len();
+        let nops_here = pm.ops.len();
+        let cap = pm.capacity_bits as f64;
+        self.sizes.resize(nops_here, Vec::new());
+        self.accesses.resize(nops_here, Vec::new());
+        // The decision depends on the operands' earlier decisions and on the loops tried.
+        let mut req = pm.ops.iter().map(|&k| self.dep[k]).max().unwrap_or(0);
+        for (j, &k) in pm.ops.iter().enumerate() {
+            let op = &model.ops[k];
+            let rest = &order[self.next[k]..];
+            let prec = if op.is_output {
+                let ir = |d: usize| op.rel[d] == Rel::Ir;
+                let spatial_left = sp.frac[k].levels[self.level[k]..].iter().flatten().any(|&(d, _)| ir(d));
+                if spatial_left || rest.iter().any(|&(d, _)| ir(d)) { op.prec } else { op.prec_final }
+            } else {
+                op.prec
+            } as f64;
+            // The tile of the loops allocated so far, then with each further loop of `rest`.
+            self.dims.clear();
+            self.dims.resize(model.dim_names.len(), 1.0);
+            for &(d, s) in &self.allocated[k] {
+                self.dims[d] *= s;
+            }
+            let all = if pm.double_buffering {
+                self.dims_all.clone_from(&self.dims);
+                for &(d, s) in rest {
+                    self.dims_all[d] *= s as f64;
+                }
+                model.tensor_size(k, &self.dims_all) * prec
+            } else {
+                0.0
+            };
+            let list = &mut self.sizes[j];
+            list.clear();
+            for i in 0..=rest.len() {
+                if i > 0 {
+                    let (d, s) = rest[i - 1];
+                    self.dims[d] *= s as f64;
+                }
+                let mut size = model.tensor_size(k, &self.dims) * prec;
+                if pm.double_buffering && i < rest.len() && size < all {
+                    size *= 2.0;
+                }
+                if size <= cap {
+                    list.push(size);
+                } else {
+                    if i == 0 {
+                        return Err((
+                            self.dep[k],
+                            CostError::MemoryTooSmall {
+                                layer: model.layer_name.clone(),
+                                memory: pm.name.clone(),
+                                role: op.role.clone(),
+                                needed_bits: size,
+                                capacity_bits: pm.capacity_bits,
+                            },
+                        ));
+                    }
+                    break;
+                }
+            }
+            // The prefixes `rest[..i]` with `i < list.len()` fit; `rest[..list.len()]`, if any, was
+            // tried and did not.
+            req = req.max(if list.len() > rest.len() { n } else { self.next[k] + list.len() });
+        }
+        // Top level of an operand: it must take everything left (the longest prefix that fits).
+        self.offsets.clear();
+        self.offsets.resize(nops_here, 0);
+        for j in 0..nops_here {
+            let k = pm.ops[j];
+            let acc = &mut self.accesses[j];
+            acc.clear();
+            if pm.is_top[j] {
+                let list = &mut self.sizes[j];
+                let last = list.len() - 1;
+                self.offsets[j] = last;
+                list.swap(0, last);
+                list.truncate(1);
+                acc.push(0.0);
+            } else {
+                let from = self.next[k];
+                acc.extend(self.sizes[j].iter().enumerate().map(|(i, &s)| self.suffix[from + i] as f64 * s));
+            }
+        }
+        // Every combination, the last operand's choice varying fastest; the last of the least
+        // traffic that fits wins (ZigZag's `<=`).
+        self.best.clear();
+        self.best.resize(nops_here, 0);
+        self.cur.clear();
+        self.cur.extend_from_slice(&self.offsets);
+        let mut best_acc = f64::INFINITY;
+        let mut first = true;
+        loop {
+            let mut size = 0.0;
+            let mut accs = 0.0;
+            for j in 0..nops_here {
+                let c = self.cur[j] - self.offsets[j];
+                size += self.sizes[j][c];
+                accs += self.accesses[j][c];
+            }
+            if size > cap {
+                if first {
+                    let roles = pm.ops.iter().map(|&k| model.ops[k].role.as_str()).collect::<Vec<_>>();
+                    return Err((
+                        pm.ops.iter().map(|&k| self.dep[k]).max().unwrap_or(0),
+                        CostError::MemoryTooSmall {
+                            layer: model.layer_name.clone(),
+                            memory: pm.name.clone(),
+                            role: roles.join("+"),
+                            needed_bits: size,
+                            capacity_bits: pm.capacity_bits,
+                        },
+                    ));
+                }
+            } else if accs <= best_acc
+                && (opts.mapping_type == MappingType::Uneven || even_ok(&pm.ops, &self.cur, &self.next, n))
+            {
+                best_acc = accs;
+                self.best.clone_from(&self.cur);
+            }
+            first = false;
+            // Next combination (odometer).
+            let mut j = nops_here;
+            loop {
+                if j == 0 {
+                    return Ok(req);
+                }
+                j -= 1;
+                self.cur[j] += 1;
+                if self.cur[j] - self.offsets[j] < self.sizes[j].len() {
+                    break;
+                }
+                self.cur[j] = self.offsets[j];
+            }
+        }
+    }
 }
 
 /// How much of the loop order each allocation decision looked at: what makes the allocation of
@@ -58,230 +503,8 @@ pub struct AllocTrace {
     pub fail_req: usize,
 }
 
-/// [`allocate`] with the per-layer tables already built (by [`crate::cost::Evaluator`]),
-/// recording the decisions' dependence on the order in `trace` if given.
-pub(crate) fn allocate_prepared(
-    model: &Model,
-    sp: &Spatial,
-    acc: &Accelerator,
-    order: &[TemporalLoop],
-    opts: &AllocOptions,
-    mut trace: Option<&mut AllocTrace>,
-) -> Result<TemporalMapping, CostError> {
-    let nd = model.dim_names.len();
-    let mut order_idx = Vec::with_capacity(order.len());
-    let mut per_dim = vec![1u64; nd];
-    for l in order {
-        let d = model.dim_or_err(&l.dim)?;
-        per_dim[d] = per_dim[d].saturating_mul(l.size);
-        order_idx.push((d, l.size));
-    }
-    for (d, &p) in per_dim.iter().enumerate() {
-        if p != sp.temporal_sizes[d] {
-            return Err(CostError::TemporalMismatch {
-                layer: model.layer_name.clone(),
-                role: "*".into(),
-                dim: model.dim_names[d].clone(),
-                product: p,
-                expected: sp.temporal_sizes[d],
-            });
-        }
-    }
-    let nops = model.ops.len();
-    // Per operand: loops allocated so far (spatial and temporal), next unallocated index,
-    // current level, result.
-    let mut allocated: Vec<Vec<(usize, f64)>> = (0..nops).map(|k| sp.frac[k].levels[0].clone()).collect();
-    let mut next = vec![0usize; nops];
-    let mut level = vec![1usize; nops];
-    let mut result: Vec<Vec<Vec<TemporalLoop>>> = vec![Vec::new(); nops];
-    let mut temporal_allocated = vec![0usize; nops];
-    // Per operand: the prefix length its decisions so far depend on.
-    let n = order_idx.len();
-    let mut dep = vec![0usize; nops];
-    if let Some(t) = trace.as_deref_mut() {
-        t.cut_req.clear();
-        t.cut_req.resize(nops, Vec::new());
-        t.fail_req = n;
-    }
-
-    for (mi, mem) in acc.memories.iter().enumerate() {
-        let ops: Vec<usize> =
-            mem.operands.iter().filter_map(|mo| model.ops.iter().position(|o| o.mem == *mo)).collect();
-        if ops.is_empty() {
-            continue;
-        }
-        let cap = mem.size_bits as f64;
-        let mut sizes: Vec<Vec<f64>> = Vec::with_capacity(ops.len());
-        // The decision depends on the operands' earlier decisions and on the loops tried.
-        let mut req = ops.iter().map(|&k| dep[k]).max().unwrap_or(0);
-        for &k in &ops {
-            let op = &model.ops[k];
-            let rest = &order_idx[next[k]..];
-            let prec = if op.is_output {
-                let ir = |d: usize| op.rel[d] == Rel::Ir;
-                let spatial_left = sp.frac[k].levels[level[k]..].iter().flatten().any(|&(d, _)| ir(d));
-                if spatial_left || rest.iter().any(|&(d, _)| ir(d)) { op.prec } else { op.prec_final }
-            } else {
-                op.prec
-            } as f64;
-            let size_of = |extra: &[(usize, u64)]| {
-                let mut dims = vec![1.0f64; nd];
-                for &(d, s) in &allocated[k] {
-                    dims[d] *= s;
-                }
-                for &(d, s) in extra {
-                    dims[d] *= s as f64;
-                }
-                model.tensor_size(k, &dims) * prec
-            };
-            let all = if mem.double_buffering { size_of(rest) } else { 0.0 };
-            let mut list = Vec::new();
-            for i in 0..=rest.len() {
-                let mut size = size_of(&rest[..i]);
-                if mem.double_buffering && i < rest.len() && size < all {
-                    size *= 2.0;
-                }
-                if size <= cap {
-                    list.push(size);
-                } else {
-                    if i == 0 {
-                        return failed(
-                            &mut trace,
-                            dep[k],
-                            CostError::MemoryTooSmall {
-                                layer: model.layer_name.clone(),
-                                memory: mem.name.clone(),
-                                role: op.role.clone(),
-                                needed_bits: size,
-                                capacity_bits: mem.size_bits,
-                            },
-                        );
-                    }
-                    break;
-                }
-            }
-            // The prefixes `rest[..i]` with `i < list.len()` fit; `rest[..list.len()]`, if any, was
-            // tried and did not.
-            req = req.max(if list.len() > rest.len() { n } else { next[k] + list.len() });
-            sizes.push(list);
-        }
-        // Top level of an operand: it must take everything left.
-        let is_top: Vec<bool> = ops.iter().map(|&k| *model.ops[k].mems.last().unwrap() == mi).collect();
-        let mut offsets = vec![0usize; ops.len()];
-        for (j, &k) in ops.iter().enumerate() {
-            if is_top[j] {
-                let last = *sizes[j].last().unwrap();
-                offsets[j] = sizes[j].len() - 1;
-                sizes[j] = vec![last];
-                let _ = k;
-            }
-        }
-        let accesses: Vec<Vec<f64>> = ops
-            .iter()
-            .enumerate()
-            .map(|(j, &k)| {
-                sizes[j]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &s)| {
-                        if is_top[j] {
-                            0.0
-                        } else {
-                            let left: u64 =
-                                order_idx[next[k] + i + offsets[j]..].iter().map(|l| l.1).product();
-                            left as f64 * s
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        let counts: Vec<usize> = sizes.iter().map(|s| s.len()).collect();
-        let combos: usize = counts.iter().product();
-        let mut best: Vec<usize> = vec![0; ops.len()];
-        let mut best_acc = f64::INFINITY;
-        let mut cur = vec![0usize; ops.len()];
-        for i in 0..combos {
-            let mut size = 0.0;
-            let mut accs = 0.0;
-            for j in 0..ops.len() {
-                let div: usize = counts[j + 1..].iter().product();
-                let c = (i / div) % counts[j];
-                cur[j] = c + offsets[j];
-                size += sizes[j][c];
-                accs += accesses[j][c];
-            }
-            if size > cap {
-                if i == 0 {
-                    return failed(
-                        &mut trace,
-                        ops.iter().map(|&k| dep[k]).max().unwrap_or(0),
-                        CostError::MemoryTooSmall {
-                            layer: model.layer_name.clone(),
-                            memory: mem.name.clone(),
-                            role: ops
-                                .iter()
-                                .map(|&k| model.ops[k].role.as_str())
-                                .collect::<Vec<_>>()
-                                .join("+"),
-                            needed_bits: size,
-                            capacity_bits: mem.size_bits,
-                        },
-                    );
-                }
-                continue;
-            }
-            if accs <= best_acc
-                && (opts.mapping_type == MappingType::Uneven
-                    || even_ok(&ops, &cur, &next, &temporal_allocated, &order_idx))
-            {
-                best_acc = accs;
-                best.clone_from(&cur);
-            }
-        }
-        for (j, &k) in ops.iter().enumerate() {
-            let take = &order_idx[next[k]..next[k] + best[j]];
-            result[k].push(
-                take.iter()
-                    .map(|&(d, s)| TemporalLoop { dim: model.dim_names[d].clone(), size: s })
-                    .collect(),
-            );
-            for &(d, s) in take {
-                allocated[k].push((d, s as f64));
-            }
-            next[k] += best[j];
-            temporal_allocated[k] += best[j];
-            if let Some(lv) = sp.frac[k].levels.get(level[k]) {
-                allocated[k].extend(lv.iter().copied());
-            }
-            if is_top[j] && next[k] < order_idx.len() {
-                return failed(
-                    &mut trace,
-                    req,
-                    CostError::HierarchyTooSmall {
-                        layer: model.layer_name.clone(),
-                        memory: mem.name.clone(),
-                        role: model.ops[k].role.clone(),
-                    },
-                );
-            }
-            level[k] += 1;
-            dep[k] = req;
-            if let Some(t) = trace.as_deref_mut() {
-                t.cut_req[k].push(if is_top[j] { n } else { req });
-            }
-        }
-    }
-    Ok(TemporalMapping {
-        operands: model.ops.iter().zip(result).map(|(op, lv)| (op.role.clone(), lv)).collect(),
-    })
-}
-
 /// Records what a failed allocation depended on, and fails.
-fn failed(
-    trace: &mut Option<&mut AllocTrace>,
-    req: usize,
-    e: CostError,
-) -> Result<TemporalMapping, CostError> {
+fn failed(trace: &mut Option<&mut AllocTrace>, req: usize, e: CostError) -> Result<(), CostError> {
     if let Some(t) = trace.as_deref_mut() {
         t.fail_req = req;
     }
@@ -289,20 +512,14 @@ fn failed(
 }
 
 /// ZigZag's check for the even mapping type: no loop position is allocated for one operand and
-/// left unallocated for another.
-fn even_ok(ops: &[usize], cur: &[usize], next: &[usize], done: &[usize], order: &[(usize, u64)]) -> bool {
-    let _ = order;
-    let mut to_alloc: Vec<usize> = Vec::new();
-    let mut to_keep: Vec<usize> = Vec::new();
-    for (j, &k) in ops.iter().enumerate() {
-        let base = done[k];
-        let left = order.len() - next[k];
-        for i in 0..cur[j].min(left) {
-            to_alloc.push(base + i);
-        }
-        for i in cur[j]..left {
-            to_keep.push(base + i);
-        }
-    }
-    !to_alloc.iter().any(|p| to_keep.contains(p))
+/// left unallocated for another. Operand `ops[j]` takes positions `next..next + min(cur[j],
+/// left)` and keeps `next + cur[j]..n` for the levels above.
+fn even_ok(ops: &[usize], cur: &[usize], next: &[usize], n: usize) -> bool {
+    ops.iter().enumerate().all(|(j1, &k1)| {
+        let taken_end = next[k1] + cur[j1].min(n - next[k1]);
+        ops.iter().enumerate().all(|(j2, &k2)| {
+            let kept_from = next[k2] + cur[j2];
+            next[k1].max(kept_from) >= taken_end
+        })
+    })
 }

@@ -1,11 +1,15 @@
 //! One evaluation: data movement per (operand, level, direction), energy, and latency.
 
 use crate::arch::{Accelerator, Direction, MemOperand, Memory};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::cost::alloc::{Allocation, Allocator, Plan, order_indices};
 use crate::cost::model::{Decoupler, Model, Rel, Spatial, py_round};
 use crate::cost::{
-    CostError, CostOptions, LatencyModel, LayerCost, LevelCost, OperandCost, PortStall, dir_index,
+    AllocOptions, AllocTrace, CostError, CostOptions, LatencyModel, LayerCost, LevelCost, OperandCost,
+    PortStall, dir_index,
 };
-use crate::mapping::{OperandLinks, SpatialMapping, TemporalMapping};
+use crate::mapping::{OperandLinks, SpatialMapping, TemporalLoop, TemporalMapping};
 use qc_ir::LoopNest;
 
 mod bound;
@@ -66,14 +70,41 @@ struct Link {
     window: u64,
 }
 
-/// One operand's data movement under one spatial variant.
+/// One operand's data movement under one spatial variant (and the buffers computing it).
 #[derive(Clone, Debug, Default)]
 struct Pattern {
     elem: Vec<f64>,
     bits: Vec<f64>,
     eff_bits: Vec<f64>,
     links: Vec<[Link; 4]>,
+    ir1: Vec<f64>,
+    has_ir1: Vec<bool>,
+    psum: Vec<bool>,
+    prec: Vec<u32>,
+    caal: Vec<f64>,
 }
+
+/// The buffers of [`Evaluator::evaluate_order`], reused from one evaluation to the next so that
+/// evaluating a mapping allocates nothing.
+#[derive(Clone, Debug, Default)]
+pub struct EvalScratch {
+    temps: Vec<Temporal>,
+    frac: Vec<Pattern>,
+    int: Vec<Pattern>,
+    shared_util: Vec<(usize, f64)>,
+    db: Vec<Vec<bool>>,
+    acts: Vec<(i64, i64, u64, u64)>,
+    windows: Vec<(u64, u64)>,
+    cc: LoadCycles,
+    once: Vec<(usize, usize, usize)>,
+    c_list: Vec<f64>,
+    m_list: Vec<f64>,
+    reduce: Vec<(usize, f64, f64)>,
+    parts: Vec<(f64, f64, f64)>,
+}
+
+/// Identifies an [`Evaluator`] (and its clones) to the [`Allocator`] memo.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The temporal mapping of one operand after stationarity merge-down.
 #[derive(Clone, Debug, Default)]
@@ -94,8 +125,10 @@ struct Temporal {
 /// evaluates temporal mappings.
 #[derive(Clone, Debug)]
 pub struct Evaluator {
+    id: u64,
     model: Model,
     spatial: Spatial,
+    plan: Plan,
     levels: Vec<Vec<LevelInfo>>,
     ports: Vec<PortInfo>,
     mem_names: Vec<String>,
@@ -179,6 +212,8 @@ impl Evaluator {
         }
         let mac_energy = acc.array.mac_energy * model.total_macs as f64;
         Ok(Evaluator {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            plan: Plan::new(&model, acc),
             mem_names: acc.memories.iter().map(|m| m.name.clone()).collect(),
             units: acc.array.units(),
             model,
@@ -189,40 +224,70 @@ impl Evaluator {
         })
     }
 
-    /// The temporal iterations each layer dim needs, in the layer's dim order (what the temporal
-    /// loops of a dim must multiply to).
     /// [`crate::cost::allocate`] for this layer and spatial mapping, without rebuilding the
-    /// per-layer tables (`acc` must be the accelerator the evaluator was made for).
+    /// per-layer tables.
     pub fn allocate(
         &self,
-        acc: &Accelerator,
-        order: &[crate::mapping::TemporalLoop],
-        opts: &crate::cost::AllocOptions,
-    ) -> Result<crate::mapping::TemporalMapping, CostError> {
-        crate::cost::alloc::allocate_prepared(&self.model, &self.spatial, acc, order, opts, None)
+        order: &[TemporalLoop],
+        opts: &AllocOptions,
+    ) -> Result<TemporalMapping, CostError> {
+        self.allocate_loops(order, opts, None)
     }
 
     /// [`Evaluator::allocate`], recording in `trace` which prefix of `order` each decision
     /// depended on (for [`Evaluator::prefix_bounds`]).
     pub fn allocate_traced(
         &self,
-        acc: &Accelerator,
-        order: &[crate::mapping::TemporalLoop],
-        opts: &crate::cost::AllocOptions,
-        trace: &mut crate::cost::AllocTrace,
-    ) -> Result<crate::mapping::TemporalMapping, CostError> {
-        crate::cost::alloc::allocate_prepared(&self.model, &self.spatial, acc, order, opts, Some(trace))
+        order: &[TemporalLoop],
+        opts: &AllocOptions,
+        trace: &mut AllocTrace,
+    ) -> Result<TemporalMapping, CostError> {
+        self.allocate_loops(order, opts, Some(trace))
     }
 
+    fn allocate_loops(
+        &self,
+        order: &[TemporalLoop],
+        opts: &AllocOptions,
+        trace: Option<&mut AllocTrace>,
+    ) -> Result<TemporalMapping, CostError> {
+        let idx = order_indices(&self.model, order)?;
+        let mut a = Allocator::default();
+        a.run(&self.model, &self.spatial, &self.plan, 0, &idx, opts, trace)?;
+        Ok(a.allocation().to_mapping(&self.model, &idx))
+    }
+
+    /// The allocation of `order` (`(dim, size)`, dims indexed as in
+    /// [`Evaluator::temporal_sizes`], innermost first) into `alloc`
+    /// ([`Allocator::allocation`]), reusing the decisions of `alloc`'s previous allocation that
+    /// still hold for this order; with `trace`, records what each decision depended on.
+    pub fn allocate_order(
+        &self,
+        order: &[(usize, u64)],
+        opts: &AllocOptions,
+        alloc: &mut Allocator,
+        trace: Option<&mut AllocTrace>,
+    ) -> Result<(), CostError> {
+        alloc.run(&self.model, &self.spatial, &self.plan, self.id, order, opts, trace)
+    }
+
+    /// The temporal mapping an allocation of `order` stands for.
+    pub fn mapping(&self, order: &[(usize, u64)], alloc: &Allocation) -> TemporalMapping {
+        alloc.to_mapping(&self.model, order)
+    }
+
+    /// The temporal iterations each layer dim needs, in the layer's dim order (what the temporal
+    /// loops of a dim must multiply to).
     pub fn temporal_sizes(&self) -> Vec<(String, u64)> {
         self.model.dim_names.iter().cloned().zip(self.spatial.temporal_sizes.iter().copied()).collect()
     }
 
-    fn temporal(&self, tm: &TemporalMapping) -> Result<(Vec<Temporal>, u64), CostError> {
+    /// The operands' temporal loops of `tm` into `temps`, checked; returns the temporal cycles.
+    fn temporal(&self, tm: &TemporalMapping, temps: &mut Vec<Temporal>) -> Result<u64, CostError> {
         let model = &self.model;
-        let mut out = Vec::with_capacity(model.ops.len());
+        temps.resize_with(model.ops.len(), Temporal::default);
         let mut total = 0;
-        for op in &model.ops {
+        for (k, op) in model.ops.iter().enumerate() {
             let lv = tm.levels(&op.role).ok_or_else(|| CostError::MissingTemporal {
                 layer: model.layer_name.clone(),
                 role: op.role.clone(),
@@ -237,18 +302,19 @@ impl Evaluator {
                     expected: m_count,
                 });
             }
-            let mut loops = Vec::new();
-            let mut starts = Vec::with_capacity(m_count + 1);
+            let t = &mut temps[k];
+            t.loops.clear();
+            t.starts.clear();
             let mut per_dim = vec![1u64; model.dim_names.len()];
             for level in lv {
-                starts.push(loops.len());
+                t.starts.push(t.loops.len());
                 for l in level {
                     let d = model.dim_or_err(&l.dim)?;
                     per_dim[d] = per_dim[d].saturating_mul(l.size);
-                    loops.push((d, l.size));
+                    t.loops.push((d, l.size));
                 }
             }
-            starts.push(loops.len());
+            t.starts.push(t.loops.len());
             for (d, &p) in per_dim.iter().enumerate() {
                 if p != self.spatial.temporal_sizes[d] {
                     return Err(CostError::TemporalMismatch {
@@ -260,50 +326,58 @@ impl Evaluator {
                     });
                 }
             }
-            // Stationarity merge-down: leading irrelevant loops of a level belong to the level below.
-            let is_ir = |i: usize| op.rel[loops[i].0] == Rel::Ir;
-            let n = loops.len();
-            let skip = |mut i: usize| {
-                while i < n && is_ir(i) {
-                    i += 1;
-                }
-                i
-            };
-            for s in starts.iter_mut().take(m_count).skip(1) {
-                *s = skip(*s);
-            }
-            let mac_st: u64 = loops[..skip(0).min(starts[1.min(m_count)])].iter().map(|l| l.1).product();
-            let mut cabl = Vec::with_capacity(m_count);
-            let mut c = 1u64;
-            let mut top_r = vec![1u64; m_count + 1];
-            let mut top_ir = vec![1u64; m_count + 1];
-            for m in 0..m_count {
-                let lvl = &loops[starts[m]..starts[m + 1]];
-                for l in lvl {
-                    c = c.saturating_mul(l.1);
-                }
-                cabl.push(c);
-                for l in lvl.iter().rev() {
-                    if op.rel[l.0] != Rel::R {
-                        break;
-                    }
-                    top_r[m + 1] *= l.1;
-                }
-                for l in lvl.iter().rev() {
-                    if op.rel[l.0] != Rel::Ir {
-                        break;
-                    }
-                    top_ir[m + 1] *= l.1;
-                }
-            }
-            total = c;
-            out.push(Temporal { loops, starts, mac_st, cabl, top_r, top_ir });
+            total = self.merge_down(k, t);
         }
-        Ok((out, total))
+        Ok(total)
     }
 
-    /// ZigZag's `Mapping` for one operand and one spatial variant.
-    fn pattern(&self, k: usize, t: &Temporal, total: u64, frac: bool) -> Pattern {
+    /// Stationarity merge-down of operand `k`'s loops and levels in `t`, and what the cost model
+    /// reads of them; returns the temporal cycles.
+    fn merge_down(&self, k: usize, t: &mut Temporal) -> u64 {
+        let op = &self.model.ops[k];
+        let m_count = op.mems.len();
+        // Leading irrelevant loops of a level belong to the level below.
+        let n = t.loops.len();
+        let skip = |mut i: usize| {
+            while i < n && op.rel[t.loops[i].0] == Rel::Ir {
+                i += 1;
+            }
+            i
+        };
+        for m in 1..m_count {
+            t.starts[m] = skip(t.starts[m]);
+        }
+        t.mac_st = t.loops[..skip(0).min(t.starts[1.min(m_count)])].iter().map(|l| l.1).product();
+        t.cabl.clear();
+        let mut c = 1u64;
+        t.top_r.clear();
+        t.top_r.resize(m_count + 1, 1);
+        t.top_ir.clear();
+        t.top_ir.resize(m_count + 1, 1);
+        for m in 0..m_count {
+            let lvl = &t.loops[t.starts[m]..t.starts[m + 1]];
+            for l in lvl {
+                c = c.saturating_mul(l.1);
+            }
+            t.cabl.push(c);
+            for l in lvl.iter().rev() {
+                if op.rel[l.0] != Rel::R {
+                    break;
+                }
+                t.top_r[m + 1] *= l.1;
+            }
+            for l in lvl.iter().rev() {
+                if op.rel[l.0] != Rel::Ir {
+                    break;
+                }
+                t.top_ir[m + 1] *= l.1;
+            }
+        }
+        c
+    }
+
+    /// ZigZag's `Mapping` for one operand and one spatial variant, into `p`.
+    fn pattern(&self, k: usize, t: &Temporal, total: u64, frac: bool, p: &mut Pattern) {
         let model = &self.model;
         let op = &model.ops[k];
         let sp = if frac { &self.spatial.frac[k] } else { &self.spatial.int[k] };
@@ -311,18 +385,19 @@ impl Evaluator {
         let n = m_count + 1;
         let tlevel = |m: usize| &t.loops[t.starts[m]..t.starts[m + 1]];
         // 1s1t: temporal(a-1) + spatial(a); 1s2t: temporal(a-1) + spatial(a-1).
-        let mut ir1 = vec![1.0f64; n];
-        let mut has_ir1 = vec![false; n];
+        reset(&mut p.ir1, n, 1.0);
+        reset(&mut p.has_ir1, n, false);
         let mut dec = Decoupler::default();
         for a in 0..n {
             let tl: &[(usize, u64)] = if a > 0 { tlevel(a - 1) } else { &[] };
-            let mut p = 1.0;
+            let mut prod = 1.0;
+            let has_ir1 = &mut p.has_ir1[a];
             let mut add = |d: usize, s: f64| {
                 let (_, fi) = dec.push(model, op, d, s);
                 if matches!(op.rel[d], Rel::Ir | Rel::Pr(..)) {
-                    p *= fi;
+                    prod *= fi;
                     if fi > 1.0 {
-                        has_ir1[a] = true;
+                        *has_ir1 = true;
                     }
                 }
             };
@@ -332,17 +407,17 @@ impl Evaluator {
             for &(d, s) in &sp.levels[a] {
                 add(d, s);
             }
-            ir1[a] = p;
+            p.ir1[a] = prod;
         }
-        let mut elem = vec![1.0f64; n];
+        reset(&mut p.elem, n, 1.0);
         let mut dec = Decoupler::default();
         let mut cum = 1.0f64;
-        for (a, e) in elem.iter_mut().enumerate().skip(1) {
-            let mut p = 1.0;
+        for (a, e) in p.elem.iter_mut().enumerate().skip(1) {
+            let mut prod = 1.0;
             let mut add = |d: usize, s: f64| {
                 let (fr, _) = dec.push(model, op, d, s);
                 if matches!(op.rel[d], Rel::R | Rel::Pr(..)) {
-                    p *= fr;
+                    prod *= fr;
                 }
             };
             for &(d, s) in tlevel(a - 1) {
@@ -351,33 +426,36 @@ impl Evaluator {
             for &(d, s) in &sp.levels[a - 1] {
                 add(d, s);
             }
-            cum *= p;
+            cum *= prod;
             *e = py_round(cum);
         }
         // psum flags and precisions per architecture level.
-        let mut psum = vec![false; n];
+        reset(&mut p.psum, n, false);
         if op.is_output {
             for i in (0..m_count).rev() {
-                psum[i] = psum[i + 1] || has_ir1[i + 1];
+                p.psum[i] = p.psum[i + 1] || p.has_ir1[i + 1];
             }
         }
-        let prec: Vec<u32> =
-            (0..n).map(|a| if op.is_output && !psum[a] { op.prec_final } else { op.prec }).collect();
-        let bits: Vec<f64> = (0..n).map(|a| elem[a] * prec[a] as f64).collect();
-        let eff_bits: Vec<f64> = (0..n).map(|a| (bits[a] / t.top_r[a] as f64).floor()).collect();
+        p.prec.clear();
+        p.prec.extend((0..n).map(|a| if op.is_output && !p.psum[a] { op.prec_final } else { op.prec }));
+        p.bits.clear();
+        p.bits.extend((0..n).map(|a| p.elem[a] * p.prec[a] as f64));
+        p.eff_bits.clear();
+        p.eff_bits.extend((0..n).map(|a| (p.bits[a] / t.top_r[a] as f64).floor()));
+        let (elem, prec, psum) = (&p.elem, &p.prec, &p.psum);
         let cycle = |a: usize| -> u64 {
             if a == 0 { if op.is_output { 1 } else { t.mac_st } } else { t.cabl[a - 1] }
         };
         let req_low = |a: usize| elem[a] * prec[a] as f64 / cycle(a) as f64;
         let req_high = |a: usize| req_low(a) * sp.boost[a];
-        let mut caal = vec![1.0f64; n + 2];
+        reset(&mut p.caal, n + 2, 1.0);
         if op.is_output {
             // Front to back, as ZigZag multiplies.
             for a in 0..n {
-                caal[a] = ir1[a..].iter().fold(1.0, |q, x| q * x);
+                p.caal[a] = p.ir1[a..].iter().fold(1.0, |q, x| q * x);
             }
         }
-        let mut links = Vec::with_capacity(m_count);
+        p.links.clear();
         for m in 0..m_count {
             let mut l = [Link::default(); 4];
             let low = Link {
@@ -397,8 +475,8 @@ impl Evaluator {
                 window: 0,
             };
             if op.is_output {
-                let tl_elem = (op.size_elem * (caal[m + 1] - 1.0)).trunc();
-                let fh_elem = (op.size_elem * (caal[m + 2] - 1.0)).trunc();
+                let tl_elem = (op.size_elem * (p.caal[m + 1] - 1.0)).trunc();
+                let fh_elem = (op.size_elem * (p.caal[m + 2] - 1.0)).trunc();
                 let (low_p, tl_p) = if tl_elem != 0.0 { (op.prec, op.prec) } else { (op.prec_final, 0) };
                 let (th_p, fh_p) = if fh_elem != 0.0 { (op.prec, op.prec) } else { (op.prec_final, 0) };
                 l[FL] = Link { prec: low_p, ..low };
@@ -422,32 +500,97 @@ impl Evaluator {
                 l[FH] = Link::default();
                 l[TH] = Link::default();
             }
-            links.push(l);
+            p.links.push(l);
         }
-        Pattern { elem, bits, eff_bits, links }
     }
 
     /// Evaluates one temporal mapping (per operand and memory level, innermost loop first; before
     /// or after ZigZag's stationarity merge-down, which is applied here).
     pub fn evaluate(&self, tm: &TemporalMapping, opts: &CostOptions) -> Result<LayerCost, CostError> {
+        let mut s = EvalScratch::default();
+        let total = self.temporal(tm, &mut s.temps)?;
+        let mut out = LayerCost::default();
+        self.evaluate_prepared(total, opts, &mut s, &mut out)?;
+        Ok(out)
+    }
+
+    /// Evaluates the allocation `alloc` of `order` (from [`Evaluator::allocate_order`]) into
+    /// `out`, with the buffers of `scratch`: the search's inner loop, which allocates nothing
+    /// once the buffers have grown.
+    pub fn evaluate_order(
+        &self,
+        order: &[(usize, u64)],
+        alloc: &Allocation,
+        opts: &CostOptions,
+        scratch: &mut EvalScratch,
+        out: &mut LayerCost,
+    ) -> Result<(), CostError> {
+        let nops = self.model.ops.len();
+        scratch.temps.resize_with(nops, Temporal::default);
+        let mut total = 0;
+        for (k, t) in scratch.temps.iter_mut().enumerate() {
+            t.loops.clear();
+            t.loops.extend_from_slice(order);
+            t.starts.clone_from(&alloc.starts[k]);
+            total = self.merge_down(k, t);
+        }
+        self.evaluate_prepared(total, opts, scratch, out)
+    }
+
+    /// The evaluation of the temporal loops in `s.temps` (`total` temporal cycles).
+    fn evaluate_prepared(
+        &self,
+        total: u64,
+        opts: &CostOptions,
+        s: &mut EvalScratch,
+        out: &mut LayerCost,
+    ) -> Result<(), CostError> {
         let model = &self.model;
-        let (temps, total) = self.temporal(tm)?;
         let nops = model.ops.len();
-        let frac: Vec<Pattern> = (0..nops).map(|k| self.pattern(k, &temps[k], total, true)).collect();
-        let int_owned: Vec<Pattern>;
-        let int: &[Pattern] = if self.spatial.greedy {
-            int_owned = (0..nops).map(|k| self.pattern(k, &temps[k], total, false)).collect();
-            &int_owned
-        } else {
-            &frac
-        };
+        s.frac.resize_with(nops, Pattern::default);
+        for (k, p) in s.frac.iter_mut().enumerate() {
+            self.pattern(k, &s.temps[k], total, true, p);
+        }
+        if self.spatial.greedy {
+            s.int.resize_with(nops, Pattern::default);
+            for (k, p) in s.int.iter_mut().enumerate() {
+                self.pattern(k, &s.temps[k], total, false, p);
+            }
+        }
+        let EvalScratch {
+            frac,
+            int,
+            shared_util,
+            db,
+            acts,
+            windows,
+            cc,
+            once,
+            c_list,
+            m_list,
+            reduce,
+            parts,
+            ..
+        } = s;
+        let frac: &[Pattern] = frac;
+        let int: &[Pattern] = if self.spatial.greedy { int } else { frac };
 
         // Energy (fractional unrolling).
         let mut mem_energy = 0.0;
-        let mut operands = Vec::with_capacity(nops);
+        out.operands.truncate(nops);
         for (k, op) in model.ops.iter().enumerate() {
+            if out.operands.len() == k {
+                out.operands.push(OperandCost {
+                    role: String::new(),
+                    mem_operand: op.mem,
+                    levels: Vec::new(),
+                });
+            }
+            let oc = &mut out.operands[k];
+            oc.role.clone_from(&op.role);
+            oc.mem_operand = op.mem;
+            oc.levels.clear();
             let sp = &self.spatial.frac[k];
-            let mut levels = Vec::with_capacity(op.mems.len());
             for (m, li) in self.levels[k].iter().enumerate() {
                 let mut accesses = [0u64; 4];
                 for (i, link) in frac[k].links[m].iter().enumerate() {
@@ -471,7 +614,7 @@ impl Evaluator {
                     accesses[TH] as f64 * li.r_cost,
                 ];
                 mem_energy += (energy[TH] + energy[TL]) + (energy[FH] + energy[FL]);
-                levels.push(LevelCost {
+                oc.levels.push(LevelCost {
                     memory: li.memory,
                     tile_elems: frac[k].elem[m + 1] as u64,
                     tile_bits: frac[k].bits[m + 1] as u64,
@@ -480,11 +623,10 @@ impl Evaluator {
                     energy,
                 });
             }
-            operands.push(OperandCost { role: op.role.clone(), mem_operand: op.mem, levels });
         }
 
         // Double-buffering flags from the effective memory utilisation (fractional unrolling).
-        let mut shared_util: Vec<(usize, f64)> = Vec::new();
+        shared_util.clear();
         for (k, lv) in self.levels.iter().enumerate() {
             for (m, li) in lv.iter().enumerate() {
                 if li.shared {
@@ -496,9 +638,9 @@ impl Evaluator {
                 }
             }
         }
-        let mut db: Vec<Vec<bool>> = Vec::with_capacity(nops);
-        for (k, lv) in self.levels.iter().enumerate() {
-            let mut flags = vec![false; lv.len() + 1];
+        db.resize(nops, Vec::new());
+        for ((k, lv), flags) in self.levels.iter().enumerate().zip(db.iter_mut()) {
+            reset(flags, lv.len() + 1, false);
             for (m, li) in lv.iter().enumerate() {
                 let indiv = frac[k].eff_bits[m + 1] / li.size_bits;
                 let slot = shared_util.iter().position(|(mi, _)| *mi == li.memory);
@@ -512,8 +654,8 @@ impl Evaluator {
                     }
                 }
             }
-            db.push(flags);
         }
+        let db: &[Vec<bool>] = db;
 
         // Real and allowed transfer cycles per link (integer unrolling).
         let real = |k: usize, m: usize, i: usize| -> f64 {
@@ -529,9 +671,8 @@ impl Evaluator {
             if flag { link.period } else { link.window }
         };
 
-        let mut port_stalls = Vec::new();
+        out.port_stalls.clear();
         let mut ss_comb: i64 = 0;
-        let mut acts: Vec<(i64, i64, u64, u64)> = Vec::new();
         for port in &self.ports {
             acts.clear();
             for pl in &port.links {
@@ -554,11 +695,11 @@ impl Evaluator {
                     (r - a) * (pc as i64 - 1)
                 }
                 _ => {
-                    let union = muw_union(&acts);
+                    let union = muw_union(acts, windows);
                     let mut pos = 0i64;
                     let mut neg = 0i64;
                     let mut muw = 0i64;
-                    for &(r, a, _, pc) in &acts {
+                    for &(r, a, _, pc) in acts.iter() {
                         let s = (r - a) * (pc as i64 - 1);
                         if s > 0 {
                             pos += s;
@@ -570,18 +711,18 @@ impl Evaluator {
                     pos + 0i64.max(neg + muw - union)
                 }
             };
-            port_stalls.push(PortStall { memory: port.memory, port: port.port, stall_slack: ss });
+            out.port_stalls.push(PortStall { memory: port.memory, port: port.port, stall_slack: ss });
             ss_comb = ss_comb.max(ss);
         }
 
         // On-loading and off-loading.
         let v391 = opts.latency_model == LatencyModel::Zigzag391;
         let out_mem = model.ops[0].mem;
-        let mut cc: LoadCycles = self.levels.iter().map(|lv| vec![[None; 4]; lv.len()]).collect();
+        cc.resize(nops, Vec::new());
+        for (c, lv) in cc.iter_mut().zip(&self.levels) {
+            reset(c, lv.len(), [None; 4]);
+        }
         let comp = total as f64 + ss_comb as f64;
-        let mut once: Vec<(usize, usize, usize)> = Vec::new();
-        let mut c_list: Vec<f64> = Vec::new();
-        let mut m_list: Vec<f64> = Vec::new();
         for port in &self.ports {
             once.clear();
             let mut req_bw = 0.0;
@@ -606,24 +747,24 @@ impl Evaluator {
             }
             c_list.clear();
             m_list.clear();
-            for &(k, m, i) in &once {
+            for &(k, m, i) in once.iter() {
                 m_list.push((int[k].bits[1] / port.bw_max as f64).ceil());
                 c_list.push(real(k, m, i));
             }
             let bw = port.bw_max as f64;
             let surplus = 0f64.max((bw - req_bw) / bw * comp);
             if v391 {
-                reduce_ordered(&mut c_list, &m_list, surplus);
+                reduce_ordered(c_list, m_list, surplus, reduce);
             } else {
-                reduce_balanced(&mut c_list, &m_list, surplus);
+                reduce_balanced(c_list, m_list, surplus, reduce);
             }
             for (j, &(k, m, i)) in once.iter().enumerate() {
                 cc[k][m][i] = Some((c_list[j], port.shared_by_two_inputs));
             }
         }
-        let inputs: Vec<usize> = (1..nops).collect();
-        let mut parts = vec![(0.0f64, 0.0f64, 0.0f64); nops]; // (individual, half, shared)
-        for &k in &inputs {
+        // Per operand: (individual, half, shared) on-loading cycles.
+        reset(parts, nops, (0.0f64, 0.0f64, 0.0f64));
+        for k in 1..nops {
             for m in 0..self.levels[k].len().saturating_sub(1) {
                 let e1 = cc[k][m][FH].unwrap_or((0.0, false));
                 let e2 = cc[k][m + 1][TL].unwrap_or((0.0, false));
@@ -637,7 +778,7 @@ impl Evaluator {
                 }
             }
         }
-        let onload = match inputs.len() {
+        let onload = match nops - 1 {
             0 => 0.0,
             1 => parts[1].0,
             _ => {
@@ -660,24 +801,21 @@ impl Evaluator {
         let latency_total0 = total as f64 + ss_comb as f64;
         let latency_total1 = latency_total0 + onload;
         let latency = latency_total1 + offload + drain as f64;
-        Ok(LayerCost {
-            energy: mem_energy + self.mac_energy,
-            mac_energy: self.mac_energy,
-            mem_energy,
-            operands,
-            ideal_cycle,
-            ideal_temporal_cycle: total,
-            port_stalls,
-            stall_slack_comb: ss_comb,
-            onload,
-            offload,
-            systolic_drain: drain,
-            latency_total0,
-            latency_total1,
-            latency,
-            spatial_utilization: ideal_cycle as f64 / total as f64,
-            mac_utilization: ideal_cycle as f64 / latency,
-        })
+        out.energy = mem_energy + self.mac_energy;
+        out.mac_energy = self.mac_energy;
+        out.mem_energy = mem_energy;
+        out.ideal_cycle = ideal_cycle;
+        out.ideal_temporal_cycle = total;
+        out.stall_slack_comb = ss_comb;
+        out.onload = onload;
+        out.offload = offload;
+        out.systolic_drain = drain;
+        out.latency_total0 = latency_total0;
+        out.latency_total1 = latency_total1;
+        out.latency = latency;
+        out.spatial_utilization = ideal_cycle as f64 / total as f64;
+        out.mac_utilization = ideal_cycle as f64 / latency;
+        Ok(())
     }
 }
 
@@ -689,7 +827,7 @@ fn last_port(mem: &Memory, op: MemOperand, dir: Direction) -> Option<usize> {
 /// The union of the memory-updating windows of the links sharing one port: each link may
 /// transfer during the first `allowed` cycles of each of its periods; the union is measured
 /// over the longest period and scaled by that link's period count.
-fn muw_union(acts: &[(i64, i64, u64, u64)]) -> i64 {
+fn muw_union(acts: &[(i64, i64, u64, u64)], sorted: &mut Vec<(u64, u64)>) -> i64 {
     for &(_, a, p, pc) in acts {
         if p as i64 == a {
             return (p * pc) as i64;
@@ -706,12 +844,12 @@ fn muw_union(acts: &[(i64, i64, u64, u64)]) -> i64 {
     if pmax == 0 {
         return 0;
     }
-    let mut sorted: Vec<(u64, u64)> =
-        acts.iter().map(|&(_, a, p, _)| (p.max(1), (a.max(0) as u64).min(p))).collect();
+    sorted.clear();
+    sorted.extend(acts.iter().map(|&(_, a, p, _)| (p.max(1), (a.max(0) as u64).min(p))));
     sorted.sort_by_key(|x| x.0);
     let chain = sorted.windows(2).all(|w| w[1].0 % w[0].0 == 0) && pmax % sorted[0].0 == 0;
     let uncovered = if chain {
-        uncovered(&sorted, sorted.len(), pmax)
+        uncovered(sorted, sorted.len(), pmax)
     } else {
         (0..pmax).filter(|t| sorted.iter().all(|&(p, a)| t % p >= a)).count() as u64
     };
@@ -732,13 +870,12 @@ fn uncovered(w: &[(u64, u64)], j: usize, x: u64) -> u64 {
 
 /// ZigZag 3.9.1's `reduce_ordered`: reduce the largest entries first towards their minimum, up to
 /// a total of `s`.
-fn reduce_ordered(c: &mut [f64], m: &[f64], mut s: f64) {
+fn reduce_ordered(c: &mut [f64], m: &[f64], mut s: f64, buf: &mut Vec<(usize, f64, f64)>) {
     if s <= 0.0 || c.is_empty() {
         return;
     }
-    let mut idx: Vec<usize> = (0..c.len()).collect();
-    idx.sort_by(|&a, &b| c[b].partial_cmp(&c[a]).unwrap_or(std::cmp::Ordering::Equal));
-    for &i in &idx {
+    largest_first(c, m, buf);
+    for &(i, _, _) in buf.iter() {
         if s <= 0.0 {
             break;
         }
@@ -749,31 +886,41 @@ fn reduce_ordered(c: &mut [f64], m: &[f64], mut s: f64) {
 }
 
 /// The repository's `reduce_balanced` (water filling; may leave entries below their minimum).
-fn reduce_balanced(c: &mut [f64], m: &[f64], mut s: f64) {
+fn reduce_balanced(c: &mut [f64], m: &[f64], mut s: f64, buf: &mut Vec<(usize, f64, f64)>) {
     if s <= 0.0 || c.is_empty() {
         return;
     }
-    let mut idx: Vec<usize> = (0..c.len()).collect();
-    idx.sort_by(|&a, &b| c[b].partial_cmp(&c[a]).unwrap_or(std::cmp::Ordering::Equal));
-    let mut cs: Vec<f64> = idx.iter().map(|&i| c[i]).collect();
-    let ms: Vec<f64> = idx.iter().map(|&i| m[i]).collect();
-    for i in 0..cs.len() {
-        let max_red = (cs[i] - ms[i]) * (i + 1) as f64;
+    largest_first(c, m, buf);
+    for i in 0..buf.len() {
+        let max_red = (buf[i].1 - buf[i].2) * (i + 1) as f64;
         if s >= max_red {
-            let red = cs[i] - ms[i];
-            for v in cs.iter_mut().take(i + 1) {
-                *v -= red;
+            let red = buf[i].1 - buf[i].2;
+            for v in buf.iter_mut().take(i + 1) {
+                v.1 -= red;
             }
             s -= max_red;
         } else {
             let red = s / (i + 1) as f64;
-            for v in cs.iter_mut().take(i + 1) {
-                *v -= red;
+            for v in buf.iter_mut().take(i + 1) {
+                v.1 -= red;
             }
             break;
         }
     }
-    for (j, &i) in idx.iter().enumerate() {
-        c[i] = cs[j];
+    for &(i, ci, _) in buf.iter() {
+        c[i] = ci;
     }
+}
+
+/// `(index, c, m)` of the entries into `buf`, largest `c` first (stable).
+fn largest_first(c: &[f64], m: &[f64], buf: &mut Vec<(usize, f64, f64)>) {
+    buf.clear();
+    buf.extend(c.iter().zip(m).enumerate().map(|(i, (&ci, &mi))| (i, ci, mi)));
+    buf.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal));
+}
+
+/// Clears `v` and fills it with `n` copies of `x` (keeping its allocation).
+fn reset<T: Clone>(v: &mut Vec<T>, n: usize, x: T) {
+    v.clear();
+    v.resize(n, x);
 }

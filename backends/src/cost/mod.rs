@@ -15,8 +15,8 @@ mod alloc;
 mod eval;
 mod model;
 
-pub use alloc::{AllocOptions, AllocTrace, MappingType, allocate};
-pub use eval::{Evaluator, PrefixBounds};
+pub use alloc::{AllocOptions, AllocTrace, Allocation, Allocator, MappingType, allocate};
+pub use eval::{EvalScratch, Evaluator, PrefixBounds};
 
 use crate::arch::{Accelerator, Direction, MemOperand};
 use crate::mapping::{OperandLinks, SpatialMapping, TemporalMapping};
@@ -41,7 +41,7 @@ pub struct CostOptions {
 }
 
 /// The cost of one layer under one mapping.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct LayerCost {
     /// `mac_energy + mem_energy`.
     pub energy: f64,

@@ -7,8 +7,11 @@ use qc_ir::LoopNest;
 use super::lpf::{self, Constraints, LpfError, ResolvedConstraints};
 use super::{Objective, SEED_LPF_LIMIT, SearchError, TemporalOptions, TemporalResult};
 use crate::arch::Accelerator;
-use crate::cost::{AllocOptions, AllocTrace, CostError, Evaluator, LayerCost, PrefixBounds};
-use crate::mapping::{OperandLinks, OrderSize, SpatialMapping, TemporalLoop, TemporalMapping};
+use crate::cost::{
+    AllocOptions, AllocTrace, Allocation, Allocator, CostError, EvalScratch, Evaluator, LayerCost,
+    PrefixBounds,
+};
+use crate::mapping::{OperandLinks, OrderSize, SpatialMapping, TemporalLoop};
 
 /// Searches the temporal mapping of `layer` under `spatial` (see the module documentation of
 /// [`crate::search`]). `ordering` is the mapping entry's `temporal_ordering`, if any.
@@ -25,16 +28,16 @@ pub fn search_temporal(
     let (names, temporal): (Vec<String>, Vec<u64>) = ev.temporal_sizes().into_iter().unzip();
     let dim_of = |n: &str| names.iter().position(|x| x == n);
     let mut s = Search {
-        acc,
         ev: &ev,
         objective,
         opts,
-        names: &names,
         alloc: AllocOptions { mapping_type: opts.mapping_type },
         deadline: opts.budget.map(|b| Instant::now() + b),
         out_of_budget: false,
-        buf: Vec::new(),
         idx: Vec::new(),
+        allocator: Allocator::default(),
+        scratch: EvalScratch::default(),
+        cost: LayerCost::default(),
         trace: AllocTrace::default(),
         floors: if opts.prune { ev.term_floors(&opts.cost)? } else { Vec::new() },
         bounds: PrefixBounds::default(),
@@ -51,7 +54,7 @@ pub fn search_temporal(
     // A complete ordering is used as is (ZigZag allocates it without catching misfits).
     if let Some(loops) = ordering.and_then(|o| lpf::complete_order(o, dim_of, &temporal)) {
         let order = to_loops(&loops);
-        let tm = ev.allocate(acc, &order, &s.alloc)?;
+        let tm = ev.allocate(&order, &s.alloc)?;
         let cost = ev.evaluate(&tm, &opts.cost)?;
         return Ok(TemporalResult {
             temporal: tm,
@@ -119,8 +122,8 @@ pub fn search_temporal(
     let exhaustive = !s.out_of_budget && visited == space;
     let (evaluated, skipped, pruned) = (s.evaluated, s.skipped, s.pruned);
     match s.best {
-        Some(Best { cost, order, tm }) => Ok(TemporalResult {
-            temporal: tm,
+        Some(Best { cost, order, alloc }) => Ok(TemporalResult {
+            temporal: ev.mapping(&order, &alloc),
             order: to_loops(&order),
             cost,
             evaluated,
@@ -258,21 +261,22 @@ enum Step {
 struct Best {
     cost: LayerCost,
     order: Vec<(usize, u64)>,
-    tm: TemporalMapping,
+    alloc: Allocation,
 }
 
 struct Search<'a> {
-    acc: &'a Accelerator,
     ev: &'a Evaluator,
     objective: Objective,
     opts: &'a TemporalOptions,
-    names: &'a [String],
     alloc: AllocOptions,
     deadline: Option<Instant>,
     out_of_budget: bool,
-    /// The ordering being tried, reused between orderings, and as dim indices.
-    buf: Vec<TemporalLoop>,
+    /// The ordering being tried (reused between orderings), its allocation (with the memo of
+    /// the allocator's decisions), the evaluation's buffers, and its cost.
     idx: Vec<(usize, u64)>,
+    allocator: Allocator,
+    scratch: EvalScratch,
+    cost: LayerCost,
     trace: AllocTrace,
     /// [`Evaluator::term_floors`] (when pruning).
     floors: Vec<Vec<f64>>,
@@ -301,29 +305,13 @@ impl Search<'_> {
             return Ok(Step::Stop);
         }
         let n = order.len();
-        self.buf.truncate(n);
         self.idx.clear();
-        for (i, (d, size)) in order.enumerate() {
-            self.idx.push((d, size));
-            match self.buf.get_mut(i) {
-                Some(l) => {
-                    if l.dim != self.names[d] {
-                        l.dim.clone_from(&self.names[d]);
-                    }
-                    l.size = size;
-                }
-                None => self.buf.push(TemporalLoop { dim: self.names[d].clone(), size }),
-            }
-        }
+        self.idx.extend(order);
         self.evaluated += 1;
         let prune = self.opts.prune;
-        let allocated = if prune {
-            self.ev.allocate_traced(self.acc, &self.buf, &self.alloc, &mut self.trace)
-        } else {
-            self.ev.allocate(self.acc, &self.buf, &self.alloc)
-        };
-        let tm = match allocated {
-            Ok(tm) => tm,
+        let trace = if prune { Some(&mut self.trace) } else { None };
+        match self.ev.allocate_order(&self.idx, &self.alloc, &mut self.allocator, trace) {
+            Ok(()) => {}
             Err(e @ (CostError::MemoryTooSmall { .. } | CostError::HierarchyTooSmall { .. })) => {
                 self.skipped += 1;
                 if self.first_misfit.is_none() {
@@ -334,25 +322,31 @@ impl Search<'_> {
                 return Ok(Step::Next((prune && from < n).then_some(from)));
             }
             Err(e) => return Err(e.into()),
-        };
-        let cost = self.ev.evaluate(&tm, &self.opts.cost)?;
+        }
+        let alloc = self.allocator.allocation();
+        self.ev.evaluate_order(&self.idx, alloc, &self.opts.cost, &mut self.scratch, &mut self.cost)?;
         if prune {
             self.ev.prefix_bounds(
                 &self.idx,
                 &self.floors,
-                &tm,
+                alloc,
                 &self.trace,
-                &cost,
+                &self.cost,
                 &self.opts.cost,
                 &mut self.bounds,
             );
         }
-        let better = match &self.best {
-            None => true,
-            Some(b) => self.objective.better(&cost, &b.cost),
-        };
-        if better {
-            self.best = Some(Best { cost, order: self.idx.clone(), tm });
+        match &mut self.best {
+            Some(b) if !self.objective.better(&self.cost, &b.cost) => {}
+            Some(b) => {
+                b.cost.clone_from(&self.cost);
+                b.order.clone_from(&self.idx);
+                b.alloc.clone_from(alloc);
+            }
+            None => {
+                self.best =
+                    Some(Best { cost: self.cost.clone(), order: self.idx.clone(), alloc: alloc.clone() })
+            }
         }
         if !prune {
             return Ok(Step::Next(None));

@@ -30,7 +30,7 @@
 use super::{Evaluator, FH, FL, TH, TL};
 use crate::cost::CostError;
 use crate::cost::model::Rel;
-use crate::cost::{AllocTrace, CostOptions, LatencyModel, LayerCost};
+use crate::cost::{AllocTrace, Allocation, CostOptions, LatencyModel, LayerCost};
 use crate::mapping::{TemporalLoop, TemporalMapping};
 
 /// Per prefix length `j` (`0..=n` innermost loops fixed), lower bounds on the energy and the
@@ -39,6 +39,10 @@ use crate::mapping::{TemporalLoop, TemporalMapping};
 pub struct PrefixBounds {
     pub energy: Vec<f64>,
     pub latency: Vec<f64>,
+    /// Per operand and boundary: the prefix deciding it (a buffer).
+    decided: Vec<Vec<usize>>,
+    /// Per prefix length: the worst port stall it decides (a buffer).
+    stall_at: Vec<i64>,
 }
 
 impl Evaluator {
@@ -96,14 +100,14 @@ impl Evaluator {
     }
 
     /// The bounds for the prefixes of `order` (dim indices in the layer's dim order, innermost
-    /// first), given its allocation `tm`, the allocator's `trace` and its `cost` (all for this
+    /// first), given its allocation `alloc`, the allocator's `trace` and its `cost` (all for this
     /// ordering, with the same `opts`), and the [`Evaluator::term_floors`] (empty: no floors).
     #[allow(clippy::too_many_arguments)]
     pub fn prefix_bounds(
         &self,
         order: &[(usize, u64)],
         floors: &[Vec<f64>],
-        tm: &TemporalMapping,
+        alloc: &Allocation,
         trace: &AllocTrace,
         cost: &LayerCost,
         opts: &CostOptions,
@@ -113,37 +117,29 @@ impl Evaluator {
         let model = &self.model;
         // decided[k][a]: the prefix that decides operand k's boundary `a` after merge-down
         // (a = 0 ..= levels; boundary `a` is where temporal level `a` starts).
-        let decided: Vec<Vec<usize>> = model
-            .ops
-            .iter()
-            .enumerate()
-            .map(|(k, op)| {
-                let levels = tm.operands.get(k).map_or(&[][..], |(_, l)| &l[..]);
-                let m_count = levels.len();
-                let mut cut = 0;
-                (0..=m_count)
-                    .map(|a| {
-                        if a > 0 {
-                            cut += levels[a - 1].len();
-                        }
-                        if a == m_count {
-                            return n;
-                        }
-                        let alloc =
-                            if a == 0 { 0 } else { trace.cut_req[k].get(a - 1).copied().unwrap_or(n) };
-                        let mut i = cut;
-                        while i < n && op.rel[order[i].0] == Rel::Ir {
-                            i += 1;
-                        }
-                        alloc.max(if i >= n { n } else { i + 1 })
-                    })
-                    .collect()
-            })
-            .collect();
+        let PrefixBounds { energy, latency, decided, stall_at } = out;
+        decided.resize(model.ops.len(), Vec::new());
+        for (k, (op, dec)) in model.ops.iter().zip(decided.iter_mut()).enumerate() {
+            let starts = alloc.starts.get(k).map_or(&[0][..], |s| &s[..]);
+            let m_count = starts.len() - 1;
+            dec.clear();
+            dec.extend((0..=m_count).map(|a| {
+                if a == m_count {
+                    return n;
+                }
+                let by_alloc = if a == 0 { 0 } else { trace.cut_req[k].get(a - 1).copied().unwrap_or(n) };
+                let mut i = starts[a];
+                while i < n && op.rel[order[i].0] == Rel::Ir {
+                    i += 1;
+                }
+                by_alloc.max(if i >= n { n } else { i + 1 })
+            }));
+        }
+        let decided: &[Vec<usize>] = decided;
 
         // Undecided terms count their floor; a decided one its value.
-        out.energy.clear();
-        out.energy.resize(n + 1, 0.0);
+        energy.clear();
+        energy.resize(n + 1, 0.0);
         let mut acc = cost.mac_energy;
         for (k, oc) in cost.operands.iter().enumerate() {
             let m_count = oc.levels.len();
@@ -151,17 +147,17 @@ impl Evaluator {
                 let floor = floors.get(k).and_then(|f| f.get(m)).copied().unwrap_or(0.0);
                 let req = if m + 1 < m_count { decided[k][m + 1] } else { decided[k][m] };
                 acc += floor;
-                out.energy[req.min(n)] += lc.energy.iter().sum::<f64>() - floor;
+                energy[req.min(n)] += lc.energy.iter().sum::<f64>() - floor;
             }
         }
-        for e in out.energy.iter_mut() {
+        for e in energy.iter_mut() {
             acc += *e;
             *e = acc;
         }
 
-        out.latency.clear();
+        latency.clear();
         if opts.latency_model != LatencyModel::Zigzag391 {
-            out.latency.resize(n + 1, 0.0);
+            latency.resize(n + 1, 0.0);
             return;
         }
         // The prefix deciding the double-buffering flag of a memory: every operand it holds.
@@ -176,7 +172,8 @@ impl Evaluator {
             }
             r
         };
-        let mut stall_at: Vec<i64> = vec![0; n + 1];
+        stall_at.clear();
+        stall_at.resize(n + 1, 0);
         for port in &self.ports {
             let mut req = 0;
             for pl in &port.links {
@@ -202,9 +199,9 @@ impl Evaluator {
         }
         let base = cost.ideal_temporal_cycle as f64 + self.spatial.drain as f64;
         let mut worst = 0i64;
-        for &s in &stall_at {
+        for &s in stall_at.iter() {
             worst = worst.max(s);
-            out.latency.push(base + worst as f64);
+            latency.push(base + worst as f64);
         }
     }
 }
