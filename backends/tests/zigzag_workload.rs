@@ -2,7 +2,7 @@
 //! present), inline fixtures, round trips and malformed inputs.
 
 mod common;
-use common::for_each_broken;
+use common::read_broken;
 
 use std::path::PathBuf;
 
@@ -421,22 +421,8 @@ fn malformed_inputs_give_codes() {
 /// reads or gives an error, never a panic; and what reads also round-trips.
 #[test]
 fn broken_yaml_never_panics() {
-    let text = CONV_FIXTURE;
-    let mut n_ok = 0;
-    let mut n_err = 0;
-    let mut check = |t: &str| match read_workload_yaml(t, "fuzz.yaml") {
-        Ok(w) => {
-            n_ok += 1;
-            let back = read_workload_yaml(&write_workload_yaml(&w), "again.yaml").unwrap();
-            assert_eq!(back.layers.len(), w.layers.len());
-        }
-        Err(e) => {
-            n_err += 1;
-            let _ = format!("{:?}", miette::Report::new(e));
-        }
-    };
-    for_each_broken(
-        text,
+    let (n_ok, n_err) = read_broken(
+        CONV_FIXTURE,
         &[
             "\0",
             "- id: 99999999999999999999\n",
@@ -444,7 +430,11 @@ fn broken_yaml_never_panics() {
             "[[[[",
             "- !!binary x",
         ],
-        &mut check,
+        |t| read_workload_yaml(t, "fuzz.yaml"),
+        |w| {
+            let back = read_workload_yaml(&write_workload_yaml(&w), "again.yaml").unwrap();
+            assert_eq!(back.layers.len(), w.layers.len());
+        },
     );
     assert!(n_ok > 0 && n_err > 0, "{n_ok} read, {n_err} rejected");
 }

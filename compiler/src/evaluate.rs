@@ -27,7 +27,7 @@ use qc_ir::{LoopNest, Workload};
 use serde_json::json;
 
 use crate::cli::Format;
-use crate::lower::{LowerArgs, LowerFormat};
+use crate::lower::WorkloadArgs;
 
 /// The op types ZigZag's ONNX parser costs (`PARSER_MAPPING`).
 pub const ZIGZAG_COSTED: &[&str] = &["Conv", "QLinearConv", "Gemm", "MatMul"];
@@ -86,8 +86,8 @@ impl MappingTypeArg {
 /// Arguments of `qc evaluate`.
 #[derive(Debug, clap::Args)]
 pub struct EvaluateArgs {
-    /// The ONNX model, or a ZigZag manual-workload YAML (`.yaml`, `.yml`).
-    pub workload: PathBuf,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
     /// The accelerator: ZigZag's accelerator YAML.
     #[arg(long)]
     pub accelerator: PathBuf,
@@ -135,15 +135,9 @@ pub struct EvaluateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Bits of operands without quantization (`qc lower`'s option).
-    #[arg(long, value_name = "W,I,O,PSUM")]
-    pub default_precision: Option<String>,
     /// Write to this file (atomically) instead of standard output.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
-    /// Read the model into memory instead of memory-mapping it.
-    #[arg(long)]
-    pub no_mmap: bool,
 }
 
 /// One costed layer.
@@ -368,14 +362,8 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
         },
     };
     let search = if args.fixed_mapping { None } else { Some(search_options(args)?) };
-    let is_yaml = args.workload.extension().is_some_and(|e| e == "yaml" || e == "yml");
-    let (workload, warnings) = crate::lower::workload(&LowerArgs {
-        model: args.workload.clone(),
-        format: LowerFormat::Text,
-        default_precision: args.default_precision.clone(),
-        output: None,
-        no_mmap: args.no_mmap,
-    })?;
+    let is_yaml = args.workload.is_yaml();
+    let (workload, warnings) = crate::lower::workload(&args.workload)?;
     let opts = CostOptions { latency_model: args.latency_model.model() };
     let (chosen, skipped): (Vec<&LoopNest>, Vec<&LoopNest>) = workload
         .layers
@@ -538,7 +526,7 @@ fn json_report(
         .collect();
     let v = json!({
         "schema_version": 1,
-        "workload": args.workload.display().to_string(),
+        "workload": args.workload.model.display().to_string(),
         "accelerator": acc.name,
         "latency_model": args.latency_model.name(),
         "mapping": if args.fixed_mapping { "fixed" } else { "searched" },

@@ -33,21 +33,36 @@ pub enum LowerFormat {
 /// Arguments of `qc lower`.
 #[derive(Debug, clap::Args)]
 pub struct LowerArgs {
-    /// The ONNX model, or a ZigZag manual-workload YAML (`.yaml`, `.yml`).
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = LowerFormat::Text)]
     pub format: LowerFormat,
+    /// Write to this file (atomically) instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// The workload arguments `qc lower` and `qc evaluate` share.
+#[derive(Debug, clap::Args)]
+pub struct WorkloadArgs {
+    /// The ONNX model, or a ZigZag manual-workload YAML (`.yaml`, `.yml`).
+    #[arg(value_name = "MODEL|WORKLOAD.yaml")]
+    pub model: PathBuf,
     /// Bits of operands without quantization, replacing ZigZag's defaults (8,8,8,16): weights,
     /// activations, final outputs and partial sums, as `W,I,O,PSUM`.
     #[arg(long, value_name = "W,I,O,PSUM")]
     pub default_precision: Option<String>,
-    /// Write to this file (atomically) instead of standard output.
-    #[arg(short, long)]
-    pub output: Option<PathBuf>,
     /// Read the model into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
+}
+
+impl WorkloadArgs {
+    /// Whether the workload is a ZigZag YAML file (by its extension).
+    pub fn is_yaml(&self) -> bool {
+        self.model.extension().is_some_and(|e| e == "yaml" || e == "yml")
+    }
 }
 
 /// A bad `--default-precision`.
@@ -76,13 +91,12 @@ fn precision_options(spec: &str) -> Result<String, PrecisionError> {
 }
 
 /// Reads or lowers the workload of `args.model`; returns it with the warnings to print.
-pub fn workload(args: &LowerArgs) -> miette::Result<(Workload, Vec<miette::Report>)> {
+pub fn workload(args: &WorkloadArgs) -> miette::Result<(Workload, Vec<miette::Report>)> {
     let options = match &args.default_precision {
         Some(spec) => precision_options(spec)?,
         None => String::new(),
     };
-    let is_yaml = args.model.extension().is_some_and(|e| e == "yaml" || e == "yml");
-    if is_yaml {
+    if args.is_yaml() {
         let file = args.model.display().to_string();
         let text = std::fs::read_to_string(&args.model)
             .map_err(|e| miette::miette!(code = "qc::io::read", "cannot read `{file}`: {e}"))?;
@@ -103,10 +117,10 @@ pub fn workload(args: &LowerArgs) -> miette::Result<(Workload, Vec<miette::Repor
 
 /// Runs `qc lower`; returns the warnings to print.
 pub fn run(args: &LowerArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
-    let (w, warnings) = workload(args)?;
+    let (w, warnings) = workload(&args.workload)?;
     let text = match args.format {
         LowerFormat::Text => text(&w),
-        LowerFormat::Json => json(&args.model.display().to_string(), &w),
+        LowerFormat::Json => json(&args.workload.model.display().to_string(), &w),
         LowerFormat::ZigzagYaml => qc_backends::zigzag::write_workload_yaml(&w),
     };
     match &args.output {

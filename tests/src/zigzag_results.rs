@@ -236,11 +236,9 @@ impl Workloads {
             let w = if path.extension().is_some_and(|e| e == "yaml") {
                 read_with(path, qc_backends::zigzag::read_workload_yaml)?
             } else {
-                qc::lower::workload(&qc::lower::LowerArgs {
+                qc::lower::workload(&qc::lower::WorkloadArgs {
                     model: path.to_path_buf(),
-                    format: qc::lower::LowerFormat::Text,
                     default_precision: None,
-                    output: None,
                     no_mmap: false,
                 })
                 .map_err(|e| format!("{}: {e:?}", path.display()))?

@@ -255,9 +255,29 @@ pub fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * b.abs()
 }
 
-/// Calls `check` on every prefix of `base`, on `base` with each character deleted in turn, and on
-/// each of `extra`: the inputs of the YAML readers' no-panic tests.
-pub fn for_each_broken(base: &str, extra: &[&str], mut check: impl FnMut(&str)) {
+/// The YAML readers' no-panic check: reads every prefix of `base`, `base` with each character
+/// deleted in turn, and each of `extra` with `read`; renders every error as a miette report and
+/// hands every success to `on_ok`. Returns how many were read and how many rejected.
+pub fn read_broken<T, E>(
+    base: &str,
+    extra: &[&str],
+    read: impl Fn(&str) -> Result<T, E>,
+    mut on_ok: impl FnMut(T),
+) -> (usize, usize)
+where
+    E: miette::Diagnostic + Send + Sync + 'static,
+{
+    let (mut read_ok, mut rejected) = (0, 0);
+    let mut check = |t: &str| match read(t) {
+        Ok(v) => {
+            read_ok += 1;
+            on_ok(v);
+        }
+        Err(e) => {
+            rejected += 1;
+            let _ = format!("{:?}", miette::Report::new(e));
+        }
+    };
     for (i, _) in base.char_indices() {
         check(&base[..i]);
         let mut s = base.to_string();
@@ -267,4 +287,5 @@ pub fn for_each_broken(base: &str, extra: &[&str], mut check: impl FnMut(&str)) 
     for junk in extra {
         check(junk);
     }
+    (read_ok, rejected)
 }
