@@ -1,6 +1,6 @@
 """qc's mapping search against ZigZag 3.9.1's, layer by layer (issue 9's benchmark).
 
-Usage: python search_vs_zigzag.py QC_BINARY OUT_DIR [--larger SECONDS] [--hints]
+Usage: python search_vs_zigzag.py QC_BINARY OUT_DIR [--larger SECONDS] [--hints] [--even]
 
 For resnet18.onnx (ZigZag's copy) on tpu_like, edge_tpu_like, ascend_like, meta_prototype and
 tesla_npu_like with their mapping files, runs ZigZag (`get_hardware_performance_zigzag`, LOMA,
@@ -18,6 +18,11 @@ OY, FX and FY on every array dim (Add and Pooling entries keep theirs). ZigZag t
 the 3 candidates with the best utilisation its generator proposes, as does qc with
 `--spatial-mappings 3`; qc with `--spatial-mappings all` evaluates every candidate (up to 512
 per layer). The table shows ZigZag, qc-3 and qc-all per layer; written to OUT_DIR/hints.md.
+
+With --even, both tools use the even temporal mapping type (ZigZag's
+`temporal_mapping_type="even"`, qc's `--mapping-type even`: a loop sits at the same level for all
+operands sharing a memory) instead of the default uneven one; the tables go to
+OUT_DIR/summary_even.md.
 """
 
 import json
@@ -40,6 +45,7 @@ RUNS = [
     ("meta_prototype", "meta_prototype_like"),
     ("tesla_npu_like", "tesla_npu_like"),
 ]
+MAPPING_TYPE = "even" if "--even" in sys.argv else "uneven"
 
 
 def hints_only(mapping, out):
@@ -68,9 +74,10 @@ def zigzag(acc, mapping, opt, out):
         str(INPUTS / f"hardware/{acc}.yaml"),
         str(mapping_path(mapping)),
         opt=opt,
+        temporal_mapping_type=MAPPING_TYPE,
         lpf_limit=6,
         nb_spatial_mappings_generated=3,
-        dump_folder=str(out / f"zigzag-{acc}-{opt}-{mapping_path(mapping).stem}"),
+        dump_folder=str(out / f"zigzag-{acc}-{opt}-{MAPPING_TYPE}-{mapping_path(mapping).stem}"),
         loma_show_progress_bar=False,
     )
     seconds = time.time() - start
@@ -92,7 +99,7 @@ def qc(binary, acc, mapping, opt, extra):
         binary, "evaluate", str(MODEL),
         "--accelerator", str(INPUTS / f"hardware/{acc}.yaml"),
         "--mapping", str(mapping_path(mapping)),
-        "--opt", opt, "--format", "json", "--quiet", *extra,
+        "--opt", opt, "--mapping-type", MAPPING_TYPE, "--format", "json", "--quiet", *extra,
     ]
     start = time.time()
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
@@ -164,7 +171,7 @@ def main():
             big = None
             if larger:
                 big, big_s, _ = qc(binary, acc, mapping, opt, ["--lpf-limit", "none", "--search-budget", f"{larger}s"])
-            lines.append(f"\n### {acc}, opt={opt}: ZigZag {zz_s:.1f} s, qc {q_s:.3f} s ({zz_s / q_s:.0f}x)"
+            lines.append(f"\n### {acc}, opt={opt}, {MAPPING_TYPE}: ZigZag {zz_s:.1f} s, qc {q_s:.3f} s ({zz_s / q_s:.0f}x)"
                          + (f", qc larger search {big_s:.1f} s" if big else "") + "\n")
             head = "| layer | ZigZag energy (pJ) | qc energy (pJ) | ZigZag latency (cc) | qc latency (cc) | qc vs ZigZag |"
             if big:
@@ -197,7 +204,7 @@ def main():
             tq = sum(v[k] for n, v in q.items() if n in zz)
             lines.append(f"\n{better} better, {equal} equal, {worse} worse; network {opt}: ZigZag {tz:.6e}, qc {tq:.6e}")
             print("\n".join(lines[-(len(zz) + 4):]), flush=True)
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    (out / ("summary_even.md" if MAPPING_TYPE == "even" else "summary.md")).write_text("\n".join(lines) + "\n")
     sys.exit(1 if worse_total else 0)
 
 

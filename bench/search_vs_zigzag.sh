@@ -2,7 +2,7 @@
 # qc's mapping search against ZigZag 3.9.1 on resnet18.onnx over five accelerators, opt=energy and
 # opt=latency (see search_vs_zigzag.py). Installs zigzag-dse==3.9.1 and six into a throw-away
 # venv; needs PyPI access and about 10 minutes (ZigZag takes ~45 s per run here).
-# Usage: bench/search_vs_zigzag.sh [OUT_DIR] [--larger SECONDS] [--hints]
+# Usage: bench/search_vs_zigzag.sh [OUT_DIR] [--larger SECONDS] [--hints] [--even]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-/tmp/qc-search-vs-zigzag}"
