@@ -16,6 +16,7 @@ pub mod arch;
 pub mod cost;
 pub mod explore;
 pub mod mapping;
+pub mod report;
 pub mod search;
 pub mod spatial;
 pub mod zigzag;

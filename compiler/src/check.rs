@@ -15,7 +15,7 @@ use qc_ir::target::Severity;
 use qc_passes::check::{self, CheckReport, Finding, Unit};
 use qc_passes::{ManagerOptions, PassManager, Pipeline};
 
-use crate::cli::Format;
+use crate::cli::ReportFormat;
 use crate::load::{self, LoadOptions};
 
 /// Arguments of `qc check`.
@@ -27,8 +27,11 @@ pub struct CheckArgs {
     #[arg(long, value_name = "NAME|PATH")]
     pub target: String,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Write the report to this file (atomically) instead of standard output.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
     /// Read the model into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
@@ -69,11 +72,18 @@ pub fn run(
     let Checked { report, warnings } = check_file(args)?;
     let file = args.model.display().to_string();
     let text = match args.format {
-        Format::Text => text(&file, &report, color),
-        Format::Json => json(&file, &report),
+        ReportFormat::Text => text(&file, &report, color && args.output.is_none()),
+        ReportFormat::Json => json(&file, &report),
+        ReportFormat::Md => markdown(&file, &report),
+        ReportFormat::Html => html(&file, &report),
     };
-    out.write_all(text.as_bytes())
-        .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write: {e}"))?;
+    match &args.output {
+        Some(path) => crate::write::write_atomically(path, text.as_bytes())
+            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write `{}`: {e}", path.display()))?,
+        None => out
+            .write_all(text.as_bytes())
+            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write: {e}"))?,
+    }
     Ok((report.ok(), warnings))
 }
 
@@ -221,4 +231,141 @@ pub fn json(file: &str, r: &CheckReport) -> String {
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
     s
+}
+
+/// Per placed op, its findings (in report order); the findings about no op come first, with
+/// `None`.
+fn by_node(r: &CheckReport) -> Vec<(Option<&check::Placement>, Vec<&Finding>)> {
+    let mut groups: Vec<(Option<&check::Placement>, Vec<&Finding>)> = Vec::new();
+    let loose: Vec<&Finding> =
+        r.findings.iter().filter(|f| !r.placement.iter().any(|p| Some(&p.node) == f.node.as_ref())).collect();
+    if !loose.is_empty() {
+        groups.push((None, loose));
+    }
+    for p in &r.placement {
+        let found: Vec<&Finding> = r.findings.iter().filter(|f| f.node.as_ref() == Some(&p.node)).collect();
+        groups.push((Some(p), found));
+    }
+    groups
+}
+
+/// The Markdown report: the verdict, then per op its placement and findings.
+pub fn markdown(file: &str, r: &CheckReport) -> String {
+    let md = |s: &str| s.replace('|', "\\|");
+    let mut s = String::new();
+    let _ = writeln!(s, "## `{}` checked against {}\n", md(file), md(&r.target));
+    let _ = writeln!(
+        s,
+        "**{}**: {} error(s), {} warning(s); {} op(s) on the DLA, {} on the CPU, {} absorbed.\n",
+        if r.ok() { "ok" } else { "does not fit the target" },
+        r.errors(),
+        r.warnings(),
+        r.count(Unit::Dla),
+        r.count(Unit::Cpu),
+        r.absorbed.len()
+    );
+    s.push_str("| node | op type | unit | operator | findings |\n|---|---|---|---|---|\n");
+    for (p, found) in by_node(r) {
+        let findings: Vec<String> = found
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} `{}`: {} (observed {}; allowed {})",
+                    f.severity.name(),
+                    f.rule.code(),
+                    md(&f.message),
+                    md(&f.observed),
+                    md(&f.allowed)
+                )
+            })
+            .collect();
+        let (node, op, unit, operator) = match p {
+            Some(p) => {
+                (p.node.as_str(), p.op_type.as_str(), p.unit.name(), p.operator.as_deref().unwrap_or("-"))
+            }
+            None => ("(model)", "", "", ""),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            md(node),
+            md(op),
+            unit,
+            md(operator),
+            if findings.is_empty() { "-".to_string() } else { findings.join("<br>") }
+        );
+    }
+    s
+}
+
+/// The HTML report: the verdict, then the findings grouped by op with each op's placement.
+pub fn html(file: &str, r: &CheckReport) -> String {
+    use qc_backends::report::escape as esc;
+    let mut b = String::new();
+    let _ = writeln!(b, "<h1>qc check: {} against {}</h1>", esc(file), esc(&r.target));
+    b.push_str("<div class=\"cards\">");
+    let card = |b: &mut String, v: String, label: &str| {
+        let _ = write!(b, "<div class=\"card\"><b>{}</b><span>{}</span></div>", esc(&v), esc(label));
+    };
+    card(&mut b, if r.ok() { "ok".into() } else { "does not fit".into() }, "result");
+    card(&mut b, r.errors().to_string(), "errors");
+    card(&mut b, r.warnings().to_string(), "warnings");
+    card(&mut b, r.count(Unit::Dla).to_string(), "ops on the DLA");
+    card(&mut b, r.count(Unit::Cpu).to_string(), "ops on the CPU");
+    card(&mut b, r.absorbed.len().to_string(), "ops absorbed");
+    b.push_str("</div>\n<h2>Findings by op</h2>\n");
+    b.push_str("<table><tr><th>node</th><th>op type</th><th>placement</th><th>target operator</th><th>findings</th></tr>\n");
+    for (p, found) in by_node(r) {
+        let (node, op, unit, operator) = match p {
+            Some(p) => {
+                (p.node.as_str(), p.op_type.as_str(), p.unit.name(), p.operator.as_deref().unwrap_or("-"))
+            }
+            None => ("(model)", "", "", ""),
+        };
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td class=\"place-{unit}\">{}</td><td>{}</td><td>",
+            esc(node),
+            esc(op),
+            unit.to_uppercase(),
+            esc(operator)
+        );
+        if found.is_empty() {
+            b.push_str("<span class=\"muted\">none</span>");
+        }
+        for f in found {
+            let _ = write!(
+                b,
+                "<div><span class=\"sev-{}\">{}</span> <code>{}</code>: {}<br><span class=\"muted\">observed</span> {} \
+                 <span class=\"muted\">allowed</span> {}{}</div>",
+                f.severity.name(),
+                f.severity.name(),
+                esc(f.rule.code()),
+                esc(&f.message),
+                esc(&f.observed),
+                esc(&f.allowed),
+                if f.hint.is_empty() {
+                    String::new()
+                } else {
+                    format!("<br><span class=\"muted\">hint</span> {}", esc(&f.hint))
+                }
+            );
+        }
+        b.push_str("</td></tr>\n");
+    }
+    b.push_str("</table>\n");
+    if !r.absorbed.is_empty() {
+        b.push_str("<h2>Absorbed</h2><table><tr><th>node</th><th>op type</th><th>why</th></tr>\n");
+        for a in &r.absorbed {
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&a.node),
+                esc(&a.op_type),
+                esc(a.reason.name())
+            );
+        }
+        b.push_str("</table>\n");
+    }
+    qc_backends::report::page(&format!("qc check: {file}"), &b)
 }

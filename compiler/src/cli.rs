@@ -67,6 +67,19 @@ pub enum Format {
     Json,
 }
 
+/// The formats of the commands whose reports people read (`qc evaluate`, `qc check`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// For the terminal.
+    Text,
+    /// The versioned schema of `spec/cli.md`, for scripts.
+    Json,
+    /// Markdown tables, for pull requests and papers.
+    Md,
+    /// One self-contained page (inline CSS and SVG, no script, nothing fetched).
+    Html,
+}
+
 /// How a command ended, for the exit code (0 success, 1 violations found, 2 bad input).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

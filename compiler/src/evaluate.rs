@@ -10,7 +10,6 @@
 //! QLinearConv, Gemm, MatMul) are costed by default, every lowered layer with `--all-layers`; a
 //! ZigZag workload YAML is costed whole, as ZigZag costs it.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use qc_backends::arch::Accelerator;
@@ -23,11 +22,12 @@ use qc_backends::mapping::{
 };
 use qc_backends::search::{Objective, TemporalOptions};
 use qc_backends::spatial::SpatialOptions;
-use qc_ir::{LoopNest, Workload};
-use serde_json::json;
+use qc_ir::LoopNest;
 
-use crate::cli::Format;
+use crate::cli::ReportFormat;
 use crate::lower::WorkloadArgs;
+
+mod output;
 
 /// The op types ZigZag's ONNX parser costs (`PARSER_MAPPING`).
 pub const ZIGZAG_COSTED: &[&str] = &["Conv", "QLinearConv", "Gemm", "MatMul"];
@@ -133,8 +133,17 @@ pub struct EvaluateArgs {
     #[arg(long)]
     pub all_layers: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Fit the text table to this many columns (default: the terminal's width, else `COLUMNS`,
+    /// else 120).
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
+    /// Also evaluate the workload on this accelerator (repeatable) with the same options, and
+    /// report the designs side by side; `ACC.yaml,MAP.yaml` gives it its own mapping file
+    /// (else `--mapping`'s).
+    #[arg(long, value_name = "ACC.yaml[,MAP.yaml]")]
+    pub compare: Vec<String>,
     /// Write to this file (atomically) instead of standard output.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
@@ -338,20 +347,23 @@ fn cost_layer(
     })
 }
 
-/// Runs `qc evaluate`; returns the warnings to print.
-pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
-    let acc_file = args.accelerator.display().to_string();
-    let acc = qc_backends::zigzag::read_accelerator_yaml(&read(&args.accelerator)?, &acc_file)?;
-    let map = match &args.mapping {
-        Some(path) => qc_backends::zigzag::read_mapping_yaml(&read(path)?, &path.display().to_string())?,
-        None if args.fixed_mapping => {
-            return Err(miette::miette!(
-                code = "qc::evaluate::mapping",
-                help = "give --mapping MAP.yaml with a spatial_mapping and a complete temporal_ordering per layer",
-                "--fixed-mapping evaluates a given mapping, and there is no --mapping file"
-            ));
-        }
-        None => MappingFile {
+fn read_accelerator(path: &std::path::Path) -> miette::Result<Accelerator> {
+    let file = path.display().to_string();
+    qc_backends::zigzag::read_accelerator_yaml(&read(path)?, &file).map_err(miette::Report::new)
+}
+
+/// The mapping file at `path`; without one, ZigZag's defaults for every layer (a search) or an
+/// error (`--fixed-mapping`).
+fn mapping_file(args: &EvaluateArgs, path: Option<&std::path::Path>) -> miette::Result<MappingFile> {
+    match path {
+        Some(path) => Ok(qc_backends::zigzag::read_mapping_yaml(&read(path)?, &path.display().to_string())?),
+        None if args.fixed_mapping => Err(miette::miette!(
+            code = "qc::evaluate::mapping",
+            help =
+                "give --mapping MAP.yaml with a spatial_mapping and a complete temporal_ordering per layer",
+            "--fixed-mapping evaluates a given mapping, and there is no --mapping file"
+        )),
+        None => Ok(MappingFile {
             entries: vec![MappingEntry {
                 name: "default".into(),
                 spatial: None,
@@ -359,27 +371,73 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
                 temporal_ordering: None,
                 links: Default::default(),
             }],
-        },
-    };
+        }),
+    }
+}
+
+/// One accelerator's evaluation: the accelerator, its costed layers, and the search time.
+struct Evaluated {
+    acc: Accelerator,
+    costed: Vec<Costed>,
+    seconds: f64,
+}
+
+/// Runs `qc evaluate`; returns the warnings to print.
+pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
+    let map = mapping_file(args, args.mapping.as_deref())?;
+    // The designs: `--accelerator` with `--mapping`, then each `--compare`.
+    let mut accs = vec![(read_accelerator(&args.accelerator)?, map)];
+    for c in &args.compare {
+        let (acc, map) = match c.split_once(',') {
+            Some((acc, map)) => (acc, Some(std::path::Path::new(map))),
+            None => (c.as_str(), args.mapping.as_deref()),
+        };
+        accs.push((read_accelerator(std::path::Path::new(acc))?, mapping_file(args, map)?));
+    }
     let search = if args.fixed_mapping { None } else { Some(search_options(args)?) };
     let is_yaml = args.workload.is_yaml();
     let (workload, warnings) = crate::lower::workload(&args.workload)?;
-    let opts = CostOptions { latency_model: args.latency_model.model() };
     let (chosen, skipped): (Vec<&LoopNest>, Vec<&LoopNest>) = workload
         .layers
         .iter()
         .partition(|l| is_yaml || args.all_layers || ZIGZAG_COSTED.contains(&l.op_type.as_str()));
+    let designs = accs
+        .into_iter()
+        .map(|(acc, map)| evaluate_on(args, acc, &map, search.as_ref(), &chosen, is_yaml))
+        .collect::<miette::Result<Vec<Evaluated>>>()?;
+    let text = output::render(args, &workload, &designs, &skipped);
+    match &args.output {
+        Some(path) => crate::write::write_atomically(path, text.as_bytes())
+            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write `{}`: {e}", path.display()))?,
+        None => out
+            .write_all(text.as_bytes())
+            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write: {e}"))?,
+    }
+    Ok(warnings)
+}
+
+/// Costs the `chosen` layers on `acc`: the fixed mapping, or the search with `search`.
+fn evaluate_on(
+    args: &EvaluateArgs,
+    acc: Accelerator,
+    map: &MappingFile,
+    search: Option<&ExploreOptions>,
+    chosen: &[&LoopNest],
+    is_yaml: bool,
+) -> miette::Result<Evaluated> {
+    let opts = CostOptions { latency_model: args.latency_model.model() };
     let start = std::time::Instant::now();
     let costed: Vec<Costed> = match search {
         None => chosen
             .iter()
-            .map(|l| cost_layer(l, &acc, &map, &opts, args.mapping_type.mapping_type()))
+            .map(|l| cost_layer(l, &acc, map, &opts, args.mapping_type.mapping_type()))
             .collect::<miette::Result<_>>()?,
-        Some(mut o) => {
+        Some(o) => {
+            let mut o = o.clone();
             o.temporal.cost = opts;
             o.onnx_dim_order = !is_yaml;
             let bar = crate::progress::Progress::new(0, "searches", !args.quiet);
-            let choices = qc_backends::explore::search_workload(&chosen, &acc, &map, &o, &|done, total| {
+            let choices = qc_backends::explore::search_workload(chosen, &acc, map, &o, &|done, total| {
                 bar.advance_to(done, total)
             })
             .map_err(miette::Report::new)?;
@@ -399,190 +457,5 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
                 .collect()
         }
     };
-    let seconds = start.elapsed().as_secs_f64();
-    let text = match args.format {
-        Format::Json => json_report(args, &acc, &workload, &costed, &skipped, seconds),
-        Format::Text => text_report(&acc, &costed, &skipped),
-    };
-    match &args.output {
-        Some(path) => crate::write::write_atomically(path, text.as_bytes())
-            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write `{}`: {e}", path.display()))?,
-        None => out
-            .write_all(text.as_bytes())
-            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write: {e}"))?,
-    }
-    Ok(warnings)
-}
-
-fn spatial_json(s: &SpatialMapping) -> serde_json::Value {
-    let mut m = serde_json::Map::new();
-    for (oa, u) in &s.dims {
-        let inner: serde_json::Map<String, serde_json::Value> =
-            u.iter().map(|(d, f)| (d.clone(), json!(f))).collect();
-        m.insert(oa.clone(), serde_json::Value::Object(inner));
-    }
-    serde_json::Value::Object(m)
-}
-
-fn temporal_json(t: &TemporalMapping) -> serde_json::Value {
-    let mut m = serde_json::Map::new();
-    for (role, levels) in &t.operands {
-        let lv: Vec<serde_json::Value> = levels
-            .iter()
-            .map(|l| json!(l.iter().map(|x| json!([x.dim, x.size])).collect::<Vec<_>>()))
-            .collect();
-        m.insert(role.clone(), json!(lv));
-    }
-    serde_json::Value::Object(m)
-}
-
-/// `mac` for the layers ZigZag costs from ONNX (convolutions, matrix products), else
-/// `pooling` or `element-wise` (costed with `--all-layers`, or from a YAML workload).
-fn class_of(layer: &LoopNest) -> &'static str {
-    use qc_ir::Compute;
-    match layer.compute {
-        Compute::Mac => "mac",
-        Compute::Max | Compute::Avg => "pooling",
-        Compute::Add | Compute::Sub | Compute::Mul => "element-wise",
-    }
-}
-
-fn json_report(
-    args: &EvaluateArgs,
-    acc: &Accelerator,
-    w: &Workload,
-    costed: &[Costed],
-    skipped: &[&LoopNest],
-    seconds: f64,
-) -> String {
-    let dirs = ["fh", "tl", "fl", "th"];
-    let layers: Vec<serde_json::Value> = costed
-        .iter()
-        .map(|c| {
-            let k = &c.cost;
-            let operands: Vec<serde_json::Value> = k
-                .operands
-                .iter()
-                .map(|o| {
-                    let levels: Vec<serde_json::Value> = o
-                        .levels
-                        .iter()
-                        .map(|l| {
-                            let acc_map: serde_json::Map<String, serde_json::Value> =
-                                dirs.iter().zip(l.accesses).map(|(d, a)| (d.to_string(), json!(a))).collect();
-                            let en_map: serde_json::Map<String, serde_json::Value> =
-                                dirs.iter().zip(l.energy).map(|(d, e)| (d.to_string(), json!(e))).collect();
-                            json!({
-                                "memory": acc.memories[l.memory].name,
-                                "tile_elements": l.tile_elems,
-                                "tile_bits": l.tile_bits,
-                                "instances": l.instances,
-                                "accesses": acc_map,
-                                "energy": en_map,
-                            })
-                        })
-                        .collect();
-                    json!({"operand": o.role, "memory_operand": o.mem_operand.name(), "levels": levels})
-                })
-                .collect();
-            json!({
-                "name": c.layer.name,
-                "op_type": c.layer.op_type,
-                "class": class_of(&c.layer),
-                "mapping_entry": c.entry,
-                "macs": c.layer.iterations().to_string(),
-                "energy": k.energy,
-                "latency": k.latency,
-                "energy_breakdown": {"mac": k.mac_energy, "memory": k.mem_energy, "operands": operands},
-                "latency_breakdown": {
-                    "ideal_cycle": k.ideal_cycle,
-                    "ideal_temporal_cycle": k.ideal_temporal_cycle,
-                    "stall_slack": k.stall_slack_comb,
-                    "onload": k.onload,
-                    "offload": k.offload,
-                    "systolic_drain": k.systolic_drain,
-                },
-                "utilization": {"spatial": k.spatial_utilization, "mac": k.mac_utilization},
-                "spatial_mapping": spatial_json(&c.spatial),
-                "temporal_mapping": temporal_json(&c.temporal),
-                "notes": c.notes,
-                "search": c.search.as_ref().map(|s| json!({
-                    "spatial_candidates": s.candidates,
-                    "orderings_evaluated": s.evaluated,
-                    "orderings_pruned": s.pruned,
-                    "exhaustive": s.exhaustive,
-                    "same_as_layer": s.shared_with.map(|j| costed[j].layer.name.clone()),
-                })),
-            })
-        })
-        .collect();
-    let energy: f64 = costed.iter().map(|c| c.cost.energy).sum();
-    let latency: f64 = costed.iter().map(|c| c.cost.latency).sum();
-    let mac: f64 = costed.iter().map(|c| c.cost.mac_energy).sum();
-    let not_costed: Vec<serde_json::Value> = skipped
-        .iter()
-        .map(|l| json!({"name": l.name, "op_type": l.op_type, "reason": "not a layer ZigZag costs (use --all-layers)"}))
-        .chain(w.not_lowered.iter().map(|n| json!({"name": n.node, "op_type": n.op_type, "reason": n.reason})))
-        .collect();
-    let v = json!({
-        "schema_version": 1,
-        "workload": args.workload.model.display().to_string(),
-        "accelerator": acc.name,
-        "latency_model": args.latency_model.name(),
-        "mapping": if args.fixed_mapping { "fixed" } else { "searched" },
-        "search": (!args.fixed_mapping).then(|| {
-            let searches = || costed.iter().filter_map(|c| c.search.as_ref()).filter(|s| s.shared_with.is_none());
-            let evaluated: u64 = searches().map(|s| s.evaluated).sum();
-            let pruned: u64 = searches().map(|s| s.pruned).sum();
-            json!({
-                "objective": format!("{:?}", args.opt).to_lowercase(),
-                "lpf_limit": args.lpf_limit,
-                "spatial_mappings": args.spatial_mappings,
-                "orderings_evaluated": evaluated,
-                "orderings_pruned": pruned,
-                "seconds": seconds,
-                "orderings_per_second": if seconds > 0.0 { evaluated as f64 / seconds } else { 0.0 },
-            })
-        }),
-        "layers": layers,
-        "total": {"energy": energy, "latency": latency, "mac_energy": mac, "memory_energy": energy - mac},
-        "not_costed": not_costed,
-    });
-    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
-    s.push('\n');
-    s
-}
-
-fn text_report(acc: &Accelerator, costed: &[Costed], skipped: &[&LoopNest]) -> String {
-    let mut s = String::new();
-    let name_w = costed.iter().map(|c| c.layer.name.len()).max().unwrap_or(5).clamp(5, 48);
-    let op_w = costed.iter().map(|c| c.layer.op_type.len()).max().unwrap_or(2).clamp(2, 24);
-    let _ = writeln!(
-        s,
-        "{:<name_w$}  {:<op_w$}  {:>14}  {:>6}  {:>16}  {:>12}",
-        "layer", "op", "MACs", "util", "energy (pJ)", "latency (cc)"
-    );
-    for c in costed {
-        let _ = writeln!(
-            s,
-            "{:<name_w$}  {:<op_w$}  {:>14}  {:>5.1}%  {:>16.1}  {:>12}",
-            c.layer.name,
-            c.layer.op_type,
-            c.layer.iterations(),
-            100.0 * c.cost.spatial_utilization,
-            c.cost.energy,
-            c.cost.latency
-        );
-        for n in &c.notes {
-            let _ = writeln!(s, "{:<name_w$}    note: {n}", "");
-        }
-    }
-    let energy: f64 = costed.iter().map(|c| c.cost.energy).sum();
-    let latency: f64 = costed.iter().map(|c| c.cost.latency).sum();
-    let _ = writeln!(s, "\ntotal on {}: {energy:.1} pJ, {latency} cycles, {} layers", acc.name, costed.len());
-    if !skipped.is_empty() {
-        let _ =
-            writeln!(s, "{} pooling/element-wise layers not costed (--all-layers costs them)", skipped.len());
-    }
-    s
+    Ok(Evaluated { acc, costed, seconds: start.elapsed().as_secs_f64() })
 }

@@ -86,7 +86,7 @@ fn a_fixed_gemm_mapping_costs_what_zigzag_computes() {
     let [w, a, m] = files(dir.path(), MAPPING);
     let (code, text, err) = qc(&["evaluate", &w, "--accelerator", &a, "--mapping", &m, "--fixed-mapping"]);
     assert_eq!(code, 0, "{err}");
-    assert!(text.contains("511349.8") && text.contains("8191"), "{text}");
+    assert!(text.contains("511,350") && text.contains("8,191"), "{text}");
 
     let (code, json, err) =
         qc(&["evaluate", &w, "--accelerator", &a, "--mapping", &m, "--fixed-mapping", "--format", "json"]);

@@ -1,0 +1,359 @@
+//! One self-contained HTML page: inline CSS and SVG, no script, nothing fetched.
+
+use std::fmt::Write as _;
+
+use super::svg::{Chart, Row, esc};
+use super::{Design, LayerReport, bytes, si, thousands};
+
+const STYLE: &str = "\
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1d2430;margin:0;background:#f6f7f9}\
+main{max-width:1000px;margin:0 auto;padding:24px}\
+h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:32px 0 8px;border-bottom:1px solid #d5d9e0;padding-bottom:4px}\
+h3{font-size:15px;margin:20px 0 6px}\
+.sub{color:#5b6575;margin:0 0 16px}\
+.cards{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}\
+.card{background:#fff;border:1px solid #d5d9e0;border-radius:6px;padding:10px 14px;min-width:150px}\
+.card b{display:block;font-size:20px}.card span{color:#5b6575;font-size:12px}\
+table{border-collapse:collapse;background:#fff;margin:8px 0;font-size:13px}\
+th,td{border:1px solid #d5d9e0;padding:3px 8px;text-align:left;vertical-align:top}\
+th{background:#eef1f5}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+figure.chart{background:#fff;border:1px solid #d5d9e0;border-radius:6px;margin:12px 0;padding:8px 8px 4px;overflow-x:auto}\
+figcaption{font-weight:600;margin:0 0 4px}\
+svg text{font:11px system-ui,sans-serif;fill:#1d2430}svg .tick,svg .unit{fill:#5b6575}\
+svg .grid{stroke:#e3e6eb}svg .axis{stroke:#8a93a3}\
+ul.legend{list-style:none;padding:0;margin:4px 0 4px 250px;display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px}\
+.swatch{display:inline-block;width:11px;height:11px;margin-right:5px;vertical-align:-1px;border-radius:2px}\
+details{background:#fff;border:1px solid #d5d9e0;border-radius:6px;margin:6px 0;padding:4px 10px}\
+summary{cursor:pointer;font-weight:600}\
+table.nest td.loop{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;white-space:pre}\
+.note{color:#8a4b00}.muted{color:#5b6575}\
+.sev-error{color:#b3261e;font-weight:600}.sev-warning{color:#8a4b00;font-weight:600}.sev-info{color:#2f4b7c}\
+.place-dla{color:#1b7a3a;font-weight:600}.place-cpu{color:#b3261e;font-weight:600}";
+
+/// A complete page around `body`.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><style>{STYLE}</style></head>\n<body><main>\n{body}</main></body></html>\n",
+        esc(title)
+    )
+}
+
+/// `x` escaped for HTML.
+pub fn escape(x: &str) -> String {
+    esc(x)
+}
+
+/// The report of one or more designs of the same workload.
+pub fn html(designs: &[Design]) -> String {
+    let Some(first) = designs.first() else {
+        return page("qc evaluate", "<h1>qc evaluate</h1><p>No design.</p>");
+    };
+    let names: Vec<&str> = designs.iter().map(|d| d.accelerator.name.as_str()).collect();
+    let title = format!("{} on {}", first.workload, names.join(", "));
+    let mut b = String::new();
+    let _ = writeln!(b, "<h1>qc evaluate: {}</h1>", esc(&title));
+    if !first.settings.is_empty() {
+        let list: Vec<String> =
+            first.settings.iter().map(|(k, v)| format!("{}: {}", esc(k), esc(v))).collect();
+        let _ = writeln!(b, "<p class=\"sub\">{}</p>", list.join(" · "));
+    }
+
+    // Totals.
+    b.push_str("<h2>Totals</h2>\n");
+    for d in designs {
+        if designs.len() > 1 {
+            let _ = writeln!(b, "<h3>{}</h3>", esc(&d.accelerator.name));
+        }
+        totals(&mut b, d);
+    }
+    if designs.len() > 1 {
+        comparison(&mut b, designs);
+    }
+
+    // Accelerators.
+    b.push_str("<h2>Accelerator</h2>\n");
+    for d in designs {
+        accelerator(&mut b, d);
+    }
+
+    // Charts.
+    let multi = designs.len() > 1;
+    let sub = |d: &Design| multi.then(|| d.accelerator.name.clone());
+    let mut parts: Vec<String> = Vec::new();
+    for d in designs {
+        for (k, _) in d.energy_by_part() {
+            if !parts.contains(&k) {
+                parts.push(k);
+            }
+        }
+    }
+    // MAC last.
+    if let Some(i) = parts.iter().position(|p| p == "MAC") {
+        let mac = parts.remove(i);
+        parts.push(mac);
+    }
+    let mut energy_rows = Vec::new();
+    let mut latency_rows = Vec::new();
+    let mut util_rows = Vec::new();
+    for (li, l0) in first.layers.iter().enumerate() {
+        for d in designs {
+            let Some(l) = d.layers.iter().find(|l| l.name == l0.name).or_else(|| d.layers.get(li)) else {
+                continue;
+            };
+            let mut values = vec![0.0; parts.len()];
+            for p in &l.energy_parts {
+                let key = format!("{} {}", p.memory, p.operand);
+                if let Some(j) = parts.iter().position(|x| *x == key) {
+                    values[j] += p.energy;
+                }
+            }
+            if let Some(j) = parts.iter().position(|x| x == "MAC") {
+                values[j] += l.mac_energy;
+            }
+            energy_rows.push(Row { label: l.name.clone(), sublabel: sub(d), values });
+            latency_rows.push(Row {
+                label: l.name.clone(),
+                sublabel: sub(d),
+                values: l.latency_parts.labelled().iter().map(|p| p.1).collect(),
+            });
+            util_rows.push(Row {
+                label: l.name.clone(),
+                sublabel: sub(d),
+                values: vec![100.0 * l.spatial_utilization],
+            });
+        }
+    }
+    b.push_str("<h2>Energy per layer</h2>\n<p class=\"muted\">Memory energy by memory level and operand, and MAC energy.</p>\n");
+    b.push_str(
+        &Chart {
+            id: "energy-chart",
+            title: "Energy per layer by memory level and operand",
+            unit: "energy (pJ)",
+            series: parts.clone(),
+            rows: energy_rows,
+            axis_max: None,
+        }
+        .render(),
+    );
+    b.push_str("<h2>Latency per layer</h2>\n<p class=\"muted\">Computation (temporal cycles of the array), stall waiting for memory ports, on-loading of inputs before computing, off-loading of outputs after, and the systolic drain.</p>\n");
+    b.push_str(
+        &Chart {
+            id: "latency-chart",
+            title: "Latency per layer",
+            unit: "latency (cycles)",
+            series: super::LatencyParts::default().labelled().iter().map(|p| p.0.to_string()).collect(),
+            rows: latency_rows,
+            axis_max: None,
+        }
+        .render(),
+    );
+    b.push_str("<h2>Spatial utilisation</h2>\n<p class=\"muted\">The share of the array's MAC units the spatial unrolling keeps busy.</p>\n");
+    b.push_str(
+        &Chart {
+            id: "utilization-chart",
+            title: "Spatial utilisation per layer",
+            unit: "spatial utilisation (%)",
+            series: vec!["spatial utilisation".into()],
+            rows: util_rows,
+            axis_max: Some(100.0),
+        }
+        .render(),
+    );
+
+    // Tables and schedules.
+    for d in designs {
+        let _ = writeln!(b, "<h2>Layers on {}</h2>", esc(&d.accelerator.name));
+        layer_table(&mut b, d);
+        let _ = writeln!(b, "<h3>Schedules</h3>");
+        for (i, l) in d.layers.iter().enumerate() {
+            schedule(&mut b, l, i == 0);
+        }
+        if !d.not_costed.is_empty() {
+            let _ = writeln!(b, "<h3>Not costed</h3><table><tr><th>node</th><th>op</th><th>reason</th></tr>");
+            for (n, op, reason) in &d.not_costed {
+                let _ =
+                    writeln!(b, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", esc(n), esc(op), esc(reason));
+            }
+            b.push_str("</table>\n");
+        }
+    }
+    page(&format!("qc evaluate: {title}"), &b)
+}
+
+fn card(b: &mut String, value: &str, label: &str) {
+    let _ = write!(b, "<div class=\"card\"><b>{}</b><span>{}</span></div>", esc(value), esc(label));
+}
+
+fn totals(b: &mut String, d: &Design) {
+    let e = d.total_energy();
+    let mac: f64 = d.layers.iter().map(|l| l.mac_energy).sum();
+    let macs = d.total_macs();
+    let util = if macs > 0 {
+        d.layers.iter().map(|l| l.spatial_utilization * l.macs as f64).sum::<f64>() / macs as f64
+    } else {
+        0.0
+    };
+    b.push_str("<div class=\"cards\">");
+    card(b, &format!("{}J", si(e * 1e-12)), &format!("energy ({} pJ)", thousands(e)));
+    card(b, &thousands(d.total_latency()), "latency (cycles)");
+    card(b, &si(macs as f64), &format!("MACs ({})", thousands(macs as f64)));
+    card(b, &d.layers.len().to_string(), "layers costed");
+    card(b, &format!("{:.1}%", if e > 0.0 { 100.0 * mac / e } else { 0.0 }), "of the energy in MACs");
+    card(b, &format!("{:.1}%", 100.0 * util), "spatial utilisation (MAC-weighted)");
+    b.push_str("</div>\n");
+    let top = d.energy_by_part().into_iter().max_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((part, v)) = top
+        && e > 0.0
+    {
+        let _ = writeln!(
+            b,
+            "<p>The largest share of the energy goes to <b>{}</b> ({:.1}%).</p>",
+            esc(&part),
+            100.0 * v / e
+        );
+    }
+}
+
+fn comparison(b: &mut String, designs: &[Design]) {
+    let (e0, l0) = (designs[0].total_energy(), designs[0].total_latency());
+    b.push_str("<h3>Side by side</h3><table><tr><th>design</th><th>energy (pJ)</th><th>latency (cycles)</th><th>energy vs first</th><th>latency vs first</th><th>EDP vs first</th></tr>\n");
+    for d in designs {
+        let (e, l) = (d.total_energy(), d.total_latency());
+        let _ = writeln!(
+            b,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.3}x</td><td class=\"n\">{:.3}x</td><td class=\"n\">{:.3}x</td></tr>",
+            esc(&d.accelerator.name),
+            thousands(e),
+            thousands(l),
+            e / e0,
+            l / l0,
+            (e * l) / (e0 * l0)
+        );
+    }
+    b.push_str("</table>\n");
+}
+
+fn accelerator(b: &mut String, d: &Design) {
+    let a = &d.accelerator;
+    let dims: Vec<String> = a.array.iter().map(|(n, s)| format!("{n} {s}")).collect();
+    let units: u64 = a.array.iter().map(|(_, s)| *s).product();
+    let _ = writeln!(
+        b,
+        "<h3>{}</h3><p>Array: {} ({} MAC units), {} pJ per MAC.</p>",
+        esc(&a.name),
+        esc(&dims.join(" x ")),
+        thousands(units as f64),
+        a.mac_energy
+    );
+    b.push_str("<table><tr><th>memory</th><th>size</th><th>operands</th><th>instances</th><th>bandwidth (bit/cycle)</th><th>read (pJ/word)</th><th>write (pJ/word)</th></tr>\n");
+    for m in &a.memories {
+        let _ = writeln!(
+            b,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            esc(&m.name),
+            bytes(m.size_bits),
+            esc(&m.operands.join(", ")),
+            thousands(m.instances as f64),
+            thousands(m.bandwidth as f64),
+            m.r_cost,
+            m.w_cost
+        );
+    }
+    b.push_str("</table>\n");
+}
+
+fn layer_table(b: &mut String, d: &Design) {
+    b.push_str("<table><tr><th>layer</th><th>op</th><th>MACs</th><th>spatial utilisation</th><th>energy (pJ)</th><th>latency (cycles)</th><th>dominant cost</th></tr>\n");
+    for l in &d.layers {
+        let (part, share) = l.dominant();
+        let _ = writeln!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}%</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{} {:.0}%</td></tr>",
+            esc(&l.name),
+            esc(&l.op_type),
+            thousands(l.macs as f64),
+            100.0 * l.spatial_utilization,
+            thousands(l.energy),
+            thousands(l.latency),
+            esc(&part),
+            100.0 * share
+        );
+    }
+    b.push_str("</table>\n");
+}
+
+/// One layer's schedule: the spatial unrolling, then the temporal loops from the outermost in,
+/// with the memory each operand keeps its data in at that loop.
+fn schedule(b: &mut String, l: &LayerReport, open: bool) {
+    let _ = write!(b, "<details{}><summary>", if open { " open" } else { "" });
+    let _ = write!(b, "{} <span class=\"muted\">({})</span></summary>", esc(&l.name), esc(&l.op_type));
+    if let Some(same) = &l.same_as {
+        let _ = write!(b, "<p class=\"muted\">Same layer as {}: its search was reused.</p>", esc(same));
+    }
+    let spatial: Vec<String> = l
+        .spatial
+        .iter()
+        .map(|(adim, u)| {
+            let f: Vec<String> = u.iter().map(|(d, s)| format!("{d} {s}")).collect();
+            format!("{adim}: {}", if f.is_empty() { "-".into() } else { f.join(" x ") })
+        })
+        .collect();
+    let _ = write!(b, "<p>Spatial unrolling: {}.</p>", esc(&spatial.join("; ")));
+    // Per operand: the flat loops, innermost first, each with its memory.
+    let flat: Vec<Vec<(&str, u64, &str)>> = l
+        .schedule
+        .iter()
+        .map(|(_, levels)| {
+            levels
+                .iter()
+                .flat_map(|(mem, loops)| loops.iter().map(move |(d, s)| (d.as_str(), *s, mem.as_str())))
+                .collect()
+        })
+        .collect();
+    let same_order = flat
+        .windows(2)
+        .all(|w| w[0].len() == w[1].len() && w[0].iter().zip(&w[1]).all(|(a, b)| a.0 == b.0 && a.1 == b.1));
+    if flat.iter().all(|f| f.is_empty()) {
+        b.push_str("<p>No temporal loops: the layer fits the array at once.</p>");
+    } else if same_order {
+        b.push_str("<table class=\"nest\"><tr><th>loop (outermost first)</th>");
+        for (role, _) in &l.schedule {
+            let _ = write!(b, "<th>{} in</th>", esc(role));
+        }
+        b.push_str("</tr>");
+        let n = flat[0].len();
+        for (depth, i) in (0..n).rev().enumerate() {
+            let (dim, size, _) = flat[0][i];
+            let _ = write!(
+                b,
+                "<tr><td class=\"loop\">{}for {} in 0..{}</td>",
+                "  ".repeat(depth),
+                esc(dim),
+                size
+            );
+            for f in &flat {
+                let _ = write!(b, "<td>{}</td>", esc(f[i].2));
+            }
+            b.push_str("</tr>");
+        }
+        b.push_str("</table>");
+    } else {
+        for ((role, levels), _) in l.schedule.iter().zip(&flat) {
+            let lv: Vec<String> = levels
+                .iter()
+                .rev()
+                .map(|(mem, loops)| {
+                    let ls: Vec<String> = loops.iter().rev().map(|(d, s)| format!("{d} {s}")).collect();
+                    format!("{mem}: [{}]", ls.join(", "))
+                })
+                .collect();
+            let _ = write!(b, "<p>{}: {}</p>", esc(role), esc(&lv.join(" / ")));
+        }
+    }
+    for n in &l.notes {
+        let _ = write!(b, "<p class=\"note\">{}</p>", esc(n));
+    }
+    b.push_str("</details>\n");
+}

@@ -1,0 +1,347 @@
+//! Reports of evaluated designs for people: a terminal table, Markdown, and one self-contained
+//! HTML page with SVG charts (`spec/reports.md`).
+//!
+//! A [`Design`] is what `qc evaluate` found for one accelerator: the accelerator's summary and,
+//! per layer, its cost broken down by memory level and operand, its latency broken down into
+//! computation, stall, on-loading and off-loading, and the chosen schedule. Several designs
+//! (`qc evaluate --compare`) render side by side. The renderers write into `String`s; the caller
+//! decides where they go.
+
+mod html;
+mod svg;
+mod text;
+
+pub use html::{escape, html, page};
+pub use text::{markdown, text};
+
+use crate::arch::Accelerator;
+use crate::cost::LayerCost;
+use crate::mapping::{SpatialMapping, TemporalMapping};
+
+/// One accelerator's evaluation of a workload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Design {
+    /// The workload file.
+    pub workload: String,
+    pub accelerator: AcceleratorSummary,
+    /// How it was evaluated, as `(setting, value)` (latency model, search settings, ...).
+    pub settings: Vec<(String, String)>,
+    pub layers: Vec<LayerReport>,
+    /// Nodes not costed: `(name, op type, reason)`.
+    pub not_costed: Vec<(String, String, String)>,
+}
+
+/// What a reader needs to know of an accelerator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AcceleratorSummary {
+    pub name: String,
+    /// Array dims and sizes.
+    pub array: Vec<(String, u64)>,
+    /// Energy per MAC.
+    pub mac_energy: f64,
+    /// Lowest first, as the file lists them.
+    pub memories: Vec<MemorySummary>,
+}
+
+/// One memory of an accelerator.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemorySummary {
+    pub name: String,
+    pub size_bits: u64,
+    /// The memory operands it holds (`I1`, `I2`, `O`).
+    pub operands: Vec<String>,
+    pub r_cost: f64,
+    pub w_cost: f64,
+    /// The widest port, in bits per cycle.
+    pub bandwidth: u64,
+    pub instances: u64,
+}
+
+/// One costed layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerReport {
+    pub name: String,
+    pub op_type: String,
+    /// `mac`, `pooling` or `element-wise`.
+    pub class: String,
+    pub macs: u128,
+    pub energy: f64,
+    pub latency: f64,
+    pub mac_energy: f64,
+    /// Memory energy per (memory, operand role), in the order of the cost model's operands and
+    /// levels (lowest first).
+    pub energy_parts: Vec<EnergyPart>,
+    pub latency_parts: LatencyParts,
+    pub spatial_utilization: f64,
+    /// Spatial unrolling: per array dim, the layer dims and factors.
+    pub spatial: Vec<(String, Vec<(String, u64)>)>,
+    /// The temporal schedule: per operand role, its levels.
+    pub schedule: Vec<(String, Vec<ScheduleLevel>)>,
+    pub notes: Vec<String>,
+    /// The earlier identical layer whose search this one reused.
+    pub same_as: Option<String>,
+}
+
+/// One memory level of one operand's schedule: the memory, and the temporal loops it holds
+/// (innermost first, `(dim, size)`).
+pub type ScheduleLevel = (String, Vec<(String, u64)>);
+
+/// A part of one layer's energy: one operand's accesses to one memory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnergyPart {
+    pub memory: String,
+    pub operand: String,
+    pub energy: f64,
+}
+
+/// The parts of one layer's latency (they add up to it).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LatencyParts {
+    /// Temporal cycles of the array (ZigZag's `ideal_temporal_cycle`).
+    pub computation: f64,
+    /// Cycles the array waits for memory ports (`stall_slack_comb`).
+    pub stall: f64,
+    pub onload: f64,
+    pub offload: f64,
+    /// Cycles for the last results to leave a systolic array.
+    pub drain: f64,
+}
+
+impl LatencyParts {
+    /// `(label, value)` in stacking order.
+    pub fn labelled(&self) -> [(&'static str, f64); 5] {
+        [
+            ("computation", self.computation),
+            ("stall", self.stall),
+            ("on-loading", self.onload),
+            ("off-loading", self.offload),
+            ("systolic drain", self.drain),
+        ]
+    }
+}
+
+impl AcceleratorSummary {
+    pub fn of(acc: &Accelerator) -> AcceleratorSummary {
+        AcceleratorSummary {
+            name: acc.name.clone(),
+            array: acc.array.dims.iter().map(|d| (d.name.clone(), d.size)).collect(),
+            mac_energy: acc.array.mac_energy,
+            memories: acc
+                .memories
+                .iter()
+                .enumerate()
+                .map(|(i, m)| MemorySummary {
+                    name: m.name.clone(),
+                    size_bits: m.size_bits,
+                    operands: m.operands.iter().map(|o| o.name().to_string()).collect(),
+                    r_cost: m.r_cost,
+                    w_cost: m.w_cost,
+                    bandwidth: m.ports.iter().map(|p| p.bw_max).max().unwrap_or(0),
+                    instances: acc.instances(i),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl LayerReport {
+    /// The report of one layer from its cost and mapping on `acc` (the accelerator the cost was
+    /// computed for).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        acc: &Accelerator,
+        name: &str,
+        op_type: &str,
+        class: &str,
+        macs: u128,
+        cost: &LayerCost,
+        spatial: &SpatialMapping,
+        temporal: &TemporalMapping,
+    ) -> LayerReport {
+        let mem_name = |i: usize| acc.memories.get(i).map_or_else(|| "?".to_string(), |m| m.name.clone());
+        let energy_parts = cost
+            .operands
+            .iter()
+            .flat_map(|o| {
+                o.levels.iter().map(|l| EnergyPart {
+                    memory: mem_name(l.memory),
+                    operand: o.role.clone(),
+                    energy: l.total_energy(),
+                })
+            })
+            .collect();
+        let schedule = cost
+            .operands
+            .iter()
+            .map(|o| {
+                let levels = temporal.levels(&o.role).unwrap_or(&[]);
+                let per_level = o
+                    .levels
+                    .iter()
+                    .zip(levels.iter().map(Some).chain(std::iter::repeat(None)))
+                    .map(|(l, loops)| {
+                        let loops = loops
+                            .map(|ls| ls.iter().map(|t| (t.dim.clone(), t.size)).collect())
+                            .unwrap_or_default();
+                        (mem_name(l.memory), loops)
+                    })
+                    .collect();
+                (o.role.clone(), per_level)
+            })
+            .collect();
+        LayerReport {
+            name: name.to_string(),
+            op_type: op_type.to_string(),
+            class: class.to_string(),
+            macs,
+            energy: cost.energy,
+            latency: cost.latency,
+            mac_energy: cost.mac_energy,
+            energy_parts,
+            latency_parts: LatencyParts {
+                computation: cost.ideal_temporal_cycle as f64,
+                stall: cost.stall_slack_comb as f64,
+                onload: cost.onload,
+                offload: cost.offload,
+                drain: cost.systolic_drain as f64,
+            },
+            spatial_utilization: cost.spatial_utilization,
+            spatial: spatial.dims.iter().map(|(d, u)| (d.clone(), u.clone())).collect(),
+            schedule,
+            notes: Vec::new(),
+            same_as: None,
+        }
+    }
+
+    /// The largest single part of the energy: `(label, share)`, for example `("DRAM I", 0.62)`
+    /// or `("MAC", 0.4)`.
+    pub fn dominant(&self) -> (String, f64) {
+        let mut best = ("MAC".to_string(), self.mac_energy);
+        for p in &self.energy_parts {
+            if p.energy > best.1 {
+                best = (format!("{} {}", p.memory, p.operand), p.energy);
+            }
+        }
+        let share = if self.energy > 0.0 { best.1 / self.energy } else { 0.0 };
+        (best.0, share)
+    }
+}
+
+impl Design {
+    pub fn total_energy(&self) -> f64 {
+        self.layers.iter().map(|l| l.energy).sum()
+    }
+
+    pub fn total_latency(&self) -> f64 {
+        self.layers.iter().map(|l| l.latency).sum()
+    }
+
+    pub fn total_macs(&self) -> u128 {
+        self.layers.iter().map(|l| l.macs).sum()
+    }
+
+    /// Energy per (memory, operand) over all layers, plus MAC energy last, in first-seen order.
+    pub fn energy_by_part(&self) -> Vec<(String, f64)> {
+        let mut parts: Vec<(String, f64)> = Vec::new();
+        for l in &self.layers {
+            for p in &l.energy_parts {
+                let key = format!("{} {}", p.memory, p.operand);
+                match parts.iter_mut().find(|(k, _)| *k == key) {
+                    Some(e) => e.1 += p.energy,
+                    None => parts.push((key, p.energy)),
+                }
+            }
+        }
+        parts.push(("MAC".into(), self.layers.iter().map(|l| l.mac_energy).sum()));
+        parts
+    }
+}
+
+/// `1234567.8` as `1,234,568`: whole numbers with thousands separators.
+pub fn thousands(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let neg = x < 0.0;
+    let digits = format!("{:.0}", x.abs());
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if neg { format!("-{out}") } else { out }
+}
+
+/// Whole numbers with separators from 1,000 up (`thousands`), else two decimals.
+pub fn thousands_or_fraction(x: f64) -> String {
+    if x.abs() >= 1000.0 { thousands(x) } else { format!("{x:.2}") }
+}
+
+/// A value with an SI prefix and three significant digits: `1.86e9` as `1.86 G`, `0.00186` as
+/// `1.86 m`.
+pub fn si(x: f64) -> String {
+    const PREFIXES: [(f64, &str); 9] = [
+        (1e12, "T"),
+        (1e9, "G"),
+        (1e6, "M"),
+        (1e3, "k"),
+        (1.0, ""),
+        (1e-3, "m"),
+        (1e-6, "µ"),
+        (1e-9, "n"),
+        (1e-12, "p"),
+    ];
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    for (scale, p) in PREFIXES {
+        if x.abs() >= scale {
+            let v = x / scale;
+            let digits = if v.abs() >= 100.0 {
+                0
+            } else if v.abs() >= 10.0 {
+                1
+            } else {
+                2
+            };
+            let sep = if p.is_empty() { "" } else { " " };
+            return format!("{v:.digits$}{sep}{p}");
+        }
+    }
+    format!("{x:.3e}")
+}
+
+/// A size in bits as bytes with a binary prefix: `16777216` as `2 MiB`, `16` as `2 B`.
+pub fn bytes(bits: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bits as f64 / 8.0;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    let v = if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.2}") };
+    format!("{v} {}", UNITS[u])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(1234567.8), "1,234,568");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(-1000.0), "-1,000");
+        assert_eq!(si(1.86e9), "1.86 G");
+        assert_eq!(si(511349.76), "511 k");
+        assert_eq!(si(8191.0), "8.19 k");
+        assert_eq!(si(12.0), "12.0");
+        assert_eq!(si(0.00186), "1.86 m");
+        assert_eq!(bytes(16_777_216), "2 MiB");
+        assert_eq!(bytes(16), "2 B");
+        assert_eq!(bytes(10_737_418_240), "1.25 GiB");
+    }
+}

@@ -1,0 +1,194 @@
+//! The terminal table and its Markdown twin.
+
+use std::fmt::Write as _;
+
+use super::{Design, thousands};
+
+/// The columns of the per-layer table: header, right-aligned.
+const COLUMNS: [(&str, bool); 7] = [
+    ("layer", false),
+    ("op", false),
+    ("MACs", true),
+    ("util", true),
+    ("energy (pJ)", true),
+    ("latency (cc)", true),
+    ("dominant cost", false),
+];
+
+/// The cells of one layer's row.
+fn cells(l: &super::LayerReport) -> [String; 7] {
+    let (part, share) = l.dominant();
+    [
+        l.name.clone(),
+        l.op_type.clone(),
+        thousands(l.macs as f64),
+        format!("{:.1}%", 100.0 * l.spatial_utilization),
+        thousands(l.energy),
+        thousands(l.latency),
+        format!("{part} {:.0}%", 100.0 * share),
+    ]
+}
+
+/// Cuts `s` to `w` characters, keeping its end (layer names differ at the end).
+fn fit(s: &str, w: usize) -> String {
+    let n = s.chars().count();
+    if n <= w {
+        return s.to_string();
+    }
+    if w <= 1 {
+        return "…".chars().take(w).collect();
+    }
+    let tail: String = s.chars().skip(n - (w - 1)).collect();
+    format!("…{tail}")
+}
+
+/// The per-layer table of every design, then the totals (and, for several designs, a comparison),
+/// fitted to `width` columns (the layer names are shortened to fit); `color` adds ANSI bold to
+/// the headers.
+pub fn text(designs: &[Design], width: usize, color: bool) -> String {
+    let (bold, plain) = if color { ("\x1b[1m", "\x1b[0m") } else { ("", "") };
+    let mut s = String::new();
+    for (di, d) in designs.iter().enumerate() {
+        if di > 0 {
+            s.push('\n');
+        }
+        let _ = writeln!(s, "{bold}{} on {}{plain}", d.workload, d.accelerator.name);
+        let rows: Vec<[String; 7]> = d.layers.iter().map(cells).collect();
+        let mut w: Vec<usize> = COLUMNS.iter().map(|c| c.0.len()).collect();
+        for r in &rows {
+            for (i, c) in r.iter().enumerate() {
+                w[i] = w[i].max(c.chars().count());
+            }
+        }
+        // Fit the layer (and, if need be, the dominant-cost) column to the width.
+        let gaps = 2 * (COLUMNS.len() - 1);
+        let others: usize = w[1..].iter().sum::<usize>() + gaps;
+        w[0] = w[0].min(width.saturating_sub(others).max(12));
+        let line = |cells: &[String], s: &mut String| {
+            let mut out = String::new();
+            for (i, c) in cells.iter().enumerate() {
+                let c = fit(c, w[i]);
+                let pad = w[i] - c.chars().count();
+                if i > 0 {
+                    out.push_str("  ");
+                }
+                if COLUMNS[i].1 {
+                    out.push_str(&" ".repeat(pad));
+                    out.push_str(&c);
+                } else if i + 1 < cells.len() {
+                    out.push_str(&c);
+                    out.push_str(&" ".repeat(pad));
+                } else {
+                    out.push_str(&c);
+                }
+            }
+            let _ = writeln!(s, "{}", out.trim_end());
+        };
+        let header: Vec<String> = COLUMNS.iter().map(|c| c.0.to_string()).collect();
+        s.push_str(bold);
+        let mut h = String::new();
+        line(&header, &mut h);
+        s.push_str(h.trim_end_matches('\n'));
+        let _ = writeln!(s, "{plain}");
+        for (r, l) in rows.iter().zip(&d.layers) {
+            line(r, &mut s);
+            for n in &l.notes {
+                let _ = writeln!(s, "  note: {n}");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\ntotal: {} pJ, {} cycles, {} MACs, {} layer(s)",
+            thousands(d.total_energy()),
+            thousands(d.total_latency()),
+            thousands(d.total_macs() as f64),
+            d.layers.len()
+        );
+        if !d.not_costed.is_empty() {
+            let _ = writeln!(s, "not costed: {} nodes (see --format json or html)", d.not_costed.len());
+        }
+    }
+    if designs.len() > 1 {
+        let _ = writeln!(s, "\n{bold}comparison{plain}");
+        for c in comparison(designs) {
+            let _ =
+                writeln!(s, "{:<24}  {:>20}  {:>16}  {:>8}  {:>8}", fit(&c[0], 24), c[1], c[2], c[3], c[4]);
+        }
+    }
+    s
+}
+
+/// The comparison of several designs: a header, then per design its energy and latency, and
+/// both relative to the first design.
+fn comparison(designs: &[Design]) -> Vec<[String; 5]> {
+    let mut rows = vec![[
+        "design".to_string(),
+        "energy (pJ)".into(),
+        "latency (cc)".into(),
+        "energy".into(),
+        "latency".into(),
+    ]];
+    let (e0, l0) = (designs[0].total_energy(), designs[0].total_latency());
+    for d in designs {
+        let (e, l) = (d.total_energy(), d.total_latency());
+        rows.push([
+            d.accelerator.name.clone(),
+            thousands(e),
+            thousands(l),
+            format!("{:.2}x", e / e0),
+            format!("{:.2}x", l / l0),
+        ]);
+    }
+    rows
+}
+
+/// Markdown cell text: `|` escaped.
+fn md(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+/// The same tables as [`text`], in Markdown.
+pub fn markdown(designs: &[Design]) -> String {
+    let mut s = String::new();
+    for d in designs {
+        let _ = writeln!(s, "## `{}` on {}\n", md(&d.workload), md(&d.accelerator.name));
+        if !d.settings.is_empty() {
+            let list: Vec<String> = d.settings.iter().map(|(k, v)| format!("{k}: {}", md(v))).collect();
+            let _ = writeln!(s, "{}\n", list.join("; "));
+        }
+        let header: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
+        let _ = writeln!(s, "| {} |", header.join(" | "));
+        let align: Vec<&str> = COLUMNS.iter().map(|c| if c.1 { "---:" } else { "---" }).collect();
+        let _ = writeln!(s, "|{}|", align.join("|"));
+        for l in &d.layers {
+            let c = cells(l);
+            let c: Vec<String> = c.iter().map(|x| md(x)).collect();
+            let _ = writeln!(s, "| {} |", c.join(" | "));
+        }
+        let _ = writeln!(
+            s,
+            "\nTotal: {} pJ, {} cycles, {} MACs, {} layers.",
+            thousands(d.total_energy()),
+            thousands(d.total_latency()),
+            thousands(d.total_macs() as f64),
+            d.layers.len()
+        );
+        if !d.not_costed.is_empty() {
+            let _ = writeln!(s, "\nNot costed:\n");
+            for (name, op, reason) in &d.not_costed {
+                let _ = writeln!(s, "- `{}` ({}): {}", md(name), md(op), md(reason));
+            }
+        }
+        s.push('\n');
+    }
+    if designs.len() > 1 {
+        s.push_str("## Comparison\n\n");
+        for (i, c) in comparison(designs).iter().enumerate() {
+            let _ = writeln!(s, "| {} | {} | {} | {} | {} |", md(&c[0]), c[1], c[2], c[3], c[4]);
+            if i == 0 {
+                s.push_str("|---|---:|---:|---:|---:|\n");
+            }
+        }
+    }
+    s
+}

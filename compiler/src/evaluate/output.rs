@@ -1,0 +1,243 @@
+//! `qc evaluate`'s output: the JSON schema of `spec/cli.md`, and the reports for people
+//! (`qc_backends::report`: text, Markdown, HTML).
+
+use std::io::IsTerminal;
+
+use qc_backends::mapping::{SpatialMapping, TemporalMapping};
+use qc_backends::report::{AcceleratorSummary, Design, LayerReport};
+use qc_ir::{LoopNest, Workload};
+use serde_json::json;
+
+use super::{EvaluateArgs, Evaluated};
+use crate::cli::ReportFormat;
+
+/// The report of `designs` (the first is `--accelerator`, the others `--compare`) in the
+/// format asked for.
+pub(super) fn render(
+    args: &EvaluateArgs,
+    w: &Workload,
+    designs: &[Evaluated],
+    skipped: &[&LoopNest],
+) -> String {
+    match args.format {
+        ReportFormat::Json => {
+            let v = match designs {
+                [one] => json_design(args, w, one, skipped),
+                _ => json!({
+                    "schema_version": 1,
+                    "designs": designs.iter().map(|d| json_design(args, w, d, skipped)).collect::<Vec<_>>(),
+                }),
+            };
+            let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        ReportFormat::Text => {
+            let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
+            let width = args.width.or_else(|| {
+                if to_terminal {
+                    terminal_size::terminal_size().map(|(w, _)| w.0 as usize)
+                } else {
+                    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
+                }
+            });
+            let color = to_terminal && std::env::var_os("NO_COLOR").is_none();
+            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, skipped)).collect();
+            qc_backends::report::text(&reports, width.unwrap_or(120), color)
+        }
+        ReportFormat::Md => {
+            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, skipped)).collect();
+            qc_backends::report::markdown(&reports)
+        }
+        ReportFormat::Html => {
+            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, skipped)).collect();
+            qc_backends::report::html(&reports)
+        }
+    }
+}
+
+/// One design for the reports.
+fn design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, skipped: &[&LoopNest]) -> Design {
+    let mut settings = vec![
+        (
+            "mapping".to_string(),
+            if args.fixed_mapping { "fixed (--fixed-mapping)" } else { "searched" }.to_string(),
+        ),
+        ("latency model".into(), args.latency_model.name().to_string()),
+    ];
+    if !args.fixed_mapping {
+        settings.push(("objective".into(), format!("{:?}", args.opt).to_lowercase()));
+        settings.push(("lpf limit".into(), args.lpf_limit.clone()));
+        settings.push(("spatial mappings".into(), args.spatial_mappings.clone()));
+        settings.push(("mapping type".into(), format!("{:?}", args.mapping_type).to_lowercase()));
+    }
+    let layers = e
+        .costed
+        .iter()
+        .map(|c| {
+            let mut l = LayerReport::new(
+                &e.acc,
+                &c.layer.name,
+                &c.layer.op_type,
+                class_of(&c.layer),
+                c.layer.iterations(),
+                &c.cost,
+                &c.spatial,
+                &c.temporal,
+            );
+            l.notes.clone_from(&c.notes);
+            l.same_as = c.search.as_ref().and_then(|s| s.shared_with).map(|j| e.costed[j].layer.name.clone());
+            l
+        })
+        .collect();
+    Design {
+        workload: args.workload.model.display().to_string(),
+        accelerator: AcceleratorSummary::of(&e.acc),
+        settings,
+        layers,
+        not_costed: not_costed(w, skipped)
+            .map(|(n, op, r)| (n.to_string(), op.to_string(), r.to_string()))
+            .collect(),
+    }
+}
+
+/// The nodes not costed: `(name, op type, reason)`.
+fn not_costed<'a>(
+    w: &'a Workload,
+    skipped: &'a [&LoopNest],
+) -> impl Iterator<Item = (&'a str, &'a str, &'a str)> {
+    skipped
+        .iter()
+        .map(|l| (l.name.as_str(), l.op_type.as_str(), "not a layer ZigZag costs (use --all-layers)"))
+        .chain(w.not_lowered.iter().map(|n| (n.node.as_str(), n.op_type.as_str(), n.reason.as_str())))
+}
+
+fn spatial_json(s: &SpatialMapping) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (oa, u) in &s.dims {
+        let inner: serde_json::Map<String, serde_json::Value> =
+            u.iter().map(|(d, f)| (d.clone(), json!(f))).collect();
+        m.insert(oa.clone(), serde_json::Value::Object(inner));
+    }
+    serde_json::Value::Object(m)
+}
+
+fn temporal_json(t: &TemporalMapping) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (role, levels) in &t.operands {
+        let lv: Vec<serde_json::Value> = levels
+            .iter()
+            .map(|l| json!(l.iter().map(|x| json!([x.dim, x.size])).collect::<Vec<_>>()))
+            .collect();
+        m.insert(role.clone(), json!(lv));
+    }
+    serde_json::Value::Object(m)
+}
+
+/// `mac` for the layers ZigZag costs from ONNX (convolutions, matrix products), else
+/// `pooling` or `element-wise` (costed with `--all-layers`, or from a YAML workload).
+fn class_of(layer: &LoopNest) -> &'static str {
+    use qc_ir::Compute;
+    match layer.compute {
+        Compute::Mac => "mac",
+        Compute::Max | Compute::Avg => "pooling",
+        Compute::Add | Compute::Sub | Compute::Mul => "element-wise",
+    }
+}
+
+/// One design in the JSON schema of `spec/cli.md`.
+fn json_design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, skipped: &[&LoopNest]) -> serde_json::Value {
+    let Evaluated { acc, costed, seconds } = e;
+    let seconds = *seconds;
+    let dirs = ["fh", "tl", "fl", "th"];
+    let layers: Vec<serde_json::Value> = costed
+        .iter()
+        .map(|c| {
+            let k = &c.cost;
+            let operands: Vec<serde_json::Value> = k
+                .operands
+                .iter()
+                .map(|o| {
+                    let levels: Vec<serde_json::Value> = o
+                        .levels
+                        .iter()
+                        .map(|l| {
+                            let acc_map: serde_json::Map<String, serde_json::Value> =
+                                dirs.iter().zip(l.accesses).map(|(d, a)| (d.to_string(), json!(a))).collect();
+                            let en_map: serde_json::Map<String, serde_json::Value> =
+                                dirs.iter().zip(l.energy).map(|(d, e)| (d.to_string(), json!(e))).collect();
+                            json!({
+                                "memory": acc.memories[l.memory].name,
+                                "tile_elements": l.tile_elems,
+                                "tile_bits": l.tile_bits,
+                                "instances": l.instances,
+                                "accesses": acc_map,
+                                "energy": en_map,
+                            })
+                        })
+                        .collect();
+                    json!({"operand": o.role, "memory_operand": o.mem_operand.name(), "levels": levels})
+                })
+                .collect();
+            json!({
+                "name": c.layer.name,
+                "op_type": c.layer.op_type,
+                "class": class_of(&c.layer),
+                "mapping_entry": c.entry,
+                "macs": c.layer.iterations().to_string(),
+                "energy": k.energy,
+                "latency": k.latency,
+                "energy_breakdown": {"mac": k.mac_energy, "memory": k.mem_energy, "operands": operands},
+                "latency_breakdown": {
+                    "ideal_cycle": k.ideal_cycle,
+                    "ideal_temporal_cycle": k.ideal_temporal_cycle,
+                    "stall_slack": k.stall_slack_comb,
+                    "onload": k.onload,
+                    "offload": k.offload,
+                    "systolic_drain": k.systolic_drain,
+                },
+                "utilization": {"spatial": k.spatial_utilization, "mac": k.mac_utilization},
+                "spatial_mapping": spatial_json(&c.spatial),
+                "temporal_mapping": temporal_json(&c.temporal),
+                "notes": c.notes,
+                "search": c.search.as_ref().map(|s| json!({
+                    "spatial_candidates": s.candidates,
+                    "orderings_evaluated": s.evaluated,
+                    "orderings_pruned": s.pruned,
+                    "exhaustive": s.exhaustive,
+                    "same_as_layer": s.shared_with.map(|j| costed[j].layer.name.clone()),
+                })),
+            })
+        })
+        .collect();
+    let energy: f64 = costed.iter().map(|c| c.cost.energy).sum();
+    let latency: f64 = costed.iter().map(|c| c.cost.latency).sum();
+    let mac: f64 = costed.iter().map(|c| c.cost.mac_energy).sum();
+    let not_costed: Vec<serde_json::Value> = not_costed(w, skipped)
+        .map(|(name, op_type, reason)| json!({"name": name, "op_type": op_type, "reason": reason}))
+        .collect();
+    json!({
+        "schema_version": 1,
+        "workload": args.workload.model.display().to_string(),
+        "accelerator": acc.name,
+        "latency_model": args.latency_model.name(),
+        "mapping": if args.fixed_mapping { "fixed" } else { "searched" },
+        "search": (!args.fixed_mapping).then(|| {
+            let searches = || costed.iter().filter_map(|c| c.search.as_ref()).filter(|s| s.shared_with.is_none());
+            let evaluated: u64 = searches().map(|s| s.evaluated).sum();
+            let pruned: u64 = searches().map(|s| s.pruned).sum();
+            json!({
+                "objective": format!("{:?}", args.opt).to_lowercase(),
+                "lpf_limit": args.lpf_limit,
+                "spatial_mappings": args.spatial_mappings,
+                "orderings_evaluated": evaluated,
+                "orderings_pruned": pruned,
+                "seconds": seconds,
+                "orderings_per_second": if seconds > 0.0 { evaluated as f64 / seconds } else { 0.0 },
+            })
+        }),
+        "layers": layers,
+        "total": {"energy": energy, "latency": latency, "mac_energy": mac, "memory_energy": energy - mac},
+        "not_costed": not_costed,
+    })
+}
