@@ -10,8 +10,18 @@ use std::path::PathBuf;
 use qc_passes::ManagerOptions;
 use qc_passes::cost::{self, CostOptions, CostReport, Counts};
 
-use crate::cli::Format;
 use crate::load::{self, LoadOptions};
+
+/// The formats of `qc cost`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CostFormat {
+    /// For the terminal.
+    Text,
+    /// The reference tool's keys (`spec/cli.md`).
+    Json,
+    /// Markdown tables, for pull requests and papers.
+    Md,
+}
 
 /// Arguments of `qc cost`.
 #[derive(Debug, clap::Args)]
@@ -19,8 +29,8 @@ pub struct CostArgs {
     /// The ONNX or QONNX model.
     pub model: PathBuf,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = CostFormat::Text)]
+    pub format: CostFormat,
     /// Also report the cost per op type and per node.
     #[arg(long)]
     pub cost_breakdown: bool,
@@ -65,8 +75,9 @@ pub fn run(args: &CostArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<
     }
     let file = args.model.display().to_string();
     let text = match args.format {
-        Format::Text => text(&file, &result, args.cost_breakdown),
-        Format::Json => json(&file, &result, args.cost_breakdown),
+        CostFormat::Text => text(&file, &result, args.cost_breakdown),
+        CostFormat::Json => json(&file, &result, args.cost_breakdown),
+        CostFormat::Md => markdown(&file, &result, args.cost_breakdown),
     };
     out.write_all(text.as_bytes())
         .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write: {e}"))?;
@@ -111,18 +122,69 @@ pub fn json(file: &str, r: &CostReport, breakdown: bool) -> String {
 
 /// Writes a count: whole numbers with thousands separators, others with two decimals.
 fn count(x: f64) -> String {
-    if x.fract() != 0.0 {
-        return format!("{x:.2}");
-    }
-    let digits = format!("{}", x.abs() as u128);
+    if x.fract() != 0.0 { format!("{x:.2}") } else { qc_backends::report::thousands(x) }
+}
+
+/// The columns of the breakdown tables: header and the counts key.
+const BREAKDOWN: [(&str, &str); 6] = [
+    ("MACs", "total_macs"),
+    ("BOPs", "total_bops"),
+    ("weights", "total_mem_w_elems"),
+    ("weight bits", "total_mem_w_bits"),
+    ("outputs", "total_mem_o_elems"),
+    ("output bits", "total_mem_o_bits"),
+];
+
+/// One row of a breakdown table.
+fn breakdown_row(c: &Counts) -> [String; 6] {
+    BREAKDOWN.map(|(_, k)| count(c.get(k).copied().unwrap_or(0.0)))
+}
+
+/// The Markdown report: the totals, the counts by datatype, unsupported ops, and with
+/// `breakdown` a table per op type and per node.
+pub fn markdown(file: &str, r: &CostReport, breakdown: bool) -> String {
+    let md = |s: &str| s.replace('|', "\\|");
     let mut s = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            s.push(',');
-        }
-        s.push(c);
+    let _ = writeln!(s, "## Inference cost of `{}`\n", md(file));
+    let _ = writeln!(s, "| count | value |\n|---|---:|");
+    for (k, v) in r.total.iter().filter(|(k, _)| k.starts_with("total_")) {
+        let _ = writeln!(s, "| {k} | {} |", count(*v));
     }
-    if x < 0.0 { format!("-{s}") } else { s }
+    let keys: Vec<(&String, &f64)> = r.total.iter().filter(|(k, _)| !k.starts_with("total_")).collect();
+    if !keys.is_empty() {
+        let _ = writeln!(s, "\n| by datatype | value |\n|---|---:|");
+        for (k, v) in keys {
+            let _ = writeln!(s, "| {k} | {} |", count(*v));
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nZero weights {}counted. Unsupported (not counted): {}.",
+        if r.discount_sparsity { "not " } else { "" },
+        if r.unsupported.is_empty() {
+            "none".to_string()
+        } else {
+            md(&r.unsupported.iter().map(String::as_str).collect::<Vec<_>>().join(", "))
+        }
+    );
+    if breakdown {
+        let head: Vec<&str> = BREAKDOWN.iter().map(|(h, _)| *h).collect();
+        let mut table = |title: &str, rows: Vec<(String, [String; 6])>| {
+            let _ = writeln!(s, "\n| {title} | {} |\n|---{}|", head.join(" | "), "|---:".repeat(6));
+            for (name, cells) in rows {
+                let _ = writeln!(s, "| {} | {} |", md(&name), cells.join(" | "));
+            }
+        };
+        table("op type", r.optype.iter().map(|(k, c)| (k.clone(), breakdown_row(c))).collect());
+        table(
+            "node",
+            r.nodes
+                .iter()
+                .map(|n| (format!("{} ({})", n.name, n.op_type), breakdown_row(&n.counts)))
+                .collect(),
+        );
+    }
+    s
 }
 
 /// The text report: totals, the counts by datatype, unsupported ops, and with `breakdown` a
@@ -162,18 +224,8 @@ pub fn text(file: &str, r: &CostReport, breakdown: bool) -> String {
         let _ = writeln!(s, "  unsupported (not counted): {}", list.join(", "));
     }
     if breakdown {
-        let head = ["MACs", "BOPs", "weights", "weight bits", "outputs", "output bits"];
-        let row = |c: &Counts| {
-            [
-                "total_macs",
-                "total_bops",
-                "total_mem_w_elems",
-                "total_mem_w_bits",
-                "total_mem_o_elems",
-                "total_mem_o_bits",
-            ]
-            .map(|k| count(c.get(k).copied().unwrap_or(0.0)))
-        };
+        let head = BREAKDOWN.map(|(h, _)| h);
+        let row = breakdown_row;
         let mut table = |title: &str, rows: Vec<(String, [String; 6])>| {
             let w0 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(title.len());
             let ws: Vec<usize> = (0..6)

@@ -1,4 +1,4 @@
-//! The reports for people of `qc evaluate` and `qc check`: the text and Markdown tables
+//! The reports for people of `qc evaluate`, `qc check` and `qc cost`: the text and Markdown tables
 //! (snapshots) and the HTML pages, which a real browser loads when `QC_BROWSER_TEST=1` (`.ci/run`
 //! installs Debian's `chromium` and sets it): no console error, every chart drawn, a screenshot
 //! written for a person to look at. Plain `cargo test` on a machine without a browser checks the
@@ -151,6 +151,16 @@ fn check_reports() {
     assert!(relu.contains("place-dla") && relu.contains("qc::check::channels"), "{relu}");
     let gap = page.split("<td>gap</td>").nth(1).unwrap().split("</tr>").next().unwrap();
     assert!(gap.contains("place-cpu") && gap.contains("qc::check::kernel-size"), "{gap}");
+}
+
+#[test]
+fn cost_markdown_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny_qonnx.onnx");
+    std::fs::write(&model, qc::fixtures::tiny_qonnx().encode_to_vec()).unwrap();
+    let (code, md, err) = qc(&["cost", model.to_str().unwrap(), "--format", "md", "--cost-breakdown"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("cost_markdown", md.replace(dir.path().to_str().unwrap(), "DIR"));
 }
 
 #[test]
