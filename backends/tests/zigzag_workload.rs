@@ -285,6 +285,7 @@ fn write_qc_workload() {
             node: "relu".into(),
             op_type: "Relu".into(),
             reason: "no compute".into(),
+            inputs: vec![Source::Layer("mul".into())],
         }],
     };
     let text = write_workload_yaml(&w);

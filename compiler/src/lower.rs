@@ -153,6 +153,7 @@ pub fn json(file: &str, w: &Workload) -> String {
     use serde_json::json;
     let source = |s: &Source| match s {
         Source::Layer(n) => json!({"kind": "layer", "name": n}),
+        Source::Node(n) => json!({"kind": "node", "name": n}),
         Source::Constant => json!({"kind": "constant"}),
         Source::GraphInput(n) => json!({"kind": "input", "name": n}),
         Source::Other => json!({"kind": "other"}),
@@ -195,7 +196,10 @@ pub fn json(file: &str, w: &Workload) -> String {
     let not_lowered: Vec<serde_json::Value> = w
         .not_lowered
         .iter()
-        .map(|n| json!({"node": n.node, "op_type": n.op_type, "reason": n.reason}))
+        .map(|n| {
+            let reads: Vec<serde_json::Value> = n.inputs.iter().map(source).collect();
+            json!({"node": n.node, "op_type": n.op_type, "reason": n.reason, "reads": reads})
+        })
         .collect();
     let v = json!({
         "schema_version": 1,

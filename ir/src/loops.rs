@@ -113,11 +113,14 @@ pub struct Operand {
 pub enum Source {
     /// The output of another layer of the workload, by layer name.
     Layer(String),
+    /// The output of a node that was not lowered, by node name (an entry of
+    /// [`Workload::not_lowered`], which says what that node reads).
+    Node(String),
     /// A constant (an initializer or a folded value): weights.
     Constant,
     /// A graph input, by name.
     GraphInput(String),
-    /// A value computed by an op that was not lowered (its name), or the layer's own output.
+    /// The layer's own output, or a source the workload does not know.
     Other,
 }
 
@@ -178,6 +181,9 @@ pub struct NotLowered {
     pub node: String,
     pub op_type: String,
     pub reason: String,
+    /// Where its inputs come from, in input order (omitted optional inputs left out), so that
+    /// data flow through it can be followed ([`Workload::dataflow`]).
+    pub inputs: Vec<Source>,
 }
 
 /// A workload: the loop nests of a model's compute layers in program order, and the nodes that
@@ -186,6 +192,57 @@ pub struct NotLowered {
 pub struct Workload {
     pub layers: Vec<LoopNest>,
     pub not_lowered: Vec<NotLowered>,
+}
+
+impl Workload {
+    /// The data flow between the layers `keep` selects, as ZigZag sees it once it has removed
+    /// the nodes it does not cost: for each layer of `self.layers` (by index; empty for layers
+    /// not kept), the kept layers whose outputs it reads, directly or through layers not kept
+    /// and nodes not lowered (each replaced by what it reads), in order of first appearance.
+    pub fn dataflow(&self, keep: impl Fn(&LoopNest) -> bool) -> Vec<Vec<usize>> {
+        let layer_index: std::collections::HashMap<&str, usize> =
+            self.layers.iter().enumerate().map(|(i, l)| (l.name.as_str(), i)).collect();
+        let node_index: std::collections::HashMap<&str, usize> =
+            self.not_lowered.iter().enumerate().map(|(i, n)| (n.node.as_str(), i)).collect();
+        let kept: Vec<bool> = self.layers.iter().map(&keep).collect();
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let mut preds = Vec::new();
+                if !kept[i] {
+                    return preds;
+                }
+                // (visited layers, visited nodes), to follow each once.
+                let mut seen_layers = vec![false; self.layers.len()];
+                let mut seen_nodes = vec![false; self.not_lowered.len()];
+                let mut stack: Vec<&Source> = l.inputs.iter().rev().map(|o| &o.source).collect();
+                while let Some(src) = stack.pop() {
+                    match src {
+                        Source::Layer(n) => {
+                            let Some(&j) = layer_index.get(n.as_str()) else { continue };
+                            if std::mem::replace(&mut seen_layers[j], true) {
+                                continue;
+                            }
+                            if kept[j] {
+                                preds.push(j);
+                            } else {
+                                stack.extend(self.layers[j].inputs.iter().rev().map(|o| &o.source));
+                            }
+                        }
+                        Source::Node(n) => {
+                            let Some(&j) = node_index.get(n.as_str()) else { continue };
+                            if !std::mem::replace(&mut seen_nodes[j], true) {
+                                stack.extend(self.not_lowered[j].inputs.iter().rev());
+                            }
+                        }
+                        Source::Constant | Source::GraphInput(_) | Source::Other => {}
+                    }
+                }
+                preds
+            })
+            .collect()
+    }
 }
 
 impl LoopNest {

@@ -122,6 +122,7 @@ const RULES: [PsumRule; 4] =
 fn source() -> impl Strategy<Value = Source> + Clone {
     prop_oneof![
         text().prop_map(Source::Layer),
+        text().prop_map(Source::Node),
         Just(Source::Constant),
         text().prop_map(Source::GraphInput),
         Just(Source::Other),
@@ -253,8 +254,18 @@ fn workload() -> impl Strategy<Value = Workload> {
     (
         prop::collection::vec(loop_nest(), 0..4),
         prop::collection::vec(
-            (text(), prop_oneof![Just("Relu".to_string()), text()], text())
-                .prop_map(|(node, op_type, reason)| NotLowered { node, op_type, reason }),
+            (
+                text(),
+                prop_oneof![Just("Relu".to_string()), text()],
+                text(),
+                prop::collection::vec(source(), 0..3),
+            )
+                .prop_map(|(node, op_type, reason, inputs)| NotLowered {
+                    node,
+                    op_type,
+                    reason,
+                    inputs,
+                }),
             0..3,
         ),
     )
@@ -345,10 +356,10 @@ layer 2 "/add/Add" Add add {
   O[b][k][oy][ox] = A[b][k][oy][ox] + B[b][k][oy][ox]
   O bits 8 value "s" source other
   A bits 8 value "p1" source layer "/pool/MaxPool"
-  B bits 8 value "r" source other
+  B bits 8 value "r" source node "/relu/Relu"
 }
 
-not_lowered "/relu/Relu" Relu "element-wise op without a cost model"
+not_lowered "/relu/Relu" Relu "element-wise op without a cost model" reads [layer "/conv1/Conv"]
 "#;
     let w = parse_workload(text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(print_workload(&w), text);
@@ -436,7 +447,12 @@ fn edge_cases_round_trip() {
                 psum_rule: PsumRule::None,
             },
         ],
-        not_lowered: vec![NotLowered { node: "".into(), op_type: "".into(), reason: "\u{0}".into() }],
+        not_lowered: vec![NotLowered {
+            node: "".into(),
+            op_type: "".into(),
+            reason: "\u{0}".into(),
+            inputs: vec![Source::Node("\u{1}".into())],
+        }],
     };
     assert_round_trips(&w);
     let text = print_workload(&w);
@@ -486,6 +502,8 @@ fn generators_reach_every_construct() {
         ("a layer source", "source layer \""),
         ("an input source", "source input \""),
         ("a constant source", "source constant"),
+        ("a node source", "source node \""),
+        ("a not_lowered line that reads", "\" reads ["),
         ("a quantization spec", "quant("),
         ("an escape", "\\\""),
         ("a not_lowered line", "not_lowered "),
@@ -515,4 +533,48 @@ fn the_example_in_the_spec_parses() {
     assert_eq!(w.layers.len(), 2);
     assert_eq!(w.not_lowered.len(), 1);
     assert_eq!(print_workload(&w), block);
+}
+
+/// [`Workload::dataflow`] follows data through layers not kept and nodes not lowered, as ZigZag
+/// connects the predecessors of a removed node to its successors.
+#[test]
+fn dataflow_skips_what_is_not_kept() {
+    let text = r#"layer 0 "conv1" Conv mac {
+  dims K=2
+  O[k] += W[k]
+  O bits 8 value "a" source other
+  W bits 8 value "w" source input "x"
+}
+
+layer 1 "pool" MaxPool max {
+  dims K=2
+  O[k] max= I[k]
+  O bits 8 value "p" source other
+  I bits 8 value "r" source node "relu"
+}
+
+layer 2 "conv2" Conv mac {
+  dims K=2
+  O[k] += W[k] * I[k]
+  O bits 8 value "b" source other
+  W bits 8 value "w2" source constant
+  I bits 8 value "p" source layer "pool"
+}
+
+layer 3 "conv3" Conv mac {
+  dims K=2
+  O[k] += W[k] * I[k]
+  O bits 8 value "c" source other
+  W bits 8 value "w3" source constant
+  I bits 8 value "s" source node "add"
+}
+
+not_lowered "relu" Relu "no cost model" reads [layer "conv1"]
+not_lowered "add" Add "no cost model" reads [layer "conv2", node "relu"]
+"#;
+    let w = parse_workload(text).unwrap_or_else(|e| panic!("{e}"));
+    let convs = w.dataflow(|l| l.op_type == "Conv");
+    assert_eq!(convs, vec![vec![], vec![], vec![0], vec![2, 0]]);
+    let all = w.dataflow(|_| true);
+    assert_eq!(all, vec![vec![], vec![0], vec![1], vec![2, 0]]);
 }

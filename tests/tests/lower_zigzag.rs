@@ -127,6 +127,53 @@ fn resnet18_matches_zigzag() {
     }
 }
 
+/// The network ZigZag's data-locality search walks (`research/zigzag.md` 4.4): its costed layers
+/// (Conv, Gemm) with the nodes it does not cost removed, each predecessor of a removed node
+/// joined to each successor. In resnet18 the stem conv feeds four convs (through the max pool
+/// and the first two residual additions), and each block's second conv two or three.
+#[test]
+fn resnet18_dataflow_is_zigzags_graph() {
+    let Some(dir) = zigzag_inputs() else { return };
+    let w = lower(&dir.join("zigzag/inputs/workload/resnet18.onnx"));
+    let costed = |l: &LoopNest| matches!(l.op_type.as_str(), "Conv" | "Gemm");
+    let preds = w.dataflow(costed);
+    let mut succs = vec![Vec::new(); w.layers.len()];
+    for (i, p) in preds.iter().enumerate() {
+        for &j in p {
+            succs[j].push(i);
+        }
+    }
+    let name = |i: usize| w.layers[i].name.as_str();
+    let by_name = |n: &str| w.layers.iter().position(|l| l.name == n).unwrap();
+    let stem: Vec<&str> = succs[by_name("/conv1/Conv")].iter().map(|&i| name(i)).collect();
+    assert_eq!(
+        stem,
+        [
+            "/layer1/layer1.0/conv1/Conv",
+            "/layer1/layer1.1/conv1/Conv",
+            "/layer2/layer2.0/conv1/Conv",
+            "/layer2/layer2.0/downsample/downsample.0/Conv"
+        ]
+    );
+    for (i, l) in w.layers.iter().enumerate() {
+        if l.name.ends_with("conv2/Conv") && !l.name.starts_with("/layer4/layer4.1") {
+            assert!((2..=3).contains(&succs[i].len()), "{}: successors {:?}", l.name, succs[i]);
+        }
+        if costed(l) && l.name != "/conv1/Conv" {
+            assert!(!preds[i].is_empty(), "{} has no predecessor", l.name);
+        }
+    }
+    let fc = by_name("/fc/Gemm");
+    assert_eq!(
+        preds[fc].iter().map(|&i| name(i)).collect::<Vec<_>>(),
+        [
+            "/layer4/layer4.1/conv2/Conv",
+            "/layer4/layer4.0/conv2/Conv",
+            "/layer4/layer4.0/downsample/downsample.0/Conv"
+        ]
+    );
+}
+
 /// ZigZag's conventions for a resnet18 conv: `ix = s*ox + 1*fx`, `iy = s*oy + 1*fy`, the true
 /// input extent (= s x the output size here) and the padding `k/2` on both sides.
 fn check_conv_relations(name: &str, nest: &LoopNest) {

@@ -14,7 +14,7 @@
 //!   I bits 8 value "input" source input "input"
 //! }
 //!
-//! not_lowered "/relu/Relu" Relu "element-wise op without a cost model"
+//! not_lowered "/relu/Relu" Relu "element-wise op without a cost model" reads [layer "/conv1/Conv"]
 //! ```
 
 use std::collections::HashSet;
@@ -58,6 +58,16 @@ pub(super) fn workload(w: &Workload) -> String {
         write_key(&mut out, &n.op_type);
         out.push(' ');
         write_str(&mut out, &n.reason);
+        if !n.inputs.is_empty() {
+            out.push_str(" reads [");
+            for (i, src) in n.inputs.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                source(&mut out, src);
+            }
+            out.push(']');
+        }
         out.push('\n');
     }
     out
@@ -164,9 +174,22 @@ fn details(out: &mut String, o: &Operand, psum: Option<(Option<u32>, PsumRule)>)
     out.push_str(" value ");
     write_str(out, &o.value);
     out.push_str(" source ");
-    match &o.source {
+    source(out, &o.source);
+    if let Some(q) = &o.quant {
+        out.push(' ');
+        quant(out, q);
+    }
+    out.push('\n');
+}
+
+fn source(out: &mut String, s: &Source) {
+    match s {
         Source::Layer(n) => {
             out.push_str("layer ");
+            write_str(out, n);
+        }
+        Source::Node(n) => {
+            out.push_str("node ");
             write_str(out, n);
         }
         Source::GraphInput(n) => {
@@ -176,11 +199,6 @@ fn details(out: &mut String, o: &Operand, psum: Option<(Option<u32>, PsumRule)>)
         Source::Constant => out.push_str("constant"),
         Source::Other => out.push_str("other"),
     }
-    if let Some(q) = &o.quant {
-        out.push(' ');
-        quant(out, q);
-    }
-    out.push('\n');
 }
 
 // ---- parsing ----
@@ -215,6 +233,8 @@ fn rule_name(r: &Rule) -> String {
         Rule::ln_opt_index => "a number or `?`",
         Rule::ln_source => "`source S`",
         Rule::ln_src_layer => "`layer \"name\"`",
+        Rule::ln_src_node => "`node \"name\"`",
+        Rule::ln_reads => "`reads [SOURCE, ...]`",
         Rule::ln_src_input => "`input \"name\"`",
         Rule::ln_src_constant => "`constant`",
         Rule::ln_src_other => "`other`",
@@ -246,7 +266,11 @@ pub(super) fn parse(text: &str) -> R<Workload> {
                 let node = cx.string(&next(&cx, &mut it, &p)?)?;
                 let op_type = cx.key(&next(&cx, &mut it, &p)?)?;
                 let reason = cx.string(&next(&cx, &mut it, &p)?)?;
-                w.not_lowered.push(NotLowered { node, op_type, reason });
+                let inputs = match it.next() {
+                    Some(reads) => reads.into_inner().map(|s| source_of(&cx, s)).collect::<R<_>>()?,
+                    None => Vec::new(),
+                };
+                w.not_lowered.push(NotLowered { node, op_type, reason, inputs });
             }
             _ => {}
         }
@@ -290,6 +314,18 @@ type Span = (usize, usize);
 
 fn span(p: &Pair<'_>) -> Span {
     (p.as_span().start(), p.as_span().end())
+}
+
+/// One source (`layer "x"`, `node "x"`, `input "x"`, `constant`, `other`).
+fn source_of(cx: &Cx<'_>, s: Pair<'_>) -> R<Source> {
+    let name = |s: &Pair<'_>| cx.string(&next(cx, &mut s.clone().into_inner(), s)?);
+    Ok(match s.as_rule() {
+        Rule::ln_src_layer => Source::Layer(name(&s)?),
+        Rule::ln_src_node => Source::Node(name(&s)?),
+        Rule::ln_src_input => Source::GraphInput(name(&s)?),
+        Rule::ln_src_constant => Source::Constant,
+        _ => Source::Other,
+    })
 }
 
 fn layer_of(cx: &Cx<'_>, p: Pair<'_>) -> R<LoopNest> {
@@ -450,19 +486,7 @@ fn layer_of(cx: &Cx<'_>, p: Pair<'_>) -> R<LoopNest> {
                     psum = (bits, rule);
                 }
                 Rule::ln_value => o.value = cx.string(&next(cx, &mut f.clone().into_inner(), &f)?)?,
-                Rule::ln_source => {
-                    let s = next(cx, &mut f.clone().into_inner(), &f)?;
-                    o.source = match s.as_rule() {
-                        Rule::ln_src_layer => {
-                            Source::Layer(cx.string(&next(cx, &mut s.clone().into_inner(), &s)?)?)
-                        }
-                        Rule::ln_src_input => {
-                            Source::GraphInput(cx.string(&next(cx, &mut s.clone().into_inner(), &s)?)?)
-                        }
-                        Rule::ln_src_constant => Source::Constant,
-                        _ => Source::Other,
-                    };
-                }
+                Rule::ln_source => o.source = source_of(cx, next(cx, &mut f.clone().into_inner(), &f)?)?,
                 Rule::quant => o.quant = Some(cx.quant(f)?),
                 _ => {}
             }

@@ -84,8 +84,10 @@
 //!
 //! An input operand reads [`Source::Layer`] (the producer was lowered), [`Source::Constant`]
 //! (an initializer, a `Constant` op, or a value computed only from constants, such as a
-//! `DequantizeLinear` of a constant weight), [`Source::GraphInput`], or [`Source::Other`] (the
-//! producer was not lowered). Output operands are [`Source::Other`].
+//! `DequantizeLinear` of a constant weight), [`Source::GraphInput`], or [`Source::Node`] (the
+//! producer was not lowered; its `not_lowered` entry lists what it reads in turn, so that data
+//! flow through it can be followed, [`qc_ir::Workload::dataflow`]). Output operands are
+//! [`Source::Other`].
 
 mod conv;
 mod elementwise;
@@ -178,10 +180,12 @@ pub fn lower_model(model: &Model, opts: &LowerOptions) -> Workload {
 /// [`lower_model`], with the family of each lowered layer.
 pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec<Family>) {
     let g = &model.graph;
-    let cx = Cx { model, opts, constant: constant_values(model) };
+    let cx = Cx { model, opts, constant: constant_values(model), node_of: HashMap::new() };
     let mut drafts: Vec<(OpId, String, Family, Draft)> = Vec::new();
     let mut workload = Workload::default();
     let mut names: HashSet<String> = HashSet::new();
+    // The ops not lowered: their entry in `not_lowered`, and their names for `Source::Node`.
+    let mut unlowered: Vec<OpId> = Vec::new();
     for (pos, (id, op)) in g.ops().enumerate() {
         let label = op.display_name(pos);
         let (standard, layout) = standard_form(op);
@@ -196,14 +200,24 @@ pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec
                 names.insert(name.clone());
                 drafts.push((id, name, family, draft));
             }
-            Err(reason) => workload.not_lowered.push(NotLowered {
-                node: label,
-                op_type: op.op_type().to_string(),
-                reason,
-            }),
+            Err(reason) => {
+                unlowered.push(id);
+                workload.not_lowered.push(NotLowered {
+                    node: label,
+                    op_type: op.op_type().to_string(),
+                    reason,
+                    inputs: Vec::new(),
+                })
+            }
         }
     }
     let layer_of: HashMap<OpId, String> = drafts.iter().map(|(id, name, _, _)| (*id, name.clone())).collect();
+    let node_of: HashMap<OpId, String> =
+        unlowered.iter().zip(&workload.not_lowered).map(|(id, n)| (*id, n.node.clone())).collect();
+    let cx = Cx { node_of, ..cx };
+    for (id, n) in unlowered.iter().zip(workload.not_lowered.iter_mut()) {
+        n.inputs = g.op(*id).inputs().iter().flatten().map(|&v| cx.source(v, &layer_of)).collect();
+    }
     let mut families = Vec::new();
     for (i, (id, name, family, draft)) in drafts.into_iter().enumerate() {
         let op = g.op(id);
@@ -356,6 +370,8 @@ pub(crate) struct Cx<'m> {
     pub model: &'m Model,
     pub opts: &'m LowerOptions,
     constant: Vec<bool>,
+    /// The ops not lowered, by the name their `NotLowered` entry has.
+    node_of: HashMap<OpId, String>,
 }
 
 /// Bits of one operand, and whether they came from the model (a spec or an integer type).
@@ -470,7 +486,10 @@ impl Cx<'_> {
         if g.inputs.contains(&v) {
             return Source::GraphInput(val.name.clone());
         }
-        Source::Other
+        match val.producer().and_then(|p| self.node_of.get(&p)) {
+            Some(name) => Source::Node(name.clone()),
+            None => Source::Other,
+        }
     }
 
     /// Turns a draft into the layer: precisions, partial sums, sources.
