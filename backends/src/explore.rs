@@ -85,16 +85,19 @@ fn signature(layer: &LoopNest, entry: &str) -> String {
     format!("{entry}\n{}", qc_ir::text::print_loop_nest(&l))
 }
 
-/// Searches every layer; `progress` is called with the number of tasks finished (one task is
-/// one spatial candidate of one distinct layer) and the total. Results are in `layers` order.
+/// Searches every layer, layer `i` on accelerator `accs[i]` (or all on `accs[0]` when there is
+/// one; with inter-layer data locality each layer sees its own, [`crate::locality::restrict`]);
+/// `progress` is called with the number of tasks finished (one task is one spatial candidate of
+/// one distinct layer) and the total. Results are in `layers` order.
 pub fn search_workload(
     layers: &[&LoopNest],
-    acc: &Accelerator,
+    accs: &[&Accelerator],
     map: &MappingFile,
     opts: &ExploreOptions,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<LayerChoice>, ExploreError> {
-    // Distinct layers and their entries.
+    let acc_of = |i: usize| if accs.len() == 1 { accs[0] } else { accs[i] };
+    // Distinct layers and their entries (and accelerators: the first equal one's index).
     let mut entries: Vec<&MappingEntry> = Vec::with_capacity(layers.len());
     let mut first_of: HashMap<String, usize> = HashMap::new();
     let mut shared: Vec<Option<usize>> = Vec::with_capacity(layers.len());
@@ -103,7 +106,8 @@ pub fn search_workload(
             .entry_for(&layer.name, &layer.op_type)
             .ok_or_else(|| ExploreError::NoEntry { layer: layer.name.clone() })?;
         entries.push(entry);
-        let key = signature(layer, &entry.name);
+        let acc_id = (0..=i).find(|&j| acc_of(j) == acc_of(i)).unwrap_or(i);
+        let key = format!("{acc_id}\n{}", signature(layer, &entry.name));
         match first_of.get(&key) {
             Some(&j) => shared.push(Some(j)),
             None => {
@@ -119,7 +123,7 @@ pub fn search_workload(
         if shared[i].is_some() {
             continue;
         }
-        let sms = generate(layer, acc, entries[i], &opts.spatial).map_err(ExploreError::Spatial)?;
+        let sms = generate(layer, acc_of(i), entries[i], &opts.spatial).map_err(ExploreError::Spatial)?;
         // ZigZag's top-k may repeat a mapping; searching it twice changes nothing.
         let mut seen: Vec<&SpatialMapping> = Vec::new();
         let mut unique = Vec::new();
@@ -147,7 +151,7 @@ pub fn search_workload(
             t.budget = Some(t.budget.map_or(s, |b| b.min(s)));
         }
         let ordering = entries[*i].temporal_ordering.as_deref();
-        let r = search_temporal(layer, acc, &entries[*i].links, sm, ordering, opts.objective, &t);
+        let r = search_temporal(layer, acc_of(*i), &entries[*i].links, sm, ordering, opts.objective, &t);
         progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
         (*i, *k, sm.clone(), r)
     };

@@ -15,6 +15,7 @@
 pub mod arch;
 pub mod cost;
 pub mod explore;
+pub mod locality;
 pub mod mapping;
 pub mod report;
 pub mod search;

@@ -17,8 +17,9 @@ use qc_backends::cost::{
     AllocOptions, CostOptions, Evaluator, LatencyModel, LayerCost, MappingType, allocate,
 };
 use qc_backends::explore::{ExploreOptions, LayerChoice};
+use qc_backends::locality::{self, LocalityOptions, Placement};
 use qc_backends::mapping::{
-    MappingEntry, MappingFile, OrderSize, SpatialMapping, TemporalLoop, TemporalMapping,
+    MappingEntry, MappingFile, OperandLinks, OrderSize, SpatialMapping, TemporalLoop, TemporalMapping,
 };
 use qc_backends::search::{Objective, TemporalOptions};
 use qc_backends::spatial::SpatialOptions;
@@ -132,6 +133,15 @@ pub struct EvaluateArgs {
     /// Also cost the pooling and element-wise layers of an ONNX model.
     #[arg(long)]
     pub all_layers: bool,
+    /// Inter-layer data locality, as ZigZag's `exploit_data_locality`: a layer's output that
+    /// fits in a lower memory stays there and the next layer reads it from there, instead of a
+    /// round trip through the top memory (`spec/locality.md`).
+    #[arg(long)]
+    pub exploit_data_locality: bool,
+    /// With `--exploit-data-locality`: the network's input is read from, and its output
+    /// written to, the top memories (ZigZag's `workload_data_always_from_top_mem`).
+    #[arg(long, requires = "exploit_data_locality")]
+    pub data_from_top_memory: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
@@ -159,6 +169,9 @@ struct Costed {
     notes: Vec<String>,
     /// How the search found it (`None`: a fixed mapping).
     search: Option<LayerChoice>,
+    /// With data locality: the accelerator the layer saw (its memories above each operand's
+    /// placement removed), and the placement.
+    local: Option<(Accelerator, Placement)>,
 }
 
 /// Parses a duration such as `60s`, `2m`, `500ms`, `1.5h`.
@@ -344,6 +357,7 @@ fn cost_layer(
         cost,
         notes: fitted.notes,
         search: None,
+        local: None,
     })
 }
 
@@ -401,9 +415,18 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
         .layers
         .iter()
         .partition(|l| is_yaml || args.all_layers || ZIGZAG_COSTED.contains(&l.op_type.as_str()));
+    // The data flow between the costed layers (for data locality), as indices into `chosen`.
+    let kept: Vec<usize> = (0..workload.layers.len())
+        .filter(|&i| chosen.iter().any(|l| std::ptr::eq(*l, &workload.layers[i])))
+        .collect();
+    let flow = workload.dataflow(|l| chosen.iter().any(|c| std::ptr::eq(*c, l)));
+    let preds: Vec<Vec<usize>> = kept
+        .iter()
+        .map(|&i| flow[i].iter().filter_map(|j| kept.iter().position(|k| k == j)).collect())
+        .collect();
     let designs = accs
         .into_iter()
-        .map(|(acc, map)| evaluate_on(args, acc, &map, search.as_ref(), &chosen, is_yaml))
+        .map(|(acc, map)| evaluate_on(args, acc, &map, search.as_ref(), &chosen, &preds, is_yaml))
         .collect::<miette::Result<Vec<Evaluated>>>()?;
     let text = output::render(args, &workload, &designs, &skipped);
     match &args.output {
@@ -416,28 +439,55 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
     Ok(warnings)
 }
 
-/// Costs the `chosen` layers on `acc`: the fixed mapping, or the search with `search`.
+/// Costs the `chosen` layers on `acc`: the fixed mapping, or the search with `search`;
+/// `preds[i]`: the chosen layers layer `i` reads (for data locality).
 fn evaluate_on(
     args: &EvaluateArgs,
     acc: Accelerator,
     map: &MappingFile,
     search: Option<&ExploreOptions>,
     chosen: &[&LoopNest],
+    preds: &[Vec<usize>],
     is_yaml: bool,
 ) -> miette::Result<Evaluated> {
     let opts = CostOptions { latency_model: args.latency_model.model() };
     let start = std::time::Instant::now();
+    // With data locality, each layer's own accelerator.
+    let local: Option<Vec<(Accelerator, Placement)>> = if args.exploit_data_locality {
+        let links: Vec<&OperandLinks> = chosen
+            .iter()
+            .map(|l| {
+                map.entry_for(&l.name, &l.op_type).map(|e| &e.links).ok_or_else(|| {
+                    layer_error(&l.name, "no mapping entry applies".into(), "add a `default` entry")
+                })
+            })
+            .collect::<miette::Result<_>>()?;
+        let lopts = LocalityOptions { data_from_top_memory: args.data_from_top_memory };
+        let placed = locality::place(chosen, preds, &acc, &links, &lopts).map_err(miette::Report::new)?;
+        Some(
+            placed
+                .into_iter()
+                .zip(&links)
+                .map(|(p, l)| (locality::restrict_placed(&acc, l, &p), p))
+                .collect(),
+        )
+    } else {
+        None
+    };
+    let acc_of = |i: usize| local.as_ref().map_or(&acc, |v| &v[i].0);
     let costed: Vec<Costed> = match search {
         None => chosen
             .iter()
-            .map(|l| cost_layer(l, &acc, map, &opts, args.mapping_type.mapping_type()))
+            .enumerate()
+            .map(|(i, l)| cost_layer(l, acc_of(i), map, &opts, args.mapping_type.mapping_type()))
             .collect::<miette::Result<_>>()?,
         Some(o) => {
             let mut o = o.clone();
             o.temporal.cost = opts;
             o.onnx_dim_order = !is_yaml;
             let bar = crate::progress::Progress::new(0, "searches", !args.quiet);
-            let choices = qc_backends::explore::search_workload(chosen, &acc, map, &o, &|done, total| {
+            let accs: Vec<&Accelerator> = (0..chosen.len()).map(acc_of).collect();
+            let choices = qc_backends::explore::search_workload(chosen, &accs, map, &o, &|done, total| {
                 bar.advance_to(done, total)
             })
             .map_err(miette::Report::new)?;
@@ -453,9 +503,16 @@ fn evaluate_on(
                     cost: c.result.cost.clone(),
                     notes: Vec::new(),
                     search: Some(c),
+                    local: None,
                 })
                 .collect()
         }
     };
+    let mut costed = costed;
+    if let Some(local) = local {
+        for (c, l) in costed.iter_mut().zip(local) {
+            c.local = Some(l);
+        }
+    }
     Ok(Evaluated { acc, costed, seconds: start.elapsed().as_secs_f64() })
 }

@@ -3,15 +3,18 @@
 //! under ZigZag's chosen spatial and temporal mapping, with the 3.9.1 latency model for `v391_*`
 //! runs and the repository's (commit 3d12a96) for `head_*` runs, and its energy and latency must
 //! agree within 0.1%. Runs with inter-layer data locality (`*edl*`, and `head_tpu_onnx_mix`,
-//! whose `enable_mix_spatial_mapping` switches it on too) are covered by giving each layer the
-//! accelerator ZigZag gave it ([`without_unused_levels`]).
+//! whose `enable_mix_spatial_mapping` switches it on too) go through qc's own data-locality
+//! placement ([`qc_backends::locality`]): each operand's placement must give it as many memory
+//! levels as ZigZag's recorded temporal mapping has, and the layer is costed on the accelerator
+//! that placement leaves it.
 
 use std::path::Path;
 use std::time::Instant;
 
-use qc_backends::arch::{Accelerator, MemOperand};
+use qc_backends::arch::Accelerator;
 use qc_backends::cost::{CostOptions, LatencyModel, evaluate};
-use qc_backends::mapping::{MappingFile, OperandLinks, TemporalMapping};
+use qc_backends::locality::{self, LocalityOptions, Placement};
+use qc_backends::mapping::{MappingFile, OperandLinks};
 use qc_tests::zigzag_results::{Workloads, parse_spatial, parse_temporal, read_with, rel_err};
 
 /// Every layer must agree this closely.
@@ -24,39 +27,31 @@ fn skipped(run: &str) -> bool {
     run.contains("dimc")
 }
 
-/// ZigZag's `RemoveUnusedMemoryStage`, which runs with inter-layer data locality (switched on by
-/// `exploit_data_locality`, and also by `enable_mix_spatial_mapping`, as in `head_tpu_onnx_mix`):
-/// the layer sees a copy of the accelerator holding only its own memory operands, each up to the
-/// level where the data-locality search placed it (here read from the recorded temporal mapping:
-/// an operand with `n` temporal levels keeps its lowest `n` memories), and memories left with no
-/// operand are dropped. Without data locality every operand keeps all its levels and only memory
-/// operands the layer does not use go.
-fn without_unused_levels(acc: &Accelerator, links: &OperandLinks, tm: &TemporalMapping) -> Accelerator {
-    let mut out = acc.clone();
-    let keep: Vec<(MemOperand, usize)> =
-        links.links.iter().filter_map(|(role, mem)| Some((*mem, tm.levels(role)?.len()))).collect();
-    let mut seen: Vec<(MemOperand, usize)> = Vec::new();
-    for m in &mut out.memories {
-        m.operands.retain(|op| {
-            let Some(&(_, n)) = keep.iter().find(|(k, _)| k == op) else { return false };
-            let level = match seen.iter_mut().find(|(k, _)| k == op) {
-                Some(e) => {
-                    e.1 += 1;
-                    e.1
-                }
-                None => {
-                    seen.push((*op, 0));
-                    0
-                }
-            };
-            level < n
-        });
-        for p in &mut m.ports {
-            p.allocation.retain(|(op, _)| m.operands.contains(op));
-        }
-    }
-    out.memories.retain(|m| !m.operands.is_empty());
-    out
+/// qc's data-locality placement of a run's workload (ZigZag's costed layers, in order), by layer
+/// name.
+fn placements(
+    workload: &qc_ir::Workload,
+    acc: &Accelerator,
+    mapping: &MappingFile,
+    yaml: bool,
+) -> Result<Vec<(String, Placement)>, String> {
+    let costed = |l: &qc_ir::LoopNest| yaml || qc::evaluate::ZIGZAG_COSTED.contains(&l.op_type.as_str());
+    let flow = workload.dataflow(costed);
+    let kept: Vec<usize> = (0..workload.layers.len()).filter(|&i| costed(&workload.layers[i])).collect();
+    let layers: Vec<&qc_ir::LoopNest> = kept.iter().map(|&i| &workload.layers[i]).collect();
+    let preds: Vec<Vec<usize>> = kept
+        .iter()
+        .map(|&i| flow[i].iter().filter_map(|j| kept.iter().position(|k| k == j)).collect())
+        .collect();
+    let links: Vec<&OperandLinks> = layers
+        .iter()
+        .map(|l| {
+            mapping.entry_for(&l.name, &l.op_type).map(|e| &e.links).ok_or(format!("no entry for {}", l.name))
+        })
+        .collect::<Result<_, _>>()?;
+    let placed = locality::place(&layers, &preds, acc, &links, &LocalityOptions::default())
+        .map_err(|e| format!("{:?}", miette::Report::new(e)))?;
+    Ok(layers.iter().map(|l| l.name.clone()).zip(placed).collect())
 }
 
 /// One run's outcome.
@@ -65,6 +60,8 @@ struct Run {
     layers: usize,
     worst_energy: f64,
     worst_latency: f64,
+    /// Layers placed by qc's data-locality search.
+    placed: usize,
     notes: Vec<String>,
     errors: Vec<String>,
 }
@@ -91,12 +88,16 @@ fn check_run(inputs: &mut Workloads, root: &Path, summary: &Path) -> Result<Run,
         read_with(&root.join(field("accel")?), qc_backends::zigzag::read_accelerator_yaml)?;
     let mapping: MappingFile =
         read_with(&root.join(field("mapping")?), qc_backends::zigzag::read_mapping_yaml)?;
-    let workload = inputs.get(&root.join(field("workload")?))?;
+    let workload_path = root.join(field("workload")?);
+    let yaml = workload_path.extension().is_some_and(|e| e == "yaml");
+    let workload = inputs.get(&workload_path)?;
+    let placed = if locality { placements(workload, &acc, &mapping, yaml)? } else { Vec::new() };
     let mut out = Run {
         name: run.clone(),
         layers: 0,
         worst_energy: 0.0,
         worst_latency: 0.0,
+        placed: 0,
         notes: Vec::new(),
         errors: Vec::new(),
     };
@@ -117,7 +118,25 @@ fn check_run(inputs: &mut Workloads, root: &Path, summary: &Path) -> Result<Run,
                 .ok_or_else(|| format!("no mapping entry for op type `{}`", layer.op_type))?;
             let sm = parse_spatial(rec["spatial_mapping"].as_str().ok_or("no spatial_mapping")?)?;
             let tm = parse_temporal(rec["temporal"].as_str().ok_or("no temporal")?)?;
-            let acc = if locality { without_unused_levels(&acc, &entry.links, &tm) } else { acc.clone() };
+            let acc = if locality {
+                let p = placed.iter().find(|(n, _)| n == name).map(|(_, p)| p).ok_or("not placed")?;
+                let acc = locality::restrict_placed(&acc, &entry.links, p);
+                // As many levels per operand as ZigZag's mapping has.
+                for (role, levels) in &tm.operands {
+                    let mem = entry.links.mem(role).ok_or(format!("no link for {role}"))?;
+                    let have = acc.levels(mem).len();
+                    if have != levels.len() {
+                        return Err(format!(
+                            "data locality: operand {role} gets {have} levels, ZigZag's mapping {} ({p:?})",
+                            levels.len()
+                        ));
+                    }
+                }
+                out.placed += 1;
+                acc
+            } else {
+                acc.clone()
+            };
             let cost = evaluate(layer, &acc, &entry.links, &sm, &tm, &opts)
                 .map_err(|e| format!("{:?}", miette::Report::new(e)))?;
             let e = rec["energy"].as_f64().ok_or("no energy")?;
@@ -170,9 +189,12 @@ fn every_recorded_zigzag_run() {
             Err(e) => failures.push(e),
         }
     }
-    println!("{:40} {:>6} {:>12} {:>12}", "run", "layers", "energy err", "latency err");
+    println!("{:40} {:>6} {:>7} {:>12} {:>12}", "run", "layers", "placed", "energy err", "latency err");
     for r in &runs {
-        println!("{:40} {:>6} {:>12.2e} {:>12.2e}", r.name, r.layers, r.worst_energy, r.worst_latency);
+        println!(
+            "{:40} {:>6} {:>7} {:>12.2e} {:>12.2e}",
+            r.name, r.layers, r.placed, r.worst_energy, r.worst_latency
+        );
     }
     let notes: Vec<&String> = runs.iter().flat_map(|r| &r.notes).collect();
     if !notes.is_empty() {

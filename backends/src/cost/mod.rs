@@ -13,7 +13,7 @@
 
 mod alloc;
 mod eval;
-mod model;
+pub(crate) mod model;
 
 pub use alloc::{AllocOptions, AllocTrace, Allocation, Allocator, MappingType, allocate};
 pub use eval::{EvalScratch, Evaluator, PrefixBounds};

@@ -71,12 +71,16 @@ fn design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, skipped: &[&LoopNest
         settings.push(("spatial mappings".into(), args.spatial_mappings.clone()));
         settings.push(("mapping type".into(), format!("{:?}", args.mapping_type).to_lowercase()));
     }
+    if args.exploit_data_locality {
+        let how = if args.data_from_top_memory { "on, network data from the top memories" } else { "on" };
+        settings.push(("data locality".into(), how.into()));
+    }
     let layers = e
         .costed
         .iter()
         .map(|c| {
             let mut l = LayerReport::new(
-                &e.acc,
+                c.local.as_ref().map_or(&e.acc, |(a, _)| a),
                 &c.layer.name,
                 &c.layer.op_type,
                 class_of(&c.layer),
@@ -154,6 +158,8 @@ fn json_design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, skipped: &[&Loo
         .iter()
         .map(|c| {
             let k = &c.cost;
+            // The memories the layer saw (with data locality, its own accelerator's).
+            let acc = c.local.as_ref().map_or(acc, |(a, _)| a);
             let operands: Vec<serde_json::Value> = k
                 .operands
                 .iter()
@@ -200,6 +206,13 @@ fn json_design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, skipped: &[&Loo
                 "spatial_mapping": spatial_json(&c.spatial),
                 "temporal_mapping": temporal_json(&c.temporal),
                 "notes": c.notes,
+                // With data locality: per operand, the memory that is its top for this layer.
+                "placement": c.local.as_ref().map(|(_, p)| {
+                    p.tops
+                        .iter()
+                        .map(|(role, g)| (role.clone(), json!(e.acc.memories[*g].name)))
+                        .collect::<serde_json::Map<String, serde_json::Value>>()
+                }),
                 "search": c.search.as_ref().map(|s| json!({
                     "spatial_candidates": s.candidates,
                     "orderings_evaluated": s.evaluated,
@@ -221,6 +234,7 @@ fn json_design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, skipped: &[&Loo
         "workload": args.workload.model.display().to_string(),
         "accelerator": acc.name,
         "latency_model": args.latency_model.name(),
+        "data_locality": args.exploit_data_locality.then_some(if args.data_from_top_memory { "top-memory-io" } else { "on" }),
         "mapping": if args.fixed_mapping { "fixed" } else { "searched" },
         "search": (!args.fixed_mapping).then(|| {
             let searches = || costed.iter().filter_map(|c| c.search.as_ref()).filter(|s| s.shared_with.is_none());
