@@ -20,4 +20,5 @@ pub mod mapping;
 pub mod report;
 pub mod search;
 pub mod spatial;
+pub mod sweep;
 pub mod zigzag;

@@ -41,6 +41,10 @@ pub enum Command {
     /// Energy and latency of every layer on an accelerator with ZigZag's cost model
     /// (`--accelerator ACC.yaml --mapping MAP.yaml --fixed-mapping`, `--format json`).
     Evaluate(crate::evaluate::EvaluateArgs),
+    /// Evaluate a workload on every design of an accelerator parameter sweep and report the
+    /// Pareto front (`merge` joins the shards of a sweep).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Sweep(crate::sweep::SweepArgs),
     /// List the built-in DLA targets, or print one's rules as Markdown (`list`, `show NAME`).
     Targets(crate::targets::TargetsArgs),
 }
@@ -149,6 +153,12 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, color: bool) -> m
         }
         Command::Evaluate(args) => {
             for w in crate::evaluate::run(&args, out)? {
+                warn(err, w);
+            }
+            Ok(Outcome::Success)
+        }
+        Command::Sweep(args) => {
+            for w in crate::sweep::run(&args, out)? {
                 warn(err, w);
             }
             Ok(Outcome::Success)

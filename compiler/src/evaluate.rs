@@ -23,7 +23,7 @@ use qc_backends::mapping::{
 };
 use qc_backends::search::{Objective, TemporalOptions};
 use qc_backends::spatial::SpatialOptions;
-use qc_ir::LoopNest;
+use qc_ir::{LoopNest, Workload};
 
 use crate::cli::ReportFormat;
 use crate::lower::WorkloadArgs;
@@ -191,7 +191,7 @@ fn parse_duration(s: &str) -> Option<std::time::Duration> {
 }
 
 /// The search options from the command line.
-fn search_options(args: &EvaluateArgs) -> miette::Result<ExploreOptions> {
+pub(crate) fn search_options(args: &EvaluateArgs) -> miette::Result<ExploreOptions> {
     let bad = |flag: &str, value: &str, help: &str| {
         miette::miette!(
             code = "qc::evaluate::option",
@@ -248,7 +248,7 @@ fn search_options(args: &EvaluateArgs) -> miette::Result<ExploreOptions> {
     })
 }
 
-fn read(path: &std::path::Path) -> miette::Result<String> {
+pub(crate) fn read(path: &std::path::Path) -> miette::Result<String> {
     std::fs::read_to_string(path)
         .map_err(|e| miette::miette!(code = "qc::io::read", "cannot read `{}`: {e}", path.display()))
 }
@@ -361,14 +361,17 @@ fn cost_layer(
     })
 }
 
-fn read_accelerator(path: &std::path::Path) -> miette::Result<Accelerator> {
+pub(crate) fn read_accelerator(path: &std::path::Path) -> miette::Result<Accelerator> {
     let file = path.display().to_string();
     qc_backends::zigzag::read_accelerator_yaml(&read(path)?, &file).map_err(miette::Report::new)
 }
 
 /// The mapping file at `path`; without one, ZigZag's defaults for every layer (a search) or an
 /// error (`--fixed-mapping`).
-fn mapping_file(args: &EvaluateArgs, path: Option<&std::path::Path>) -> miette::Result<MappingFile> {
+pub(crate) fn mapping_file(
+    args: &EvaluateArgs,
+    path: Option<&std::path::Path>,
+) -> miette::Result<MappingFile> {
     match path {
         Some(path) => Ok(qc_backends::zigzag::read_mapping_yaml(&read(path)?, &path.display().to_string())?),
         None if args.fixed_mapping => Err(miette::miette!(
@@ -387,6 +390,44 @@ fn mapping_file(args: &EvaluateArgs, path: Option<&std::path::Path>) -> miette::
             }],
         }),
     }
+}
+
+/// A workload ready to evaluate on accelerators: the layers to cost and those left out, and the
+/// data flow between the costed ones (indices into `chosen`, for data locality).
+pub(crate) struct Prepared<'w> {
+    pub chosen: Vec<&'w LoopNest>,
+    pub skipped: Vec<&'w LoopNest>,
+    pub preds: Vec<Vec<usize>>,
+    pub is_yaml: bool,
+}
+
+impl<'w> Prepared<'w> {
+    pub fn new(args: &EvaluateArgs, workload: &'w Workload) -> Prepared<'w> {
+        let is_yaml = args.workload.is_yaml();
+        let costed = |l: &LoopNest| is_yaml || args.all_layers || ZIGZAG_COSTED.contains(&l.op_type.as_str());
+        let (chosen, skipped): (Vec<&LoopNest>, Vec<&LoopNest>) =
+            workload.layers.iter().partition(|l| costed(l));
+        let kept: Vec<usize> = (0..workload.layers.len()).filter(|&i| costed(&workload.layers[i])).collect();
+        let flow = workload.dataflow(costed);
+        let preds = kept
+            .iter()
+            .map(|&i| flow[i].iter().filter_map(|j| kept.iter().position(|k| k == j)).collect())
+            .collect();
+        Prepared { chosen, skipped, preds, is_yaml }
+    }
+}
+
+/// The network energy and latency of `p` on `acc` (the search or fixed mapping of `args`): what
+/// `qc sweep` records per design.
+pub(crate) fn network_cost(
+    args: &EvaluateArgs,
+    acc: Accelerator,
+    map: &MappingFile,
+    search: Option<&ExploreOptions>,
+    p: &Prepared<'_>,
+) -> miette::Result<(f64, f64)> {
+    let e = evaluate_on(args, acc, map, search, &p.chosen, &p.preds, p.is_yaml)?;
+    Ok((e.costed.iter().map(|c| c.cost.energy).sum(), e.costed.iter().map(|c| c.cost.latency).sum()))
 }
 
 /// One accelerator's evaluation: the accelerator, its costed layers, and the search time.
@@ -409,25 +450,13 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
         accs.push((read_accelerator(std::path::Path::new(acc))?, mapping_file(args, map)?));
     }
     let search = if args.fixed_mapping { None } else { Some(search_options(args)?) };
-    let is_yaml = args.workload.is_yaml();
     let (workload, warnings) = crate::lower::workload(&args.workload)?;
-    let (chosen, skipped): (Vec<&LoopNest>, Vec<&LoopNest>) = workload
-        .layers
-        .iter()
-        .partition(|l| is_yaml || args.all_layers || ZIGZAG_COSTED.contains(&l.op_type.as_str()));
-    // The data flow between the costed layers (for data locality), as indices into `chosen`.
-    let kept: Vec<usize> = (0..workload.layers.len())
-        .filter(|&i| chosen.iter().any(|l| std::ptr::eq(*l, &workload.layers[i])))
-        .collect();
-    let flow = workload.dataflow(|l| chosen.iter().any(|c| std::ptr::eq(*c, l)));
-    let preds: Vec<Vec<usize>> = kept
-        .iter()
-        .map(|&i| flow[i].iter().filter_map(|j| kept.iter().position(|k| k == j)).collect())
-        .collect();
+    let p = Prepared::new(args, &workload);
     let designs = accs
         .into_iter()
-        .map(|(acc, map)| evaluate_on(args, acc, &map, search.as_ref(), &chosen, &preds, is_yaml))
+        .map(|(acc, map)| evaluate_on(args, acc, &map, search.as_ref(), &p.chosen, &p.preds, p.is_yaml))
         .collect::<miette::Result<Vec<Evaluated>>>()?;
+    let skipped = p.skipped;
     let text = output::render(args, &workload, &designs, &skipped);
     match &args.output {
         Some(path) => crate::write::write_atomically(path, text.as_bytes())

@@ -13,6 +13,7 @@
 //! - [`check`]: `qc check`, DLA operator limits and fixed-point scale rules, with placement;
 //! - [`targets`]: DLA target descriptions (built in and from YAML files), `qc targets`;
 //! - [`convert`]: `qc convert`, QONNX Quant to QCDQ and back, checked with the evaluator;
+//! - [`sweep`]: `qc sweep`, accelerator parameter sweeps with their Pareto front;
 //! - [`write`]: atomic output files;
 //! - [`npy`]: NumPy `.npy` files for `qc run`;
 //! - [`fixtures`]: small models built in code, for the example, tests and benchmarks.
@@ -32,5 +33,6 @@ pub mod onnx;
 pub mod optimize;
 pub mod progress;
 pub mod run;
+pub mod sweep;
 pub mod targets;
 pub mod write;

@@ -124,7 +124,10 @@ fn the_einsum_operators_must_match_the_compute() {
 fn grammar_errors_are_syntax_errors() {
     // An unknown source kind.
     let m = expect("source constant", "source weights", "qc::ir::parse", "w", 6, 40);
-    assert!(m.ends_with("expected `layer \"name\"`, `input \"name\"`, `constant`, or `other`"), "{m}");
+    assert!(
+        m.ends_with("expected `layer \"name\"`, `node \"name\"`, `input \"name\"`, `constant`, or `other`"),
+        "{m}"
+    );
     // A missing `extent`.
     let m = expect("- 3 extent 224", "- 3 224", "qc::ir::parse", "2", 4, 24);
     assert!(m.ends_with("expected `extent E`"), "{m}");

@@ -357,3 +357,74 @@ fn schedule(b: &mut String, l: &LayerReport, open: bool) {
     }
     b.push_str("</details>\n");
 }
+
+/// One design of a sweep, for [`sweep_html`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepPoint {
+    /// The design and its parameters, shown as the point's tooltip.
+    pub label: String,
+    pub energy: f64,
+    pub latency: f64,
+    pub area: Option<f64>,
+}
+
+/// The page of a sweep: the energy-latency scatter plot with the Pareto front (`front`: indices
+/// into `points`) marked and joined, and the front's designs as a table.
+pub fn sweep_html(title: &str, points: &[SweepPoint], front: &[usize]) -> String {
+    use super::svg::Scatter;
+    let mut b = String::new();
+    let _ = writeln!(b, "<h1>qc sweep: {}</h1>", esc(title));
+    let with_area = points.iter().any(|p| p.area.is_some());
+    let _ = writeln!(
+        b,
+        "<p class=\"sub\">{} designs; {} on the Pareto front of energy, latency{}.</p>",
+        points.len(),
+        front.len(),
+        if with_area { " and area" } else { "" }
+    );
+    if points.is_empty() {
+        return page(&format!("qc sweep: {title}"), &b);
+    }
+    b.push_str(
+        &Scatter {
+            id: "sweep-scatter",
+            title: "Energy against latency, one point per design",
+            x_unit: "latency (cycles)",
+            y_unit: "energy (pJ)",
+            points: points.iter().map(|p| (p.latency, p.energy, p.label.clone())).collect(),
+            marked: front.to_vec(),
+            marked_label: if with_area { "Pareto front (energy, latency, area)" } else { "Pareto front" },
+            line: crate::sweep::pareto_front(
+                &points.iter().map(|p| (p.energy, p.latency, None)).collect::<Vec<_>>(),
+            ),
+            line_label: "energy-latency front",
+            label: "design",
+        }
+        .render(),
+    );
+    b.push_str(
+        "<h2>Pareto front</h2><table><tr><th>design</th><th>energy (pJ)</th><th>latency (cycles)</th>",
+    );
+    if with_area {
+        b.push_str("<th>area</th>");
+    }
+    b.push_str("</tr>\n");
+    let mut f = front.to_vec();
+    f.sort_by(|&a, &c| points[a].energy.total_cmp(&points[c].energy));
+    for i in f {
+        let p = &points[i];
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>",
+            esc(&p.label),
+            thousands(p.energy),
+            thousands(p.latency)
+        );
+        if with_area {
+            let _ = write!(b, "<td class=\"n\">{}</td>", p.area.map_or("-".into(), |a| format!("{a:.3}")));
+        }
+        b.push_str("</tr>\n");
+    }
+    b.push_str("</table>\n");
+    page(&format!("qc sweep: {title}"), &b)
+}

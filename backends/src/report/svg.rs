@@ -183,6 +183,138 @@ impl Chart<'_> {
     }
 }
 
+/// A scatter plot of points `(x, y)`, some of them marked (the front, joined by a line).
+pub(crate) struct Scatter<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub x_unit: &'a str,
+    pub y_unit: &'a str,
+    /// `(x, y, tooltip)`.
+    pub points: Vec<(f64, f64, String)>,
+    /// Indices into `points` of the marked ones.
+    pub marked: Vec<usize>,
+    /// Indices into `points` joined by a line (in x order), with its legend label.
+    pub line: Vec<usize>,
+    pub line_label: &'a str,
+    pub marked_label: &'a str,
+    pub label: &'a str,
+}
+
+/// An axis from about `lo` to `hi`: (start, end, step), on round numbers.
+fn axis(lo: f64, hi: f64) -> (f64, f64, f64) {
+    let (lo, hi) =
+        if hi > lo { (lo, hi) } else { (lo - lo.abs().max(1.0) * 0.5, hi + hi.abs().max(1.0) * 0.5) };
+    let step = tick_step(hi - lo);
+    ((lo / step).floor() * step, (hi / step).ceil() * step, step)
+}
+
+impl Scatter<'_> {
+    pub fn render(&self) -> String {
+        const W: f64 = 960.0;
+        const H: f64 = 560.0;
+        const L: f64 = 90.0;
+        const B: f64 = 56.0;
+        const T: f64 = 16.0;
+        const R: f64 = 24.0;
+        let xs = self.points.iter().map(|p| p.0);
+        let ys = self.points.iter().map(|p| p.1);
+        let (x0, x1, xs_step) =
+            axis(xs.clone().fold(f64::INFINITY, f64::min), xs.fold(f64::NEG_INFINITY, f64::max));
+        let (y0, y1, ys_step) =
+            axis(ys.clone().fold(f64::INFINITY, f64::min), ys.fold(f64::NEG_INFINITY, f64::max));
+        let px = |x: f64| L + (W - L - R) * (x - x0) / (x1 - x0);
+        let py = |y: f64| H - B - (H - B - T) * (y - y0) / (y1 - y0);
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "<figure class=\"chart\"><figcaption>{}</figcaption><svg id=\"{}\" xmlns=\"http://www.w3.org/2000/svg\" \
+             viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" aria-label=\"{}\">",
+            esc(self.title),
+            esc(self.id),
+            esc(self.title)
+        );
+        let mut x = x0;
+        while x <= x1 * (1.0 + 1e-12) + 1e-12 {
+            let _ = write!(
+                s,
+                "<line class=\"grid\" x1=\"{0:.1}\" y1=\"{T}\" x2=\"{0:.1}\" y2=\"{1}\"/><text class=\"tick\" x=\"{0:.1}\" y=\"{2}\" text-anchor=\"middle\">{3}</text>",
+                px(x),
+                H - B,
+                H - B + 16.0,
+                esc(&tick_label(x))
+            );
+            x += xs_step;
+        }
+        let mut y = y0;
+        while y <= y1 * (1.0 + 1e-12) + 1e-12 {
+            let _ = write!(
+                s,
+                "<line class=\"grid\" x1=\"{L}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\"/><text class=\"tick\" x=\"{2}\" y=\"{3:.1}\" text-anchor=\"end\">{4}</text>",
+                py(y),
+                W - R,
+                L - 6.0,
+                py(y) + 4.0,
+                esc(&tick_label(y))
+            );
+            y += ys_step;
+        }
+        let _ = write!(
+            s,
+            "<line class=\"axis\" x1=\"{L}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\"/><line class=\"axis\" x1=\"{L}\" y1=\"{T}\" x2=\"{L}\" y2=\"{0}\"/>\
+             <text class=\"unit\" x=\"{2:.1}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>\
+             <text class=\"unit\" transform=\"translate(16 {5:.1}) rotate(-90)\" text-anchor=\"middle\">{6}</text>",
+            H - B,
+            W - R,
+            L + (W - L - R) / 2.0,
+            H - 12.0,
+            esc(self.x_unit),
+            T + (H - B - T) / 2.0,
+            esc(self.y_unit)
+        );
+        let mut front: Vec<usize> = self.line.clone();
+        front.sort_by(|&a, &b| self.points[a].0.total_cmp(&self.points[b].0));
+        if front.len() > 1 {
+            let pts: Vec<String> = front
+                .iter()
+                .map(|&i| format!("{:.1},{:.1}", px(self.points[i].0), py(self.points[i].1)))
+                .collect();
+            let _ = write!(
+                s,
+                "<polyline class=\"front-line\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" points=\"{}\"/>",
+                colour(1),
+                pts.join(" ")
+            );
+        }
+        for (i, (x, y, tip)) in self.points.iter().enumerate() {
+            let marked = self.marked.contains(&i);
+            let _ = write!(
+                s,
+                "<circle class=\"point{}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"{}\" fill=\"{}\" fill-opacity=\"{}\"><title>{}</title></circle>",
+                if marked { " front" } else { "" },
+                px(*x),
+                py(*y),
+                if marked { 5 } else { 3 },
+                if marked { colour(1) } else { colour(0) },
+                if marked { "1" } else { "0.55" },
+                esc(tip)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "</svg><ul class=\"legend\" style=\"margin-left:90px\"><li><span class=\"swatch\" style=\"background:{}\"></span>{}</li>\
+             <li><span class=\"swatch\" style=\"background:{}\"></span>{}</li>\
+             <li><span class=\"swatch\" style=\"height:2px;vertical-align:3px;background:{}\"></span>{}</li></ul></figure>",
+            colour(0),
+            esc(self.label),
+            colour(1),
+            esc(self.marked_label),
+            colour(1),
+            esc(self.line_label)
+        );
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

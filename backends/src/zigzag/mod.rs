@@ -13,7 +13,7 @@
 pub mod accelerator;
 pub mod mapping;
 pub mod workload;
-mod yaml_error;
+pub(crate) mod yaml_error;
 
 pub use accelerator::{AcceleratorError, AcceleratorErrorKind, read_accelerator_yaml};
 pub use mapping::{MappingError, MappingErrorKind, read_mapping_yaml};

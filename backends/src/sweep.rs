@@ -1,0 +1,404 @@
+//! Accelerator parameter sweeps (`qc sweep`, `spec/sweep.md`): the sweep file, the designs it
+//! spans (every combination, or a seeded sample), one accelerator per design, its area, and the
+//! Pareto front of the evaluated designs.
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use crate::arch::Accelerator;
+use crate::zigzag::yaml_error::{YamlError, YamlErrorKind, YamlSource};
+
+/// What is wrong with a sweep file; the diagnostic code is `qc::sweep::<name>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SweepErrorKind {
+    /// Not YAML, an unknown or missing key, or a value of the wrong type.
+    Schema,
+    /// A parameter the accelerator does not have (an unknown memory or array dim, an unknown
+    /// property), or one given twice.
+    Parameter,
+    /// Values that are empty, not positive where they must be, not whole where they must be, or a
+    /// range that does not end.
+    Values,
+}
+
+impl YamlErrorKind for SweepErrorKind {
+    const FILE_KIND: &'static str = "qc sweep file";
+
+    fn code(self) -> &'static str {
+        match self {
+            SweepErrorKind::Schema => "qc::sweep::schema",
+            SweepErrorKind::Parameter => "qc::sweep::parameter",
+            SweepErrorKind::Values => "qc::sweep::values",
+        }
+    }
+}
+
+/// A sweep file qc cannot read.
+pub type SweepError = YamlError<SweepErrorKind>;
+
+type Kind = SweepErrorKind;
+
+/// One swept parameter: its name (`operational_array.sizes.D1`, `memories.sram.size`, ...) and
+/// its values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Parameter {
+    pub name: String,
+    pub values: Vec<f64>,
+}
+
+/// A sweep: its parameters, and how many designs to sample (all when `None`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sweep {
+    pub parameters: Vec<Parameter>,
+    pub sample: Option<u64>,
+    pub seed: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    parameters: Vec<Spanned<RawParameter>>,
+    #[serde(default)]
+    sample: Option<Spanned<u64>>,
+    #[serde(default)]
+    seed: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawParameter {
+    name: Spanned<String>,
+    #[serde(default)]
+    values: Option<Vec<f64>>,
+    #[serde(default)]
+    range: Option<Spanned<RawRange>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRange {
+    from: f64,
+    to: f64,
+    #[serde(default)]
+    step: Option<f64>,
+    #[serde(default)]
+    factor: Option<f64>,
+}
+
+const HELP: &str = "a sweep file has `parameters`, a list of `{name: ..., values: [...]}` or \
+     `{name: ..., range: {from: A, to: B, step: S}}` (or `factor: F` instead of `step`), and \
+     optionally `sample: N` and `seed: S` (spec/sweep.md)";
+
+/// Most designs a range may produce.
+const MAX_VALUES: usize = 100_000;
+
+/// Reads a sweep file, checking its parameters against the base accelerator `acc`.
+pub fn read_sweep_yaml(text: &str, file: &str, acc: &Accelerator) -> Result<Sweep, SweepError> {
+    let src = YamlSource { text, file };
+    let raw: RawSweep = src.parse(serde_saphyr::Options::default(), Kind::Schema, HELP)?;
+    let mut parameters: Vec<Parameter> = Vec::new();
+    for p in &raw.parameters {
+        let p = &p.value;
+        let name = &p.name.value;
+        let item = format!("parameter `{name}`");
+        let err = |kind, key: &str, message: String, help: &str| {
+            src.error(kind, Some(&item), key, Some(&p.name.referenced), message, help)
+        };
+        if parameters.iter().any(|q| q.name == *name) {
+            return Err(err(Kind::Parameter, "name", "given twice".into(), "give each parameter once"));
+        }
+        let target = Target::parse(name, acc).map_err(|m| {
+            err(Kind::Parameter, "name", m, "see spec/sweep.md for the parameters an accelerator has")
+        })?;
+        let values = match (&p.values, &p.range) {
+            (Some(v), None) => v.clone(),
+            (None, Some(r)) => range(&r.value)
+                .map_err(|m| src.error(Kind::Values, Some(&item), "range", Some(&r.referenced), m, HELP))?,
+            _ => return Err(err(Kind::Schema, "", "give either `values` or `range`".into(), HELP)),
+        };
+        if values.is_empty() {
+            return Err(err(Kind::Values, "values", "no values".into(), "give at least one value"));
+        }
+        if let Some(bad) = values.iter().find(|v| !target.accepts(**v)) {
+            return Err(err(Kind::Values, "values", format!("{bad} is not {}", target.domain()), HELP));
+        }
+        parameters.push(Parameter { name: name.clone(), values });
+    }
+    if parameters.is_empty() {
+        return Err(src.error(Kind::Values, None, "parameters", None, "no parameters", HELP));
+    }
+    if let Some(s) = &raw.sample
+        && s.value == 0
+    {
+        return Err(src.error(Kind::Values, None, "sample", Some(&s.referenced), "sample 0 designs", HELP));
+    }
+    Ok(Sweep { parameters, sample: raw.sample.map(|s| s.value), seed: raw.seed.unwrap_or(0) })
+}
+
+fn range(r: &RawRange) -> Result<Vec<f64>, String> {
+    let mut out = Vec::new();
+    let mut x = r.from;
+    let up = r.to >= r.from;
+    let done = |x: f64| if up { x > r.to * (1.0 + 1e-12) } else { x < r.to * (1.0 - 1e-12) };
+    match (r.step, r.factor) {
+        (Some(s), None) if s != 0.0 && (s > 0.0) == up || r.from == r.to => {
+            while !done(x) {
+                out.push(x);
+                if out.len() > MAX_VALUES || s == 0.0 {
+                    break;
+                }
+                x = r.from + s * out.len() as f64;
+            }
+        }
+        (None, Some(f)) if f > 0.0 && f != 1.0 && r.from > 0.0 && ((f > 1.0) == up || r.from == r.to) => {
+            while !done(x) {
+                out.push(x);
+                if out.len() > MAX_VALUES {
+                    break;
+                }
+                x *= f;
+            }
+        }
+        (None, None) | (Some(_), Some(_)) => {
+            return Err("give a range `step` or a `factor`, not both or none".into());
+        }
+        _ => return Err(format!("the range from {} to {} never gets there", r.from, r.to)),
+    }
+    if out.len() > MAX_VALUES {
+        return Err(format!("more than {MAX_VALUES} values"));
+    }
+    Ok(out)
+}
+
+/// What a parameter name sets.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Target {
+    ArraySize(usize),
+    MacEnergy,
+    MacArea,
+    MemSize(usize),
+    MemReadCost(usize),
+    MemWriteCost(usize),
+    MemArea(usize),
+    MemBandwidthMin(usize),
+    MemBandwidthMax(usize),
+}
+
+impl Target {
+    fn parse(name: &str, acc: &Accelerator) -> Result<Target, String> {
+        let parts: Vec<&str> = name.split('.').collect();
+        let mem = |m: &str| {
+            acc.memories.iter().position(|x| x.name == m).ok_or_else(|| {
+                let known: Vec<&str> = acc.memories.iter().map(|x| x.name.as_str()).collect();
+                format!("`{}` has no memory `{m}` (it has {})", acc.name, known.join(", "))
+            })
+        };
+        Ok(match parts.as_slice() {
+            ["operational_array", "sizes", d] => {
+                Target::ArraySize(acc.array.dim_index(d).ok_or_else(|| {
+                    let known: Vec<&str> = acc.array.dims.iter().map(|x| x.name.as_str()).collect();
+                    format!("`{}` has no array dim `{d}` (it has {})", acc.name, known.join(", "))
+                })?)
+            }
+            ["operational_array", "unit_energy"] => Target::MacEnergy,
+            ["operational_array", "unit_area"] => Target::MacArea,
+            ["memories", m, "size"] => Target::MemSize(mem(m)?),
+            ["memories", m, "r_cost"] => Target::MemReadCost(mem(m)?),
+            ["memories", m, "w_cost"] => Target::MemWriteCost(mem(m)?),
+            ["memories", m, "area"] => Target::MemArea(mem(m)?),
+            ["memories", m, "bandwidth_min"] => Target::MemBandwidthMin(mem(m)?),
+            ["memories", m, "bandwidth_max"] => Target::MemBandwidthMax(mem(m)?),
+            _ => {
+                return Err(format!(
+                    "`{name}` is not a parameter: operational_array.sizes.<dim>, operational_array.unit_energy, \
+                     operational_array.unit_area, or memories.<memory>.size, r_cost, w_cost, area, \
+                     bandwidth_min, bandwidth_max"
+                ));
+            }
+        })
+    }
+
+    /// Whether `v` is a valid value (sizes and bandwidths whole and positive; costs and areas
+    /// finite and not negative).
+    fn accepts(self, v: f64) -> bool {
+        match self {
+            Target::ArraySize(_)
+            | Target::MemSize(_)
+            | Target::MemBandwidthMin(_)
+            | Target::MemBandwidthMax(_) => v >= 1.0 && v.fract() == 0.0 && v < 2f64.powi(63),
+            _ => v.is_finite() && v >= 0.0,
+        }
+    }
+
+    fn domain(self) -> &'static str {
+        match self {
+            Target::ArraySize(_)
+            | Target::MemSize(_)
+            | Target::MemBandwidthMin(_)
+            | Target::MemBandwidthMax(_) => "a whole number of at least 1",
+            _ => "a finite number of at least 0",
+        }
+    }
+
+    fn apply(self, acc: &mut Accelerator, v: f64) {
+        match self {
+            Target::ArraySize(d) => acc.array.dims[d].size = v as u64,
+            Target::MacEnergy => acc.array.mac_energy = v,
+            Target::MacArea => acc.array.mac_area = v,
+            Target::MemSize(m) => acc.memories[m].size_bits = v as u64,
+            Target::MemReadCost(m) => acc.memories[m].r_cost = v,
+            Target::MemWriteCost(m) => acc.memories[m].w_cost = v,
+            Target::MemArea(m) => acc.memories[m].area = v,
+            Target::MemBandwidthMin(m) => acc.memories[m].ports.iter_mut().for_each(|p| p.bw_min = v as u64),
+            Target::MemBandwidthMax(m) => acc.memories[m].ports.iter_mut().for_each(|p| p.bw_max = v as u64),
+        }
+    }
+}
+
+impl Sweep {
+    /// How many designs the full grid has.
+    pub fn grid_size(&self) -> u128 {
+        self.parameters.iter().map(|p| p.values.len() as u128).product()
+    }
+
+    /// The designs to evaluate, as grid indices in increasing order: all of them, or `sample`
+    /// of them drawn without replacement with the seeded generator (the same for any shard).
+    pub fn design_indices(&self) -> Vec<u128> {
+        let n = self.grid_size();
+        match self.sample {
+            Some(k) if (k as u128) < n => {
+                // Floyd's algorithm over a splitmix64 stream: k distinct indices.
+                let mut state = self.seed ^ 0x9e37_79b9_7f4a_7c15;
+                let mut next = || {
+                    state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                    let mut z = state;
+                    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                    z ^ (z >> 31)
+                };
+                let mut chosen = std::collections::BTreeSet::new();
+                for j in (n - k as u128)..n {
+                    let r = ((next() as u128) << 64 | next() as u128) % (j + 1);
+                    if !chosen.insert(r) {
+                        chosen.insert(j);
+                    }
+                }
+                chosen.into_iter().collect()
+            }
+            _ => (0..n).collect(),
+        }
+    }
+
+    /// The parameter values of grid index `i` (the last parameter varies fastest).
+    pub fn values_of(&self, mut i: u128) -> Vec<f64> {
+        let mut out = vec![0.0; self.parameters.len()];
+        for (k, p) in self.parameters.iter().enumerate().rev() {
+            let n = p.values.len() as u128;
+            out[k] = p.values[(i % n) as usize];
+            i /= n;
+        }
+        out
+    }
+
+    /// The accelerator of a design: `base` with the parameters set to `values` (names checked by
+    /// [`read_sweep_yaml`] against `base`).
+    pub fn design(&self, base: &Accelerator, values: &[f64]) -> Accelerator {
+        let mut acc = base.clone();
+        for (p, &v) in self.parameters.iter().zip(values) {
+            if let Ok(t) = Target::parse(&p.name, base) {
+                t.apply(&mut acc, v);
+            }
+        }
+        acc
+    }
+}
+
+/// The area of an accelerator as ZigZag's files give it: MAC area times the MAC units, plus each
+/// memory's area times its instances (`None` when the file gives no area).
+pub fn area(acc: &Accelerator) -> Option<f64> {
+    let a = acc.array.mac_area * acc.array.units() as f64
+        + acc.memories.iter().enumerate().map(|(i, m)| m.area * acc.instances(i) as f64).sum::<f64>();
+    (a > 0.0).then_some(a)
+}
+
+/// The indices of the points no other point dominates (at most as large in every coordinate and
+/// smaller in one), in input order. Points are (energy, latency, area); a `None` area is not
+/// compared.
+pub fn pareto_front(points: &[(f64, f64, Option<f64>)]) -> Vec<usize> {
+    let dominates = |a: &(f64, f64, Option<f64>), b: &(f64, f64, Option<f64>)| {
+        let area_le = match (a.2, b.2) {
+            (Some(x), Some(y)) => x <= y,
+            _ => true,
+        };
+        let area_lt = matches!((a.2, b.2), (Some(x), Some(y)) if x < y);
+        a.0 <= b.0 && a.1 <= b.1 && area_le && (a.0 < b.0 || a.1 < b.1 || area_lt)
+    };
+    // Sorted by energy, a point can only be dominated by those before it (or equal in energy).
+    let mut order: Vec<usize> = (0..points.len()).collect();
+    order.sort_by(|&a, &b| points[a].0.total_cmp(&points[b].0).then(points[a].1.total_cmp(&points[b].1)));
+    let mut front: Vec<usize> = Vec::new();
+    for &i in &order {
+        if !front.iter().any(|&j| dominates(&points[j], &points[i]))
+            && !order
+                .iter()
+                .any(|&j| j != i && points[j].0 == points[i].0 && dominates(&points[j], &points[i]))
+        {
+            front.push(i);
+        }
+    }
+    front.sort_unstable();
+    front
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_front_is_what_brute_force_finds() {
+        let mut s = 7u64;
+        let mut rnd = || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 33) % 50) as f64
+        };
+        for with_area in [false, true] {
+            let pts: Vec<(f64, f64, Option<f64>)> =
+                (0..300).map(|_| (rnd(), rnd(), with_area.then(&mut rnd))).collect();
+            let brute: Vec<usize> = (0..pts.len())
+                .filter(|&i| {
+                    !(0..pts.len()).any(|j| {
+                        let (a, b) = (pts[j], pts[i]);
+                        let le = a.0 <= b.0 && a.1 <= b.1 && a.2.zip(b.2).is_none_or(|(x, y)| x <= y);
+                        let lt = a.0 < b.0 || a.1 < b.1 || a.2.zip(b.2).is_some_and(|(x, y)| x < y);
+                        le && lt
+                    })
+                })
+                .collect();
+            assert_eq!(pareto_front(&pts), brute);
+        }
+    }
+
+    #[test]
+    fn ranges_and_samples() {
+        let r = |from, to, step, factor| range(&RawRange { from, to, step, factor });
+        assert_eq!(r(1.0, 4.0, Some(1.0), None).unwrap(), [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(r(8.0, 64.0, None, Some(2.0)).unwrap(), [8.0, 16.0, 32.0, 64.0]);
+        assert_eq!(r(4.0, 1.0, Some(-1.5), None).unwrap(), [4.0, 2.5, 1.0]);
+        assert!(r(1.0, 4.0, Some(-1.0), None).is_err());
+        assert!(r(1.0, 4.0, None, None).is_err());
+        let sweep = |sample| Sweep {
+            parameters: vec![
+                Parameter { name: "a".into(), values: vec![1.0, 2.0, 3.0] },
+                Parameter { name: "b".into(), values: vec![10.0, 20.0] },
+            ],
+            sample,
+            seed: 3,
+        };
+        assert_eq!(sweep(None).design_indices(), (0..6).collect::<Vec<_>>());
+        assert_eq!(sweep(None).values_of(3), [2.0, 20.0]);
+        let s = sweep(Some(4)).design_indices();
+        assert_eq!(s.len(), 4);
+        assert!(s.windows(2).all(|w| w[0] < w[1]) && s.iter().all(|&i| i < 6));
+        assert_eq!(s, sweep(Some(4)).design_indices(), "seeded");
+    }
+}

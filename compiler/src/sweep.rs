@@ -1,0 +1,540 @@
+//! `qc sweep`: evaluates a workload on every design of an accelerator parameter sweep
+//! (`qc_backends::sweep`, `spec/sweep.md`), in parallel, writing one JSON line per design as it
+//! finishes, then the Pareto front of energy and latency (and area, when the accelerator file
+//! gives areas) as text or JSON, and optionally an HTML page with the scatter plot.
+//! `--shard I/N` evaluates one of N disjoint slices of the designs, for batch schedulers;
+//! `qc sweep merge` joins the slices' lines and computes the front.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use qc_backends::sweep::{Sweep, area, pareto_front, read_sweep_yaml};
+use rayon::prelude::*;
+use serde_json::{Value, json};
+
+use crate::cli::Format;
+use crate::evaluate::{
+    EvaluateArgs, LatencyModelArg, MappingTypeArg, OptArg, Prepared, mapping_file, network_cost, read,
+    read_accelerator, search_options,
+};
+use crate::lower::WorkloadArgs;
+
+/// Arguments of `qc sweep`.
+#[derive(Debug, clap::Args)]
+pub struct SweepArgs {
+    #[command(subcommand)]
+    pub merge: Option<SweepCommand>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SweepCommand {
+    /// Join the JSON lines of a sweep's shards and compute the Pareto front.
+    Merge(MergeArgs),
+}
+
+/// Arguments of `qc sweep MODEL ...` (optional to clap so that `qc sweep merge` parses; checked
+/// by [`run`]).
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The ONNX model, or a ZigZag manual-workload YAML.
+    #[arg(value_name = "MODEL|WORKLOAD.yaml")]
+    pub model: Option<PathBuf>,
+    /// Bits of operands without quantization, as `qc lower --default-precision`.
+    #[arg(long, value_name = "W,I,O,PSUM")]
+    pub default_precision: Option<String>,
+    /// Read the model into memory instead of memory-mapping it.
+    #[arg(long)]
+    pub no_mmap: bool,
+    /// The base accelerator: ZigZag's accelerator YAML.
+    #[arg(long)]
+    pub accelerator: Option<PathBuf>,
+    /// The sweep file: the parameters to vary and their values (`spec/sweep.md`).
+    #[arg(long)]
+    pub sweep: Option<PathBuf>,
+    /// The mapping file (as `qc evaluate --mapping`).
+    #[arg(long)]
+    pub mapping: Option<PathBuf>,
+    /// What each design's search minimises.
+    #[arg(long, value_enum, default_value_t = OptArg::Latency)]
+    pub opt: OptArg,
+    /// LOMA's loop-prime-factor limit, or `none`.
+    #[arg(long, default_value = "6", value_name = "N|none")]
+    pub lpf_limit: String,
+    /// Spatial mappings searched per layer: N, or `all`.
+    #[arg(long, default_value = "3", value_name = "N|all")]
+    pub spatial_mappings: String,
+    #[arg(long, value_enum, default_value_t = MappingTypeArg::Uneven)]
+    pub mapping_type: MappingTypeArg,
+    #[arg(long, value_enum, default_value_t = LatencyModelArg::Zigzag391)]
+    pub latency_model: LatencyModelArg,
+    /// Inter-layer data locality for every design (`qc evaluate --exploit-data-locality`).
+    #[arg(long)]
+    pub exploit_data_locality: bool,
+    /// Also cost the pooling and element-wise layers of an ONNX model.
+    #[arg(long)]
+    pub all_layers: bool,
+    /// Evaluate the I-th of N disjoint slices of the designs (1-based), for example `3/8`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Where the JSON lines go (one per design, written as designs finish).
+    #[arg(short, long, default_value = "sweep.jsonl")]
+    pub output: PathBuf,
+    /// Also write an HTML page with the scatter plot and the front.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// The summary's format (standard output).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Arguments of `qc sweep merge`.
+#[derive(Debug, clap::Args)]
+pub struct MergeArgs {
+    /// The JSON-lines files of the shards.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Write the joined lines (sorted by design) to this file.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Also write an HTML page with the scatter plot and the front.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+fn error(code: &'static str, message: String, help: &str) -> miette::Report {
+    miette::miette!(code = code, help = help.to_string(), "{message}")
+}
+
+/// `I/N` with `1 <= I <= N`.
+fn parse_shard(s: &str) -> miette::Result<(u64, u64)> {
+    let bad = || {
+        error(
+            "qc::sweep::shard",
+            format!("`--shard {s}` is not I/N"),
+            "give the slice as I/N with 1 <= I <= N, for example 3/8",
+        )
+    };
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u64, u64) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if i == 0 || n == 0 || i > n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// FNV-1a over the parts that make a sweep: what `qc sweep merge` checks the shards share.
+fn fingerprint(parts: &[&[u8]]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for &b in p.iter().chain(&[0xff]) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// A whole number as an integer, others as they are.
+fn number(v: f64) -> Value {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 { json!(v as i64) } else { json!(v) }
+}
+
+/// One evaluated design.
+#[derive(Clone, Debug)]
+struct Point {
+    design: u128,
+    /// The line as written.
+    text: String,
+    line: Value,
+    energy: f64,
+    latency: f64,
+    area: Option<f64>,
+}
+
+impl Point {
+    fn of(line: Value) -> Option<Point> {
+        Some(Point {
+            design: line["design"].as_str()?.parse().ok()?,
+            text: line.to_string(),
+            energy: line["energy"].as_f64()?,
+            latency: line["latency"].as_f64()?,
+            area: line["area"].as_f64(),
+            line,
+        })
+    }
+}
+
+/// Runs `qc sweep` or `qc sweep merge`; returns the warnings to print.
+pub fn run(args: &SweepArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
+    match &args.merge {
+        Some(SweepCommand::Merge(m)) => merge(m, out),
+        None => sweep(&args.run, out),
+    }
+}
+
+fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
+    let (Some(model), Some(acc_path), Some(sweep_path)) = (&r.model, &r.accelerator, &r.sweep) else {
+        return Err(error(
+            "qc::sweep::usage",
+            "give a model, --accelerator and --sweep, or `merge FILES`".into(),
+            "qc sweep MODEL --accelerator BASE.yaml --sweep SWEEP.yaml, or qc sweep merge A.jsonl B.jsonl",
+        ));
+    };
+    let base = read_accelerator(acc_path)?;
+    let sweep_text = read(sweep_path)?;
+    let sweep: Sweep = read_sweep_yaml(&sweep_text, &sweep_path.display().to_string(), &base)?;
+    let shard = r.shard.as_deref().map(parse_shard).transpose()?;
+    let eargs = EvaluateArgs {
+        workload: WorkloadArgs {
+            model: model.clone(),
+            default_precision: r.default_precision.clone(),
+            no_mmap: r.no_mmap,
+        },
+        accelerator: acc_path.clone(),
+        mapping: r.mapping.clone(),
+        fixed_mapping: false,
+        opt: r.opt,
+        lpf_limit: r.lpf_limit.clone(),
+        spatial_mappings: r.spatial_mappings.clone(),
+        mixed: false,
+        search_budget: None,
+        jobs: None,
+        mapping_type: r.mapping_type,
+        quiet: true,
+        latency_model: r.latency_model,
+        all_layers: r.all_layers,
+        exploit_data_locality: r.exploit_data_locality,
+        data_from_top_memory: false,
+        format: crate::cli::ReportFormat::Json,
+        width: None,
+        compare: Vec::new(),
+        output: None,
+    };
+    let map = mapping_file(&eargs, r.mapping.as_deref())?;
+    let search = search_options(&eargs)?;
+    if r.jobs == Some(0) {
+        return Err(error(
+            "qc::evaluate::option",
+            "`--jobs 0` is not valid".into(),
+            "give 1 or more threads",
+        ));
+    }
+    let (workload, warnings) = crate::lower::workload(&eargs.workload)?;
+    let prepared = Prepared::new(&eargs, &workload);
+    let model_len = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
+    let options = format!(
+        "{:?} {} {} {:?} {:?} {} {}",
+        r.opt,
+        r.lpf_limit,
+        r.spatial_mappings,
+        r.mapping_type,
+        r.latency_model,
+        r.exploit_data_locality,
+        r.all_layers
+    );
+    let mapping_text = r.mapping.as_deref().map(read).transpose()?.unwrap_or_default();
+    let fp = fingerprint(&[
+        model.display().to_string().as_bytes(),
+        &model_len.to_le_bytes(),
+        read(acc_path)?.as_bytes(),
+        sweep_text.as_bytes(),
+        mapping_text.as_bytes(),
+        options.as_bytes(),
+    ]);
+
+    // This shard's designs, and the distinct accelerators among them.
+    let all = sweep.design_indices();
+    let total_designs = all.len();
+    let mine: Vec<u128> = match shard {
+        Some((i, n)) => {
+            all.iter().enumerate().filter(|(k, _)| *k as u64 % n == i - 1).map(|(_, &d)| d).collect()
+        }
+        None => all,
+    };
+    let designs: Vec<(u128, Vec<f64>, qc_backends::arch::Accelerator)> = mine
+        .iter()
+        .map(|&d| {
+            let values = sweep.values_of(d);
+            let acc = sweep.design(&base, &values);
+            (d, values, acc)
+        })
+        .collect();
+    let mut first_of: HashMap<String, usize> = HashMap::new();
+    let same: Vec<Option<usize>> = designs
+        .iter()
+        .enumerate()
+        .map(|(k, (_, _, acc))| {
+            let key = format!("{acc:?}");
+            match first_of.get(&key) {
+                Some(&j) => Some(j),
+                None => {
+                    first_of.insert(key, k);
+                    None
+                }
+            }
+        })
+        .collect();
+
+    let file = std::fs::File::create(&r.output).map_err(|e| {
+        error("qc::io::write", format!("cannot write `{}`: {e}", r.output.display()), "check the path")
+    })?;
+    let sink = Mutex::new(std::io::BufWriter::new(file));
+    let bar = crate::progress::Progress::new(designs.len() as u64, "designs", !r.quiet);
+    let start = std::time::Instant::now();
+    let line_of =
+        |d: u128, values: &[f64], acc: &qc_backends::arch::Accelerator, e: f64, l: f64, secs: f64| {
+            let params: serde_json::Map<String, Value> =
+                sweep.parameters.iter().zip(values).map(|(p, &v)| (p.name.clone(), number(v))).collect();
+            json!({
+                "sweep": fp,
+                "design": d.to_string(),
+                "parameters": params,
+                "energy": e,
+                "latency": l,
+                "edp": e * l,
+                "area": area(acc),
+                "seconds": secs,
+            })
+        };
+    let evaluate = |k: usize| -> miette::Result<(f64, f64, f64)> {
+        let (_, _, acc) = &designs[k];
+        let t = std::time::Instant::now();
+        let (e, l) = network_cost(&eargs, acc.clone(), &map, Some(&search), &prepared)?;
+        Ok((e, l, t.elapsed().as_secs_f64()))
+    };
+    // Distinct designs in parallel; each line is written (and flushed) as its design finishes,
+    // so an interrupted sweep keeps what finished.
+    let distinct: Vec<usize> = (0..designs.len()).filter(|&k| same[k].is_none()).collect();
+    let run_all = || {
+        distinct
+            .par_iter()
+            .map(|&k| {
+                let res = evaluate(k)?;
+                let (d, values, acc) = &designs[k];
+                let mut lines = vec![line_of(*d, values, acc, res.0, res.1, res.2)];
+                for (j, s) in same.iter().enumerate() {
+                    if *s == Some(k) {
+                        let (d, values, acc) = &designs[j];
+                        lines.push(line_of(*d, values, acc, res.0, res.1, 0.0));
+                    }
+                }
+                let mut w =
+                    sink.lock().map_err(|_| error("qc::io::write", "a writer panicked".into(), ""))?;
+                for l in &lines {
+                    writeln!(w, "{l}").and_then(|_| w.flush()).map_err(|e| {
+                        error("qc::io::write", format!("cannot write `{}`: {e}", r.output.display()), "")
+                    })?;
+                }
+                drop(w);
+                bar.advance(lines.len() as u64);
+                Ok(lines)
+            })
+            .collect::<miette::Result<Vec<Vec<Value>>>>()
+    };
+    let results = match r.jobs {
+        Some(n) => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
+            Ok(pool) => pool.install(run_all),
+            Err(_) => run_all(),
+        },
+        None => run_all(),
+    }?;
+    bar.finish();
+    let seconds = start.elapsed().as_secs_f64();
+    let mut points: Vec<Point> = results.into_iter().flatten().filter_map(Point::of).collect();
+    points.sort_by_key(|p| p.design);
+    let text = summary(
+        &points,
+        &format!("{} of {total_designs} designs", points.len()),
+        Some((seconds, distinct.len())),
+        r.format,
+    );
+    if let Some(h) = &r.html {
+        let title =
+            format!("{} on {} swept by {}", model.display(), acc_path.display(), sweep_path.display());
+        write_html(h, &points, &title)?;
+    }
+    out.write_all(text.as_bytes()).map_err(|e| error("qc::io::write", format!("cannot write: {e}"), ""))?;
+    Ok(warnings)
+}
+
+/// The summary: the front (by energy), and with `timing` (seconds, distinct designs evaluated)
+/// the time per design.
+fn summary(points: &[Point], what: &str, timing: Option<(f64, usize)>, format: Format) -> String {
+    let coords: Vec<(f64, f64, Option<f64>)> = points.iter().map(|p| (p.energy, p.latency, p.area)).collect();
+    let mut front = pareto_front(&coords);
+    front.sort_by(|&a, &b| points[a].energy.total_cmp(&points[b].energy));
+    match format {
+        Format::Json => {
+            let v = json!({
+                "schema_version": 1,
+                "designs": points.len(),
+                "seconds": timing.map(|t| t.0),
+                "distinct_designs_evaluated": timing.map(|t| t.1),
+                "seconds_per_design": timing.map(|t| t.0 / points.len().max(1) as f64),
+                "front": front.iter().map(|&i| &points[i].line).collect::<Vec<_>>(),
+            });
+            let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        Format::Text => {
+            let mut s = String::new();
+            let _ = write!(s, "{what} evaluated");
+            if let Some((secs, distinct)) = timing {
+                let _ = write!(
+                    s,
+                    " in {secs:.2} s ({:.3} s per design; {distinct} distinct)",
+                    secs / points.len().max(1) as f64
+                );
+            }
+            let with_area = points.iter().any(|p| p.area.is_some());
+            let _ = writeln!(
+                s,
+                "\nPareto front ({} designs, energy vs latency{}):",
+                front.len(),
+                if with_area { " vs area" } else { "" }
+            );
+            for &i in &front {
+                let p = &points[i];
+                let params: Vec<String> = p.line["parameters"]
+                    .as_object()
+                    .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect())
+                    .unwrap_or_default();
+                let _ = write!(
+                    s,
+                    "  design {:>6}  energy {:>18} pJ  latency {:>12} cc",
+                    p.design,
+                    qc_backends::report::thousands(p.energy),
+                    qc_backends::report::thousands(p.latency)
+                );
+                if let Some(a) = p.area {
+                    let _ = write!(s, "  area {a:.3}");
+                }
+                let _ = writeln!(s, "  {}", params.join(" "));
+            }
+            s
+        }
+    }
+}
+
+fn write_html(path: &std::path::Path, points: &[Point], title: &str) -> miette::Result<()> {
+    let coords: Vec<(f64, f64, Option<f64>)> = points.iter().map(|p| (p.energy, p.latency, p.area)).collect();
+    let front = pareto_front(&coords);
+    let labelled: Vec<qc_backends::report::SweepPoint> = points
+        .iter()
+        .map(|p| qc_backends::report::SweepPoint {
+            label: format!(
+                "design {}: {}",
+                p.design,
+                p.line["parameters"]
+                    .as_object()
+                    .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default()
+            ),
+            energy: p.energy,
+            latency: p.latency,
+            area: p.area,
+        })
+        .collect();
+    let page = qc_backends::report::sweep_html(title, &labelled, &front);
+    crate::write::write_atomically(path, page.as_bytes()).map_err(|e| {
+        error("qc::io::write", format!("cannot write `{}`: {e}", path.display()), "check the path")
+    })
+}
+
+fn merge(m: &MergeArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
+    let mut warnings = Vec::new();
+    let mut points: Vec<Point> = Vec::new();
+    let mut sweep_fp: Option<String> = None;
+    for f in &m.files {
+        let text = read(f)?;
+        let lines: Vec<&str> = text.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parsed = serde_json::from_str::<Value>(line).ok().and_then(Point::of).map(|mut p| {
+                p.text = line.to_string();
+                p
+            });
+            let Some(p) = parsed else {
+                let last = n + 1 == lines.len() && !text.ends_with('\n');
+                if last {
+                    // An interrupted sweep may leave its last line unfinished.
+                    warnings.push(miette::miette!(
+                        severity = miette::Severity::Warning,
+                        code = "qc::sweep::partial_line",
+                        help = "the sweep writing it was interrupted; the designs before it are kept",
+                        "`{}` line {}: an unfinished line, skipped",
+                        f.display(),
+                        n + 1
+                    ));
+                    continue;
+                }
+                return Err(error(
+                    "qc::sweep::line",
+                    format!("`{}` line {}: not a design line of `qc sweep`", f.display(), n + 1),
+                    "merge the .jsonl files `qc sweep -o` wrote",
+                ));
+            };
+            let fp = p.line["sweep"].as_str().unwrap_or_default().to_string();
+            match &sweep_fp {
+                None => sweep_fp = Some(fp),
+                Some(s) if *s != fp => {
+                    return Err(error(
+                        "qc::sweep::mismatch",
+                        format!(
+                            "`{}` line {}: a design of another sweep ({fp}, not {s})",
+                            f.display(),
+                            n + 1
+                        ),
+                        "merge the shards of one sweep: same model, accelerator, sweep file, mapping and options",
+                    ));
+                }
+                Some(_) => {}
+            }
+            points.push(p);
+        }
+    }
+    points.sort_by_key(|p| p.design);
+    let before = points.len();
+    points.dedup_by_key(|p| p.design);
+    if points.len() < before {
+        warnings.push(miette::miette!(
+            severity = miette::Severity::Warning,
+            code = "qc::sweep::duplicate",
+            help = "each design was kept once",
+            "{} design(s) appear in more than one line",
+            before - points.len()
+        ));
+    }
+    if let Some(o) = &m.output {
+        // The lines as the shards wrote them, in design order.
+        let mut text = String::new();
+        for p in &points {
+            let _ = writeln!(text, "{}", p.text);
+        }
+        crate::write::write_atomically(o, text.as_bytes())
+            .map_err(|e| error("qc::io::write", format!("cannot write `{}`: {e}", o.display()), ""))?;
+    }
+    if let Some(h) = &m.html {
+        write_html(h, &points, &format!("{} merged sweep files", m.files.len()))?;
+    }
+    let text =
+        summary(&points, &format!("{} designs from {} file(s)", points.len(), m.files.len()), None, m.format);
+    out.write_all(text.as_bytes()).map_err(|e| error("qc::io::write", format!("cannot write: {e}"), ""))?;
+    Ok(warnings)
+}

@@ -1,0 +1,211 @@
+//! `qc sweep` end to end on fixtures written here (`qc_tests::fixtures`): a 24-design sweep whose
+//! Pareto front must be the brute-force front of its lines; shards that merge into the same lines
+//! and front; a seeded sample; the HTML page; and bad input (a parameter the accelerator lacks, a
+//! bad shard, shards of two sweeps, an interrupted line).
+
+use qc_tests::fixtures::{SMALL_NET, SMALL_NPU};
+use qc_tests::qc;
+use serde_json::Value;
+
+const SWEEP: &str = "\
+parameters:
+  - {name: operational_array.sizes.D1, values: [4, 8, 16]}
+  - {name: operational_array.sizes.D2, values: [4, 16]}
+  - {name: memories.sram.size, values: [1048576, 8388608]}
+  - {name: memories.dram.r_cost, values: [700, 1400]}
+";
+
+/// Writes the fixtures and `sweep`; returns (workload, accelerator, sweep file) paths.
+fn files(dir: &std::path::Path, sweep: &str) -> [String; 3] {
+    let p = |n: &str, t: &str| {
+        let path = dir.join(n);
+        std::fs::write(&path, t).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    [p("net.yaml", SMALL_NET), p("npu.yaml", SMALL_NPU), p("sweep.yaml", sweep)]
+}
+
+fn lines(path: &std::path::Path) -> Vec<Value> {
+    let mut v: Vec<Value> =
+        std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    v.sort_by_key(|l| l["design"].as_str().unwrap().parse::<u64>().unwrap());
+    for l in &mut v {
+        l["seconds"] = Value::Null;
+    }
+    v
+}
+
+/// The designs no other line dominates in energy, latency and area.
+fn brute_front(lines: &[Value]) -> Vec<String> {
+    let c = |l: &Value| {
+        (l["energy"].as_f64().unwrap(), l["latency"].as_f64().unwrap(), l["area"].as_f64().unwrap())
+    };
+    lines
+        .iter()
+        .filter(|b| {
+            let b = c(b);
+            !lines.iter().any(|a| {
+                let a = c(a);
+                a.0 <= b.0 && a.1 <= b.1 && a.2 <= b.2 && (a.0 < b.0 || a.1 < b.1 || a.2 < b.2)
+            })
+        })
+        .map(|l| l["design"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn front_of(summary: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(summary).unwrap();
+    let mut f: Vec<String> =
+        v["front"].as_array().unwrap().iter().map(|l| l["design"].as_str().unwrap().to_string()).collect();
+    f.sort_by_key(|d| d.parse::<u64>().unwrap());
+    f
+}
+
+#[test]
+fn a_sweep_its_front_and_its_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let [w, a, s] = files(dir.path(), SWEEP);
+    let out = dir.path().join("all.jsonl");
+    let html = dir.path().join("front.html");
+    let args = |o: &std::path::Path| {
+        vec![
+            "sweep".to_string(),
+            w.clone(),
+            "--accelerator".into(),
+            a.clone(),
+            "--sweep".into(),
+            s.clone(),
+            "--opt".into(),
+            "energy".into(),
+            "--format".into(),
+            "json".into(),
+            "-o".into(),
+            o.to_str().unwrap().into(),
+        ]
+    };
+    let mut full = args(&out);
+    full.extend(["--html".to_string(), html.to_str().unwrap().to_string()]);
+    let (code, summary, err) = qc(&full.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(code, 0, "{err}");
+    let all = lines(&out);
+    assert_eq!(all.len(), 24);
+    assert!(all.iter().all(|l| l["area"].as_f64().is_some() && l["energy"].as_f64().unwrap() > 0.0));
+    let front = front_of(&summary);
+    assert_eq!(front, brute_front(&all), "the front is the brute-force front");
+    assert!(!front.is_empty() && front.len() <= 12, "{front:?}");
+    // Dearer DRAM reads never pay: no design with them is on the front.
+    assert!(
+        all.iter()
+            .filter(|l| l["parameters"]["memories.dram.r_cost"] == 1400)
+            .all(|l| !front.contains(&l["design"].as_str().unwrap().to_string()))
+    );
+    // More MAC units: more area, fewer cycles for the big conv.
+    let by = |d1: u64, d2: u64, sram: u64| {
+        all.iter()
+            .find(|l| {
+                let p = &l["parameters"];
+                p["operational_array.sizes.D1"] == d1
+                    && p["operational_array.sizes.D2"] == d2
+                    && p["memories.sram.size"] == sram
+            })
+            .unwrap()
+    };
+    assert!(by(16, 16, 8388608)["latency"].as_f64() < by(4, 4, 8388608)["latency"].as_f64());
+    assert!(by(16, 16, 8388608)["area"].as_f64() > by(4, 4, 8388608)["area"].as_f64());
+
+    // Two shards, merged: the same lines and front.
+    let mut shard_files = Vec::new();
+    for sh in ["1/2", "2/2"] {
+        let o = dir.path().join(format!("shard{}.jsonl", &sh[..1]));
+        let mut a = args(&o);
+        a.extend(["--shard".to_string(), sh.to_string()]);
+        let (code, _, err) = qc(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(lines(&o).len(), 12);
+        shard_files.push(o.to_str().unwrap().to_string());
+    }
+    let merged = dir.path().join("merged.jsonl");
+    let (code, msummary, err) = qc(&[
+        "sweep",
+        "merge",
+        &shard_files[0],
+        &shard_files[1],
+        "-o",
+        merged.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines(&merged), all, "merged shards differ from the whole sweep");
+    assert_eq!(front_of(&msummary), front);
+
+    // The page: one point per design, the front marked.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<circle class=\"point").count(), 24);
+    assert_eq!(page.matches("<circle class=\"point front\"").count(), front.len());
+    assert!(!page.contains("<script"));
+
+    // An interrupted shard: its unfinished last line is skipped with a warning.
+    let cut = dir.path().join("cut.jsonl");
+    let text = std::fs::read_to_string(&shard_files[0]).unwrap();
+    std::fs::write(&cut, &text[..text.len() - 20]).unwrap();
+    let (code, _, err) = qc(&["sweep", "merge", cut.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("qc::sweep::partial_line"), "{err}");
+}
+
+#[test]
+fn samples_and_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let [w, a, s] = files(dir.path(), &format!("{SWEEP}sample: 5\nseed: 3\n"));
+    let out = dir.path().join("s.jsonl");
+    let run = |sweep: &str, extra: &[&str]| {
+        let mut v = vec!["sweep", &w, "--accelerator", &a, "--sweep", sweep, "-o", out.to_str().unwrap()];
+        v.extend_from_slice(extra);
+        qc(&v)
+    };
+    let (code, _, err) = run(&s, &[]);
+    assert_eq!(code, 0, "{err}");
+    let first = lines(&out);
+    assert_eq!(first.len(), 5);
+    let (_, _, _) = run(&s, &[]);
+    assert_eq!(lines(&out), first, "the sample is seeded");
+
+    let bad = |yaml: &str, code: &str| {
+        let p = dir.path().join("bad.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        let (c, stdout, err) = run(p.to_str().unwrap(), &[]);
+        assert_eq!(c, 2, "{yaml}: {err}");
+        assert!(stdout.is_empty());
+        assert!(err.contains(code), "{yaml}: {err}");
+    };
+    bad("parameters:\n  - {name: memories.l3.size, values: [1]}\n", "qc::sweep::parameter");
+    bad("parameters:\n  - {name: operational_array.sizes.D1, values: [0]}\n", "qc::sweep::values");
+    bad(
+        "parameters:\n  - {name: memories.sram.size, range: {from: 1, to: 8, step: -1}}\n",
+        "qc::sweep::values",
+    );
+    bad("parameters: 3\n", "qc::sweep::schema");
+    let (code, _, err) = run(&s, &["--shard", "3/2"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("qc::sweep::shard"), "{err}");
+
+    // Lines of two different sweeps do not merge.
+    let other = dir.path().join("other.jsonl");
+    let s2 = dir.path().join("s2.yaml");
+    std::fs::write(&s2, SWEEP).unwrap();
+    let (code, _, err) = qc(&[
+        "sweep",
+        &w,
+        "--accelerator",
+        &a,
+        "--sweep",
+        s2.to_str().unwrap(),
+        "-o",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = qc(&["sweep", "merge", out.to_str().unwrap(), other.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("qc::sweep::mismatch"), "{err}");
+}
