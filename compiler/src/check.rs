@@ -77,13 +77,7 @@ pub fn run(
         ReportFormat::Md => markdown(&file, &report),
         ReportFormat::Html => html(&file, &report),
     };
-    match &args.output {
-        Some(path) => crate::write::write_atomically(path, text.as_bytes())
-            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write `{}`: {e}", path.display()))?,
-        None => out
-            .write_all(text.as_bytes())
-            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write: {e}"))?,
-    }
+    crate::write::emit(args.output.as_deref(), &text, out)?;
     Ok((report.ok(), warnings))
 }
 
@@ -249,6 +243,15 @@ fn by_node(r: &CheckReport) -> Vec<(Option<&check::Placement>, Vec<&Finding>)> {
     groups
 }
 
+/// The cells of an op's placement: node, op type, unit, target operator (`(model)` for the
+/// findings about no op).
+fn placement_cells(p: Option<&check::Placement>) -> (&str, &str, &str, &str) {
+    match p {
+        Some(p) => (p.node.as_str(), p.op_type.as_str(), p.unit.name(), p.operator.as_deref().unwrap_or("-")),
+        None => ("(model)", "", "", ""),
+    }
+}
+
 /// The Markdown report: the verdict, then per op its placement and findings.
 pub fn markdown(file: &str, r: &CheckReport) -> String {
     let md = |s: &str| s.replace('|', "\\|");
@@ -279,12 +282,7 @@ pub fn markdown(file: &str, r: &CheckReport) -> String {
                 )
             })
             .collect();
-        let (node, op, unit, operator) = match p {
-            Some(p) => {
-                (p.node.as_str(), p.op_type.as_str(), p.unit.name(), p.operator.as_deref().unwrap_or("-"))
-            }
-            None => ("(model)", "", "", ""),
-        };
+        let (node, op, unit, operator) = placement_cells(p);
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} |",
@@ -316,12 +314,7 @@ pub fn html(file: &str, r: &CheckReport) -> String {
     b.push_str("</div>\n<h2>Findings by op</h2>\n");
     b.push_str("<table><tr><th>node</th><th>op type</th><th>placement</th><th>target operator</th><th>findings</th></tr>\n");
     for (p, found) in by_node(r) {
-        let (node, op, unit, operator) = match p {
-            Some(p) => {
-                (p.node.as_str(), p.op_type.as_str(), p.unit.name(), p.operator.as_deref().unwrap_or("-"))
-            }
-            None => ("(model)", "", "", ""),
-        };
+        let (node, op, unit, operator) = placement_cells(p);
         let _ = write!(
             b,
             "<tr><td>{}</td><td>{}</td><td class=\"place-{unit}\">{}</td><td>{}</td><td>",

@@ -84,23 +84,14 @@ impl MappingTypeArg {
     }
 }
 
-/// Arguments of `qc evaluate`.
-#[derive(Debug, clap::Args)]
-pub struct EvaluateArgs {
-    #[command(flatten)]
-    pub workload: WorkloadArgs,
-    /// The accelerator: ZigZag's accelerator YAML.
-    #[arg(long)]
-    pub accelerator: PathBuf,
+/// The search options `qc evaluate` and `qc sweep` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SearchArgs {
     /// The mapping file: ZigZag's mapping YAML (spatial mappings or hints, loop-order
     /// constraints, operand links per layer). Without it, every layer gets ZigZag's defaults:
     /// any unrolling, any order, links O->O, I->I1, W->I2.
     #[arg(long)]
     pub mapping: Option<PathBuf>,
-    /// Evaluate exactly the mapping file's spatial mapping and complete temporal ordering
-    /// instead of searching.
-    #[arg(long)]
-    pub fixed_mapping: bool,
     /// What the search minimises (ties go to the other metric).
     #[arg(long, value_enum, default_value_t = OptArg::Latency)]
     pub opt: OptArg,
@@ -116,17 +107,11 @@ pub struct EvaluateArgs {
     /// Stop searching after this wall time (for example `60s`, `2m`) and report how far it got.
     #[arg(long, value_name = "DURATION")]
     pub search_budget: Option<String>,
-    /// Threads (default: one per core). Results do not depend on it.
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<usize>,
     /// How loops map to memory levels: `uneven` (each operand cuts the loop order at its own
     /// levels, ZigZag's default) or `even` (a loop sits at the same level for all operands
     /// sharing a memory).
     #[arg(long, value_enum, default_value_t = MappingTypeArg::Uneven)]
     pub mapping_type: MappingTypeArg,
-    /// No progress bar.
-    #[arg(long)]
-    pub quiet: bool,
     /// The latency model.
     #[arg(long, value_enum, default_value_t = LatencyModelArg::Zigzag391)]
     pub latency_model: LatencyModelArg,
@@ -142,6 +127,28 @@ pub struct EvaluateArgs {
     /// written to, the top memories (ZigZag's `workload_data_always_from_top_mem`).
     #[arg(long, requires = "exploit_data_locality")]
     pub data_from_top_memory: bool,
+}
+
+/// Arguments of `qc evaluate`.
+#[derive(Debug, clap::Args)]
+pub struct EvaluateArgs {
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// The accelerator: ZigZag's accelerator YAML.
+    #[arg(long)]
+    pub accelerator: PathBuf,
+    #[command(flatten)]
+    pub search: SearchArgs,
+    /// Evaluate exactly the mapping file's spatial mapping and complete temporal ordering
+    /// instead of searching.
+    #[arg(long)]
+    pub fixed_mapping: bool,
+    /// Threads (default: one per core). Results do not depend on it.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
@@ -199,7 +206,7 @@ pub(crate) fn search_options(args: &EvaluateArgs) -> miette::Result<ExploreOptio
             "`{flag} {value}` is not valid"
         )
     };
-    let lpf_limit = match args.lpf_limit.as_str() {
+    let lpf_limit = match args.search.lpf_limit.as_str() {
         "none" => None,
         n => Some(n.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
             bad(
@@ -209,7 +216,7 @@ pub(crate) fn search_options(args: &EvaluateArgs) -> miette::Result<ExploreOptio
             )
         })?),
     };
-    let count = match args.spatial_mappings.as_str() {
+    let count = match args.search.spatial_mappings.as_str() {
         "all" => None,
         n => Some(n.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| {
             bad(
@@ -219,7 +226,7 @@ pub(crate) fn search_options(args: &EvaluateArgs) -> miette::Result<ExploreOptio
             )
         })?),
     };
-    let budget = match &args.search_budget {
+    let budget = match &args.search.search_budget {
         None => None,
         Some(b) => Some(
             parse_duration(b)
@@ -229,17 +236,17 @@ pub(crate) fn search_options(args: &EvaluateArgs) -> miette::Result<ExploreOptio
     if args.jobs == Some(0) {
         return Err(bad("--jobs", "0", "give 1 or more threads"));
     }
-    let objective = match args.opt {
+    let objective = match args.search.opt {
         OptArg::Energy => Objective::Energy,
         OptArg::Latency => Objective::Latency,
         OptArg::Edp => Objective::Edp,
     };
     Ok(ExploreOptions {
         objective,
-        spatial: SpatialOptions { count, mixed: args.mixed },
+        spatial: SpatialOptions { count, mixed: args.search.mixed },
         temporal: TemporalOptions {
             lpf_limit,
-            mapping_type: args.mapping_type.mapping_type(),
+            mapping_type: args.search.mapping_type.mapping_type(),
             ..TemporalOptions::default()
         },
         jobs: args.jobs,
@@ -404,7 +411,8 @@ pub(crate) struct Prepared<'w> {
 impl<'w> Prepared<'w> {
     pub fn new(args: &EvaluateArgs, workload: &'w Workload) -> Prepared<'w> {
         let is_yaml = args.workload.is_yaml();
-        let costed = |l: &LoopNest| is_yaml || args.all_layers || ZIGZAG_COSTED.contains(&l.op_type.as_str());
+        let costed =
+            |l: &LoopNest| is_yaml || args.search.all_layers || ZIGZAG_COSTED.contains(&l.op_type.as_str());
         let (chosen, skipped): (Vec<&LoopNest>, Vec<&LoopNest>) =
             workload.layers.iter().partition(|l| costed(l));
         let kept: Vec<usize> = (0..workload.layers.len()).filter(|&i| costed(&workload.layers[i])).collect();
@@ -439,13 +447,13 @@ struct Evaluated {
 
 /// Runs `qc evaluate`; returns the warnings to print.
 pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
-    let map = mapping_file(args, args.mapping.as_deref())?;
+    let map = mapping_file(args, args.search.mapping.as_deref())?;
     // The designs: `--accelerator` with `--mapping`, then each `--compare`.
     let mut accs = vec![(read_accelerator(&args.accelerator)?, map)];
     for c in &args.compare {
         let (acc, map) = match c.split_once(',') {
             Some((acc, map)) => (acc, Some(std::path::Path::new(map))),
-            None => (c.as_str(), args.mapping.as_deref()),
+            None => (c.as_str(), args.search.mapping.as_deref()),
         };
         accs.push((read_accelerator(std::path::Path::new(acc))?, mapping_file(args, map)?));
     }
@@ -458,13 +466,7 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
         .collect::<miette::Result<Vec<Evaluated>>>()?;
     let skipped = p.skipped;
     let text = output::render(args, &workload, &designs, &skipped);
-    match &args.output {
-        Some(path) => crate::write::write_atomically(path, text.as_bytes())
-            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write `{}`: {e}", path.display()))?,
-        None => out
-            .write_all(text.as_bytes())
-            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write: {e}"))?,
-    }
+    crate::write::emit(args.output.as_deref(), &text, out)?;
     Ok(warnings)
 }
 
@@ -479,10 +481,10 @@ fn evaluate_on(
     preds: &[Vec<usize>],
     is_yaml: bool,
 ) -> miette::Result<Evaluated> {
-    let opts = CostOptions { latency_model: args.latency_model.model() };
+    let opts = CostOptions { latency_model: args.search.latency_model.model() };
     let start = std::time::Instant::now();
     // With data locality, each layer's own accelerator.
-    let local: Option<Vec<(Accelerator, Placement)>> = if args.exploit_data_locality {
+    let local: Option<Vec<(Accelerator, Placement)>> = if args.search.exploit_data_locality {
         let links: Vec<&OperandLinks> = chosen
             .iter()
             .map(|l| {
@@ -491,7 +493,7 @@ fn evaluate_on(
                 })
             })
             .collect::<miette::Result<_>>()?;
-        let lopts = LocalityOptions { data_from_top_memory: args.data_from_top_memory };
+        let lopts = LocalityOptions { data_from_top_memory: args.search.data_from_top_memory };
         let placed = locality::place(chosen, preds, &acc, &links, &lopts).map_err(miette::Report::new)?;
         Some(
             placed
@@ -508,7 +510,7 @@ fn evaluate_on(
         None => chosen
             .iter()
             .enumerate()
-            .map(|(i, l)| cost_layer(l, acc_of(i), map, &opts, args.mapping_type.mapping_type()))
+            .map(|(i, l)| cost_layer(l, acc_of(i), map, &opts, args.search.mapping_type.mapping_type()))
             .collect::<miette::Result<_>>()?,
         Some(o) => {
             let mut o = o.clone();

@@ -123,13 +123,7 @@ pub fn run(args: &LowerArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec
         LowerFormat::Json => json(&args.workload.model.display().to_string(), &w),
         LowerFormat::ZigzagYaml => qc_backends::zigzag::write_workload_yaml(&w),
     };
-    match &args.output {
-        Some(path) => crate::write::write_atomically(path, text.as_bytes())
-            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write `{}`: {e}", path.display()))?,
-        None => out
-            .write_all(text.as_bytes())
-            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write: {e}"))?,
-    }
+    crate::write::emit(args.output.as_deref(), &text, out)?;
     Ok(warnings)
 }
 

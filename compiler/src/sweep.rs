@@ -17,8 +17,7 @@ use serde_json::{Value, json};
 
 use crate::cli::Format;
 use crate::evaluate::{
-    EvaluateArgs, LatencyModelArg, MappingTypeArg, OptArg, Prepared, mapping_file, network_cost, read,
-    read_accelerator, search_options,
+    EvaluateArgs, Prepared, SearchArgs, mapping_file, network_cost, read, read_accelerator, search_options,
 };
 use crate::lower::WorkloadArgs;
 
@@ -56,28 +55,9 @@ pub struct RunArgs {
     /// The sweep file: the parameters to vary and their values (`spec/sweep.md`).
     #[arg(long)]
     pub sweep: Option<PathBuf>,
-    /// The mapping file (as `qc evaluate --mapping`).
-    #[arg(long)]
-    pub mapping: Option<PathBuf>,
-    /// What each design's search minimises.
-    #[arg(long, value_enum, default_value_t = OptArg::Latency)]
-    pub opt: OptArg,
-    /// LOMA's loop-prime-factor limit, or `none`.
-    #[arg(long, default_value = "6", value_name = "N|none")]
-    pub lpf_limit: String,
-    /// Spatial mappings searched per layer: N, or `all`.
-    #[arg(long, default_value = "3", value_name = "N|all")]
-    pub spatial_mappings: String,
-    #[arg(long, value_enum, default_value_t = MappingTypeArg::Uneven)]
-    pub mapping_type: MappingTypeArg,
-    #[arg(long, value_enum, default_value_t = LatencyModelArg::Zigzag391)]
-    pub latency_model: LatencyModelArg,
-    /// Inter-layer data locality for every design (`qc evaluate --exploit-data-locality`).
-    #[arg(long)]
-    pub exploit_data_locality: bool,
-    /// Also cost the pooling and element-wise layers of an ONNX model.
-    #[arg(long)]
-    pub all_layers: bool,
+    /// The search options, as `qc evaluate`'s.
+    #[command(flatten)]
+    pub search: SearchArgs,
     /// Evaluate the I-th of N disjoint slices of the designs (1-based), for example `3/8`.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
@@ -204,26 +184,16 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
             no_mmap: r.no_mmap,
         },
         accelerator: acc_path.clone(),
-        mapping: r.mapping.clone(),
+        search: r.search.clone(),
         fixed_mapping: false,
-        opt: r.opt,
-        lpf_limit: r.lpf_limit.clone(),
-        spatial_mappings: r.spatial_mappings.clone(),
-        mixed: false,
-        search_budget: None,
         jobs: None,
-        mapping_type: r.mapping_type,
         quiet: true,
-        latency_model: r.latency_model,
-        all_layers: r.all_layers,
-        exploit_data_locality: r.exploit_data_locality,
-        data_from_top_memory: false,
         format: crate::cli::ReportFormat::Json,
         width: None,
         compare: Vec::new(),
         output: None,
     };
-    let map = mapping_file(&eargs, r.mapping.as_deref())?;
+    let map = mapping_file(&eargs, r.search.mapping.as_deref())?;
     let search = search_options(&eargs)?;
     if r.jobs == Some(0) {
         return Err(error(
@@ -235,19 +205,12 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
     let (workload, warnings) = crate::lower::workload(&eargs.workload)?;
     let prepared = Prepared::new(&eargs, &workload);
     let model_len = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
-    let options = format!(
-        "{:?} {} {} {:?} {:?} {} {}",
-        r.opt,
-        r.lpf_limit,
-        r.spatial_mappings,
-        r.mapping_type,
-        r.latency_model,
-        r.exploit_data_locality,
-        r.all_layers
-    );
-    let mapping_text = r.mapping.as_deref().map(read).transpose()?.unwrap_or_default();
+    // Everything that changes the numbers, not where files are: the mapping and the
+    // accelerator by content, the model by name and size.
+    let options = format!("{:?}", SearchArgs { mapping: None, ..r.search.clone() });
+    let mapping_text = r.search.mapping.as_deref().map(read).transpose()?.unwrap_or_default();
     let fp = fingerprint(&[
-        model.display().to_string().as_bytes(),
+        model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default().as_bytes(),
         &model_len.to_le_bytes(),
         read(acc_path)?.as_bytes(),
         sweep_text.as_bytes(),

@@ -14,6 +14,17 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 use qc_ir::{DataResolver, ExternalRef, MetaEntry, Model, TensorData};
 
+/// A command's report: to `path` (written atomically) when given, else to `out`.
+pub fn emit(path: Option<&Path>, text: &str, out: &mut dyn std::io::Write) -> miette::Result<()> {
+    match path {
+        Some(path) => write_atomically(path, text.as_bytes())
+            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write `{}`: {e}", path.display())),
+        None => out
+            .write_all(text.as_bytes())
+            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write: {e}")),
+    }
+}
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = AtomicFile::create(path)?;

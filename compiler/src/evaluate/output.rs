@@ -63,16 +63,17 @@ fn design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, skipped: &[&LoopNest
             "mapping".to_string(),
             if args.fixed_mapping { "fixed (--fixed-mapping)" } else { "searched" }.to_string(),
         ),
-        ("latency model".into(), args.latency_model.name().to_string()),
+        ("latency model".into(), args.search.latency_model.name().to_string()),
     ];
     if !args.fixed_mapping {
-        settings.push(("objective".into(), format!("{:?}", args.opt).to_lowercase()));
-        settings.push(("lpf limit".into(), args.lpf_limit.clone()));
-        settings.push(("spatial mappings".into(), args.spatial_mappings.clone()));
-        settings.push(("mapping type".into(), format!("{:?}", args.mapping_type).to_lowercase()));
+        settings.push(("objective".into(), format!("{:?}", args.search.opt).to_lowercase()));
+        settings.push(("lpf limit".into(), args.search.lpf_limit.clone()));
+        settings.push(("spatial mappings".into(), args.search.spatial_mappings.clone()));
+        settings.push(("mapping type".into(), format!("{:?}", args.search.mapping_type).to_lowercase()));
     }
-    if args.exploit_data_locality {
-        let how = if args.data_from_top_memory { "on, network data from the top memories" } else { "on" };
+    if args.search.exploit_data_locality {
+        let how =
+            if args.search.data_from_top_memory { "on, network data from the top memories" } else { "on" };
         settings.push(("data locality".into(), how.into()));
     }
     let layers = e
@@ -233,17 +234,17 @@ fn json_design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, skipped: &[&Loo
         "schema_version": 1,
         "workload": args.workload.model.display().to_string(),
         "accelerator": acc.name,
-        "latency_model": args.latency_model.name(),
-        "data_locality": args.exploit_data_locality.then_some(if args.data_from_top_memory { "top-memory-io" } else { "on" }),
+        "latency_model": args.search.latency_model.name(),
+        "data_locality": args.search.exploit_data_locality.then_some(if args.search.data_from_top_memory { "top-memory-io" } else { "on" }),
         "mapping": if args.fixed_mapping { "fixed" } else { "searched" },
         "search": (!args.fixed_mapping).then(|| {
             let searches = || costed.iter().filter_map(|c| c.search.as_ref()).filter(|s| s.shared_with.is_none());
             let evaluated: u64 = searches().map(|s| s.evaluated).sum();
             let pruned: u64 = searches().map(|s| s.pruned).sum();
             json!({
-                "objective": format!("{:?}", args.opt).to_lowercase(),
-                "lpf_limit": args.lpf_limit,
-                "spatial_mappings": args.spatial_mappings,
+                "objective": format!("{:?}", args.search.opt).to_lowercase(),
+                "lpf_limit": args.search.lpf_limit,
+                "spatial_mappings": args.search.spatial_mappings,
                 "orderings_evaluated": evaluated,
                 "orderings_pruned": pruned,
                 "seconds": seconds,
