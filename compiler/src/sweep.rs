@@ -257,26 +257,40 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
     let sink = Mutex::new(std::io::BufWriter::new(file));
     let bar = crate::progress::Progress::new(designs.len() as u64, "designs", !r.quiet);
     let start = std::time::Instant::now();
-    let line_of =
-        |d: u128, values: &[f64], acc: &qc_backends::arch::Accelerator, e: f64, l: f64, secs: f64| {
-            let params: serde_json::Map<String, Value> =
-                sweep.parameters.iter().zip(values).map(|(p, &v)| (p.name.clone(), number(v))).collect();
-            json!({
-                "sweep": fp,
-                "design": d.to_string(),
-                "parameters": params,
-                "energy": e,
-                "latency": l,
-                "edp": e * l,
-                "area": area(acc),
-                "seconds": secs,
-            })
-        };
-    let evaluate = |k: usize| -> miette::Result<(f64, f64, f64)> {
+    // A design's line: its cost, or why it cannot run the workload (a memory too small for
+    // some layer, ...): such a design is recorded, not fatal, and is on no front.
+    let line_of = |d: u128,
+                   values: &[f64],
+                   acc: &qc_backends::arch::Accelerator,
+                   res: &Result<(f64, f64), String>,
+                   secs: f64| {
+        let params: serde_json::Map<String, Value> =
+            sweep.parameters.iter().zip(values).map(|(p, &v)| (p.name.clone(), number(v))).collect();
+        let mut v = json!({
+            "sweep": fp,
+            "design": d.to_string(),
+            "parameters": params,
+            "area": area(acc),
+            "seconds": secs,
+        });
+        match res {
+            Ok((e, l)) => {
+                v["energy"] = json!(e);
+                v["latency"] = json!(l);
+                v["edp"] = json!(e * l);
+            }
+            Err(m) => v["error"] = json!(m),
+        }
+        v
+    };
+    let evaluate = |k: usize| -> (Result<(f64, f64), String>, f64) {
         let (_, _, acc) = &designs[k];
         let t = std::time::Instant::now();
-        let (e, l) = network_cost(&eargs, acc.clone(), &map, Some(&search), &prepared)?;
-        Ok((e, l, t.elapsed().as_secs_f64()))
+        let res = network_cost(&eargs, acc.clone(), &map, Some(&search), &prepared).map_err(|e| {
+            let code = e.code().map(|c| c.to_string()).unwrap_or_default();
+            format!("{code}: {e}")
+        });
+        (res, t.elapsed().as_secs_f64())
     };
     // Distinct designs in parallel; each line is written (and flushed) as its design finishes,
     // so an interrupted sweep keeps what finished.
@@ -285,13 +299,13 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
         distinct
             .par_iter()
             .map(|&k| {
-                let res = evaluate(k)?;
+                let (res, secs) = evaluate(k);
                 let (d, values, acc) = &designs[k];
-                let mut lines = vec![line_of(*d, values, acc, res.0, res.1, res.2)];
+                let mut lines = vec![line_of(*d, values, acc, &res, secs)];
                 for (j, s) in same.iter().enumerate() {
                     if *s == Some(k) {
                         let (d, values, acc) = &designs[j];
-                        lines.push(line_of(*d, values, acc, res.0, res.1, 0.0));
+                        lines.push(line_of(*d, values, acc, &res, 0.0));
                     }
                 }
                 let mut w =
@@ -316,11 +330,14 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
     }?;
     bar.finish();
     let seconds = start.elapsed().as_secs_f64();
-    let mut points: Vec<Point> = results.into_iter().flatten().filter_map(Point::of).collect();
+    let all_lines: Vec<Value> = results.into_iter().flatten().collect();
+    let infeasible = all_lines.iter().filter(|l| l["error"].is_string()).count();
+    let mut points: Vec<Point> = all_lines.into_iter().filter_map(Point::of).collect();
     points.sort_by_key(|p| p.design);
     let text = summary(
         &points,
-        &format!("{} of {total_designs} designs", points.len()),
+        infeasible,
+        &format!("{} of {total_designs} designs", points.len() + infeasible),
         Some((seconds, distinct.len())),
         r.format,
     );
@@ -335,7 +352,14 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
 
 /// The summary: the front (by energy), and with `timing` (seconds, distinct designs evaluated)
 /// the time per design.
-fn summary(points: &[Point], what: &str, timing: Option<(f64, usize)>, format: Format) -> String {
+fn summary(
+    points: &[Point],
+    infeasible: usize,
+    what: &str,
+    timing: Option<(f64, usize)>,
+    format: Format,
+) -> String {
+    let evaluated = (points.len() + infeasible).max(1) as f64;
     let coords: Vec<(f64, f64, Option<f64>)> = points.iter().map(|p| (p.energy, p.latency, p.area)).collect();
     let mut front = pareto_front(&coords);
     front.sort_by(|&a, &b| points[a].energy.total_cmp(&points[b].energy));
@@ -343,10 +367,11 @@ fn summary(points: &[Point], what: &str, timing: Option<(f64, usize)>, format: F
         Format::Json => {
             let v = json!({
                 "schema_version": 1,
-                "designs": points.len(),
+                "designs": points.len() + infeasible,
+                "infeasible": infeasible,
                 "seconds": timing.map(|t| t.0),
                 "distinct_designs_evaluated": timing.map(|t| t.1),
-                "seconds_per_design": timing.map(|t| t.0 / points.len().max(1) as f64),
+                "seconds_per_design": timing.map(|t| t.0 / evaluated),
                 "front": front.iter().map(|&i| &points[i].line).collect::<Vec<_>>(),
             });
             let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
@@ -357,11 +382,11 @@ fn summary(points: &[Point], what: &str, timing: Option<(f64, usize)>, format: F
             let mut s = String::new();
             let _ = write!(s, "{what} evaluated");
             if let Some((secs, distinct)) = timing {
-                let _ = write!(
-                    s,
-                    " in {secs:.2} s ({:.3} s per design; {distinct} distinct)",
-                    secs / points.len().max(1) as f64
-                );
+                let _ =
+                    write!(s, " in {secs:.2} s ({:.3} s per design; {distinct} distinct)", secs / evaluated);
+            }
+            if infeasible > 0 {
+                let _ = write!(s, "; {infeasible} cannot run the workload (their lines say why)");
             }
             let with_area = points.iter().any(|p| p.area.is_some());
             let _ = writeln!(
@@ -418,10 +443,28 @@ fn write_html(path: &std::path::Path, points: &[Point], title: &str) -> miette::
     })
 }
 
+/// Checks that a line of file `f` (line `n`, 0-based) comes from the sweep of the lines before.
+fn check_sweep(seen: &mut Option<String>, fp: String, f: &std::path::Path, n: usize) -> miette::Result<()> {
+    match seen {
+        None => *seen = Some(fp),
+        Some(s) if *s != fp => {
+            return Err(error(
+                "qc::sweep::mismatch",
+                format!("`{}` line {}: a design of another sweep ({fp}, not {s})", f.display(), n + 1),
+                "merge the shards of one sweep: same model, accelerator, sweep file, mapping and options",
+            ));
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
 fn merge(m: &MergeArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
     let mut warnings = Vec::new();
     let mut points: Vec<Point> = Vec::new();
     let mut sweep_fp: Option<String> = None;
+    // Designs that cannot run the workload: (design, line as written).
+    let mut failed: Vec<(u128, String)> = Vec::new();
     for f in &m.files {
         let text = read(f)?;
         let lines: Vec<&str> = text.lines().collect();
@@ -429,10 +472,22 @@ fn merge(m: &MergeArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miet
             if line.trim().is_empty() {
                 continue;
             }
-            let parsed = serde_json::from_str::<Value>(line).ok().and_then(Point::of).map(|mut p| {
+            let value = serde_json::from_str::<Value>(line).ok();
+            let failure = value.as_ref().and_then(|v| {
+                v["error"].as_str()?;
+                Some((v["design"].as_str()?.parse::<u128>().ok()?, v["sweep"].as_str()?.to_string()))
+            });
+            let parsed = value.and_then(Point::of).map(|mut p| {
                 p.text = line.to_string();
                 p
             });
+            if parsed.is_none()
+                && let Some((design, fp)) = failure
+            {
+                check_sweep(&mut sweep_fp, fp, f, n)?;
+                failed.push((design, line.to_string()));
+                continue;
+            }
             let Some(p) = parsed else {
                 let last = n + 1 == lines.len() && !text.ends_with('\n');
                 if last {
@@ -453,26 +508,14 @@ fn merge(m: &MergeArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miet
                     "merge the .jsonl files `qc sweep -o` wrote",
                 ));
             };
-            let fp = p.line["sweep"].as_str().unwrap_or_default().to_string();
-            match &sweep_fp {
-                None => sweep_fp = Some(fp),
-                Some(s) if *s != fp => {
-                    return Err(error(
-                        "qc::sweep::mismatch",
-                        format!(
-                            "`{}` line {}: a design of another sweep ({fp}, not {s})",
-                            f.display(),
-                            n + 1
-                        ),
-                        "merge the shards of one sweep: same model, accelerator, sweep file, mapping and options",
-                    ));
-                }
-                Some(_) => {}
-            }
+            check_sweep(&mut sweep_fp, p.line["sweep"].as_str().unwrap_or_default().to_string(), f, n)?;
             points.push(p);
         }
     }
     points.sort_by_key(|p| p.design);
+    failed.sort();
+    failed.dedup_by_key(|f| f.0);
+    let infeasible = failed.len();
     let before = points.len();
     points.dedup_by_key(|p| p.design);
     if points.len() < before {
@@ -486,9 +529,12 @@ fn merge(m: &MergeArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miet
     }
     if let Some(o) = &m.output {
         // The lines as the shards wrote them, in design order.
+        let mut all: Vec<(u128, &str)> = points.iter().map(|p| (p.design, p.text.as_str())).collect();
+        all.extend(failed.iter().map(|(d, t)| (*d, t.as_str())));
+        all.sort_by_key(|x| x.0);
         let mut text = String::new();
-        for p in &points {
-            let _ = writeln!(text, "{}", p.text);
+        for (_, line) in all {
+            let _ = writeln!(text, "{line}");
         }
         crate::write::write_atomically(o, text.as_bytes())
             .map_err(|e| error("qc::io::write", format!("cannot write `{}`: {e}", o.display()), ""))?;
@@ -496,8 +542,13 @@ fn merge(m: &MergeArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miet
     if let Some(h) = &m.html {
         write_html(h, &points, &format!("{} merged sweep files", m.files.len()))?;
     }
-    let text =
-        summary(&points, &format!("{} designs from {} file(s)", points.len(), m.files.len()), None, m.format);
+    let text = summary(
+        &points,
+        infeasible,
+        &format!("{} designs from {} file(s)", points.len() + infeasible, m.files.len()),
+        None,
+        m.format,
+    );
     out.write_all(text.as_bytes()).map_err(|e| error("qc::io::write", format!("cannot write: {e}"), ""))?;
     Ok(warnings)
 }

@@ -190,6 +190,20 @@ fn samples_and_bad_input() {
     assert_eq!(code, 2);
     assert!(err.contains("qc::sweep::shard"), "{err}");
 
+    // A design that cannot run the workload (an SRAM of 8 bits) is recorded, not fatal.
+    let tiny = dir.path().join("tiny.yaml");
+    std::fs::write(&tiny, "parameters:\n  - {name: memories.sram.size, values: [8, 8388608]}\n").unwrap();
+    let (code, summary, err) = run(tiny.to_str().unwrap(), &["--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!((v["designs"].as_u64(), v["infeasible"].as_u64()), (Some(2), Some(1)), "{summary}");
+    let l = lines(&out);
+    assert!(l[0]["error"].as_str().is_some_and(|e| e.contains("sram")), "{:?}", l[0]);
+    assert!(l[1]["energy"].as_f64().is_some());
+    let (code, msummary, err) = qc(&["sweep", "merge", out.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(msummary.contains("\"infeasible\": 1"), "{msummary}");
+
     // Lines of two different sweeps do not merge.
     let other = dir.path().join("other.jsonl");
     let s2 = dir.path().join("s2.yaml");
