@@ -70,6 +70,13 @@ fn tick_step(max: f64) -> f64 {
     [1.0, 2.0, 5.0, 10.0].into_iter().map(|m| m * p).find(|s| *s >= raw).unwrap_or(10.0 * p)
 }
 
+/// The ticks from `start` to `end` (inclusive, up to rounding) every `step`, each computed from
+/// `start` so that no error accumulates.
+fn ticks(start: f64, end: f64, step: f64) -> impl Iterator<Item = f64> {
+    let n = ((end - start) / step + 1e-9).floor().max(0.0) as usize;
+    (0..=n).map(move |i| start + step * i as f64)
+}
+
 /// A tick's label: small whole numbers as they are, others with an SI prefix.
 fn tick_label(t: f64) -> String {
     if t.fract() == 0.0 && t.abs() < 1000.0 { format!("{t:.0}") } else { si(t) }
@@ -100,8 +107,7 @@ impl Chart<'_> {
         );
         // Grid and ticks.
         let axis_y = TOP + ROW_H * self.rows.len() as f64;
-        let mut t = 0.0;
-        while t <= max * (1.0 + 1e-9) {
+        for t in ticks(0.0, max, step) {
             let x = x_of(t);
             let _ = write!(
                 s,
@@ -110,7 +116,6 @@ impl Chart<'_> {
                 axis_y + 14.0,
                 esc(&tick_label(t))
             );
-            t += step;
         }
         let _ = write!(
             s,
@@ -233,8 +238,7 @@ impl Scatter<'_> {
             esc(self.id),
             esc(self.title)
         );
-        let mut x = x0;
-        while x <= x1 * (1.0 + 1e-12) + 1e-12 {
+        for x in ticks(x0, x1, xs_step) {
             let _ = write!(
                 s,
                 "<line class=\"grid\" x1=\"{0:.1}\" y1=\"{T}\" x2=\"{0:.1}\" y2=\"{1}\"/><text class=\"tick\" x=\"{0:.1}\" y=\"{2}\" text-anchor=\"middle\">{3}</text>",
@@ -243,10 +247,8 @@ impl Scatter<'_> {
                 H - B + 16.0,
                 esc(&tick_label(x))
             );
-            x += xs_step;
         }
-        let mut y = y0;
-        while y <= y1 * (1.0 + 1e-12) + 1e-12 {
+        for y in ticks(y0, y1, ys_step) {
             let _ = write!(
                 s,
                 "<line class=\"grid\" x1=\"{L}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\"/><text class=\"tick\" x=\"{2}\" y=\"{3:.1}\" text-anchor=\"end\">{4}</text>",
@@ -256,7 +258,6 @@ impl Scatter<'_> {
                 py(y) + 4.0,
                 esc(&tick_label(y))
             );
-            y += ys_step;
         }
         let _ = write!(
             s,
