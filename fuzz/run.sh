@@ -1,26 +1,50 @@
 #!/usr/bin/env bash
-# Builds and runs qc's fuzz target on the stable toolchain (no nightly, no cargo-fuzz needed):
-# the coverage instrumentation libFuzzer needs is a set of stable -C flags.
-#   fuzz/run.sh [SECONDS] [extra libFuzzer flags...]     default: 60 seconds
-# Findings land in fuzz/artifacts/; keep each as a regression in fuzz/regressions/ (the test
-# `fuzz_regressions` in tests/ replays them on every `cargo test`).
+# Builds and runs one of qc's fuzz targets on the stable toolchain (no nightly, no cargo-fuzz
+# needed): the coverage instrumentation libFuzzer needs is a set of stable -C flags.
+#   fuzz/run.sh TARGET [SECONDS] [extra libFuzzer flags...]     default: 60 seconds
+# TARGET: load (ONNX bytes), text (textual IR + the optimize/lower/cost pipelines) or zigzag
+# (ZigZag accelerator/mapping/workload YAML + a small mapping search); what each checks is in
+# tests/src/fuzz.rs. Findings land in fuzz/artifacts/TARGET/; keep each, once fixed, in
+# fuzz/regressions/TARGET/ (the test `fuzz_regressions` replays them on every `cargo test`).
 set -euo pipefail
 cd "$(dirname "$0")"
+target="${1:?usage: fuzz/run.sh load|text|zigzag [SECONDS] [libFuzzer flags...]}"; shift
 secs="${1:-60}"; shift || true
+case "$target" in load|text|zigzag) ;; *) echo "unknown target: $target" >&2; exit 2 ;; esac
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
  -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
 # With an explicit --target, RUSTFLAGS reach only the fuzzed code, not build scripts or macros.
 host="$(rustc -vV | sed -n 's/^host: //p')"
-cargo build --release --bin load --target "$host"
-mkdir -p corpus/load artifacts/load
-# Seed the corpus with the example model and the regressions.
-cp -n ../examples/*.onnx regressions/* corpus/load/ 2>/dev/null || true
-# And with the small models of the shared conformance suite, when it is beside the project.
-if [ -d ../../shared/conformance ]; then
-  find ../../shared/conformance ../../shared/models -name '*.onnx' -size -64k | while read -r f; do
-    cp -n "$f" "corpus/load/$(echo "$f" | md5sum | cut -c1-16).onnx"
-  done
-fi
-exec ./target/"$host"/release/load corpus/load -artifact_prefix=artifacts/load/ -max_total_time="$secs" \
-  -max_len=65536 -rss_limit_mb=2048 "$@"
+cargo build --release --bin "$target" --target "$host"
+corpus="corpus/$target"
+mkdir -p "$corpus" "artifacts/$target" "regressions/$target"
+seed() { cp -n "$1" "$corpus/$(echo "$1$2" | md5sum | cut -c1-16)$2"; }
+cp -n regressions/"$target"/* "$corpus"/ 2>/dev/null || true
+shared=../../shared
+inputs=$shared/peers/zigzag-inputs/zigzag/inputs
+case "$target" in
+load)
+  cp -n ../examples/*.onnx "$corpus"/ 2>/dev/null || true
+  # The small models of the shared conformance suite, when it is beside the project.
+  if [ -d $shared/conformance ]; then
+    find $shared/conformance $shared/models -name '*.onnx' -size -64k | while read -r f; do seed "$f" .onnx; done
+  fi ;;
+text)
+  # The pass test cases (one model each) and the loop-nest snapshots' inputs.
+  find ../tests/passes -name '*.qcir' | while read -r f; do seed "$f" .qcir; done ;;
+zigzag)
+  # Documents separated by "\n#%%\n": accelerator, mapping, workload (tests/src/fuzz.rs).
+  if [ -d "$inputs" ]; then
+    tmp="$(mktemp)"; trap 'rm -f "$tmp"' EXIT
+    for f in "$inputs"/hardware/*.yaml; do seed "$f" .yaml; done
+    for f in "$inputs"/mapping/*.yaml; do { printf '\n#%%%%\n'; cat "$f"; } >"$tmp"; seed "$tmp" "$(basename "$f")"; done
+    for f in "$inputs"/workload/*.yaml; do { printf '\n#%%%%\n\n#%%%%\n'; cat "$f"; } >"$tmp"; seed "$tmp" "$(basename "$f")"; done
+    for a in tpu_like gemm_l1; do
+      { cat "$inputs/hardware/$a.yaml"; printf '\n#%%%%\n'; cat "$inputs/mapping/$a.yaml"; printf '\n#%%%%\n'; cat "$inputs/workload/gemm_layer.yaml"; } >"$tmp"
+      seed "$tmp" "$a.yaml"
+    done
+  fi ;;
+esac
+exec ./target/"$host"/release/"$target" "$corpus" -artifact_prefix="artifacts/$target/" -max_total_time="$secs" \
+  -max_len=65536 -rss_limit_mb=2048 -timeout=10 "$@"

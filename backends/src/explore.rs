@@ -156,7 +156,9 @@ pub fn search_workload(
         (*i, *k, sm.clone(), r)
     };
     let results: Vec<(usize, usize, SpatialMapping, Result<TemporalResult, SearchError>)> = match opts.jobs {
-        Some(n) => match rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build() {
+        // One job: this thread, no pool to start.
+        Some(n) if n <= 1 => tasks.iter().map(run).collect(),
+        Some(n) => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
             Ok(pool) => pool.install(|| tasks.par_iter().map(run).collect()),
             Err(_) => tasks.iter().map(run).collect(),
         },

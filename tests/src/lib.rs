@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 pub mod browser;
 pub mod fixtures;
+pub mod fuzz;
 pub mod zigzag_results;
 
 /// The shared reference folder: `$QC_SHARED`, or `../shared` beside the workspace.
