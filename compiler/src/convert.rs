@@ -306,7 +306,7 @@ fn eval_value(
         .map(|i| i.map(|i| eval_value(m, i, bound, depth - 1)).transpose())
         .collect::<Result<Vec<_>, _>>()?;
     let refs: Vec<Option<&Array>> = args.iter().map(Option::as_ref).collect();
-    let opset = m.opset_version("").unwrap_or(21);
+    let opset = m.onnx_opset();
     let slot = op.outputs().iter().position(|o| *o == Some(v)).unwrap_or(0);
     eval_op(op, &refs, opset)?.into_iter().nth(slot).ok_or_else(missing)
 }

@@ -46,6 +46,9 @@ pub struct TrainingInfo {
     pub update_binding: Vec<MetaEntry>,
 }
 
+/// The newest `ai.onnx` opset qc's shape inference and evaluator know (ONNX 1.17-1.19 ship 22).
+pub const NEWEST_ONNX_OPSET: i64 = 22;
+
 /// A whole model.
 #[derive(Clone, Default)]
 pub struct Model {
@@ -95,6 +98,29 @@ impl fmt::Debug for Model {
 }
 
 impl Model {
+    /// The version of the default (`ai.onnx`) opset the model's ops follow: the imported one;
+    /// without an import, 1 for models from before opset imports (IR version 1 and 2, as ONNX
+    /// defines it) and [`NEWEST_ONNX_OPSET`] otherwise (a model built in code or written as text
+    /// without an `opset_import` line). Every pass, the evaluator and shape inference read the
+    /// version here, so they agree on what an op means.
+    pub fn onnx_opset(&self) -> i64 {
+        match self.opset_version("") {
+            Some(v) => v,
+            None if self.ir_version.is_some_and(|v| v < 3) => 1,
+            None => NEWEST_ONNX_OPSET,
+        }
+    }
+
+    /// The opset version of `domain` the model's ops follow: [`Model::onnx_opset`] for the
+    /// default domain, else the imported version, or 1.
+    pub fn domain_opset(&self, domain: &str) -> i64 {
+        if crate::op::is_default_domain(domain) {
+            self.onnx_opset()
+        } else {
+            self.opset_version(domain).unwrap_or(1)
+        }
+    }
+
     /// The opset version imported for `domain` (`""` for the default domain).
     pub fn opset_version(&self, domain: &str) -> Option<i64> {
         let default = crate::op::is_default_domain(domain);
@@ -151,5 +177,24 @@ impl Model {
     /// The raw bytes of a tensor, reading external data through the attached resolver.
     pub fn tensor_bytes(&self, t: &Tensor) -> Result<Bytes, TensorError> {
         t.raw_bytes(self.resolver.as_deref().map(|r| r as &dyn DataResolver))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_onnx_opset_without_an_import_follows_the_ir_version() {
+        let mut m = Model::default();
+        assert_eq!(m.onnx_opset(), NEWEST_ONNX_OPSET, "built in code or written as text");
+        m.ir_version = Some(2);
+        assert_eq!(m.onnx_opset(), 1, "before opset imports, ONNX means opset 1");
+        m.opset_imports.push(OpsetImport { domain: Some("ai.onnx".into()), version: Some(11) });
+        m.opset_imports
+            .push(OpsetImport { domain: Some("qonnx.custom_op.general".into()), version: Some(2) });
+        assert_eq!((m.onnx_opset(), m.domain_opset("")), (11, 11));
+        assert_eq!(m.domain_opset("qonnx.custom_op.general"), 2);
+        assert_eq!(m.domain_opset("com.example"), 1);
     }
 }

@@ -212,7 +212,7 @@ fn unsupported_op(op: &Op) -> EvalError {
 /// the rest) and returns the graph outputs, in order, by name.
 pub fn run_graph(model: &Model, inputs: &[(String, Array)]) -> Result<Vec<(String, Array)>, EvalError> {
     let g = &model.graph;
-    let opset = model.opset_version("").unwrap_or(21);
+    let opset = model.onnx_opset();
     let mut vals: Vec<Option<Array>> = vec![None; g.value_count()];
     for &v in &g.initializers {
         if let Some(t) = g.value(v).tensor() {

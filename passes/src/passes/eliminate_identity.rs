@@ -163,7 +163,7 @@ fn passes_through(model: &Model, op: &Op) -> Option<(ValueId, &'static str)> {
     let outs = op.outputs();
     let x = (*ins.first()?)?;
     let y = (*outs.first()?)?;
-    let opset = model.opset_version("").unwrap_or(21);
+    let opset = model.onnx_opset();
     let first_only = outs.len() == 1;
     let kind = match op.op_type() {
         "Identity" if first_only => "identity",

@@ -155,7 +155,7 @@ impl Pass for FoldConstants {
                 cx.count("skipped-quant", 1);
                 continue;
             }
-            let opset = model.opset_version(op.domain()).unwrap_or(1);
+            let opset = model.domain_opset(op.domain());
             // Shape and Size of a statically shaped value.
             let mut from_shape = false;
             let mut inputs: Vec<Option<Array>> = Vec::with_capacity(op.inputs().len());

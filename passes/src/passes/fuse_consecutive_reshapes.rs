@@ -21,9 +21,7 @@
 use qc_ir::{Graph, Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::fusion::{
-    Readers, Rewrite, add_ints, input, is_onnx, known_dims, onnx_opset, sole_output,
-};
+use crate::passes::fusion::{Readers, Rewrite, add_ints, input, is_onnx, known_dims, sole_output};
 use crate::registry::PassInfo;
 
 pub const INFO: PassInfo = PassInfo {
@@ -61,7 +59,7 @@ impl Pass for FuseConsecutiveReshapes {
     }
 
     fn run(&mut self, model: &mut Model, cx: &mut PassContext) -> Result<Changed, PassError> {
-        if onnx_opset(model) < 5 {
+        if model.onnx_opset() < 5 {
             return Ok(Changed::No);
         }
         let g = &model.graph;

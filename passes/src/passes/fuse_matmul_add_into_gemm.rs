@@ -20,9 +20,7 @@
 use qc_ir::{Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::fusion::{
-    Readers, Rewrite, float_const, input, is_onnx, known_dims, onnx_opset, rank, sole_output,
-};
+use crate::passes::fusion::{Readers, Rewrite, float_const, input, is_onnx, known_dims, rank, sole_output};
 use crate::registry::PassInfo;
 
 pub const INFO: PassInfo = PassInfo {
@@ -51,7 +49,7 @@ impl Pass for FuseMatmulAddIntoGemm {
     }
 
     fn run(&mut self, model: &mut Model, cx: &mut PassContext) -> Result<Changed, PassError> {
-        if onnx_opset(model) < 7 {
+        if model.onnx_opset() < 7 {
             return Ok(Changed::No);
         }
         let g = &model.graph;

@@ -22,9 +22,7 @@
 use qc_ir::{AttrValue, Dim, ElemType, Graph, Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::fusion::{
-    Readers, Rewrite, add_float, float_const, input, is_onnx, onnx_opset, sole_output,
-};
+use crate::passes::fusion::{Readers, Rewrite, add_float, float_const, input, is_onnx, sole_output};
 use crate::passes::quant_to_qcdq::shape_in;
 use crate::quant::value_elem;
 use crate::registry::PassInfo;
@@ -56,7 +54,7 @@ impl Pass for FuseMulAddIntoBn {
     }
 
     fn run(&mut self, model: &mut Model, cx: &mut PassContext) -> Result<Changed, PassError> {
-        if onnx_opset(model) < 9 {
+        if model.onnx_opset() < 9 {
             return Ok(Changed::No);
         }
         let readers = Readers::new(&model.graph);

@@ -25,7 +25,7 @@
 use qc_ir::{AttrValue, Graph, Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::fusion::{Readers, float_const, input, int_const, is_onnx, onnx_opset, sole_output};
+use crate::passes::fusion::{Readers, float_const, input, int_const, is_onnx, sole_output};
 use crate::passes::quant_to_qcdq::drop_unused;
 use crate::registry::PassInfo;
 
@@ -54,7 +54,7 @@ impl Pass for FusePadIntoConv {
 
     fn run(&mut self, model: &mut Model, cx: &mut PassContext) -> Result<Changed, PassError> {
         let readers = Readers::new(&model.graph);
-        let opset = onnx_opset(model);
+        let opset = model.onnx_opset();
         let mut plans = Vec::new();
         for (id, op) in model.graph.ops() {
             if op.kind() != OpKind::Pad || !is_onnx(op) {

@@ -87,11 +87,6 @@ pub(crate) fn int_const(model: &Model, v: Option<ValueId>) -> Option<Vec<i64>> {
     const_array(model, v?)?.to_i64s().ok()
 }
 
-/// The default-domain opset of the model (1 when not imported).
-pub(crate) fn onnx_opset(model: &Model) -> i64 {
-    model.opset_version("").unwrap_or(1)
-}
-
 /// A batch of op replacements for the main graph, applied at once so program order is kept.
 #[derive(Default)]
 pub(crate) struct Rewrite {

@@ -57,9 +57,6 @@ pub const INFO: PassInfo = PassInfo {
     build: |_| Ok(Box::new(InferShapes)),
 };
 
-/// The opset assumed when the model imports none for the default domain.
-const DEFAULT_OPSET: i64 = 22;
-
 /// Scratch inferences of a loop body before its loop-carried types are given up as unsettled.
 const MAX_CARRIED_ROUNDS: usize = 4;
 
@@ -72,7 +69,7 @@ impl Pass for InferShapes {
     }
 
     fn run(&mut self, model: &mut Model, cx: &mut PassContext) -> Result<Changed, PassError> {
-        let opset = model.opset_version("").unwrap_or(DEFAULT_OPSET);
+        let opset = model.onnx_opset();
         let mut run = Run::new(cx, opset, model.resolver.clone());
         let (changed, _) = run.graph(&mut model.graph, None, None, "");
         run.finish();

@@ -414,7 +414,7 @@ impl Pass for QcdqToQuant {
     }
 
     fn run(&mut self, model: &mut Model, cx: &mut PassContext) -> Result<Changed, PassError> {
-        let opset = model.opset_version("").unwrap_or(21);
+        let opset = model.onnx_opset();
         let mut kept: Vec<(Keep, String, String)> = Vec::new();
         let mut plans = Vec::new();
         for (id, op) in model.graph.ops() {

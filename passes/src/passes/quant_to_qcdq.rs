@@ -797,7 +797,7 @@ impl Pass for QuantToQcdq {
         let current = match model.opset_version("") {
             Some(v) => v,
             None if !has_default_ops(&model.graph) => 0,
-            None => 1,
+            None => model.onnx_opset(),
         };
         let mut levels: Vec<i64> = plans.iter().map(|(p, _)| p.opset).filter(|&l| l > current).collect();
         levels.sort_unstable();
