@@ -66,6 +66,15 @@ pub enum VerifyError {
     #[diagnostic(code(qc::verify::tensor), help("the tensor's dims, data type and stored data must agree"))]
     Tensor { at: String, tensor: String, problem: String },
 
+    #[error("{at}value `{value}` {problem}")]
+    #[diagnostic(
+        code(qc::verify::initializer),
+        help(
+            "constant data belongs to an initializer (`init` in the textual IR), and every initializer holds its data"
+        )
+    )]
+    Initializer { at: String, value: String, problem: &'static str },
+
     #[error("{at}initializer `{value}` is {found}, but the graph declares it {declared}")]
     #[diagnostic(code(qc::verify::declared_type), help("make the declaration match the initializer"))]
     DeclaredType { at: String, value: String, declared: String, found: String },
@@ -212,19 +221,37 @@ fn verify_graph(g: &Graph, outer: &Scope<'_>, at: &str, errors: &mut Vec<VerifyE
         errors.push(VerifyError::Cycle { at: at_s.clone(), ops: names.join(", ") });
     }
 
+    let initializer =
+        |value: &str, problem| VerifyError::Initializer { at: at_s.clone(), value: value.into(), problem };
+    let mut listed = vec![false; g.value_count()];
     for &v in &g.initializers {
+        listed[v.index()] = true;
         let value = g.value(v);
-        if let Some(Const::Dense(t)) = &value.init {
-            check_tensor(t, &value.name, &at_s, errors);
-            check_declared(g, v, t, &at_s, errors);
+        match &value.init {
+            Some(Const::Dense(t)) => {
+                check_tensor(t, &value.name, &at_s, errors);
+                check_declared(g, v, t, &at_s, errors);
+            }
+            _ => errors.push(initializer(&value.name, "is a dense initializer without dense data")),
         }
     }
     for &v in &g.sparse_initializers {
+        listed[v.index()] = true;
         let value = g.value(v);
-        if let Some(Const::Sparse(s)) = &value.init {
-            for t in [&s.values, &s.indices].into_iter().flatten() {
-                check_tensor(t, &value.name, &at_s, errors);
+        match &value.init {
+            Some(Const::Sparse(s)) => {
+                for t in [&s.values, &s.indices].into_iter().flatten() {
+                    check_tensor(t, &value.name, &at_s, errors);
+                }
             }
+            _ => errors.push(initializer(&value.name, "is a sparse initializer without sparse data")),
+        }
+    }
+    // Data on a value that is not an initializer would be read as a constant by some passes and
+    // dropped by the export.
+    for (v, value) in g.values() {
+        if value.init.is_some() && !listed[v.index()] {
+            errors.push(initializer(&value.name, "has constant data but is not an initializer"));
         }
     }
 }
@@ -400,5 +427,40 @@ mod tests {
         let errors = verify_model(&model(g));
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(matches!(&errors[0], VerifyError::DeclaredType { value, .. } if value == "w"));
+    }
+
+    #[test]
+    fn data_outside_the_initializer_lists_is_reported() {
+        // `%i = f32[1] ...` on a graph input in the textual IR: data, but no initializer.
+        let mut g = Graph::new();
+        let (i, e) = (g.value_named("i"), g.value_named("e"));
+        g.inputs.push(i);
+        g.value_mut(i).init = Some(Const::Dense(Box::new(Tensor {
+            name: Some("i".into()),
+            elem: Some(ElemType::F32),
+            dims: vec![1],
+            data: crate::TensorData::Floats(vec![0.0]),
+            segment: None,
+            doc_string: None,
+            metadata: vec![],
+            explicit_default_location: false,
+        })));
+        // And an initializer without data.
+        g.initializers.push(e);
+        let errors = verify_model(&model(g));
+        let problems: Vec<(&str, &str)> = errors
+            .iter()
+            .map(|e| match e {
+                VerifyError::Initializer { value, problem, .. } => (value.as_str(), *problem),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                ("e", "is a dense initializer without dense data"),
+                ("i", "has constant data but is not an initializer")
+            ]
+        );
     }
 }
