@@ -402,8 +402,12 @@ impl Cx<'_> {
                 i.index = layout.storage_index(std::mem::take(&mut i.index), lead, spatial);
             }
         }
-        if let Some((name, size)) = draft.dims.iter().find(|(_, s)| *s == 0) {
-            return Err(format!("loop {name} has size {size}: an empty tensor"));
+        // Legal ONNX, but no layer (and ZigZag refuses a size below 1).
+        if let Some((name, _)) = draft.dims.iter().find(|(_, s)| *s == 0) {
+            return Err(format!("loop {name} has size 0: an empty tensor"));
+        }
+        if let Some(r) = draft.relations.iter().find(|r| r.extent == 0) {
+            return Err(format!("{} has extent 0: an empty tensor", r.name));
         }
         let data: Vec<ValueId> = draft.inputs.iter().filter_map(|i| i.value).collect();
         if !data.is_empty() && data.iter().all(|v| self.is_constant(*v)) {

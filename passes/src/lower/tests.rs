@@ -221,6 +221,31 @@ fn malformed_and_unknown_go_to_not_lowered_without_panic() {
 }
 
 #[test]
+fn empty_ops_are_not_lowered() {
+    // A grouped ConvTranspose whose output_shape asks for 0 rows (found by the `text` fuzz
+    // target: its relation's extent was 0), a MatMul over an empty batch and an Add of empty
+    // tensors: legal ONNX, nothing to compute, and no loop nest ZigZag would take.
+    let w = lower(
+        "%x: f32[1,4,5,5], %e: f32[0,4], %m: f32[4,5]) -> (%t: ?, %p: ?, %s: ?",
+        "  init %w = f32[4,2,4,4] external \"weights.bin\" offset 0 {}\n  \
+         %t = \"\"::ConvTranspose(%x, %w) {group = 2, strides = [2, 2], output_shape = [0, 10]} name \"t\"\n  \
+         %p = \"\"::MatMul(%e, %m) name \"p\"\n  \
+         %s = \"\"::Add(%e, %e) name \"s\"",
+    );
+    assert!(w.layers.is_empty(), "{:?}", w.layers);
+    let reasons: Vec<(&str, &str)> =
+        w.not_lowered.iter().map(|n| (n.node.as_str(), n.reason.as_str())).collect();
+    assert_eq!(
+        reasons,
+        [
+            ("t", "oy has extent 0: an empty tensor"),
+            ("p", "loop D has size 0: an empty tensor"),
+            ("s", "loop D has size 0: an empty tensor"),
+        ]
+    );
+}
+
+#[test]
 fn lowered_workloads_print_and_parse_back() {
     let w = lower(
         "%x: u8[1,4,8,8], %q: f32[2,3,5,8], %k: f32[2,3,8,5]) -> (%y: ?, %p: ?, %s: ?, %e: ?",
