@@ -702,8 +702,8 @@ pub(crate) fn window_relation(
     let last = out_size
         .saturating_sub(1)
         .checked_mul(a.stride)
-        .and_then(|v| v.checked_add((a.kernel - 1).checked_mul(a.dilation)?))
-        .ok_or_else(big)?;
+        .and_then(|v| v.checked_add(a.kernel.checked_sub(1)?.checked_mul(a.dilation)?))
+        .ok_or_else(|| if a.kernel == 0 { format!("the window over {name} has size 0") } else { big() })?;
     // last index reached, relative to the unpadded axis: last - pad_begin
     let overshoot = last.saturating_sub(a.pad_begin).saturating_add(1).saturating_sub(extent);
     Ok(Relation {

@@ -224,13 +224,15 @@ fn malformed_and_unknown_go_to_not_lowered_without_panic() {
 fn empty_ops_are_not_lowered() {
     // A grouped ConvTranspose whose output_shape asks for 0 rows (found by the `text` fuzz
     // target: its relation's extent was 0), a MatMul over an empty batch and an Add of empty
-    // tensors: legal ONNX, nothing to compute, and no loop nest ZigZag would take.
+    // tensors, a GlobalAveragePool over an empty axis (its window of size 0 overflowed, found
+    // the same way): legal ONNX, nothing to compute, and no loop nest ZigZag would take.
     let w = lower(
-        "%x: f32[1,4,5,5], %e: f32[0,4], %m: f32[4,5]) -> (%t: ?, %p: ?, %s: ?",
+        "%x: f32[1,4,5,5], %e: f32[0,4], %m: f32[4,5], %z: f32[1,2,5,0]) -> (%t: ?, %p: ?, %s: ?, %g: ?",
         "  init %w = f32[4,2,4,4] external \"weights.bin\" offset 0 {}\n  \
          %t = \"\"::ConvTranspose(%x, %w) {group = 2, strides = [2, 2], output_shape = [0, 10]} name \"t\"\n  \
          %p = \"\"::MatMul(%e, %m) name \"p\"\n  \
-         %s = \"\"::Add(%e, %e) name \"s\"",
+         %s = \"\"::Add(%e, %e) name \"s\"\n  \
+         %g = \"\"::GlobalAveragePool(%z) name \"g\"",
     );
     assert!(w.layers.is_empty(), "{:?}", w.layers);
     let reasons: Vec<(&str, &str)> =
@@ -241,6 +243,7 @@ fn empty_ops_are_not_lowered() {
             ("t", "oy has extent 0: an empty tensor"),
             ("p", "loop D has size 0: an empty tensor"),
             ("s", "loop D has size 0: an empty tensor"),
+            ("g", "the window over ix has size 0"),
         ]
     );
 }
