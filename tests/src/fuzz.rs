@@ -17,9 +17,12 @@ use qc_ir::text::{Form, parse_model, parse_workload, print_model, print_workload
 use qc_ir::{LoopNest, Model, verify_model};
 use qc_passes::{ManagerError, ManagerOptions, PassManager, Pipeline};
 
+/// What a fuzz target checks of one input (panics on a finding).
+pub type Check = fn(&[u8]);
+
 /// The fuzz targets, by name (the names of `fuzz/fuzz_targets/*.rs` and of the regression
 /// folders).
-pub const TARGETS: [(&str, fn(&[u8])); 3] = [("load", load), ("text", text), ("zigzag", zigzag)];
+pub const TARGETS: [(&str, Check); 3] = [("load", load), ("text", text), ("zigzag", zigzag)];
 
 /// `load`: decode, import, verify and inspect arbitrary bytes as an ONNX model; an input that
 /// loads must export to bytes that load again and re-export to the same bytes.
