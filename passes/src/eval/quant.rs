@@ -217,7 +217,7 @@ pub fn int_quant(
         if q >= 0.0 { 1.0 } else { -1.0 }
     } else {
         let (lo, hi) = min_max_int(signed, narrow, bw);
-        round(q.clamp(lo, hi))
+        round(np_clip(q, lo, hi))
     };
     (q - zp) * scale
 }
@@ -231,13 +231,15 @@ fn np_max32(a: f32, b: f32) -> f32 {
     if a.is_nan() || b.is_nan() { f32::NAN } else { a.max(b) }
 }
 
-/// numpy's `clip(x, lo, hi)`, i.e. `min(max(x, lo), hi)` with NaN winning; `lo > hi` gives `hi`.
-fn np_clip(x: f64, lo: f64, hi: f64) -> f64 {
-    if x.is_nan() {
+/// numpy's `clip(x, lo, hi)`, i.e. `min(max(x, lo), hi)` with NaN winning; `lo > hi` gives `hi`
+/// (where `f32::clamp` panics: a Quant of bit width 0 has `lo > hi`).
+fn np_clip<T: PartialOrd + Copy>(x: T, lo: T, hi: T) -> T {
+    let nan = |v: T| v.partial_cmp(&v).is_none();
+    if nan(x) {
         return x;
     }
     let a = if x > lo { x } else { lo };
-    if a.is_nan() || a < hi { a } else { hi }
+    if nan(a) || a < hi { a } else { hi }
 }
 
 /// The largest value of a minifloat format, as the oracle's `compute_max_val` computes it:
