@@ -187,11 +187,17 @@ fn min_max_int(signed: bool, narrow: bool, b: f32) -> (f32, f32) {
     (min, max)
 }
 
-/// Broadcasts the inputs of a QONNX op to a common shape; returns dims and f32 value lists.
+/// Broadcasts the parameters of a QONNX op to the shape of its input `xs[0]` (the output keeps
+/// that shape, as QONNX defines it and as shape inference says); returns dims and f32 values.
 fn bcast_all(xs: &[&Array]) -> Result<(Vec<usize>, Vec<Vec<f32>>), EvalError> {
-    let mut dims = xs[0].dims.clone();
+    let dims = xs[0].dims.clone();
     for a in &xs[1..] {
-        dims = broadcast_shape(&dims, &a.dims)?;
+        if broadcast_shape(&dims, &a.dims)? != dims {
+            return Err(EvalError::shape(format!(
+                "a parameter of shape {:?} does not broadcast to the input's shape {:?}",
+                a.dims, dims
+            )));
+        }
     }
     let mut vals = Vec::new();
     for a in xs {
