@@ -46,7 +46,7 @@ pub struct TrainingInfo {
     pub update_binding: Vec<MetaEntry>,
 }
 
-/// The newest `ai.onnx` opset qc's shape inference and evaluator know (ONNX 1.17-1.19 ship 22).
+/// The newest `ai.onnx` opset qc's shape inference and evaluator know (opset 22, ONNX 1.17).
 pub const NEWEST_ONNX_OPSET: i64 = 22;
 
 /// A whole model.
