@@ -25,13 +25,14 @@ For each family (an original float model) the corpus has up to five variants:
 - `ort-qdq`: the `qdq` model optimized the same way: here onnxruntime writes QLinearConv,
   com.microsoft QLinearAdd, QGemm, ... The record's op histogram says which.
 
-A variant that onnxruntime's tools refuse is left out, and the reason is written in
-corpus.json (`skipped`) and PROVENANCE.md.
+A variant that onnxruntime's tools refuse, or that comes back with no quantized op (the
+quantizers do not enter If subgraphs), is left out, and the reason is written in corpus.json
+(`skipped`) and PROVENANCE.md.
 
 corpus.json has one record per file: file, family, variant, source, sha256, the inputs to use
 (name -> concrete dims, dtype and how to fill them: `uniform01` seeded uniform [0, 1) float32,
 `const:V` a fixed value, `int:LO..HI` seeded integers), node counts (top graph; nodes inside
-subgraphs apart), the op histogram, the outputs onnxruntime gives on the seeded inputs (name,
+subgraphs apart), the op histogram (subgraphs included), the outputs onnxruntime gives on the seeded inputs (name,
 shape, dtype), and the expected MACs.
 
 Expected MACs come from onnx's own shape inference: a copy of the model whose inputs get the
@@ -178,6 +179,24 @@ def session(path, level=ort.GraphOptimizationLevel.ORT_DISABLE_ALL, save_to=None
     if save_to:
         so.optimized_model_filepath = save_to
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+QUANTIZED_OPS = ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "ConvInteger",
+                 "MatMulInteger", "DynamicQuantizeLSTM", "QLinearConv", "QLinearMatMul", "QGemm")
+
+
+def unquantized(path):
+    """Raises when the quantizer wrote no quantized op at all (it does not enter If/Loop
+    subgraphs: a model whose compute is all inside them comes back as it went in)."""
+    ops = histogram(onnx.load(path).graph)
+    if not any(op.split(":")[-1] in QUANTIZED_OPS for op in ops):
+        raise ValueError("the quantizer wrote no quantized op (it does not quantize inside "
+                         "If/Loop subgraphs)")
+
+
+def remove(path):
+    if os.path.exists(path):
+        os.remove(path)
 
 
 def short(e):
@@ -327,9 +346,13 @@ def expected_macs(model, spec):
 # ----------------------------------------------------------------------------- records
 
 def histogram(graph, counter=None):
+    """Op type -> count, subgraphs included; `domain:` before ops outside ai.onnx."""
     counter = collections.Counter() if counter is None else counter
     for n in graph.node:
         counter[(n.domain + ":" if n.domain and n.domain != "ai.onnx" else "") + n.op_type] += 1
+        for a in n.attribute:
+            for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+                histogram(g, counter)
     return counter
 
 
@@ -409,6 +432,7 @@ def main(out_dir, real_dir, wheel_dir):
                                     per_channel=per_channel, activation_type=QuantType.QInt8,
                                     weight_type=QuantType.QInt8)
                     session(qdq)
+                    unquantized(qdq)
                 except Exception as e:  # noqa: BLE001
                     why = (why + "; per tensor: " if why else "per channel: ") + short(e)
                     continue
@@ -418,17 +442,20 @@ def main(out_dir, real_dir, wheel_dir):
                                + (f" [per channel refused: {why}]" if why else ""))
                 break
             if "qdq" not in made:
+                remove(qdq)
                 skipped.append({"family": fam["family"], "variant": "qdq",
-                                "why": f"quantize_static fails: {why}"})
+                                "why": f"quantize_static: {why}"})
             dyn = os.path.join(out_dir, base + ".dynamic.onnx")
             try:
                 quantize_dynamic(pre, dyn)
                 session(dyn)
+                unquantized(dyn)
                 made["dynamic"] = (dyn, f"{pre_how}, then quantize_dynamic (defaults: "
                                    "QInt8 weights)")
             except Exception as e:  # noqa: BLE001
+                remove(dyn)
                 skipped.append({"family": fam["family"], "variant": "dynamic",
-                                "why": f"quantize_dynamic fails: {short(e)}"})
+                                "why": f"quantize_dynamic: {short(e)}"})
         for variant, frm in (("ort", src), ("ort-qdq", made.get("qdq", (None,))[0])):
             if frm is None:
                 skipped.append({"family": fam["family"], "variant": variant, "why": "no qdq model"})
@@ -439,6 +466,7 @@ def main(out_dir, real_dir, wheel_dir):
                 made[variant] = (dst, f"onnxruntime {ort.__version__} ORT_ENABLE_EXTENDED, "
                                  f"optimized_model_filepath, of the {'float' if variant == 'ort' else 'qdq'} model")
             except Exception as e:  # noqa: BLE001
+                remove(dst)
                 skipped.append({"family": fam["family"], "variant": variant,
                                 "why": f"onnxruntime fails: {short(e)}"})
         for variant in ("qdq", "dynamic", "ort", "ort-qdq"):
@@ -477,11 +505,13 @@ def wheel_hashes(wheel_dir):
 
 def fmt_macs(m):
     s = f"{m['total']:,}"
-    if not m["complete"]:
-        s += f" (incomplete: {len(m['unknown'])} node(s) of unknown shape"
-        s += f", subgraphs apart)" if m.get("subgraphs") else ")"
-    elif m.get("subgraphs"):
-        s += " (+ subgraphs: " + ", ".join(f"{k} {v['total']:,}" for k, v in m["subgraphs"].items()) + ")"
+    subs = m.get("subgraphs", {})
+    unknown = len(m["unknown"]) + sum(len(v["unknown"]) for v in subs.values())
+    if subs:
+        s += " in the top graph; subgraphs: " + (", ".join(
+            f"{k} {v['total']:,}" for k, v in subs.items() if v["total"]) or "0")
+    if unknown:
+        s += f" (incomplete: {unknown} MAC node(s) of unknown shape)"
     return s
 
 
@@ -512,14 +542,11 @@ def provenance(doc):
             how[(r["variant"], r["source"])].append(r["family"])
     for (variant, source), fams in how.items():
         lines.append(f"- `{variant}` ({', '.join(fams)}): {source}")
-    q = collections.Counter()
+    lines += ["", "Quantized ops onnxruntime wrote into the `ort-qdq` files:", ""]
     for r in doc["models"]:
         if r["variant"] == "ort-qdq":
-            for op, n in r["ops"].items():
-                if "QLinear" in op or op.startswith("com.microsoft:"):
-                    q[op] += n
-    lines += ["", "Quantized ops onnxruntime wrote into the `ort-qdq` files (all families): "
-              + (", ".join(f"{k} x{v}" for k, v in sorted(q.items())) or "none") + "."]
+            q = [f"{op} x{n}" for op, n in r["ops"].items() if "QLinear" in op or op.startswith("com.microsoft:")]
+            lines.append(f"- `{r['file']}`: {', '.join(q) or 'none'}")
     if doc["skipped"]:
         lines += ["", "## Variants not made", "", "| family | variant | why |", "|---|---|---|"]
         for s in doc["skipped"]:
