@@ -54,6 +54,7 @@ import time
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 
 try:
     import onnxruntime as ort
