@@ -35,6 +35,8 @@ pub struct CheckArgs {
     /// Read the model into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
+    #[command(flatten)]
+    pub shapes: crate::input_shapes::InputShapeArgs,
 }
 
 /// What `qc check` found, and the warnings to print on standard error.
@@ -50,6 +52,14 @@ pub fn check_file(args: &CheckArgs) -> miette::Result<Checked> {
     let mut warnings: Vec<miette::Report> =
         loaded.warnings.iter().cloned().map(miette::Report::new).collect();
     let mut model = loaded.model;
+    let assumed = args.shapes.apply(&mut model)?;
+    if let Some(line) = crate::input_shapes::assumptions_line(&assumed) {
+        warnings.push(miette::miette!(
+            severity = miette::Severity::Advice,
+            code = "qc::input_shape::assumed",
+            "{line}"
+        ));
+    }
     let pipeline = Pipeline::parse(check::PIPELINE).expect("the check pipeline parses");
     let options = ManagerOptions { verify_each: false, stop_after: None };
     let run =

@@ -63,6 +63,8 @@ pub struct InspectArgs {
     /// from (after infer-shapes, absorb-quant and infer-datatypes).
     #[arg(long)]
     pub quant: bool,
+    #[command(flatten)]
+    pub shapes: crate::input_shapes::InputShapeArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -198,9 +200,20 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, color: bool) -> m
         }
         Command::Inspect(args) => {
             let opts = LoadOptions { mmap: !args.no_mmap };
-            let loaded = load::load(&args.model, opts)?;
+            let mut loaded = load::load(&args.model, opts)?;
             for w in loaded.warnings.iter() {
                 warn(err, miette::Report::new(w.clone()));
+            }
+            let assumed = args.shapes.apply(&mut loaded.model)?;
+            if let Some(line) = crate::input_shapes::assumptions_line(&assumed) {
+                warn(
+                    err,
+                    miette::miette!(
+                        severity = miette::Severity::Advice,
+                        code = "qc::input_shape::assumed",
+                        "{line}"
+                    ),
+                );
             }
             let file = args.model.display().to_string();
             let mut report = inspect::inspect(&loaded, &file);

@@ -47,6 +47,8 @@ pub struct CostArgs {
     /// Read the model into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
+    #[command(flatten)]
+    pub shapes: crate::input_shapes::InputShapeArgs,
 }
 
 /// Runs `qc cost`; returns the warnings to print.
@@ -59,6 +61,7 @@ pub fn run(args: &CostArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<
     let mut warnings: Vec<miette::Report> =
         loaded.warnings.iter().cloned().map(miette::Report::new).collect();
     let mut model = loaded.model;
+    let assumed = args.shapes.resolve(&mut model)?;
     let report = cost::preprocess(&mut model, ManagerOptions { verify_each: false, stop_after: None })?;
     warnings.extend(report.warnings.into_iter().map(miette::Report::new));
     let opts = CostOptions { discount_sparsity: !args.no_discount_sparsity, extended: args.extended };
@@ -74,11 +77,27 @@ pub fn run(args: &CostArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<
         ));
     }
     let file = args.model.display().to_string();
-    let text = match args.format {
+    let mut text = match args.format {
         CostFormat::Text => text(&file, &result, args.cost_breakdown),
         CostFormat::Json => json(&file, &result, args.cost_breakdown),
         CostFormat::Md => markdown(&file, &result, args.cost_breakdown),
     };
+    if !assumed.is_empty() {
+        match args.format {
+            CostFormat::Json => {
+                let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                if let Some(map) = doc.as_object_mut() {
+                    map.insert("assumptions".into(), serde_json::json!(assumed));
+                }
+                text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+            }
+            CostFormat::Text | CostFormat::Md => {
+                if let Some(line) = crate::input_shapes::assumptions_line(&assumed) {
+                    text.push_str(&format!("\n{line}\n"));
+                }
+            }
+        }
+    }
     out.write_all(text.as_bytes())
         .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write: {e}"))?;
     Ok(warnings)

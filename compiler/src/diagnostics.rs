@@ -93,13 +93,6 @@ pub enum ImportError {
     )]
     ExternalEntries { at: String, tensor: String, problem: String },
 
-    #[error("{at}value `{value}`: dimension {index} is negative ({dim})")]
-    #[diagnostic(
-        code(qc::onnx::negative_dim),
-        help("use dim_param (a name) for a dimension whose size is not fixed")
-    )]
-    NegativeDim { at: String, value: String, index: usize, dim: i64 },
-
     #[error("tensor `{tensor}`: external data location `{location}` {problem}")]
     #[diagnostic(
         code(qc::onnx::external_data_path),
@@ -133,4 +126,14 @@ pub enum LoadWarning {
         )
     )]
     MissingExternal { location: String, tensors: usize },
+
+    #[error("{count} declared dim(s) are negative, first {first}; qc reads them as unknown dims")]
+    #[diagnostic(
+        code(qc::onnx::negative_dim),
+        severity(Warning),
+        help(
+            "ONNX has no negative sizes (exporters write -1 for 'any'); give the real dims with --overwrite-input-shape NAME:DIMS, and written models carry the dim without a value. All: {all}"
+        )
+    )]
+    NegativeDim { count: usize, first: String, all: String },
 }

@@ -458,14 +458,14 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
         accs.push((read_accelerator(std::path::Path::new(acc))?, mapping_file(args, map)?));
     }
     let search = if args.fixed_mapping { None } else { Some(search_options(args)?) };
-    let (workload, warnings) = crate::lower::workload(&args.workload)?;
+    let crate::lower::Lowered { workload, warnings, assumed } = crate::lower::workload(&args.workload)?;
     let p = Prepared::new(args, &workload);
     let designs = accs
         .into_iter()
         .map(|(acc, map)| evaluate_on(args, acc, &map, search.as_ref(), &p.chosen, &p.preds, p.is_yaml))
         .collect::<miette::Result<Vec<Evaluated>>>()?;
     let skipped = p.skipped;
-    let text = output::render(args, &workload, &designs, &skipped);
+    let text = output::render(args, &workload, &designs, &skipped, &assumed);
     crate::write::emit(args.output.as_deref(), &text, out)?;
     Ok(warnings)
 }

@@ -25,6 +25,7 @@ pub mod cost;
 pub mod diagnostics;
 pub mod evaluate;
 pub mod fixtures;
+pub mod input_shapes;
 pub mod inspect;
 pub mod load;
 pub mod lower;

@@ -143,9 +143,8 @@ pub fn load_bytes(
         count: problems.len(),
         problems,
     };
-    let mut model = crate::onnx::import_model(proto).map_err(invalid)?;
+    let (mut model, mut warnings) = crate::onnx::import::import_model_warning(proto).map_err(invalid)?;
     let mut problems = Vec::new();
-    let mut warnings = Vec::new();
     let resolver = dir.map(|d| Arc::new(ExternalFiles::new(d, opts)));
     let external_files = check_external(&model, resolver.as_deref(), &mut problems, &mut warnings);
     problems.extend(qc_ir::verify_model(&model).into_iter().map(ImportError::Verify));

@@ -56,6 +56,8 @@ pub struct WorkloadArgs {
     /// Read the model into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
+    #[command(flatten)]
+    pub shapes: crate::input_shapes::InputShapeArgs,
 }
 
 impl WorkloadArgs {
@@ -90,8 +92,18 @@ fn precision_options(spec: &str) -> Result<String, PrecisionError> {
     ))
 }
 
-/// Reads or lowers the workload of `args.model`; returns it with the warnings to print.
-pub fn workload(args: &WorkloadArgs) -> miette::Result<(Workload, Vec<miette::Report>)> {
+/// A workload read or lowered, with what the user should be told.
+pub struct Lowered {
+    pub workload: Workload,
+    /// Warnings to print.
+    pub warnings: Vec<miette::Report>,
+    /// Input dims set by `--assume-dims`, which the outputs show.
+    pub assumed: Vec<crate::input_shapes::Assumption>,
+}
+
+/// Reads or lowers the workload of `args.model`. A model whose inputs have dims that are not
+/// numbers is an error unless `--overwrite-input-shape` or `--assume-dims` gives them.
+pub fn workload(args: &WorkloadArgs) -> miette::Result<Lowered> {
     let options = match &args.default_precision {
         Some(spec) => precision_options(spec)?,
         None => String::new(),
@@ -100,29 +112,43 @@ pub fn workload(args: &WorkloadArgs) -> miette::Result<(Workload, Vec<miette::Re
         let file = args.model.display().to_string();
         let text = std::fs::read_to_string(&args.model)
             .map_err(|e| miette::miette!(code = "qc::io::read", "cannot read `{file}`: {e}"))?;
-        let w = qc_backends::zigzag::read_workload_yaml(&text, &file)?;
-        return Ok((w, Vec::new()));
+        let workload = qc_backends::zigzag::read_workload_yaml(&text, &file)?;
+        return Ok(Lowered { workload, warnings: Vec::new(), assumed: Vec::new() });
     }
     let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
     let mut warnings: Vec<miette::Report> =
         loaded.warnings.iter().cloned().map(miette::Report::new).collect();
     let mut model = loaded.model;
+    let assumed = args.shapes.resolve(&mut model)?;
     let pipeline =
         Pipeline::parse(&format!("{LOWER_PIPELINE}{options}")).expect("the lowering pipeline parses");
     let report = PassManager::new(pipeline, ManagerOptions { verify_each: false, stop_after: None })?
         .run(&mut model, &mut |_, _| {})?;
     warnings.extend(report.warnings.into_iter().map(miette::Report::new));
-    Ok((report.workload.unwrap_or_default(), warnings))
+    Ok(Lowered { workload: report.workload.unwrap_or_default(), warnings, assumed })
 }
 
 /// Runs `qc lower`; returns the warnings to print.
 pub fn run(args: &LowerArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
-    let (w, warnings) = workload(&args.workload)?;
-    let text = match args.format {
+    let Lowered { workload: w, warnings, assumed } = workload(&args.workload)?;
+    let mut text = match args.format {
         LowerFormat::Text => text(&w),
         LowerFormat::Json => json(&args.workload.model.display().to_string(), &w),
         LowerFormat::ZigzagYaml => qc_backends::zigzag::write_workload_yaml(&w),
     };
+    if let Some(line) = crate::input_shapes::assumptions_line(&assumed) {
+        match args.format {
+            LowerFormat::Text => text.push_str(&format!("// {line}\n")),
+            LowerFormat::ZigzagYaml => text = format!("# {line}\n{text}"),
+            LowerFormat::Json => {
+                let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                if let Some(map) = doc.as_object_mut() {
+                    map.insert("assumptions".into(), serde_json::json!(assumed));
+                }
+                text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+            }
+        }
+    }
     crate::write::emit(args.output.as_deref(), &text, out)?;
     Ok(warnings)
 }

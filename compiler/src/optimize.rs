@@ -52,10 +52,8 @@ pub struct OptimizeArgs {
     /// `fold-constants{quant=true}` for every `fold-constants` in the pipeline.
     #[arg(long)]
     pub fold_quant_weights: bool,
-    /// Give a graph input new dims before anything runs (Kneron's option), e.g.
-    /// `input:1,3,224,224`; a dim may be a name (`N`) or `?`. Repeatable.
-    #[arg(long = "overwrite-input-shape", value_name = "NAME:DIMS")]
-    pub overwrite_input_shape: Vec<String>,
+    #[command(flatten)]
+    pub shapes: crate::input_shapes::InputShapeArgs,
     /// Remove every doc string (model, graphs, nodes, values, tensors): the spelling of a
     /// `clear-descriptions` pass at the start of the pipeline.
     #[arg(long)]
@@ -116,73 +114,6 @@ fn apply_flags(pipeline: &mut Pipeline, args: &OptimizeArgs) {
     if args.duplicate_shared_weights {
         pipeline.items.push(pass("duplicate-shared-weights"));
     }
-}
-
-/// A problem with `--overwrite-input-shape`.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-pub enum InputShapeError {
-    #[error("`--overwrite-input-shape {given}` is not NAME:DIMS")]
-    #[diagnostic(
-        code(qc::optimize::input_shape_syntax),
-        help(
-            "write the input's name, a colon and its dims separated by commas: input:1,3,224,224 (a dim may be a name or ?)"
-        )
-    )]
-    Syntax { given: String },
-
-    #[error("the model has no graph input called `{name}`")]
-    #[diagnostic(code(qc::optimize::unknown_input), help("its inputs are: {inputs}"))]
-    UnknownInput { name: String, inputs: String },
-
-    #[error("graph input `{name}` is not a tensor, so it has no shape to overwrite")]
-    #[diagnostic(code(qc::optimize::not_a_tensor), help("only tensor inputs have dims"))]
-    NotATensor { name: String },
-}
-
-/// Sets the declared dims of a graph input (`NAME:1,3,224,224`); the element type is kept.
-fn overwrite_input_shape(model: &mut Model, spec: &str) -> Result<(), InputShapeError> {
-    use qc_ir::{Dim, Shape, TypeInfo, ValueType};
-    let syntax = || InputShapeError::Syntax { given: spec.to_string() };
-    let (name, dims) = spec.rsplit_once(':').ok_or_else(syntax)?;
-    let dims: Vec<Dim> = dims
-        .split(',')
-        .map(|d| match d.trim() {
-            "?" => Ok(Dim::Unknown),
-            d if d.bytes().all(|c| c.is_ascii_digit()) && !d.is_empty() => {
-                d.parse().map(Dim::Known).map_err(|_| syntax())
-            }
-            d if !d.is_empty() && d.chars().all(|c| c.is_alphanumeric() || c == '_') => {
-                Ok(Dim::Sym(d.to_string()))
-            }
-            _ => Err(syntax()),
-        })
-        .collect::<Result<_, _>>()?;
-    let g = &mut model.graph;
-    let Some(&v) = g.inputs.iter().find(|&&v| g.value(v).name == name) else {
-        let inputs = g.inputs.iter().map(|&v| g.value(v).name.clone()).collect::<Vec<_>>().join(", ");
-        return Err(InputShapeError::UnknownInput { name: name.to_string(), inputs });
-    };
-    let value = g.value_mut(v);
-    let elem = match value.ty.as_ref().and_then(|t| t.ty.as_ref()) {
-        Some(ValueType::Tensor { elem, .. }) => *elem,
-        None => None,
-        Some(_) => return Err(InputShapeError::NotATensor { name: name.to_string() }),
-    };
-    let denotation = value.ty.as_ref().and_then(|t| t.denotation.clone());
-    value.ty = Some(TypeInfo {
-        ty: Some(ValueType::Tensor { elem, shape: Some(Shape { dims, denotations: Vec::new() }) }),
-        denotation,
-    });
-    // Declared shapes downstream described the old input; drop their dims (the element types
-    // stay) so that shape inference derives them again from the new one.
-    let produced: Vec<_> =
-        g.ops().flat_map(|(_, op)| op.outputs().iter().flatten().copied().collect::<Vec<_>>()).collect();
-    for v in produced {
-        if let Some(TypeInfo { ty: Some(ValueType::Tensor { shape, .. }), .. }) = &mut g.value_mut(v).ty {
-            *shape = None;
-        }
-    }
-    Ok(())
 }
 
 /// Before IR version 4 every initializer had to be a graph input. Folding and
@@ -255,9 +186,7 @@ pub fn run(
     };
     let loaded = load::load(model_path, LoadOptions { mmap: !args.no_mmap })?;
     let mut model = loaded.model;
-    for spec in &args.overwrite_input_shape {
-        overwrite_input_shape(&mut model, spec)?;
-    }
+    let assumed = args.shapes.apply(&mut model)?;
     let before = histogram(&model);
     let nodes_before = model.graph.op_count();
     let print_after = args.print_ir_after.clone();
@@ -303,6 +232,9 @@ pub fn run(
         if b != a {
             let _ = writeln!(s, "  {k:<24} {b:>6} -> {a}");
         }
+    }
+    if let Some(line) = crate::input_shapes::assumptions_line(&assumed) {
+        let _ = writeln!(s, "{line}");
     }
     if let Some((from, to)) = ir_raised {
         let _ =

@@ -49,6 +49,8 @@ pub struct RunArgs {
     /// Read the model into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
+    #[command(flatten)]
+    pub shapes: crate::input_shapes::InputShapeArgs,
     /// The base accelerator: ZigZag's accelerator YAML.
     #[arg(long)]
     pub accelerator: Option<PathBuf>,
@@ -182,6 +184,7 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
             model: model.clone(),
             default_precision: r.default_precision.clone(),
             no_mmap: r.no_mmap,
+            shapes: r.shapes.clone(),
         },
         accelerator: acc_path.clone(),
         search: r.search.clone(),
@@ -202,7 +205,14 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
             "give 1 or more threads",
         ));
     }
-    let (workload, warnings) = crate::lower::workload(&eargs.workload)?;
+    let crate::lower::Lowered { workload, mut warnings, assumed } = crate::lower::workload(&eargs.workload)?;
+    if let Some(line) = crate::input_shapes::assumptions_line(&assumed) {
+        warnings.push(miette::miette!(
+            severity = miette::Severity::Advice,
+            code = "qc::input_shape::assumed",
+            "{line}"
+        ));
+    }
     let prepared = Prepared::new(&eargs, &workload);
     let model_len = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
     // Everything that changes the numbers, not where files are: the mapping and the

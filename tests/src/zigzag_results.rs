@@ -240,9 +240,10 @@ impl Workloads {
                     model: path.to_path_buf(),
                     default_precision: None,
                     no_mmap: false,
+                    shapes: Default::default(),
                 })
                 .map_err(|e| format!("{}: {e:?}", path.display()))?
-                .0
+                .workload
             };
             self.cache.insert(path.to_path_buf(), w);
         }

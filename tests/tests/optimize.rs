@@ -217,9 +217,9 @@ fn overwrite_input_shape_reinfers_from_the_new_dims() {
     assert!(dims(&g.input[0]).contains("\"N\""), "{}", dims(&g.input[0]));
     assert!(dims(&g.output[0]).contains("\"N\""), "the output is inferred again: {}", dims(&g.output[0]));
     for (spec, code) in [
-        ("x-4", "qc::optimize::input_shape_syntax"),
-        ("x:1,-4", "qc::optimize::input_shape_syntax"),
-        ("nope:1,4", "qc::optimize::unknown_input"),
+        ("x-4", "qc::input_shape::syntax"),
+        ("x:1,-4", "qc::input_shape::syntax"),
+        ("nope:1,4", "qc::input_shape::unknown_input"),
     ] {
         let o2 = dir.path().join("bad.onnx");
         let (c, out, err) = qc(&["optimize", i, "-o", o2.to_str().unwrap(), "--overwrite-input-shape", spec]);

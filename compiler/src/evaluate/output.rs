@@ -18,16 +18,20 @@ pub(super) fn render(
     w: &Workload,
     designs: &[Evaluated],
     skipped: &[&LoopNest],
+    assumed: &[crate::input_shapes::Assumption],
 ) -> String {
     match args.format {
         ReportFormat::Json => {
-            let v = match designs {
+            let mut v = match designs {
                 [one] => json_design(args, w, one, skipped),
                 _ => json!({
                     "schema_version": 1,
                     "designs": designs.iter().map(|d| json_design(args, w, d, skipped)).collect::<Vec<_>>(),
                 }),
             };
+            if !assumed.is_empty() {
+                v["assumptions"] = json!(assumed);
+            }
             let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
             s.push('\n');
             s
@@ -42,22 +46,28 @@ pub(super) fn render(
                 }
             });
             let color = to_terminal && std::env::var_os("NO_COLOR").is_none();
-            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, skipped)).collect();
+            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, skipped, assumed)).collect();
             qc_backends::report::text(&reports, width.unwrap_or(120), color)
         }
         ReportFormat::Md => {
-            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, skipped)).collect();
+            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, skipped, assumed)).collect();
             qc_backends::report::markdown(&reports)
         }
         ReportFormat::Html => {
-            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, skipped)).collect();
+            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, skipped, assumed)).collect();
             qc_backends::report::html(&reports)
         }
     }
 }
 
 /// One design for the reports.
-fn design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, skipped: &[&LoopNest]) -> Design {
+fn design(
+    args: &EvaluateArgs,
+    w: &Workload,
+    e: &Evaluated,
+    skipped: &[&LoopNest],
+    assumed: &[crate::input_shapes::Assumption],
+) -> Design {
     let mut settings = vec![
         (
             "mapping".to_string(),
@@ -75,6 +85,10 @@ fn design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, skipped: &[&LoopNest
         let how =
             if args.search.data_from_top_memory { "on, network data from the top memories" } else { "on" };
         settings.push(("data locality".into(), how.into()));
+    }
+    if !assumed.is_empty() {
+        let list: Vec<String> = assumed.iter().map(ToString::to_string).collect();
+        settings.push(("assumed input dims (--assume-dims)".into(), list.join(", ")));
     }
     let layers = e
         .costed

@@ -17,10 +17,15 @@ use qc_ir::{
 };
 
 use super::proto as pb;
-use crate::diagnostics::ImportError;
+use crate::diagnostics::{ImportError, LoadWarning};
 
 /// Converts a decoded model into the IR. On failure, every problem found is returned.
 pub fn import_model(m: pb::ModelProto) -> Result<Model, Vec<ImportError>> {
+    import_model_warning(m).map(|(model, _)| model)
+}
+
+/// As [`import_model`], with the warnings: the negative dims, which load as unknown dims.
+pub fn import_model_warning(m: pb::ModelProto) -> Result<(Model, Vec<LoadWarning>), Vec<ImportError>> {
     let mut cx = Cx::default();
     let graph = match m.graph {
         Some(g) => cx.graph(g, ""),
@@ -58,7 +63,18 @@ pub fn import_model(m: pb::ModelProto) -> Result<Model, Vec<ImportError>> {
         device_configurations: m.configuration.iter().map(|c| Bytes::from(c.encode_to_vec())).collect(),
         resolver: None,
     };
-    if cx.errors.is_empty() { Ok(model) } else { Err(cx.errors) }
+    if !cx.errors.is_empty() {
+        return Err(cx.errors);
+    }
+    let mut warnings = Vec::new();
+    if let Some(first) = cx.negative.first() {
+        warnings.push(LoadWarning::NegativeDim {
+            count: cx.negative.len(),
+            first: first.clone(),
+            all: cx.negative.join(", "),
+        });
+    }
+    Ok((model, warnings))
 }
 
 /// Converts one tensor (for example a test's `input_0.pb`) into the IR, checking its data.
@@ -90,6 +106,8 @@ pub(crate) fn meta(entries: Vec<pb::StringStringEntryProto>) -> Vec<MetaEntry> {
 #[derive(Default)]
 struct Cx {
     errors: Vec<ImportError>,
+    /// Negative dims (`-1`), as `value dim i (-1)`; they load as unknown dims.
+    negative: Vec<String>,
 }
 
 impl Cx {
@@ -402,12 +420,7 @@ impl Cx {
             let dim = match d.value {
                 Some(D::DimValue(v)) if v >= 0 => Dim::Known(v as u64),
                 Some(D::DimValue(v)) => {
-                    self.errors.push(ImportError::NegativeDim {
-                        at: at.into(),
-                        value: name.into(),
-                        index: i,
-                        dim: v,
-                    });
+                    self.negative.push(format!("{at}`{name}` dim {i} ({v})"));
                     Dim::Unknown
                 }
                 Some(D::DimParam(p)) => Dim::Sym(p),
