@@ -30,8 +30,10 @@
 //! in program order.
 //!
 //! Postconditions: ops and values are unchanged; declared types are only made more precise;
-//! every value whose type became known is declared (as an output or in `value_info`, in the
-//! graph, or the body, that holds it).
+//! every value whose element type and shape (its rank at least) became known is declared (as an
+//! output or in `value_info`, in the graph, or the body, that holds it). A value of which only
+//! the element type or only the shape is known is typed in the IR but not declared, because
+//! ONNX requires both of a declared tensor.
 //!
 //! Statistics: `values-inferred`, `values-refined`, `ops-unsupported`, `shape-errors`,
 //! `shape-conflicts`, and `bodies-inferred` when the graph has subgraphs.
@@ -428,7 +430,10 @@ impl<'c> Run<'c> {
                 self.inferred += 1;
                 let old = g.value(v).ty.clone();
                 g.value_mut(v).ty = Some(type_of_fact(f, old.as_ref()));
-                if !known.listed[v.index()] {
+                // ONNX requires an element type and a shape of every declared tensor
+                // (onnx.checker refuses a `value_info` without a shape, onnxruntime one of
+                // element type 0): a partial fact types the value here but is not declared.
+                if !known.listed[v.index()] && f.elem.is_some() && f.shape.is_some() {
                     known.listed[v.index()] = true;
                     g.value_info.push(v);
                 }
