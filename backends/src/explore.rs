@@ -96,6 +96,22 @@ pub fn search_workload(
     opts: &ExploreOptions,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<Vec<LayerChoice>, ExploreError> {
+    search_workload_each(layers, accs, map, opts, progress)?
+        .into_iter()
+        .map(|r| r.map_err(ExploreError::Temporal))
+        .collect()
+}
+
+/// As [`search_workload`], with each layer's own outcome: a layer whose every candidate failed
+/// (no ordering fits the memories, the budget ran out) has its first error, and the other
+/// layers are still searched. A missing mapping entry or a spatial error fails the whole run.
+pub fn search_workload_each(
+    layers: &[&LoopNest],
+    accs: &[&Accelerator],
+    map: &MappingFile,
+    opts: &ExploreOptions,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<Vec<Result<LayerChoice, SearchError>>, ExploreError> {
     let acc_of = |i: usize| if accs.len() == 1 { accs[0] } else { accs[i] };
     // Distinct layers and their entries (and accelerators: the first equal one's index).
     let mut entries: Vec<&MappingEntry> = Vec::with_capacity(layers.len());
@@ -203,20 +219,16 @@ pub fn search_workload(
             }
         }
     }
-    let mut out: Vec<LayerChoice> = Vec::with_capacity(layers.len());
+    let mut out: Vec<Result<LayerChoice, SearchError>> = Vec::with_capacity(layers.len());
     for i in 0..layers.len() {
         let choice = match shared[i] {
-            Some(j) => {
-                let mut c = out[j].clone();
+            Some(j) => out[j].clone().map(|mut c| {
                 c.shared_with = Some(j);
                 c
-            }
+            }),
             None => match best[i].take() {
-                Some(c) => c,
-                None => {
-                    let source = first_error[i].take().expect("a layer without results has an error");
-                    return Err(ExploreError::Temporal(source));
-                }
+                Some(c) => Ok(c),
+                None => Err(first_error[i].take().expect("a layer without results has an error")),
             },
         };
         out.push(choice);

@@ -154,10 +154,11 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, color: bool) -> m
             Ok(Outcome::Success)
         }
         Command::Evaluate(args) => {
-            for w in crate::evaluate::run(&args, out)? {
+            let (warnings, all_fit) = crate::evaluate::run(&args, out)?;
+            for w in warnings {
                 warn(err, w);
             }
-            Ok(Outcome::Success)
+            Ok(if all_fit { Outcome::Success } else { Outcome::Violations })
         }
         Command::Sweep(args) => {
             for w in crate::sweep::run(&args, out)? {

@@ -21,7 +21,7 @@ use qc_backends::locality::{self, LocalityOptions, Placement};
 use qc_backends::mapping::{
     MappingEntry, MappingFile, OperandLinks, OrderSize, SpatialMapping, TemporalLoop, TemporalMapping,
 };
-use qc_backends::search::{Objective, TemporalOptions};
+use qc_backends::search::{Objective, SearchError, TemporalOptions};
 use qc_backends::spatial::SpatialOptions;
 use qc_ir::{LoopNest, Workload};
 
@@ -435,18 +435,52 @@ pub(crate) fn network_cost(
     p: &Prepared<'_>,
 ) -> miette::Result<(f64, f64)> {
     let e = evaluate_on(args, acc, map, search, &p.chosen, &p.preds, p.is_yaml)?;
+    // A design that cannot run a layer cannot run the workload: its partial sum is no total.
+    if let Some(u) = e.unfit.first() {
+        return Err(miette::miette!(
+            code = "qc::search::nothing_fits",
+            "layer `{}`: {} ({} layer(s) do not fit)",
+            u.layer,
+            u.reason,
+            e.unfit.len()
+        ));
+    }
     Ok((e.costed.iter().map(|c| c.cost.energy).sum(), e.costed.iter().map(|c| c.cost.latency).sum()))
 }
 
-/// One accelerator's evaluation: the accelerator, its costed layers, and the search time.
+/// One accelerator's evaluation: the accelerator, its costed layers, the layers no mapping
+/// fits, and the search time.
 struct Evaluated {
     acc: Accelerator,
     costed: Vec<Costed>,
+    unfit: Vec<Unfit>,
     seconds: f64,
 }
 
-/// Runs `qc evaluate`; returns the warnings to print.
-pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
+/// A layer for which every mapping searched overflows a memory: it is listed, not costed, and
+/// the other layers are costed.
+pub(crate) struct Unfit {
+    pub(crate) layer: String,
+    pub(crate) op_type: String,
+    /// The memory that is too small.
+    pub(crate) memory: String,
+    /// What overflows and by how much.
+    pub(crate) reason: String,
+}
+
+impl Unfit {
+    /// The reason with what would make the layer fit.
+    pub(crate) fn explain(&self) -> String {
+        format!(
+            "no mapping fits: {}; it fits with a larger `{}`, a smaller spatial unrolling, or (for a partial sum wider than its memory) --psum-bits zigzag",
+            self.reason, self.memory
+        )
+    }
+}
+
+/// Runs `qc evaluate`; returns the warnings to print and whether every layer was costed (a
+/// layer that no mapping fits makes the exit code 1).
+pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<(Vec<miette::Report>, bool)> {
     let map = mapping_file(args, args.search.mapping.as_deref())?;
     // The designs: `--accelerator` with `--mapping`, then each `--compare`.
     let mut accs = vec![(read_accelerator(&args.accelerator)?, map)];
@@ -467,7 +501,8 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
     let skipped = p.skipped;
     let text = output::render(args, &workload, &designs, &skipped, &assumed);
     crate::write::emit(args.output.as_deref(), &text, out)?;
-    Ok(warnings)
+    let all_fit = designs.iter().all(|d| d.unfit.is_empty());
+    Ok((warnings, all_fit))
 }
 
 /// Costs the `chosen` layers on `acc`: the fixed mapping, or the search with `search`;
@@ -506,6 +541,7 @@ fn evaluate_on(
         None
     };
     let acc_of = |i: usize| local.as_ref().map_or(&acc, |v| &v[i].0);
+    let mut unfit: Vec<Unfit> = Vec::new();
     let costed: Vec<Costed> = match search {
         None => chosen
             .iter()
@@ -518,14 +554,33 @@ fn evaluate_on(
             o.onnx_dim_order = !is_yaml;
             let bar = crate::progress::Progress::new(0, "searches", !args.quiet);
             let accs: Vec<&Accelerator> = (0..chosen.len()).map(acc_of).collect();
-            let choices = qc_backends::explore::search_workload(chosen, &accs, map, &o, &|done, total| {
-                bar.advance_to(done, total)
-            })
-            .map_err(miette::Report::new)?;
+            let choices =
+                qc_backends::explore::search_workload_each(chosen, &accs, map, &o, &|done, total| {
+                    bar.advance_to(done, total)
+                })
+                .map_err(miette::Report::new)?;
             bar.finish();
-            chosen
-                .iter()
-                .zip(choices)
+            let mut fitted = Vec::with_capacity(chosen.len());
+            // A layer's position among the fitted ones (`shared_with` indexes the costed list).
+            let mut position: Vec<Option<usize>> = Vec::with_capacity(chosen.len());
+            for (l, c) in chosen.iter().zip(choices) {
+                position.push(c.is_ok().then_some(fitted.len()));
+                match c {
+                    Ok(mut c) => {
+                        c.shared_with = c.shared_with.and_then(|j| position[j]);
+                        fitted.push((*l, c));
+                    }
+                    Err(SearchError::NothingFits { memory, reason, .. }) => unfit.push(Unfit {
+                        layer: l.name.clone(),
+                        op_type: l.op_type.clone(),
+                        memory,
+                        reason,
+                    }),
+                    Err(e) => return Err(miette::Report::new(e)),
+                }
+            }
+            fitted
+                .into_iter()
                 .map(|(l, c)| Costed {
                     layer: (*l).clone(),
                     entry: c.entry.clone(),
@@ -545,5 +600,5 @@ fn evaluate_on(
             c.local = Some(l);
         }
     }
-    Ok(Evaluated { acc, costed, seconds: start.elapsed().as_secs_f64() })
+    Ok(Evaluated { acc, costed, unfit, seconds: start.elapsed().as_secs_f64() })
 }

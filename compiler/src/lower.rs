@@ -56,6 +56,11 @@ pub struct WorkloadArgs {
     /// Read the model into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
+    /// Partial-sum bits of quantized layers: `zigzag` (twice the activation bits, ZigZag's
+    /// convention and the default), `exact` (bit growth: the width that holds every sum), or a
+    /// number of bits for every layer that reduces.
+    #[arg(long, value_name = "zigzag|exact|BITS")]
+    pub psum_bits: Option<String>,
     #[command(flatten)]
     pub shapes: crate::input_shapes::InputShapeArgs,
 }
@@ -86,10 +91,7 @@ fn precision_options(spec: &str) -> Result<String, PrecisionError> {
     if bits.len() != 4 || bits.iter().any(|&b| !(1..=64).contains(&b)) {
         return Err(bad());
     }
-    Ok(format!(
-        "{{weight-bits={},act-bits={},output-bits={},psum-bits={}}}",
-        bits[0], bits[1], bits[2], bits[3]
-    ))
+    Ok(format!("weight-bits={},act-bits={},output-bits={},psum-bits={}", bits[0], bits[1], bits[2], bits[3]))
 }
 
 /// A workload read or lowered, with what the user should be told.
@@ -104,10 +106,22 @@ pub struct Lowered {
 /// Reads or lowers the workload of `args.model`. A model whose inputs have dims that are not
 /// numbers is an error unless `--overwrite-input-shape` or `--assume-dims` gives them.
 pub fn workload(args: &WorkloadArgs) -> miette::Result<Lowered> {
-    let options = match &args.default_precision {
-        Some(spec) => precision_options(spec)?,
-        None => String::new(),
-    };
+    let mut options: Vec<String> = Vec::new();
+    if let Some(spec) = &args.default_precision {
+        options.push(precision_options(spec)?);
+    }
+    if let Some(p) = &args.psum_bits {
+        let ok = p == "zigzag" || p == "exact" || p.parse::<u32>().is_ok_and(|b| (1..=64).contains(&b));
+        if !ok {
+            return Err(miette::miette!(
+                code = "qc::lower::psum_bits",
+                help = "give zigzag (2 x activation bits), exact (bit growth) or a bit count 1 to 64",
+                "`--psum-bits {p}` is not a partial-sum rule"
+            ));
+        }
+        options.push(format!("psum={p}"));
+    }
+    let options = if options.is_empty() { String::new() } else { format!("{{{}}}", options.join(",")) };
     if args.is_yaml() {
         let file = args.model.display().to_string();
         let text = std::fs::read_to_string(&args.model)

@@ -49,6 +49,9 @@ pub struct RunArgs {
     /// Read the model into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
+    /// Partial-sum bits of quantized layers, as `qc lower --psum-bits`.
+    #[arg(long, value_name = "zigzag|exact|BITS")]
+    pub psum_bits: Option<String>,
     #[command(flatten)]
     pub shapes: crate::input_shapes::InputShapeArgs,
     /// The base accelerator: ZigZag's accelerator YAML.
@@ -185,6 +188,7 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
             default_precision: r.default_precision.clone(),
             no_mmap: r.no_mmap,
             shapes: r.shapes.clone(),
+            psum_bits: r.psum_bits.clone(),
         },
         accelerator: acc_path.clone(),
         search: r.search.clone(),

@@ -120,6 +120,16 @@ impl<'a> PassOptions<'a> {
         }
     }
 
+    /// A text option, as given.
+    pub fn text(&mut self, key: &str) -> Option<&'a str> {
+        self.take(key)
+    }
+
+    /// The error for a text option whose value the pass cannot use.
+    pub fn invalid(&self, key: &str, value: &str, expected: &'static str) -> OptionError {
+        self.bad(key, value, expected)
+    }
+
     /// A whole-number option.
     pub fn u64(&mut self, key: &str, default: u64) -> Result<u64, OptionError> {
         match self.take(key) {

@@ -357,10 +357,24 @@ fn a_layer_without_temporal_loops_and_a_layer_nothing_fits() {
         tiny.to_str().unwrap(),
         "--mapping",
         m,
+        "--format",
+        "json",
         "-o",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(code, 2);
-    assert!(err.contains("qc::search::nothing_fits") && err.contains("memory `l1`"), "{err}");
-    assert!(!out.exists(), "nothing is written on an error");
+    // The layer that fits nowhere is listed with the memory and what would fit, the others are
+    // costed, and the exit code is 1.
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let unfit = v["unfit"].as_array().unwrap();
+    assert_eq!(unfit.len(), 1, "{v}");
+    assert_eq!(unfit[0]["memory"], "l1");
+    assert!(unfit[0]["reason"].as_str().unwrap().contains("it fits with a larger `l1`"), "{v}");
+    assert_eq!(v["layers"].as_array().unwrap().len(), 0);
+    assert_eq!(v["total"]["energy"], 0.0);
+    // The text report says so too.
+    let (code, text, _) =
+        qc(&["evaluate", &w, "--accelerator", tiny.to_str().unwrap(), "--mapping", m, "--width", "200"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("1 layer(s) do not fit") && text.contains("memory `l1`"), "{text}");
 }

@@ -47,6 +47,16 @@ fn lower_one(shared: &Path, path: &Path) -> (String, usize, usize) {
     let mut model = qc::load::load(path, Default::default())
         .unwrap_or_else(|e| panic!("{rel}: {:?}", miette::Report::new(e)))
         .model;
+    // The real models declare dynamic input dims: their typical shapes (models/real/PROVENANCE.md).
+    let typical =
+        [("det_infer", "x:1,3,320,320"), ("rec_infer", "x:1,3,48,320"), ("cls_infer", "x:1,3,48,192")];
+    if let Some((_, shape)) = typical.iter().find(|(k, _)| rel.contains("models/real/") && rel.contains(k)) {
+        let shapes = qc::input_shapes::InputShapeArgs {
+            overwrite_input_shape: vec![shape.to_string()],
+            assume_dims: None,
+        };
+        shapes.resolve(&mut model).unwrap_or_else(|e| panic!("{rel}: {:?}", miette::Report::new(e)));
+    }
     // qc lower's pipeline without its last pass, so that the processed graph can be counted.
     let before = qc::lower::LOWER_PIPELINE.strip_suffix(",lower-to-loops").expect("lower-to-loops is last");
     let options = ManagerOptions { verify_each: false, stop_after: None };

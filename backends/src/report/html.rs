@@ -170,6 +170,16 @@ pub fn html(designs: &[Design]) -> String {
         for (i, l) in d.layers.iter().enumerate() {
             schedule(&mut b, l, i == 0);
         }
+        if !d.unfit.is_empty() {
+            let _ = writeln!(
+                b,
+                "<h3>Layers that do not fit (not in the total)</h3><table><tr><th>layer</th><th>op</th><th>why, and what would fit</th></tr>"
+            );
+            for (n, op, why) in &d.unfit {
+                let _ = writeln!(b, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", esc(n), esc(op), esc(why));
+            }
+            b.push_str("</table>\n");
+        }
         if !d.not_costed.is_empty() {
             let _ = writeln!(b, "<h3>Not costed</h3><table><tr><th>node</th><th>op</th><th>reason</th></tr>");
             for (n, op, reason) in &d.not_costed {

@@ -29,6 +29,9 @@ pub struct Design {
     pub layers: Vec<LayerReport>,
     /// Nodes not costed: `(name, op type, reason)`.
     pub not_costed: Vec<(String, String, String)>,
+    /// Layers no mapping fits, not costed (the totals leave them out): `(name, op type, why
+    /// and what would fit)`.
+    pub unfit: Vec<(String, String, String)>,
 }
 
 /// What a reader needs to know of an accelerator.

@@ -107,6 +107,16 @@ pub fn text(designs: &[Design], width: usize, color: bool) -> String {
         if !d.not_costed.is_empty() {
             let _ = writeln!(s, "not costed: {} nodes (see --format json or html)", d.not_costed.len());
         }
+        if !d.unfit.is_empty() {
+            let _ = writeln!(
+                s,
+                "{bold}{} layer(s) do not fit{plain} (not in the total; exit code 1):",
+                d.unfit.len()
+            );
+            for (name, op, why) in &d.unfit {
+                let _ = writeln!(s, "  {name} ({op}): {why}");
+            }
+        }
     }
     if designs.len() > 1 {
         let _ = writeln!(s, "\n{bold}comparison{plain}");
@@ -173,6 +183,12 @@ pub fn markdown(designs: &[Design]) -> String {
             thousands(d.total_macs() as f64),
             d.layers.len()
         );
+        if !d.unfit.is_empty() {
+            let _ = writeln!(s, "\nDo not fit (not in the total):\n");
+            for (name, op, why) in &d.unfit {
+                let _ = writeln!(s, "- `{}` ({}): {}", md(name), md(op), md(why));
+            }
+        }
         if !d.not_costed.is_empty() {
             let _ = writeln!(s, "\nNot costed:\n");
             for (name, op, reason) in &d.not_costed {

@@ -117,6 +117,7 @@ fn design(
         not_costed: not_costed(w, skipped)
             .map(|(n, op, r)| (n.to_string(), op.to_string(), r.to_string()))
             .collect(),
+        unfit: e.unfit.iter().map(|u| (u.layer.clone(), u.op_type.clone(), u.explain())).collect(),
     }
 }
 
@@ -166,7 +167,7 @@ fn class_of(layer: &LoopNest) -> &'static str {
 
 /// One design in the JSON schema of `spec/cli.md`.
 fn json_design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, skipped: &[&LoopNest]) -> serde_json::Value {
-    let Evaluated { acc, costed, seconds } = e;
+    let Evaluated { acc, costed, seconds, .. } = e;
     let seconds = *seconds;
     let dirs = ["fh", "tl", "fl", "th"];
     let layers: Vec<serde_json::Value> = costed
@@ -268,5 +269,8 @@ fn json_design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, skipped: &[&Loo
         "layers": layers,
         "total": {"energy": energy, "latency": latency, "mac_energy": mac, "memory_energy": energy - mac},
         "not_costed": not_costed,
+        "unfit": e.unfit.iter().map(|u| json!({
+            "name": u.layer, "op_type": u.op_type, "memory": u.memory, "reason": u.explain(),
+        })).collect::<Vec<_>>(),
     })
 }

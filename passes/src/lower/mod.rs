@@ -69,14 +69,20 @@
 //!
 //! Partial sums (layers that reduce: convolutions, matrix products, pools):
 //! - a ZigZag `output_size` attribute on the node gives them ([`PsumRule::Given`]);
-//! - a quantized layer (an input's bits came from a spec or an integer type) uses bit growth
-//!   ([`PsumRule::BitGrowth`]): `w + i + ceil(log2(R))`, +1 when one of `W`, `I` is signed and
-//!   the other is not, where `R` is the number of products summed into one output (`C*FY*FX`
-//!   for a convolution, `C` for a matrix product; for a transposed convolution
-//!   `C * ceil(FY / (s/gcd(s,d))) * ...`, the taps that land on one output). Average pooling
-//!   grows `i + ceil(log2(FY*FX))` (its `W` has no bits); max pooling does not grow (`i`);
-//! - otherwise [`LowerOptions::default_precision`] gives them ([`PsumRule::Given`]), or ZigZag's
-//!   default of twice the activation bits, 16 ([`PsumRule::TwiceActivation`]).
+//! - with [`PsumMode::Bits`] every layer gets those bits ([`PsumRule::Given`]);
+//! - a quantized layer (an input's bits came from a spec or an integer type) gets, by
+//!   [`LowerOptions::psum`]: with [`PsumMode::Zigzag`] (the default) twice the bits of its `I`
+//!   operand ([`PsumRule::TwiceActivation`]), ZigZag's convention for every layer, so that a
+//!   quantized model is costed as ZigZag costs it and as its float version is; with
+//!   [`PsumMode::Exact`] bit growth ([`PsumRule::BitGrowth`]): `w + i + ceil(log2(R))`, +1
+//!   when one of `W`, `I` is signed and the other is not, where `R` is the number of products
+//!   summed into one output (`C*FY*FX` for a convolution, `C` for a matrix product; for a
+//!   transposed convolution `C * ceil(FY / (s/gcd(s,d))) * ...`, the taps that land on one
+//!   output); average pooling grows `i + ceil(log2(FY*FX))` (its `W` has no bits), max pooling
+//!   does not grow (`i`);
+//! - otherwise (no quantization) [`LowerOptions::default_precision`] gives them
+//!   ([`PsumRule::Given`]), or ZigZag's default of twice the activation bits, 16
+//!   ([`PsumRule::TwiceActivation`]).
 //!
 //! Element-wise layers have no partial sums ([`PsumRule::None`]).
 //!
@@ -130,6 +136,20 @@ pub struct LowerOptions {
     /// Overrides ZigZag's defaults for operands without quantization (`--default-precision`);
     /// partial sums of unquantized layers then use its `psum` ([`PsumRule::Given`]).
     pub default_precision: Option<DefaultPrecision>,
+    /// The partial sums of quantized layers (`--psum-bits`).
+    pub psum: PsumMode,
+}
+
+/// How the partial-sum bits of quantized layers are chosen (`--psum-bits`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PsumMode {
+    /// Twice the activation bits, as ZigZag gives every layer.
+    #[default]
+    Zigzag,
+    /// Bit growth over the reduction: the width that holds every sum exactly.
+    Exact,
+    /// These bits for every layer that reduces.
+    Bits(u32),
 }
 
 /// The family an op lowers as (statistics of `lower-to-loops`).
@@ -545,9 +565,13 @@ impl Cx<'_> {
         {
             return (Some(given), PsumRule::Given);
         }
+        if let PsumMode::Bits(n) = self.opts.psum {
+            return (Some(n), PsumRule::Given);
+        }
         let growing: Vec<&Bits> =
             d.inputs.iter().zip(bits).filter(|(i, _)| i.grows).map(|(_, b)| b).collect();
-        if growing.iter().any(|b| b.from_model) {
+        let quantized = growing.iter().any(|b| b.from_model);
+        if quantized && self.opts.psum == PsumMode::Exact {
             let mut sum = growing.iter().fold(0u32, |acc, b| acc.saturating_add(b.bits));
             if d.grows {
                 sum = sum.saturating_add(ceil_log2(reduction));
@@ -557,7 +581,9 @@ impl Cx<'_> {
             }
             return (Some(sum), PsumRule::BitGrowth);
         }
-        if let Some(dp) = self.opts.default_precision {
+        if let Some(dp) = self.opts.default_precision
+            && !quantized
+        {
             return (Some(dp.psum), PsumRule::Given);
         }
         let act = d

@@ -150,8 +150,10 @@ fn matmul_broadcasting_and_attention() {
 
 #[test]
 fn dynamic_weights_take_the_activation_default() {
-    let opts =
-        LowerOptions { default_precision: Some(DefaultPrecision { weight: 4, act: 6, output: 7, psum: 20 }) };
+    let opts = LowerOptions {
+        default_precision: Some(DefaultPrecision { weight: 4, act: 6, output: 7, psum: 20 }),
+        ..Default::default()
+    };
     let text = "ir_version 8\nopset_import \"\" 13\n\ngraph @g(%q: f32[3,8], %k: f32[8,5]) -> (%s: ?, %t: ?) {\n  init %w = f32[8,5]\n  %s = \"\"::MatMul(%q, %k)\n  %t = \"\"::MatMul(%q, %w)\n}\n";
     let mut model = qc_ir::text::parse_model(text).unwrap();
     run_pass(&mut model, "infer-shapes");

@@ -13,6 +13,10 @@
 //! Options: `weight-bits`, `act-bits`, `output-bits`, `psum-bits` replace ZigZag's defaults
 //! (8, 8, 8, 16) for operands without quantization (`--default-precision`); 0 keeps the default.
 //! Any of them set makes unquantized partial sums `given` instead of `twice-activation`.
+//! `psum` chooses the partial sums of quantized layers ([`PsumMode`]): `zigzag` (the default:
+//! twice the activation bits, ZigZag's convention, so that quantized and float models compare
+//! with ZigZag's numbers), `exact` (bit growth over the reduction), or a number of bits for
+//! every layer that reduces (`--psum-bits`).
 //!
 //! Preconditions: shapes known (run `infer-shapes` first; a node with an unknown shape is not
 //! lowered), and quantization read (`absorb-quant`, optionally `propagate-scales`) for
@@ -24,7 +28,7 @@
 
 use qc_ir::Model;
 
-use crate::lower::{DefaultPrecision, LowerOptions, lower_with_families};
+use crate::lower::{DefaultPrecision, LowerOptions, PsumMode, lower_with_families};
 use crate::pass::{Changed, Pass, PassContext, PassError};
 use crate::registry::PassInfo;
 
@@ -36,6 +40,10 @@ pub const INFO: PassInfo = PassInfo {
         ("act-bits", "bits of unquantized activations (0: ZigZag's 8)"),
         ("output-bits", "bits of unquantized final outputs (0: ZigZag's 8)"),
         ("psum-bits", "bits of unquantized partial sums (0: ZigZag's 2 x activation = 16)"),
+        (
+            "psum",
+            "partial sums of quantized layers: zigzag (2 x activation bits), exact (bit growth) or a bit count for every layer",
+        ),
     ],
     build: |o| {
         let bits = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
@@ -56,7 +64,15 @@ pub const INFO: PassInfo = PassInfo {
                 psum: or(p, act.saturating_mul(2)),
             }
         });
-        Ok(Box::new(LowerToLoops { options: LowerOptions { default_precision } }))
+        let psum = match o.text("psum") {
+            None | Some("zigzag") => PsumMode::Zigzag,
+            Some("exact") => PsumMode::Exact,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=64).contains(&n) => PsumMode::Bits(n),
+                _ => return Err(o.invalid("psum", v, "zigzag, exact or a bit count 1 to 64")),
+            },
+        };
+        Ok(Box::new(LowerToLoops { options: LowerOptions { default_precision, psum } }))
     },
 };
 
