@@ -35,8 +35,18 @@ pub struct CheckArgs {
     /// Read the model into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
+    /// List the placement of every op (by default a model of more than 40 ops gets a table per
+    /// op type).
+    #[arg(long)]
+    pub placement: bool,
     #[command(flatten)]
     pub shapes: crate::input_shapes::InputShapeArgs,
+    /// Kinds of finding rendered in full (the global `--max-diagnostics`).
+    #[arg(skip = 6usize)]
+    pub max_diagnostics: usize,
+    /// Warnings not rendered (the global `-q`).
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 /// What `qc check` found, and the warnings to print on standard error.
@@ -82,7 +92,14 @@ pub fn run(
     let Checked { report, warnings } = check_file(args)?;
     let file = args.model.display().to_string();
     let text = match args.format {
-        ReportFormat::Text => text(&file, &report, color && args.output.is_none()),
+        ReportFormat::Text => {
+            let opts = TextOptions {
+                max_full: args.max_diagnostics,
+                quiet: args.quiet,
+                every_placement: args.placement,
+            };
+            text_with(&file, &report, color && args.output.is_none(), &opts)
+        }
         ReportFormat::Json => json(&file, &report),
         ReportFormat::Md => markdown(&file, &report),
         ReportFormat::Html => html(&file, &report),
@@ -138,34 +155,127 @@ pub fn render_finding(f: &Finding, color: bool) -> String {
     s
 }
 
-/// The text report: every finding, the placement of every op, and the totals.
+/// How much the text report shows.
+#[derive(Clone, Debug)]
+pub struct TextOptions {
+    /// Kinds of finding rendered in full; the others get one line each.
+    pub max_full: usize,
+    /// Render no warning-severity finding (errors still show).
+    pub quiet: bool,
+    /// List the placement of every op, however many.
+    pub every_placement: bool,
+}
+
+impl Default for TextOptions {
+    fn default() -> TextOptions {
+        TextOptions { max_full: usize::MAX, quiet: false, every_placement: false }
+    }
+}
+
+/// Above this many ops, the placement is a table per op type unless asked for every op.
+const PLACEMENT_LIST_MAX: usize = 40;
+
+/// The text report with every finding and the placement of every op (small models; the CLI
+/// uses [`text_with`]).
 pub fn text(file: &str, r: &CheckReport, color: bool) -> String {
+    text_with(file, r, color, &TextOptions { every_placement: true, ..TextOptions::default() })
+}
+
+/// The text report: findings grouped by kind (code, op type and message shape; the first
+/// rendered in full, then how many more and their nodes), capped by `opts`; the placement
+/// (every op, or per op type for a large model); and the totals.
+pub fn text_with(file: &str, r: &CheckReport, color: bool, opts: &TextOptions) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{file}: checked against {}\n", r.target);
     if r.findings.is_empty() {
         let _ =
             writeln!(s, "no findings: every op and tensor is within the target's limits and scale rules\n");
     }
+    // Groups of findings, in order of first appearance.
+    let mut groups: Vec<(&Finding, Vec<&Finding>)> = Vec::new();
     for f in &r.findings {
-        s.push_str(&render_finding(f, color));
+        if opts.quiet && f.severity == Severity::Warning {
+            continue;
+        }
+        let key = |x: &Finding| {
+            (x.rule.code(), x.severity, x.op_type.clone(), crate::report_diagnostics::shape(&x.message))
+        };
+        match groups.iter_mut().find(|(first, _)| key(first) == key(f)) {
+            Some((_, more)) => more.push(f),
+            None => groups.push((f, Vec::new())),
+        }
+    }
+    for (i, (first, more)) in groups.iter().enumerate() {
+        if i < opts.max_full {
+            s.push_str(&render_finding(first, color));
+            if !more.is_empty() {
+                let names: Vec<String> = more
+                    .iter()
+                    .take(5)
+                    .map(|f| format!("`{}`", f.node.as_deref().or(f.tensor.as_deref()).unwrap_or("?")))
+                    .collect();
+                let etc = if more.len() > 5 { ", ..." } else { "" };
+                let _ = writeln!(s, "  ... and {} more like this: {}{etc}", more.len(), names.join(", "));
+            }
+            s.push('\n');
+        } else {
+            if i == opts.max_full {
+                let _ = writeln!(s, "further findings, one line per kind (--max-diagnostics N shows more):");
+            }
+            let what = match &first.op_type {
+                Some(t) => format!("{t}: {}", first.message),
+                None => first.message.clone(),
+            };
+            let _ = writeln!(s, "  {} x{}: {what}", first.rule.code(), more.len() + 1);
+        }
+    }
+    if groups.len() > opts.max_full {
         s.push('\n');
     }
     let (dla, cpu) = (r.count(Unit::Dla), r.count(Unit::Cpu));
     let _ = writeln!(s, "placement: {dla} op(s) on the DLA, {cpu} on the CPU, {} absorbed", r.absorbed.len());
-    let w0 = r.placement.iter().map(|p| p.node.len()).max().unwrap_or(0).max(4);
-    let w1 = r.placement.iter().map(|p| p.op_type.len()).max().unwrap_or(0).max(7);
-    if !r.placement.is_empty() {
-        let _ = writeln!(s, "  {:<w0$}  {:<w1$}  unit  operator", "node", "op type");
-        for p in &r.placement {
-            let _ = writeln!(
-                s,
-                "  {:<w0$}  {:<w1$}  {:<4}  {}",
-                p.node,
-                p.op_type,
-                p.unit.name(),
-                p.operator.as_deref().unwrap_or("-")
-            );
+    if opts.every_placement || r.placement.len() <= PLACEMENT_LIST_MAX {
+        let w0 = r.placement.iter().map(|p| p.node.len()).max().unwrap_or(0).max(4);
+        let w1 = r.placement.iter().map(|p| p.op_type.len()).max().unwrap_or(0).max(7);
+        if !r.placement.is_empty() {
+            let _ = writeln!(s, "  {:<w0$}  {:<w1$}  unit  operator", "node", "op type");
+            for p in &r.placement {
+                let _ = writeln!(
+                    s,
+                    "  {:<w0$}  {:<w1$}  {:<4}  {}",
+                    p.node,
+                    p.op_type,
+                    p.unit.name(),
+                    p.operator.as_deref().unwrap_or("-")
+                );
+            }
         }
+    } else {
+        // Per unit, the op types and their counts (--placement lists every op).
+        for (unit, name) in [(Unit::Dla, "DLA"), (Unit::Cpu, "CPU")] {
+            let mut rows: Vec<(&str, usize)> = Vec::new();
+            for p in r.placement.iter().filter(|p| p.unit == unit) {
+                match rows.iter_mut().find(|(t, _)| *t == p.op_type) {
+                    Some(row) => row.1 += 1,
+                    None => rows.push((&p.op_type, 1)),
+                }
+            }
+            rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            let items: Vec<String> = rows.iter().map(|(t, n)| format!("{t} {n}")).collect();
+            let mut line = format!("  {name}:");
+            for item in items {
+                if line.len() + item.len() + 2 > 98 {
+                    let _ = writeln!(s, "{line}");
+                    line = "      ".into();
+                }
+                line.push(' ');
+                line.push_str(&item);
+                line.push(',');
+            }
+            line.pop();
+            let _ = writeln!(s, "{line}");
+        }
+        let _ = writeln!(s, "  (--placement lists every op with the DLA operator it maps to)");
     }
     if !r.absorbed.is_empty() {
         let q = r.absorbed.iter().filter(|a| a.reason == check::AbsorbReason::Quantizer).count();
@@ -177,9 +287,10 @@ pub fn text(file: &str, r: &CheckReport, color: bool) -> String {
     }
     let _ = writeln!(
         s,
-        "\nresult: {} error(s), {} warning(s): {}",
+        "\nresult: {} error(s), {} warning(s) in {} kind(s): {}",
         r.errors(),
         r.warnings(),
+        groups.len(),
         if r.ok() { "ok" } else { "the model does not fit the target" }
     );
     s

@@ -15,6 +15,13 @@ use crate::load::{self, LoadOptions};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Print no warnings and no progress bar: only results, errors and a one-line summary.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Render at most N kinds of warning in full (identical warnings are always grouped); the
+    /// others get one line each. JSON outputs keep every finding.
+    #[arg(long, global = true, value_name = "N", default_value_t = 6)]
+    pub max_diagnostics: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,10 +146,26 @@ pub fn render(report: &miette::Report, color: bool) -> String {
 
 /// Runs a parsed command, writing results to `out`, and warnings and instruments to `err`.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, color: bool) -> miette::Result<Outcome> {
-    let warn = |err: &mut dyn Write, w: miette::Report| {
-        let _ = err.write_all(render(&w, color).as_bytes());
-    };
-    match cli.command {
+    let limits = crate::report_diagnostics::Limits { max_full: cli.max_diagnostics, quiet: cli.quiet };
+    let collected = std::cell::RefCell::new(Vec::new());
+    let result = run_command(cli.command, limits, out, err, color, &|w| collected.borrow_mut().push(w));
+    let text = crate::report_diagnostics::render_all(collected.into_inner(), limits, &|r| render(r, color));
+    let _ = err.write_all(text.as_bytes());
+    result
+}
+
+/// Runs one command; its warnings go to `warn`, to be grouped and rendered by [`run`].
+fn run_command(
+    command: Command,
+    limits: crate::report_diagnostics::Limits,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    color: bool,
+    push: &dyn Fn(miette::Report),
+) -> miette::Result<Outcome> {
+    let warn = |_: &mut dyn Write, w: miette::Report| push(w);
+    let quiet = limits.quiet;
+    match command {
         Command::Run(args) => {
             crate::run::run(&args, out)?;
             Ok(Outcome::Success)
@@ -153,14 +176,16 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, color: bool) -> m
             }
             Ok(Outcome::Success)
         }
-        Command::Evaluate(args) => {
+        Command::Evaluate(mut args) => {
+            args.quiet |= quiet;
             let (warnings, all_fit) = crate::evaluate::run(&args, out)?;
             for w in warnings {
                 warn(err, w);
             }
             Ok(if all_fit { Outcome::Success } else { Outcome::Violations })
         }
-        Command::Sweep(args) => {
+        Command::Sweep(mut args) => {
+            args.run.quiet |= quiet;
             for w in crate::sweep::run(&args, out)? {
                 warn(err, w);
             }
@@ -172,7 +197,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, color: bool) -> m
             }
             Ok(Outcome::Success)
         }
-        Command::Check(args) => {
+        Command::Check(mut args) => {
+            args.quiet |= quiet;
+            args.max_diagnostics = limits.max_full;
             let (ok, warnings) = crate::check::run(&args, out, color)?;
             for w in warnings {
                 warn(err, w);

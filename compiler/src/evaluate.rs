@@ -146,8 +146,8 @@ pub struct EvaluateArgs {
     /// Threads (default: one per core). Results do not depend on it.
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// No progress bar.
-    #[arg(long)]
+    /// No progress bar (set by the global `-q`).
+    #[arg(skip)]
     pub quiet: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]

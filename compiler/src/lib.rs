@@ -33,6 +33,7 @@ pub mod npy;
 pub mod onnx;
 pub mod optimize;
 pub mod progress;
+pub mod report_diagnostics;
 pub mod run;
 pub mod sweep;
 pub mod targets;

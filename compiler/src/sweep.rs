@@ -69,8 +69,8 @@ pub struct RunArgs {
     /// Threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// No progress bar.
-    #[arg(long)]
+    /// No progress bar (set by the global `-q`).
+    #[arg(skip)]
     pub quiet: bool,
     /// Where the JSON lines go (one per design, written as designs finish).
     #[arg(short, long, default_value = "sweep.jsonl")]

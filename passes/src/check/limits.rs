@@ -397,8 +397,34 @@ fn check_op(f: &Facts<'_>, id: OpId, entry: &OperatorRule, out: &mut Vec<Finding
             None => "input shape unknown".into(),
         };
         x.allowed = "known shapes".into();
-        x.hint = "give the model fixed input shapes; qc check infers the rest".into();
+        x.hint = unknown_shape_hint(f);
         out.push(x);
+    }
+}
+
+/// The hint for a shape qc check needs but does not know: the inputs' dims when they are not
+/// fixed, else the shape rules (the inputs are fixed, so an op on the way has no rule).
+fn unknown_shape_hint(f: &Facts<'_>) -> String {
+    let g = &f.model.graph;
+    let open: Vec<String> = g
+        .inputs
+        .iter()
+        .filter(|v| !g.initializers.contains(v))
+        .filter(|&&v| match g.value(v).ty.as_ref().and_then(|t| t.ty.as_ref()) {
+            Some(qc_ir::ValueType::Tensor { shape: Some(s), .. }) => {
+                s.dims.iter().any(|d| !matches!(d, qc_ir::Dim::Known(_)))
+            }
+            _ => true,
+        })
+        .map(|&v| g.value(v).name.clone())
+        .collect();
+    if open.is_empty() {
+        "the inputs' dims are fixed, but shape inference could not follow an op before this one (see the qc::shape warnings)".into()
+    } else {
+        format!(
+            "give the inputs fixed dims with --overwrite-input-shape NAME:DIMS (not fixed: {}); qc check infers the rest",
+            open.join(", ")
+        )
     }
 }
 
@@ -545,7 +571,7 @@ fn tensor(
         );
         x.observed = "shape unknown".into();
         x.allowed = "a known shape".into();
-        x.hint = "give the model fixed input shapes; qc check infers the rest".into();
+        x.hint = unknown_shape_hint(f);
         out.push(x);
         return;
     };

@@ -31,7 +31,9 @@ pub enum EvalError {
     #[error("the evaluator does not support {op_type} (node `{node}`)")]
     #[diagnostic(
         code(qc::eval::unsupported_op),
-        help("only the ops listed in passes/src/eval are evaluated")
+        help(
+            "qc's reference evaluator does not implement this op, so the model cannot be run; commands that need only shapes (cost, lower, evaluate, check) still work"
+        )
     )]
     UnsupportedOp { op_type: String, node: String },
     #[error("{node}: {msg}")]
