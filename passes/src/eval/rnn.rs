@@ -607,8 +607,11 @@ mod tests {
         let (w, r) = (arr(&[2, h, i], 22), arr(&[2, h, h], 23));
         let h0 = arr(&[2, b, h], 24);
         let dir = ("direction", s("bidirectional"));
-        let l0 =
-            run(&op("RNN", &[dir.clone()]), &[Some(&x), Some(&w), Some(&r), None, None, Some(&h0)]).unwrap();
+        let l0 = run(
+            &op("RNN", std::slice::from_ref(&dir)),
+            &[Some(&x), Some(&w), Some(&r), None, None, Some(&h0)],
+        )
+        .unwrap();
         let x1 = transpose(&x, &[1, 0, 2]).unwrap();
         let h1 = transpose(&h0, &[1, 0, 2]).unwrap();
         let l1 = run(
