@@ -237,7 +237,10 @@ fn run(
     let acts = activations(op, cell, nd)?;
     let per_dir = cell.default_activations().len();
     let clip = match op.attr("clip") {
-        Some(_) => Some(f64::from(op.attr_float("clip", 0.0)?)),
+        Some(_) => match f64::from(op.attr_float("clip", 0.0)?) {
+            c if c >= 0.0 => Some(c),
+            c => return Err(EvalError::attr(format!("clip {c} is not a non-negative threshold"))),
+        },
         None => None,
     };
     let clipped = |v: f64| clip.map_or(v, |c| v.clamp(-c, c));
@@ -673,6 +676,10 @@ mod tests {
         );
         let bad = run(&op("RNN", &[("activations", acts(&["Swish"]))]), &[Some(&x), Some(&w), Some(&r)]);
         assert!(matches!(bad, Err(EvalError::Attribute { .. })), "{bad:?}");
+        for c in [-1.0, f32::NAN] {
+            let bad = run(&op("RNN", &[("clip", AttrValue::Float(c))]), &[Some(&x), Some(&w), Some(&r)]);
+            assert!(matches!(bad, Err(EvalError::Attribute { .. })), "clip {c}: {bad:?}");
+        }
     }
 
     #[test]
