@@ -11,7 +11,9 @@
 //!
 //! Activation parameters are consumed in the order of the activations, each activation taking
 //! an alpha (and a beta) only when it has one, as onnxruntime does; missing ones take the
-//! defaults of the corresponding ONNX operators.
+//! defaults of the corresponding ONNX operators, as the ONNX definition says (`Affine` 1 and 0,
+//! `LeakyRelu` 0.01, `ThresholdedRelu` 1, `ScaledTanh` 1 and 1, `HardSigmoid` 0.2 and 0.5, `Elu`
+//! 1; onnxruntime takes 0 for those of `Affine`, `ThresholdedRelu` and `ScaledTanh`).
 //!
 //! `DynamicQuantizeLSTM` takes `W` as `[num_directions, input_size, 4*hidden]` and `R` as
 //! `[num_directions, hidden, 4*hidden]`, quantized (int8/uint8) with a scale and zero point per
