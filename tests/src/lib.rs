@@ -156,6 +156,22 @@ pub const ISSUE3_OPS: &[&str] = &[
     "MultiThreshold",
 ];
 
+/// The ops issue 19 adds to shape inference and the evaluator: control flow and recurrent
+/// layers. Their node tests are those whose names start with one of [`ISSUE19_PREFIXES`].
+pub const ISSUE19_OPS: &[&str] = &["If", "Loop", "Scan", "LSTM", "GRU", "RNN"];
+
+/// The names of the ONNX backend node tests of [`ISSUE19_OPS`] start with one of these.
+pub const ISSUE19_PREFIXES: &[&str] =
+    &["test_if", "test_loop", "test_scan", "test_lstm_", "test_gru_", "test_rnn_", "test_simple_rnn_"];
+
+/// The node tests of [`ISSUE19_OPS`], sorted by name.
+pub fn issue19_cases(shared: &Path) -> Vec<BackendCase> {
+    backend_node_cases(shared)
+        .into_iter()
+        .filter(|c| ISSUE19_PREFIXES.iter().any(|p| c.name.starts_with(p)))
+        .collect()
+}
+
 /// One test of the ONNX backend suite (`conformance/onnx-backend/node/<name>/`).
 #[derive(Debug, Clone)]
 pub struct BackendCase {

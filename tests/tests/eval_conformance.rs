@@ -108,6 +108,39 @@ fn evaluator_matches_the_onnx_backend_node_tests() {
     assert!(passed >= 1011, "the pass count fell below the recorded floor");
 }
 
+/// Issue 19's node tests (If, Loop, Scan, LSTM, GRU, RNN; `qc_tests::ISSUE19_PREFIXES`), run
+/// the same way. The failures are the sequence- and optional-typed control-flow tests, which the
+/// evaluator refuses with an error naming the unsupported op or value.
+#[test]
+fn evaluator_runs_the_control_flow_and_recurrent_node_tests() {
+    let Some(shared) = qc_tests::shared_or_say("eval_conformance") else { return };
+    let cases = qc_tests::issue19_cases(&shared);
+    let mut passed = Vec::new();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let r = match qc::load::load(&case.model, Default::default()) {
+            Err(e) => Err(format!("does not load: {e}")),
+            Ok(loaded) => std::panic::catch_unwind(AssertUnwindSafe(|| run_case(case, &loaded.model)))
+                .unwrap_or_else(|_| Err("the evaluator panicked".into())),
+        };
+        match r {
+            Ok(()) => passed.push(case.name.clone()),
+            Err(why) => failures.push(format!("{}: {why}", case.name)),
+        }
+    }
+    for f in &failures {
+        eprintln!("FAIL {f}");
+    }
+    eprintln!("issue-19 eval conformance: {} of {} node tests pass", passed.len(), cases.len());
+    assert_eq!(cases.len(), ISSUE19_CASES, "the issue-19 node tests changed");
+    assert_eq!(passed.len(), ISSUE19_EVAL_PASS, "passing: {passed:?}");
+    assert!(failures.iter().all(|f| !f.contains("panicked")), "{failures:?}");
+}
+
+/// Issue 19's node tests in `shared`, and how many the evaluator passes.
+const ISSUE19_CASES: usize = 22;
+const ISSUE19_EVAL_PASS: usize = 18;
+
 fn scalar(v: f64) -> Array {
     Array::scalar_f32(v as f32)
 }

@@ -49,6 +49,31 @@ fn shape_conformance() {
     assert!(agree >= FLOOR, "{agree} agree, below the floor of {FLOOR}");
 }
 
+/// Issue 19's node tests (If, Loop, Scan, LSTM, GRU, RNN; `qc_tests::ISSUE19_PREFIXES`),
+/// checked the same way.
+#[test]
+fn shape_conformance_of_control_flow_and_recurrent_ops() {
+    let Some(shared) = qc_tests::shared_or_say("shape_conformance") else { return };
+    let cases = qc_tests::issue19_cases(&shared);
+    let mut agree = Vec::new();
+    for case in &cases {
+        let r = match qc::load::load(&case.model, Default::default()) {
+            Err(e) => Err(format!("does not load: {e}")),
+            Ok(loaded) => check_case(case, &mut { loaded.model }),
+        };
+        match r {
+            Ok(()) => agree.push(case.name.clone()),
+            Err(why) => eprintln!("disagree {}: {why}", case.name),
+        }
+    }
+    eprintln!("issue-19 shape conformance: {} of {} node tests agree", agree.len(), cases.len());
+    assert_eq!(cases.len(), 22, "the issue-19 node tests changed");
+    assert_eq!(agree.len(), ISSUE19_AGREE, "agreeing: {agree:?}");
+}
+
+/// Issue 19's node tests whose outputs shape inference gets exactly.
+const ISSUE19_AGREE: usize = 18;
+
 fn check_case(case: &BackendCase, model: &mut qc_ir::Model) -> Result<(), String> {
     let data_set = case.data_sets.first().ok_or("no data set")?;
     let inputs = BackendCase::tensor_files(data_set, "input_");

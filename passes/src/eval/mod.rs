@@ -2,7 +2,8 @@
 //!
 //! - [`Array`] is the runtime tensor (see [`array`] for how each element type is stored);
 //! - [`eval_op`] runs one op on arrays (constant folding uses it);
-//! - [`run_graph`] runs a model's main graph on named inputs.
+//! - [`run_graph`] runs a model's main graph on named inputs, and the bodies of `If`, `Loop` and
+//!   `Scan` inside it ([`graph`], [`control`]).
 //!
 //! Semantics follow the ONNX reference implementation op by op, with the opset-dependent forms
 //! (attributes that became inputs) selected by the `opset` argument, and the QONNX custom ops as
@@ -11,12 +12,15 @@
 //! never a panic. Ops not implemented return [`EvalError::UnsupportedOp`].
 
 pub mod array;
+mod control;
 mod elementwise;
 pub mod float8;
+mod graph;
 mod nn;
 mod quant;
 mod reduce;
 mod resize;
+mod rnn;
 mod shape_ops;
 #[cfg(test)]
 mod tests;
@@ -177,6 +181,11 @@ fn dispatch(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Vec<Array>, EvalError> {
     {
         return Ok(r);
     }
+    if op.domain() == "com.microsoft"
+        && let Some(r) = rnn::eval_contrib(op, x)?
+    {
+        return Ok(r);
+    }
     if !default {
         return Err(unsupported_op(op));
     }
@@ -198,6 +207,9 @@ fn dispatch(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Vec<Array>, EvalError> {
     if let Some(r) = resize::eval(op, x, opset)? {
         return Ok(r);
     }
+    if let Some(r) = rnn::eval(op, x)? {
+        return Ok(r);
+    }
     Err(unsupported_op(op))
 }
 
@@ -211,55 +223,8 @@ fn unsupported_op(op: &Op) -> EvalError {
 }
 
 /// Runs the main graph of `model` on `inputs` (bound by graph input name; initializers supply
-/// the rest) and returns the graph outputs, in order, by name.
+/// the rest) and returns the graph outputs, in order, by name. `If`, `Loop` and `Scan` run their
+/// bodies with the enclosing graphs' values visible (see [`graph`]).
 pub fn run_graph(model: &Model, inputs: &[(String, Array)]) -> Result<Vec<(String, Array)>, EvalError> {
-    let g = &model.graph;
-    let opset = model.onnx_opset();
-    let mut vals: Vec<Option<Array>> = vec![None; g.value_count()];
-    for &v in &g.initializers {
-        if let Some(t) = g.value(v).tensor() {
-            vals[v.index()] = Some(Array::from_tensor(t, model)?);
-        }
-    }
-    for (name, a) in inputs {
-        if let Some(v) = g.find(name) {
-            vals[v.index()] = Some(a.clone());
-        }
-    }
-    for &v in &g.inputs {
-        if vals[v.index()].is_none() {
-            return Err(EvalError::MissingInput { name: g.value(v).name.clone() });
-        }
-    }
-    let order =
-        g.topo_order().map_err(|c| EvalError::Cycle { ops: c.iter().map(|&o| g.op_label(o)).collect() })?;
-    for id in order {
-        let op = g.op(id);
-        let label = g.op_label(id);
-        let mut args: Vec<Option<&Array>> = Vec::with_capacity(op.inputs().len());
-        for slot in op.inputs() {
-            match slot {
-                None => args.push(None),
-                Some(v) => match vals[v.index()].as_ref() {
-                    Some(a) => args.push(Some(a)),
-                    None => return Err(EvalError::MissingInput { name: g.value(*v).name.clone() }),
-                },
-            }
-        }
-        let outs = dispatch(op, &Ins { v: &args }, opset).map_err(|e| e.at(&label))?;
-        let mut outs = outs.into_iter();
-        for slot in op.outputs() {
-            let a = outs.next();
-            if let (Some(v), Some(a)) = (slot, a) {
-                vals[v.index()] = Some(a);
-            }
-        }
-    }
-    g.outputs
-        .iter()
-        .map(|&v| {
-            let name = g.value(v).name.clone();
-            vals[v.index()].clone().map(|a| (name.clone(), a)).ok_or(EvalError::MissingInput { name })
-        })
-        .collect()
+    graph::Runner { model, opset: model.onnx_opset() }.run_main(inputs)
 }

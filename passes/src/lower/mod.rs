@@ -49,6 +49,20 @@
 //!   `broadcast`/`axis` attributes place the second operand at `axis`). Element-wise ops on
 //!   `int64` values (shape arithmetic) are not lowered.
 //!
+//! - `LSTM`, `GRU`, `RNN` and `com.microsoft.DynamicQuantizeLSTM` (not in ZigZag): two matrix
+//!   products per node, in MatMul's names. `NODE/input`, the input projection over every time
+//!   step at once: `O[b][d][k] += I[d][c] * W[b][k][c]` with `D` = seq_length * batch rows,
+//!   `K` = gates * hidden, `C` = input_size and `B` = directions (only when bidirectional).
+//!   `NODE/recurrent`, the recurrent projection with the steps as a batch dim:
+//!   `O[b][d][k] += I[b][d][c] * W[k][c]` with `B` = steps (bidirectional: `B` = directions,
+//!   `H` = steps), `D` = batch, `K` = gates * hidden, `C` = hidden; its `I` is the layer's own
+//!   hidden states (`Y`, or `Y_h` when `Y` is omitted, indexed in `Y`'s storage order, layout 0
+//!   or 1; source [`Source::Other`]). `W` follows the weight's storage: ONNX's
+//!   `[directions, gates*hidden, in]` gives `W[b][k][c]`, DynamicQuantizeLSTM's transposed int8
+//!   `[directions, in, 4*hidden]` gives `W[b][c][k]` (8 bits from its type, bit growth). The
+//!   layers' outputs are intermediates named `NODE/input_gates` and `NODE/recurrent_gates`, and
+//!   later layers read `NODE/recurrent`. The gate non-linearities and the cell update are
+//!   element-wise and not costed.
 //! - qonnx's channels-last wrappers (`Conv`, `MaxPool` of domain
 //!   `qonnx.custom_op.channels_last`, data `N, spatial..., C`) lower as the standard op, with the
 //!   same loops; only the operands' indices follow their storage order, channels last
@@ -99,6 +113,7 @@ mod conv;
 mod elementwise;
 mod matmul;
 mod pool;
+mod recurrent;
 #[cfg(test)]
 mod tests;
 
@@ -161,6 +176,8 @@ pub enum Family {
     MatMul,
     Pool,
     Elementwise,
+    /// `LSTM`, `GRU`, `RNN`, `com.microsoft.DynamicQuantizeLSTM`: two matrix-product layers.
+    Recurrent,
 }
 
 impl Family {
@@ -188,6 +205,7 @@ impl Family {
             Family::MatMul => "matmul",
             Family::Pool => "pool",
             Family::Elementwise => "elementwise",
+            Family::Recurrent => "recurrent",
         }
     }
 }
@@ -201,7 +219,7 @@ pub fn lower_model(model: &Model, opts: &LowerOptions) -> Workload {
 pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec<Family>) {
     let g = &model.graph;
     let cx = Cx { model, opts, constant: constant_values(model), node_of: HashMap::new() };
-    let mut drafts: Vec<(OpId, String, Family, Draft)> = Vec::new();
+    let mut drafts: Vec<Pending> = Vec::new();
     let mut workload = Workload::default();
     let mut names: HashSet<String> = HashSet::new();
     // The ops not lowered: their entry in `not_lowered`, and their names for `Source::Node`.
@@ -210,15 +228,25 @@ pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec
         let label = op.display_name(pos);
         let (standard, layout) = standard_form(op);
         let op = standard.as_ref().unwrap_or(op);
-        let result = match Family::of(op.kind()) {
-            None => Err(not_covered(op)),
-            Some(family) => cx.lower_op(op, family, layout).map(|d| (family, d)),
+        let result = if recurrent::gates(op).is_some() {
+            cx.lower_recurrent(op, &label).map(|parts| (Family::Recurrent, parts))
+        } else {
+            match Family::of(op.kind()) {
+                None => Err(not_covered(op)),
+                Some(family) => cx.lower_op(op, family, layout).map(|d| {
+                    (family, vec![recurrent::Part { suffix: "", draft: d, out_name: None, i_source: None }])
+                }),
+            }
         };
         match result {
-            Ok((family, draft)) => {
+            Ok((family, parts)) => {
                 let name = if names.contains(&label) { format!("{}#{pos}", op.op_type()) } else { label };
-                names.insert(name.clone());
-                drafts.push((id, name, family, draft));
+                for part in parts {
+                    let name =
+                        if part.suffix.is_empty() { name.clone() } else { format!("{name}/{}", part.suffix) };
+                    names.insert(name.clone());
+                    drafts.push(Pending { id, name, family, part });
+                }
             }
             Err(reason) => {
                 unlowered.push(id);
@@ -231,7 +259,8 @@ pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec
             }
         }
     }
-    let layer_of: HashMap<OpId, String> = drafts.iter().map(|(id, name, _, _)| (*id, name.clone())).collect();
+    // An op lowered as several layers (a recurrent op) is read through its last one.
+    let layer_of: HashMap<OpId, String> = drafts.iter().map(|p| (p.id, p.name.clone())).collect();
     let node_of: HashMap<OpId, String> =
         unlowered.iter().zip(&workload.not_lowered).map(|(id, n)| (*id, n.node.clone())).collect();
     let cx = Cx { node_of, ..cx };
@@ -239,13 +268,29 @@ pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec
         n.inputs = g.op(*id).inputs().iter().flatten().map(|&v| cx.source(v, &layer_of)).collect();
     }
     let mut families = Vec::new();
-    for (i, (id, name, family, draft)) in drafts.into_iter().enumerate() {
+    for (i, Pending { id, name, family, part }) in drafts.into_iter().enumerate() {
         let op = g.op(id);
-        let nest = cx.finish(op, name, u32::try_from(i).unwrap_or(u32::MAX), draft, &layer_of);
+        let mut nest = cx.finish(op, name, u32::try_from(i).unwrap_or(u32::MAX), part.draft, &layer_of);
+        if let Some(out) = part.out_name {
+            nest.output.value = out;
+        }
+        if let Some(src) = part.i_source {
+            for o in nest.inputs.iter_mut().filter(|o| o.role == "I") {
+                o.source = src.clone();
+            }
+        }
         workload.layers.push(nest);
         families.push(family);
     }
     (workload, families)
+}
+
+/// A layer drafted from op `id`, named `name`.
+struct Pending {
+    id: OpId,
+    name: String,
+    family: Family,
+    part: recurrent::Part,
 }
 
 /// Where a layer's activations keep their channels.
@@ -411,6 +456,7 @@ impl Cx<'_> {
             (Family::Gemm, _) => matmul::lower_gemm(self, op)?,
             (Family::MatMul, _) => matmul::lower_matmul(self, op)?,
             (Family::Elementwise, _) => elementwise::lower_elementwise(self, op)?,
+            (Family::Recurrent, _) => return Err("a recurrent op lowers as several layers".into()),
         };
         if layout == Layout::ChannelsLast {
             // Activations `[b, channels..., spatial...]`; a Conv's weight `[g, k, c, spatial...]`
@@ -422,6 +468,21 @@ impl Cx<'_> {
                 i.index = layout.storage_index(std::mem::take(&mut i.index), lead, spatial);
             }
         }
+        self.check(&draft)?;
+        Ok(draft)
+    }
+
+    /// The layers of a recurrent op (see [`recurrent`]).
+    fn lower_recurrent(&self, op: &Op, label: &str) -> Res<Vec<recurrent::Part>> {
+        let parts = recurrent::lower(self, op, label)?;
+        for p in &parts {
+            self.check(&p.draft)?;
+        }
+        Ok(parts)
+    }
+
+    /// Refuses drafts that are no run-time layer: empty loops, or only constant inputs.
+    fn check(&self, draft: &Draft) -> Res<()> {
         // Legal ONNX, but no layer (and ZigZag refuses a size below 1).
         if let Some((name, _)) = draft.dims.iter().find(|(_, s)| *s == 0) {
             return Err(format!("loop {name} has size 0: an empty tensor"));
@@ -435,7 +496,7 @@ impl Cx<'_> {
                         not a run-time layer"
                 .into());
         }
-        Ok(draft)
+        Ok(())
     }
 
     pub(crate) fn is_constant(&self, v: ValueId) -> bool {

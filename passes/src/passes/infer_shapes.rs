@@ -163,7 +163,7 @@ fn type_of_fact(f: &TypeFact, old: Option<&TypeInfo>) -> TypeInfo {
 }
 
 /// The graphs an op holds in its attributes.
-fn subgraphs(op: &Op) -> impl Iterator<Item = &Graph> {
+pub(crate) fn subgraphs(op: &Op) -> impl Iterator<Item = &Graph> {
     op.attrs.iter().flat_map(|a| match &a.value {
         AttrValue::Graph(g) => std::slice::from_ref(g.as_ref()),
         AttrValue::Graphs(gs) => gs.as_slice(),
@@ -197,7 +197,7 @@ fn captured_names(g: &Graph, out: &mut HashSet<String>) {
 
 /// The order to visit `g`'s ops in: topological, counting the values an op's subgraphs read
 /// from `g` as inputs of the op; program order among independent ops (or for a cycle).
-fn visit_order(g: &Graph) -> Vec<OpId> {
+pub(crate) fn visit_order(g: &Graph) -> Vec<OpId> {
     let program: Vec<OpId> = g.ops().map(|(id, _)| id).collect();
     if !g.ops().any(|(_, op)| subgraphs(op).next().is_some()) {
         return g.topo_order().unwrap_or(program);

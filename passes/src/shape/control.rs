@@ -7,7 +7,7 @@
 //! enclosing graphs' values visible, and [`outputs`] combines the bodies' output facts into the
 //! op's output facts.
 //!
-//! Loop-carried values (Loop's `v_initial`, Scan's states) may change shape from one iteration
+//! Loop-carried values (Loop's `v_initial` and its condition, Scan's states) may change shape from one iteration
 //! to the next, so the caller must not trust the initial facts alone: [`relax_carried`] joins
 //! what the body returns into what it receives, and the caller repeats until nothing changes
 //! (see [`Carried`]). If's outputs are the [`join`] of both branches (the chosen branch's when
@@ -18,7 +18,7 @@
 
 use qc_ir::{Dim, ElemType, Op};
 
-use super::{Cx, Fail, Kind, R, ShapeError, SymInt, TypeFact, norm_axis};
+use super::{Cx, Fail, Kind, R, ShapeError, SymInt, TypeFact, Values, norm_axis};
 
 /// The join of two facts: what holds of a value that is one or the other. Element type and
 /// values are kept when equal; dims when the ranks and the dims agree (others become unknown).
@@ -213,10 +213,15 @@ fn loop_inputs(cx: &Cx, n_body_in: usize, n_body_out: usize) -> R<BodyInputs> {
             count(n, "loop-carried value")
         ));
     }
-    let mut facts =
-        vec![Some(TypeFact::new(ElemType::I64, vec![])), Some(TypeFact::new(ElemType::Bool, vec![]))];
+    // The condition is carried like the values, with its value: it stays known only when the
+    // body returns the value it receives (a `for` loop's `cond_out = Identity(cond_in)`).
+    let mut cond = TypeFact::new(ElemType::Bool, vec![]);
+    if cx.has(1) {
+        cond.value = cx.fact(1).ok().and_then(|f| f.value.clone());
+    }
+    let mut facts = vec![Some(TypeFact::new(ElemType::I64, vec![])), Some(cond)];
     facts.extend((0..n).map(|k| carried_fact(cx, 2 + k)));
-    Ok(BodyInputs { facts, carried: Some(Carried { inputs: 2, outputs: 1, count: n }) })
+    Ok(BodyInputs { facts, carried: Some(Carried { inputs: 1, outputs: 0, count: n + 1 }) })
 }
 
 /// A loop-carried input's initial fact, without values (they change from one iteration to the
@@ -241,8 +246,12 @@ fn loop_outputs(
             join_opt(f.as_ref(), body_out[1 + k].as_ref())
         })
         .collect();
-    // The trip count is M when there is no condition input to stop the loop early.
-    let trips = if cx.has(1) {
+    // The trip count is M when there is no condition input to stop the loop early, or when the
+    // condition is true and the body keeps it true (its value survived the carried join).
+    let always =
+        |f: Option<&TypeFact>| f.and_then(|f| f.value.as_ref()).and_then(Values::as_i64) == Some(vec![1]);
+    let stays_true = always(cx.fact(1).ok()) && always(body_in[1].as_ref());
+    let trips = if cx.has(1) && !stays_true {
         Dim::Unknown
     } else {
         match cx.sym_ints(0).as_deref() {

@@ -38,6 +38,7 @@ mod quant;
 mod reduce;
 mod reshape;
 mod resize;
+mod rnn;
 mod slicing;
 
 pub use conv::{Window, output_size};
@@ -578,6 +579,9 @@ fn dispatch(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
     if d == channels_last::DOMAIN {
         return channels_last::infer(cx);
     }
+    if d == "com.microsoft" {
+        return rnn::infer_contrib(cx);
+    }
     if !d.is_empty() {
         return None;
     }
@@ -592,6 +596,7 @@ fn dispatch(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
         .or_else(|| producers::infer(cx))
         .or_else(|| resize::infer(cx))
         .or_else(|| misc::infer(cx))
+        .or_else(|| rnn::infer(cx))
 }
 
 #[cfg(test)]

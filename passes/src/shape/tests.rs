@@ -378,10 +378,11 @@ fn loop_bodies_and_outputs() {
     assert_eq!(b.facts[1], Some(TypeFact::new(ElemType::Bool, vec![])));
     assert_eq!(b.facts[2], Some(v0.clone()));
     let c = b.carried.unwrap();
-    assert_eq!((c.inputs, c.outputs, c.count), (2, 1, 1));
+    // The condition and v are carried.
+    assert_eq!((c.inputs, c.outputs, c.count), (1, 0, 2));
     // The carried value grows on the first dim: relaxing makes it unknown there.
     let mut facts = b.facts.clone();
-    let grown = [None, Some(f32s(vec![Dim::Unknown, k(4)]))];
+    let grown = [Some(TypeFact::new(ElemType::Bool, vec![])), Some(f32s(vec![Dim::Unknown, k(4)]))];
     assert!(control::relax_carried(&mut facts, &grown, &c));
     assert_eq!(facts[2], Some(f32s(vec![Dim::Unknown, k(4)])));
     assert!(!control::relax_carried(&mut facts, &grown, &c));
@@ -391,6 +392,15 @@ fn loop_bodies_and_outputs() {
     // With a condition input the loop may stop early.
     let outs = control::outputs(op, &ins, &[&b.facts], &[&body_out], 13).unwrap();
     assert_eq!(outs[1], Some(f32s(vec![Dim::Unknown, k(2)])));
+    // Unless it is true and the body keeps it true (its value survived the carried join).
+    let yes = Some(TypeFact::new(ElemType::Bool, vec![]).with_value(Values::Int(vec![1])));
+    let ins_true = [ins[0].clone(), yes.clone(), Some(v0.clone())];
+    let kept = control::body_inputs(op, "body", &ins_true, 3, 3, 13).unwrap().facts;
+    assert_eq!(kept[1], yes);
+    let outs = control::outputs(op, &ins_true, &[&kept], &[&body_out], 13).unwrap();
+    assert_eq!(outs[1], Some(f32s(vec![sym("N"), k(2)])));
+    let outs = control::outputs(op, &ins_true, &[&b.facts], &[&body_out], 13).unwrap();
+    assert_eq!(outs[1], Some(f32s(vec![Dim::Unknown, k(2)])), "the body may turn it false");
     // A body that takes too few inputs.
     let e = control::body_inputs(op, "body", &ins, 2, 3, 13).unwrap_err();
     assert_eq!(e.code(), "qc::shape::subgraph");
