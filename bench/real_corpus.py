@@ -382,6 +382,16 @@ def record(out_dir, file, fam, variant, source):
         outs = s.run(None, feeds)
         rec["ort_outputs"] = [{"name": o.name, "shape": list(v.shape), "dtype": str(v.dtype)}
                               for o, v in zip(s.get_outputs(), outs)]
+        # The seeded inputs and onnxruntime's outputs, so that qc's tests can compare `qc run`
+        # with onnxruntime without Python: io/FILE/in_K.npy and io/FILE/out_K.npy, in the order
+        # of the model's inputs and outputs (`ort_inputs` and `ort_outputs` name them).
+        io_dir = os.path.join(out_dir, "io", file)
+        os.makedirs(io_dir, exist_ok=True)
+        rec["ort_inputs"] = list(feeds)
+        for k, name in enumerate(feeds):
+            np.save(os.path.join(io_dir, f"in_{k}.npy"), feeds[name])
+        for k, v in enumerate(outs):
+            np.save(os.path.join(io_dir, f"out_{k}.npy"), np.asarray(v))
     except Exception as e:  # noqa: BLE001
         rec["ort_outputs"] = f"onnxruntime fails: {short(e)}"
     rec["macs"] = expected_macs(model, fam["inputs"])

@@ -158,7 +158,8 @@ pub fn render_finding(f: &Finding, color: bool) -> String {
 /// How much the text report shows.
 #[derive(Clone, Debug)]
 pub struct TextOptions {
-    /// Kinds of finding rendered in full; the others get one line each.
+    /// Kinds of warning rendered in full (every kind of error is); the others get one line
+    /// each.
     pub max_full: usize,
     /// Render no warning-severity finding (errors still show).
     pub quiet: bool,
@@ -181,8 +182,9 @@ pub fn text(file: &str, r: &CheckReport, color: bool) -> String {
     text_with(file, r, color, &TextOptions { every_placement: true, ..TextOptions::default() })
 }
 
-/// The text report: findings grouped by kind (code, op type and message shape; the first
-/// rendered in full, then how many more and their nodes), capped by `opts`; the placement
+/// The text report: findings grouped by kind (rule, severity, and message and hint but for
+/// names and numbers; the first rendered in full, then how many more and their nodes), the
+/// kinds of warning capped by `opts`; the placement
 /// (every op, or per op type for a large model); and the totals.
 pub fn text_with(file: &str, r: &CheckReport, color: bool, opts: &TextOptions) -> String {
     let mut s = String::new();
@@ -197,16 +199,26 @@ pub fn text_with(file: &str, r: &CheckReport, color: bool, opts: &TextOptions) -
         if opts.quiet && f.severity == Severity::Warning {
             continue;
         }
+        // Alike: the same rule and severity, and the same message and hint but for names and
+        // numbers (an unsupported Mul and Clip differ by their hints; channel counts do not).
         let key = |x: &Finding| {
-            (x.rule.code(), x.severity, x.op_type.clone(), crate::report_diagnostics::shape(&x.message))
+            let shape = crate::report_diagnostics::shape;
+            (x.rule.code(), x.severity, shape(&x.message), shape(&x.hint))
         };
         match groups.iter_mut().find(|(first, _)| key(first) == key(f)) {
             Some((_, more)) => more.push(f),
             None => groups.push((f, Vec::new())),
         }
     }
-    for (i, (first, more)) in groups.iter().enumerate() {
-        if i < opts.max_full {
+    // Every kind of error in full; kinds of warning up to `max_full`, then one line each.
+    let mut full_warnings = 0;
+    let mut one_line = 0;
+    for (first, more) in &groups {
+        let full = first.severity == Severity::Error || full_warnings < opts.max_full;
+        if first.severity == Severity::Warning && full {
+            full_warnings += 1;
+        }
+        if full {
             s.push_str(&render_finding(first, color));
             if !more.is_empty() {
                 let names: Vec<String> = more
@@ -219,9 +231,10 @@ pub fn text_with(file: &str, r: &CheckReport, color: bool, opts: &TextOptions) -
             }
             s.push('\n');
         } else {
-            if i == opts.max_full {
-                let _ = writeln!(s, "further findings, one line per kind (--max-diagnostics N shows more):");
+            if one_line == 0 {
+                let _ = writeln!(s, "further warnings, one line per kind (--max-diagnostics N shows more):");
             }
+            one_line += 1;
             let what = match &first.op_type {
                 Some(t) => format!("{t}: {}", first.message),
                 None => first.message.clone(),
@@ -229,7 +242,7 @@ pub fn text_with(file: &str, r: &CheckReport, color: bool, opts: &TextOptions) -
             let _ = writeln!(s, "  {} x{}: {what}", first.rule.code(), more.len() + 1);
         }
     }
-    if groups.len() > opts.max_full {
+    if one_line > 0 {
         s.push('\n');
     }
     let (dla, cpu) = (r.count(Unit::Dla), r.count(Unit::Cpu));
@@ -287,10 +300,10 @@ pub fn text_with(file: &str, r: &CheckReport, color: bool, opts: &TextOptions) -
     }
     let _ = writeln!(
         s,
-        "\nresult: {} error(s), {} warning(s) in {} kind(s): {}",
+        "\nresult: {} error(s), {} warning(s){}: {}",
         r.errors(),
         r.warnings(),
-        groups.len(),
+        if groups.len() < r.findings.len() { format!(" of {} kind(s)", groups.len()) } else { String::new() },
         if r.ok() { "ok" } else { "the model does not fit the target" }
     );
     s

@@ -356,7 +356,7 @@ impl Counter<'_> {
         op.outputs().first().copied().flatten().ok_or_else(|| "output 0 is missing".to_string())
     }
 
-    /// The dims of a value; a symbolic dim counts as 1, with a warning.
+    /// The dims of a value; a symbolic or unknown dim is an error (the node is not costed).
     fn dims(&mut self, v: ValueId, node: &str) -> Result<Vec<u64>, String> {
         let val = self.model.graph.value(v);
         if let Some(Const::Dense(t)) = &val.init {
@@ -371,12 +371,12 @@ impl Counter<'_> {
             match d {
                 Dim::Known(n) => out.push(*n),
                 Dim::Sym(s) => {
-                    self.warnings.push(CostWarning {
-                        code: "qc::cost::symbolic_dim",
-                        node: node.to_string(),
-                        message: format!("dim `{s}` of `{}` is symbolic; counted as 1", val.name),
-                    });
-                    out.push(1);
+                    // Never counted as 1: the node is reported uncosted, with the dim.
+                    let _ = node;
+                    return Err(format!(
+                        "dim `{s}` of `{}` is symbolic (give the inputs' dims with --overwrite-input-shape)",
+                        val.name
+                    ));
                 }
                 Dim::Unknown => return Err(format!("a dim of `{}` is unknown", val.name)),
             }
