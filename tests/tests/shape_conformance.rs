@@ -49,6 +49,31 @@ fn shape_conformance() {
     assert!(agree >= FLOOR, "{agree} agree, below the floor of {FLOOR}");
 }
 
+/// The issue-19 ops (`qc_tests::ISSUE19_OPS`) through `infer-shapes`, with an exact count.
+#[test]
+fn shape_conformance_issue19() {
+    let Some(shared) = qc_tests::shared_or_say("shape_conformance") else { return };
+    let (mut denominator, mut agree) = (0usize, 0usize);
+    for case in qc_tests::backend_node_cases(&shared) {
+        let Ok(loaded) = qc::load::load(&case.model, Default::default()) else { continue };
+        let mut model = loaded.model;
+        if !qc_tests::uses_issue19_ops(&model) {
+            continue;
+        }
+        denominator += 1;
+        match check_case(&case, &mut model) {
+            Ok(()) => agree += 1,
+            Err(why) => eprintln!("disagree {}: {why}", case.name),
+        }
+    }
+    eprintln!("shape_conformance (issue 19): {agree} of {denominator} node tests agree");
+    assert_eq!((agree, denominator), (ISSUE19_AGREE, ISSUE19_DENOMINATOR));
+}
+
+/// The issue-19 figures: node tests counted, and those shape inference agrees with.
+const ISSUE19_DENOMINATOR: usize = 54;
+const ISSUE19_AGREE: usize = 54;
+
 fn check_case(case: &BackendCase, model: &mut qc_ir::Model) -> Result<(), String> {
     let data_set = case.data_sets.first().ok_or("no data set")?;
     let inputs = BackendCase::tensor_files(data_set, "input_");

@@ -17,6 +17,7 @@ mod nn;
 mod quant;
 mod reduce;
 mod resize;
+mod scatter;
 mod shape_ops;
 #[cfg(test)]
 mod tests;
@@ -194,6 +195,9 @@ fn dispatch(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Vec<Array>, EvalError> {
         return Ok(r);
     }
     if let Some(r) = resize::eval(op, x, opset)? {
+        return Ok(r);
+    }
+    if let Some(r) = scatter::eval(op, x, opset)? {
         return Ok(r);
     }
     Err(unsupported_op(op))

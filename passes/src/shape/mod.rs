@@ -38,6 +38,7 @@ mod quant;
 mod reduce;
 mod reshape;
 mod resize;
+mod scatter;
 mod slicing;
 
 pub use conv::{Window, output_size};
@@ -592,6 +593,7 @@ fn dispatch(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
         .or_else(|| producers::infer(cx))
         .or_else(|| resize::infer(cx))
         .or_else(|| misc::infer(cx))
+        .or_else(|| scatter::infer(cx))
 }
 
 #[cfg(test)]
