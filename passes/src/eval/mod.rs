@@ -6,13 +6,15 @@
 //!
 //! Semantics follow the ONNX reference implementation op by op, with the opset-dependent forms
 //! (attributes that became inputs) selected by the `opset` argument, and the QONNX custom ops as
-//! described in `research/qonnx.md`. Floating-point kernels compute in `f64` and round once to
-//! the output type. Bad input (shapes, arity, indices, overflowing dims) is an [`EvalError`],
-//! never a panic. Ops not implemented return [`EvalError::UnsupportedOp`].
+//! described in `research/qonnx.md`, and onnxruntime's `com.microsoft` contrib ops as its
+//! offline optimizer writes them (`microsoft`). Floating-point kernels compute in `f64` and
+//! round once to the output type. Bad input (shapes, arity, indices, overflowing dims) is an
+//! [`EvalError`], never a panic. Ops not implemented return [`EvalError::UnsupportedOp`].
 
 pub mod array;
 mod elementwise;
 pub mod float8;
+mod microsoft;
 mod nn;
 mod quant;
 mod reduce;
@@ -175,6 +177,9 @@ fn dispatch(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Vec<Array>, EvalError> {
         && let Some(r) = quant::qonnx(op, x, qonnx)?
     {
         return Ok(r);
+    }
+    if op.domain() == qc_ir::op::MICROSOFT_DOMAIN {
+        return microsoft::eval(op, x, opset)?.ok_or_else(|| unsupported_op(op));
     }
     if !default {
         return Err(unsupported_op(op));

@@ -31,6 +31,7 @@ pub mod control;
 mod conv;
 mod elementwise;
 mod matmul;
+mod microsoft;
 mod misc;
 mod norm;
 mod producers;
@@ -578,6 +579,9 @@ fn dispatch(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
     }
     if d == channels_last::DOMAIN {
         return channels_last::infer(cx);
+    }
+    if d == qc_ir::op::MICROSOFT_DOMAIN {
+        return microsoft::infer(cx);
     }
     if !d.is_empty() {
         return None;
