@@ -164,16 +164,20 @@ fn fused_matmul(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Array, EvalError> {
     if alpha == 1.0 { Ok(y) } else { map_float(&y, |v| v * alpha) }
 }
 
-/// Layer normalisation over the last axis of `s` with `gamma` and `beta`; `rms` leaves out the
-/// mean (the simplified form). Returns `y`, the means and the inverse standard deviations.
-fn norm_last(
+/// A normalisation's result, means, inverse standard deviations, and the dims of the two.
+type Normed = (Array, Vec<f64>, Vec<f64>, Vec<usize>);
+
+/// Layer normalisation of `s` over the dims from `axis` on, with `gamma` and `beta`; `rms`
+/// leaves out the mean (the simplified form). Returns `y`, the means, the inverse standard
+/// deviations and their dims.
+fn norm_from(
     s: &Array,
     gamma: &Array,
     beta: Option<&Array>,
     eps: f64,
     axis: usize,
     rms: bool,
-) -> Result<(Array, Vec<f64>, Vec<f64>, Vec<usize>), EvalError> {
+) -> Result<Normed, EvalError> {
     let len: usize = s.dims[axis..].iter().product();
     let outer: usize = s.dims[..axis].iter().product();
     let v = s.to_f64()?;
@@ -211,7 +215,7 @@ fn skip_norm(op: &Op, x: &Ins<'_>, opset: i64, rms: bool) -> Result<Vec<Array>, 
         return Err(EvalError::shape("the input must have rank 1 or more"));
     }
     let eps = f64::from(a_float(op, "epsilon", 1e-12)?);
-    let (y, means, invs, sd) = norm_last(&s, x.get(2)?, beta, eps, s.rank() - 1, rms)?;
+    let (y, means, invs, sd) = norm_from(&s, x.get(2)?, beta, eps, s.rank() - 1, rms)?;
     Ok(vec![
         y,
         Array::from_f64s(ElemType::F32, sd.clone(), means)?,
@@ -226,7 +230,7 @@ pub(crate) fn simplified_norm(op: &Op, x: &Ins<'_>) -> Result<Vec<Array>, EvalEr
     let a = x.get(0)?;
     let axis = norm_axis(a_int(op, "axis", -1)?, a.rank())?;
     let eps = f64::from(a_float(op, "epsilon", 1e-5)?);
-    let (y, _, invs, sd) = norm_last(a, x.get(1)?, x.opt(2), eps, axis, true)?;
+    let (y, _, invs, sd) = norm_from(a, x.get(1)?, x.opt(2), eps, axis, true)?;
     let stash = ElemType::from_code(a_int(op, "stash_type", 1)? as i32);
     Ok(vec![y, Array::from_f64s(stash, sd, invs)?])
 }
@@ -306,7 +310,7 @@ fn channels_last_pool(op: &Op, x: &Ins<'_>, float: &Op, opset: i64) -> Result<Ar
 }
 
 fn qlinear_concat(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Array, EvalError> {
-    if x.len() < 5 || (x.len() - 2) % 3 != 0 {
+    if x.len() < 5 || !(x.len() - 2).is_multiple_of(3) {
         return Err(EvalError::Arity {
             node: String::new(),
             msg: format!("QLinearConcat takes Y_scale, Y_zero_point and triples, found {} inputs", x.len()),

@@ -121,7 +121,7 @@ fn pool(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
 /// `QLinearConcat(Y_scale, Y_zero_point, (X, X_scale, X_zero_point)...)`.
 fn concat(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     let n = cx.op.inputs().len();
-    if n < 5 || (n - 2) % 3 != 0 {
+    if n < 5 || !(n - 2).is_multiple_of(3) {
         return bad(
             Kind::Rank,
             format!("QLinearConcat takes Y_scale, Y_zero_point and triples, found {n} inputs"),

@@ -48,7 +48,7 @@ fn stft(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     };
     let onesided = cx.attr_int("onesided", 1)? != 0;
     let flen = if cx.has(3) {
-        cx.ints(3).ok().and_then(|v| v.first().copied()).map_or(Dim::Unknown, |n| dim_of(n))
+        cx.ints(3).ok().and_then(|v| v.first().copied()).map_or(Dim::Unknown, dim_of)
     } else if cx.has(2) {
         cx.dims(2).ok().and_then(|d| d.first().cloned()).unwrap_or(Dim::Unknown)
     } else {
