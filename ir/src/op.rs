@@ -26,6 +26,10 @@ pub fn is_default_domain(domain: &str) -> bool {
 pub const QONNX_DOMAINS: [&str; 4] =
     ["qonnx.custom_op.general", "onnx.brevitas", "finn.custom_op.general", "finn"];
 
+/// The domain of onnxruntime's contrib ops (`FusedConv`, `QLinearAdd`, ...), which its offline
+/// optimizer writes into models.
+pub const MICROSOFT_DOMAIN: &str = "com.microsoft";
+
 /// A node of the graph.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Op {
@@ -307,7 +311,7 @@ pub struct QonnxQuantAttrs {
 pub struct OpSchema {
     pub kind: OpKind,
     pub op_type: &'static str,
-    /// Which domains this schema answers for: the default domain, or QONNX's.
+    /// Which domains this schema answers for: the default domain, QONNX's, or onnxruntime's.
     pub family: Family,
     pub min_inputs: usize,
     pub max_inputs: usize,
@@ -326,6 +330,8 @@ pub enum Family {
     Onnx,
     /// QONNX's custom ops: [`QONNX_DOMAINS`] and, for older exporters, the empty domain.
     Qonnx,
+    /// onnxruntime's contrib ops, in [`MICROSOFT_DOMAIN`] only.
+    Microsoft,
 }
 
 impl OpSchema {
@@ -410,6 +416,7 @@ known_ops! {
     ConvTranspose Onnx "ConvTranspose" (2, 3) (1, 1) "auto_pad:s dilations:I group:i kernel_shape:I output_padding:I output_shape:I pads:I strides:I";
     DepthToSpace Onnx "DepthToSpace" (1, 1) (1, 1) "blocksize:i mode:s";
     DequantizeLinear Onnx "DequantizeLinear" (2, 3) (1, 1) "axis:i block_size:i output_dtype:i";
+    DynamicQuantizeLinear Onnx "DynamicQuantizeLinear" (1, 1) (3, 3) "";
     Div Onnx "Div" (2, 2) (1, 1) "axis:i broadcast:i consumed_inputs:I";
     Dropout Onnx "Dropout" (1, 3) (1, 2) "ratio:f is_test:i seed:i consumed_inputs:I";
     Elu Onnx "Elu" (1, 1) (1, 1) "alpha:f consumed_inputs:I";
@@ -460,6 +467,8 @@ known_ops! {
     Reshape Onnx "Reshape" (1, 2) (1, 1) "shape:I allowzero:i consumed_inputs:I";
     Resize Onnx "Resize" (1, 4) (1, 1) "antialias:i axes:I coordinate_transformation_mode:s cubic_coeff_a:f exclude_outside:i extrapolation_value:f keep_aspect_ratio_policy:s mode:s nearest_mode:s";
     Round Onnx "Round" (1, 1) (1, 1) "";
+    // onnxruntime's RMS normalisation, which it registers in the default domain.
+    SimplifiedLayerNormalization Onnx "SimplifiedLayerNormalization" (2, 3) (1, 2) "axis:i epsilon:f stash_type:i";
     Scan Onnx "Scan" (1, N) (1, N) "body:g num_scan_inputs:i scan_input_axes:I scan_input_directions:I scan_output_axes:I scan_output_directions:I directions:I";
     Selu Onnx "Selu" (1, 1) (1, 1) "alpha:f gamma:f consumed_inputs:I";
     Shape Onnx "Shape" (1, 1) (1, 1) "start:i end:i";
@@ -488,6 +497,28 @@ known_ops! {
     Trunc Qonnx "Trunc" (5, 6) (1, 1) "rounding_mode:s signed:i narrow:i";
     MultiThreshold Qonnx "MultiThreshold" (2, 2) (1, 1) "out_dtype:s out_scale:f out_bias:f data_layout:s";
     FloatQuant Qonnx "FloatQuant" (5, 6) (1, 1) "has_inf:i has_nan:i has_subnormal:i rounding_mode:s saturation:i";
+    // onnxruntime's contrib ops (com.microsoft), as its offline optimizer writes them.
+    FusedConv Microsoft "FusedConv" (2, 4) (1, 1) "auto_pad:s dilations:I group:i kernel_shape:I pads:I strides:I activation:s activation_params:F";
+    FusedMatMul Microsoft "FusedMatMul" (2, 2) (1, 1) "alpha:f transA:i transB:i transBatchA:i transBatchB:i";
+    FusedGemm Microsoft "FusedGemm" (2, 3) (1, 1) "alpha:f beta:f transA:i transB:i activation:s activation_alpha:f activation_beta:f activation_gamma:f";
+    MsGelu Microsoft "Gelu" (1, 1) (1, 1) "";
+    FastGelu Microsoft "FastGelu" (1, 2) (1, 1) "";
+    BiasGelu Microsoft "BiasGelu" (2, 2) (1, 1) "";
+    QuickGelu Microsoft "QuickGelu" (1, 1) (1, 1) "alpha:f";
+    BiasAdd Microsoft "BiasAdd" (3, 3) (1, 1) "";
+    SkipLayerNormalization Microsoft "SkipLayerNormalization" (3, 5) (1, 4) "epsilon:f";
+    SkipSimplifiedLayerNormalization Microsoft "SkipSimplifiedLayerNormalization" (3, 4) (1, 4) "epsilon:f";
+    QLinearAdd Microsoft "QLinearAdd" (7, 8) (1, 1) "";
+    QLinearMul Microsoft "QLinearMul" (7, 8) (1, 1) "";
+    QLinearSigmoid Microsoft "QLinearSigmoid" (4, 5) (1, 1) "";
+    QLinearLeakyRelu Microsoft "QLinearLeakyRelu" (4, 5) (1, 1) "alpha:f";
+    QLinearGlobalAveragePool Microsoft "QLinearGlobalAveragePool" (5, 5) (1, 1) "channels_last:i";
+    QLinearAveragePool Microsoft "QLinearAveragePool" (4, 5) (1, 1) "auto_pad:s ceil_mode:i count_include_pad:i kernel_shape:I pads:I strides:I channels_last:i";
+    QLinearConcat Microsoft "QLinearConcat" (5, N) (1, 1) "axis:i";
+    QLinearSoftmax Microsoft "QLinearSoftmax" (4, 5) (1, 1) "axis:i opset:i";
+    QGemm Microsoft "QGemm" (6, 9) (1, 1) "alpha:f transA:i transB:i";
+    MsQuantizeLinear Microsoft "QuantizeLinear" (2, 3) (1, 1) "axis:i";
+    MsDequantizeLinear Microsoft "DequantizeLinear" (2, 3) (1, 1) "axis:i";
 }
 
 impl OpKind {
@@ -509,6 +540,7 @@ impl OpKind {
                 cands.iter().find(|s| match s.family {
                     Family::Onnx => default,
                     Family::Qonnx => qonnx || domain.is_empty(),
+                    Family::Microsoft => domain == MICROSOFT_DOMAIN,
                 })
             })
             .map_or(OpKind::Custom, |s| s.kind)
@@ -557,6 +589,11 @@ mod tests {
         assert_eq!(OpKind::resolve("onnx.brevitas", "Quant"), OpKind::Quant);
         assert_eq!(OpKind::resolve("", "Quant"), OpKind::Quant);
         assert_eq!(OpKind::resolve("qonnx.custom_op.general", "Relu"), OpKind::Custom);
+        assert_eq!(OpKind::resolve("com.microsoft", "FusedConv"), OpKind::FusedConv);
+        assert_eq!(OpKind::resolve("com.microsoft", "Gelu"), OpKind::MsGelu);
+        assert_eq!(OpKind::resolve("", "Gelu"), OpKind::Gelu);
+        assert_eq!(OpKind::resolve("", "FusedConv"), OpKind::Custom);
+        assert_eq!(OpKind::resolve("com.microsoft", "Conv"), OpKind::Custom);
     }
 
     #[test]

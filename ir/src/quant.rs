@@ -137,6 +137,9 @@ pub enum QuantOrigin {
     QonnxMultiThreshold,
     OnnxQdq,
     OnnxQLinear,
+    /// ONNX `DynamicQuantizeLinear`: uint8 whose scale and zero point are computed at run time
+    /// from the tensor's range (so the spec has neither).
+    OnnxDynamic,
     AccessAttributes,
     ZigZagAttributes,
     /// A `finn_datatype` entry of the graph's `quantization_annotation` in the file.
@@ -170,7 +173,7 @@ pub const ROUNDING_NAMES: [(Rounding, &str); 7] = [
 ];
 
 /// The names of the origins, as the textual IR and reports write them.
-pub const ORIGIN_NAMES: [(QuantOrigin, &str); 11] = [
+pub const ORIGIN_NAMES: [(QuantOrigin, &str); 12] = [
     (QuantOrigin::QonnxQuant, "qonnx_quant"),
     (QuantOrigin::QonnxBipolarQuant, "qonnx_bipolar_quant"),
     (QuantOrigin::QonnxTrunc, "qonnx_trunc"),
@@ -178,6 +181,7 @@ pub const ORIGIN_NAMES: [(QuantOrigin, &str); 11] = [
     (QuantOrigin::QonnxMultiThreshold, "qonnx_multi_threshold"),
     (QuantOrigin::OnnxQdq, "onnx_qdq"),
     (QuantOrigin::OnnxQLinear, "onnx_qlinear"),
+    (QuantOrigin::OnnxDynamic, "onnx_dynamic"),
     (QuantOrigin::AccessAttributes, "access_attributes"),
     (QuantOrigin::ZigZagAttributes, "zigzag_attributes"),
     (QuantOrigin::Annotation, "annotation"),

@@ -142,7 +142,7 @@ pub const EXTENDED: [&str; 19] = [
 
 /// Op types `--extended` counts as free: data movement, quantizers and the activations (as the
 /// reference already counts Relu, Sigmoid, Elu and Selu).
-pub const EXTENDED_FREE: [&str; 36] = [
+pub const EXTENDED_FREE: [&str; 37] = [
     "Dropout",
     "Squeeze",
     "Unsqueeze",
@@ -161,6 +161,7 @@ pub const EXTENDED_FREE: [&str; 36] = [
     "IntQuant",
     "FloatQuant",
     "MultiThreshold",
+    "DynamicQuantizeLinear",
     "LeakyRelu",
     "Tanh",
     "HardSigmoid",
@@ -316,10 +317,23 @@ struct Counter<'m> {
 impl Counter<'_> {
     fn node(&mut self, op: &Op, name: &str) -> Outcome {
         let t = op.op_type();
+        let ms = op.domain() == qc_ir::op::MICROSOFT_DOMAIN;
         let result = match t {
-            "Conv" => self.conv(op, name, 0, 1),
-            "MatMul" | "Gemm" => self.matmul(op, name, 0, 1),
+            "Conv" if !ms => self.conv(op, name, 0, 1),
+            "MatMul" | "Gemm" if !ms => self.matmul(op, name, 0, 1),
             "Upsample" => self.upsample(op, name),
+            // onnxruntime's fused ops are their Conv, Gemm and MatMul (the activation is free).
+            "FusedConv" if ms => self.conv(op, name, 0, 1),
+            "FusedGemm" | "FusedMatMul" if ms => self.matmul(op, name, 0, 1),
+            _ if ms && self.opts.extended => match t {
+                "QLinearAdd" | "QLinearMul" => self.qlinear_binary(op, name),
+                "QLinearGlobalAveragePool" | "QLinearAveragePool" => self.average_pool(op, name),
+                "QLinearSoftmax" => self.softmax(op, name),
+                "QGemm" => self.matmul(op, name, 0, 3),
+                "QLinearSigmoid" | "QLinearLeakyRelu" | "QLinearConcat" | "QuantizeLinear"
+                | "DequantizeLinear" | "Gelu" | "FastGelu" | "QuickGelu" => return Outcome::Free,
+                _ => return Outcome::Unsupported,
+            },
             _ if self.opts.extended && EXTENDED.contains(&t) => match t {
                 "QLinearConv" => self.conv(op, name, 0, 3),
                 "ConvInteger" => self.conv(op, name, 0, 1),
@@ -427,6 +441,14 @@ impl Counter<'_> {
         ]))
     }
 
+    /// `QLinearAdd`/`QLinearMul`: one operation per output element, keyed by the datatypes of
+    /// the two quantized operands (inputs 0 and 3), as their float counterparts are.
+    fn qlinear_binary(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+        let (a, b, o) = (self.input(op, 0)?, self.input(op, 3)?, self.output(op)?);
+        let n: u64 = self.dims(o, name)?.iter().product();
+        self.plain(op, name, a, b, n)
+    }
+
     fn conv_transpose(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
         let (i, w, o) = (self.input(op, 0)?, self.input(op, 1)?, self.output(op)?);
         let (is, ws, os) = (self.dims(i, name)?, self.dims(w, name)?, self.dims(o, name)?);
@@ -452,8 +474,9 @@ impl Counter<'_> {
         if is.len() < 3 {
             return Err("pooling needs a batch, a channel and a spatial dim".into());
         }
-        let window: u64 = if op.op_type() == "GlobalAveragePool" {
-            is[2..].iter().product()
+        let channels_last = op.attr_int("channels_last", 0).unwrap_or(0) != 0;
+        let window: u64 = if op.op_type().ends_with("GlobalAveragePool") {
+            if channels_last { is[1..is.len() - 1].iter().product() } else { is[2..].iter().product() }
         } else {
             match op.attr("kernel_shape").map(|a| &a.value) {
                 Some(AttrValue::Ints(k)) => k.iter().map(|&x| x.max(0) as u64).product(),
@@ -537,7 +560,7 @@ impl Counter<'_> {
     fn matmul(&mut self, op: &Op, name: &str, ai: usize, bi: usize) -> Result<Counts, String> {
         let (a, b, o) = (self.input(op, ai)?, self.input(op, bi)?, self.output(op)?);
         let (mut as_, mut bs, os) = (self.dims(a, name)?, self.dims(b, name)?, self.dims(o, name)?);
-        if op.op_type() == "Gemm" {
+        if matches!(op.op_type(), "Gemm" | "FusedGemm" | "QGemm") {
             if as_.len() != 2 || bs.len() != 2 {
                 return Err("Gemm operands must be 2-D".into());
             }
@@ -547,6 +570,11 @@ impl Counter<'_> {
             if op.attr_int("transB", 0).unwrap_or(0) != 0 {
                 bs.reverse();
             }
+        }
+        // FusedMatMul's transA swaps A's last two dims (transBatchA moves only batch dims).
+        if op.op_type() == "FusedMatMul" && op.attr_int("transA", 0).unwrap_or(0) != 0 && as_.len() >= 2 {
+            let r = as_.len();
+            as_.swap(r - 2, r - 1);
         }
         let k = *as_.last().ok_or("operand A is a scalar")?;
         let macs = k * os.iter().product::<u64>();

@@ -1,6 +1,6 @@
 //! Quantization specs read from the ops of every dialect: QONNX `Quant`/`IntQuant`,
-//! `BipolarQuant`, `Trunc`, `FloatQuant` and `MultiThreshold`, ONNX `QuantizeLinear` and
-//! `DequantizeLinear`, and the integer ops `QLinearConv`, `QLinearMatMul`, `ConvInteger`,
+//! `BipolarQuant`, `Trunc`, `FloatQuant` and `MultiThreshold`, ONNX `QuantizeLinear`,
+//! `DequantizeLinear` and `DynamicQuantizeLinear` (uint8 at a run-time scale), and the integer ops `QLinearConv`, `QLinearMatMul`, `ConvInteger`,
 //! `MatMulInteger`.
 //!
 //! The datatypes follow QONNX's rules (research/qonnx.md 1(a), 1(b)) exactly, because `qc cost`
@@ -137,6 +137,15 @@ pub fn quantizer_spec(model: &Model, op: &Op) -> Option<QuantSpec> {
     let input = |i: usize| op.inputs().get(i).copied().flatten();
     let f32_spec = |origin| QuantSpec::dtype_only(DataType::F32, origin);
     match op.kind() {
+        // uint8 at a scale and zero point computed at run time (outputs 1 and 2).
+        OpKind::DynamicQuantizeLinear => Some(QuantSpec {
+            dtype: DataType::int(8, false),
+            scale: None,
+            zero_point: None,
+            narrow: false,
+            rounding: Rounding::HalfEven,
+            origin: QuantOrigin::OnnxDynamic,
+        }),
         OpKind::Quant | OpKind::IntQuant => {
             let attrs = op.qonnx_quant().ok()?;
             let rounding = Rounding::from_qonnx(&attrs.rounding_mode).unwrap_or(Rounding::HalfEven);

@@ -158,19 +158,67 @@ pub const ISSUE3_OPS: &[&str] = &[
 
 /// The ops issue 19 adds to shape inference and the evaluator: control flow and recurrent
 /// layers. Their node tests are those whose names start with one of [`ISSUE19_PREFIXES`].
-pub const ISSUE19_OPS: &[&str] = &["If", "Loop", "Scan", "LSTM", "GRU", "RNN"];
+pub const ISSUE19_CONTROL_OPS: &[&str] = &["If", "Loop", "Scan", "LSTM", "GRU", "RNN"];
 
-/// The names of the ONNX backend node tests of [`ISSUE19_OPS`] start with one of these.
+/// The names of the ONNX backend node tests of [`ISSUE19_CONTROL_OPS`] start with one of these.
 pub const ISSUE19_PREFIXES: &[&str] =
     &["test_if", "test_loop", "test_scan", "test_lstm_", "test_gru_", "test_rnn_", "test_simple_rnn_"];
 
-/// The node tests of [`ISSUE19_OPS`], sorted by name.
+/// The node tests of [`ISSUE19_CONTROL_OPS`], sorted by name.
 pub fn issue19_cases(shared: &Path) -> Vec<BackendCase> {
     backend_node_cases(shared)
         .into_iter()
         .filter(|c| ISSUE19_PREFIXES.iter().any(|p| c.name.starts_with(p)))
         .collect()
 }
+
+// ---- Issue 19, standard ops real exporters write (keep this block separate) ----
+
+/// The default-domain ops issue 19 adds to shape inference and the evaluator. A node test counts
+/// towards the issue-19 conformance denominators when it uses at least one of them and every op
+/// of its model is in this list or in [`ISSUE3_OPS`].
+pub const ISSUE19_OPS: &[&str] = &[
+    "DynamicQuantizeLinear",
+    "MatMulInteger",
+    "ConvInteger",
+    "STFT",
+    "Tan",
+    "Asin",
+    "Acos",
+    "Atan",
+    "Sinh",
+    "Cosh",
+    "Asinh",
+    "Acosh",
+    "Atanh",
+    "Round",
+    "NonZero",
+    "ScatterND",
+    "ScatterElements",
+    "Scatter",
+    "CumSum",
+];
+
+/// Whether `model` uses an op of [`ISSUE19_OPS`] and only ops of it or of [`ISSUE3_OPS`].
+pub fn uses_issue19_ops(model: &qc_ir::Model) -> bool {
+    let (mut ok, mut any) = (true, false);
+    let mut check = |g: &qc_ir::Graph| {
+        for (_, op) in g.ops() {
+            let t = op.op_type();
+            let default = op.domain().is_empty();
+            any |= default && ISSUE19_OPS.contains(&t);
+            let qonnx = qc_ir::op::QONNX_DOMAINS.contains(&op.domain());
+            if !(default || qonnx) || !(ISSUE3_OPS.contains(&t) || ISSUE19_OPS.contains(&t)) {
+                ok = false;
+            }
+        }
+    };
+    check(&model.graph);
+    model.graph.visit_subgraphs(&mut check);
+    ok && any
+}
+
+// ---- end of issue 19 ----
 
 /// One test of the ONNX backend suite (`conformance/onnx-backend/node/<name>/`).
 #[derive(Debug, Clone)]

@@ -231,3 +231,48 @@ fn quantized_weights_keep_their_datatype() {
     assert_eq!(r.total["mem_o_INT32"], 2.0);
     assert_eq!(r.total["total_bops"], 12.0);
 }
+
+#[test]
+fn dynamic_int8_and_fused_ops_cost_as_their_float_layers() {
+    // x[1,4,8,8] through W[8,4,3,3] with pads 1: 8 * 4 * 9 * 64 = 18432 MACs, in every form.
+    let n = 8 * 4 * 9;
+    let ones = "0x".to_string() + &"0000803f".repeat(n);
+    let int8_ones = "0x".to_string() + &"01".repeat(n);
+    let header = "ir_version 8\nopset_import \"\" 13\nopset_import \"com.microsoft\" 1\n\n";
+    let float = cost_text(
+        &format!(
+            "{header}graph @g(%x: f32[1,4,8,8]) -> (%y: ?) {{\n  init %w = f32[8,4,3,3] raw {ones}\n  \
+             %y = \"\"::Conv(%x, %w) {{pads = [1, 1, 1, 1]}}\n}}\n"
+        ),
+        CostOptions::default(),
+    );
+    assert_eq!(float.total["op_mac_FLOAT32_FLOAT32"], 18432.0);
+    let fused = cost_text(
+        &format!(
+            "{header}graph @g(%x: f32[1,4,8,8]) -> (%y: ?) {{\n  init %w = f32[8,4,3,3] raw {ones}\n  \
+             %y = com.microsoft::FusedConv(%x, %w) {{activation = \"Relu\", pads = [1, 1, 1, 1]}}\n}}\n"
+        ),
+        CostOptions::default(),
+    );
+    assert_eq!(fused.total, float.total);
+    let dynamic = format!(
+        "{header}graph @g(%x: f32[1,4,8,8]) -> (%y: ?) {{\n  init %w = i8[8,4,3,3] raw {int8_ones}\n  \
+         init %ws = f32[] raw 0x0000803f\n  \
+         %q, %s, %z = \"\"::DynamicQuantizeLinear(%x)\n  \
+         %acc = \"\"::ConvInteger(%q, %w, %z) {{pads = [1, 1, 1, 1]}}\n  \
+         %f = \"\"::Cast(%acc) {{to = 1}}\n  \
+         %scale = \"\"::Mul(%s, %ws)\n  \
+         %y = \"\"::Mul(%f, %scale)\n}}\n"
+    );
+    let r = cost_text(&dynamic, CostOptions { discount_sparsity: true, extended: true });
+    // The layer's MACs are 8-bit: the activation UINT8 (DynamicQuantizeLinear), the weight INT8.
+    assert_eq!(r.total["op_mac_UINT8_INT8"], 18432.0);
+    assert!(r.unsupported.is_empty(), "{:?}", r.unsupported);
+    let mut model = qc_ir::text::parse_model(&dynamic).unwrap();
+    preprocess(&mut model, ManagerOptions::default()).unwrap();
+    let q = model.graph.find("q").and_then(|v| model.graph.value(v).quant.clone());
+    assert_eq!(
+        q.map(|q| (q.dtype.name(), q.origin)),
+        Some(("UINT8".to_string(), qc_ir::QuantOrigin::OnnxDynamic))
+    );
+}

@@ -141,6 +141,33 @@ fn evaluator_runs_the_control_flow_and_recurrent_node_tests() {
 const ISSUE19_CASES: usize = 22;
 const ISSUE19_EVAL_PASS: usize = 18;
 
+/// The issue-19 ops (`qc_tests::ISSUE19_OPS`) through the evaluator: every node test that uses
+/// one of them and otherwise only issue-3 ops, with an exact pass count.
+#[test]
+fn evaluator_matches_the_issue19_node_tests() {
+    let Some(shared) = qc_tests::shared_or_say("eval_conformance") else { return };
+    let (mut denominator, mut passed) = (0, 0);
+    for case in &qc_tests::backend_node_cases(&shared) {
+        let Ok(loaded) = qc::load::load(&case.model, Default::default()) else { continue };
+        if !qc_tests::uses_issue19_ops(&loaded.model) {
+            continue;
+        }
+        denominator += 1;
+        let r = std::panic::catch_unwind(AssertUnwindSafe(|| run_case(case, &loaded.model)))
+            .unwrap_or_else(|_| Err("the evaluator panicked".into()));
+        match r {
+            Ok(()) => passed += 1,
+            Err(why) => eprintln!("FAIL {}: {why}", case.name),
+        }
+    }
+    eprintln!("eval_conformance (issue 19): {passed} of {denominator} node tests pass");
+    assert_eq!((passed, denominator), (ISSUE19_PASS, ISSUE19_DENOMINATOR));
+}
+
+/// The issue-19 figures: node tests counted, and those the evaluator passes.
+const ISSUE19_DENOMINATOR: usize = 54;
+const ISSUE19_PASS: usize = 54;
+
 fn scalar(v: f64) -> Array {
     Array::scalar_f32(v as f32)
 }

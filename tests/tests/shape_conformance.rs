@@ -68,11 +68,36 @@ fn shape_conformance_of_control_flow_and_recurrent_ops() {
     }
     eprintln!("issue-19 shape conformance: {} of {} node tests agree", agree.len(), cases.len());
     assert_eq!(cases.len(), 22, "the issue-19 node tests changed");
-    assert_eq!(agree.len(), ISSUE19_AGREE, "agreeing: {agree:?}");
+    assert_eq!(agree.len(), ISSUE19_CONTROL_AGREE, "agreeing: {agree:?}");
 }
 
 /// Issue 19's node tests whose outputs shape inference gets exactly.
-const ISSUE19_AGREE: usize = 18;
+const ISSUE19_CONTROL_AGREE: usize = 18;
+
+/// The issue-19 ops (`qc_tests::ISSUE19_OPS`) through `infer-shapes`, with an exact count.
+#[test]
+fn shape_conformance_issue19() {
+    let Some(shared) = qc_tests::shared_or_say("shape_conformance") else { return };
+    let (mut denominator, mut agree) = (0usize, 0usize);
+    for case in qc_tests::backend_node_cases(&shared) {
+        let Ok(loaded) = qc::load::load(&case.model, Default::default()) else { continue };
+        let mut model = loaded.model;
+        if !qc_tests::uses_issue19_ops(&model) {
+            continue;
+        }
+        denominator += 1;
+        match check_case(&case, &mut model) {
+            Ok(()) => agree += 1,
+            Err(why) => eprintln!("disagree {}: {why}", case.name),
+        }
+    }
+    eprintln!("shape_conformance (issue 19): {agree} of {denominator} node tests agree");
+    assert_eq!((agree, denominator), (ISSUE19_AGREE, ISSUE19_DENOMINATOR));
+}
+
+/// The issue-19 figures: node tests counted, and those shape inference agrees with.
+const ISSUE19_DENOMINATOR: usize = 54;
+const ISSUE19_AGREE: usize = 54;
 
 fn check_case(case: &BackendCase, model: &mut qc_ir::Model) -> Result<(), String> {
     let data_set = case.data_sets.first().ok_or("no data set")?;

@@ -67,6 +67,7 @@ where
         QuantOrigin::QonnxFloatQuant,
         QuantOrigin::OnnxQdq,
         QuantOrigin::OnnxQLinear,
+        QuantOrigin::OnnxDynamic,
         QuantOrigin::AccessAttributes,
         QuantOrigin::ZigZagAttributes,
         QuantOrigin::Annotation,

@@ -71,6 +71,18 @@ fn unsupported(f: &Facts<'_>, id: OpId) -> Finding {
     }
     x.message = format!("`{shown}` is not an operator of {}; it runs on the CPU", f.target.name);
     x.observed = shown;
+    // What produced input 0 (and what produced that op's input 0), for hints that depend on it.
+    let producer_of = |op: OpId| f.input(op, 0).and_then(|v| f.model.graph.value(v).producer());
+    let producer = producer_of(id).map(|p| f.op(p).kind());
+    let integer_result = |op: OpId| {
+        producer_of(op).map(|p| f.op(p).kind()) == Some(OpKind::Cast)
+            && producer_of(op)
+                .and_then(producer_of)
+                .is_some_and(|p| matches!(f.op(p).kind(), OpKind::ConvInteger | OpKind::MatMulInteger))
+    };
+    let dynamic = "dynamic quantization (onnxruntime's quantize_dynamic): its scales are computed at run time, \
+                   which a fixed-point DLA cannot do; quantize statically (QDQ, constant scales) so that the layer \
+                   is a quantized Conv or MatMul";
     x.hint = match ty {
         _ if op.domain() == crate::shape::channels_last::DOMAIN => {
             "a qonnx channels-last wrapper: convert the model back to channels-first (NCHW) so that it is the standard op".into()
@@ -78,6 +90,28 @@ fn unsupported(f: &Facts<'_>, id: OpId) -> Finding {
         "Identity" | "Dropout" => "it computes nothing at inference: remove it before export".into(),
         "Softmax" | "LogSoftmax" => "a final softmax usually stays on the CPU; nothing to do if it is the last op".into(),
         "Pad" => "fold it into the next convolution's pads (zeros, at most 3 per side)".into(),
+        _ if op.domain() == qc_ir::op::MICROSOFT_DOMAIN
+            && matches!(ty, "FusedConv" | "FusedGemm" | "FusedMatMul") =>
+        {
+            "onnxruntime's offline optimizer fused it with its activation: save the model without its \
+             extended optimizations (ORT_ENABLE_BASIC) so that it is the standard op and activation"
+                .into()
+        }
+        _ if op.domain() == qc_ir::op::MICROSOFT_DOMAIN => {
+            "an onnxruntime contrib op: save the model without onnxruntime's offline optimizations so that \
+             it is made of standard ops"
+                .into()
+        }
+        "DynamicQuantizeLinear" | "ConvInteger" | "MatMulInteger" => dynamic.to_string(),
+        "Mul" if producer == Some(OpKind::DynamicQuantizeLinear) => {
+            format!("it multiplies a run-time scale of DynamicQuantizeLinear by the weight's scale: {dynamic}")
+        }
+        "Mul" if integer_result(id) => {
+            format!("it scales an integer layer's result by the run-time scales of its operands: {dynamic}")
+        }
+        "Cast" if matches!(producer, Some(OpKind::ConvInteger | OpKind::MatMulInteger)) => {
+            format!("it turns an integer layer's int32 result to float before the Mul by the scales: {dynamic}")
+        }
         "Shape" | "Gather" | "ConstantOfShape" | "Cast" | "Range" => {
             "shape arithmetic: fold it into constants (`qc optimize` folds constants)".into()
         }

@@ -133,11 +133,13 @@ pub struct Propagation {
 
 /// The scale a spec gives its values: its scale, or 1 for an integer type that no ACCESS
 /// attribute describes (QONNX's `INT8` has scale 1; an ACCESS bit depth without a scale is a
-/// missing scale).
+/// missing scale, and `DynamicQuantizeLinear`'s scale is only known at run time).
 pub fn effective_scale(q: &QuantSpec) -> Option<QuantParam> {
     match &q.scale {
         Some(s) => Some(s.clone()),
-        None if q.dtype.is_integer() && q.origin != QuantOrigin::AccessAttributes => {
+        None if q.dtype.is_integer()
+            && !matches!(q.origin, QuantOrigin::AccessAttributes | QuantOrigin::OnnxDynamic) =>
+        {
             Some(QuantParam::PerTensor(1.0))
         }
         None => None,

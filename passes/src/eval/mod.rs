@@ -7,20 +7,23 @@
 //!
 //! Semantics follow the ONNX reference implementation op by op, with the opset-dependent forms
 //! (attributes that became inputs) selected by the `opset` argument, and the QONNX custom ops as
-//! described in `research/qonnx.md`. Floating-point kernels compute in `f64` and round once to
-//! the output type. Bad input (shapes, arity, indices, overflowing dims) is an [`EvalError`],
-//! never a panic. Ops not implemented return [`EvalError::UnsupportedOp`].
+//! described in `research/qonnx.md`, and onnxruntime's `com.microsoft` contrib ops as its
+//! offline optimizer writes them (`microsoft`). Floating-point kernels compute in `f64` and
+//! round once to the output type. Bad input (shapes, arity, indices, overflowing dims) is an
+//! [`EvalError`], never a panic. Ops not implemented return [`EvalError::UnsupportedOp`].
 
 pub mod array;
 mod control;
 mod elementwise;
 pub mod float8;
 mod graph;
+mod microsoft;
 mod nn;
 mod quant;
 mod reduce;
 mod resize;
 mod rnn;
+mod scatter;
 mod shape_ops;
 #[cfg(test)]
 mod tests;
@@ -181,10 +184,11 @@ fn dispatch(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Vec<Array>, EvalError> {
     {
         return Ok(r);
     }
-    if op.domain() == "com.microsoft"
-        && let Some(r) = rnn::eval_contrib(op, x)?
-    {
-        return Ok(r);
+    if op.domain() == qc_ir::op::MICROSOFT_DOMAIN {
+        if let Some(r) = rnn::eval_contrib(op, x)? {
+            return Ok(r);
+        }
+        return microsoft::eval(op, x, opset)?.ok_or_else(|| unsupported_op(op));
     }
     if !default {
         return Err(unsupported_op(op));
@@ -205,6 +209,9 @@ fn dispatch(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Vec<Array>, EvalError> {
         return Ok(r);
     }
     if let Some(r) = resize::eval(op, x, opset)? {
+        return Ok(r);
+    }
+    if let Some(r) = scatter::eval(op, x, opset)? {
         return Ok(r);
     }
     if let Some(r) = rnn::eval(op, x)? {

@@ -380,6 +380,7 @@ pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>
         "Softmax" => softmax(op, x.get(0)?, opset, false)?,
         "LogSoftmax" => softmax(op, x.get(0)?, opset, true)?,
         "TopK" => return Ok(Some(topk(op, x, opset)?)),
+        "SimplifiedLayerNormalization" => return super::microsoft::simplified_norm(op, x).map(Some),
         "LayerNormalization" => return Ok(Some(layer_norm(op, x)?)),
         "InstanceNormalization" => instance_norm(op, x)?,
         "BatchNormalization" => return Ok(Some(batch_norm(op, x)?)),

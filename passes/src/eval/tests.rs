@@ -137,3 +137,39 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(run(&Op::new("ConstantOfShape", None), &[&huge], 13).is_err());
     assert!(matches!(run(&Op::new("Frobnicate", None), &[&x], 13), Err(EvalError::UnsupportedOp { .. })));
 }
+
+#[test]
+fn scatter_and_scan_ops_reject_bad_input_without_panicking() {
+    let data = f32s(&[2, 3], &[1., 2., 3., 4., 5., 6.]);
+    let idx = Array::from_i64(vec![1, 1], vec![5]).unwrap();
+    let upd = f32s(&[1, 3], &[7., 8., 9.]);
+    let nd = run(&Op::new("ScatterND", None), &[&data, &idx, &upd], 18);
+    assert!(matches!(nd, Err(EvalError::Shape { .. })), "{nd:?}");
+    let ok_idx = Array::from_i64(vec![1, 1], vec![-1]).unwrap();
+    let add = Op::new("ScatterND", None).with_attr("reduction", AttrValue::String("add".into()));
+    let out = run(&add, &[&data, &ok_idx, &upd], 18).unwrap().remove(0);
+    assert_eq!(vals(&out), vec![1., 2., 3., 11., 13., 15.]);
+    let bad_axis = Array::from_i64(vec![], vec![2]).unwrap();
+    assert!(run(&Op::new("CumSum", None), &[&data, &bad_axis], 14).is_err());
+    let axis1 = Array::from_i64(vec![], vec![1]).unwrap();
+    let ex = Op::new("CumSum", None)
+        .with_attr("exclusive", AttrValue::Int(1))
+        .with_attr("reverse", AttrValue::Int(1));
+    let out = run(&ex, &[&data, &axis1], 14).unwrap().remove(0);
+    assert_eq!(vals(&out), vec![5., 3., 0., 11., 6., 0.]);
+    let signal = f32s(&[1, 4, 1], &[1., 0., -1., 0.]);
+    let step = Array::from_i64(vec![], vec![0]).unwrap();
+    assert!(run(&Op::new("STFT", None), &[&signal, &step], 17).is_err());
+}
+
+#[test]
+fn dynamic_quantize_linear_widens_the_range_to_zero() {
+    let x = f32s(&[4], &[1., 2., 3., 5.1]);
+    let out = run(&Op::new("DynamicQuantizeLinear", None), &[&x], 11).unwrap();
+    let scale = 5.1f32 / 255.0;
+    assert_eq!(vals(&out[1]), vec![f64::from(scale)]);
+    assert_eq!(out[2].elem, ElemType::U8);
+    assert_eq!(vals(&out[2]), vec![0.]);
+    assert_eq!(out[0].elem, ElemType::U8);
+    assert_eq!(vals(&out[0]), vec![50., 100., 150., 255.]);
+}

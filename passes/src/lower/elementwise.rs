@@ -1,4 +1,4 @@
-//! Element-wise `Add`, `Sub`, `Mul` with broadcasting (see the module doc of [`crate::lower`]).
+//! Element-wise `Add`, `Sub`, `Mul` (and onnxruntime's `QLinearAdd`, `QLinearMul`) with broadcasting (see the module doc of [`crate::lower`]).
 
 use qc_ir::{Compute, ElemType, Op, OpKind};
 
@@ -34,7 +34,11 @@ pub(crate) fn broadcast_index(own: &[u64], offset: usize, out: &[u64], names: &[
 }
 
 pub(super) fn lower_elementwise(cx: &Cx<'_>, op: &Op) -> Res<Draft> {
-    let (a, b, y) = (cx.input(op, 0)?, cx.input(op, 1)?, cx.output(op)?);
+    // onnxruntime's QLinearAdd/QLinearMul: operands 0 and 3, zero points 2, 5 and 7.
+    let qlinear = matches!(op.kind(), OpKind::QLinearAdd | OpKind::QLinearMul);
+    let opt = |i: usize| op.inputs().get(i).copied().flatten();
+    let (a, b, y) = (cx.input(op, 0)?, cx.input(op, if qlinear { 3 } else { 1 })?, cx.output(op)?);
+    let (a_zp, b_zp, y_zp) = if qlinear { (opt(2), opt(5), opt(7)) } else { (None, None, None) };
     if [a, b, y].iter().any(|v| cx.elem(*v) == Some(ElemType::I64)) {
         return Err("int64 index or shape arithmetic, not a compute layer".into());
     }
@@ -54,7 +58,7 @@ pub(super) fn lower_elementwise(cx: &Cx<'_>, op: &Op) -> Res<Draft> {
     let w_index = broadcast_index(&bd, b_offset, &yd, &names)?;
     let compute = match op.kind() {
         OpKind::Sub => Compute::Sub,
-        OpKind::Mul => Compute::Mul,
+        OpKind::Mul | OpKind::QLinearMul => Compute::Mul,
         _ => Compute::Add,
     };
     Ok(Draft {
@@ -62,10 +66,10 @@ pub(super) fn lower_elementwise(cx: &Cx<'_>, op: &Op) -> Res<Draft> {
         dims: names.iter().cloned().zip(yd.iter().copied()).collect(),
         out_index: names.iter().map(|n| n.to_ascii_lowercase()).collect(),
         out: y,
-        out_zp: None,
+        out_zp: y_zp,
         inputs: vec![
-            In { role: "I", index: i_index, value: Some(a), zp: None, grows: false },
-            In { role: "W", index: w_index, value: Some(b), zp: None, grows: false },
+            In { role: "I", index: i_index, value: Some(a), zp: a_zp, grows: false },
+            In { role: "W", index: w_index, value: Some(b), zp: b_zp, grows: false },
         ],
         relations: vec![],
         reduction: None,

@@ -1,4 +1,5 @@
-//! Matrix products: `Gemm`, `MatMul`, `QLinearMatMul`, `MatMulInteger` (see the module doc of
+//! Matrix products: `Gemm`, `MatMul`, `QLinearMatMul`, `MatMulInteger`, and onnxruntime's
+//! `FusedGemm` and `FusedMatMul` (see the module doc of
 //! [`crate::lower`] for the form).
 
 use qc_ir::{Compute, Op, OpKind, ValueId};
@@ -63,8 +64,32 @@ pub(super) fn lower_matmul(cx: &Cx<'_>, op: &Op) -> Res<Draft> {
         _ => (cx.input(op, 0)?, cx.input(op, 1)?, None, None, None),
     };
     let y = cx.output(op)?;
-    let (ad, bd, yd) = (cx.dims(a)?, cx.dims(b)?, cx.dims(y)?);
+    let (mut ad, mut bd, yd) = (cx.dims(a)?, cx.dims(b)?, cx.dims(y)?);
+    // onnxruntime's FusedMatMul: a MatMul of transposed operands (alpha does not change the
+    // loop nest); the transposes swap the last two index entries of the operand.
+    let fused = op.kind() == OpKind::FusedMatMul;
+    let flag = |name: &str| op.attr_int(name, 0).map(|v| fused && v != 0).map_err(|e| e.to_string());
+    if flag("transBatchA")? || flag("transBatchB")? {
+        return Err("FusedMatMul with transBatchA/transBatchB is not lowered".into());
+    }
+    let (ta, tb) = (flag("transA")?, flag("transB")?);
+    for (t, dims, what) in [(ta, &mut ad, "A"), (tb, &mut bd, "B")] {
+        if t {
+            let r = dims.len();
+            if r < 2 {
+                return Err(format!("transposed operand {what} has rank {r}"));
+            }
+            dims.swap(r - 2, r - 1);
+        }
+    }
     let mut d = matmul_draft(&ad, &bd, &yd)?;
+    for (t, slot) in [(ta, 0), (tb, 1)] {
+        let index = &mut d.inputs[slot].index;
+        if t && index.len() >= 2 {
+            let r = index.len();
+            index.swap(r - 2, r - 1);
+        }
+    }
     d.out = y;
     d.out_zp = y_zp;
     d.inputs[0].value = Some(a);

@@ -184,14 +184,18 @@ impl Family {
     /// The family of an op kind, if it is one that lowers.
     pub fn of(kind: OpKind) -> Option<Family> {
         Some(match kind {
-            OpKind::Conv | OpKind::QLinearConv | OpKind::ConvInteger => Family::Conv,
+            OpKind::Conv | OpKind::QLinearConv | OpKind::ConvInteger | OpKind::FusedConv => Family::Conv,
             OpKind::ConvTranspose => Family::ConvTranspose,
-            OpKind::Gemm => Family::Gemm,
-            OpKind::MatMul | OpKind::QLinearMatMul | OpKind::MatMulInteger => Family::MatMul,
+            OpKind::Gemm | OpKind::FusedGemm => Family::Gemm,
+            OpKind::MatMul | OpKind::QLinearMatMul | OpKind::MatMulInteger | OpKind::FusedMatMul => {
+                Family::MatMul
+            }
             OpKind::MaxPool | OpKind::AveragePool | OpKind::GlobalAveragePool | OpKind::GlobalMaxPool => {
                 Family::Pool
             }
-            OpKind::Add | OpKind::Sub | OpKind::Mul => Family::Elementwise,
+            OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::QLinearAdd | OpKind::QLinearMul => {
+                Family::Elementwise
+            }
             _ => return None,
         })
     }
@@ -360,6 +364,7 @@ fn not_covered(op: &Op) -> String {
         If | Loop | Scan => "control flow; subgraphs are not lowered",
         Constant | ConstantOfShape | Shape => "constant or shape op",
         _ if op.domain().is_empty() || op.domain() == "ai.onnx" => "op without a lowering",
+        _ if op.domain() == qc_ir::op::MICROSOFT_DOMAIN => "onnxruntime contrib op without a loop nest",
         _ => {
             return format!(
                 "no compute loop nest for {t} (custom op of domain `{}`, not costed)",

@@ -265,3 +265,36 @@ fn lowered_workloads_print_and_parse_back() {
     let text = qc_ir::text::print_workload(&w);
     assert_eq!(qc_ir::text::parse_workload(&text).unwrap(), w, "{text}");
 }
+
+#[test]
+fn onnxruntime_fused_and_dynamic_int8_ops_lower_as_their_counterparts() {
+    let text = "ir_version 8\nopset_import \"\" 13\nopset_import \"com.microsoft\" 1\n\n\
+        graph @g(%x: f32[1,4,8,8], %a: f32[2,8,5], %b: f32[8,3], %p: u8[1,4,8,8], %r: u8[1,4,1,1]) -> (%y: ?, %m: ?, %c: ?, %s: ?, %t: ?) {\n  \
+        init %w = f32[8,4,3,3]\n  init %wi = i8[8,4,3,3]\n  init %sc = f32[]\n  init %zp = u8[]\n  \
+        %y = com.microsoft::FusedConv(%x, %w) {activation = \"Relu\", pads = [1, 1, 1, 1]}\n  \
+        %m = com.microsoft::FusedMatMul(%a, %b) {transA = 1, alpha = 0.5}\n  \
+        %q, %qs, %qz = \"\"::DynamicQuantizeLinear(%x)\n  \
+        %c = \"\"::ConvInteger(%q, %wi, %qz) {pads = [1, 1, 1, 1]}\n  \
+        %s = com.microsoft::QLinearAdd(%p, %sc, %zp, %r, %sc, %zp, %sc, %zp)\n  \
+        %t = com.microsoft::QLinearMul(%p, %sc, %zp, %r, %sc, %zp, %sc, %zp)\n}\n";
+    let mut model = qc_ir::text::parse_model(text).unwrap();
+    run_pass(&mut model, "infer-shapes");
+    run_pass(&mut model, "absorb-quant");
+    let w = lower_model(&model, &LowerOptions::default());
+    let by_op: Vec<&str> = w.layers.iter().map(|l| l.op_type.as_str()).collect();
+    assert_eq!(by_op, ["FusedConv", "FusedMatMul", "ConvInteger", "QLinearAdd", "QLinearMul"], "{w:?}");
+    let conv = &w.layers[0];
+    assert_eq!(sizes(conv)[..4], [("B", 1), ("G", 1), ("K", 8), ("C", 4)].map(|(n, s)| (n.to_string(), s)));
+    // transA: A is [2, 8(c), 5(d)], indexed with its last two dims swapped.
+    let mm = &w.layers[1];
+    assert_eq!(sizes(mm), [("B", 2), ("D", 5), ("K", 3), ("C", 8)].map(|(n, s)| (n.to_string(), s)));
+    assert_eq!(index(&mm.inputs[0]), "b,c,d");
+    // The dynamic int8 layer: 8-bit operands, the activation from DynamicQuantizeLinear.
+    let ci = &w.layers[2];
+    let role = |r: &str| ci.inputs.iter().find(|o| o.role == r).unwrap();
+    assert_eq!((role("I").precision, role("W").precision), (Some(8), Some(8)));
+    assert_eq!(role("I").quant.as_ref().map(|q| q.origin), Some(qc_ir::QuantOrigin::OnnxDynamic));
+    // QLinearAdd/QLinearMul: inputs 0 and 3, broadcast like Add and Mul.
+    assert_eq!(index(&w.layers[3].inputs[1]), "b,g");
+    assert_eq!(w.layers[4].compute, Compute::Mul);
+}

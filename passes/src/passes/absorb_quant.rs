@@ -8,7 +8,8 @@
 //! 2. quantizer ops, on their output: QONNX `Quant`/`IntQuant`, `BipolarQuant`, `Trunc`,
 //!    `FloatQuant`, `MultiThreshold` (in the domains `qonnx.custom_op.general`,
 //!    `onnx.brevitas`, `finn.custom_op.general`, `finn` and the empty one), and ONNX
-//!    `QuantizeLinear`/`DequantizeLinear` (per tensor, per axis, blocked);
+//!    `QuantizeLinear`/`DequantizeLinear` (per tensor, per axis, blocked), and
+//!    `DynamicQuantizeLinear` (uint8 at a run-time scale, origin `onnx_dynamic`);
 //! 3. the integer ops `QLinearConv`, `QLinearMatMul`, `ConvInteger`, `MatMulInteger`, on their
 //!    quantized inputs and their output (origin `onnx_qlinear`);
 //! 4. ACCESS DLA node attributes (`../shared/reference/access-dla-fixed-point-onnx-guide.md`):

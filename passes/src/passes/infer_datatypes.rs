@@ -220,7 +220,13 @@ impl InferDatatypes {
 
 /// Origins of specs the model declares on a tensor, which inference leaves alone.
 fn declared(o: QuantOrigin) -> bool {
-    matches!(o, QuantOrigin::AccessAttributes | QuantOrigin::ZigZagAttributes | QuantOrigin::OnnxQLinear)
+    matches!(
+        o,
+        QuantOrigin::AccessAttributes
+            | QuantOrigin::ZigZagAttributes
+            | QuantOrigin::OnnxQLinear
+            | QuantOrigin::OnnxDynamic
+    )
 }
 
 fn is_qonnx_domain(d: &str) -> bool {

@@ -18,7 +18,7 @@ pub(crate) fn to_first<T: Clone>(d: &[T]) -> Vec<T> {
 }
 
 /// NCHW dims to NHWC.
-fn to_last<T: Clone>(d: &[T]) -> Vec<T> {
+pub(crate) fn to_last<T: Clone>(d: &[T]) -> Vec<T> {
     let mut v = vec![d[0].clone()];
     v.extend_from_slice(&d[2..]);
     v.push(d[1].clone());

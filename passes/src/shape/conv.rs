@@ -102,7 +102,7 @@ fn spatial(cx: &Cx, x: &[Dim], kernel: &[u64], ceil_mode: bool, out: &mut Vec<Di
     Ok(())
 }
 
-fn conv(cx: &Cx, xi: usize, wi: usize, elem: Option<ElemType>) -> R<Vec<Option<TypeFact>>> {
+pub(crate) fn conv(cx: &Cx, xi: usize, wi: usize, elem: Option<ElemType>) -> R<Vec<Option<TypeFact>>> {
     let x = cx.dims(xi)?;
     if x.len() < 3 {
         return bad(Kind::Rank, format!("the input has rank {}, expected at least 3", x.len()));
@@ -180,7 +180,7 @@ fn conv_transpose(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     one(TypeFact { elem: cx.elem_opt(0), shape: Some(out), value: None })
 }
 
-fn pool(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
+pub(crate) fn pool(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     let x = cx.dims(0)?;
     if x.len() < 3 {
         return bad(Kind::Rank, format!("the input has rank {}, expected at least 3", x.len()));
@@ -198,7 +198,7 @@ fn pool(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     Ok(vec![Some(y), Some(idx)])
 }
 
-fn global_pool(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
+pub(crate) fn global_pool(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     let x = cx.dims(0)?;
     if x.len() < 2 {
         return bad(Kind::Rank, format!("the input has rank {}, expected at least 2", x.len()));

@@ -42,6 +42,14 @@ const UNARY: &[&str] = &[
     "Selu",
     "Round",
     "Acos",
+    "Asin",
+    "Atan",
+    "Tan",
+    "Sinh",
+    "Cosh",
+    "Asinh",
+    "Acosh",
+    "Atanh",
     "Softsign",
 ];
 

@@ -50,7 +50,7 @@ fn matmul(cx: &Cx, ai: usize, bi: usize, elem: Option<ElemType>) -> R<Vec<Option
     one(TypeFact { elem, shape: Some(s), value: None })
 }
 
-fn gemm(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
+pub(crate) fn gemm(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     let a = cx.dims(0)?;
     let b = cx.dims(1)?;
     if a.len() != 2 || b.len() != 2 {

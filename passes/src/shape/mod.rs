@@ -31,6 +31,7 @@ pub mod control;
 mod conv;
 mod elementwise;
 mod matmul;
+mod microsoft;
 mod misc;
 mod norm;
 mod producers;
@@ -39,6 +40,7 @@ mod reduce;
 mod reshape;
 mod resize;
 mod rnn;
+mod scatter;
 mod slicing;
 
 pub use conv::{Window, output_size};
@@ -579,8 +581,8 @@ fn dispatch(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
     if d == channels_last::DOMAIN {
         return channels_last::infer(cx);
     }
-    if d == "com.microsoft" {
-        return rnn::infer_contrib(cx);
+    if d == qc_ir::op::MICROSOFT_DOMAIN {
+        return rnn::infer_contrib(cx).or_else(|| microsoft::infer(cx));
     }
     if !d.is_empty() {
         return None;
@@ -597,6 +599,7 @@ fn dispatch(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
         .or_else(|| resize::infer(cx))
         .or_else(|| misc::infer(cx))
         .or_else(|| rnn::infer(cx))
+        .or_else(|| scatter::infer(cx))
 }
 
 #[cfg(test)]

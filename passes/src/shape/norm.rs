@@ -1,4 +1,5 @@
-//! Normalisation: `BatchNormalization`, `InstanceNormalization`, `LayerNormalization`, `LRN`.
+//! Normalisation: `BatchNormalization`, `InstanceNormalization`, `LayerNormalization`, `LRN`, and
+//! onnxruntime's `SimplifiedLayerNormalization` (its rule is with the contrib ops').
 
 use qc_ir::{Dim, ElemType};
 
@@ -9,6 +10,7 @@ pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
         "BatchNormalization" => batch_norm(cx),
         "InstanceNormalization" | "LRN" => same(cx),
         "LayerNormalization" => layer_norm(cx),
+        "SimplifiedLayerNormalization" => super::microsoft::norm(cx, false),
         _ => return None,
     })
 }
