@@ -7,9 +7,11 @@ use common::read_broken;
 use std::path::PathBuf;
 
 use miette::Diagnostic;
-use qc_backends::arch::MemOperand;
+use qc_backends::arch::{Accelerator, MemOperand};
 use qc_backends::mapping::{MappingFile, OperandLinks, OrderSize, SpatialMapping};
-use qc_backends::zigzag::{MappingError, MappingErrorKind as K, read_mapping_yaml};
+use qc_backends::zigzag::{
+    MappingError, MappingErrorKind as K, MappingFit, YamlErrorKind, check_mapping_fit, read_mapping_yaml,
+};
 
 /// The folder of ZigZag's example mappings, or `None` (with a message) when it is missing.
 fn mapping_dir() -> Option<PathBuf> {
@@ -249,4 +251,135 @@ fn broken_yaml_never_panics() {
         |_| {},
     );
     assert!(n_ok > 0 && n_err > 0, "{n_ok} read, {n_err} rejected");
+}
+
+/// ZigZag's example inputs folder (`mapping/`, `hardware/`, `workload/`), if present.
+fn inputs_dir() -> Option<PathBuf> {
+    mapping_dir().map(|d| d.parent().unwrap().to_path_buf())
+}
+
+/// ZigZag's workload and accelerator `name` from its inputs folder.
+fn workload_and_acc(inputs: &std::path::Path, workload: &str, acc: &str) -> (qc_ir::Workload, Accelerator) {
+    let read = |p: PathBuf| (std::fs::read_to_string(&p).unwrap(), p.display().to_string());
+    let (text, file) = read(inputs.join("workload").join(workload));
+    let w = qc_backends::zigzag::read_workload_yaml(&text, &file).unwrap_or_else(|e| panic!("{e}"));
+    let (text, file) = read(inputs.join("hardware").join(acc));
+    let a = qc_backends::zigzag::read_accelerator_yaml(&text, &file).unwrap_or_else(|e| panic!("{e}"));
+    (w, a)
+}
+
+/// What `check_mapping_fit` says of `text` applied to every layer of `w` on `acc`.
+fn fit(text: &str, w: &qc_ir::Workload, acc: &Accelerator) -> MappingFit {
+    let map = ok(read_mapping_yaml(text, "map.yaml"));
+    let layers: Vec<&qc_ir::LoopNest> = w.layers.iter().collect();
+    check_mapping_fit(text, "map.yaml", &map, &layers, &[], acc)
+}
+
+#[test]
+fn zigzags_mappings_fit_their_accelerators_and_workloads() {
+    let Some(inputs) = inputs_dir() else { return };
+    let pairs = [
+        ("ascend_like", "ascend_like", "resnet18.yaml"),
+        ("ascend_like_mixed", "ascend_like", "resnet18.yaml"),
+        ("default", "tpu_like", "resnet18.yaml"),
+        ("edge_tpu_like", "edge_tpu_like", "resnet18.yaml"),
+        ("edge_tpu_like_mixed", "edge_tpu_like", "resnet18.yaml"),
+        ("meta_prototype_like", "meta_prototype", "resnet18.yaml"),
+        ("meta_prototype_like_mixed", "meta_prototype", "resnet18.yaml"),
+        ("tesla_npu_like", "tesla_npu_like", "resnet18.yaml"),
+        ("tesla_npu_like_mixed", "tesla_npu_like", "resnet18.yaml"),
+        ("tpu_like", "tpu_like", "resnet18.yaml"),
+        ("tpu_like_mixed", "tpu_like", "resnet18.yaml"),
+        ("gemm_l1", "gemm_l1", "gemm_layer.yaml"),
+        ("gemm_l1_l3", "gemm_l1_l3", "gemm_layer.yaml"),
+    ];
+    for (map, acc, workload) in pairs {
+        let (w, a) = workload_and_acc(&inputs, workload, &format!("{acc}.yaml"));
+        let path = inputs.join("mapping").join(format!("{map}.yaml"));
+        let f = fit(&std::fs::read_to_string(&path).unwrap(), &w, &a);
+        let show = |v: Vec<MappingError>| {
+            v.into_iter().map(|e| format!("{:?}", miette::Report::new(e))).collect::<Vec<_>>()
+        };
+        assert!(f.errors.is_empty(), "{map} on {acc}: {:#?}", show(f.errors));
+        assert!(f.warnings.is_empty(), "{map} on {acc}: {:#?}", show(f.warnings));
+    }
+}
+
+#[test]
+fn entries_that_do_not_fit_the_layers_or_the_array_are_errors_at_their_key() {
+    let Some(inputs) = inputs_dir() else { return };
+    let (w, a) = workload_and_acc(&inputs, "resnet18.yaml", "tpu_like.yaml");
+    let base = "- name: default\n  spatial_mapping:\n    D1:\n      - K, 32\n    D2:\n      - C, 32\n";
+    assert!(fit(base, &w, &a).errors.is_empty());
+    let one = |text: &str, kind: K, label: &str, parts: &[&str]| {
+        let f = fit(text, &w, &a);
+        assert_eq!(f.errors.len(), 1, "{text}: {:?}", f.errors);
+        let e = &f.errors[0];
+        assert_eq!(e.kind, kind, "{text}: {e}");
+        assert_eq!(e.labelled_text(), Some(label), "{text}: {e}");
+        assert_eq!(e.code().unwrap().to_string(), kind.code());
+        for p in parts {
+            assert!(
+                e.to_string().contains(p) || e.hint().contains(p),
+                "{text}: `{p}` not in {e} / {}",
+                e.hint()
+            );
+        }
+    };
+    // A dim no Conv has, on the default entry: named with the layers it is applied to.
+    one(
+        &base.replace("K, 32", "Q, 32"),
+        K::UnknownDim,
+        "Q, 32",
+        &["`Q, 32` unrolls `Q`", "`example_name_of_layer0`", "B, K, C, OY, OX, FY, FX"],
+    );
+    // Unrolling 1 of a missing dim is a no-op (ZigZag's `C, 1` on Add layers).
+    assert!(
+        fit(
+            &format!(
+                "{base}- name: Add\n  spatial_mapping:\n    D1:\n      - G, 32\n    D2:\n      - C, 1\n"
+            ),
+            &w,
+            &a
+        )
+        .errors
+        .is_empty()
+    );
+    // The same dim is valid for the default layers but not for the Add entry's layers.
+    one(
+        &format!("{base}- name: Add\n  spatial_mapping:\n    D1:\n      - G, 32\n    D2:\n      - C, 4\n"),
+        K::UnknownDim,
+        "C, 4",
+        &["entry 1 (`Add`)", "their dims: B, G, OY, OX"],
+    );
+    one(
+        &format!("{base}  temporal_ordering:\n    - [FX, 3]\n    - [QQ, \"*\"]\n"),
+        K::UnknownDim,
+        "QQ",
+        &["a loop over `QQ`", "temporal_ordering"],
+    );
+    one(
+        &base.replace("K, 32", "K, 64"),
+        K::Unrolling,
+        "K, 64",
+        &["`K, 64` unrolls 64 on D1, which has 32 units", "D1 = 32, D2 = 32"],
+    );
+    one(
+        &base.replace("      - K, 32\n", "      - K, 16\n      - FX, 4\n"),
+        K::Unrolling,
+        "FX, 4",
+        &["multiply to 64, but D1 has 32 units"],
+    );
+    one(&format!("{base}    D3:\n      - OX, 2\n"), K::Unrolling, "OX, 2", &["D3, which accelerator"]);
+    // Every error at once.
+    assert_eq!(fit(&base.replace("K, 32", "Q, 64"), &w, &a).errors.len(), 2);
+
+    // An entry that names nothing in the workload is a warning at its name.
+    let f = fit(&format!("{base}- name: Convolution\n  spatial_mapping:\n    D1:\n      - K, 32\n"), &w, &a);
+    assert!(f.errors.is_empty(), "{:?}", f.errors);
+    let [warning] = f.warnings.as_slice() else { panic!("{:?}", f.warnings) };
+    assert_eq!(warning.kind, K::UnusedEntry);
+    assert_eq!(warning.severity(), Some(miette::Severity::Warning));
+    assert_eq!(warning.labelled_text(), Some("Convolution"));
+    assert!(warning.hint().contains("Add, Conv, Conv_downsample, Pooling"), "{}", warning.hint());
 }

@@ -109,6 +109,13 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
     warnings.extend(report.warnings.iter().cloned().map(miette::Report::new));
     let stats = report.totals().get(pass).map(|t| t.stats.clone()).unwrap_or_default();
 
+    if stats.get("converted").copied().unwrap_or(0) == 0 {
+        // Nothing changed that matters: no output, no check.
+        let text = nothing_to_convert(args, &stats);
+        out.write_all(text.as_bytes())
+            .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write output: {e}"))?;
+        return Ok(warnings);
+    }
     let mut text = summary(args, &original, &model, &stats);
     if args.no_verify {
         text.push_str("Not checked (--no-verify).\n");
@@ -130,9 +137,10 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
         match check_model(&original, &model)? {
             Ok(w) => {
                 let max = if w.max_abs == 0.0 { "0".to_string() } else { format!("{:.3e}", w.max_abs) };
+                let on = w.batch.map_or(String::new(), |b| format!(" ({b})"));
                 let _ = writeln!(
                     text,
-                    "; the whole model on {} random batches: max |diff| = {max} over {} output value(s), {} not bit-identical.",
+                    "; the whole model on {} random batches{on}: max |diff| = {max} over {} output value(s), {} not bit-identical.",
                     w.batches, w.values, w.inexact
                 );
             }
@@ -162,6 +170,47 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
     out.write_all(text.as_bytes())
         .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write output: {e}"))?;
     Ok(warnings)
+}
+
+/// The one line for a model with nothing to convert: why, and that nothing was written.
+fn nothing_to_convert(args: &ConvertArgs, stats: &indexmap::IndexMap<String, u64>) -> String {
+    let reason = |k: &str| match args.to {
+        Target::Qcdq => quant_to_qcdq::kept_reason(k),
+        Target::Qonnx => qcdq_to_quant::kept_reason(k),
+    };
+    let mut why: Vec<String> = stats
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .filter_map(|(k, &n)| reason(k).map(|r| format!("{n} kept because {r}")))
+        .collect();
+    let stat = |k: &str| stats.get(k).copied().unwrap_or(0);
+    if stat("other-quantizers") > 0 {
+        why.push(format!(
+            "{} BipolarQuant/Trunc/FloatQuant/MultiThreshold node(s) have no QCDQ form",
+            stat("other-quantizers")
+        ));
+    }
+    if stat("lone-quantize") > 0 {
+        why.push(format!(
+            "{} QuantizeLinear node(s) without a matching DequantizeLinear",
+            stat("lone-quantize")
+        ));
+    }
+    if why.is_empty() {
+        why.push(
+            match args.to {
+                Target::Qcdq => "the model has no QONNX Quant node",
+                Target::Qonnx => "the model has no DequantizeLinear node",
+            }
+            .to_string(),
+        );
+    }
+    format!(
+        "{}: nothing to convert ({}); `{}` not written.\n",
+        args.model.display(),
+        why.join("; "),
+        args.output.display()
+    )
 }
 
 /// The paragraph that says what was converted, what was kept and why.
@@ -416,6 +465,8 @@ fn check_nodes(quant_side: &Model, qdq_side: &Model, to: Target) -> Result<NodeC
 }
 
 struct WholeCheck {
+    /// How the batch dim was chosen, when the model declares one above 1.
+    batch: Option<String>,
     batches: usize,
     values: usize,
     max_abs: f64,
@@ -435,9 +486,263 @@ fn ulp(elem: ElemType, x: f64) -> f64 {
     }
 }
 
+/// Elementwise ops (with numpy broadcasting of their other operands), including the
+/// quantizers: each output row depends only on the same rows of the inputs that have them.
+const ELEMENTWISE: &[&str] = &[
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "LeakyRelu",
+    "Clip",
+    "Identity",
+    "Abs",
+    "Neg",
+    "Exp",
+    "Log",
+    "Sqrt",
+    "Floor",
+    "Ceil",
+    "Round",
+    "Sign",
+    "Erf",
+    "HardSigmoid",
+    "HardSwish",
+    "Softplus",
+    "Softsign",
+    "Elu",
+    "Selu",
+    "Celu",
+    "Gelu",
+    "Mish",
+    "ThresholdedRelu",
+    "Cast",
+    "Not",
+    "Reciprocal",
+    "IsNaN",
+    "IsInf",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Pow",
+    "Mod",
+    "Max",
+    "Min",
+    "Sum",
+    "Mean",
+    "Equal",
+    "Less",
+    "LessOrEqual",
+    "Greater",
+    "GreaterOrEqual",
+    "And",
+    "Or",
+    "Xor",
+    "Where",
+    "PRelu",
+    "Dropout",
+    "BatchNormalization",
+    "Quant",
+    "IntQuant",
+    "BipolarQuant",
+    "Trunc",
+    "QuantizeLinear",
+    "DequantizeLinear",
+];
+
+/// Ops whose first input is the batched one and whose other inputs are weights: each output row
+/// (sample) depends on the same input sample only.
+const PER_SAMPLE: &[&str] = &[
+    "Conv",
+    "ConvTranspose",
+    "MaxPool",
+    "AveragePool",
+    "LpPool",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "GlobalLpPool",
+    "LRN",
+    "InstanceNormalization",
+    "DepthToSpace",
+    "SpaceToDepth",
+];
+
+/// Why `m` might compute an output row from more than the same row of its inputs (`batch` rows
+/// in dim 0): the first op that is not known to keep rows apart. `None` when every op keeps them
+/// apart, so that the model can be checked on one row. Conservative: an op not listed, a rank
+/// that is not known, or an attribute that touches dim 0 all count as mixing.
+///
+/// Walks the graph in program order, knowing for each value either that it is computed from
+/// constants only (and its rank, if known), or that it is batched (dim 0 is the batch) and its
+/// rank. Graph inputs are batched with their declared rank.
+fn batch_mixing(m: &Model, batch: u64) -> Option<String> {
+    let g = &m.graph;
+    let mut batched: HashMap<ValueId, usize> = HashMap::new();
+    // Values computed from constants only, with their rank when known.
+    let mut free: HashMap<ValueId, Option<usize>> = HashMap::new();
+    for &v in &g.inputs {
+        let value = g.value(v);
+        if let Some(t) = value.tensor() {
+            free.insert(v, Some(t.dims.len()));
+            continue;
+        }
+        match declared(&[m], &value.name) {
+            Some((_, d)) if d.first() == Some(&Dim::Known(batch)) => batched.insert(v, d.len()),
+            _ => return Some(format!("graph input `{}` has no declared batch of {batch}", value.name)),
+        };
+    }
+    let opset = m.onnx_opset();
+    for (id, op) in g.ops() {
+        let ins: Vec<ValueId> = op.inputs().iter().flatten().copied().collect();
+        let free_rank = |v: ValueId| -> Option<Option<usize>> {
+            if let Some(r) = free.get(&v) {
+                return Some(*r);
+            }
+            g.value(v).tensor().map(|t| Some(t.dims.len()))
+        };
+        let outs: Vec<ValueId> = op.outputs().iter().flatten().copied().collect();
+        let t = op.op_type();
+        if ins.iter().all(|&v| free_rank(v).is_some()) {
+            // Constants in, constants out; the rank for the elementwise ones.
+            let r = if ELEMENTWISE.contains(&t) {
+                ins.iter()
+                    .map(|&v| free_rank(v).flatten())
+                    .collect::<Option<Vec<usize>>>()
+                    .and_then(|r| r.into_iter().max())
+            } else {
+                None
+            };
+            for o in outs {
+                free.insert(o, r.or_else(|| declared(&[m], &g.value(o).name).map(|(_, d)| d.len())));
+            }
+            continue;
+        }
+        let rank_of = |v: ValueId| batched.get(&v).copied().or_else(|| free_rank(v).flatten());
+        let is_free = |v: ValueId| free_rank(v).is_some();
+        let first = ins.first().and_then(|v| batched.get(v).copied());
+        let axis = |default: i64, r: usize| {
+            let a = op.attr_int("axis", default).unwrap_or(0);
+            if a < 0 { a + r as i64 } else { a }
+        };
+        let out_rank: Option<usize> = match t {
+            _ if ELEMENTWISE.contains(&t) => {
+                let r = ins
+                    .iter()
+                    .map(|&v| rank_of(v))
+                    .collect::<Option<Vec<usize>>>()
+                    .and_then(|r| r.into_iter().max());
+                r.filter(|&r| {
+                    ins.iter().all(|&v| match batched.get(&v) {
+                        Some(&k) => k == r,
+                        // Broadcast from the right: a rank below r, or a dim 0 of 1.
+                        None => {
+                            rank_of(v).is_some_and(|k| k < r)
+                                || declared(&[m], &g.value(v).name)
+                                    .is_some_and(|(_, d)| d.len() == r && d[0] == Dim::Known(1))
+                        }
+                    }) && (!matches!(t, "QuantizeLinear" | "DequantizeLinear") || axis(1, r) != 0)
+                })
+            }
+            _ if PER_SAMPLE.contains(&t) => first.filter(|_| ins[1..].iter().all(|&v| is_free(v))),
+            "Flatten" => first.filter(|&r| axis(1, r) >= 1).map(|_| 2),
+            "Softmax" | "LogSoftmax" | "Hardmax" => {
+                first.filter(|&r| axis(if opset < 13 { 1 } else { -1 }, r) >= 1)
+            }
+            "Transpose" => {
+                first.filter(|_| op.attr_ints("perm").ok().flatten().is_some_and(|p| p.first() == Some(&0)))
+            }
+            "MatMul" => first.filter(|&r| {
+                r >= 2 && ins[1..].iter().all(|&v| is_free(v) && rank_of(v).is_some_and(|k| k <= 2))
+            }),
+            "Gemm" => first
+                .filter(|_| {
+                    op.attr_int("transA", 0).ok() == Some(0)
+                        && ins[1..].iter().all(|&v| is_free(v))
+                        && op.inputs().get(2).copied().flatten().is_none_or(|c| {
+                            rank_of(c).is_some_and(|k| k < 2)
+                                || declared(&[m], &g.value(c).name)
+                                    .is_some_and(|(_, d)| d.len() == 2 && d[0] == Dim::Known(1))
+                        })
+                })
+                .map(|_| 2),
+            "Reshape" => {
+                let shape = const_values(m, op.inputs().get(1).copied().flatten()).map(|(_, s)| s);
+                let rest: Option<u64> = declared(&[m], &g.value(ins[0]).name).and_then(|(_, d)| {
+                    d.get(1..)?.iter().map(|d| if let Dim::Known(n) = d { Some(*n) } else { None }).product()
+                });
+                let keeps = |s: &[f64]| match s.first() {
+                    Some(&0.0) => true,
+                    Some(&-1.0) => {
+                        s[1..].iter().all(|&x| x >= 1.0)
+                            && rest == Some(s[1..].iter().product::<f64>() as u64)
+                    }
+                    _ => false,
+                };
+                first
+                    .filter(|_| op.attr_int("allowzero", 0).ok() == Some(0))
+                    .and(shape.filter(|s| keeps(s)))
+                    .map(|s| s.len())
+            }
+            "Concat" => first.filter(|&r| axis(1, r) >= 1 && ins.iter().all(|v| batched.get(v) == Some(&r))),
+            _ => None,
+        };
+        let Some(r) = out_rank else { return Some(format!("`{}` ({t})", g.op_label(id))) };
+        for o in outs {
+            batched.insert(o, r);
+        }
+    }
+    None
+}
+
 /// Runs both models on three seeded random batches and compares every output. `Ok(Err(reason))`
-/// when the original model cannot be evaluated.
+/// when the original model cannot be evaluated. When every graph input declares the same batch
+/// (dim 0) above 1 and both models keep the rows of that batch apart ([`batch_mixing`]), the
+/// check runs on batches of one row.
 fn check_model(before: &Model, after: &Model) -> Result<Result<WholeCheck, String>, ConvertError> {
+    let g = &before.graph;
+    let mut declared_dims = Vec::new();
+    for &v in &g.inputs {
+        let value = g.value(v);
+        if value.init.is_some() {
+            continue;
+        }
+        let Some((_, dims)) = declared(&[before, after], &value.name) else {
+            return Ok(Err(format!("graph input `{}` has no known tensor type and rank", value.name)));
+        };
+        declared_dims.push(dims);
+    }
+    let batch = match declared_dims.first().and_then(|d| d.first()) {
+        Some(&Dim::Known(b)) if b > 1 && declared_dims.iter().all(|d| d.first() == Some(&Dim::Known(b))) => {
+            Some(b)
+        }
+        _ => None,
+    };
+    let Some(batch) = batch else { return check_model_on(before, after, None) };
+    let mixing = batch_mixing(before, batch).or_else(|| batch_mixing(after, batch));
+    if let Some(op) = mixing {
+        let mut check = check_model_on(before, after, None)?;
+        if let Ok(c) = &mut check {
+            c.batch = Some(format!("the declared batch of {batch}: op {op} may mix its rows"));
+        }
+        return Ok(check);
+    }
+    match check_model_on(before, after, Some(1))? {
+        Ok(mut c) => {
+            c.batch = Some(format!("batch 1 instead of the declared {batch}: every op keeps the rows apart"));
+            Ok(Ok(c))
+        }
+        // The evaluator may hold the declared batch elsewhere (a declared intermediate shape):
+        // the full batch then.
+        Err(_) => check_model_on(before, after, None),
+    }
+}
+
+/// [`check_model`] with dim 0 of every graph input set to `batch` if given.
+fn check_model_on(
+    before: &Model,
+    after: &Model,
+    batch: Option<usize>,
+) -> Result<Result<WholeCheck, String>, ConvertError> {
     let g = &before.graph;
     let mut specs = Vec::new();
     for &v in &g.inputs {
@@ -448,7 +753,10 @@ fn check_model(before: &Model, after: &Model) -> Result<Result<WholeCheck, Strin
         let Some((elem, dims)) = declared(&[before, after], &value.name) else {
             return Ok(Err(format!("graph input `{}` has no known tensor type and rank", value.name)));
         };
-        let dims = concrete(&dims);
+        let mut dims = concrete(&dims);
+        if let (Some(b), Some(d0)) = (batch, dims.first_mut()) {
+            *d0 = b;
+        }
         if dims.iter().try_fold(1usize, |a, &b| a.checked_mul(b)).is_none_or(|n| n > 1 << 24) {
             return Ok(Err(format!("graph input `{}` has more than 2^24 elements", value.name)));
         }
@@ -476,7 +784,7 @@ fn check_model(before: &Model, after: &Model) -> Result<Result<WholeCheck, Strin
         specs.push((value.name.clone(), elem, dims));
     }
     let mut rng = Rng(0x5eed_0002);
-    let mut check = WholeCheck { batches: 0, values: 0, max_abs: 0.0, inexact: 0 };
+    let mut check = WholeCheck { batch: None, batches: 0, values: 0, max_abs: 0.0, inexact: 0 };
     for (batch, amplitude) in [1.0, 8.0, 64.0].into_iter().enumerate() {
         let mut inputs = Vec::new();
         for (name, elem, dims) in &specs {

@@ -457,6 +457,40 @@ struct Evaluated {
     seconds: f64,
 }
 
+/// Mapping entries that do not fit the workload and accelerator they are used with.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("`{file}` does not fit the workload on accelerator `{acc}`: {count} problems")]
+#[diagnostic(
+    code(qc::mapping::misfit),
+    help("each problem below points at the mapping entry and key it is about")
+)]
+pub struct MappingMisfit {
+    file: String,
+    acc: String,
+    count: usize,
+    #[related]
+    problems: Vec<qc_backends::zigzag::MappingError>,
+}
+
+/// Checks the mapping file at `path` (if any) against the layers it is applied to and `acc`
+/// (`qc_backends::zigzag::check_mapping_fit`): an error for a misfit, the warnings otherwise.
+pub(crate) fn check_mapping(
+    path: Option<&std::path::Path>,
+    map: &MappingFile,
+    acc: &Accelerator,
+    p: &Prepared<'_>,
+) -> miette::Result<Vec<miette::Report>> {
+    let Some(path) = path else { return Ok(Vec::new()) };
+    let file = path.display().to_string();
+    let fit = qc_backends::zigzag::check_mapping_fit(&read(path)?, &file, map, &p.chosen, &p.skipped, acc);
+    let mut errors = fit.errors;
+    match errors.len() {
+        0 => Ok(fit.warnings.into_iter().map(miette::Report::new).collect()),
+        1 => Err(miette::Report::new(errors.remove(0))),
+        count => Err(MappingMisfit { file, acc: acc.name.clone(), count, problems: errors }.into()),
+    }
+}
+
 /// A layer for which every mapping searched overflows a memory: it is listed, not costed, and
 /// the other layers are costed.
 pub(crate) struct Unfit {
@@ -484,16 +518,25 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
     let map = mapping_file(args, args.search.mapping.as_deref())?;
     // The designs: `--accelerator` with `--mapping`, then each `--compare`.
     let mut accs = vec![(read_accelerator(&args.accelerator)?, map)];
+    let mut map_paths = vec![args.search.mapping.as_deref()];
     for c in &args.compare {
         let (acc, map) = match c.split_once(',') {
             Some((acc, map)) => (acc, Some(std::path::Path::new(map))),
             None => (c.as_str(), args.search.mapping.as_deref()),
         };
         accs.push((read_accelerator(std::path::Path::new(acc))?, mapping_file(args, map)?));
+        map_paths.push(map);
     }
     let search = if args.fixed_mapping { None } else { Some(search_options(args)?) };
-    let crate::lower::Lowered { workload, warnings, assumed } = crate::lower::workload(&args.workload)?;
+    let crate::lower::Lowered { workload, mut warnings, assumed } = crate::lower::workload(&args.workload)?;
     let p = Prepared::new(args, &workload);
+    for (i, ((acc, map), path)) in accs.iter().zip(&map_paths).enumerate() {
+        let found = check_mapping(*path, map, acc, &p)?;
+        // A mapping file's warnings do not depend on the accelerator: once per file.
+        if !map_paths[..i].contains(path) {
+            warnings.extend(found);
+        }
+    }
     let designs = accs
         .into_iter()
         .map(|(acc, map)| evaluate_on(args, acc, &map, search.as_ref(), &p.chosen, &p.preds, p.is_yaml))

@@ -45,6 +45,61 @@ pub enum RunError {
     #[diagnostic(code(qc::run::missing_input), help("add --input {name}=FILE ({ty})"))]
     MissingInput { name: String, ty: String },
 
+    #[error("graph input `{name}` is given twice")]
+    #[diagnostic(code(qc::run::duplicate_input), help("give each graph input one --input"))]
+    DuplicateInput { name: String },
+
+    #[error("graph input `{name}` has the wrong element type: declared {declared}, given {given}")]
+    #[diagnostic(code(qc::run::input_type), help("{hint}"))]
+    InputType { name: String, declared: String, given: String, hint: String },
+
+    #[error("graph input `{name}` has rank {given_rank}, not {rank}: declared {declared}, given {given}")]
+    #[diagnostic(
+        code(qc::run::input_rank),
+        help("give `{name}` an array with {rank} dimension(s), shaped like {declared}")
+    )]
+    InputRank { name: String, rank: usize, given_rank: usize, declared: String, given: String },
+
+    #[error(
+        "graph input `{name}`: dimension {index} is {got}, not {want}: declared {declared}, given {given}"
+    )]
+    #[diagnostic(
+        code(qc::run::input_dim),
+        help(
+            "dimension {index} of `{name}` must be {want}; only named (`N`) and unknown (`?`) dimensions take any size"
+        )
+    )]
+    InputDim { name: String, index: usize, got: i64, want: u64, declared: String, given: String },
+
+    #[error(
+        "graph input `{name}`: dimension {index} (`{sym}`) is {got}, but `{sym}` is {first} in input `{first_input}`: declared {declared}, given {given}"
+    )]
+    #[diagnostic(
+        code(qc::run::input_dim_binding),
+        help(
+            "a dimension name stands for one size: give `{sym}` the same size in every input that declares it"
+        )
+    )]
+    InputDimBinding {
+        name: String,
+        index: usize,
+        sym: String,
+        got: i64,
+        first: i64,
+        first_input: String,
+        declared: String,
+        given: String,
+    },
+
+    #[error("{count} problems with the inputs given to `{model}`; nothing was run")]
+    #[diagnostic(code(qc::run::inputs), help("each problem below names the graph input it is about"))]
+    Inputs {
+        model: String,
+        count: usize,
+        #[related]
+        problems: Vec<RunError>,
+    },
+
     #[error("cannot read `{file}`: {problem}")]
     #[diagnostic(
         code(qc::run::input_file),
@@ -94,28 +149,160 @@ fn file_name(name: &str) -> String {
     if s.is_empty() || s.starts_with('.') { format!("_{s}") } else { s }
 }
 
+/// NumPy's name for an element type, for hints.
+fn numpy_name(elem: ElemType) -> Option<&'static str> {
+    use ElemType::*;
+    Some(match elem {
+        F16 => "float16",
+        F32 => "float32",
+        F64 => "float64",
+        I8 => "int8",
+        I16 => "int16",
+        I32 => "int32",
+        I64 => "int64",
+        U8 => "uint8",
+        U16 => "uint16",
+        U32 => "uint32",
+        U64 => "uint64",
+        Bool => "bool_",
+        _ => return None,
+    })
+}
+
+/// A given tensor's type as qc prints types: `f64[1,3,48,192]`.
+fn given_type(t: &qc_ir::Tensor) -> String {
+    let dims: Vec<String> = t.dims.iter().map(|d| d.to_string()).collect();
+    format!("{}[{}]", t.elem_type(), dims.join(","))
+}
+
+/// Checks the given tensors against the graph inputs they are bound to: element type, rank,
+/// fixed dimensions, and that every dimension name stands for one size across all inputs.
+/// Returns every mismatch, in graph input order.
+fn check_inputs(g: &qc_ir::Graph, given: &[(String, qc_ir::Tensor)]) -> Vec<RunError> {
+    use qc_ir::{Dim, ValueType};
+    let mut problems = Vec::new();
+    // A dimension name's first size: (size, input).
+    let mut bound: indexmap::IndexMap<String, (i64, String)> = indexmap::IndexMap::new();
+    for &v in &g.inputs {
+        let value = g.value(v);
+        let Some((_, t)) = given.iter().find(|(n, _)| *n == value.name) else { continue };
+        let Some(declared_ty) = value.ty.as_ref().and_then(|ti| ti.ty.as_ref()) else { continue };
+        let name = value.name.clone();
+        let declared = declared_ty.to_string();
+        let given_s = given_type(t);
+        let (elem, shape) = match declared_ty {
+            ValueType::Tensor { elem, shape } => (elem, shape),
+            _ => {
+                problems.push(RunError::InputType {
+                    name,
+                    hint: format!("`{}` is not a tensor; qc run gives graph inputs tensors only", value.name),
+                    declared,
+                    given: given_s,
+                });
+                continue;
+            }
+        };
+        if let Some(want) = elem
+            && *want != t.elem_type()
+        {
+            let hint = match numpy_name(*want) {
+                Some(np) => format!(
+                    "save the array as {want} (numpy: a.astype(numpy.{np})), qc does not convert inputs"
+                ),
+                None => format!("NumPy has no {want}: give a serialized TensorProto .pb of type {want}"),
+            };
+            problems.push(RunError::InputType {
+                name: name.clone(),
+                declared: declared.clone(),
+                given: given_s.clone(),
+                hint,
+            });
+        }
+        let Some(shape) = shape else { continue };
+        if shape.rank() != t.dims.len() {
+            problems.push(RunError::InputRank {
+                name,
+                rank: shape.rank(),
+                given_rank: t.dims.len(),
+                declared,
+                given: given_s,
+            });
+            continue;
+        }
+        for (index, (d, &got)) in shape.dims.iter().zip(&t.dims).enumerate() {
+            match d {
+                Dim::Known(want) if u64::try_from(got).ok() != Some(*want) => {
+                    problems.push(RunError::InputDim {
+                        name: name.clone(),
+                        index,
+                        got,
+                        want: *want,
+                        declared: declared.clone(),
+                        given: given_s.clone(),
+                    });
+                }
+                Dim::Sym(sym) => match bound.get(sym) {
+                    Some((first, first_input)) if *first != got => {
+                        problems.push(RunError::InputDimBinding {
+                            name: name.clone(),
+                            index,
+                            sym: sym.clone(),
+                            got,
+                            first: *first,
+                            first_input: first_input.clone(),
+                            declared: declared.clone(),
+                            given: given_s.clone(),
+                        });
+                    }
+                    Some(_) => {}
+                    None => {
+                        bound.insert(sym.clone(), (got, name.clone()));
+                    }
+                },
+                _ => {}
+            }
+        }
+    }
+    problems
+}
+
 /// Runs `qc run`, writing the summary to `out`.
 pub fn run(args: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<()> {
     let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
     let model = &loaded.model;
     let g = &model.graph;
     let names: Vec<&str> = g.inputs.iter().map(|&v| g.value(v).name.as_str()).collect();
-    let mut bound: Vec<(String, Array)> = Vec::new();
-    for given in &args.inputs {
-        let (name, file) =
-            given.split_once('=').ok_or_else(|| RunError::InputSyntax { given: given.clone() })?;
+    let mut problems = Vec::new();
+    let mut given: Vec<(String, qc_ir::Tensor)> = Vec::new();
+    for arg in &args.inputs {
+        let (name, file) = arg.split_once('=').ok_or_else(|| RunError::InputSyntax { given: arg.clone() })?;
         if !names.contains(&name) {
-            return Err(RunError::UnknownInput { name: name.into(), inputs: names.join(", ") }.into());
+            problems.push(RunError::UnknownInput { name: name.into(), inputs: names.join(", ") });
+        } else if given.iter().any(|(n, _)| n == name) {
+            problems.push(RunError::DuplicateInput { name: name.into() });
+        } else {
+            given.push((name.to_string(), read_input(Path::new(file), name)?));
         }
-        let tensor = read_input(Path::new(file), name)?;
-        bound.push((name.to_string(), Array::from_tensor(&tensor, model)?));
     }
     for &v in &g.inputs {
         let value = g.value(v);
-        if value.init.is_none() && !bound.iter().any(|(n, _)| *n == value.name) {
+        if value.init.is_none() && !given.iter().any(|(n, _)| *n == value.name) {
             let ty = value.ty.as_ref().map_or("?".to_string(), |t| t.to_string());
-            return Err(RunError::MissingInput { name: value.name.clone(), ty }.into());
+            problems.push(RunError::MissingInput { name: value.name.clone(), ty });
         }
+    }
+    problems.extend(check_inputs(g, &given));
+    match problems.len() {
+        0 => {}
+        1 => return Err(problems.remove(0).into()),
+        count => {
+            let model = args.model.display().to_string();
+            return Err(RunError::Inputs { model, count, problems }.into());
+        }
+    }
+    let mut bound: Vec<(String, Array)> = Vec::new();
+    for (name, tensor) in &given {
+        bound.push((name.clone(), Array::from_tensor(tensor, model)?));
     }
     let outputs = run_graph(model, &bound)?;
     let mut files = Vec::new();

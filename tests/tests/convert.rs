@@ -127,6 +127,13 @@ fn every_qonnx_model_converts_to_qcdq_and_back() {
             out
         };
         let out = run(args(path, "qcdq", &qcdq));
+        if out.contains("nothing to convert") {
+            // Only quantizers without a QCDQ form (or none that convert): nothing is written.
+            assert!(!qcdq.exists(), "{name}: {out}");
+            assert_eq!(out.lines().count(), 1, "{name}: {out}");
+            println!("{name}: {}", out.trim());
+            continue;
+        }
         let (converted, quants) = converted_of(&out);
         assert!(out.contains("agree exactly"), "{name}: the command did not check: {out}");
         assert!(out.contains("max |diff| = 0 ") || out.contains("not evaluated"), "{name}: {out}");
@@ -313,4 +320,69 @@ graph @g(%x: f32[2,8]) -> (%y: f32[2,8]) {
         "{stdout}"
     );
     assert_eq!(count(&load(&input), &QUANT), 2);
+}
+
+/// `qc convert` on the model of `text`, written to a temporary folder: exit code, stdout, stderr,
+/// and whether the output was written.
+fn convert_text(text: &str, to: &str) -> (u8, String, String, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let model = qc_ir::text::parse_model(text).unwrap();
+    let input = dir.path().join("in.onnx");
+    let out = dir.path().join("out.onnx");
+    std::fs::write(&input, prost::Message::encode_to_vec(&qc::onnx::export_model(&model))).unwrap();
+    let (code, stdout, err) =
+        qc(&["convert", input.to_str().unwrap(), "--to", to, "-o", out.to_str().unwrap()]);
+    (code, stdout, err, out.exists())
+}
+
+#[test]
+fn a_model_with_nothing_to_convert_says_so_and_writes_nothing() {
+    let float = r#"
+ir_version 8
+opset_import "" 13
+graph @g(%x: f32[4,8]) -> (%y: f32[4,8]) {
+  %y = ""::Relu(%x) name "relu"
+}
+"#;
+    for to in ["qcdq", "qonnx"] {
+        let (code, stdout, err, written) = convert_text(float, to);
+        assert_eq!(code, 0, "{stdout}{err}");
+        assert_eq!(stdout.lines().count(), 1, "{stdout}");
+        assert!(stdout.contains("nothing to convert") && stdout.contains("not written"), "{stdout}");
+        assert!(!stdout.contains("Checked"), "an unchanged model is not verified: {stdout}");
+        assert!(!written);
+    }
+    let (_, stdout, _, _) = convert_text(float, "qcdq");
+    assert!(stdout.contains("the model has no QONNX Quant node"), "{stdout}");
+}
+
+#[test]
+fn the_whole_model_check_runs_on_one_row_when_the_model_keeps_rows_apart() {
+    let model = |tail: &str, out: &str| {
+        format!(
+            r#"
+ir_version 8
+opset_import "" 13
+opset_import "qonnx.custom_op.general" 1
+graph @g(%x: f32[512,8]) -> (%y: f32[{out}]) {{
+  init %scale = f32[] floats [0.0625]
+  init %zp = f32[] floats [0.0]
+  init %bits = f32[] floats [4.0]
+  init %b = f32[8] floats [1, 2, 3, 4, 5, 6, 7, 8]
+  %q = qonnx.custom_op.general::Quant(%x, %scale, %zp, %bits) {{signed = 1, narrow = 0, rounding_mode = "ROUND"}} name "act"
+  %s = ""::Add(%q, %b) name "bias"
+  {tail}
+}}
+"#
+        )
+    };
+    let rows = model(r#"%y = ""::Relu(%s) name "relu""#, "512,8");
+    let (code, stdout, err, written) = convert_text(&rows, "qcdq");
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(written);
+    assert!(stdout.contains("batch 1 instead of the declared 512"), "{stdout}");
+    let mixed = model(r#"%y = ""::Transpose(%s) {perm = [1, 0]} name "swap""#, "8,512");
+    let (code, stdout, err, _) = convert_text(&mixed, "qcdq");
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(stdout.contains("the declared batch of 512: op `swap` (Transpose) may mix its rows"), "{stdout}");
 }

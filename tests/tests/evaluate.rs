@@ -378,3 +378,63 @@ fn a_layer_without_temporal_loops_and_a_layer_nothing_fits() {
     assert_eq!(code, 1);
     assert!(text.contains("1 layer(s) do not fit") && text.contains("memory `l1`"), "{text}");
 }
+
+#[test]
+fn a_mapping_that_does_not_fit_the_layer_or_the_array_is_refused_at_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (MAPPING.replace("D3: [\"D1, 8\"]", "D3: [\"Q, 8\"]"), "qc::mapping::unknown_dim", "layer(s) `gemm`"),
+        (
+            MAPPING.replace("    - [D0, \"*\"]\n", "    - [D0, \"*\"]\n    - [OX, 2]\n"),
+            "qc::mapping::unknown_dim",
+            "a loop over `OX`",
+        ),
+        (
+            MAPPING.replace("D1: [\"D0, 8\"]", "D1: [\"D0, 16\"]"),
+            "qc::mapping::unrolling",
+            "which has 8 units",
+        ),
+    ];
+    for (mapping, code_name, text) in &cases {
+        let [w, a, m] = files(dir.path(), mapping);
+        for fixed in [true, false] {
+            let mut args = vec!["evaluate", &w, "--accelerator", &a, "--mapping", &m, "--quiet"];
+            if fixed {
+                args.push("--fixed-mapping");
+            }
+            let (code, out, err) = qc(&args);
+            let err = unwrapped(&err);
+            assert_eq!((code, out.as_str()), (2, ""), "{code_name}: {err}");
+            assert!(err.contains(code_name) && err.contains(text) && err.contains("map.yaml:"), "{err}");
+        }
+    }
+    // Two problems: both, together.
+    let both =
+        MAPPING.replace("D3: [\"D1, 8\"]", "D3: [\"Q, 8\"]").replace("D1: [\"D0, 8\"]", "D1: [\"D0, 16\"]");
+    let [w, a, m] = files(dir.path(), &both);
+    let (code, _, err) = qc(&["evaluate", &w, "--accelerator", &a, "--mapping", &m, "--fixed-mapping"]);
+    let err = unwrapped(&err);
+    assert_eq!(code, 2);
+    assert!(err.contains("qc::mapping::misfit") && err.contains("2 problems"), "{err}");
+    assert!(err.contains("qc::mapping::unknown_dim") && err.contains("qc::mapping::unrolling"), "{err}");
+
+    // An entry that names no layer and no operator type: a warning, and the evaluation runs.
+    let unused = format!("{MAPPING}- name: Conv\n  spatial_mapping:\n    D1: [\"K, 8\"]\n");
+    let [w, a, m] = files(dir.path(), &unused);
+    let (code, text, err) = qc(&["evaluate", &w, "--accelerator", &a, "--mapping", &m, "--fixed-mapping"]);
+    let err = unwrapped(&err);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("511,350"), "{text}");
+    assert!(
+        err.contains("qc::mapping::unused_entry")
+            && err.contains("`Conv`")
+            && err.contains("(this workload's: Gemm)"),
+        "{err}"
+    );
+}
+
+/// Standard error with miette's line wrapping undone: words joined by single spaces, the
+/// margin's `│` left out.
+fn unwrapped(err: &str) -> String {
+    err.split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ")
+}

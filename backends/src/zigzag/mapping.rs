@@ -26,7 +26,9 @@ use serde::Deserialize;
 use serde_saphyr::{DuplicateKeyPolicy, Location, Spanned};
 
 use super::yaml_error::{IntOrStr, OrderedMap, YamlError, YamlErrorKind, YamlSource};
-use crate::arch::MemOperand;
+use qc_ir::LoopNest;
+
+use crate::arch::{Accelerator, MemOperand};
 use crate::mapping::{MappingEntry, MappingFile, OperandLinks, OrderSize, SpatialMapping};
 
 /// What is wrong with a mapping file; the diagnostic code is `qc::mapping::<name>`.
@@ -49,6 +51,16 @@ pub enum MappingErrorKind {
     /// `memory_operand_links` naming something other than `I1`, `I2`, `O`, or linking two layer
     /// operands to one memory operand.
     Links,
+    /// A `spatial_mapping` unrolling (factor above 1) or a `temporal_ordering` loop over a dim
+    /// that none of the layers the entry is applied to has ([`check_mapping_fit`]).
+    UnknownDim,
+    /// A `spatial_mapping` unrolling more than its array dim has units, alone or together with
+    /// the other unrollings on that array dim, or unrolling on an array dim the accelerator
+    /// lacks ([`check_mapping_fit`]).
+    Unrolling,
+    /// A warning: an entry whose name is no layer name and no operator type of the workload, so
+    /// that it applies to nothing ([`check_mapping_fit`]).
+    UnusedEntry,
 }
 
 impl MappingErrorKind {
@@ -71,7 +83,14 @@ impl YamlErrorKind for MappingErrorKind {
             MappingErrorKind::Hint => "qc::mapping::hint",
             MappingErrorKind::Temporal => "qc::mapping::temporal",
             MappingErrorKind::Links => "qc::mapping::links",
+            MappingErrorKind::UnknownDim => "qc::mapping::unknown_dim",
+            MappingErrorKind::Unrolling => "qc::mapping::unrolling",
+            MappingErrorKind::UnusedEntry => "qc::mapping::unused_entry",
         }
+    }
+
+    fn is_warning(self) -> bool {
+        self == MappingErrorKind::UnusedEntry
     }
 }
 
@@ -188,6 +207,172 @@ fn check_array_dims<V>(
         return Err(src.error(kind, Some(item), key, Some(&d.referenced), msg, help));
     }
     Ok(())
+}
+
+/// What [`check_mapping_fit`] finds: errors (the mapping cannot be used as written) and
+/// warnings, each in file order.
+#[derive(Debug, Default)]
+pub struct MappingFit {
+    pub errors: Vec<MappingError>,
+    pub warnings: Vec<MappingError>,
+}
+
+/// Up to three layer names, `and N more` for the rest.
+fn some_layers(layers: &[&LoopNest]) -> String {
+    let mut s: Vec<String> = layers.iter().take(3).map(|l| format!("`{}`", l.name)).collect();
+    if layers.len() > 3 {
+        s.push(format!("and {} more", layers.len() - 3));
+    }
+    s.join(", ")
+}
+
+/// Checks a mapping file that [`read_mapping_yaml`] read from `text` against the workload and
+/// accelerator it is used with. `applied` are the layers the mapping is applied to (each gets
+/// its entry by [`MappingFile::entry_for`]); `others` are the workload's other layers, which
+/// count only for whether an entry names something in the workload.
+///
+/// - A `spatial_mapping` unrolling with a factor above 1, or a `temporal_ordering` loop, over a
+///   dim that none of the layers the entry is applied to has, is an error
+///   ([`MappingErrorKind::UnknownDim`]) naming those layers. An entry applied to several layers
+///   may name a dim only some of them have: ZigZag drops it for the others (`default`'s `OX` on
+///   a fully connected layer), and so does qc. An unrolling of 1 unrolls nothing and is accepted
+///   (ZigZag's own files unroll `C, 1` for `Add` layers, which have no `C`).
+/// - An unrolling larger than its array dim, unrollings on one array dim whose product is
+///   larger than it, or an unrolling above 1 on an array dim the accelerator lacks, is an error
+///   ([`MappingErrorKind::Unrolling`]); ZigZag would silently shrink or drop it.
+/// - An entry other than `default` whose name is no layer name and no operator type of the
+///   workload is a warning ([`MappingErrorKind::UnusedEntry`]).
+pub fn check_mapping_fit(
+    text: &str,
+    file: &str,
+    map: &MappingFile,
+    applied: &[&LoopNest],
+    others: &[&LoopNest],
+    acc: &Accelerator,
+) -> MappingFit {
+    let src = YamlSource { text, file };
+    let mut options = serde_saphyr::Options::default();
+    options.duplicate_keys = DuplicateKeyPolicy::LastWins;
+    let mut fit = MappingFit::default();
+    // The text read into `map` already; it parses again.
+    let Ok(raw) = src.parse::<Spanned<Vec<Spanned<RawEntry>>>, _>(options, Kind::Schema, SCHEMA_HELP) else {
+        return fit;
+    };
+    for (i, e) in raw.value.iter().enumerate() {
+        let e = &e.value;
+        let name = e.name.value.as_str();
+        let item = format!("entry {i} (`{name}`)");
+        let named = |l: &&LoopNest| l.name == name || l.op_type == name;
+        if name != "default" && !applied.iter().chain(others).any(named) {
+            let mut types: Vec<&str> = applied.iter().chain(others).map(|l| l.op_type.as_str()).collect();
+            types.sort_unstable();
+            types.dedup();
+            fit.warnings.push(src.error(
+                Kind::UnusedEntry,
+                Some(&item),
+                "name",
+                Some(&e.name.referenced),
+                format!("`{name}` is no layer name and no operator type of the workload, so the entry applies to nothing"),
+                format!(
+                    "ZigZag applies an entry to the layer of that name, else to the layers of that operator type \
+                     (this workload's: {}); correct the name or remove the entry",
+                    types.join(", ")
+                ),
+            ));
+        }
+        let layers: Vec<&LoopNest> = applied
+            .iter()
+            .copied()
+            .filter(|l| map.entry_for(&l.name, &l.op_type).is_some_and(|x| x.name == name))
+            .collect();
+        let lacks = |dim: &str| !layers.is_empty() && layers.iter().all(|l| l.size(dim).is_none());
+        let unknown_dim = |dim: &str, what: String, key: &str, loc: &Location| {
+            let mut dims: Vec<&str> = Vec::new();
+            for l in &layers {
+                for d in &l.dims {
+                    if !dims.contains(&d.name.as_str()) {
+                        dims.push(&d.name);
+                    }
+                }
+            }
+            let whose = if layers.len() == 1 { "its dims" } else { "their dims" };
+            src.error(
+                Kind::UnknownDim,
+                Some(&item),
+                key,
+                Some(loc),
+                format!(
+                    "{what} `{dim}`, but the entry is applied to layer(s) {} and none of them has `{dim}`",
+                    some_layers(&layers)
+                ),
+                format!(
+                    "{whose}: {}; name one of these, or give these layers their own entry",
+                    dims.join(", ")
+                ),
+            )
+        };
+        if let Some(map) = &e.spatial_mapping {
+            for (oa, list) in &map.0 {
+                let size = acc.array.dims.iter().find(|d| d.name == oa.value).map(|d| d.size);
+                let mut product: u128 = 1;
+                for u in list {
+                    let Some((dim, Some(factor))) = parse_unrolling(&u.value) else { continue };
+                    product = product.saturating_mul(u128::from(factor));
+                    let bad = |msg: String, help: String| {
+                        src.error(
+                            Kind::Unrolling,
+                            Some(&item),
+                            "spatial_mapping",
+                            Some(&u.referenced),
+                            msg,
+                            help,
+                        )
+                    };
+                    let array: Vec<String> =
+                        acc.array.dims.iter().map(|d| format!("{} = {}", d.name, d.size)).collect();
+                    match size {
+                        None if factor > 1 => fit.errors.push(bad(
+                            format!("`{}` unrolls on {}, which accelerator `{}` does not have", u.value, oa.value, acc.name),
+                            format!("the array dims of `{}`: {}", acc.name, array.join(", ")),
+                        )),
+                        Some(size) if factor > size => fit.errors.push(bad(
+                            format!("`{}` unrolls {factor} on {}, which has {size} units", u.value, oa.value),
+                            format!("an unrolling is at most its array dim's size ({}); ZigZag would shrink it silently", array.join(", ")),
+                        )),
+                        Some(size) if product > u128::from(size) => fit.errors.push(bad(
+                            format!("the unrollings on {} up to `{}` multiply to {product}, but {} has {size} units", oa.value, u.value, oa.value),
+                            "the unrollings on one array dim multiply to at most its size; ZigZag would drop some silently".into(),
+                        )),
+                        _ => {}
+                    }
+                    if factor > 1 && lacks(dim) {
+                        fit.errors.push(unknown_dim(
+                            dim,
+                            format!("`{}` unrolls", u.value),
+                            "spatial_mapping",
+                            &u.referenced,
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(items) = &e.temporal_ordering {
+            for it in items {
+                if let Some(dim) = it.value.first()
+                    && let IntOrStr::Str(d) = &dim.value
+                    && lacks(d)
+                {
+                    fit.errors.push(unknown_dim(
+                        d,
+                        "a loop over".into(),
+                        "temporal_ordering",
+                        &dim.referenced,
+                    ));
+                }
+            }
+        }
+    }
+    fit
 }
 
 fn entry(src: &YamlSource<'_>, item: &str, e: &RawEntry) -> Result<MappingEntry, MappingError> {

@@ -16,6 +16,6 @@ pub mod workload;
 pub(crate) mod yaml_error;
 
 pub use accelerator::{AcceleratorError, AcceleratorErrorKind, read_accelerator_yaml};
-pub use mapping::{MappingError, MappingErrorKind, read_mapping_yaml};
+pub use mapping::{MappingError, MappingErrorKind, MappingFit, check_mapping_fit, read_mapping_yaml};
 pub use workload::{ErrorKind, WorkloadError, read_workload_yaml, write_workload_yaml};
 pub use yaml_error::{YamlError, YamlErrorKind};

@@ -15,6 +15,11 @@ pub trait YamlErrorKind: Copy + fmt::Debug + PartialEq + Eq + Send + Sync + 'sta
 
     /// The full diagnostic code (`qc::accelerator::port`).
     fn code(self) -> &'static str;
+
+    /// Whether this kind is a warning: the file is used, but something in it is likely wrong.
+    fn is_warning(self) -> bool {
+        false
+    }
 }
 
 /// A ZigZag YAML file that qc cannot read: a diagnostic with a code (from the kind `K`), the item
@@ -79,7 +84,11 @@ impl<K> YamlError<K> {
 impl<K: YamlErrorKind> fmt::Display for YamlError<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = &self.detail;
-        write!(f, "`{}` is not a valid {}: ", d.file, K::FILE_KIND)?;
+        if self.kind.is_warning() {
+            write!(f, "{} `{}`: ", K::FILE_KIND, d.file)?;
+        } else {
+            write!(f, "`{}` is not a valid {}: ", d.file, K::FILE_KIND)?;
+        }
         if let Some(item) = &d.item {
             write!(f, "{item}: ")?;
         }
@@ -99,6 +108,10 @@ impl<K: YamlErrorKind> Diagnostic for YamlError<K> {
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new(&self.detail.help))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        self.kind.is_warning().then_some(miette::Severity::Warning)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
