@@ -345,11 +345,24 @@ fn entries_that_do_not_fit_the_layers_or_the_array_are_errors_at_their_key() {
         .errors
         .is_empty()
     );
-    // The same dim is valid for the default layers but not for the Add entry's layers.
-    one(
+    // A layer dim the Add entry's layers lack (but the default layers have) is ignored for
+    // them, as ZigZag ignores it: a warning at its key, no error.
+    let f = fit(
         &format!("{base}- name: Add\n  spatial_mapping:\n    D1:\n      - G, 32\n    D2:\n      - C, 4\n"),
+        &w,
+        &a,
+    );
+    assert!(f.errors.is_empty(), "{:?}", f.errors);
+    assert_eq!(f.warnings.len(), 1, "{:?}", f.warnings);
+    let warn = &f.warnings[0];
+    assert_eq!(warn.kind, K::AbsentDim);
+    assert_eq!(warn.labelled_text(), Some("C, 4"));
+    assert!(warn.to_string().contains("ignored for them") && warn.hint().contains("B, G, OY, OX"), "{warn}");
+    // A name that is no layer dim at all, on the Add entry: an error naming its layers' dims.
+    one(
+        &format!("{base}- name: Add\n  spatial_mapping:\n    D1:\n      - G, 32\n    D2:\n      - Z, 4\n"),
         K::UnknownDim,
-        "C, 4",
+        "Z, 4",
         &["entry 1 (`Add`)", "their dims: B, G, OY, OX"],
     );
     one(

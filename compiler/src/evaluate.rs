@@ -30,8 +30,28 @@ use crate::lower::WorkloadArgs;
 
 mod output;
 
-/// The op types ZigZag's ONNX parser costs (`PARSER_MAPPING`).
-pub const ZIGZAG_COSTED: &[&str] = &["Conv", "QLinearConv", "Gemm", "MatMul"];
+/// The op types `qc evaluate` costs without `--all-layers`: those ZigZag's ONNX parser costs
+/// (`PARSER_MAPPING`: Conv, QLinearConv, Gemm, MatMul), and the same products in the forms real
+/// exporters write, which ZigZag's parser does not read: the integer forms of
+/// `quantize_dynamic`, QLinearMatMul, onnxruntime's fused and quantized contrib ops, and the two
+/// matrix-product layers of each recurrent op. A network costs the same in any of these forms.
+pub const ZIGZAG_COSTED: &[&str] = &[
+    "Conv",
+    "QLinearConv",
+    "Gemm",
+    "MatMul",
+    "ConvInteger",
+    "MatMulInteger",
+    "QLinearMatMul",
+    "FusedConv",
+    "FusedMatMul",
+    "FusedGemm",
+    "QGemm",
+    "LSTM",
+    "GRU",
+    "RNN",
+    "DynamicQuantizeLSTM",
+];
 
 /// Which ZigZag latency model to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -530,6 +550,31 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
     let search = if args.fixed_mapping { None } else { Some(search_options(args)?) };
     let crate::lower::Lowered { workload, mut warnings, assumed } = crate::lower::workload(&args.workload)?;
     let p = Prepared::new(args, &workload);
+    if p.chosen.is_empty() {
+        // Nothing to cost is not a cost of 0: say why.
+        let mut why: Vec<String> = p
+            .skipped
+            .iter()
+            .map(|l| format!("`{}` ({}) is not a layer qc costs without --all-layers", l.name, l.op_type))
+            .collect();
+        why.extend(
+            workload
+                .not_lowered
+                .iter()
+                .filter(|n| n.reason.contains("control flow") || n.reason.contains("compute op"))
+                .map(|n| format!("`{}`: {}", n.node, n.reason)),
+        );
+        if why.is_empty() {
+            why.push(format!("none of its {} node(s) is a compute layer", workload.not_lowered.len()));
+        }
+        return Err(miette::miette!(
+            code = "qc::evaluate::nothing_to_cost",
+            help = "qc evaluate costs convolutions and matrix products (--all-layers adds pooling and element-wise layers); `qc lower` lists every node with the reason it is not lowered",
+            "`{}` has no layer to cost: {}",
+            args.workload.model.display(),
+            why.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+        ));
+    }
     for (i, ((acc, map), path)) in accs.iter().zip(&map_paths).enumerate() {
         let found = check_mapping(*path, map, acc, &p)?;
         // A mapping file's warnings do not depend on the accelerator: once per file.

@@ -145,10 +145,11 @@ mod tests {
 
     #[test]
     fn identical_warnings_are_grouped_and_capped() {
-        let mut w: Vec<miette::Report> =
-            (0..1000).map(|i| warning("qc::a", format!("node `n{i}`: shape unknown"))).collect();
-        w.extend((0..3).map(|i| warning("qc::b", format!("value `v{i}` has {i} dims"))));
-        w.push(warning("qc::c", "something else".into()));
+        let mut w: Vec<miette::Report> = (0..1000)
+            .map(|i| warning("qc::shape::unsupported_op", format!("node `n{i}`: shape unknown")))
+            .collect();
+        w.extend((0..3).map(|i| warning("qc::cost::uncosted", format!("value `v{i}` has {i} dims"))));
+        w.push(warning("qc::onnx::negative_dim", "something else".into()));
         let render = |r: &miette::Report| format!("{r}\n");
         let text = render_all(w, Limits { max_full: 2, quiet: false }, &render);
         assert!(
@@ -156,13 +157,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("... and 2 more like this: `v1`, `v2`"), "{text}");
-        assert!(text.contains("  qc::c x1: something else"), "{text}");
+        assert!(text.contains("  qc::onnx::negative_dim x1: something else"), "{text}");
         assert!(
             text.ends_with("qc: 1004 warning(s) of 3 kind(s) (--max-diagnostics caps those shown in full)\n")
         );
         assert!(text.lines().count() < 12, "{text}");
-        let quiet =
-            render_all(vec![warning("qc::a", "x".into())], Limits { max_full: 2, quiet: true }, &render);
+        let quiet = render_all(
+            vec![warning("qc::shape::unsupported_op", "x".into())],
+            Limits { max_full: 2, quiet: true },
+            &render,
+        );
         assert_eq!(quiet, "qc: 1 warning(s) of 1 kind(s) (not shown: -q)\n");
     }
 }

@@ -241,7 +241,8 @@ fn check_inputs(g: &qc_ir::Graph, given: &[(String, qc_ir::Tensor)]) -> Vec<RunE
                         given: given_s.clone(),
                     });
                 }
-                Dim::Sym(sym) => match bound.get(sym) {
+                // Exporters (Paddle2ONNX) write the name `?` for "any size": not a binding name.
+                Dim::Sym(sym) if sym != "?" => match bound.get(sym) {
                     Some((first, first_input)) if *first != got => {
                         problems.push(RunError::InputDimBinding {
                             name: name.clone(),

@@ -118,7 +118,10 @@ pub const ZERO_COST: [&str; 22] = [
 ];
 
 /// Op types `--extended` costs on top of the reference's.
-pub const EXTENDED: [&str; 19] = [
+pub const EXTENDED: [&str; 22] = [
+    "LSTM",
+    "GRU",
+    "RNN",
     "QLinearConv",
     "ConvInteger",
     "QLinearMatMul",
@@ -330,6 +333,7 @@ impl Counter<'_> {
                 "QLinearGlobalAveragePool" | "QLinearAveragePool" => self.average_pool(op, name),
                 "QLinearSoftmax" => self.softmax(op, name),
                 "QGemm" => self.matmul(op, name, 0, 3),
+                "DynamicQuantizeLSTM" => self.recurrent(op, name),
                 "QLinearSigmoid" | "QLinearLeakyRelu" | "QLinearConcat" | "QuantizeLinear"
                 | "DequantizeLinear" | "Gelu" | "FastGelu" | "QuickGelu" => return Outcome::Free,
                 _ => return Outcome::Unsupported,
@@ -343,6 +347,7 @@ impl Counter<'_> {
                 "AveragePool" | "GlobalAveragePool" => self.average_pool(op, name),
                 "Softmax" => self.softmax(op, name),
                 "Resize" => self.resize(op, name),
+                "LSTM" | "GRU" | "RNN" => self.recurrent(op, name),
                 _ => self.elementwise(op, name),
             },
             _ if ZERO_COST.contains(&t) => return Outcome::Free,
@@ -466,6 +471,28 @@ impl Counter<'_> {
         let density = self.sparsity(w);
         let (mk, wk, ok) = self.keys(i, w, o);
         Ok(counts([(mk, macs as f64 * density), (wk, w_mem as f64 * density), (ok, o_mem as f64)]))
+    }
+
+    /// LSTM, GRU, RNN (and DynamicQuantizeLSTM): the input and recurrent projections, one
+    /// multiply-accumulate per element of `W` and of `R` for each time step and batch row:
+    /// `seq * batch * (|W| + |R|)` = `seq * batch * dirs * gates * hidden * (input + hidden)`.
+    /// Weights are `W` and `R`; outputs `Y`.
+    fn recurrent(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+        let (x, w, r) = (self.input(op, 0)?, self.input(op, 1)?, self.input(op, 2)?);
+        let (xs, ws, rs) = (self.dims(x, name)?, self.dims(w, name)?, self.dims(r, name)?);
+        let input = *xs.last().ok_or("X has no dims")?;
+        if xs.len() != 3 || ws.len() != 3 || rs.len() != 3 || input == 0 {
+            return Err(format!("X {xs:?}, W {ws:?} and R {rs:?} are not a recurrent layer's"));
+        }
+        let rows = xs[0] * xs[1];
+        let (w_mem, r_mem): (u64, u64) = (ws.iter().product(), rs.iter().product());
+        let macs = rows * (w_mem + r_mem);
+        let o_mem: u64 = match op.outputs().first().copied().flatten() {
+            Some(y) => self.dims(y, name)?.iter().product(),
+            None => 0,
+        };
+        let (mk, wk, ok) = self.keys(x, w, op.outputs().first().copied().flatten().unwrap_or(x));
+        Ok(counts([(mk, macs as f64), (wk, (w_mem + r_mem) as f64), (ok, o_mem as f64)]))
     }
 
     fn average_pool(&mut self, op: &Op, name: &str) -> Result<Counts, String> {

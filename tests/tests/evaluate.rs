@@ -385,9 +385,9 @@ fn a_mapping_that_does_not_fit_the_layer_or_the_array_is_refused_at_its_key() {
     let cases = [
         (MAPPING.replace("D3: [\"D1, 8\"]", "D3: [\"Q, 8\"]"), "qc::mapping::unknown_dim", "layer(s) `gemm`"),
         (
-            MAPPING.replace("    - [D0, \"*\"]\n", "    - [D0, \"*\"]\n    - [OX, 2]\n"),
+            MAPPING.replace("    - [D0, \"*\"]\n", "    - [D0, \"*\"]\n    - [QX, 2]\n"),
             "qc::mapping::unknown_dim",
-            "a loop over `OX`",
+            "a loop over `QX`",
         ),
         (
             MAPPING.replace("D1: [\"D0, 8\"]", "D1: [\"D0, 16\"]"),

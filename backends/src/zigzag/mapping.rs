@@ -61,7 +61,16 @@ pub enum MappingErrorKind {
     /// A warning: an entry whose name is no layer name and no operator type of the workload, so
     /// that it applies to nothing ([`check_mapping_fit`]).
     UnusedEntry,
+    /// A warning: an unrolling or loop over a dim of ZigZag's layer types (`OY`, `FX`, ...) that
+    /// the layers the entry is applied to lack; ZigZag ignores it for them, and so does qc
+    /// ([`check_mapping_fit`]).
+    AbsentDim,
 }
+
+/// The dims of ZigZag's layer types (convolutions and matrix products; qc's lowering writes
+/// these too): a mapping naming one that a layer lacks is ignored for that layer, any other
+/// name is an error.
+const LAYER_DIMS: &[&str] = &["B", "G", "K", "C", "OY", "OX", "FY", "FX", "D", "H"];
 
 impl MappingErrorKind {
     /// The last part of the diagnostic code.
@@ -86,11 +95,12 @@ impl YamlErrorKind for MappingErrorKind {
             MappingErrorKind::UnknownDim => "qc::mapping::unknown_dim",
             MappingErrorKind::Unrolling => "qc::mapping::unrolling",
             MappingErrorKind::UnusedEntry => "qc::mapping::unused_entry",
+            MappingErrorKind::AbsentDim => "qc::mapping::absent_dim",
         }
     }
 
     fn is_warning(self) -> bool {
-        self == MappingErrorKind::UnusedEntry
+        matches!(self, MappingErrorKind::UnusedEntry | MappingErrorKind::AbsentDim)
     }
 }
 
@@ -217,6 +227,13 @@ pub struct MappingFit {
     pub warnings: Vec<MappingError>,
 }
 
+impl MappingFit {
+    /// Files a problem as an error or a warning, by its kind.
+    fn push(&mut self, e: MappingError) {
+        if e.kind.is_warning() { self.warnings.push(e) } else { self.errors.push(e) }
+    }
+}
+
 /// Up to three layer names, `and N more` for the rest.
 fn some_layers(layers: &[&LoopNest]) -> String {
     let mut s: Vec<String> = layers.iter().take(3).map(|l| format!("`{}`", l.name)).collect();
@@ -233,7 +250,9 @@ fn some_layers(layers: &[&LoopNest]) -> String {
 ///
 /// - A `spatial_mapping` unrolling with a factor above 1, or a `temporal_ordering` loop, over a
 ///   dim that none of the layers the entry is applied to has, is an error
-///   ([`MappingErrorKind::UnknownDim`]) naming those layers. An entry applied to several layers
+///   ([`MappingErrorKind::UnknownDim`]) naming those layers, unless the dim is one of ZigZag's
+///   layer dims ([`LAYER_DIMS`]), which ZigZag ignores for layers without it: a warning then
+///   ([`MappingErrorKind::AbsentDim`]; a generic file's `OY` on a 1-D network). An entry applied to several layers
 ///   may name a dim only some of them have: ZigZag drops it for the others (`default`'s `OX` on
 ///   a fully connected layer), and so does qc. An unrolling of 1 unrolls nothing and is accepted
 ///   (ZigZag's own files unroll `C, 1` for `Add` layers, which have no `C`).
@@ -296,6 +315,22 @@ pub fn check_mapping_fit(
                 }
             }
             let whose = if layers.len() == 1 { "its dims" } else { "their dims" };
+            // A dim of ZigZag's layer types that these layers lack (a generic file's `OY` on a
+            // 1-D network) is dropped for them, as ZigZag drops it: a warning. Any other name
+            // (`Q`, a typo) is an error.
+            if LAYER_DIMS.contains(&dim) {
+                return src.error(
+                    Kind::AbsentDim,
+                    Some(&item),
+                    key,
+                    Some(loc),
+                    format!(
+                        "{what} `{dim}`, which layer(s) {} do not have: ignored for them, as ZigZag ignores it",
+                        some_layers(&layers)
+                    ),
+                    format!("{whose}: {}; give these layers their own entry to map them on purpose", dims.join(", ")),
+                );
+            }
             src.error(
                 Kind::UnknownDim,
                 Some(&item),
@@ -346,7 +381,7 @@ pub fn check_mapping_fit(
                         _ => {}
                     }
                     if factor > 1 && lacks(dim) {
-                        fit.errors.push(unknown_dim(
+                        fit.push(unknown_dim(
                             dim,
                             format!("`{}` unrolls", u.value),
                             "spatial_mapping",
@@ -362,12 +397,7 @@ pub fn check_mapping_fit(
                     && let IntOrStr::Str(d) = &dim.value
                     && lacks(d)
                 {
-                    fit.errors.push(unknown_dim(
-                        d,
-                        "a loop over".into(),
-                        "temporal_ordering",
-                        &dim.referenced,
-                    ));
+                    fit.push(unknown_dim(d, "a loop over".into(), "temporal_ordering", &dim.referenced));
                 }
             }
         }

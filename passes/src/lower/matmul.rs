@@ -1,14 +1,18 @@
 //! Matrix products: `Gemm`, `MatMul`, `QLinearMatMul`, `MatMulInteger`, and onnxruntime's
-//! `FusedGemm` and `FusedMatMul` (see the module doc of
+//! `FusedGemm`, `QGemm` and `FusedMatMul` (see the module doc of
 //! [`crate::lower`] for the form).
 
 use qc_ir::{Compute, Op, OpKind, ValueId};
 
 use super::{Cx, Draft, In, Res, idx};
 
-/// `Gemm`: 2-D, `transA`/`transB`; the bias is not an operand.
+/// `Gemm` (and `FusedGemm`, and onnxruntime's quantized `QGemm`, whose operands are inputs 0
+/// and 3 with zero points 2 and 5): 2-D, `transA`/`transB`; the bias is not an operand.
 pub(super) fn lower_gemm(cx: &Cx<'_>, op: &Op) -> Res<Draft> {
-    let (a, b, y) = (cx.input(op, 0)?, cx.input(op, 1)?, cx.output(op)?);
+    let qgemm = op.kind() == OpKind::QGemm;
+    let opt = |i: usize| op.inputs().get(i).copied().flatten();
+    let (a, b, y) = (cx.input(op, 0)?, cx.input(op, if qgemm { 3 } else { 1 })?, cx.output(op)?);
+    let (a_zp, b_zp, y_zp) = if qgemm { (opt(2), opt(5), opt(8)) } else { (None, None, None) };
     let attrs = op.gemm().map_err(|e| e.to_string())?;
     let (ad, bd, yd) = (cx.dims(a)?, cx.dims(b)?, cx.dims(y)?);
     if ad.len() != 2 || bd.len() != 2 || yd.len() != 2 {
@@ -32,20 +36,20 @@ pub(super) fn lower_gemm(cx: &Cx<'_>, op: &Op) -> Res<Draft> {
         dims: vec![("D".into(), m), ("K".into(), n), ("C".into(), ka)],
         out_index: idx(&["d", "k"]),
         out: y,
-        out_zp: None,
+        out_zp: y_zp,
         inputs: vec![
             In {
                 role: "I",
                 index: idx(if attrs.trans_a { &["c", "d"] } else { &["d", "c"] }),
                 value: Some(a),
-                zp: None,
+                zp: a_zp,
                 grows: true,
             },
             In {
                 role: "W",
                 index: idx(if attrs.trans_b { &["k", "c"] } else { &["c", "k"] }),
                 value: Some(b),
-                zp: None,
+                zp: b_zp,
                 grows: true,
             },
         ],

@@ -98,7 +98,10 @@
 //!   ([`PsumRule::Given`]), or ZigZag's default of twice the activation bits, 16
 //!   ([`PsumRule::TwiceActivation`]).
 //!
-//! Element-wise layers have no partial sums ([`PsumRule::None`]).
+//! Element-wise layers have no partial sums ([`PsumRule::None`]). With [`PsumMode::Zigzag`],
+//! ConvInteger and MatMulInteger (whose 32-bit output is the accumulator, dequantized and
+//! requantized by the model) get their `I` operand's bits as final-output precision, as their
+//! float versions have.
 //!
 //! # Sources
 //!
@@ -186,7 +189,7 @@ impl Family {
         Some(match kind {
             OpKind::Conv | OpKind::QLinearConv | OpKind::ConvInteger | OpKind::FusedConv => Family::Conv,
             OpKind::ConvTranspose => Family::ConvTranspose,
-            OpKind::Gemm | OpKind::FusedGemm => Family::Gemm,
+            OpKind::Gemm | OpKind::FusedGemm | OpKind::QGemm => Family::Gemm,
             OpKind::MatMul | OpKind::QLinearMatMul | OpKind::MatMulInteger | OpKind::FusedMatMul => {
                 Family::MatMul
             }
@@ -361,7 +364,27 @@ fn not_covered(op: &Op) -> String {
         }
         Quant | IntQuant | BipolarQuant | Trunc | FloatQuant | MultiThreshold | QuantizeLinear
         | DequantizeLinear => "quantizer",
-        If | Loop | Scan => "control flow; subgraphs are not lowered",
+        If | Loop | Scan => {
+            // Say how much compute the bodies hold: qc does not cost it.
+            let mut compute = 0usize;
+            for a in &op.attrs {
+                let graphs: Vec<&qc_ir::Graph> = match &a.value {
+                    qc_ir::AttrValue::Graph(g) => vec![g.as_ref()],
+                    qc_ir::AttrValue::Graphs(gs) => gs.iter().collect(),
+                    _ => Vec::new(),
+                };
+                for g in graphs {
+                    let mut count = |g: &qc_ir::Graph| {
+                        compute += g.ops().filter(|(_, o)| Family::of(o.kind()).is_some()).count();
+                    };
+                    count(g);
+                    g.visit_subgraphs(&mut count);
+                }
+            }
+            return format!(
+                "no compute loop nest for {t} (control flow: its bodies, which hold {compute} compute op(s), are not lowered, so they are not costed; which body runs, and how often, depends on the inputs' values)"
+            );
+        }
         Constant | ConstantOfShape | Shape => "constant or shape op",
         _ if op.domain().is_empty() || op.domain() == "ai.onnx" => "op without a lowering",
         _ if op.domain() == qc_ir::op::MICROSOFT_DOMAIN => "onnxruntime contrib op without a loop nest",
@@ -586,7 +609,17 @@ impl Cx<'_> {
     fn finish(&self, op: &Op, name: String, id: u32, d: Draft, layer_of: &HashMap<OpId, String>) -> LoopNest {
         let g = &self.model.graph;
         let bits: Vec<Bits> = d.inputs.iter().map(|i| self.input_bits(i)).collect();
-        let out_bits = self.model_bits(Some(d.out), d.out_zp).map_or(self.defaults().output, |(b, _)| b);
+        let mut out_bits = self.model_bits(Some(d.out), d.out_zp).map_or(self.defaults().output, |(b, _)| b);
+        // ConvInteger and MatMulInteger write their 32-bit accumulator; the model dequantizes it
+        // and requantizes it for the next layer (quantize_dynamic's pattern), so under ZigZag's
+        // convention their final output has the activation bits, as the same layer's float
+        // version has (`psum=exact` keeps the 32 bits).
+        if matches!(op.kind(), OpKind::ConvInteger | OpKind::MatMulInteger)
+            && self.opts.psum == PsumMode::Zigzag
+            && let Some(act) = d.inputs.iter().zip(&bits).find(|(i, _)| i.role == "I").map(|(_, b)| b.bits)
+        {
+            out_bits = act;
+        }
         let (psum_precision, psum_rule) = match d.reduction {
             None => (None, PsumRule::None),
             Some(r) => self.psum(op, &d, &bits, r),
