@@ -745,3 +745,31 @@ fn every_backend_test_model_checks_without_a_panic() {
     }
     eprintln!("{} backend models checked, {failed} with error findings", cases.len());
 }
+
+/// Diagnostics at scale: on a 3,616-node transformer-like encoder (113 layers of 32 nodes), the
+/// text report stays under 100 lines (findings grouped, warnings capped, the placement per op
+/// type), while the JSON keeps every finding.
+#[test]
+fn a_large_model_gives_a_short_report_and_a_complete_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("encoder.onnx");
+    std::fs::write(&path, qc::fixtures::transformer_like(113).encode_to_vec()).unwrap();
+    let p = path.to_str().unwrap();
+    let (code, text, err) = qc(&["check", p, "--target", "access-dla"]);
+    assert_eq!(code, 1, "{err}");
+    let lines = text.lines().count() + err.lines().count();
+    eprintln!("qc check on 3,616 nodes: {lines} lines");
+    assert!(lines < 100, "{lines} lines:\n{text}\n{err}");
+    assert!(text.contains("more like this") && text.contains("--placement lists every op"), "{text}");
+    let (_, json, _) = qc(&["check", p, "--target", "access-dla", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let findings = v["diagnostics"].as_array().unwrap().len();
+    let counted = v["summary"]["errors"].as_u64().unwrap() + v["summary"]["warnings"].as_u64().unwrap();
+    assert!(
+        findings > 500 && findings as u64 == counted,
+        "JSON keeps every finding: {findings} of {counted}"
+    );
+    let placed_ops = v["placement"].as_array().unwrap().len();
+    let (_, placed, _) = qc(&["check", p, "--target", "access-dla", "--placement"]);
+    assert!(placed_ops > 500 && placed.lines().count() > placed_ops, "--placement lists every op");
+}
