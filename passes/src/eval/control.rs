@@ -225,11 +225,9 @@ fn scan_count(op: &Op, inputs: usize) -> Result<usize, EvalError> {
     }
 }
 
-/// Scan, opset 9 and later.
-fn run_scan(op: &Op, x: &Ins<'_>, scope: &Scope<'_>, run: &Runner<'_>) -> Result<Vec<Array>, EvalError> {
-    let g = body(op, "body")?;
-    let m = scan_count(op, x.len())?;
-    let n = x.len() - m;
+/// A Scan body takes the `n` states and one slice of each of the `m` scanned inputs, and gives
+/// at least the `n` states back.
+fn check_scan_body(g: &qc_ir::Graph, n: usize, m: usize) -> Result<(), EvalError> {
     if g.inputs.len() != n + m || g.outputs.len() < n {
         return Err(EvalError::Arity {
             node: String::new(),
@@ -241,6 +239,15 @@ fn run_scan(op: &Op, x: &Ins<'_>, scope: &Scope<'_>, run: &Runner<'_>) -> Result
             ),
         });
     }
+    Ok(())
+}
+
+/// Scan, opset 9 and later.
+fn run_scan(op: &Op, x: &Ins<'_>, scope: &Scope<'_>, run: &Runner<'_>) -> Result<Vec<Array>, EvalError> {
+    let g = body(op, "body")?;
+    let m = scan_count(op, x.len())?;
+    let n = x.len() - m;
+    check_scan_body(g, n, m)?;
     let k_out = g.outputs.len() - n;
     let (in_axes, in_dirs) = (a_ints(op, "scan_input_axes")?, a_ints(op, "scan_input_directions")?);
     let (out_axes, out_dirs) = (a_ints(op, "scan_output_axes")?, a_ints(op, "scan_output_directions")?);
@@ -290,17 +297,7 @@ fn run_scan8(op: &Op, x: &Ins<'_>, scope: &Scope<'_>, run: &Runner<'_>) -> Resul
     let rest = x.len().saturating_sub(1);
     let m = scan_count(op, rest)?;
     let n = rest - m;
-    if g.inputs.len() != n + m || g.outputs.len() < n {
-        return Err(EvalError::Arity {
-            node: String::new(),
-            msg: format!(
-                "the body has {} inputs and {} outputs; with {n} states and {m} scanned inputs it needs {} inputs",
-                g.inputs.len(),
-                g.outputs.len(),
-                n + m
-            ),
-        });
-    }
+    check_scan_body(g, n, m)?;
     let k_out = g.outputs.len() - n;
     let dirs = a_ints(op, "directions")?;
     let mut batch: Option<usize> = None;
