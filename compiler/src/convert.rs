@@ -58,6 +58,8 @@ pub struct ConvertArgs {
     /// Read the file into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
+    #[command(flatten)]
+    pub shapes: crate::input_shapes::InputShapeArgs,
 }
 
 /// The quantization style to convert to.
@@ -97,7 +99,15 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
     let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
     let mut warnings: Vec<miette::Report> =
         loaded.warnings.iter().cloned().map(miette::Report::new).collect();
-    let original = loaded.model;
+    let mut original = loaded.model;
+    let assumed = args.shapes.apply(&mut original)?;
+    if let Some(line) = crate::input_shapes::assumptions_line(&assumed) {
+        warnings.push(miette::miette!(
+            severity = miette::Severity::Advice,
+            code = "qc::input_shape::assumed",
+            "{line}"
+        ));
+    }
     let mut model = original.clone();
     let pass = match args.to {
         Target::Qcdq => quant_to_qcdq::INFO.name,

@@ -82,3 +82,59 @@ fn bad_input_is_a_diagnostic() {
     let (code, _, err) = qc(&["lower", dir.path().join("missing.onnx").to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// The cnn with its batch declared `-1`, as Paddle2ONNX writes it.
+fn dynamic_cnn(dir: &std::path::Path) -> std::path::PathBuf {
+    let p = small_cnn(dir);
+    let mut m = pb::ModelProto::decode(std::fs::read(&p).unwrap().as_slice()).unwrap();
+    m.graph.as_mut().unwrap().input = vec![fx::value_info("x", DataType::Float, &[-1, 3, 8, 8])];
+    m.graph.as_mut().unwrap().output = vec![fx::value_info("y", DataType::Float, &[-1, 4, 4, 4])];
+    let q = dir.join("dynamic.onnx");
+    std::fs::write(&q, m.encode_to_vec()).unwrap();
+    q
+}
+
+#[test]
+fn unknown_input_dims_are_asked_for_never_counted_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dynamic_cnn(dir.path());
+    let m = m.to_str().unwrap();
+    // A -1 dim loads, with a warning.
+    let (code, text, err) = qc(&["inspect", m]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("qc::onnx::negative_dim") && text.contains("x"), "{err}");
+    // Counts that depend on it are refused, naming the input and the flag.
+    for cmd in ["lower", "cost"] {
+        let (code, out, err) = qc(&[cmd, m]);
+        assert_eq!((code, out.as_str()), (2, ""), "{cmd}: {err}");
+        assert!(
+            err.contains("qc::input_shape::unknown_dims")
+                && err.contains("`x` [?,3,8,8]")
+                && err.contains("--overwrite-input-shape x:D0,3,8,8"),
+            "{cmd}: {err}"
+        );
+    }
+    // Given, they count; assumed, the outputs say so.
+    let (code, text, err) = qc(&["cost", m, "--overwrite-input-shape", "x:1,3,8,8"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("6,912 MACs"), "{text}");
+    let (code, text, err) = qc(&["lower", m, "--assume-dims", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("// assumed (--assume-dims): x dim 0 (?) = 1"), "{text}");
+    let (code, json, _) = qc(&["lower", m, "--assume-dims", "2", "--format", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["assumptions"][0]["value"], 2);
+    assert_eq!(v["assumptions"][0]["input"], "x");
+    // Bad values of the flags are diagnostics.
+    for (args, code_name) in [
+        (vec!["lower", m, "--overwrite-input-shape", "x:1,3,8"], "qc::input_shape::rank"),
+        (vec!["lower", m, "--overwrite-input-shape", "y:1,3,8,8"], "qc::input_shape::unknown_input"),
+        (vec!["lower", m, "--overwrite-input-shape", "x-1"], "qc::input_shape::syntax"),
+        (vec!["lower", m, "--assume-dims", "1", "--psum-bits", "wide"], "qc::lower::psum_bits"),
+    ] {
+        let (code, out, err) = qc(&args);
+        assert_eq!((code, out.as_str()), (2, ""), "{args:?}: {err}");
+        assert!(err.contains(code_name), "{args:?}: {err}");
+    }
+}
