@@ -136,4 +136,16 @@ pub enum LoadWarning {
         )
     )]
     NegativeDim { count: usize, first: String, all: String },
+
+    #[error(
+        "{count} graph-input dim(s) have neither a size nor a name: {all}; qc reads them as unknown dims"
+    )]
+    #[diagnostic(
+        code(qc::onnx::unnamed_dim),
+        severity(Warning),
+        help(
+            "commands that count (cost, lower, evaluate, sweep) need them: give them with --overwrite-input-shape NAME:DIMS, or --assume-dims N"
+        )
+    )]
+    UnnamedDim { count: usize, all: String },
 }

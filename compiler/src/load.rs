@@ -144,6 +144,7 @@ pub fn load_bytes(
         problems,
     };
     let (mut model, mut warnings) = crate::onnx::import::import_model_warning(proto).map_err(invalid)?;
+    unnamed_input_dims(&model, &mut warnings);
     let mut problems = Vec::new();
     let resolver = dir.map(|d| Arc::new(ExternalFiles::new(d, opts)));
     let external_files = check_external(&model, resolver.as_deref(), &mut problems, &mut warnings);
@@ -307,5 +308,35 @@ impl DataResolver for ExternalFiles {
         let len = extent(r, whole.len() as u64)
             .ok_or_else(|| format!("`{}` is shorter than offset + length", r.location))?;
         Ok(whole.slice(r.offset as usize..(r.offset + len) as usize))
+    }
+}
+
+/// Warns of graph-input dims with neither a value nor a name (a `-1` has its own warning): they
+/// load as unknown dims, which the commands that count ask for.
+fn unnamed_input_dims(model: &Model, warnings: &mut Vec<LoadWarning>) {
+    let negative = warnings
+        .iter()
+        .find_map(|w| match w {
+            LoadWarning::NegativeDim { all, .. } => Some(all.clone()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let g = &model.graph;
+    let mut found = Vec::new();
+    for &v in g.inputs.iter().filter(|v| !g.initializers.contains(v)) {
+        let value = g.value(v);
+        if let Some(qc_ir::ValueType::Tensor { shape: Some(s), .. }) =
+            value.ty.as_ref().and_then(|t| t.ty.as_ref())
+        {
+            for (i, d) in s.dims.iter().enumerate() {
+                let at = format!("`{}` dim {i}", value.name);
+                if matches!(d, qc_ir::Dim::Unknown) && !negative.contains(&format!("{at} (")) {
+                    found.push(at);
+                }
+            }
+        }
+    }
+    if !found.is_empty() {
+        warnings.push(LoadWarning::UnnamedDim { count: found.len(), all: found.join(", ") });
     }
 }
