@@ -545,7 +545,10 @@ impl Cx<'_> {
     pub(crate) fn dims(&self, v: ValueId) -> Res<Vec<u64>> {
         let g = &self.model.graph;
         known_dims(g, v).map(|d| d.into_iter().map(|x| x as u64).collect()).ok_or_else(|| {
-            format!("the shape of `{}` is not known (run infer-shapes first)", g.value(v).name)
+            format!(
+                "the shape of `{}` is not known: shape inference could not follow the ops before it (when they compute constants, `qc optimize` folds them first: lower its output)",
+                g.value(v).name
+            )
         })
     }
 
