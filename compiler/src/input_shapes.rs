@@ -79,6 +79,10 @@ pub enum InputShapeError {
     )]
     Rank { given: String, name: String, given_rank: usize, declared: String, declared_rank: usize },
 
+    #[error("`{given}` gives `{name}` {count} elements or more, more than a 64-bit count holds")]
+    #[diagnostic(code(qc::input_shape::too_large), help("give dims whose product fits in 64 bits"))]
+    TooLarge { given: String, name: String, count: String },
+
     #[error("the results depend on input dims the model does not fix: {list}")]
     #[diagnostic(
         code(qc::input_shape::unknown_dims),
@@ -97,10 +101,26 @@ impl InputShapeArgs {
         for spec in &self.overwrite_input_shape {
             overwrite(model, spec)?;
         }
-        match self.assume_dims {
-            Some(n) => Ok(assume(model, n)),
-            None => Ok(Vec::new()),
+        let Some(n) = self.assume_dims else { return Ok(Vec::new()) };
+        let assumed = assume(model, n);
+        let g = &model.graph;
+        for a in &assumed {
+            let Some(&v) = g.inputs.iter().find(|&&v| g.value(v).name == a.input) else { continue };
+            if let Some(ValueType::Tensor { shape: Some(s), .. }) =
+                g.value(v).ty.as_ref().and_then(|t| t.ty.as_ref())
+                && s.dims
+                    .iter()
+                    .try_fold(1u64, |p, d| if let Dim::Known(k) = d { p.checked_mul(*k) } else { Some(p) })
+                    .is_none()
+            {
+                return Err(InputShapeError::TooLarge {
+                    given: format!("--assume-dims {n}"),
+                    name: a.input.clone(),
+                    count: "2^64".into(),
+                });
+            }
         }
+        Ok(assumed)
     }
 
     /// As [`apply`](Self::apply), then fails when a graph input still has a dim that is not a
@@ -132,17 +152,9 @@ impl InputShapeArgs {
     }
 }
 
-/// `[N,3,?,W]`.
+/// `[N,3,?,W]`, as `qc_ir::Shape` prints.
 fn shape_text(dims: &[Dim]) -> String {
-    let parts: Vec<String> = dims
-        .iter()
-        .map(|d| match d {
-            Dim::Known(n) => n.to_string(),
-            Dim::Sym(s) => s.clone(),
-            Dim::Unknown => "?".into(),
-        })
-        .collect();
-    format!("[{}]", parts.join(","))
+    Shape { dims: dims.to_vec(), denotations: Vec::new() }.to_string()
 }
 
 /// The graph inputs (without initializers) whose declared dims are not all numbers.
@@ -172,11 +184,12 @@ fn assume(model: &mut Model, n: u64) -> Vec<Assumption> {
             match d {
                 Dim::Known(k) => new.push(Dim::Known(*k)),
                 other => {
-                    let declared = match other {
-                        Dim::Sym(s) => s.clone(),
-                        _ => "?".into(),
-                    };
-                    assumed.push(Assumption { input: name.clone(), index, declared, value: n });
+                    assumed.push(Assumption {
+                        input: name.clone(),
+                        index,
+                        declared: other.to_string(),
+                        value: n,
+                    });
                     new.push(Dim::Known(n));
                 }
             }
@@ -203,6 +216,12 @@ fn overwrite(model: &mut Model, spec: &str) -> Result<(), InputShapeError> {
             _ => Err(syntax()),
         })
         .collect::<Result<_, _>>()?;
+    let known = dims.iter().filter_map(|d| if let Dim::Known(n) = d { Some(u128::from(*n)) } else { None });
+    let count = known.fold(1u128, |a, n| a.saturating_mul(n));
+    if count > u128::from(u64::MAX) {
+        let count = if count == u128::MAX { "2^128".to_string() } else { count.to_string() };
+        return Err(InputShapeError::TooLarge { given: spec.to_string(), name: name.to_string(), count });
+    }
     let g = &model.graph;
     let Some(&v) = g.inputs.iter().find(|&&v| g.value(v).name == name) else {
         let inputs = g
@@ -296,5 +315,8 @@ mod tests {
         assert!(args.resolve(&mut m).unwrap().is_empty());
         let args = InputShapeArgs { overwrite_input_shape: vec!["y:2,3".into()], ..Default::default() };
         assert!(matches!(args.resolve(&mut m), Err(InputShapeError::UnknownInput { .. })));
+        let huge = format!("x:{},{}", u64::MAX, 2);
+        let args = InputShapeArgs { overwrite_input_shape: vec![huge], ..Default::default() };
+        assert!(matches!(args.resolve(&mut m), Err(InputShapeError::TooLarge { .. })));
     }
 }

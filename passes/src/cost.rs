@@ -484,15 +484,19 @@ impl Counter<'_> {
         if xs.len() != 3 || ws.len() != 3 || rs.len() != 3 || input == 0 {
             return Err(format!("X {xs:?}, W {ws:?} and R {rs:?} are not a recurrent layer's"));
         }
-        let rows = xs[0] * xs[1];
-        let (w_mem, r_mem): (u64, u64) = (ws.iter().product(), rs.iter().product());
-        let macs = rows * (w_mem + r_mem);
+        // Checked: declared dims can be anything, and a wrapped count would be a wrong number.
+        let product = |d: &[u64]| d.iter().try_fold(1u64, |a, &x| a.checked_mul(x));
+        let overflow = || "the dims of X, W and R overflow a 64-bit count".to_string();
+        let rows = xs[0].checked_mul(xs[1]).ok_or_else(overflow)?;
+        let (w_mem, r_mem) = (product(&ws).ok_or_else(overflow)?, product(&rs).ok_or_else(overflow)?);
+        let weights = w_mem.checked_add(r_mem).ok_or_else(overflow)?;
+        let macs = rows.checked_mul(weights).ok_or_else(overflow)?;
         let o_mem: u64 = match op.outputs().first().copied().flatten() {
-            Some(y) => self.dims(y, name)?.iter().product(),
+            Some(y) => product(&self.dims(y, name)?).ok_or_else(overflow)?,
             None => 0,
         };
         let (mk, wk, ok) = self.keys(x, w, op.outputs().first().copied().flatten().unwrap_or(x));
-        Ok(counts([(mk, macs as f64), (wk, (w_mem + r_mem) as f64), (ok, o_mem as f64)]))
+        Ok(counts([(mk, macs as f64), (wk, weights as f64), (ok, o_mem as f64)]))
     }
 
     fn average_pool(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
