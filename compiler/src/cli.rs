@@ -154,7 +154,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write, color: bool) -> m
     result
 }
 
-/// Runs one command; its warnings go to `warn`, to be grouped and rendered by [`run`].
+/// Runs one command; its warnings go to `push`, to be grouped and rendered by [`run`].
 fn run_command(
     command: Command,
     limits: crate::report_diagnostics::Limits,
@@ -163,7 +163,7 @@ fn run_command(
     color: bool,
     push: &dyn Fn(miette::Report),
 ) -> miette::Result<Outcome> {
-    let warn = |_: &mut dyn Write, w: miette::Report| push(w);
+    let warn = push;
     let quiet = limits.quiet;
     match command {
         Command::Run(args) => {
@@ -172,7 +172,7 @@ fn run_command(
         }
         Command::Lower(args) => {
             for w in crate::lower::run(&args, out)? {
-                warn(err, w);
+                warn(w);
             }
             Ok(Outcome::Success)
         }
@@ -180,20 +180,20 @@ fn run_command(
             args.quiet |= quiet;
             let (warnings, all_fit) = crate::evaluate::run(&args, out)?;
             for w in warnings {
-                warn(err, w);
+                warn(w);
             }
             Ok(if all_fit { Outcome::Success } else { Outcome::Violations })
         }
         Command::Sweep(mut args) => {
             args.run.quiet |= quiet;
             for w in crate::sweep::run(&args, out)? {
-                warn(err, w);
+                warn(w);
             }
             Ok(Outcome::Success)
         }
         Command::Cost(args) => {
             for w in crate::cost::run(&args, out)? {
-                warn(err, w);
+                warn(w);
             }
             Ok(Outcome::Success)
         }
@@ -202,7 +202,7 @@ fn run_command(
             args.max_diagnostics = limits.max_full;
             let (ok, warnings) = crate::check::run(&args, out, color)?;
             for w in warnings {
-                warn(err, w);
+                warn(w);
             }
             Ok(if ok { Outcome::Success } else { Outcome::Violations })
         }
@@ -212,7 +212,7 @@ fn run_command(
         }
         Command::Convert(args) => {
             for w in crate::convert::run(&args, out)? {
-                warn(err, w);
+                warn(w);
             }
             Ok(Outcome::Success)
         }
@@ -222,7 +222,7 @@ fn run_command(
             let _ = err.write_all(&instruments);
             let warnings = result?;
             for w in warnings {
-                warn(err, miette::Report::new(w));
+                warn(miette::Report::new(w));
             }
             Ok(Outcome::Success)
         }
@@ -230,18 +230,15 @@ fn run_command(
             let opts = LoadOptions { mmap: !args.no_mmap };
             let mut loaded = load::load(&args.model, opts)?;
             for w in loaded.warnings.iter() {
-                warn(err, miette::Report::new(w.clone()));
+                warn(miette::Report::new(w.clone()));
             }
             let assumed = args.shapes.apply(&mut loaded.model)?;
             if let Some(line) = crate::input_shapes::assumptions_line(&assumed) {
-                warn(
-                    err,
-                    miette::miette!(
-                        severity = miette::Severity::Advice,
-                        code = "qc::input_shape::assumed",
-                        "{line}"
-                    ),
-                );
+                warn(miette::miette!(
+                    severity = miette::Severity::Advice,
+                    code = "qc::input_shape::assumed",
+                    "{line}"
+                ));
             }
             let file = args.model.display().to_string();
             let mut report = inspect::inspect(&loaded, &file);
