@@ -29,6 +29,9 @@ use crate::cli::ReportFormat;
 use crate::lower::WorkloadArgs;
 
 mod output;
+mod placement;
+
+use placement::{LayerUnit, Placed};
 
 /// The op types `qc evaluate` costs without `--all-layers`: those ZigZag's ONNX parser costs
 /// (`PARSER_MAPPING`: Conv, QLinearConv, Gemm, MatMul), and the same products in the forms real
@@ -163,6 +166,16 @@ pub struct EvaluateArgs {
     /// instead of searching.
     #[arg(long)]
     pub fixed_mapping: bool,
+    /// Place the ops on a DLA target as `qc check --target` does (a built-in name, `qc targets
+    /// list`, or a target YAML): only the ops placed on the DLA are costed on the accelerator,
+    /// and the report gives the DLA/CPU split and every op that falls back to the CPU with the
+    /// rule that sent it there.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub target: Option<String>,
+    /// Run `qc optimize`'s default pipeline on the model in memory first (folded constants,
+    /// fused batch norms, ...); the report says what it changed.
+    #[arg(long)]
+    pub optimize: bool,
     /// Threads (default: one per core). Results do not depend on it.
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -423,25 +436,55 @@ pub(crate) fn mapping_file(
 /// data flow between the costed ones (indices into `chosen`, for data locality).
 pub(crate) struct Prepared<'w> {
     pub chosen: Vec<&'w LoopNest>,
-    pub skipped: Vec<&'w LoopNest>,
+    /// Layers left out, with the reason.
+    pub skipped: Vec<(&'w LoopNest, String)>,
     pub preds: Vec<Vec<usize>>,
     pub is_yaml: bool,
 }
 
 impl<'w> Prepared<'w> {
-    pub fn new(args: &EvaluateArgs, workload: &'w Workload) -> Prepared<'w> {
+    /// The layers to cost: those ZigZag costs (all with `--all-layers`) and, with a DLA
+    /// target, only those of ops it places on the DLA.
+    pub fn new(args: &EvaluateArgs, workload: &'w Workload, placed: Option<&Placed>) -> Prepared<'w> {
         let is_yaml = args.workload.is_yaml();
-        let costed =
-            |l: &LoopNest| is_yaml || args.search.all_layers || ZIGZAG_COSTED.contains(&l.op_type.as_str());
-        let (chosen, skipped): (Vec<&LoopNest>, Vec<&LoopNest>) =
-            workload.layers.iter().partition(|l| costed(l));
-        let kept: Vec<usize> = (0..workload.layers.len()).filter(|&i| costed(&workload.layers[i])).collect();
-        let flow = workload.dataflow(costed);
+        let why_not = |l: &LoopNest| -> Option<String> {
+            if !(is_yaml || args.search.all_layers || ZIGZAG_COSTED.contains(&l.op_type.as_str())) {
+                return Some("not a layer ZigZag costs (use --all-layers)".into());
+            }
+            let placed = placed?;
+            match placed.unit(l) {
+                LayerUnit::Dla => None,
+                LayerUnit::Cpu(rule) => Some(format!("runs on the CPU of {} ({rule})", placed.split.target)),
+                LayerUnit::Absorbed(how) => {
+                    Some(format!("absorbed by {} ({how}): not run as a layer", placed.split.target))
+                }
+                LayerUnit::Unplaced => Some(format!(
+                    "{} places no op of this name, so qc does not know where it runs",
+                    placed.split.target
+                )),
+            }
+        };
+        let reasons: Vec<Option<String>> = workload.layers.iter().map(why_not).collect();
+        let mut chosen = Vec::new();
+        let mut skipped = Vec::new();
+        for (l, why) in workload.layers.iter().zip(&reasons) {
+            match why {
+                None => chosen.push(l),
+                Some(why) => skipped.push((l, why.clone())),
+            }
+        }
+        let kept: Vec<usize> = (0..workload.layers.len()).filter(|&i| reasons[i].is_none()).collect();
+        let flow = workload.dataflow(|l| why_not(l).is_none());
         let preds = kept
             .iter()
             .map(|&i| flow[i].iter().filter_map(|j| kept.iter().position(|k| k == j)).collect())
             .collect();
         Prepared { chosen, skipped, preds, is_yaml }
+    }
+
+    /// The layers left out, without their reasons.
+    pub fn skipped_layers(&self) -> Vec<&'w LoopNest> {
+        self.skipped.iter().map(|(l, _)| *l).collect()
     }
 }
 
@@ -502,7 +545,8 @@ pub(crate) fn check_mapping(
 ) -> miette::Result<Vec<miette::Report>> {
     let Some(path) = path else { return Ok(Vec::new()) };
     let file = path.display().to_string();
-    let fit = qc_backends::zigzag::check_mapping_fit(&read(path)?, &file, map, &p.chosen, &p.skipped, acc);
+    let fit =
+        qc_backends::zigzag::check_mapping_fit(&read(path)?, &file, map, &p.chosen, &p.skipped_layers(), acc);
     let mut errors = fit.errors;
     match errors.len() {
         0 => Ok(fit.warnings.into_iter().map(miette::Report::new).collect()),
@@ -548,15 +592,16 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
         map_paths.push(map);
     }
     let search = if args.fixed_mapping { None } else { Some(search_options(args)?) };
-    let crate::lower::Lowered { workload, mut warnings, assumed } = crate::lower::workload(&args.workload)?;
-    let p = Prepared::new(args, &workload);
+    let target = args.target.as_deref().map(crate::targets::resolve).transpose().map_err(|e| *e)?;
+    let before = crate::lower::Before { optimize: args.optimize, target };
+    let crate::lower::Lowered { workload, mut warnings, assumed, placement, optimized } =
+        crate::lower::workload_with(&args.workload, &before)?;
+    let placed = placement.as_ref().map(|r| Placed::new(r, &workload));
+    let p = Prepared::new(args, &workload, placed.as_ref());
     if p.chosen.is_empty() {
         // Nothing to cost is not a cost of 0: say why.
-        let mut why: Vec<String> = p
-            .skipped
-            .iter()
-            .map(|l| format!("`{}` ({}) is not a layer qc costs without --all-layers", l.name, l.op_type))
-            .collect();
+        let mut why: Vec<String> =
+            p.skipped.iter().map(|(l, why)| format!("`{}` ({}): {why}", l.name, l.op_type)).collect();
         why.extend(
             workload
                 .not_lowered
@@ -586,8 +631,13 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
         .into_iter()
         .map(|(acc, map)| evaluate_on(args, acc, &map, search.as_ref(), &p.chosen, &p.preds, p.is_yaml))
         .collect::<miette::Result<Vec<Evaluated>>>()?;
-    let skipped = p.skipped;
-    let text = output::render(args, &workload, &designs, &skipped, &assumed);
+    let context = output::Context {
+        skipped: &p.skipped,
+        assumed: &assumed,
+        split: placed.as_ref().map(|p| &p.split),
+        optimized: &optimized,
+    };
+    let text = output::render(args, &workload, &designs, &context);
     crate::write::emit(args.output.as_deref(), &text, out)?;
     let all_fit = designs.iter().all(|d| d.unfit.is_empty());
     Ok((warnings, all_fit))

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use qc_ir::{Source, Workload};
 use qc_passes::manager::{ManagerOptions, PassManager};
 use qc_passes::pipeline::Pipeline;
+use qc_passes::registry::DEFAULT_PIPELINE;
 
 use crate::load::{self, LoadOptions};
 
@@ -101,11 +102,29 @@ pub struct Lowered {
     pub warnings: Vec<miette::Report>,
     /// Input dims set by `--assume-dims`, which the outputs show.
     pub assumed: Vec<crate::input_shapes::Assumption>,
+    /// With [`Before::target`]: where `qc check` places every op of the model.
+    pub placement: Option<qc_passes::check::CheckReport>,
+    /// With [`Before::optimize`]: what the optimizer changed, one line each.
+    pub optimized: Vec<String>,
+}
+
+/// What `qc evaluate` does to an ONNX model before lowering it.
+#[derive(Default)]
+pub struct Before {
+    /// Run `qc optimize`'s default pipeline in memory first (Kneron's `opt_and_eval` flow).
+    pub optimize: bool,
+    /// Place the ops on this DLA target, as `qc check --target` does.
+    pub target: Option<std::sync::Arc<qc_ir::target::Target>>,
 }
 
 /// Reads or lowers the workload of `args.model`. A model whose inputs have dims that are not
 /// numbers is an error unless `--overwrite-input-shape` or `--assume-dims` gives them.
 pub fn workload(args: &WorkloadArgs) -> miette::Result<Lowered> {
+    workload_with(args, &Before::default())
+}
+
+/// [`workload`], after optimizing the model and placing its ops as `before` asks.
+pub fn workload_with(args: &WorkloadArgs, before: &Before) -> miette::Result<Lowered> {
     let mut options: Vec<String> = Vec::new();
     if let Some(spec) = &args.default_precision {
         options.push(precision_options(spec)?);
@@ -127,24 +146,100 @@ pub fn workload(args: &WorkloadArgs) -> miette::Result<Lowered> {
         let text = std::fs::read_to_string(&args.model)
             .map_err(|e| miette::miette!(code = "qc::io::read", "cannot read `{file}`: {e}"))?;
         let workload = qc_backends::zigzag::read_workload_yaml(&text, &file)?;
-        return Ok(Lowered { workload, warnings: Vec::new(), assumed: Vec::new() });
+        if before.optimize || before.target.is_some() {
+            return Err(miette::miette!(
+                code = "qc::evaluate::option",
+                help = "--optimize and --target work on the ONNX graph; give the ONNX model instead of its workload YAML",
+                "`{file}` is a ZigZag workload YAML: it has no graph to optimize or place"
+            ));
+        }
+        return Ok(Lowered {
+            workload,
+            warnings: Vec::new(),
+            assumed: Vec::new(),
+            placement: None,
+            optimized: Vec::new(),
+        });
     }
     let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
     let mut warnings: Vec<miette::Report> =
         loaded.warnings.iter().cloned().map(miette::Report::new).collect();
     let mut model = loaded.model;
     let assumed = args.shapes.resolve(&mut model)?;
+    let quiet = || ManagerOptions { verify_each: false, stop_after: None };
+    let mut optimized = Vec::new();
+    if before.optimize {
+        let hist = crate::optimize::histogram(&model);
+        let nodes = model.graph.op_count();
+        let pipeline = Pipeline::parse(DEFAULT_PIPELINE).expect("the default pipeline parses");
+        let report = PassManager::new(pipeline, quiet())?.run(&mut model, &mut |_, _| {})?;
+        warnings.extend(report.warnings.into_iter().map(miette::Report::new));
+        optimized = optimize_summary(&hist, nodes, &model);
+    }
+    let placement = match &before.target {
+        None => None,
+        Some(target) => {
+            // The check's op labels and the layers' names must agree: give every unnamed op the
+            // label it has now, before either pipeline moves ops.
+            name_unnamed_ops(&mut model);
+            let mut checked = model.clone();
+            let pipeline = Pipeline::parse(qc_passes::check::PIPELINE).expect("the check pipeline parses");
+            // Its warnings are dropped: the lowering pipeline below reports the same shape and
+            // quantization warnings.
+            PassManager::new(pipeline, quiet())?
+                .with_target(target.clone())
+                .run(&mut checked, &mut |_, _| {})?;
+            Some(qc_passes::check::check(&checked, target))
+        }
+    };
     let pipeline =
         Pipeline::parse(&format!("{LOWER_PIPELINE}{options}")).expect("the lowering pipeline parses");
-    let report = PassManager::new(pipeline, ManagerOptions { verify_each: false, stop_after: None })?
-        .run(&mut model, &mut |_, _| {})?;
+    let report = PassManager::new(pipeline, quiet())?.run(&mut model, &mut |_, _| {})?;
     warnings.extend(report.warnings.into_iter().map(miette::Report::new));
-    Ok(Lowered { workload: report.workload.unwrap_or_default(), warnings, assumed })
+    Ok(Lowered { workload: report.workload.unwrap_or_default(), warnings, assumed, placement, optimized })
+}
+
+/// Names every unnamed op after its label (`OpType#position`), so that the label stays when
+/// passes remove other ops.
+fn name_unnamed_ops(model: &mut qc_ir::Model) {
+    let unnamed: Vec<(qc_ir::OpId, String)> = model
+        .graph
+        .ops()
+        .filter(|(_, op)| op.name.as_deref().is_none_or(str::is_empty))
+        .map(|(id, _)| (id, model.graph.op_label(id)))
+        .collect();
+    for (id, label) in unnamed {
+        model.graph.op_mut(id).name = Some(label);
+    }
+}
+
+/// What the optimizer changed: the node count, then each op type whose count changed.
+fn optimize_summary(
+    before: &std::collections::BTreeMap<String, usize>,
+    nodes_before: usize,
+    model: &qc_ir::Model,
+) -> Vec<String> {
+    let after = crate::optimize::histogram(model);
+    let mut changes = Vec::new();
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        let (b, a) = (before.get(k).copied().unwrap_or(0), after.get(k).copied().unwrap_or(0));
+        if b != a {
+            changes.push(format!("{k} {b} -> {a}"));
+        }
+    }
+    let what = if changes.is_empty() { "no op changed".to_string() } else { changes.join(", ") };
+    vec![format!(
+        "optimized in memory (qc optimize's default pipeline): {nodes_before} -> {} nodes; {what}",
+        model.graph.op_count()
+    )]
 }
 
 /// Runs `qc lower`; returns the warnings to print.
 pub fn run(args: &LowerArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
-    let Lowered { workload: w, warnings, assumed } = workload(&args.workload)?;
+    let Lowered { workload: w, warnings, assumed, .. } = workload(&args.workload)?;
     let mut text = match args.format {
         LowerFormat::Text => text(&w),
         LowerFormat::Json => json(&args.workload.model.display().to_string(), &w),

@@ -130,7 +130,7 @@ fn raise_ir_for_initializers(model: &mut Model) -> Option<(i64, i64)> {
     Some((old, 4))
 }
 
-fn histogram(m: &Model) -> BTreeMap<String, usize> {
+pub(crate) fn histogram(m: &Model) -> BTreeMap<String, usize> {
     let mut h = BTreeMap::new();
     for (_, op) in m.graph.ops() {
         let key = if op.domain().is_empty() {

@@ -193,6 +193,8 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
         accelerator: acc_path.clone(),
         search: r.search.clone(),
         fixed_mapping: false,
+        target: None,
+        optimize: false,
         jobs: None,
         quiet: true,
         format: crate::cli::ReportFormat::Json,
@@ -209,7 +211,8 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
             "give 1 or more threads",
         ));
     }
-    let crate::lower::Lowered { workload, mut warnings, assumed } = crate::lower::workload(&eargs.workload)?;
+    let crate::lower::Lowered { workload, mut warnings, assumed, .. } =
+        crate::lower::workload(&eargs.workload)?;
     if let Some(line) = crate::input_shapes::assumptions_line(&assumed) {
         warnings.push(miette::miette!(
             severity = miette::Severity::Advice,
@@ -217,7 +220,7 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
             "{line}"
         ));
     }
-    let prepared = Prepared::new(&eargs, &workload);
+    let prepared = Prepared::new(&eargs, &workload, None);
     let model_len = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
     // Everything that changes the numbers, not where files are: the mapping and the
     // accelerator by content, the model by name and size.

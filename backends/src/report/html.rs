@@ -59,6 +59,9 @@ pub fn html(designs: &[Design]) -> String {
             first.settings.iter().map(|(k, v)| format!("{}: {}", esc(k), esc(v))).collect();
         let _ = writeln!(b, "<p class=\"sub\">{}</p>", list.join(" · "));
     }
+    for line in &first.prepared {
+        let _ = writeln!(b, "<p class=\"sub\">{}</p>", esc(line));
+    }
 
     // Totals.
     b.push_str("<h2>Totals</h2>\n");
@@ -180,6 +183,9 @@ pub fn html(designs: &[Design]) -> String {
             }
             b.push_str("</table>\n");
         }
+        if let Some(split) = &d.split {
+            split_html(&mut b, split);
+        }
         if !d.not_costed.is_empty() {
             let _ = writeln!(b, "<h3>Not costed</h3><table><tr><th>node</th><th>op</th><th>reason</th></tr>");
             for (n, op, reason) in &d.not_costed {
@@ -190,6 +196,40 @@ pub fn html(designs: &[Design]) -> String {
         }
     }
     page(&format!("qc evaluate: {title}"), &b)
+}
+
+/// The DLA/CPU split: the two units' ops and MACs, then every CPU op with its rule.
+fn split_html(b: &mut String, split: &super::Split) {
+    let _ = writeln!(
+        b,
+        "<h3>Placement on {} (only the DLA's layers are costed)</h3><table><tr><th>unit</th><th>ops</th><th>MACs</th><th>share of MACs</th></tr>",
+        esc(&split.target)
+    );
+    for (name, u) in [("DLA", &split.dla), ("CPU", &split.cpu)] {
+        let share = split.mac_share(u).map_or_else(|| "-".to_string(), |p| format!("{p:.1}%"));
+        let _ = writeln!(
+            b,
+            "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{share}</td></tr>",
+            u.ops,
+            super::thousands(u.macs as f64)
+        );
+    }
+    b.push_str("</table>\n");
+    if !split.cpu_ops.is_empty() {
+        b.push_str("<table><tr><th>CPU op</th><th>op</th><th>MACs</th><th>rule</th><th>why</th></tr>\n");
+        for op in &split.cpu_ops {
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&op.node),
+                esc(&op.op_type),
+                super::thousands(op.macs as f64),
+                esc(&op.rule),
+                esc(&op.reason)
+            );
+        }
+        b.push_str("</table>\n");
+    }
 }
 
 fn card(b: &mut String, value: &str, label: &str) {

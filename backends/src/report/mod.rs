@@ -32,6 +32,51 @@ pub struct Design {
     /// Layers no mapping fits, not costed (the totals leave them out): `(name, op type, why
     /// and what would fit)`.
     pub unfit: Vec<(String, String, String)>,
+    /// With a DLA target (`qc evaluate --target`): which ops run on the DLA and which fall back
+    /// to the CPU. Only the DLA's layers are costed on the accelerator.
+    pub split: Option<Split>,
+    /// What was done to the model before it was lowered (`qc evaluate --optimize`), one line
+    /// each.
+    pub prepared: Vec<String>,
+}
+
+/// Where a model's ops run on a DLA target, and what share of the model each unit gets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Split {
+    /// The target's name (`access-dla`).
+    pub target: String,
+    pub dla: UnitShare,
+    pub cpu: UnitShare,
+    /// The ops placed on the CPU, in graph order.
+    pub cpu_ops: Vec<CpuOp>,
+}
+
+/// The ops of one unit and their MACs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct UnitShare {
+    pub ops: usize,
+    /// MACs of the unit's convolutions and matrix products (other ops count none).
+    pub macs: u128,
+}
+
+impl Split {
+    /// The share of the model's MACs on `u`, in percent (`None` when the model has none).
+    pub fn mac_share(&self, u: &UnitShare) -> Option<f64> {
+        let all = self.dla.macs + self.cpu.macs;
+        (all > 0).then(|| 100.0 * u.macs as f64 / all as f64)
+    }
+}
+
+/// An op that falls back to the CPU, and the rule that sent it there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CpuOp {
+    pub node: String,
+    pub op_type: String,
+    pub macs: u128,
+    /// The check rule (`qc::check::kernel-size`, `qc::check::unsupported-op`).
+    pub rule: String,
+    /// Why, in one sentence (the first finding's message).
+    pub reason: String,
 }
 
 /// What a reader needs to know of an accelerator.

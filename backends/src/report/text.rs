@@ -53,6 +53,9 @@ pub fn text(designs: &[Design], width: usize, color: bool) -> String {
             s.push('\n');
         }
         let _ = writeln!(s, "{bold}{} on {}{plain}", d.workload, d.accelerator.name);
+        for line in &d.prepared {
+            let _ = writeln!(s, "{line}");
+        }
         let rows: Vec<[String; 7]> = d.layers.iter().map(cells).collect();
         let mut w: Vec<usize> = COLUMNS.iter().map(|c| c.0.len()).collect();
         for r in &rows {
@@ -117,6 +120,9 @@ pub fn text(designs: &[Design], width: usize, color: bool) -> String {
                 let _ = writeln!(s, "  {name} ({op}): {why}");
             }
         }
+        if let Some(split) = &d.split {
+            split_text(&mut s, split, bold, plain);
+        }
     }
     if designs.len() > 1 {
         let _ = writeln!(s, "\n{bold}comparison{plain}");
@@ -126,6 +132,54 @@ pub fn text(designs: &[Design], width: usize, color: bool) -> String {
         }
     }
     s
+}
+
+/// How many CPU ops the text lists one by one (the other formats list them all).
+const CPU_OPS_SHOWN: usize = 12;
+
+/// `1,234 MACs, 5.6%` (no share when the model has no MACs).
+fn share_text(split: &super::Split, u: &super::UnitShare) -> String {
+    match split.mac_share(u) {
+        Some(p) => format!("{} MACs, {p:.1}%", thousands(u.macs as f64)),
+        None => format!("{} MACs", thousands(u.macs as f64)),
+    }
+}
+
+/// The DLA/CPU split and the ops sent to the CPU, each with its rule.
+fn split_text(s: &mut String, split: &super::Split, bold: &str, plain: &str) {
+    let _ = writeln!(
+        s,
+        "{bold}placement on {}{plain}: {} op(s) on the DLA ({}), {} on the CPU ({}); only the DLA's layers are costed above",
+        split.target,
+        split.dla.ops,
+        share_text(split, &split.dla),
+        split.cpu.ops,
+        share_text(split, &split.cpu),
+    );
+    if split.cpu_ops.len() > CPU_OPS_SHOWN {
+        // Per op type and rule first: the list below is cut.
+        let mut groups: Vec<(&str, &str, usize)> = Vec::new();
+        for op in &split.cpu_ops {
+            match groups.iter_mut().find(|(t, r, _)| *t == op.op_type && *r == op.rule) {
+                Some(g) => g.2 += 1,
+                None => groups.push((&op.op_type, &op.rule, 1)),
+            }
+        }
+        groups.sort_by_key(|g| std::cmp::Reverse(g.2));
+        let list: Vec<String> = groups.iter().map(|(t, r, n)| format!("{t} x{n} ({r})")).collect();
+        let _ = writeln!(s, "  cpu ops by type and rule: {}", list.join(", "));
+    }
+    for op in split.cpu_ops.iter().take(CPU_OPS_SHOWN) {
+        let macs = if op.macs > 0 { format!(", {} MACs", thousands(op.macs as f64)) } else { String::new() };
+        let _ = writeln!(s, "  cpu: {} ({}{macs}): {}: {}", op.node, op.op_type, op.rule, op.reason);
+    }
+    if split.cpu_ops.len() > CPU_OPS_SHOWN {
+        let _ = writeln!(
+            s,
+            "  ... and {} more CPU op(s) (--format json, md or html lists every one)",
+            split.cpu_ops.len() - CPU_OPS_SHOWN
+        );
+    }
 }
 
 /// The comparison of several designs: a header, then per design its energy and latency, and
@@ -162,6 +216,9 @@ pub fn markdown(designs: &[Design]) -> String {
     let mut s = String::new();
     for d in designs {
         let _ = writeln!(s, "## `{}` on {}\n", md(&d.workload), md(&d.accelerator.name));
+        for line in &d.prepared {
+            let _ = writeln!(s, "{}\n", md(line));
+        }
         if !d.settings.is_empty() {
             let list: Vec<String> = d.settings.iter().map(|(k, v)| format!("{k}: {}", md(v))).collect();
             let _ = writeln!(s, "{}\n", list.join("; "));
@@ -187,6 +244,31 @@ pub fn markdown(designs: &[Design]) -> String {
             let _ = writeln!(s, "\nDo not fit (not in the total):\n");
             for (name, op, why) in &d.unfit {
                 let _ = writeln!(s, "- `{}` ({}): {}", md(name), md(op), md(why));
+            }
+        }
+        if let Some(split) = &d.split {
+            let _ = writeln!(
+                s,
+                "\nPlacement on {}: {} op(s) on the DLA ({}), {} on the CPU ({}); only the DLA's layers are costed.\n",
+                md(&split.target),
+                split.dla.ops,
+                share_text(split, &split.dla),
+                split.cpu.ops,
+                share_text(split, &split.cpu),
+            );
+            if !split.cpu_ops.is_empty() {
+                s.push_str("| CPU op | op | MACs | rule | why |\n|---|---|---:|---|---|\n");
+                for op in &split.cpu_ops {
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {} | {} | {} |",
+                        md(&op.node),
+                        md(&op.op_type),
+                        thousands(op.macs as f64),
+                        md(&op.rule),
+                        md(&op.reason)
+                    );
+                }
             }
         }
         if !d.not_costed.is_empty() {

@@ -4,22 +4,26 @@
 use std::io::IsTerminal;
 
 use qc_backends::mapping::{SpatialMapping, TemporalMapping};
-use qc_backends::report::{AcceleratorSummary, Design, LayerReport};
+use qc_backends::report::{AcceleratorSummary, Design, LayerReport, Split};
 use qc_ir::{LoopNest, Workload};
 use serde_json::json;
 
 use super::{EvaluateArgs, Evaluated};
 use crate::cli::ReportFormat;
 
+/// What the reports say beside the designs: the layers left out and why, the assumed input
+/// dims, the DLA/CPU split, what `--optimize` changed.
+pub(super) struct Context<'a> {
+    pub skipped: &'a [(&'a LoopNest, String)],
+    pub assumed: &'a [crate::input_shapes::Assumption],
+    pub split: Option<&'a Split>,
+    pub optimized: &'a [String],
+}
+
 /// The report of `designs` (the first is `--accelerator`, the others `--compare`) in the
 /// format asked for.
-pub(super) fn render(
-    args: &EvaluateArgs,
-    w: &Workload,
-    designs: &[Evaluated],
-    skipped: &[&LoopNest],
-    assumed: &[crate::input_shapes::Assumption],
-) -> String {
+pub(super) fn render(args: &EvaluateArgs, w: &Workload, designs: &[Evaluated], cx: &Context<'_>) -> String {
+    let (skipped, assumed) = (cx.skipped, cx.assumed);
     match args.format {
         ReportFormat::Json => {
             let mut v = match designs {
@@ -31,6 +35,12 @@ pub(super) fn render(
             };
             if !assumed.is_empty() {
                 v["assumptions"] = json!(assumed);
+            }
+            if let Some(split) = cx.split {
+                v["placement"] = split_json(split);
+            }
+            if !cx.optimized.is_empty() {
+                v["optimized"] = json!(cx.optimized);
             }
             let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
             s.push('\n');
@@ -46,28 +56,23 @@ pub(super) fn render(
                 }
             });
             let color = to_terminal && std::env::var_os("NO_COLOR").is_none();
-            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, skipped, assumed)).collect();
+            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, cx)).collect();
             qc_backends::report::text(&reports, width.unwrap_or(120), color)
         }
         ReportFormat::Md => {
-            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, skipped, assumed)).collect();
+            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, cx)).collect();
             qc_backends::report::markdown(&reports)
         }
         ReportFormat::Html => {
-            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, skipped, assumed)).collect();
+            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, cx)).collect();
             qc_backends::report::html(&reports)
         }
     }
 }
 
 /// One design for the reports.
-fn design(
-    args: &EvaluateArgs,
-    w: &Workload,
-    e: &Evaluated,
-    skipped: &[&LoopNest],
-    assumed: &[crate::input_shapes::Assumption],
-) -> Design {
+fn design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, cx: &Context<'_>) -> Design {
+    let (skipped, assumed) = (cx.skipped, cx.assumed);
     let mut settings = vec![
         (
             "mapping".to_string(),
@@ -118,17 +123,32 @@ fn design(
             .map(|(n, op, r)| (n.to_string(), op.to_string(), r.to_string()))
             .collect(),
         unfit: e.unfit.iter().map(|u| (u.layer.clone(), u.op_type.clone(), u.explain())).collect(),
+        split: cx.split.cloned(),
+        prepared: cx.optimized.to_vec(),
     }
+}
+
+/// The DLA/CPU split in JSON: per unit its ops and MACs, then every CPU op with its rule.
+fn split_json(split: &Split) -> serde_json::Value {
+    let unit = |u: &qc_backends::report::UnitShare| json!({"ops": u.ops, "macs": u.macs.to_string(), "mac_share_percent": split.mac_share(u)});
+    json!({
+        "target": split.target,
+        "dla": unit(&split.dla),
+        "cpu": unit(&split.cpu),
+        "cpu_ops": split.cpu_ops.iter().map(|o| json!({
+            "node": o.node, "op_type": o.op_type, "macs": o.macs.to_string(), "rule": o.rule, "reason": o.reason,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// The nodes not costed: `(name, op type, reason)`.
 fn not_costed<'a>(
     w: &'a Workload,
-    skipped: &'a [&LoopNest],
+    skipped: &'a [(&'a LoopNest, String)],
 ) -> impl Iterator<Item = (&'a str, &'a str, &'a str)> {
     skipped
         .iter()
-        .map(|l| (l.name.as_str(), l.op_type.as_str(), "not a layer ZigZag costs (use --all-layers)"))
+        .map(|(l, why)| (l.name.as_str(), l.op_type.as_str(), why.as_str()))
         .chain(w.not_lowered.iter().map(|n| (n.node.as_str(), n.op_type.as_str(), n.reason.as_str())))
 }
 
@@ -166,7 +186,12 @@ fn class_of(layer: &LoopNest) -> &'static str {
 }
 
 /// One design in the JSON schema of `spec/cli.md`.
-fn json_design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, skipped: &[&LoopNest]) -> serde_json::Value {
+fn json_design(
+    args: &EvaluateArgs,
+    w: &Workload,
+    e: &Evaluated,
+    skipped: &[(&LoopNest, String)],
+) -> serde_json::Value {
     let Evaluated { acc, costed, seconds, .. } = e;
     let seconds = *seconds;
     let dirs = ["fh", "tl", "fl", "th"];

@@ -24,16 +24,21 @@ pub fn check(f: &Facts<'_>) -> (Vec<Finding>, Vec<Placement>) {
             continue;
         }
         let op = f.op(id);
-        let (unit, operator) = match f.entry.get(&id) {
+        let (unit, operator, because) = match f.entry.get(&id) {
             Some(entry) => {
                 let before = findings.len();
                 check_op(f, id, entry, &mut findings);
-                let blocked = findings[before..].iter().any(|x: &Finding| x.severity == Severity::Error);
-                (if blocked { Unit::Cpu } else { Unit::Dla }, Some(entry.name.clone()))
+                let blocked = findings[before..].iter().find(|x: &&Finding| x.severity == Severity::Error);
+                match blocked {
+                    Some(x) => (Unit::Cpu, Some(entry.name.clone()), Some((x.rule, x.message.clone()))),
+                    None => (Unit::Dla, Some(entry.name.clone()), None),
+                }
             }
             None => {
-                findings.push(unsupported(f, id));
-                (Unit::Cpu, None)
+                let x = unsupported(f, id);
+                let because = Some((x.rule, x.message.clone()));
+                findings.push(x);
+                (Unit::Cpu, None, because)
             }
         };
         placement.push(Placement {
@@ -42,6 +47,7 @@ pub fn check(f: &Facts<'_>) -> (Vec<Finding>, Vec<Placement>) {
             op_type: op.op_type().to_string(),
             unit,
             operator,
+            because,
         });
     }
     findings.extend(tensor_limits(f));

@@ -78,6 +78,9 @@ pub struct Placement {
     pub unit: Unit,
     /// The target's operator entry it matched (`conv`, `max-pool`), if any.
     pub operator: Option<String>,
+    /// For an op on the CPU: the rule that sent it there (the first limit it breaks, or
+    /// `unsupported-op`) and that finding's message.
+    pub because: Option<(Rule, String)>,
 }
 
 /// Why an op is not placed.
