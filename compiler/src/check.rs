@@ -59,8 +59,7 @@ pub struct Checked {
 pub fn check_file(args: &CheckArgs) -> miette::Result<Checked> {
     let target = crate::targets::resolve(&args.target).map_err(|e| *e)?;
     let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
-    let mut warnings: Vec<miette::Report> =
-        loaded.warnings.iter().cloned().map(miette::Report::new).collect();
+    let mut warnings: Vec<miette::Report> = args.shapes.unanswered(&loaded.warnings);
     let mut model = loaded.model;
     let assumed = args.shapes.apply(&mut model)?;
     if let Some(line) = crate::input_shapes::assumptions_line(&assumed) {

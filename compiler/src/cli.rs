@@ -229,8 +229,8 @@ fn run_command(
         Command::Inspect(args) => {
             let opts = LoadOptions { mmap: !args.no_mmap };
             let mut loaded = load::load(&args.model, opts)?;
-            for w in loaded.warnings.iter() {
-                warn(miette::Report::new(w.clone()));
+            for w in args.shapes.unanswered(&loaded.warnings) {
+                warn(w);
             }
             let assumed = args.shapes.apply(&mut loaded.model)?;
             if let Some(line) = crate::input_shapes::assumptions_line(&assumed) {

@@ -97,8 +97,7 @@ pub enum ConvertError {
 /// Runs `qc convert`, writing the summary to `out`; returns the warnings to print.
 pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
     let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
-    let mut warnings: Vec<miette::Report> =
-        loaded.warnings.iter().cloned().map(miette::Report::new).collect();
+    let mut warnings: Vec<miette::Report> = args.shapes.unanswered(&loaded.warnings);
     let mut original = loaded.model;
     let assumed = args.shapes.apply(&mut original)?;
     if let Some(line) = crate::input_shapes::assumptions_line(&assumed) {

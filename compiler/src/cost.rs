@@ -58,8 +58,7 @@ pub fn run(args: &CostArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<
         return Ok(Vec::new());
     }
     let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
-    let mut warnings: Vec<miette::Report> =
-        loaded.warnings.iter().cloned().map(miette::Report::new).collect();
+    let mut warnings: Vec<miette::Report> = args.shapes.unanswered(&loaded.warnings);
     let mut model = loaded.model;
     let assumed = args.shapes.resolve(&mut model)?;
     let report = cost::preprocess(&mut model, ManagerOptions { verify_each: false, stop_after: None })?;

@@ -147,5 +147,10 @@ pub enum LoadWarning {
             "commands that count (cost, lower, evaluate, sweep) need them: give them with --overwrite-input-shape NAME:DIMS, or --assume-dims N"
         )
     )]
-    UnnamedDim { count: usize, all: String },
+    UnnamedDim {
+        count: usize,
+        all: String,
+        /// The graph inputs those dims belong to.
+        inputs: Vec<String>,
+    },
 }

@@ -95,6 +95,25 @@ pub enum InputShapeError {
 
 /// Applies the options to a loaded model.
 impl InputShapeArgs {
+    /// Whether the load warning `w` is answered by these options: a warning of graph-input dims
+    /// without a size is moot when `--overwrite-input-shape` gives every such input its dims.
+    pub fn answers(&self, w: &crate::diagnostics::LoadWarning) -> bool {
+        let given = |input: &str| {
+            self.overwrite_input_shape
+                .iter()
+                .any(|spec| spec.rsplit_once(':').is_some_and(|(n, _)| n == input))
+        };
+        match w {
+            crate::diagnostics::LoadWarning::UnnamedDim { inputs, .. } => inputs.iter().all(|i| given(i)),
+            _ => false,
+        }
+    }
+
+    /// The load warnings these options do not answer, as reports.
+    pub fn unanswered(&self, warnings: &[crate::diagnostics::LoadWarning]) -> Vec<miette::Report> {
+        warnings.iter().filter(|w| !self.answers(w)).cloned().map(miette::Report::new).collect()
+    }
+
     /// Applies `--overwrite-input-shape` and, when given, `--assume-dims`. Unknown dims may
     /// remain (for commands whose output does not depend on them: inspect, optimize, convert).
     pub fn apply(&self, model: &mut Model) -> Result<Vec<Assumption>, InputShapeError> {
@@ -318,5 +337,23 @@ mod tests {
         let huge = format!("x:{},{}", u64::MAX, 2);
         let args = InputShapeArgs { overwrite_input_shape: vec![huge], ..Default::default() };
         assert!(matches!(args.resolve(&mut m), Err(InputShapeError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn a_shape_given_for_every_input_answers_the_unnamed_dim_warning() {
+        use crate::diagnostics::LoadWarning;
+        let w =
+            LoadWarning::UnnamedDim { count: 2, all: String::new(), inputs: vec!["x".into(), "y".into()] };
+        let only_x = InputShapeArgs { overwrite_input_shape: vec!["x:1,3".into()], ..Default::default() };
+        assert!(!only_x.answers(&w));
+        let both = InputShapeArgs {
+            overwrite_input_shape: vec!["x:1,3".into(), "y:2".into()],
+            ..Default::default()
+        };
+        assert!(both.answers(&w));
+        assert_eq!(both.unanswered(std::slice::from_ref(&w)).len(), 0);
+        // --assume-dims states an assumption, which is printed instead; the warning stays.
+        let assumed = InputShapeArgs { assume_dims: Some(1), ..Default::default() };
+        assert!(!assumed.answers(&w));
     }
 }

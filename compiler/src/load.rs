@@ -323,6 +323,7 @@ fn unnamed_input_dims(model: &Model, warnings: &mut Vec<LoadWarning>) {
         .unwrap_or_default();
     let g = &model.graph;
     let mut found = Vec::new();
+    let mut inputs: Vec<String> = Vec::new();
     for &v in g.inputs.iter().filter(|v| !g.initializers.contains(v)) {
         let value = g.value(v);
         if let Some(qc_ir::ValueType::Tensor { shape: Some(s), .. }) =
@@ -332,11 +333,14 @@ fn unnamed_input_dims(model: &Model, warnings: &mut Vec<LoadWarning>) {
                 let at = format!("`{}` dim {i}", value.name);
                 if matches!(d, qc_ir::Dim::Unknown) && !negative.contains(&format!("{at} (")) {
                     found.push(at);
+                    if !inputs.contains(&value.name) {
+                        inputs.push(value.name.clone());
+                    }
                 }
             }
         }
     }
     if !found.is_empty() {
-        warnings.push(LoadWarning::UnnamedDim { count: found.len(), all: found.join(", ") });
+        warnings.push(LoadWarning::UnnamedDim { count: found.len(), all: found.join(", "), inputs });
     }
 }

@@ -162,8 +162,7 @@ pub fn workload_with(args: &WorkloadArgs, before: &Before) -> miette::Result<Low
         });
     }
     let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
-    let mut warnings: Vec<miette::Report> =
-        loaded.warnings.iter().cloned().map(miette::Report::new).collect();
+    let mut warnings: Vec<miette::Report> = args.shapes.unanswered(&loaded.warnings);
     let mut model = loaded.model;
     let assumed = args.shapes.resolve(&mut model)?;
     let quiet = || ManagerOptions { verify_each: false, stop_after: None };
