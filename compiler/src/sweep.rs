@@ -435,7 +435,7 @@ fn pinned_warning(p: &Pinned, map_name: &str, keep: bool) -> (miette::Report, St
         dims.join(" and "),
     );
     let ordering = if p.sized_ordering {
-        "; the entry's temporal_ordering gives loop sizes for that unrolling, which the search takes as constraints where they still divide the layer".to_string()
+        "; the entry's temporal_ordering gives loop sizes made for the pinned unrolling: where they no longer fit a design's temporal loops, that design cannot run the layer and is listed as such".to_string()
     } else {
         String::new()
     };
