@@ -18,8 +18,10 @@ parameters:
 YAML
 (cd "$root" && cargo build -q --release -p qc < /dev/null)
 start=$(date +%s.%N)
+# ZigZag (below) honours tpu_like.yaml's spatial_mapping, which pins D1 and D2: qc keeps it too
+# (--keep-mapping-spatial; without it qc would search the swept dims' unrolling, spec/sweep.md).
 "$root/target/release/qc" sweep "$inputs/workload/resnet18.onnx" --accelerator "$inputs/hardware/tpu_like.yaml" \
-    --mapping "$inputs/mapping/tpu_like.yaml" --sweep "$out/sweep.yaml" -o "$out/designs.jsonl" \
+    --mapping "$inputs/mapping/tpu_like.yaml" --keep-mapping-spatial --sweep "$out/sweep.yaml" -o "$out/designs.jsonl" \
     --html "$out/front.html" --quiet 2>/dev/null | tee "$out/summary.txt" | head -3
 end=$(date +%s.%N)
 echo "qc sweep wall time: $(echo "$end - $start" | bc) s for $(wc -l < "$out/designs.jsonl") designs"

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::arch::Accelerator;
+use crate::mapping::{MappingEntry, MappingFile};
 use crate::zigzag::yaml_error::{YamlError, YamlErrorKind, YamlSource};
 
 /// What is wrong with a sweep file; the diagnostic code is `qc::sweep::<name>`.
@@ -310,6 +311,116 @@ impl Sweep {
             }
         }
         acc
+    }
+}
+
+/// A swept array dim whose unrolling a mapping entry pins (`spatial_mapping`), for the layers
+/// that entry applies to: with the mapping as given, every design unrolls the same layer dims by
+/// the same factors (capped to the array dim when it is smaller), so array sizes above the pinned
+/// unrolling leave units idle and the sweep does not explore the array.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pinned {
+    /// The swept parameter, `operational_array.sizes.<dim>`.
+    pub parameter: String,
+    /// Its values.
+    pub values: Vec<f64>,
+    /// The array dim.
+    pub array_dim: String,
+    /// The mapping entry's name.
+    pub entry: String,
+    /// The entry's unrolling of the array dim: `(layer dim, factor)`.
+    pub unrolling: Vec<(String, u64)>,
+    /// How many layers the entry applies to.
+    pub layers: usize,
+    /// Whether the entry also gives a `temporal_ordering` with loop sizes (sized for the pinned
+    /// unrolling: with another unrolling they no longer multiply to the layer, and become
+    /// constraints of the search).
+    pub sized_ordering: bool,
+}
+
+impl Pinned {
+    /// The pinned unrolling as the mapping file writes it: `K, 32` (several joined by `; `).
+    pub fn unrolling_text(&self) -> String {
+        self.unrolling.iter().map(|(d, f)| format!("{d}, {f}")).collect::<Vec<_>>().join("; ")
+    }
+
+    /// The product of the pinned factors: the most units of the array dim the entry's layers use.
+    pub fn units(&self) -> u128 {
+        self.unrolling.iter().map(|(_, f)| u128::from(*f)).product()
+    }
+}
+
+/// The swept array dims that mapping entries pin: for each `operational_array.sizes.<dim>`
+/// parameter of `sweep` with more than one value, each entry of `map` applied to some layer
+/// (`entry_of_layers`: the entry each layer uses, by name) whose `spatial_mapping` unrolls that
+/// dim by more than 1. Parameters that are not array sizes are not pinned by a mapping file: the
+/// memory sizes, bandwidths and costs feed the search's allocation and cost even where a
+/// complete `temporal_ordering` fixes the loop order.
+pub fn pinned_by_mapping(
+    sweep: &Sweep,
+    base: &Accelerator,
+    map: &MappingFile,
+    entry_of_layers: &[&str],
+) -> Vec<Pinned> {
+    let mut out = Vec::new();
+    for p in &sweep.parameters {
+        let Ok(Target::ArraySize(d)) = Target::parse(&p.name, base) else { continue };
+        if p.values.len() < 2 {
+            continue;
+        }
+        let dim = &base.array.dims[d].name;
+        for e in &map.entries {
+            let layers = entry_of_layers.iter().filter(|n| **n == e.name).count();
+            if layers == 0 {
+                continue;
+            }
+            let Some(unrolling) = e.spatial.as_ref().and_then(|s| s.dims.iter().find(|(oa, _)| oa == dim))
+            else {
+                continue;
+            };
+            if unrolling.1.iter().all(|(_, f)| *f <= 1) {
+                continue;
+            }
+            out.push(Pinned {
+                parameter: p.name.clone(),
+                values: p.values.clone(),
+                array_dim: dim.clone(),
+                entry: e.name.clone(),
+                unrolling: unrolling.1.clone(),
+                layers,
+                sized_ordering: e
+                    .temporal_ordering
+                    .as_ref()
+                    .is_some_and(|o| o.iter().any(|(_, s)| matches!(s, crate::mapping::OrderSize::Given(_)))),
+            });
+        }
+    }
+    out
+}
+
+/// `map` with the pinned unrollings set aside: each pinned array dim is taken out of its entry's
+/// `spatial_mapping` (an entry left with none has no spatial mapping) and, unless the entry
+/// already has a `spatial_mapping_hint` for that dim, the layer dims it unrolled become the
+/// hint, so the search unrolls the same layer dims with factors that follow the array.
+pub fn unpin(map: &MappingFile, pinned: &[Pinned]) -> MappingFile {
+    let mut out = map.clone();
+    for p in pinned {
+        let Some(e) = out.entries.iter_mut().find(|e| e.name == p.entry) else { continue };
+        unpin_entry(e, p);
+    }
+    out
+}
+
+fn unpin_entry(e: &mut MappingEntry, p: &Pinned) {
+    if let Some(s) = &mut e.spatial {
+        s.dims.retain(|(oa, _)| *oa != p.array_dim);
+        if s.dims.is_empty() {
+            e.spatial = None;
+        }
+    }
+    let hint = e.spatial_hint.get_or_insert_with(Vec::new);
+    if !hint.iter().any(|(oa, _)| *oa == p.array_dim) {
+        hint.push((p.array_dim.clone(), p.unrolling.iter().map(|(d, _)| d.clone()).collect()));
     }
 }
 

@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use qc_backends::sweep::{Sweep, area, pareto_front, read_sweep_yaml};
+use qc_backends::sweep::{Pinned, Sweep, area, pareto_front, pinned_by_mapping, read_sweep_yaml, unpin};
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
@@ -63,6 +63,10 @@ pub struct RunArgs {
     /// The search options, as `qc evaluate`'s.
     #[command(flatten)]
     pub search: SearchArgs,
+    /// Keep the mapping file's `spatial_mapping` for swept array dims as given (by default the
+    /// sweep searches their unrolling, since a pinned one makes the array size meaningless).
+    #[arg(long)]
+    pub keep_mapping_spatial: bool,
     /// Evaluate the I-th of N disjoint slices of the designs (1-based), for example `3/8`.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
@@ -149,6 +153,34 @@ struct Point {
     area: Option<f64>,
 }
 
+/// A design that cannot run the workload.
+#[derive(Clone, Debug)]
+struct Failed {
+    design: u128,
+    /// The line as written.
+    text: String,
+    line: Value,
+}
+
+impl Failed {
+    fn of(line: Value) -> Option<Failed> {
+        line["error"].as_str()?;
+        Some(Failed { design: line["design"].as_str()?.parse().ok()?, text: line.to_string(), line })
+    }
+
+    fn reason(&self) -> &str {
+        self.line["error"].as_str().unwrap_or_default()
+    }
+}
+
+/// A design's parameters as `name=value`, joined by `sep`.
+fn parameters(line: &Value, sep: &str) -> String {
+    line["parameters"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(sep))
+        .unwrap_or_default()
+}
+
 impl Point {
     fn of(line: Value) -> Option<Point> {
         Some(Point {
@@ -221,10 +253,30 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
         ));
     }
     let prepared = Prepared::new(&eargs, &workload, None);
+    // Swept array dims whose unrolling the mapping file pins: a warning, and by default the
+    // unrolling is searched instead.
+    let entry_of_layers: Vec<&str> = prepared
+        .chosen
+        .iter()
+        .filter_map(|l| map.entry_for(&l.name, &l.op_type).map(|e| e.name.as_str()))
+        .collect();
+    let pinned = pinned_by_mapping(&sweep, &base, &map, &entry_of_layers);
+    let map_name = r.search.mapping.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+    let mut notes = Vec::new();
+    for p in &pinned {
+        let (warning, note) = pinned_warning(p, &map_name, r.keep_mapping_spatial);
+        warnings.push(warning);
+        notes.push(note);
+    }
+    let map = if r.keep_mapping_spatial || pinned.is_empty() { map } else { unpin(&map, &pinned) };
     let model_len = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
     // Everything that changes the numbers, not where files are: the mapping and the
     // accelerator by content, the model by name and size.
-    let options = format!("{:?}", SearchArgs { mapping: None, ..r.search.clone() });
+    let options = format!(
+        "{:?}{}",
+        SearchArgs { mapping: None, ..r.search.clone() },
+        if r.keep_mapping_spatial { " keep-mapping-spatial" } else { "" }
+    );
     let mapping_text = r.search.mapping.as_deref().map(read).transpose()?.unwrap_or_default();
     let fp = fingerprint(&[
         model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default().as_bytes(),
@@ -348,34 +400,101 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
     bar.finish();
     let seconds = start.elapsed().as_secs_f64();
     let all_lines: Vec<Value> = results.into_iter().flatten().collect();
-    let infeasible = all_lines.iter().filter(|l| l["error"].is_string()).count();
+    let mut failed: Vec<Failed> = all_lines.iter().cloned().filter_map(Failed::of).collect();
+    failed.sort_by_key(|f| f.design);
     let mut points: Vec<Point> = all_lines.into_iter().filter_map(Point::of).collect();
     points.sort_by_key(|p| p.design);
     let text = summary(
         &points,
-        infeasible,
-        &format!("{} of {total_designs} designs", points.len() + infeasible),
+        &failed,
+        &notes,
+        &format!("{} of {total_designs} designs", points.len() + failed.len()),
         Some((seconds, distinct.len())),
         r.format,
     );
     if let Some(h) = &r.html {
         let title =
             format!("{} on {} swept by {}", model.display(), acc_path.display(), sweep_path.display());
-        write_html(h, &points, &title)?;
+        write_html(h, &points, &failed, &notes, &title)?;
     }
     out.write_all(text.as_bytes()).map_err(|e| error("qc::io::write", format!("cannot write: {e}"), ""))?;
     Ok(warnings)
 }
 
-/// The summary: the front (by energy), and with `timing` (seconds, distinct designs evaluated)
-/// the time per design.
+/// The warning for a swept array dim a mapping entry pins, and the note the summary and page
+/// carry (what the sweep did about it).
+fn pinned_warning(p: &Pinned, map_name: &str, keep: bool) -> (miette::Report, String) {
+    let values: Vec<String> = p.values.iter().map(|v| format!("{v}")).collect();
+    let units = p.units();
+    let dims: Vec<&str> = p.unrolling.iter().map(|(d, _)| d.as_str()).collect();
+    let what = format!(
+        "the sweep varies `{}` ({}), but mapping entry `{}` of `{map_name}` pins its unrolling (key `spatial_mapping.{}`: {}) for {} layer(s): with the mapping as given, every design unrolls {} by at most {units}, so sizes above {units} leave units idle and smaller ones cut the unrolling",
+        p.parameter,
+        values.join(", "),
+        p.entry,
+        p.array_dim,
+        p.unrolling_text(),
+        p.layers,
+        dims.join(" and "),
+    );
+    let ordering = if p.sized_ordering {
+        "; the entry's temporal_ordering gives loop sizes made for the pinned unrolling: where they no longer fit a design's temporal loops, that design cannot run the layer and is listed as such".to_string()
+    } else {
+        String::new()
+    };
+    let (warning_help, note) = if keep {
+        (
+            "--keep-mapping-spatial keeps the mapping as given; drop it to let the sweep search the unrolling".to_string(),
+            format!(
+                "`{}`: mapping entry `{}` pins spatial_mapping.{} ({}), kept as given (--keep-mapping-spatial)",
+                p.parameter,
+                p.entry,
+                p.array_dim,
+                p.unrolling_text()
+            ),
+        )
+    } else {
+        (
+            format!(
+                "the sweep searches the unrolling of {} instead (layer dims {} as the hint), so each design unrolls what its array holds{ordering}; --keep-mapping-spatial keeps the mapping as given",
+                p.array_dim,
+                dims.join(", ")
+            ),
+            format!(
+                "`{}`: mapping entry `{}` pins spatial_mapping.{} ({}); set aside: each design searches the unrolling of {} (hint {}); --keep-mapping-spatial keeps it",
+                p.parameter,
+                p.entry,
+                p.array_dim,
+                p.unrolling_text(),
+                p.array_dim,
+                dims.join(", ")
+            ),
+        )
+    };
+    let warning = miette::miette!(
+        severity = miette::Severity::Warning,
+        code = "qc::sweep::pinned_by_mapping",
+        help = warning_help,
+        "{what}"
+    );
+    (warning, note)
+}
+
+/// Most designs that cannot run the workload the text summary lists (all are in the JSON
+/// summary, the page and the lines).
+const LISTED_INFEASIBLE: usize = 20;
+
+/// The summary: the notes, the front (by energy), the designs that cannot run the workload with
+/// their reasons, and with `timing` (seconds, distinct designs evaluated) the time per design.
 fn summary(
     points: &[Point],
-    infeasible: usize,
+    failed: &[Failed],
+    notes: &[String],
     what: &str,
     timing: Option<(f64, usize)>,
     format: Format,
 ) -> String {
+    let infeasible = failed.len();
     let evaluated = (points.len() + infeasible).max(1) as f64;
     let coords: Vec<(f64, f64, Option<f64>)> = points.iter().map(|p| (p.energy, p.latency, p.area)).collect();
     let mut front = pareto_front(&coords);
@@ -390,6 +509,15 @@ fn summary(
                 "distinct_designs_evaluated": timing.map(|t| t.1),
                 "seconds_per_design": timing.map(|t| t.0 / evaluated),
                 "front": front.iter().map(|&i| &points[i].line).collect::<Vec<_>>(),
+                "infeasible_designs": failed
+                    .iter()
+                    .map(|f| json!({
+                        "design": f.line["design"],
+                        "parameters": f.line["parameters"],
+                        "error": f.line["error"],
+                    }))
+                    .collect::<Vec<_>>(),
+                "notes": notes,
             });
             let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
             s.push('\n');
@@ -403,7 +531,10 @@ fn summary(
                     write!(s, " in {secs:.2} s ({:.3} s per design; {distinct} distinct)", secs / evaluated);
             }
             if infeasible > 0 {
-                let _ = write!(s, "; {infeasible} cannot run the workload (their lines say why)");
+                let _ = write!(s, "; {infeasible} cannot run the workload (listed below)");
+            }
+            for n in notes {
+                let _ = write!(s, "\nnote: {n}");
             }
             let with_area = points.iter().any(|p| p.area.is_some());
             let _ = writeln!(
@@ -430,31 +561,51 @@ fn summary(
                 }
                 let _ = writeln!(s, "  {}", params.join(" "));
             }
+            if infeasible > 0 {
+                let _ = writeln!(s, "Designs that cannot run the workload ({infeasible}):");
+                for f in failed.iter().take(LISTED_INFEASIBLE) {
+                    let _ =
+                        writeln!(s, "  design {:>6}  {}  {}", f.design, parameters(&f.line, " "), f.reason());
+                }
+                if infeasible > LISTED_INFEASIBLE {
+                    let _ = writeln!(
+                        s,
+                        "  ... and {} more (--format json, the page and their lines list them all)",
+                        infeasible - LISTED_INFEASIBLE
+                    );
+                }
+            }
             s
         }
     }
 }
 
-fn write_html(path: &std::path::Path, points: &[Point], title: &str) -> miette::Result<()> {
+fn write_html(
+    path: &std::path::Path,
+    points: &[Point],
+    failed: &[Failed],
+    notes: &[String],
+    title: &str,
+) -> miette::Result<()> {
     let coords: Vec<(f64, f64, Option<f64>)> = points.iter().map(|p| (p.energy, p.latency, p.area)).collect();
     let front = pareto_front(&coords);
     let labelled: Vec<qc_backends::report::SweepPoint> = points
         .iter()
         .map(|p| qc_backends::report::SweepPoint {
-            label: format!(
-                "design {}: {}",
-                p.design,
-                p.line["parameters"]
-                    .as_object()
-                    .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "))
-                    .unwrap_or_default()
-            ),
+            label: format!("design {}: {}", p.design, parameters(&p.line, ", ")),
             energy: p.energy,
             latency: p.latency,
             area: p.area,
         })
         .collect();
-    let page = qc_backends::report::sweep_html(title, &labelled, &front);
+    let infeasible: Vec<qc_backends::report::SweepInfeasible> = failed
+        .iter()
+        .map(|f| qc_backends::report::SweepInfeasible {
+            label: format!("design {}: {}", f.design, parameters(&f.line, ", ")),
+            reason: f.reason().to_string(),
+        })
+        .collect();
+    let page = qc_backends::report::sweep_html(title, &labelled, &front, &infeasible, notes);
     crate::write::write_atomically(path, page.as_bytes()).map_err(|e| {
         error("qc::io::write", format!("cannot write `{}`: {e}", path.display()), "check the path")
     })
@@ -480,8 +631,8 @@ fn merge(m: &MergeArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miet
     let mut warnings = Vec::new();
     let mut points: Vec<Point> = Vec::new();
     let mut sweep_fp: Option<String> = None;
-    // Designs that cannot run the workload: (design, line as written).
-    let mut failed: Vec<(u128, String)> = Vec::new();
+    // Designs that cannot run the workload, with their lines as written.
+    let mut failed: Vec<Failed> = Vec::new();
     for f in &m.files {
         let text = read(f)?;
         let lines: Vec<&str> = text.lines().collect();
@@ -491,18 +642,20 @@ fn merge(m: &MergeArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miet
             }
             let value = serde_json::from_str::<Value>(line).ok();
             let failure = value.as_ref().and_then(|v| {
-                v["error"].as_str()?;
-                Some((v["design"].as_str()?.parse::<u128>().ok()?, v["sweep"].as_str()?.to_string()))
+                let fp = v["sweep"].as_str()?.to_string();
+                let mut f = Failed::of(v.clone())?;
+                f.text = line.to_string();
+                Some((f, fp))
             });
             let parsed = value.and_then(Point::of).map(|mut p| {
                 p.text = line.to_string();
                 p
             });
             if parsed.is_none()
-                && let Some((design, fp)) = failure
+                && let Some((failure, fp)) = failure
             {
                 check_sweep(&mut sweep_fp, fp, f, n)?;
-                failed.push((design, line.to_string()));
+                failed.push(failure);
                 continue;
             }
             let Some(p) = parsed else {
@@ -530,9 +683,8 @@ fn merge(m: &MergeArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miet
         }
     }
     points.sort_by_key(|p| p.design);
-    failed.sort();
-    failed.dedup_by_key(|f| f.0);
-    let infeasible = failed.len();
+    failed.sort_by_key(|f| f.design);
+    failed.dedup_by_key(|f| f.design);
     let before = points.len();
     points.dedup_by_key(|p| p.design);
     if points.len() < before {
@@ -547,7 +699,7 @@ fn merge(m: &MergeArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miet
     if let Some(o) = &m.output {
         // The lines as the shards wrote them, in design order.
         let mut all: Vec<(u128, &str)> = points.iter().map(|p| (p.design, p.text.as_str())).collect();
-        all.extend(failed.iter().map(|(d, t)| (*d, t.as_str())));
+        all.extend(failed.iter().map(|f| (f.design, f.text.as_str())));
         all.sort_by_key(|x| x.0);
         let mut text = String::new();
         for (_, line) in all {
@@ -557,12 +709,13 @@ fn merge(m: &MergeArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miet
             .map_err(|e| error("qc::io::write", format!("cannot write `{}`: {e}", o.display()), ""))?;
     }
     if let Some(h) = &m.html {
-        write_html(h, &points, &format!("{} merged sweep files", m.files.len()))?;
+        write_html(h, &points, &failed, &[], &format!("{} merged sweep files", m.files.len()))?;
     }
     let text = summary(
         &points,
-        infeasible,
-        &format!("{} designs from {} file(s)", points.len() + infeasible, m.files.len()),
+        &failed,
+        &[],
+        &format!("{} designs from {} file(s)", points.len() + failed.len(), m.files.len()),
         None,
         m.format,
     );

@@ -200,9 +200,31 @@ fn samples_and_bad_input() {
     let l = lines(&out);
     assert!(l[0]["error"].as_str().is_some_and(|e| e.contains("sram")), "{:?}", l[0]);
     assert!(l[1]["energy"].as_f64().is_some());
+    // It is listed with its reason: in the JSON summary, the text summary and the page.
+    let listed = v["infeasible_designs"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{summary}");
+    assert_eq!(listed[0]["design"], "0");
+    assert_eq!(listed[0]["parameters"]["memories.sram.size"], 8);
+    assert!(listed[0]["error"].as_str().unwrap().contains("sram"), "{summary}");
+    let page = dir.path().join("tiny.html");
+    let (code, text, err) = run(tiny.to_str().unwrap(), &["--html", page.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("1 cannot run the workload"), "{text}");
+    let listing = text.split("Designs that cannot run the workload (1):\n").nth(1).expect(&text);
+    assert!(listing.starts_with("  design      0  memories.sram.size=8  qc::"), "{text}");
+    assert!(listing.contains("sram"), "{text}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("Designs that cannot run the workload (1)"), "{html}");
+    assert!(html.contains("design 0: memories.sram.size=8</td><td>qc::"), "{html}");
+    assert!(html.contains("2 designs; 1 on the Pareto front"), "{html}");
     let (code, msummary, err) = qc(&["sweep", "merge", out.to_str().unwrap(), "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     assert!(msummary.contains("\"infeasible\": 1"), "{msummary}");
+    let m: Value = serde_json::from_str(&msummary).unwrap();
+    assert_eq!(m["infeasible_designs"], v["infeasible_designs"], "merge lists them too");
+    let (code, mtext, err) = qc(&["sweep", "merge", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(mtext.contains("Designs that cannot run the workload (1):\n  design      0"), "{mtext}");
 
     // Lines of two different sweeps do not merge.
     let other = dir.path().join("other.jsonl");
@@ -222,4 +244,95 @@ fn samples_and_bad_input() {
     let (code, _, err) = qc(&["sweep", "merge", out.to_str().unwrap(), other.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("qc::sweep::mismatch"), "{err}");
+}
+
+/// A mapping entry pinning the unrolling of D1 (`K, 4`) for every layer.
+const PINNING: &str = "\
+- name: default
+  spatial_mapping:
+    D1:
+      - K, 4
+    D2:
+      - C, 4
+  memory_operand_links: {O: O, W: I2, I: I1}
+";
+
+#[test]
+fn a_swept_array_dim_the_mapping_pins_is_searched_unless_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = "parameters:\n  - {name: operational_array.sizes.D1, values: [4, 8, 16]}\n";
+    let [w, a, s] = files(dir.path(), sweep);
+    let m = dir.path().join("map.yaml");
+    std::fs::write(&m, PINNING).unwrap();
+    let out = dir.path().join("p.jsonl");
+    let run = |extra: &[&str]| {
+        let mut v = vec![
+            "sweep",
+            &w,
+            "--accelerator",
+            &a,
+            "--sweep",
+            &s,
+            "--mapping",
+            m.to_str().unwrap(),
+            "--opt",
+            "latency",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        v.extend_from_slice(extra);
+        let (code, stdout, err) = qc(&v);
+        assert_eq!(code, 0, "{err}");
+        (stdout, err, lines(&out))
+    };
+    let latency = |l: &[Value]| -> Vec<f64> { l.iter().map(|l| l["latency"].as_f64().unwrap()).collect() };
+
+    // By default: the warning names the parameter, the entry and its key, and the sweep searches
+    // D1's unrolling, so a larger array is faster.
+    let (text, err, searched) = run(&[]);
+    assert!(err.contains("qc::sweep::pinned_by_mapping"), "{err}");
+    for part in [
+        "`operational_array.sizes.D1` (4, 8, 16)",
+        "entry `default`",
+        "`spatial_mapping.D1`: K, 4",
+        "3 layer(s)",
+    ] {
+        assert!(err.contains(part), "{part}: {err}");
+    }
+    assert!(err.contains("--keep-mapping-spatial"), "{err}");
+    assert!(text.contains("note: `operational_array.sizes.D1`: mapping entry `default` pins spatial_mapping.D1 (K, 4); set aside"), "{text}");
+    let l = latency(&searched);
+    assert!(l[2] < l[1] && l[1] < l[0], "latency falls as D1 grows: {l:?}");
+
+    // --keep-mapping-spatial: the same warning, the mapping as given, so every design maps the
+    // same way and the array size changes nothing but the area.
+    let (text, err, kept) = run(&["--keep-mapping-spatial", "--format", "json"]);
+    assert!(err.contains("qc::sweep::pinned_by_mapping"), "{err}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert!(v["notes"][0].as_str().unwrap().contains("kept as given"), "{text}");
+    let l = latency(&kept);
+    assert!(l.iter().all(|x| *x == l[0]), "a pinned unrolling ignores the array: {l:?}");
+    assert_eq!(kept[0]["energy"], searched[0]["energy"], "D1 = 4: K 4 either way");
+    assert_ne!(kept[0]["sweep"], searched[0]["sweep"], "the flag is part of the fingerprint");
+
+    // A dim the mapping does not pin (D2 swept, D1 pinned): no warning. Neither without a
+    // mapping file.
+    let s2 = dir.path().join("d2.yaml");
+    let m2 = dir.path().join("map2.yaml");
+    std::fs::write(&s2, "parameters:\n  - {name: operational_array.sizes.D2, values: [4, 16]}\n").unwrap();
+    std::fs::write(&m2, PINNING.replace("    D2:\n      - C, 4\n", "")).unwrap();
+    let (code, _, err) = qc(&[
+        "sweep",
+        &w,
+        "--accelerator",
+        &a,
+        "--sweep",
+        s2.to_str().unwrap(),
+        "--mapping",
+        m2.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("pinned_by_mapping"), "{err}");
 }

@@ -418,21 +418,47 @@ pub struct SweepPoint {
     pub area: Option<f64>,
 }
 
-/// The page of a sweep: the energy-latency scatter plot with the Pareto front (`front`: indices
-/// into `points`) marked and joined, and the front's designs as a table.
-pub fn sweep_html(title: &str, points: &[SweepPoint], front: &[usize]) -> String {
+/// A design of a sweep that cannot run the workload, for [`sweep_html`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepInfeasible {
+    /// The design and its parameters.
+    pub label: String,
+    /// Why it cannot run the workload (the diagnostic's code and message).
+    pub reason: String,
+}
+
+/// The page of a sweep: `notes` (how the sweep was run, for example a mapping's spatial
+/// unrolling set aside), the energy-latency scatter plot with the Pareto front (`front`: indices
+/// into `points`) marked and joined, the front's designs as a table, and beside them the designs
+/// that cannot run the workload with their reasons.
+pub fn sweep_html(
+    title: &str,
+    points: &[SweepPoint],
+    front: &[usize],
+    infeasible: &[SweepInfeasible],
+    notes: &[String],
+) -> String {
     use super::svg::Scatter;
     let mut b = String::new();
     let _ = writeln!(b, "<h1>qc sweep: {}</h1>", esc(title));
     let with_area = points.iter().any(|p| p.area.is_some());
     let _ = writeln!(
         b,
-        "<p class=\"sub\">{} designs; {} on the Pareto front of energy, latency{}.</p>",
-        points.len(),
+        "<p class=\"sub\">{} designs; {} on the Pareto front of energy, latency{}{}.</p>",
+        points.len() + infeasible.len(),
         front.len(),
-        if with_area { " and area" } else { "" }
+        if with_area { " and area" } else { "" },
+        if infeasible.is_empty() {
+            String::new()
+        } else {
+            format!("; {} cannot run the workload", infeasible.len())
+        }
     );
+    for n in notes {
+        let _ = writeln!(b, "<p class=\"note\">{}</p>", esc(n));
+    }
     if points.is_empty() {
+        infeasible_table(&mut b, infeasible);
         return page(&format!("qc sweep: {title}"), &b);
     }
     b.push_str(
@@ -476,5 +502,22 @@ pub fn sweep_html(title: &str, points: &[SweepPoint], front: &[usize]) -> String
         b.push_str("</tr>\n");
     }
     b.push_str("</table>\n");
+    infeasible_table(&mut b, infeasible);
     page(&format!("qc sweep: {title}"), &b)
+}
+
+/// The designs that cannot run the workload, with their reasons (nothing when there are none).
+fn infeasible_table(b: &mut String, infeasible: &[SweepInfeasible]) {
+    if infeasible.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        b,
+        "<h2 id=\"infeasible\">Designs that cannot run the workload ({})</h2>\n<table class=\"infeasible\"><tr><th>design</th><th>why</th></tr>",
+        infeasible.len()
+    );
+    for d in infeasible {
+        let _ = writeln!(b, "<tr><td>{}</td><td>{}</td></tr>", esc(&d.label), esc(&d.reason));
+    }
+    b.push_str("</table>\n");
 }

@@ -11,7 +11,7 @@ mod html;
 mod svg;
 mod text;
 
-pub use html::{SweepPoint, escape, html, page, sweep_html};
+pub use html::{SweepInfeasible, SweepPoint, escape, html, page, sweep_html};
 pub use text::{markdown, text};
 
 use crate::arch::Accelerator;
