@@ -500,11 +500,13 @@ pub(crate) fn network_cost(
     let e = evaluate_on(args, acc, map, search, &p.chosen, &p.preds, p.is_yaml)?;
     // A design that cannot run a layer cannot run the workload: its partial sum is no total.
     if let Some(u) = e.unfit.first() {
+        // The cost model's reason may already name the layer.
+        let named = format!("layer `{}`", u.layer);
+        let reason =
+            if u.reason.starts_with(&named) { u.reason.clone() } else { format!("{named}: {}", u.reason) };
         return Err(miette::miette!(
             code = "qc::search::nothing_fits",
-            "layer `{}`: {} ({} layer(s) do not fit)",
-            u.layer,
-            u.reason,
+            "{reason} ({} layer(s) do not fit)",
             e.unfit.len()
         ));
     }
