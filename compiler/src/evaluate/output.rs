@@ -52,7 +52,19 @@ pub(super) fn render(
             });
             let color = to_terminal && std::env::var_os("NO_COLOR").is_none();
             let reports = reports(args, w, designs, skipped, assumed);
-            qc_backends::report::text(&reports, width.unwrap_or(120), color)
+            let text = qc_backends::report::text(&reports, width.unwrap_or(120), color);
+            // The header's first line is `MODEL on ACCELERATOR`; what was not given follows it.
+            let mut notes = String::new();
+            if args.accelerator.is_none() {
+                notes.push_str(&format!("accelerator: {}\n", crate::accelerators::source_of(None)));
+            }
+            if !args.fixed_mapping && args.search.mapping.is_none() {
+                notes.push_str("spatial mapping: searched (no --mapping)\n");
+            }
+            match text.split_once('\n') {
+                Some((first, rest)) if !notes.is_empty() => format!("{first}\n{notes}{rest}"),
+                _ => text,
+            }
         }
         ReportFormat::Md => {
             let reports = reports(args, w, designs, skipped, assumed);
@@ -82,7 +94,7 @@ fn accelerator_source(args: &EvaluateArgs, i: usize) -> &'static str {
     }
 }
 
-/// The designs for the reports, each saying where its accelerator came from.
+/// The designs for the reports; the default accelerator says so.
 fn reports(
     args: &EvaluateArgs,
     w: &Workload,
@@ -95,8 +107,9 @@ fn reports(
         .enumerate()
         .map(|(i, d)| {
             let mut r = design(args, w, d, skipped, assumed);
-            let how = crate::accelerators::source_of(accelerator_spec(args, i));
-            r.settings.insert(0, ("accelerator".into(), how));
+            if accelerator_spec(args, i).is_none() {
+                r.settings.insert(0, ("accelerator".into(), crate::accelerators::source_of(None)));
+            }
             r
         })
         .collect()
