@@ -1,4 +1,4 @@
-//! `qc evaluate WORKLOAD --accelerator ACC.yaml --mapping MAP.yaml --fixed-mapping`: energy and
+//! `qc evaluate WORKLOAD [--accelerator NAME|PATH] --mapping MAP.yaml --fixed-mapping`: energy and
 //! latency of every layer under the mapping the mapping file gives, with ZigZag's cost model
 //! (`qc_backends::cost`, `spec/accelerator.md`).
 //!
