@@ -121,22 +121,32 @@ pub struct QcAccelerator {
     pub provenance: String,
 }
 
+/// An accelerator file of either format, read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AcceleratorFile {
+    pub accelerator: Accelerator,
+    /// A qc file's `description` and `provenance`; `None` for ZigZag's.
+    pub lines: Option<(String, String)>,
+    /// The format it was read as.
+    pub format: FileFormat,
+}
+
 /// Reads an accelerator file of either format: qc's when the top level has a `format` key,
-/// else ZigZag's. Returns the accelerator, the qc file's description and provenance (`None` for
-/// ZigZag's), and the format it was read as.
-pub fn read_accelerator_file(
-    text: &str,
-    file: &str,
-) -> Result<(Accelerator, Option<(String, String)>, FileFormat), AcceleratorFileError> {
+/// else ZigZag's.
+pub fn read_accelerator_file(text: &str, file: &str) -> Result<AcceleratorFile, AcceleratorFileError> {
     match detect(text) {
         FileFormat::Qc => {
             let q = read_qc_accelerator(text, file).map_err(|e| AcceleratorFileError::Qc(Box::new(e)))?;
-            Ok((q.accelerator, Some((q.description, q.provenance)), FileFormat::Qc))
+            Ok(AcceleratorFile {
+                accelerator: q.accelerator,
+                lines: Some((q.description, q.provenance)),
+                format: FileFormat::Qc,
+            })
         }
         FileFormat::ZigZag => {
-            let a = crate::zigzag::read_accelerator_yaml(text, file)
+            let accelerator = crate::zigzag::read_accelerator_yaml(text, file)
                 .map_err(|e| AcceleratorFileError::ZigZag(Box::new(e)))?;
-            Ok((a, None, FileFormat::ZigZag))
+            Ok(AcceleratorFile { accelerator, lines: None, format: FileFormat::ZigZag })
         }
     }
 }

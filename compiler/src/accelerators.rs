@@ -130,7 +130,8 @@ pub fn resolve_full(spec: Option<&str>) -> miette::Result<(QcAccelerator, Accele
             .ok_or_else(|| unknown(spec));
     }
     let text = read_file(spec)?;
-    let (accelerator, lines, format) = accelerator_file::read_accelerator_file(&text, spec)?;
+    let accelerator_file::AcceleratorFile { accelerator, lines, format } =
+        accelerator_file::read_accelerator_file(&text, spec)?;
     let (description, provenance) = lines.unwrap_or_else(|| {
         (
             format!("{} (ZigZag accelerator YAML `{spec}`)", accelerator.name),

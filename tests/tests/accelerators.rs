@@ -74,8 +74,8 @@ fn every_builtin_loads_validates_and_round_trips() {
     for (name, text) in BUILTIN {
         let file = format!("spec/accelerators/{name}.yaml");
         // The same reader, and so the same checks, as a user's file given by path.
-        let (acc, lines, format) =
-            read_accelerator_file(text, &file).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let read = read_accelerator_file(text, &file).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (acc, lines, format) = (read.accelerator, read.lines, read.format);
         assert_eq!(format, FileFormat::Qc, "{name}");
         let (description, provenance) = lines.unwrap();
         assert!(!description.is_empty() && !provenance.is_empty(), "{name}");
@@ -171,7 +171,8 @@ fn show_yaml_writes_a_file_that_loads_back() {
         let (code, out, err) = qc(&["accelerators", "show", name, "--format", "yaml", "-o", &f]);
         assert_eq!((code, out.as_str()), (0, ""), "{err}");
         let text = std::fs::read_to_string(&file).unwrap();
-        let (acc, _, format) = read_accelerator_file(&text, &f).unwrap();
+        let read = read_accelerator_file(&text, &f).unwrap();
+        let (acc, format) = (read.accelerator, read.format);
         assert_eq!(format, FileFormat::Qc);
         assert_eq!(acc, builtin(name).unwrap().accelerator);
         // The file is an `--accelerator` as the built-in is, with the same numbers.
