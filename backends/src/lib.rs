@@ -3,6 +3,7 @@
 //! This crate depends only on `qc-ir` (plus the YAML reader), and writes reports into strings or
 //! `impl Write`, never to files or the terminal.
 //!
+//! - [`accelerator_file`]: qc's own accelerator format (read, write, told apart from ZigZag's).
 //! - [`arch`]: the accelerator model (operational array, memory hierarchy, ports).
 //! - [`mapping`]: spatial and temporal mappings, and mapping files.
 //! - [`spatial`]: fitting a mapping file's spatial mapping to a layer, as ZigZag does.
@@ -12,6 +13,7 @@
 //! - [`zigzag`]: interchange with ZigZag (its workload, accelerator and mapping YAML,
 //!   `spec/zigzag.md`, `spec/accelerator.md`).
 
+pub mod accelerator_file;
 pub mod arch;
 pub mod cost;
 pub mod explore;

@@ -46,7 +46,8 @@ pub enum Command {
     /// their quantized forms): `--format text|json|zigzag-yaml`, `--default-precision W,I,O,PSUM`.
     Lower(crate::lower::LowerArgs),
     /// Energy and latency of every layer on an accelerator with ZigZag's cost model
-    /// (`--accelerator ACC.yaml --mapping MAP.yaml --fixed-mapping`, `--format json`).
+    /// (`--accelerator NAME|PATH` (default: the built-in tpu_like), `--mapping MAP.yaml
+    /// --fixed-mapping`, `--format json`).
     Evaluate(crate::evaluate::EvaluateArgs),
     /// Evaluate a workload on every design of an accelerator parameter sweep and report the
     /// Pareto front (`merge` joins the shards of a sweep).
@@ -54,6 +55,9 @@ pub enum Command {
     Sweep(crate::sweep::SweepArgs),
     /// List the built-in DLA targets, or print one's rules as Markdown (`list`, `show NAME`).
     Targets(crate::targets::TargetsArgs),
+    /// List the built-in accelerators, or print one's memory hierarchy (`list`, `show
+    /// NAME|PATH`, `--format markdown|yaml|json`).
+    Accelerators(crate::accelerators::AcceleratorsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -208,6 +212,10 @@ fn run_command(
         }
         Command::Targets(args) => {
             crate::targets::run(&args, out)?;
+            Ok(Outcome::Success)
+        }
+        Command::Accelerators(args) => {
+            crate::accelerators::run(&args, out)?;
             Ok(Outcome::Success)
         }
         Command::Convert(args) => {

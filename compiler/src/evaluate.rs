@@ -1,4 +1,4 @@
-//! `qc evaluate WORKLOAD --accelerator ACC.yaml --mapping MAP.yaml --fixed-mapping`: energy and
+//! `qc evaluate WORKLOAD [--accelerator NAME|PATH] --mapping MAP.yaml --fixed-mapping`: energy and
 //! latency of every layer under the mapping the mapping file gives, with ZigZag's cost model
 //! (`qc_backends::cost`, `spec/accelerator.md`).
 //!
@@ -157,9 +157,10 @@ pub struct SearchArgs {
 pub struct EvaluateArgs {
     #[command(flatten)]
     pub workload: WorkloadArgs,
-    /// The accelerator: ZigZag's accelerator YAML.
-    #[arg(long)]
-    pub accelerator: PathBuf,
+    /// The accelerator: a built-in name (`qc accelerators list`) or the path of a file (qc's
+    /// format or ZigZag's accelerator YAML); default: the built-in `tpu_like`.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub accelerator: Option<String>,
     #[command(flatten)]
     pub search: SearchArgs,
     /// Evaluate exactly the mapping file's spatial mapping and complete temporal ordering
@@ -191,8 +192,8 @@ pub struct EvaluateArgs {
     pub width: Option<usize>,
     /// Also evaluate the workload on this accelerator (repeatable) with the same options, and
     /// report the designs side by side; `ACC.yaml,MAP.yaml` gives it its own mapping file
-    /// (else `--mapping`'s).
-    #[arg(long, value_name = "ACC.yaml[,MAP.yaml]")]
+    /// (else `--mapping`'s); ACC is a built-in name or a path, as for `--accelerator`.
+    #[arg(long, value_name = "ACC[,MAP.yaml]")]
     pub compare: Vec<String>,
     /// Write to this file (atomically) instead of standard output.
     #[arg(short, long)]
@@ -401,9 +402,9 @@ fn cost_layer(
     })
 }
 
-pub(crate) fn read_accelerator(path: &std::path::Path) -> miette::Result<Accelerator> {
-    let file = path.display().to_string();
-    qc_backends::zigzag::read_accelerator_yaml(&read(path)?, &file).map_err(miette::Report::new)
+/// `--accelerator NAME|PATH` (`None`: the default built-in), see [`crate::accelerators`].
+pub(crate) fn read_accelerator(spec: Option<&str>) -> miette::Result<Accelerator> {
+    crate::accelerators::resolve_accelerator(spec).map(|(acc, _)| acc)
 }
 
 /// The mapping file at `path`; without one, ZigZag's defaults for every layer (a search) or an
@@ -583,14 +584,14 @@ impl Unfit {
 pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<(Vec<miette::Report>, bool)> {
     let map = mapping_file(args, args.search.mapping.as_deref())?;
     // The designs: `--accelerator` with `--mapping`, then each `--compare`.
-    let mut accs = vec![(read_accelerator(&args.accelerator)?, map)];
+    let mut accs = vec![(read_accelerator(args.accelerator.as_deref())?, map)];
     let mut map_paths = vec![args.search.mapping.as_deref()];
     for c in &args.compare {
         let (acc, map) = match c.split_once(',') {
             Some((acc, map)) => (acc, Some(std::path::Path::new(map))),
             None => (c.as_str(), args.search.mapping.as_deref()),
         };
-        accs.push((read_accelerator(std::path::Path::new(acc))?, mapping_file(args, map)?));
+        accs.push((read_accelerator(Some(acc))?, mapping_file(args, map)?));
         map_paths.push(map);
     }
     let search = if args.fixed_mapping { None } else { Some(search_options(args)?) };

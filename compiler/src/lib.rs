@@ -18,6 +18,7 @@
 //! - [`npy`]: NumPy `.npy` files for `qc run`;
 //! - [`fixtures`]: small models built in code, for the example, tests and benchmarks.
 
+pub mod accelerators;
 pub mod check;
 pub mod cli;
 pub mod convert;

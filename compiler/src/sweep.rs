@@ -54,9 +54,10 @@ pub struct RunArgs {
     pub psum_bits: Option<String>,
     #[command(flatten)]
     pub shapes: crate::input_shapes::InputShapeArgs,
-    /// The base accelerator: ZigZag's accelerator YAML.
-    #[arg(long)]
-    pub accelerator: Option<PathBuf>,
+    /// The base accelerator: a built-in name or the path of a file (qc's format or ZigZag's
+    /// accelerator YAML), as `qc evaluate --accelerator`.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub accelerator: Option<String>,
     /// The sweep file: the parameters to vary and their values (`spec/sweep.md`).
     #[arg(long)]
     pub sweep: Option<PathBuf>,
@@ -210,7 +211,7 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
             "qc sweep MODEL --accelerator BASE.yaml --sweep SWEEP.yaml, or qc sweep merge A.jsonl B.jsonl",
         ));
     };
-    let base = read_accelerator(acc_path)?;
+    let base = read_accelerator(Some(acc_path))?;
     let sweep_text = read(sweep_path)?;
     let sweep: Sweep = read_sweep_yaml(&sweep_text, &sweep_path.display().to_string(), &base)?;
     let shard = r.shard.as_deref().map(parse_shard).transpose()?;
@@ -222,7 +223,7 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
             shapes: r.shapes.clone(),
             psum_bits: r.psum_bits.clone(),
         },
-        accelerator: acc_path.clone(),
+        accelerator: Some(acc_path.clone()),
         search: r.search.clone(),
         fixed_mapping: false,
         target: None,
@@ -281,7 +282,7 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
     let fp = fingerprint(&[
         model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default().as_bytes(),
         &model_len.to_le_bytes(),
-        read(acc_path)?.as_bytes(),
+        crate::accelerators::accelerator_text(acc_path)?.as_bytes(),
         sweep_text.as_bytes(),
         mapping_text.as_bytes(),
         options.as_bytes(),
@@ -413,8 +414,7 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
         r.format,
     );
     if let Some(h) = &r.html {
-        let title =
-            format!("{} on {} swept by {}", model.display(), acc_path.display(), sweep_path.display());
+        let title = format!("{} on {} swept by {}", model.display(), acc_path, sweep_path.display());
         write_html(h, &points, &failed, &notes, &title)?;
     }
     out.write_all(text.as_bytes()).map_err(|e| error("qc::io::write", format!("cannot write: {e}"), ""))?;

@@ -26,11 +26,16 @@ pub(super) fn render(args: &EvaluateArgs, w: &Workload, designs: &[Evaluated], c
     let (skipped, assumed) = (cx.skipped, cx.assumed);
     match args.format {
         ReportFormat::Json => {
+            let design = |i: usize, d: &Evaluated| {
+                let mut v = json_design(args, w, d, skipped);
+                v["accelerator_source"] = json!(accelerator_source(args, i));
+                v
+            };
             let mut v = match designs {
-                [one] => json_design(args, w, one, skipped),
+                [one] => design(0, one),
                 _ => json!({
                     "schema_version": 1,
-                    "designs": designs.iter().map(|d| json_design(args, w, d, skipped)).collect::<Vec<_>>(),
+                    "designs": designs.iter().enumerate().map(|(i, d)| design(i, d)).collect::<Vec<_>>(),
                 }),
             };
             if !assumed.is_empty() {
@@ -56,18 +61,62 @@ pub(super) fn render(args: &EvaluateArgs, w: &Workload, designs: &[Evaluated], c
                 }
             });
             let color = to_terminal && std::env::var_os("NO_COLOR").is_none();
-            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, cx)).collect();
-            qc_backends::report::text(&reports, width.unwrap_or(120), color)
+            let reports = reports(args, w, designs, cx);
+            let text = qc_backends::report::text(&reports, width.unwrap_or(120), color);
+            // The header's first line is `MODEL on ACCELERATOR`; what was not given follows it.
+            let mut notes = String::new();
+            if args.accelerator.is_none() {
+                notes.push_str(&format!("accelerator: {}\n", crate::accelerators::source_of(None)));
+            }
+            if !args.fixed_mapping && args.search.mapping.is_none() {
+                notes.push_str("spatial mapping: searched (no --mapping)\n");
+            }
+            match text.split_once('\n') {
+                Some((first, rest)) if !notes.is_empty() => format!("{first}\n{notes}{rest}"),
+                _ => text,
+            }
         }
         ReportFormat::Md => {
-            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, cx)).collect();
+            let reports = reports(args, w, designs, cx);
             qc_backends::report::markdown(&reports)
         }
         ReportFormat::Html => {
-            let reports: Vec<Design> = designs.iter().map(|d| design(args, w, d, cx)).collect();
+            let reports = reports(args, w, designs, cx);
             qc_backends::report::html(&reports)
         }
     }
+}
+
+/// Design `i`'s accelerator argument: `--accelerator` (`None`: not given), then each `--compare`.
+fn accelerator_spec(args: &EvaluateArgs, i: usize) -> Option<&str> {
+    match i {
+        0 => args.accelerator.as_deref(),
+        _ => args.compare.get(i - 1).map(|c| c.split_once(',').map_or(c.as_str(), |(a, _)| a)),
+    }
+}
+
+/// Where design `i`'s accelerator came from: `built-in default`, `built-in` or `file`.
+fn accelerator_source(args: &EvaluateArgs, i: usize) -> &'static str {
+    match accelerator_spec(args, i) {
+        None => "built-in default",
+        Some(s) if crate::accelerators::is_path(s) => "file",
+        Some(_) => "built-in",
+    }
+}
+
+/// The designs for the reports; the default accelerator says so.
+fn reports(args: &EvaluateArgs, w: &Workload, designs: &[Evaluated], cx: &Context<'_>) -> Vec<Design> {
+    designs
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut r = design(args, w, d, cx);
+            if accelerator_spec(args, i).is_none() {
+                r.settings.insert(0, ("accelerator".into(), crate::accelerators::source_of(None)));
+            }
+            r
+        })
+        .collect()
 }
 
 /// One design for the reports.
@@ -80,6 +129,9 @@ fn design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, cx: &Context<'_>) ->
         ),
         ("latency model".into(), args.search.latency_model.name().to_string()),
     ];
+    if !args.fixed_mapping && args.search.mapping.is_none() {
+        settings.push(("spatial mapping".into(), "searched (no --mapping)".into()));
+    }
     if !args.fixed_mapping {
         settings.push(("objective".into(), format!("{:?}", args.search.opt).to_lowercase()));
         settings.push(("lpf limit".into(), args.search.lpf_limit.clone()));

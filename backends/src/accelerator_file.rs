@@ -1,0 +1,904 @@
+//! qc's own accelerator file (`format: qc-accelerator/1`, `spec/accelerator.md`, "qc's
+//! accelerator format"): read ([`read_qc_accelerator`]), written ([`write_qc_accelerator`], which
+//! round-trips exactly), and told apart from ZigZag's accelerator YAML ([`read_accelerator_file`]).
+//!
+//! The format carries every field of [`Accelerator`] with the unit in the key's name
+//! (`size_bits`, `read_energy_pj`, `bandwidth_max_bits_per_cycle`), the memories as a list,
+//! lowest level first, served dims by name, and two lines for people: `description` and
+//! `provenance` (where the numbers come from; both required, non-empty). It is checked as
+//! ZigZag's YAML is (the same rules and, where the problem is the same, the same diagnostic
+//! codes `qc::accelerator::*`), so that a built-in design and a user's file are accepted by the
+//! same checks.
+
+use std::fmt::Write as _;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_saphyr::{Location, Spanned};
+
+use crate::arch::{Accelerator, ArrayDim, Direction, MemOperand, Memory, OperationalArray, Port, PortKind};
+use crate::zigzag::YamlError;
+use crate::zigzag::yaml_error::{OrderedMap, YamlErrorKind, YamlSource};
+
+/// The value of the `format` key of qc's accelerator files.
+pub const FORMAT: &str = "qc-accelerator/1";
+
+/// Which format an accelerator file was read as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    /// qc's own (a top-level `format:` key).
+    Qc,
+    /// ZigZag's accelerator YAML (no `format:` key).
+    ZigZag,
+}
+
+impl FileFormat {
+    /// `qc` or `zigzag`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileFormat::Qc => "qc",
+            FileFormat::ZigZag => "zigzag",
+        }
+    }
+}
+
+/// What is wrong with a qc accelerator file; the diagnostic code is `qc::accelerator::<name>`
+/// (the same code as ZigZag's reader gives for the same problem).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QcAcceleratorErrorKind {
+    /// Not YAML, not a mapping, an unknown or missing key, or a value of the wrong type.
+    Schema,
+    /// A `format` other than [`FORMAT`].
+    Format,
+    /// An empty `description` or `provenance`.
+    Provenance,
+    /// The array: dim names, sizes, systolic dims, input precision.
+    Array,
+    /// A negative or non-finite energy or area.
+    Cost,
+    /// A memory listed twice, or a size < 1.
+    Memory,
+    /// A memory operand not `I1`, `I2`, `O`, listed twice, none, or held by no memory.
+    Operand,
+    /// A port name or type.
+    Port,
+    /// An allocation not of the form `"I1, tl"`, for an operand not held, or given twice.
+    Allocation,
+    /// An allocation on a port of the wrong direction.
+    Direction,
+    /// A bandwidth < 1 or min > max.
+    Bandwidth,
+    /// A served dim not of the array, or listed twice.
+    ServedDims,
+}
+
+impl YamlErrorKind for QcAcceleratorErrorKind {
+    const FILE_KIND: &'static str =
+        "qc accelerator file (read as format qc-accelerator/1 because of its `format:` key)";
+
+    /// Written out so that the tidy test finds each one documented in spec/diagnostics.md.
+    fn code(self) -> &'static str {
+        match self {
+            Kind::Schema => "qc::accelerator::schema",
+            Kind::Format => "qc::accelerator::format",
+            Kind::Provenance => "qc::accelerator::provenance",
+            Kind::Array => "qc::accelerator::array",
+            Kind::Cost => "qc::accelerator::cost",
+            Kind::Memory => "qc::accelerator::memory",
+            Kind::Operand => "qc::accelerator::operand",
+            Kind::Port => "qc::accelerator::port",
+            Kind::Allocation => "qc::accelerator::allocation",
+            Kind::Direction => "qc::accelerator::direction",
+            Kind::Bandwidth => "qc::accelerator::bandwidth",
+            Kind::ServedDims => "qc::accelerator::served-dims",
+        }
+    }
+}
+
+/// A qc accelerator file that qc cannot read.
+pub type QcAcceleratorError = YamlError<QcAcceleratorErrorKind>;
+
+type Kind = QcAcceleratorErrorKind;
+
+/// An accelerator file of either format that cannot be read.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum AcceleratorFileError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Qc(Box<QcAcceleratorError>),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    ZigZag(Box<crate::zigzag::AcceleratorError>),
+}
+
+/// A qc accelerator file: the accelerator and its two lines for people.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QcAccelerator {
+    pub accelerator: Accelerator,
+    /// One line: what the design is.
+    pub description: String,
+    /// Where the numbers come from (a document, paper or file).
+    pub provenance: String,
+}
+
+/// An accelerator file of either format, read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AcceleratorFile {
+    pub accelerator: Accelerator,
+    /// A qc file's `description` and `provenance`; `None` for ZigZag's.
+    pub lines: Option<(String, String)>,
+    /// The format it was read as.
+    pub format: FileFormat,
+}
+
+/// Reads an accelerator file of either format: qc's when the top level has a `format` key,
+/// else ZigZag's.
+pub fn read_accelerator_file(text: &str, file: &str) -> Result<AcceleratorFile, AcceleratorFileError> {
+    match detect(text) {
+        FileFormat::Qc => {
+            let q = read_qc_accelerator(text, file).map_err(|e| AcceleratorFileError::Qc(Box::new(e)))?;
+            Ok(AcceleratorFile {
+                accelerator: q.accelerator,
+                lines: Some((q.description, q.provenance)),
+                format: FileFormat::Qc,
+            })
+        }
+        FileFormat::ZigZag => {
+            let accelerator = crate::zigzag::read_accelerator_yaml(text, file)
+                .map_err(|e| AcceleratorFileError::ZigZag(Box::new(e)))?;
+            Ok(AcceleratorFile { accelerator, lines: None, format: FileFormat::ZigZag })
+        }
+    }
+}
+
+/// The format of an accelerator file: qc's if its top level is a mapping with a `format` key.
+pub fn detect(text: &str) -> FileFormat {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        format: Option<IgnoredAny>,
+    }
+    let mut options = serde_saphyr::Options::default();
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
+    match serde_saphyr::from_str_with_options::<Option<Probe>>(text, options) {
+        Ok(Some(Probe { format: Some(_) })) => FileFormat::Qc,
+        _ => FileFormat::ZigZag,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The raw form.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    format: Spanned<String>,
+    name: Spanned<String>,
+    description: Spanned<String>,
+    provenance: Spanned<String>,
+    array: Spanned<RawArray>,
+    memories: Spanned<Vec<RawMemory>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArray {
+    dims: Spanned<OrderedMap<Spanned<i64>>>,
+    mac_energy_pj: Spanned<f64>,
+    mac_area: Spanned<f64>,
+    #[serde(default)]
+    input_precision_bits: Option<Spanned<Vec<Spanned<i64>>>>,
+    #[serde(default)]
+    systolic_dims: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMemory {
+    name: Spanned<String>,
+    operands: Spanned<Vec<Spanned<String>>>,
+    size_bits: Spanned<i64>,
+    read_energy_pj: Spanned<f64>,
+    write_energy_pj: Spanned<f64>,
+    area: Spanned<f64>,
+    latency_cycles: Spanned<i64>,
+    served_dims: Vec<Spanned<String>>,
+    #[serde(default)]
+    double_buffering: bool,
+    ports: Vec<RawPort>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPort {
+    name: Spanned<String>,
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    bandwidth_min_bits_per_cycle: Spanned<i64>,
+    bandwidth_max_bits_per_cycle: Spanned<i64>,
+    allocation: Vec<Spanned<String>>,
+}
+
+const SCHEMA_HELP: &str = "a qc accelerator file has `format: qc-accelerator/1`, `name`, `description`, \
+     `provenance`, `array` (dims, mac_energy_pj, mac_area, input_precision_bits, systolic_dims) and `memories`, \
+     a list lowest level first (name, operands, size_bits, read_energy_pj, write_energy_pj, area, latency_cycles, \
+     served_dims, double_buffering, ports); see spec/accelerator.md";
+const PORT_HELP: &str = "a port has a `name` like `r_port_1`, `w_port_1` or `rw_port_1`, a `type` (read, write or \
+     read_write), `bandwidth_min_bits_per_cycle`, `bandwidth_max_bits_per_cycle` and an `allocation` list like \
+     `[\"I1, tl\"]`";
+const ALLOCATION_HELP: &str = "an allocation is `\"<operand>, <direction>\"`: the operand one of the memory's \
+     `operands` (I1, I2, O), the direction fh (written from above), tl (read towards the array), fl (written from \
+     below) or th (read towards the level above)";
+
+/// `^D\d$`, as ZigZag's dims (mapping files name them).
+fn is_array_dim(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 2 && b[0] == b'D' && b[1].is_ascii_digit()
+}
+
+/// `^[r]?[w]?_port_\d+$`, as ZigZag's port names.
+fn is_port_name(s: &str) -> bool {
+    let s = s.strip_prefix('r').unwrap_or(s);
+    let s = s.strip_prefix('w').unwrap_or(s);
+    s.strip_prefix("_port_").is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+}
+
+/// `"I1, tl"`.
+fn parse_allocation(s: &str) -> Option<(MemOperand, Direction)> {
+    let (op, dir) = s.split_once(", ")?;
+    Some((MemOperand::parse(op)?, Direction::parse(dir)?))
+}
+
+/// Reads qc's accelerator format; `file` names it in diagnostics. The rules are in
+/// `spec/accelerator.md`.
+pub fn read_qc_accelerator(text: &str, file: &str) -> Result<QcAccelerator, QcAcceleratorError> {
+    let src = YamlSource { text, file };
+    let raw: Raw = src.parse(serde_saphyr::Options::default(), Kind::Schema, SCHEMA_HELP)?;
+    let r = R { src };
+    if raw.format.value != FORMAT {
+        return Err(r.err(
+            Kind::Format,
+            None,
+            "format",
+            &raw.format.referenced,
+            format!("the format `{}` is not one qc reads", raw.format.value),
+            format!(
+                "this qc reads `format: {FORMAT}`; a ZigZag accelerator YAML has no `format` key (drop it to \
+                 read the file as ZigZag's)"
+            ),
+        ));
+    }
+    for (key, v) in [("description", &raw.description), ("provenance", &raw.provenance)] {
+        if v.value.trim().is_empty() {
+            return Err(r.err(
+                Kind::Provenance,
+                None,
+                key,
+                &v.referenced,
+                format!("`{key}` is empty"),
+                "`description` says in one line what the design is; `provenance` says where its numbers come \
+                 from (a paper, a file, a document with a section per number); both are required",
+            ));
+        }
+    }
+    let array = r.array(&raw.array)?;
+    let mut memories: Vec<Memory> = Vec::with_capacity(raw.memories.value.len());
+    for m in &raw.memories.value {
+        if memories.iter().any(|x| x.name == m.name.value) {
+            return Err(r.err(
+                Kind::Memory,
+                Some(&format!("memory `{}`", m.name.value)),
+                "name",
+                &m.name.referenced,
+                format!("the memory `{}` is defined twice", m.name.value),
+                "give every memory its own name",
+            ));
+        }
+        memories.push(r.memory(m, &array)?);
+    }
+    for op in MemOperand::ALL {
+        if !memories.iter().any(|m| m.holds(op)) {
+            return Err(r.err(
+                Kind::Operand,
+                None,
+                "memories",
+                &raw.memories.referenced,
+                format!("no memory holds the memory operand `{op}`"),
+                "every memory operand (I1, I2, O) needs at least one memory, the top of its hierarchy \
+                 (usually a `dram` holding all three)",
+            ));
+        }
+    }
+    Ok(QcAccelerator {
+        accelerator: Accelerator { name: raw.name.value, array, memories },
+        description: raw.description.value,
+        provenance: raw.provenance.value,
+    })
+}
+
+struct R<'a> {
+    src: YamlSource<'a>,
+}
+
+impl R<'_> {
+    fn err(
+        &self,
+        kind: Kind,
+        item: Option<&str>,
+        key: &str,
+        loc: &Location,
+        message: impl Into<String>,
+        help: impl Into<String>,
+    ) -> QcAcceleratorError {
+        self.src.error(kind, item, key, Some(loc), message, help)
+    }
+
+    fn cost(&self, item: &str, key: &str, v: &Spanned<f64>) -> Result<f64, QcAcceleratorError> {
+        if !v.value.is_finite() || v.value < 0.0 {
+            return Err(self.err(
+                Kind::Cost,
+                Some(item),
+                key,
+                &v.referenced,
+                format!("`{key}` is {}", v.value),
+                "energies and areas are finite numbers >= 0 (0 if unknown)",
+            ));
+        }
+        Ok(v.value)
+    }
+
+    fn array(&self, raw: &Spanned<RawArray>) -> Result<OperationalArray, QcAcceleratorError> {
+        let a = &raw.value;
+        let item = Some("array");
+        let help = "`dims` maps each array dim, `D1`, `D2`, ... (`D` and one digit), to its size >= 1, e.g. \
+                    `dims: {D1: 32, D2: 32}`";
+        let mut dims: Vec<ArrayDim> = Vec::with_capacity(a.dims.value.0.len());
+        for (name, size) in &a.dims.value.0 {
+            if !is_array_dim(&name.value) {
+                return Err(self.err(
+                    Kind::Array,
+                    item,
+                    "dims",
+                    &name.referenced,
+                    format!("`{}` is not an array dim name", name.value),
+                    help,
+                ));
+            }
+            if dims.iter().any(|d| d.name == name.value) {
+                return Err(self.err(
+                    Kind::Array,
+                    item,
+                    "dims",
+                    &name.referenced,
+                    format!("`{}` is listed twice", name.value),
+                    help,
+                ));
+            }
+            let s = u64::try_from(size.value).ok().filter(|s| *s >= 1).ok_or_else(|| {
+                self.err(
+                    Kind::Array,
+                    item,
+                    "dims",
+                    &size.referenced,
+                    format!("the size of `{}` is {}", name.value, size.value),
+                    help,
+                )
+            })?;
+            dims.push(ArrayDim { name: name.value.clone(), size: s });
+        }
+        if dims.is_empty() {
+            return Err(self.err(
+                Kind::Array,
+                item,
+                "dims",
+                &a.dims.referenced,
+                "the array has no dims",
+                help,
+            ));
+        }
+        if dims.iter().try_fold(1u64, |acc, d| acc.checked_mul(d.size)).is_none() {
+            return Err(self.err(
+                Kind::Array,
+                item,
+                "dims",
+                &a.dims.referenced,
+                "the array has more than 2^64 MAC units",
+                help,
+            ));
+        }
+        let mut systolic_dims = Vec::new();
+        for d in &a.systolic_dims {
+            let Some(i) = dims.iter().position(|x| x.name == d.value) else {
+                return Err(self.err(
+                    Kind::Array,
+                    item,
+                    "systolic_dims",
+                    &d.referenced,
+                    format!("`{}` is not a dim of the array", d.value),
+                    "systolic dims are some of the array's `dims`",
+                ));
+            };
+            if systolic_dims.contains(&i) {
+                return Err(self.err(
+                    Kind::Array,
+                    item,
+                    "systolic_dims",
+                    &d.referenced,
+                    format!("`{}` is listed twice", d.value),
+                    "list each systolic dim once",
+                ));
+            }
+            systolic_dims.push(i);
+        }
+        let input_precision = match &a.input_precision_bits {
+            None => None,
+            Some(p) => {
+                let help = "input_precision_bits is two bit counts, `[activation bits, weight bits]`";
+                if p.value.len() != 2 {
+                    return Err(self.err(
+                        Kind::Array,
+                        item,
+                        "input_precision_bits",
+                        &p.referenced,
+                        format!("{} precisions, not 2", p.value.len()),
+                        help,
+                    ));
+                }
+                let bits = |v: &Spanned<i64>| {
+                    u32::try_from(v.value).map_err(|_| {
+                        self.err(
+                            Kind::Array,
+                            item,
+                            "input_precision_bits",
+                            &v.referenced,
+                            format!("the precision {}", v.value),
+                            help,
+                        )
+                    })
+                };
+                Some([bits(&p.value[0])?, bits(&p.value[1])?])
+            }
+        };
+        let mac_energy = self.cost("array", "mac_energy_pj", &a.mac_energy_pj)?;
+        let mac_area = self.cost("array", "mac_area", &a.mac_area)?;
+        Ok(OperationalArray { dims, mac_energy, mac_area, input_precision, systolic_dims })
+    }
+
+    fn memory(&self, m: &RawMemory, array: &OperationalArray) -> Result<Memory, QcAcceleratorError> {
+        let item_s = format!("memory `{}`", m.name.value);
+        let item = Some(item_s.as_str());
+        let size_bits = u64::try_from(m.size_bits.value).ok().filter(|s| *s >= 1).ok_or_else(|| {
+            self.err(
+                Kind::Memory,
+                item,
+                "size_bits",
+                &m.size_bits.referenced,
+                format!("the size is {}", m.size_bits.value),
+                "a memory's size is its capacity in bits, >= 1",
+            )
+        })?;
+        let latency = u64::try_from(m.latency_cycles.value).map_err(|_| {
+            self.err(
+                Kind::Memory,
+                item,
+                "latency_cycles",
+                &m.latency_cycles.referenced,
+                format!("the latency is {}", m.latency_cycles.value),
+                "latency is a number of cycles, >= 0",
+            )
+        })?;
+        let r_cost = self.cost(&item_s, "read_energy_pj", &m.read_energy_pj)?;
+        let w_cost = self.cost(&item_s, "write_energy_pj", &m.write_energy_pj)?;
+        let area = self.cost(&item_s, "area", &m.area)?;
+
+        let op_help = "a memory holds some of the memory operands I1, I2, O (linked to the layer's I, W, O by \
+                       the mapping), each listed once";
+        let mut operands = Vec::new();
+        for o in &m.operands.value {
+            let Some(op) = MemOperand::parse(&o.value) else {
+                return Err(self.err(
+                    Kind::Operand,
+                    item,
+                    "operands",
+                    &o.referenced,
+                    format!("`{}` is not a memory operand", o.value),
+                    op_help,
+                ));
+            };
+            if operands.contains(&op) {
+                return Err(self.err(
+                    Kind::Operand,
+                    item,
+                    "operands",
+                    &o.referenced,
+                    format!("`{op}` is listed twice"),
+                    op_help,
+                ));
+            }
+            operands.push(op);
+        }
+        if operands.is_empty() {
+            return Err(self.err(
+                Kind::Operand,
+                item,
+                "operands",
+                &m.operands.referenced,
+                "the memory holds no operand",
+                op_help,
+            ));
+        }
+
+        let mut ports: Vec<Port> = Vec::with_capacity(m.ports.len());
+        for p in &m.ports {
+            ports.push(self.port(&m.name.value, p, &operands, &ports)?);
+        }
+
+        let mut served_dims = Vec::new();
+        for d in &m.served_dims {
+            let Some(i) = array.dim_index(&d.value) else {
+                let dims: Vec<&str> = array.dims.iter().map(|d| d.name.as_str()).collect();
+                return Err(self.err(
+                    Kind::ServedDims,
+                    item,
+                    "served_dims",
+                    &d.referenced,
+                    format!("`{}` is not a dim of the array", d.value),
+                    format!("the array's dims are [{}]", dims.join(", ")),
+                ));
+            };
+            if served_dims.contains(&i) {
+                return Err(self.err(
+                    Kind::ServedDims,
+                    item,
+                    "served_dims",
+                    &d.referenced,
+                    format!("`{}` is listed twice", d.value),
+                    "list each served dim once",
+                ));
+            }
+            served_dims.push(i);
+        }
+
+        Ok(Memory {
+            name: m.name.value.clone(),
+            size_bits,
+            r_cost,
+            w_cost,
+            area,
+            latency,
+            operands,
+            ports,
+            served_dims,
+            double_buffering: m.double_buffering,
+        })
+    }
+
+    fn port(
+        &self,
+        mem: &str,
+        p: &RawPort,
+        operands: &[MemOperand],
+        earlier: &[Port],
+    ) -> Result<Port, QcAcceleratorError> {
+        let pname = &p.name.value;
+        let item_s = format!("memory `{mem}`, port `{pname}`");
+        let item = Some(item_s.as_str());
+        let err = |kind, key: &str, loc: &Location, msg: String, help: &str| {
+            self.err(kind, item, key, loc, msg, help)
+        };
+        if !is_port_name(pname) {
+            return Err(err(
+                Kind::Port,
+                "name",
+                &p.name.referenced,
+                format!("`{pname}` is not a port name"),
+                PORT_HELP,
+            ));
+        }
+        if earlier.iter().any(|q| q.name == *pname) {
+            return Err(err(
+                Kind::Port,
+                "name",
+                &p.name.referenced,
+                format!("the memory has two ports named `{pname}`"),
+                "give each port of a memory its own name",
+            ));
+        }
+        let kind = match p.kind.value.as_str() {
+            "read" => PortKind::Read,
+            "write" => PortKind::Write,
+            "read_write" => PortKind::ReadWrite,
+            other => {
+                return Err(err(
+                    Kind::Port,
+                    "type",
+                    &p.kind.referenced,
+                    format!("`{other}` is not a port type"),
+                    PORT_HELP,
+                ));
+            }
+        };
+        let bw_help = "bandwidths are bits per cycle: `bandwidth_max_bits_per_cycle` the full word, \
+                       `bandwidth_min_bits_per_cycle` the access granularity, 1 <= min <= max";
+        let bw = |v: &Spanned<i64>, key: &str| {
+            u64::try_from(v.value).ok().filter(|b| *b >= 1).ok_or_else(|| {
+                err(Kind::Bandwidth, key, &v.referenced, format!("`{key}` is {}", v.value), bw_help)
+            })
+        };
+        let bw_min = bw(&p.bandwidth_min_bits_per_cycle, "bandwidth_min_bits_per_cycle")?;
+        let bw_max = bw(&p.bandwidth_max_bits_per_cycle, "bandwidth_max_bits_per_cycle")?;
+        if bw_min > bw_max {
+            return Err(err(
+                Kind::Bandwidth,
+                "bandwidth_min_bits_per_cycle",
+                &p.bandwidth_min_bits_per_cycle.referenced,
+                format!("the minimum bandwidth ({bw_min}) is greater than the maximum ({bw_max})"),
+                bw_help,
+            ));
+        }
+        let mut allocation = Vec::with_capacity(p.allocation.len());
+        for a in &p.allocation {
+            let Some((op, dir)) = parse_allocation(&a.value) else {
+                return Err(err(
+                    Kind::Allocation,
+                    "allocation",
+                    &a.referenced,
+                    format!("`{}` is not an allocation", a.value),
+                    ALLOCATION_HELP,
+                ));
+            };
+            if !operands.contains(&op) {
+                return Err(err(
+                    Kind::Allocation,
+                    "allocation",
+                    &a.referenced,
+                    format!("`{}` names the operand `{op}`, which the memory does not hold", a.value),
+                    ALLOCATION_HELP,
+                ));
+            }
+            if !kind.allows(dir) {
+                let (what, wants) = if dir.is_read() { ("a read", "read") } else { ("a write", "write") };
+                return Err(err(
+                    Kind::Direction,
+                    "allocation",
+                    &a.referenced,
+                    format!("`{}` is {what} but the port is a {} port", a.value, kind.name()),
+                    &format!(
+                        "allocate `{dir}` to a {wants} or read_write port (tl and th are reads out of the \
+                         memory, fh and fl writes into it)"
+                    ),
+                ));
+            }
+            if allocation.contains(&(op, dir)) {
+                return Err(err(
+                    Kind::Allocation,
+                    "allocation",
+                    &a.referenced,
+                    format!("`{}` is already allocated to this port", a.value),
+                    "allocate each (operand, direction) once per port",
+                ));
+            }
+            allocation.push((op, dir));
+        }
+        Ok(Port { name: pname.clone(), kind, bw_min, bw_max, allocation })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The writer.
+
+/// A float as the shortest text that parses back to the same bits (`1.0`, `0.095`, `1e-20`).
+fn float(v: f64) -> String {
+    let s = format!("{v:?}");
+    // Rust writes `inf`/`NaN`, which are not YAML floats; the reader refuses them anyway.
+    if v.is_finite() { s } else { format!("\"{s}\"") }
+}
+
+/// A string as a YAML scalar: plain when that reads back as the same string, else double-quoted
+/// (with JSON's escapes, which YAML's double-quoted scalars share).
+fn string(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.bytes().next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "nan" | "inf"
+        );
+    if plain {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Writes `acc` in qc's accelerator format, with its `description` and `provenance`; reading
+/// the text back with [`read_qc_accelerator`] gives exactly `acc` (floats written so that they
+/// parse back bit-identical).
+pub fn write_qc_accelerator(acc: &Accelerator, description: &str, provenance: &str) -> String {
+    let mut s = String::new();
+    let a = &acc.array;
+    let dim_names = |idx: &[usize]| -> String {
+        let names: Vec<&str> = idx.iter().map(|&i| a.dims[i].name.as_str()).collect();
+        format!("[{}]", names.join(", "))
+    };
+    let _ = writeln!(s, "# qc accelerator file (spec/accelerator.md, \"qc's accelerator format\").");
+    let _ = writeln!(s, "# Energies in pJ, sizes and bandwidths in bits, areas in the design's own unit.");
+    let _ = writeln!(s, "format: {FORMAT}");
+    let _ = writeln!(s, "name: {}", string(&acc.name));
+    let _ = writeln!(s, "description: {}", string(description));
+    let _ = writeln!(s, "provenance: {}", string(provenance));
+    let _ = writeln!(s);
+    let _ = writeln!(s, "array:");
+    let dims: Vec<String> = a.dims.iter().map(|d| format!("{}: {}", string(&d.name), d.size)).collect();
+    let _ = writeln!(s, "  dims: {{{}}}  # {} MAC units", dims.join(", "), a.units());
+    let _ = writeln!(s, "  mac_energy_pj: {}", float(a.mac_energy));
+    let _ = writeln!(s, "  mac_area: {}", float(a.mac_area));
+    if let Some([x, y]) = a.input_precision {
+        let _ = writeln!(s, "  input_precision_bits: [{x}, {y}]");
+    }
+    let _ = writeln!(s, "  systolic_dims: {}", dim_names(&a.systolic_dims));
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "# Lowest level first: each operand's levels are the memories holding it, in this order."
+    );
+    let _ = writeln!(s, "memories:");
+    for (i, m) in acc.memories.iter().enumerate() {
+        if i > 0 {
+            let _ = writeln!(s);
+        }
+        let ops: Vec<&str> = m.operands.iter().map(|o| o.name()).collect();
+        let _ = writeln!(s, "  - name: {}", string(&m.name));
+        let _ = writeln!(s, "    operands: [{}]", ops.join(", "));
+        let _ = writeln!(s, "    size_bits: {}", m.size_bits);
+        let _ = writeln!(s, "    read_energy_pj: {}", float(m.r_cost));
+        let _ = writeln!(s, "    write_energy_pj: {}", float(m.w_cost));
+        let _ = writeln!(s, "    area: {}", float(m.area));
+        let _ = writeln!(s, "    latency_cycles: {}", m.latency);
+        let n = acc.instances(i);
+        let _ = writeln!(
+            s,
+            "    served_dims: {}  # {n} instance{}",
+            dim_names(&m.served_dims),
+            if n == 1 { "" } else { "s" }
+        );
+        let _ = writeln!(s, "    double_buffering: {}", m.double_buffering);
+        if m.ports.is_empty() {
+            let _ = writeln!(s, "    ports: []");
+            continue;
+        }
+        let _ = writeln!(s, "    ports:");
+        for p in &m.ports {
+            let alloc: Vec<String> = p.allocation.iter().map(|(o, d)| format!("\"{o}, {d}\"")).collect();
+            let _ = writeln!(s, "      - name: {}", string(&p.name));
+            let _ = writeln!(s, "        type: {}", p.kind.name());
+            let _ = writeln!(s, "        bandwidth_min_bits_per_cycle: {}", p.bw_min);
+            let _ = writeln!(s, "        bandwidth_max_bits_per_cycle: {}", p.bw_max);
+            let _ = writeln!(s, "        allocation: [{}]", alloc.join(", "));
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Accelerator {
+        let port = |name: &str, kind, bw, alloc: Vec<(MemOperand, Direction)>| Port {
+            name: name.into(),
+            kind,
+            bw_min: bw,
+            bw_max: bw,
+            allocation: alloc,
+        };
+        Accelerator {
+            name: "odd name: \"x\"".into(),
+            array: OperationalArray {
+                dims: vec![ArrayDim { name: "D1".into(), size: 4 }, ArrayDim { name: "D2".into(), size: 3 }],
+                mac_energy: 0.1 + 0.2,
+                mac_area: 5e-324,
+                input_precision: Some([8, 4]),
+                systolic_dims: vec![1],
+            },
+            memories: vec![
+                Memory {
+                    name: "rf".into(),
+                    size_bits: 64,
+                    r_cost: 1e-20,
+                    w_cost: 1.7976931348623157e308,
+                    area: 0.0,
+                    latency: 1,
+                    operands: vec![MemOperand::I2],
+                    ports: vec![
+                        port("r_port_1", PortKind::Read, 8, vec![(MemOperand::I2, Direction::ToLow)]),
+                        port("w_port_1", PortKind::Write, 8, vec![(MemOperand::I2, Direction::FromHigh)]),
+                    ],
+                    served_dims: vec![],
+                    double_buffering: true,
+                },
+                Memory {
+                    name: "dram".into(),
+                    size_bits: 1 << 40,
+                    r_cost: 700.0,
+                    w_cost: 750.123456789,
+                    area: 3.0,
+                    latency: 0,
+                    operands: vec![MemOperand::I1, MemOperand::I2, MemOperand::O],
+                    ports: vec![port(
+                        "rw_port_1",
+                        PortKind::ReadWrite,
+                        64,
+                        vec![
+                            (MemOperand::I1, Direction::ToLow),
+                            (MemOperand::I2, Direction::ToLow),
+                            (MemOperand::O, Direction::FromLow),
+                            (MemOperand::O, Direction::ToLow),
+                        ],
+                    )],
+                    served_dims: vec![1, 0],
+                    double_buffering: false,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn writes_and_reads_back_exactly() {
+        let acc = sample();
+        let text = write_qc_accelerator(&acc, "a test: \"quoted\"\nline", "nowhere");
+        assert_eq!(detect(&text), FileFormat::Qc);
+        let back = read_qc_accelerator(&text, "t.yaml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(back.accelerator, acc);
+        assert_eq!(back.description, "a test: \"quoted\"\nline");
+        assert_eq!(back.accelerator.array.mac_energy.to_bits(), (0.1f64 + 0.2).to_bits());
+    }
+
+    #[test]
+    fn diagnostics_have_codes_and_labels() {
+        let text = write_qc_accelerator(&sample(), "d", "p");
+        let bad = text.replace("bandwidth_min_bits_per_cycle: 64", "bandwidth_min_bits_per_cycle: 65");
+        let e = read_qc_accelerator(&bad, "t.yaml").unwrap_err();
+        assert_eq!(e.kind, Kind::Bandwidth);
+        assert_eq!(e.labelled_text(), Some("65"));
+        let bad = text.replace(FORMAT, "qc-accelerator/9");
+        let e = read_qc_accelerator(&bad, "t.yaml").unwrap_err();
+        assert_eq!(e.kind, Kind::Format);
+        assert!(e.to_string().contains("qc accelerator file"), "{e}");
+        let bad = text
+            .replace("provenance: nowhere", "provenance: \"\"")
+            .replace("provenance: p", "provenance: \"\"");
+        assert_eq!(read_qc_accelerator(&bad, "t.yaml").unwrap_err().kind, Kind::Provenance);
+        let bad = text.replace("served_dims: [D2, D1]", "served_dims: [D2, D7]");
+        let e = read_qc_accelerator(&bad, "t.yaml").unwrap_err();
+        assert_eq!(e.kind, Kind::ServedDims);
+        assert_eq!(e.labelled_text(), Some("D7"));
+        let bad = text.replace("size_bits: 64", "size_bytes: 64");
+        assert_eq!(read_qc_accelerator(&bad, "t.yaml").unwrap_err().kind, Kind::Schema);
+    }
+
+    #[test]
+    fn zigzag_files_are_detected_as_zigzag() {
+        assert_eq!(detect("name: x\nmemories: {}\noperational_array: {}\n"), FileFormat::ZigZag);
+        assert_eq!(detect("not: [valid"), FileFormat::ZigZag);
+        let Err(AcceleratorFileError::ZigZag(e)) = read_accelerator_file("name: x\n", "z.yaml") else {
+            panic!("read as qc")
+        };
+        assert!(e.to_string().contains("ZigZag accelerator"), "{e}");
+    }
+}
