@@ -208,7 +208,7 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
         return Err(error(
             "qc::sweep::usage",
             "give a model, --accelerator and --sweep, or `merge FILES`".into(),
-            "qc sweep MODEL --accelerator BASE.yaml --sweep SWEEP.yaml, or qc sweep merge A.jsonl B.jsonl",
+            "qc sweep MODEL --accelerator NAME|PATH --sweep SWEEP.yaml, or qc sweep merge A.jsonl B.jsonl",
         ));
     };
     let base = read_accelerator(Some(acc_path))?;

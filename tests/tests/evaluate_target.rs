@@ -150,3 +150,13 @@ fn target_and_optimize_need_a_graph_and_a_known_target() {
         assert!(err.contains("qc::evaluate::option") && err.contains("no graph"), "{flag}: {err}");
     }
 }
+
+#[test]
+fn the_readme_sweep_file_sweeps_the_builtin_it_names() {
+    let (acc, _) = qc::accelerators::resolve_accelerator(Some("tpu_like")).expect("tpu_like is built in");
+    let path = format!("{}/../examples/sweep_tpu_like.yaml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("examples/sweep_tpu_like.yaml ships");
+    let sweep =
+        qc_backends::sweep::read_sweep_yaml(&text, &path, &acc).expect("the README's sweep file reads");
+    assert_eq!(sweep.design_indices().len(), 48, "the README says 48 designs");
+}

@@ -183,7 +183,8 @@ pub fn html(designs: &[Design]) -> String {
             }
             b.push_str("</table>\n");
         }
-        if let Some(split) = &d.split {
+        // The placement does not depend on the accelerator: once, under the first design.
+        if let Some(split) = d.split.as_ref().filter(|_| std::ptr::eq(d, first)) {
             split_html(&mut b, split);
         }
         if !d.not_costed.is_empty() {

@@ -120,7 +120,8 @@ pub fn text(designs: &[Design], width: usize, color: bool) -> String {
                 let _ = writeln!(s, "  {name} ({op}): {why}");
             }
         }
-        if let Some(split) = &d.split {
+        // The placement does not depend on the accelerator: once, under the first design.
+        if let Some(split) = d.split.as_ref().filter(|_| di == 0) {
             split_text(&mut s, split, bold, plain);
         }
     }
@@ -214,7 +215,7 @@ fn md(s: &str) -> String {
 /// The same tables as [`text`], in Markdown.
 pub fn markdown(designs: &[Design]) -> String {
     let mut s = String::new();
-    for d in designs {
+    for (di, d) in designs.iter().enumerate() {
         let _ = writeln!(s, "## `{}` on {}\n", md(&d.workload), md(&d.accelerator.name));
         for line in &d.prepared {
             let _ = writeln!(s, "{}\n", md(line));
@@ -246,7 +247,7 @@ pub fn markdown(designs: &[Design]) -> String {
                 let _ = writeln!(s, "- `{}` ({}): {}", md(name), md(op), md(why));
             }
         }
-        if let Some(split) = &d.split {
+        if let Some(split) = d.split.as_ref().filter(|_| di == 0) {
             let _ = writeln!(
                 s,
                 "\nPlacement on {}: {} op(s) on the DLA ({}), {} on the CPU ({}); only the DLA's layers are costed.\n",
