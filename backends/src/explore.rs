@@ -77,6 +77,8 @@ pub struct LayerChoice {
 pub struct SearchProgress {
     start: Instant,
     budget: Option<Duration>,
+    /// The layers searched for, shared ones included.
+    layers_in: usize,
     /// The layers searched (identical layers share the first one's search and are left out),
     /// in workload order.
     layers: Vec<LayerProgress>,
@@ -149,9 +151,9 @@ impl SearchProgress {
 
     /// The counters now. Costs a pass over the layers: call it when about to draw, not on
     /// every observer call.
-    pub fn snapshot(&self, layers: usize) -> ProgressSnapshot {
+    pub fn snapshot(&self) -> ProgressSnapshot {
         let mut p = ProgressSnapshot {
-            layers,
+            layers: self.layers_in,
             searches: self.layers.len(),
             elapsed: self.start.elapsed(),
             budget: self.budget,
@@ -318,7 +320,12 @@ pub fn search_workload_each(
         let l = &mut tracked[slot[*i]];
         l.orderings = l.orderings.saturating_add(spaces[t]);
     }
-    let state = SearchProgress { start: Instant::now(), budget: opts.budget, layers: tracked };
+    let state = SearchProgress {
+        start: Instant::now(),
+        budget: opts.budget,
+        layers_in: layers.len(),
+        layers: tracked,
+    };
     let total = tasks.len() as u64;
     let jobs = opts.jobs.unwrap_or_else(rayon::current_num_threads).max(1);
     // Each task's share of the budget: the budget times the threads, over the tasks.

@@ -642,10 +642,9 @@ fn evaluate_on(
             o.onnx_dim_order = !is_yaml;
             let bar = crate::progress::Progress::new(0, "searches", !args.quiet);
             let accs: Vec<&Accelerator> = (0..chosen.len()).map(acc_of).collect();
-            let choices = qc_backends::explore::search_workload_each(chosen, &accs, map, &o, &|p| {
-                bar.search(p, chosen.len())
-            })
-            .map_err(miette::Report::new)?;
+            let choices =
+                qc_backends::explore::search_workload_each(chosen, &accs, map, &o, &|p| bar.search(p))
+                    .map_err(miette::Report::new)?;
             bar.finish();
             let mut fitted = Vec::with_capacity(chosen.len());
             // A layer's position among the fitted ones (`shared_with` indexes the costed list).

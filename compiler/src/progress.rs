@@ -61,10 +61,9 @@ impl Progress {
         self.draw_with(done >= self.total.load(Ordering::Relaxed), || self.line(done));
     }
 
-    /// Redraws the bar from a mapping search's counters, if it is time; `layers`: the layers
-    /// searched for (the line names the one in progress among them).
-    pub fn search(&self, p: &SearchProgress, layers: usize) {
-        self.draw_with(false, || format!("\r{} ", search_line(&p.snapshot(layers))));
+    /// Redraws the bar from a mapping search's counters, if it is time.
+    pub fn search(&self, p: &SearchProgress) {
+        self.draw_with(false, || format!("\r{} ", search_line(&p.snapshot())));
     }
 
     /// Writes `line()` if the bar is on, past its grace time, and last drawn a tick ago (or
