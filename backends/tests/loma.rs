@@ -217,3 +217,32 @@ fn budgets_and_no_merging() {
     assert!(!r.exhaustive);
     assert!(r.visited < r.space);
 }
+
+/// The observed search reports orderings visited in batches that add up to the result's
+/// `visited`, uncut and cut, with the same result as the plain search; `temporal_space` knows
+/// the space beforehand.
+#[test]
+fn progress_reports_add_up_to_visited() {
+    use qc_backends::search::{PROGRESS_BATCH, search_temporal_observed, temporal_space};
+    let (layer, sm) = l1conv();
+    let acc = tpu_like();
+    let links = OperandLinks::default();
+    for (lpf, max) in [(Some(6), None), (Some(8), None), (Some(8), Some(5_000)), (None, Some(3_000))] {
+        let o = TemporalOptions { max_evaluations: max, ..opts(lpf) };
+        let calls = std::cell::RefCell::new(Vec::new());
+        let r = search_temporal_observed(&layer, &acc, &links, &sm, None, Objective::Latency, &o, &|n| {
+            calls.borrow_mut().push(n)
+        });
+        let r = ok(r);
+        let calls = calls.into_inner();
+        assert_eq!(calls.iter().sum::<u64>(), r.visited, "{lpf:?} {max:?}");
+        // Batches of about PROGRESS_BATCH (pruning skips whole groups at once), the last one
+        // smaller.
+        let n = calls.len();
+        assert!(calls[..n.saturating_sub(1)].iter().all(|&c| c >= PROGRESS_BATCH), "{calls:?}");
+        assert_eq!(temporal_space(&layer, &acc, &links, &sm, None, &o).ok(), Some(r.space));
+        assert_eq!(r.exhaustive, max.is_none());
+        let plain = ok(search(&layer, &acc, &sm, None, Objective::Latency, &o));
+        assert_eq!((plain.order, plain.cost, plain.visited), (r.order, r.cost, r.visited));
+    }
+}

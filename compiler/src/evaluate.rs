@@ -696,10 +696,8 @@ fn evaluate_on(
             let bar = crate::progress::Progress::new(0, "searches", !args.quiet);
             let accs: Vec<&Accelerator> = (0..chosen.len()).map(acc_of).collect();
             let choices =
-                qc_backends::explore::search_workload_each(chosen, &accs, map, &o, &|done, total| {
-                    bar.advance_to(done, total)
-                })
-                .map_err(miette::Report::new)?;
+                qc_backends::explore::search_workload_each(chosen, &accs, map, &o, &|p| bar.search(p))
+                    .map_err(miette::Report::new)?;
             bar.finish();
             let mut fitted = Vec::with_capacity(chosen.len());
             // A layer's position among the fitted ones (`shared_with` indexes the costed list).

@@ -121,5 +121,5 @@ pub fn zigzag(data: &[u8]) {
         onnx_dim_order: false,
         budget: None,
     };
-    let _ = search_workload(&layers, &[&acc], &map, &opts, &|_, _| {});
+    let _ = search_workload(&layers, &[&acc], &map, &opts, &|_| {});
 }

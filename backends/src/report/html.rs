@@ -255,6 +255,9 @@ fn totals(b: &mut String, d: &Design) {
     card(b, &format!("{:.1}%", 100.0 * util), "spatial utilisation (MAC-weighted)");
     b.push_str("</div>\n");
     let top = d.energy_by_part().into_iter().max_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some(summary) = d.budget_summary() {
+        let _ = writeln!(b, "<p class=\"note\">{}.</p>", esc(&summary));
+    }
     if let Some((part, v)) = top
         && e > 0.0
     {
@@ -405,6 +408,9 @@ fn schedule(b: &mut String, l: &LayerReport, open: bool) {
     }
     for n in &l.notes {
         let _ = write!(b, "<p class=\"note\">{}</p>", esc(n));
+    }
+    if let Some(r) = l.search.filter(|r| r.cut()) {
+        let _ = write!(b, "<p class=\"note\">{}.</p>", esc(&r.describe()));
     }
     b.push_str("</details>\n");
 }

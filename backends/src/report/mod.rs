@@ -38,6 +38,8 @@ pub struct Design {
     /// What was done to the model before it was lowered (`qc evaluate --optimize`), one line
     /// each.
     pub prepared: Vec<String>,
+    /// The search's wall-time budget as given (`--search-budget`), if any.
+    pub search_budget: Option<String>,
 }
 
 /// Where a model's ops run on a DLA target, and what share of the model each unit gets.
@@ -128,6 +130,47 @@ pub struct LayerReport {
     pub notes: Vec<String>,
     /// The earlier identical layer whose search this one reused.
     pub same_as: Option<String>,
+    /// How far the mapping search got, for a searched layer.
+    pub search: Option<SearchReach>,
+}
+
+/// How far one layer's mapping search got: the orderings of its spatial candidates' temporal
+/// spaces visited of their total, and the candidates searched to the end of all.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SearchReach {
+    /// Orderings allocated and costed (a search beyond LOMA's factor limit also evaluates
+    /// orderings of merged loops, outside its space).
+    pub orderings_evaluated: u64,
+    pub orderings_visited: u64,
+    /// Saturates at `u64::MAX` (no factor merging).
+    pub orderings_total: u64,
+    pub candidates_complete: usize,
+    pub candidates: usize,
+}
+
+impl SearchReach {
+    /// Whether the budget cut the search short.
+    pub fn cut(&self) -> bool {
+        self.candidates_complete < self.candidates
+    }
+
+    /// `search cut short by the budget: 41,200 of 120,960 orderings visited (38,000 evaluated),
+    /// 1 of 3 spatial mappings searched to the end`.
+    pub fn describe(&self) -> String {
+        format!(
+            "search cut short by the budget: {} of {} orderings visited ({} evaluated), {} of {} spatial mappings searched to the end",
+            thousands(self.orderings_visited as f64),
+            count(self.orderings_total),
+            thousands(self.orderings_evaluated as f64),
+            self.candidates_complete,
+            self.candidates
+        )
+    }
+}
+
+/// A count with separators; `u64::MAX` (a saturated count) as `more than 18 quintillion`.
+fn count(n: u64) -> String {
+    if n == u64::MAX { "more than 18 quintillion".into() } else { thousands(n as f64) }
 }
 
 /// One memory level of one operand's schedule: the memory, and the temporal loops it holds
@@ -258,6 +301,7 @@ impl LayerReport {
             schedule,
             notes: Vec::new(),
             same_as: None,
+            search: None,
         }
     }
 
@@ -286,6 +330,27 @@ impl Design {
 
     pub fn total_macs(&self) -> u128 {
         self.layers.iter().map(|l| l.macs).sum()
+    }
+
+    /// With `--search-budget`, when it cut a search short: `--search-budget 1ms cut 12 of 17
+    /// layer searches short: 5,611 of 1,234,567 orderings visited` (layers that reuse an
+    /// identical layer's search are counted once); `None` when no search was cut.
+    pub fn budget_summary(&self) -> Option<String> {
+        let searches: Vec<&SearchReach> =
+            self.layers.iter().filter(|l| l.same_as.is_none()).filter_map(|l| l.search.as_ref()).collect();
+        let cut = searches.iter().filter(|s| s.cut()).count();
+        if cut == 0 {
+            return None;
+        }
+        let visited = searches.iter().fold(0u64, |a, s| a.saturating_add(s.orderings_visited));
+        let total = searches.iter().fold(0u64, |a, s| a.saturating_add(s.orderings_total));
+        let budget = self.search_budget.as_deref().map_or(String::new(), |b| format!(" {b}"));
+        Some(format!(
+            "--search-budget{budget} cut {cut} of {} layer searches short: {} of {} orderings visited",
+            searches.len(),
+            thousands(visited as f64),
+            count(total)
+        ))
     }
 
     /// Energy per (memory, operand) over all layers, plus MAC energy last, in first-seen order.

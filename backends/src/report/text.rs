@@ -98,6 +98,9 @@ pub fn text(designs: &[Design], width: usize, color: bool) -> String {
             for n in &l.notes {
                 let _ = writeln!(s, "  note: {n}");
             }
+            if let Some(r) = l.search.filter(|r| r.cut()) {
+                let _ = writeln!(s, "  {}", r.describe());
+            }
         }
         let _ = writeln!(
             s,
@@ -109,6 +112,9 @@ pub fn text(designs: &[Design], width: usize, color: bool) -> String {
         );
         if !d.not_costed.is_empty() {
             let _ = writeln!(s, "not costed: {} nodes (see --format json or html)", d.not_costed.len());
+        }
+        if let Some(b) = d.budget_summary() {
+            let _ = writeln!(s, "{b}");
         }
         if !d.unfit.is_empty() {
             let _ = writeln!(
@@ -241,6 +247,13 @@ pub fn markdown(designs: &[Design]) -> String {
             thousands(d.total_macs() as f64),
             d.layers.len()
         );
+        if let Some(b) = d.budget_summary() {
+            let _ = writeln!(s, "\n{}:\n", md(&b));
+            for l in d.layers.iter().filter(|l| l.search.is_some_and(|r| r.cut())) {
+                let r = l.search.unwrap_or_default();
+                let _ = writeln!(s, "- `{}`: {}", md(&l.name), md(&r.describe()));
+            }
+        }
         if !d.unfit.is_empty() {
             let _ = writeln!(s, "\nDo not fit (not in the total):\n");
             for (name, op, why) in &d.unfit {

@@ -24,9 +24,101 @@ pub fn search_temporal(
     objective: Objective,
     opts: &TemporalOptions,
 ) -> Result<TemporalResult, SearchError> {
+    search_temporal_observed(layer, acc, links, spatial, ordering, objective, opts, &|_| {})
+}
+
+/// How many orderings [`search_temporal`] would visit in all for these arguments: the
+/// `space` of its result, known before searching (one [`Evaluator`] and the loop prime
+/// factors, no allocation). The errors are those the search would return first.
+pub fn temporal_space(
+    layer: &LoopNest,
+    acc: &Accelerator,
+    links: &OperandLinks,
+    spatial: &SpatialMapping,
+    ordering: Option<&[(String, OrderSize)]>,
+    opts: &TemporalOptions,
+) -> Result<u64, SearchError> {
     let ev = Evaluator::new(layer, acc, links, spatial)?;
-    let (names, temporal): (Vec<String>, Vec<u64>) = ev.temporal_sizes().into_iter().unzip();
-    let dim_of = |n: &str| names.iter().position(|x| x == n);
+    Ok(match Space::of(layer, &ev, ordering, opts)? {
+        Space::Complete(_) => 1,
+        Space::Lpfs { fine, .. } => Multiset::new(&fine).count(),
+    })
+}
+
+/// The orderings a search goes through: a complete `temporal_ordering`, or the permutations of
+/// the loop prime factors under the ordering's constraints.
+enum Space {
+    Complete(Vec<(usize, u64)>),
+    Lpfs {
+        temporal: Vec<u64>,
+        cons: Constraints,
+        merge_order: Vec<usize>,
+        fine: Vec<(usize, u64)>,
+        fine_cons: ResolvedConstraints,
+    },
+}
+
+impl Space {
+    fn of(
+        layer: &LoopNest,
+        ev: &Evaluator,
+        ordering: Option<&[(String, OrderSize)]>,
+        opts: &TemporalOptions,
+    ) -> Result<Space, SearchError> {
+        let (names, temporal): (Vec<String>, Vec<u64>) = ev.temporal_sizes().into_iter().unzip();
+        let dim_of = |n: &str| names.iter().position(|x| x == n);
+        // A complete ordering is used as is (ZigZag allocates it without catching misfits).
+        if let Some(loops) = ordering.and_then(|o| lpf::complete_order(o, dim_of, &temporal)) {
+            return Ok(Space::Complete(loops));
+        }
+        let cons = ordering.map(|o| lpf::constraints(o, dim_of)).unwrap_or_default();
+        // The layer's dims in ZigZag's order: the given names first, then the others in layer
+        // order.
+        let mut merge_order: Vec<usize> =
+            opts.merge_order.iter().flatten().filter_map(|n| dim_of(n)).collect();
+        merge_order.dedup();
+        for d in 0..names.len() {
+            if !merge_order.contains(&d) {
+                merge_order.push(d);
+            }
+        }
+        let lpf_err = |e: LpfError| match e {
+            LpfError::StaticSize { dim, size } => SearchError::BadOrderingSize {
+                layer: layer.name.clone(),
+                dim: names[dim].clone(),
+                size,
+                temporal: temporal[dim],
+            },
+            LpfError::Inconsistent { dim } => SearchError::InconsistentOrdering {
+                layer: layer.name.clone(),
+                dim: names[dim].clone(),
+                temporal: temporal[dim],
+            },
+        };
+        let fine = lpf::lpfs(&temporal, opts.lpf_limit, &cons, &merge_order).map_err(lpf_err)?;
+        let fine_cons = resolve(&cons, fine.len(), &layer.name)?;
+        Ok(Space::Lpfs { temporal, cons, merge_order, fine, fine_cons })
+    }
+}
+
+/// As [`search_temporal`], telling `progress` how far it got: it is called with the number of
+/// orderings of the space (`space` of the result) visited since its last call, in batches of
+/// about [`PROGRESS_BATCH`] and once at the end, so that the calls add up to the result's
+/// `visited` (a search cut by its budget stops short of `space`). The calls cost nothing
+/// measurable; the result is the same as without them.
+#[allow(clippy::too_many_arguments)]
+pub fn search_temporal_observed(
+    layer: &LoopNest,
+    acc: &Accelerator,
+    links: &OperandLinks,
+    spatial: &SpatialMapping,
+    ordering: Option<&[(String, OrderSize)]>,
+    objective: Objective,
+    opts: &TemporalOptions,
+    progress: &dyn Fn(u64),
+) -> Result<TemporalResult, SearchError> {
+    let ev = Evaluator::new(layer, acc, links, spatial)?;
+    let names: Vec<String> = ev.temporal_sizes().into_iter().map(|(n, _)| n).collect();
     let mut s = Search {
         ev: &ev,
         objective,
@@ -46,54 +138,36 @@ pub fn search_temporal(
         skipped: 0,
         pruned: 0,
         first_misfit: None,
+        progress,
+        reported: 0,
     };
     let to_loops = |l: &[(usize, u64)]| -> Vec<TemporalLoop> {
         l.iter().map(|&(d, size)| TemporalLoop { dim: names[d].clone(), size }).collect()
     };
 
-    // A complete ordering is used as is (ZigZag allocates it without catching misfits).
-    if let Some(loops) = ordering.and_then(|o| lpf::complete_order(o, dim_of, &temporal)) {
-        let order = to_loops(&loops);
-        let tm = ev.allocate(&order, &s.alloc)?;
-        let cost = ev.evaluate(&tm, &opts.cost)?;
-        return Ok(TemporalResult {
-            temporal: tm,
-            order: order.clone(),
-            cost,
-            evaluated: 1,
-            skipped: 0,
-            pruned: 0,
-            visited: 1,
-            space: 1,
-            lpfs: order,
-            exhaustive: true,
-        });
-    }
-
-    let cons = ordering.map(|o| lpf::constraints(o, dim_of)).unwrap_or_default();
-    // The layer's dims in ZigZag's order: the given names first, then the others in layer order.
-    let mut merge_order: Vec<usize> = opts.merge_order.iter().flatten().filter_map(|n| dim_of(n)).collect();
-    merge_order.dedup();
-    for d in 0..names.len() {
-        if !merge_order.contains(&d) {
-            merge_order.push(d);
+    let (temporal, cons, merge_order, fine, fine_cons) = match Space::of(layer, &ev, ordering, opts)? {
+        Space::Complete(loops) => {
+            let order = to_loops(&loops);
+            let tm = ev.allocate(&order, &s.alloc)?;
+            let cost = ev.evaluate(&tm, &opts.cost)?;
+            progress(1);
+            return Ok(TemporalResult {
+                temporal: tm,
+                order: order.clone(),
+                cost,
+                evaluated: 1,
+                skipped: 0,
+                pruned: 0,
+                visited: 1,
+                space: 1,
+                lpfs: order,
+                exhaustive: true,
+            });
         }
-    }
-    let lpf_err = |e: LpfError| match e {
-        LpfError::StaticSize { dim, size } => SearchError::BadOrderingSize {
-            layer: layer.name.clone(),
-            dim: names[dim].clone(),
-            size,
-            temporal: temporal[dim],
-        },
-        LpfError::Inconsistent { dim } => SearchError::InconsistentOrdering {
-            layer: layer.name.clone(),
-            dim: names[dim].clone(),
-            temporal: temporal[dim],
-        },
+        Space::Lpfs { temporal, cons, merge_order, fine, fine_cons } => {
+            (temporal, cons, merge_order, fine, fine_cons)
+        }
     };
-    let fine = lpf::lpfs(&temporal, opts.lpf_limit, &cons, &merge_order).map_err(lpf_err)?;
-    let fine_cons = resolve(&cons, fine.len(), &layer.name)?;
     let fine_perm = Multiset::new(&fine);
     let space = fine_perm.count();
     let n_dims = temporal.iter().filter(|&&t| t > 1).count();
@@ -105,7 +179,7 @@ pub fn search_temporal(
             && let Ok(rc) = resolve(&cons, coarse.len(), &layer.name)
         {
             let mut m = Multiset::new(&coarse);
-            s.run(&mut m, &rc, &mut 0)?;
+            s.run(&mut m, &rc, &mut 0, false)?;
         }
         if opts.lpf_limit.is_none()
             && let Some(Best { order, .. }) = &s.best
@@ -118,7 +192,10 @@ pub fn search_temporal(
     // Phase (c): the whole space.
     let mut visited = 0u64;
     let mut m = fine_perm;
-    s.run(&mut m, &fine_cons, &mut visited)?;
+    s.run(&mut m, &fine_cons, &mut visited, true)?;
+    if visited > s.reported {
+        progress(visited - s.reported);
+    }
     let exhaustive = !s.out_of_budget && visited == space;
     let (evaluated, skipped, pruned) = (s.evaluated, s.skipped, s.pruned);
     match s.best {
@@ -135,8 +212,9 @@ pub fn search_temporal(
             exhaustive,
         }),
         None => match s.first_misfit {
-            Some(e) if !s.out_of_budget || evaluated > 0 => Err(nothing_fits(layer, e, evaluated)),
-            _ => Err(SearchError::NoBudget { layer: layer.name.clone() }),
+            // Only a search that went to the end knows that nothing fits.
+            Some(e) if !s.out_of_budget => Err(nothing_fits(layer, e, evaluated)),
+            _ => Err(SearchError::NoBudget { layer: layer.name.clone(), tried: evaluated }),
         },
     }
 }
@@ -286,15 +364,25 @@ struct Search<'a> {
     skipped: u64,
     pruned: u64,
     first_misfit: Option<CostError>,
+    /// Told how many orderings of the full space were visited, in batches; `reported` of them
+    /// were told so far.
+    progress: &'a dyn Fn(u64),
+    reported: u64,
 }
+
+/// About how many visited orderings [`search_temporal_observed`] reports at a time (some
+/// milliseconds of search).
+pub const PROGRESS_BATCH: u64 = 1024;
 
 impl Search<'_> {
     fn budget_left(&mut self) -> bool {
         if self.out_of_budget {
             return false;
         }
+        // The time budget stops a search only once it has an ordering that fits: a search cut
+        // short still has a mapping (only a search that went to the end says nothing fits).
         let over = self.opts.max_evaluations.is_some_and(|m| self.evaluated >= m)
-            || self.deadline.is_some_and(|d| Instant::now() >= d);
+            || (self.best.is_some() && self.deadline.is_some_and(|d| Instant::now() >= d));
         self.out_of_budget = over;
         !over
     }
@@ -368,14 +456,20 @@ impl Search<'_> {
         }
     }
 
-    /// Tries every permutation of `m` that satisfies `cons`, counting permutations visited.
+    /// Tries every permutation of `m` that satisfies `cons`, counting permutations visited (and
+    /// reporting them to `progress` if `report`).
     fn run(
         &mut self,
         m: &mut Multiset,
         cons: &ResolvedConstraints,
         visited: &mut u64,
+        report: bool,
     ) -> Result<(), SearchError> {
         while m.advance() {
+            if report && *visited - self.reported >= PROGRESS_BATCH {
+                (self.progress)(*visited - self.reported);
+                self.reported = *visited;
+            }
             *visited += 1;
             if !cons.accepts(|p| m.at(p)) {
                 continue;

@@ -71,7 +71,7 @@
 mod loma;
 mod lpf;
 
-pub use loma::search_temporal;
+pub use loma::{PROGRESS_BATCH, search_temporal, search_temporal_observed, temporal_space};
 
 use std::time::Duration;
 
@@ -114,7 +114,8 @@ pub struct TemporalOptions {
     /// LOMA's `lpf_limit` (ZigZag's API default: 6); `None` merges no factors.
     pub lpf_limit: Option<usize>,
     pub mapping_type: MappingType,
-    /// Stop after this much wall time (checked before each evaluation).
+    /// Stop after this much wall time (checked before each evaluation), once an ordering that
+    /// fits the memories has been found: a search cut short still returns a mapping.
     pub budget: Option<Duration>,
     /// Stop after this many allocations (orderings tried, fitting or not).
     pub max_evaluations: Option<u64>,
@@ -203,9 +204,13 @@ pub enum SearchError {
     )]
     NothingFits { layer: String, memory: String, reason: String, tried: u64 },
 
-    #[error("layer `{layer}`: the budget ran out before any ordering was evaluated")]
+    /// The budget ran out before an ordering that fits the memories was found (`tried`
+    /// orderings were allocated, none fitting).
+    #[error(
+        "layer `{layer}`: the budget ran out before an ordering that fits the memories was found ({tried} tried)"
+    )]
     #[diagnostic(code(qc::search::no_budget), help("give the search more time or evaluations"))]
-    NoBudget { layer: String },
+    NoBudget { layer: String, tried: u64 },
 
     #[error(
         "layer `{layer}`: the temporal_ordering fixes a loop of `{dim}` of size {size}, which the temporal loops of `{dim}` (size {temporal}) cannot provide"

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 
 use qc_backends::mapping::{SpatialMapping, TemporalMapping};
-use qc_backends::report::{AcceleratorSummary, Design, LayerReport, Split};
+use qc_backends::report::{AcceleratorSummary, Design, LayerReport, SearchReach, Split};
 use qc_ir::{LoopNest, Workload};
 use serde_json::json;
 
@@ -137,6 +137,9 @@ fn design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, cx: &Context<'_>) ->
         settings.push(("lpf limit".into(), args.search.lpf_limit.clone()));
         settings.push(("spatial mappings".into(), args.search.spatial_mappings.clone()));
         settings.push(("mapping type".into(), format!("{:?}", args.search.mapping_type).to_lowercase()));
+        if let Some(b) = &args.search.search_budget {
+            settings.push(("search budget".into(), b.clone()));
+        }
     }
     if args.search.exploit_data_locality {
         let how =
@@ -163,6 +166,13 @@ fn design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, cx: &Context<'_>) ->
             );
             l.notes.clone_from(&c.notes);
             l.same_as = c.search.as_ref().and_then(|s| s.shared_with).map(|j| e.costed[j].layer.name.clone());
+            l.search = c.search.as_ref().map(|s| SearchReach {
+                orderings_evaluated: s.evaluated,
+                orderings_visited: s.visited,
+                orderings_total: s.space,
+                candidates_complete: s.complete,
+                candidates: s.candidates,
+            });
             l
         })
         .collect();
@@ -177,6 +187,7 @@ fn design(args: &EvaluateArgs, w: &Workload, e: &Evaluated, cx: &Context<'_>) ->
         unfit: e.unfit.iter().map(|u| (u.layer.clone(), u.op_type.clone(), u.explain())).collect(),
         split: cx.split.cloned(),
         prepared: cx.optimized.to_vec(),
+        search_budget: if args.fixed_mapping { None } else { args.search.search_budget.clone() },
     }
 }
 
@@ -235,6 +246,12 @@ fn class_of(layer: &LoopNest) -> &'static str {
         Compute::Max | Compute::Avg => "pooling",
         Compute::Add | Compute::Sub | Compute::Mul => "element-wise",
     }
+}
+
+/// `--search-budget` in seconds (`None` without it, or if it does not parse, which
+/// `search_options` refuses before any search).
+fn search_options_budget(args: &EvaluateArgs) -> Option<f64> {
+    args.search.search_budget.as_deref().and_then(super::parse_duration).map(|d| d.as_secs_f64())
 }
 
 /// One design in the JSON schema of `spec/cli.md`.
@@ -310,6 +327,10 @@ fn json_design(
                     "spatial_candidates": s.candidates,
                     "orderings_evaluated": s.evaluated,
                     "orderings_pruned": s.pruned,
+                    "orderings_visited": s.visited,
+                    "orderings_total": s.space,
+                    "spatial_candidates_complete": s.complete,
+                    "cut_by_budget": !s.exhaustive,
                     "exhaustive": s.exhaustive,
                     "same_as_layer": s.shared_with.map(|j| costed[j].layer.name.clone()),
                 })),
@@ -333,12 +354,19 @@ fn json_design(
             let searches = || costed.iter().filter_map(|c| c.search.as_ref()).filter(|s| s.shared_with.is_none());
             let evaluated: u64 = searches().map(|s| s.evaluated).sum();
             let pruned: u64 = searches().map(|s| s.pruned).sum();
+            let visited = searches().fold(0u64, |a, s| a.saturating_add(s.visited));
+            let total = searches().fold(0u64, |a, s| a.saturating_add(s.space));
             json!({
                 "objective": format!("{:?}", args.search.opt).to_lowercase(),
                 "lpf_limit": args.search.lpf_limit,
                 "spatial_mappings": args.search.spatial_mappings,
                 "orderings_evaluated": evaluated,
                 "orderings_pruned": pruned,
+                "orderings_visited": visited,
+                "orderings_total": total,
+                "layers_searched": searches().count(),
+                "layers_cut": searches().filter(|s| !s.exhaustive).count(),
+                "budget_seconds": search_options_budget(args),
                 "seconds": seconds,
                 "orderings_per_second": if seconds > 0.0 { evaluated as f64 / seconds } else { 0.0 },
             })
