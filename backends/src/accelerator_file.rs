@@ -5,18 +5,21 @@
 //! The format carries every field of [`Accelerator`] with the unit in the key's name
 //! (`size_bits`, `read_energy_pj`, `bandwidth_max_bits_per_cycle`), the memories as a list,
 //! lowest level first, served dims by name, and two lines for people: `description` and
-//! `provenance` (where the numbers come from; both required, non-empty). It is checked as
-//! ZigZag's YAML is (the same rules and, where the problem is the same, the same diagnostic
-//! codes `qc::accelerator::*`), so that a built-in design and a user's file are accepted by the
-//! same checks.
+//! `provenance` (where the numbers come from; both required, non-empty). Beyond those, the array
+//! needing a dim and the key names, it is checked by the checks ZigZag's YAML goes through
+//! (`accelerator_check.rs`: the same rules and diagnostic codes `qc::accelerator::*`), so
+//! that a built-in design and a user's file are accepted by the same checks.
 
 use std::fmt::Write as _;
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde_saphyr::{Location, Spanned};
+use serde_saphyr::Spanned;
 
-use crate::arch::{Accelerator, ArrayDim, Direction, MemOperand, Memory, OperationalArray, Port, PortKind};
+use crate::accelerator_check::{
+    SpannedAccelerator, SpannedArray, SpannedMemory, SpannedPort, Spelling, check, impl_check_kind,
+};
+use crate::arch::Accelerator;
 use crate::zigzag::YamlError;
 use crate::zigzag::yaml_error::{OrderedMap, YamlErrorKind, YamlSource};
 
@@ -97,6 +100,8 @@ impl YamlErrorKind for QcAcceleratorErrorKind {
 
 /// A qc accelerator file that qc cannot read.
 pub type QcAcceleratorError = YamlError<QcAcceleratorErrorKind>;
+
+impl_check_kind!(QcAcceleratorErrorKind);
 
 type Kind = QcAcceleratorErrorKind;
 
@@ -223,44 +228,50 @@ const SCHEMA_HELP: &str = "a qc accelerator file has `format: qc-accelerator/1`,
      `provenance`, `array` (dims, mac_energy_pj, mac_area, input_precision_bits, systolic_dims) and `memories`, \
      a list lowest level first (name, operands, size_bits, read_energy_pj, write_energy_pj, area, latency_cycles, \
      served_dims, double_buffering, ports); see spec/accelerator.md";
-const PORT_HELP: &str = "a port has a `name` like `r_port_1`, `w_port_1` or `rw_port_1`, a `type` (read, write or \
-     read_write), `bandwidth_min_bits_per_cycle`, `bandwidth_max_bits_per_cycle` and an `allocation` list like \
-     `[\"I1, tl\"]`";
-const ALLOCATION_HELP: &str = "an allocation is `\"<operand>, <direction>\"`: the operand one of the memory's \
-     `operands` (I1, I2, O), the direction fh (written from above), tl (read towards the array), fl (written from \
-     below) or th (read towards the level above)";
+const DIMS_HELP: &str = "`dims` maps each array dim, `D1`, `D2`, ... (`D` and one digit), to its size >= 1, e.g. \
+     `dims: {D1: 32, D2: 32}`";
 
-/// `^D\d$`, as ZigZag's dims (mapping files name them).
-fn is_array_dim(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 2 && b[0] == b'D' && b[1].is_ascii_digit()
-}
-
-/// `^[r]?[w]?_port_\d+$`, as ZigZag's port names.
-fn is_port_name(s: &str) -> bool {
-    let s = s.strip_prefix('r').unwrap_or(s);
-    let s = s.strip_prefix('w').unwrap_or(s);
-    s.strip_prefix("_port_").is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
-}
-
-/// `"I1, tl"`.
-fn parse_allocation(s: &str) -> Option<(MemOperand, Direction)> {
-    let (op, dir) = s.split_once(", ")?;
-    Some((MemOperand::parse(op)?, Direction::parse(dir)?))
-}
+/// qc's keys and the hints that name them.
+const SPELLING: Spelling = Spelling {
+    array: "array",
+    array_noun: "array",
+    dim_noun: "dim",
+    dims: "dims",
+    sizes: "dims",
+    systolic_dims: "systolic_dims",
+    input_precision: "input_precision_bits",
+    mac_energy: "mac_energy_pj",
+    mac_area: "mac_area",
+    memory_name: "name",
+    size: "size_bits",
+    latency: "latency_cycles",
+    r_cost: "read_energy_pj",
+    w_cost: "write_energy_pj",
+    area: "area",
+    served_dims: "served_dims",
+    bw_min: "bandwidth_min_bits_per_cycle",
+    bw_max: "bandwidth_max_bits_per_cycle",
+    dims_help: DIMS_HELP,
+    cost_help: "energies and areas are finite numbers >= 0 (0 if unknown)",
+    port_help: "a port has a `name` like `r_port_1`, `w_port_1` or `rw_port_1`, a `type` (read, write or \
+                read_write), `bandwidth_min_bits_per_cycle`, `bandwidth_max_bits_per_cycle` and an `allocation` \
+                list like `[\"I1, tl\"]`",
+    bandwidth_help: "bandwidths are bits per cycle: `bandwidth_max_bits_per_cycle` the full word, \
+                     `bandwidth_min_bits_per_cycle` the access granularity, 1 <= min <= max",
+    wrong_direction: "",
+};
 
 /// Reads qc's accelerator format; `file` names it in diagnostics. The rules are in
 /// `spec/accelerator.md`.
 pub fn read_qc_accelerator(text: &str, file: &str) -> Result<QcAccelerator, QcAcceleratorError> {
     let src = YamlSource { text, file };
     let raw: Raw = src.parse(serde_saphyr::Options::default(), Kind::Schema, SCHEMA_HELP)?;
-    let r = R { src };
     if raw.format.value != FORMAT {
-        return Err(r.err(
+        return Err(src.error(
             Kind::Format,
             None,
             "format",
-            &raw.format.referenced,
+            Some(&raw.format.referenced),
             format!("the format `{}` is not one qc reads", raw.format.value),
             format!(
                 "this qc reads `format: {FORMAT}`; a ZigZag accelerator YAML has no `format` key (drop it to \
@@ -270,417 +281,75 @@ pub fn read_qc_accelerator(text: &str, file: &str) -> Result<QcAccelerator, QcAc
     }
     for (key, v) in [("description", &raw.description), ("provenance", &raw.provenance)] {
         if v.value.trim().is_empty() {
-            return Err(r.err(
+            return Err(src.error(
                 Kind::Provenance,
                 None,
                 key,
-                &v.referenced,
+                Some(&v.referenced),
                 format!("`{key}` is empty"),
                 "`description` says in one line what the design is; `provenance` says where its numbers come \
                  from (a paper, a file, a document with a section per number); both are required",
             ));
         }
     }
-    let array = r.array(&raw.array)?;
-    let mut memories: Vec<Memory> = Vec::with_capacity(raw.memories.value.len());
-    for m in &raw.memories.value {
-        if memories.iter().any(|x| x.name == m.name.value) {
-            return Err(r.err(
-                Kind::Memory,
-                Some(&format!("memory `{}`", m.name.value)),
-                "name",
-                &m.name.referenced,
-                format!("the memory `{}` is defined twice", m.name.value),
-                "give every memory its own name",
-            ));
-        }
-        memories.push(r.memory(m, &array)?);
+    let dims = &raw.array.value.dims;
+    if dims.value.0.is_empty() {
+        return Err(src.error(
+            Kind::Array,
+            Some("array"),
+            "dims",
+            Some(&dims.referenced),
+            "the array has no dims",
+            DIMS_HELP,
+        ));
     }
-    for op in MemOperand::ALL {
-        if !memories.iter().any(|m| m.holds(op)) {
-            return Err(r.err(
-                Kind::Operand,
-                None,
-                "memories",
-                &raw.memories.referenced,
-                format!("no memory holds the memory operand `{op}`"),
-                "every memory operand (I1, I2, O) needs at least one memory, the top of its hierarchy \
-                 (usually a `dram` holding all three)",
-            ));
-        }
-    }
-    Ok(QcAccelerator {
-        accelerator: Accelerator { name: raw.name.value, array, memories },
-        description: raw.description.value,
-        provenance: raw.provenance.value,
-    })
+    let description = raw.description.value.clone();
+    let provenance = raw.provenance.value.clone();
+    let accelerator = check(src, &SPELLING, spanned(raw))?;
+    Ok(QcAccelerator { accelerator, description, provenance })
 }
 
-struct R<'a> {
-    src: YamlSource<'a>,
-}
-
-impl R<'_> {
-    fn err(
-        &self,
-        kind: Kind,
-        item: Option<&str>,
-        key: &str,
-        loc: &Location,
-        message: impl Into<String>,
-        help: impl Into<String>,
-    ) -> QcAcceleratorError {
-        self.src.error(kind, item, key, Some(loc), message, help)
-    }
-
-    fn cost(&self, item: &str, key: &str, v: &Spanned<f64>) -> Result<f64, QcAcceleratorError> {
-        if !v.value.is_finite() || v.value < 0.0 {
-            return Err(self.err(
-                Kind::Cost,
-                Some(item),
-                key,
-                &v.referenced,
-                format!("`{key}` is {}", v.value),
-                "energies and areas are finite numbers >= 0 (0 if unknown)",
-            ));
-        }
-        Ok(v.value)
-    }
-
-    fn array(&self, raw: &Spanned<RawArray>) -> Result<OperationalArray, QcAcceleratorError> {
-        let a = &raw.value;
-        let item = Some("array");
-        let help = "`dims` maps each array dim, `D1`, `D2`, ... (`D` and one digit), to its size >= 1, e.g. \
-                    `dims: {D1: 32, D2: 32}`";
-        let mut dims: Vec<ArrayDim> = Vec::with_capacity(a.dims.value.0.len());
-        for (name, size) in &a.dims.value.0 {
-            if !is_array_dim(&name.value) {
-                return Err(self.err(
-                    Kind::Array,
-                    item,
-                    "dims",
-                    &name.referenced,
-                    format!("`{}` is not an array dim name", name.value),
-                    help,
-                ));
-            }
-            if dims.iter().any(|d| d.name == name.value) {
-                return Err(self.err(
-                    Kind::Array,
-                    item,
-                    "dims",
-                    &name.referenced,
-                    format!("`{}` is listed twice", name.value),
-                    help,
-                ));
-            }
-            let s = u64::try_from(size.value).ok().filter(|s| *s >= 1).ok_or_else(|| {
-                self.err(
-                    Kind::Array,
-                    item,
-                    "dims",
-                    &size.referenced,
-                    format!("the size of `{}` is {}", name.value, size.value),
-                    help,
-                )
-            })?;
-            dims.push(ArrayDim { name: name.value.clone(), size: s });
-        }
-        if dims.is_empty() {
-            return Err(self.err(
-                Kind::Array,
-                item,
-                "dims",
-                &a.dims.referenced,
-                "the array has no dims",
-                help,
-            ));
-        }
-        if dims.iter().try_fold(1u64, |acc, d| acc.checked_mul(d.size)).is_none() {
-            return Err(self.err(
-                Kind::Array,
-                item,
-                "dims",
-                &a.dims.referenced,
-                "the array has more than 2^64 MAC units",
-                help,
-            ));
-        }
-        let mut systolic_dims = Vec::new();
-        for d in &a.systolic_dims {
-            let Some(i) = dims.iter().position(|x| x.name == d.value) else {
-                return Err(self.err(
-                    Kind::Array,
-                    item,
-                    "systolic_dims",
-                    &d.referenced,
-                    format!("`{}` is not a dim of the array", d.value),
-                    "systolic dims are some of the array's `dims`",
-                ));
-            };
-            if systolic_dims.contains(&i) {
-                return Err(self.err(
-                    Kind::Array,
-                    item,
-                    "systolic_dims",
-                    &d.referenced,
-                    format!("`{}` is listed twice", d.value),
-                    "list each systolic dim once",
-                ));
-            }
-            systolic_dims.push(i);
-        }
-        let input_precision = match &a.input_precision_bits {
-            None => None,
-            Some(p) => {
-                let help = "input_precision_bits is two bit counts, `[activation bits, weight bits]`";
-                if p.value.len() != 2 {
-                    return Err(self.err(
-                        Kind::Array,
-                        item,
-                        "input_precision_bits",
-                        &p.referenced,
-                        format!("{} precisions, not 2", p.value.len()),
-                        help,
-                    ));
-                }
-                let bits = |v: &Spanned<i64>| {
-                    u32::try_from(v.value).map_err(|_| {
-                        self.err(
-                            Kind::Array,
-                            item,
-                            "input_precision_bits",
-                            &v.referenced,
-                            format!("the precision {}", v.value),
-                            help,
-                        )
-                    })
-                };
-                Some([bits(&p.value[0])?, bits(&p.value[1])?])
-            }
-        };
-        let mac_energy = self.cost("array", "mac_energy_pj", &a.mac_energy_pj)?;
-        let mac_area = self.cost("array", "mac_area", &a.mac_area)?;
-        Ok(OperationalArray { dims, mac_energy, mac_area, input_precision, systolic_dims })
-    }
-
-    fn memory(&self, m: &RawMemory, array: &OperationalArray) -> Result<Memory, QcAcceleratorError> {
-        let item_s = format!("memory `{}`", m.name.value);
-        let item = Some(item_s.as_str());
-        let size_bits = u64::try_from(m.size_bits.value).ok().filter(|s| *s >= 1).ok_or_else(|| {
-            self.err(
-                Kind::Memory,
-                item,
-                "size_bits",
-                &m.size_bits.referenced,
-                format!("the size is {}", m.size_bits.value),
-                "a memory's size is its capacity in bits, >= 1",
-            )
-        })?;
-        let latency = u64::try_from(m.latency_cycles.value).map_err(|_| {
-            self.err(
-                Kind::Memory,
-                item,
-                "latency_cycles",
-                &m.latency_cycles.referenced,
-                format!("the latency is {}", m.latency_cycles.value),
-                "latency is a number of cycles, >= 0",
-            )
-        })?;
-        let r_cost = self.cost(&item_s, "read_energy_pj", &m.read_energy_pj)?;
-        let w_cost = self.cost(&item_s, "write_energy_pj", &m.write_energy_pj)?;
-        let area = self.cost(&item_s, "area", &m.area)?;
-
-        let op_help = "a memory holds some of the memory operands I1, I2, O (linked to the layer's I, W, O by \
-                       the mapping), each listed once";
-        let mut operands = Vec::new();
-        for o in &m.operands.value {
-            let Some(op) = MemOperand::parse(&o.value) else {
-                return Err(self.err(
-                    Kind::Operand,
-                    item,
-                    "operands",
-                    &o.referenced,
-                    format!("`{}` is not a memory operand", o.value),
-                    op_help,
-                ));
-            };
-            if operands.contains(&op) {
-                return Err(self.err(
-                    Kind::Operand,
-                    item,
-                    "operands",
-                    &o.referenced,
-                    format!("`{op}` is listed twice"),
-                    op_help,
-                ));
-            }
-            operands.push(op);
-        }
-        if operands.is_empty() {
-            return Err(self.err(
-                Kind::Operand,
-                item,
-                "operands",
-                &m.operands.referenced,
-                "the memory holds no operand",
-                op_help,
-            ));
-        }
-
-        let mut ports: Vec<Port> = Vec::with_capacity(m.ports.len());
-        for p in &m.ports {
-            ports.push(self.port(&m.name.value, p, &operands, &ports)?);
-        }
-
-        let mut served_dims = Vec::new();
-        for d in &m.served_dims {
-            let Some(i) = array.dim_index(&d.value) else {
-                let dims: Vec<&str> = array.dims.iter().map(|d| d.name.as_str()).collect();
-                return Err(self.err(
-                    Kind::ServedDims,
-                    item,
-                    "served_dims",
-                    &d.referenced,
-                    format!("`{}` is not a dim of the array", d.value),
-                    format!("the array's dims are [{}]", dims.join(", ")),
-                ));
-            };
-            if served_dims.contains(&i) {
-                return Err(self.err(
-                    Kind::ServedDims,
-                    item,
-                    "served_dims",
-                    &d.referenced,
-                    format!("`{}` is listed twice", d.value),
-                    "list each served dim once",
-                ));
-            }
-            served_dims.push(i);
-        }
-
-        Ok(Memory {
-            name: m.name.value.clone(),
-            size_bits,
-            r_cost,
-            w_cost,
-            area,
-            latency,
-            operands,
-            ports,
-            served_dims,
-            double_buffering: m.double_buffering,
-        })
-    }
-
-    fn port(
-        &self,
-        mem: &str,
-        p: &RawPort,
-        operands: &[MemOperand],
-        earlier: &[Port],
-    ) -> Result<Port, QcAcceleratorError> {
-        let pname = &p.name.value;
-        let item_s = format!("memory `{mem}`, port `{pname}`");
-        let item = Some(item_s.as_str());
-        let err = |kind, key: &str, loc: &Location, msg: String, help: &str| {
-            self.err(kind, item, key, loc, msg, help)
-        };
-        if !is_port_name(pname) {
-            return Err(err(
-                Kind::Port,
-                "name",
-                &p.name.referenced,
-                format!("`{pname}` is not a port name"),
-                PORT_HELP,
-            ));
-        }
-        if earlier.iter().any(|q| q.name == *pname) {
-            return Err(err(
-                Kind::Port,
-                "name",
-                &p.name.referenced,
-                format!("the memory has two ports named `{pname}`"),
-                "give each port of a memory its own name",
-            ));
-        }
-        let kind = match p.kind.value.as_str() {
-            "read" => PortKind::Read,
-            "write" => PortKind::Write,
-            "read_write" => PortKind::ReadWrite,
-            other => {
-                return Err(err(
-                    Kind::Port,
-                    "type",
-                    &p.kind.referenced,
-                    format!("`{other}` is not a port type"),
-                    PORT_HELP,
-                ));
-            }
-        };
-        let bw_help = "bandwidths are bits per cycle: `bandwidth_max_bits_per_cycle` the full word, \
-                       `bandwidth_min_bits_per_cycle` the access granularity, 1 <= min <= max";
-        let bw = |v: &Spanned<i64>, key: &str| {
-            u64::try_from(v.value).ok().filter(|b| *b >= 1).ok_or_else(|| {
-                err(Kind::Bandwidth, key, &v.referenced, format!("`{key}` is {}", v.value), bw_help)
+/// The accelerator as the shared checks take it.
+fn spanned(raw: Raw) -> SpannedAccelerator {
+    let a = raw.array.value;
+    let (dims, sizes) = a.dims.value.0.into_iter().unzip();
+    let array = SpannedArray {
+        at: raw.array.referenced,
+        dims,
+        sizes,
+        sizes_at: a.dims.referenced,
+        mac_energy: Some(a.mac_energy_pj),
+        mac_area: Some(a.mac_area),
+        input_precision: a.input_precision_bits,
+        systolic_dims: a.systolic_dims,
+    };
+    let memories = raw.memories.value.into_iter().map(|m| SpannedMemory {
+        name: m.name,
+        size: m.size_bits,
+        r_cost: Some(m.read_energy_pj),
+        w_cost: Some(m.write_energy_pj),
+        area: Some(m.area),
+        latency: m.latency_cycles,
+        operands: m.operands,
+        ports: m
+            .ports
+            .into_iter()
+            .map(|p| SpannedPort {
+                name: p.name,
+                kind: p.kind,
+                bw_min: p.bandwidth_min_bits_per_cycle,
+                bw_max: p.bandwidth_max_bits_per_cycle,
+                allocation: p.allocation,
             })
-        };
-        let bw_min = bw(&p.bandwidth_min_bits_per_cycle, "bandwidth_min_bits_per_cycle")?;
-        let bw_max = bw(&p.bandwidth_max_bits_per_cycle, "bandwidth_max_bits_per_cycle")?;
-        if bw_min > bw_max {
-            return Err(err(
-                Kind::Bandwidth,
-                "bandwidth_min_bits_per_cycle",
-                &p.bandwidth_min_bits_per_cycle.referenced,
-                format!("the minimum bandwidth ({bw_min}) is greater than the maximum ({bw_max})"),
-                bw_help,
-            ));
-        }
-        let mut allocation = Vec::with_capacity(p.allocation.len());
-        for a in &p.allocation {
-            let Some((op, dir)) = parse_allocation(&a.value) else {
-                return Err(err(
-                    Kind::Allocation,
-                    "allocation",
-                    &a.referenced,
-                    format!("`{}` is not an allocation", a.value),
-                    ALLOCATION_HELP,
-                ));
-            };
-            if !operands.contains(&op) {
-                return Err(err(
-                    Kind::Allocation,
-                    "allocation",
-                    &a.referenced,
-                    format!("`{}` names the operand `{op}`, which the memory does not hold", a.value),
-                    ALLOCATION_HELP,
-                ));
-            }
-            if !kind.allows(dir) {
-                let (what, wants) = if dir.is_read() { ("a read", "read") } else { ("a write", "write") };
-                return Err(err(
-                    Kind::Direction,
-                    "allocation",
-                    &a.referenced,
-                    format!("`{}` is {what} but the port is a {} port", a.value, kind.name()),
-                    &format!(
-                        "allocate `{dir}` to a {wants} or read_write port (tl and th are reads out of the \
-                         memory, fh and fl writes into it)"
-                    ),
-                ));
-            }
-            if allocation.contains(&(op, dir)) {
-                return Err(err(
-                    Kind::Allocation,
-                    "allocation",
-                    &a.referenced,
-                    format!("`{}` is already allocated to this port", a.value),
-                    "allocate each (operand, direction) once per port",
-                ));
-            }
-            allocation.push((op, dir));
-        }
-        Ok(Port { name: pname.clone(), kind, bw_min, bw_max, allocation })
+            .collect(),
+        served_dims: m.served_dims,
+        double_buffering: m.double_buffering,
+    });
+    SpannedAccelerator {
+        name: raw.name.value,
+        array,
+        memories: memories.collect(),
+        memories_at: raw.memories.referenced,
     }
 }
 
@@ -798,6 +467,7 @@ pub fn write_qc_accelerator(acc: &Accelerator, description: &str, provenance: &s
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arch::{ArrayDim, Direction, MemOperand, Memory, OperationalArray, Port, PortKind};
 
     fn sample() -> Accelerator {
         let port = |name: &str, kind, bw, alloc: Vec<(MemOperand, Direction)>| Port {
@@ -876,6 +546,10 @@ mod tests {
         let e = read_qc_accelerator(&bad, "t.yaml").unwrap_err();
         assert_eq!(e.kind, Kind::Bandwidth);
         assert_eq!(e.labelled_text(), Some("65"));
+        assert_eq!(
+            e.message(),
+            "`bandwidth_min_bits_per_cycle` (65) is greater than `bandwidth_max_bits_per_cycle` (64)"
+        );
         let bad = text.replace(FORMAT, "qc-accelerator/9");
         let e = read_qc_accelerator(&bad, "t.yaml").unwrap_err();
         assert_eq!(e.kind, Kind::Format);

@@ -4,6 +4,7 @@
 //! `impl Write`, never to files or the terminal.
 //!
 //! - [`accelerator_file`]: qc's own accelerator format (read, write, told apart from ZigZag's).
+//! - `accelerator_check`: the checks of an accelerator description that both formats share.
 //! - [`arch`]: the accelerator model (operational array, memory hierarchy, ports).
 //! - [`mapping`]: spatial and temporal mappings, and mapping files.
 //! - [`spatial`]: fitting a mapping file's spatial mapping to a layer, as ZigZag does.
@@ -13,6 +14,7 @@
 //! - [`zigzag`]: interchange with ZigZag (its workload, accelerator and mapping YAML,
 //!   `spec/zigzag.md`, `spec/accelerator.md`).
 
+mod accelerator_check;
 pub mod accelerator_file;
 pub mod arch;
 pub mod cost;

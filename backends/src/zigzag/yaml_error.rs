@@ -125,6 +125,7 @@ impl<K: YamlErrorKind> Diagnostic for YamlError<K> {
 }
 
 /// The text being read and its name, to build [`YamlError`]s.
+#[derive(Clone, Copy)]
 pub(crate) struct YamlSource<'a> {
     pub text: &'a str,
     pub file: &'a str,
