@@ -364,7 +364,7 @@ fn float(v: f64) -> String {
 }
 
 /// A string as a YAML scalar: plain when that reads back as the same string, else double-quoted
-/// (with JSON's escapes, which YAML's double-quoted scalars share).
+/// (`crate::zigzag::workload::quote`).
 fn string(s: &str) -> String {
     let plain = !s.is_empty()
         && s.bytes().next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
@@ -373,26 +373,7 @@ fn string(s: &str) -> String {
             s.to_ascii_lowercase().as_str(),
             "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "nan" | "inf"
         );
-    if plain {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    if plain { s.to_string() } else { crate::zigzag::workload::quote(s) }
 }
 
 /// Writes `acc` in qc's accelerator format, with its `description` and `provenance`; reading

@@ -688,8 +688,8 @@ fn read_layer(
 // ---------------------------------------------------------------------------------------------
 // Writing.
 
-/// A YAML double-quoted string.
-fn quote(s: &str) -> String {
+/// A YAML double-quoted string (also the accelerator writer's, `crate::accelerator_file`).
+pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
