@@ -609,7 +609,11 @@ pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<
             workload
                 .not_lowered
                 .iter()
-                .filter(|n| n.reason.contains("control flow") || n.reason.contains("compute op"))
+                .filter(|n| {
+                    n.reason.contains("control flow")
+                        || n.reason.contains("compute op")
+                        || n.reason.contains("2^128")
+                })
                 .map(|n| format!("`{}`: {}", n.node, n.reason)),
         );
         if why.is_empty() {

@@ -379,7 +379,8 @@ impl Counter<'_> {
     fn dims(&mut self, v: ValueId, node: &str) -> Result<Vec<u64>, String> {
         let val = self.model.graph.value(v);
         if let Some(Const::Dense(t)) = &val.init {
-            return Ok(t.dims.iter().map(|&d| d.max(0) as u64).collect());
+            let dims: Vec<u64> = t.dims.iter().map(|&d| d.max(0) as u64).collect();
+            return fits(&val.name, dims);
         }
         let shape = match val.ty.as_ref().and_then(|t| t.ty.as_ref()) {
             Some(ValueType::Tensor { shape: Some(s), .. }) => s,
@@ -400,7 +401,7 @@ impl Counter<'_> {
                 Dim::Unknown => return Err(format!("a dim of `{}` is unknown", val.name)),
             }
         }
-        Ok(out)
+        fits(&val.name, out)
     }
 
     /// Nonzero elements over all elements of a constant; `None` when `v` is not a constant.
@@ -465,7 +466,7 @@ impl Counter<'_> {
         }
         // Every input pixel meets every kernel tap for each output channel of its group (the
         // weight is [C, K/group, k...]).
-        let macs = is[0] * is[1] * ws[1] * ws[2..].iter().product::<u64>() * is[2..].iter().product::<u64>();
+        let macs = count(&[is[0], is[1], ws[1], ws[2..].iter().product(), is[2..].iter().product()])?;
         let w_mem: u64 = ws.iter().product();
         let o_mem: u64 = os.iter().product();
         let density = self.sparsity(w);
@@ -510,19 +511,19 @@ impl Counter<'_> {
             if channels_last { is[1..is.len() - 1].iter().product() } else { is[2..].iter().product() }
         } else {
             match op.attr("kernel_shape").map(|a| &a.value) {
-                Some(AttrValue::Ints(k)) => k.iter().map(|&x| x.max(0) as u64).product(),
+                Some(AttrValue::Ints(k)) => count(&k.iter().map(|&x| x.max(0) as u64).collect::<Vec<_>>())?,
                 _ => return Err("AveragePool without kernel_shape".into()),
             }
         };
         // One multiply-accumulate (by 1/window) per window element and output.
-        self.plain(op, name, i, i, os.iter().product::<u64>() * window)
+        self.plain(op, name, i, i, count(&[os.iter().product(), window])?)
     }
 
     fn softmax(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
         let i = self.input(op, 0)?;
         let n: u64 = self.dims(i, name)?.iter().product();
         // The sum of the exponentials and the scaling by its reciprocal; exponentials not counted.
-        self.plain(op, name, i, i, 2 * n)
+        self.plain(op, name, i, i, count(&[2, n])?)
     }
 
     fn resize(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
@@ -535,7 +536,7 @@ impl Counter<'_> {
             other => return Err(format!("mode `{other}` is not costed")),
         };
         let scaled = is.iter().zip(&os).filter(|(a, b)| a != b).count() as u64;
-        self.plain(op, name, i, i, taps * scaled * os.iter().product::<u64>())
+        self.plain(op, name, i, i, count(&[taps, scaled, os.iter().product()])?)
     }
 
     fn elementwise(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
@@ -546,7 +547,7 @@ impl Counter<'_> {
         let o = self.output(op)?;
         let n: u64 = self.dims(o, name)?.iter().product();
         // One operation per output element for each input after the first.
-        self.plain(op, name, a, b, n * (ins.len().max(2) as u64 - 1))
+        self.plain(op, name, a, b, count(&[n, ins.len().max(2) as u64 - 1])?)
     }
 
     fn conv(&mut self, op: &Op, name: &str, x: usize, wi: usize) -> Result<Counts, String> {
@@ -576,7 +577,7 @@ impl Counter<'_> {
         if out_ch != ws[0] || out_ch % group != 0 {
             return Err(format!("{out_ch} output channels do not fit weight {ws:?} with group {group}"));
         }
-        let macs = batch * (out_ch / group) * in_ch * kernel.iter().product::<u64>() * pixels;
+        let macs = count(&[batch, out_ch / group, in_ch, kernel.iter().product(), pixels])?;
         let w_mem: u64 = ws.iter().product();
         let o_mem: u64 = os.iter().product();
         let density = self.sparsity(w);
@@ -608,7 +609,7 @@ impl Counter<'_> {
             as_.swap(r - 2, r - 1);
         }
         let k = *as_.last().ok_or("operand A is a scalar")?;
-        let macs = k * os.iter().product::<u64>();
+        let macs = count(&[k, os.iter().product()])?;
         let is_const = |v: ValueId| matches!(self.model.graph.value(v).init, Some(Const::Dense(_)));
         // The static operand holds the weights; with both dynamic there are none. (Both
         // constant is folded away by preprocessing; were it not, B counts as the weights.)
@@ -643,7 +644,7 @@ impl Counter<'_> {
                     },
                 };
                 let scaled = scales.iter().filter(|s| **s > 1.0).count() as u64;
-                2 * scaled * os[2..].iter().product::<u64>() * is[1] * is[0]
+                count(&[2, scaled, os[2..].iter().product(), is[1], is[0]])?
             }
             other => return Err(format!("mode `{other}` is not costed")),
         };
@@ -689,4 +690,21 @@ pub fn count_nonzero(model: &Model, t: &qc_ir::Tensor) -> Option<(u64, u64)> {
     let a = crate::eval::Array::from_tensor(t, model).ok()?;
     let nonzero = a.to_f64().ok()?.iter().filter(|x| **x != 0.0).count() as u64;
     Some((nonzero, total))
+}
+
+/// `dims` when their element count fits in 64 bits; every product of one value's dims (or of
+/// some of them) is then exact.
+fn fits(name: &str, dims: Vec<u64>) -> Result<Vec<u64>, String> {
+    match dims.iter().try_fold(1u64, |p, &d| p.checked_mul(d)) {
+        Some(_) => Ok(dims),
+        None => Err(format!("the dims of `{name}` ({dims:?}) hold more than 2^64 elements")),
+    }
+}
+
+/// The product of `parts`, or an error when it does not fit in 64 bits (never a wrapped count).
+fn count(parts: &[u64]) -> Result<u64, String> {
+    parts
+        .iter()
+        .try_fold(1u64, |p, &x| p.checked_mul(x))
+        .ok_or_else(|| format!("the count {parts:?} multiplies past 2^64"))
 }

@@ -195,6 +195,15 @@ pub enum CostError {
     )]
     NoMemory { layer: String, role: String, mem_operand: MemOperand, accelerator: String },
 
+    #[error("layer `{layer}`: its loop sizes {sizes} multiply past 2^64 iterations")]
+    #[diagnostic(
+        code(qc::costmodel::too_large),
+        help(
+            "the cost model counts a layer's iterations in 64 bits; check the model's dims (--overwrite-input-shape)"
+        )
+    )]
+    TooLarge { layer: String, sizes: String },
+
     #[error("layer `{layer}`: operand `{role}` has no precision")]
     #[diagnostic(
         code(qc::costmodel::missing_precision),

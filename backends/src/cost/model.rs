@@ -149,6 +149,10 @@ impl Model {
     pub fn new(layer: &LoopNest, acc: &Accelerator, links: &OperandLinks) -> Result<Model, CostError> {
         let dim_names: Vec<String> = layer.dims.iter().map(|d| d.name.clone()).collect();
         let dim_sizes: Vec<u64> = layer.dims.iter().map(|d| d.size).collect();
+        // Every product of some of the loop sizes is exact once their product is.
+        let Some(total_macs) = dim_sizes.iter().try_fold(1u64, |p, &s| p.checked_mul(s)) else {
+            return Err(CostError::TooLarge { layer: layer.name.clone(), sizes: format!("{dim_sizes:?}") });
+        };
         let lname = layer.name.clone();
         let dim_of = |lower: &str| dim_names.iter().position(|n| n.eq_ignore_ascii_case(lower));
         let mut prs = Vec::new();
@@ -257,7 +261,6 @@ impl Model {
                 mems,
             });
         }
-        let total_macs = dim_sizes.iter().product();
         let mut model = Model { layer_name: lname, dim_names, dim_sizes, total_macs, prs, ops };
         let full: Vec<f64> = model.dim_sizes.iter().map(|&s| s as f64).collect();
         for k in 0..model.ops.len() {

@@ -465,6 +465,15 @@ fn read_layer(
         })?;
         dims.push(LoopDim { name: upper, size });
     }
+    if dims.iter().try_fold(1u128, |n, d| n.checked_mul(u128::from(d.size))).is_none() {
+        return Err(err(
+            ErrorKind::LoopDims,
+            "loop_sizes",
+            Some(&raw.loop_sizes.referenced),
+            "the loop sizes multiply past 2^128 iterations".into(),
+            "a layer's loop sizes must multiply to a count qc can hold: check them",
+        ));
+    }
 
     // pr_loop_dims, pr_loop_sizes, padding.
     let pr_dims: Vec<String> = match &raw.pr_loop_dims {

@@ -245,6 +245,17 @@ pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec
                 }),
             }
         };
+        // A layer whose iteration count does not fit in 128 bits cannot be counted: not lowered.
+        let result = result.and_then(|(family, parts)| {
+            let fits = |p: &recurrent::Part| {
+                p.draft.dims.iter().try_fold(1u128, |n, (_, s)| n.checked_mul(u128::from(*s))).is_some()
+            };
+            if parts.iter().all(fits) {
+                Ok((family, parts))
+            } else {
+                Err("its loop sizes multiply past 2^128 iterations: check the model's dims".to_string())
+            }
+        });
         match result {
             Ok((family, parts)) => {
                 let name = if names.contains(&label) { format!("{}#{pos}", op.op_type()) } else { label };

@@ -1,0 +1,69 @@
+//! Declared dims too large to count: `qc cost`, `qc lower` and `qc evaluate` give diagnostics,
+//! never a panic or a wrapped number (a MatMul of 2^32 and of 2^62 square operands, and ZigZag
+//! workloads with loop sizes 2^32 and 2^62).
+
+use prost::Message;
+use qc::fixtures::{model, node, opset, value_info};
+use qc::onnx::proto::{self as pb, DataType};
+use qc_tests::qc;
+
+/// A MatMul of two `[n, n]` inputs.
+fn matmul(n: i64) -> pb::ModelProto {
+    let graph = pb::GraphProto {
+        name: Some("big".into()),
+        node: vec![node("MatMul", "", "mm", &["a", "b"], &["y"], vec![])],
+        input: vec![value_info("a", DataType::Float, &[n, n]), value_info("b", DataType::Float, &[n, n])],
+        output: vec![pb::ValueInfoProto { name: Some("y".into()), ..Default::default() }],
+        ..Default::default()
+    };
+    model(graph, vec![opset("", 13)])
+}
+
+fn workload(size: u64) -> String {
+    format!(
+        "- id: 0\n  name: big\n  operator_type: Gemm\n  equation: O[b][k]+=W[k][c]*I[b][c]\n  loop_dims: [B, K, C]\n  loop_sizes: [{size}, {size}, {size}]\n  operand_precision: {{W: 8, I: 8, O: 16, O_final: 8}}\n  operand_source: {{I: 0}}\n"
+    )
+}
+
+#[test]
+fn matmuls_past_64_and_128_bits_are_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    for (n, lowers) in [(1i64 << 32, true), (1i64 << 62, false)] {
+        let path = dir.path().join(format!("mm{n}.onnx"));
+        std::fs::write(&path, matmul(n).encode_to_vec()).unwrap();
+        let p = path.to_str().unwrap();
+        let (code, _, err) = qc(&["cost", p]);
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("qc::cost::uncosted") && err.contains("more than 2^64"), "{err}");
+        let (code, out, err) = qc(&["lower", p]);
+        assert_eq!(code, 0, "{err}");
+        if lowers {
+            assert!(out.contains("79228162514264337593543950336 MACs"), "2^96 MACs, exactly: {out}");
+            let (code, _, err) = qc(&["evaluate", p]);
+            assert_eq!(code, 2);
+            assert!(err.contains("qc::costmodel::too_large"), "{err}");
+        } else {
+            assert!(out.contains("multiply past 2^128"), "{out}");
+            let (code, _, err) = qc(&["evaluate", p]);
+            assert_eq!(code, 2);
+            assert!(err.contains("qc::evaluate::nothing_to_cost") && err.contains("2^128"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn workloads_past_64_and_128_bits_are_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let p32 = dir.path().join("w32.yaml");
+    std::fs::write(&p32, workload(1 << 32)).unwrap();
+    let (code, _, err) = qc(&["evaluate", p32.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("qc::costmodel::too_large") && err.contains("`big`"), "{err}");
+    let p62 = dir.path().join("w62.yaml");
+    std::fs::write(&p62, workload(1 << 62)).unwrap();
+    for cmd in ["lower", "evaluate"] {
+        let (code, _, err) = qc(&[cmd, p62.to_str().unwrap()]);
+        assert_eq!(code, 2, "{cmd}");
+        assert!(err.contains("past 2^128"), "{cmd}: {err}");
+    }
+}
