@@ -218,6 +218,14 @@ pub fn text(file: &str, r: &CostReport, breakdown: bool) -> String {
         count(t("total_bops")),
         if r.discount_sparsity { " (zero weights discounted)" } else { "" }
     );
+    // Nodes of costed op types that could not be counted: the totals are a lower bound.
+    let uncosted = r.warnings.iter().filter(|w| w.code == "qc::cost::uncosted").count();
+    if uncosted > 0 {
+        let _ = writeln!(
+            s,
+            "  incomplete: {uncosted} node(s) not counted (the warnings say why); the totals leave them out"
+        );
+    }
     let _ = writeln!(
         s,
         "  weights {} elements, {} bits; outputs {} elements, {} bits",
