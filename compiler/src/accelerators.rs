@@ -82,7 +82,8 @@ pub enum AcceleratorError {
     },
 }
 
-/// Whether `--accelerator` names a file: it contains a path separator or has an extension.
+/// Whether a `NAME|PATH` value (`--accelerator`, `--target`) names a file: it contains a path
+/// separator or has an extension. Built-in names have neither.
 pub fn is_path(spec: &str) -> bool {
     spec.contains('/') || spec.contains(std::path::MAIN_SEPARATOR) || Path::new(spec).extension().is_some()
 }

@@ -2,7 +2,8 @@
 //! a user's own YAML file, and the commands `qc targets list` and `qc targets show`.
 //!
 //! `--target NAME|PATH` resolves a built-in name first; anything else that looks like a path
-//! (it contains a path separator or ends in `.yaml`/`.yml`) is read as a file. A file that does
+//! (it contains a path separator or has a file extension, the rule `--accelerator` follows)
+//! is read as a file. A file that does
 //! not parse gives `qc::target::invalid` with a label on the offending key or value. The format
 //! is `spec/targets.md`.
 
@@ -76,17 +77,13 @@ pub fn builtin(name: &str) -> Option<Arc<Target>> {
     Some(Arc::new(t))
 }
 
-/// Whether `--target` names a file rather than a built-in target.
-fn looks_like_path(s: &str) -> bool {
-    s.contains('/') || s.contains(std::path::MAIN_SEPARATOR) || s.ends_with(".yaml") || s.ends_with(".yml")
-}
-
 /// Resolves `--target NAME|PATH`.
 pub fn resolve(spec: &str) -> Result<Arc<Target>, Box<TargetError>> {
     if let Some(t) = builtin(spec) {
         return Ok(t);
     }
-    if looks_like_path(spec) || Path::new(spec).is_file() {
+    // Names and paths are told apart as `--accelerator`'s are (`crate::accelerators::is_path`).
+    if crate::accelerators::is_path(spec) || Path::new(spec).is_file() {
         let file = spec.to_string();
         let text = std::fs::read_to_string(PathBuf::from(spec))
             .map_err(|source| Box::new(TargetError::Read { file: file.clone(), source }))?;

@@ -51,6 +51,9 @@ pub struct Split {
     pub cpu: UnitShare,
     /// The ops placed on the CPU, in graph order.
     pub cpu_ops: Vec<CpuOp>,
+    /// Compute ops (either unit) that were not lowered, so whose MACs are unknown: the MAC
+    /// counts leave them out and no share is given.
+    pub uncounted: Vec<String>,
 }
 
 /// The ops of one unit and their MACs.
@@ -63,9 +66,10 @@ pub struct UnitShare {
 
 impl Split {
     /// The share of the model's MACs on `u`, in percent (`None` when the model has none).
+    /// `None` too when some compute op's MACs are unknown (`uncounted`).
     pub fn mac_share(&self, u: &UnitShare) -> Option<f64> {
         let all = self.dla.macs + self.cpu.macs;
-        (all > 0).then(|| 100.0 * u.macs as f64 / all as f64)
+        (all > 0 && self.uncounted.is_empty()).then(|| 100.0 * u.macs as f64 / all as f64)
     }
 }
 

@@ -163,6 +163,14 @@ fn split_text(s: &mut String, split: &super::Split, bold: &str, plain: &str) {
         split.cpu.ops,
         share_text(split, &split.cpu),
     );
+    if !split.uncounted.is_empty() {
+        let _ = writeln!(
+            s,
+            "  MACs unknown for {} compute op(s) qc could not lower (see not costed): {}",
+            split.uncounted.len(),
+            split.uncounted.join(", ")
+        );
+    }
     if split.cpu_ops.len() > CPU_OPS_SHOWN {
         // Per op type and rule first: the list below is cut.
         let mut groups: Vec<(&str, &str, usize)> = Vec::new();

@@ -198,6 +198,7 @@ fn split_json(split: &Split) -> serde_json::Value {
         "target": split.target,
         "dla": unit(&split.dla),
         "cpu": unit(&split.cpu),
+        "uncounted": split.uncounted,
         "cpu_ops": split.cpu_ops.iter().map(|o| json!({
             "node": o.node, "op_type": o.op_type, "macs": o.macs.to_string(), "rule": o.rule, "reason": o.reason,
         })).collect::<Vec<_>>(),

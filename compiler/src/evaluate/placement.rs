@@ -51,9 +51,20 @@ impl Placed {
             dla: UnitShare::default(),
             cpu: UnitShare::default(),
             cpu_ops: Vec::new(),
+            uncounted: Vec::new(),
         };
+        // Compute ops the lowering left out have MACs nobody counted: said, not taken as 0.
+        let unlowered: std::collections::HashSet<&str> = w
+            .not_lowered
+            .iter()
+            .filter(|n| super::ZIGZAG_COSTED.contains(&n.op_type.as_str()))
+            .map(|n| n.node.as_str())
+            .collect();
         let mut rule_of = HashMap::new();
         for p in &report.placement {
+            if unlowered.contains(p.node.as_str()) {
+                split.uncounted.push(p.node.clone());
+            }
             let m = macs.get(p.node.as_str()).copied().unwrap_or(0);
             let share = if p.unit == Unit::Dla { &mut split.dla } else { &mut split.cpu };
             share.ops += 1;
