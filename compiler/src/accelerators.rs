@@ -14,6 +14,8 @@ use qc_backends::accelerator_file::{self, FileFormat, QcAccelerator};
 use qc_backends::arch::Accelerator;
 use serde_json::json;
 
+use crate::formats::AcceleratorFormat;
+
 /// The built-in accelerators: name and qc-format text.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("tpu_like", include_str!("../../spec/accelerators/tpu_like.yaml")),
@@ -166,17 +168,6 @@ pub struct AcceleratorsArgs {
     pub command: AcceleratorsCommand,
 }
 
-/// What `qc accelerators show` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ShowFormat {
-    /// The hierarchy as Markdown tables.
-    Markdown,
-    /// The accelerator in qc's format: a file to edit and give to `--accelerator`.
-    Yaml,
-    /// Every field, for scripts.
-    Json,
-}
-
 #[derive(Debug, clap::Subcommand)]
 pub enum AcceleratorsCommand {
     /// List the built-in accelerators: array, memories, description.
@@ -187,8 +178,8 @@ pub enum AcceleratorsCommand {
         /// A built-in name, or the path of an accelerator file (qc's format or ZigZag's YAML).
         accelerator: String,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = ShowFormat::Markdown)]
-        format: ShowFormat,
+        #[arg(long, value_enum, default_value_t = AcceleratorFormat::Md)]
+        format: AcceleratorFormat,
         /// Write to this file (atomically) instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -202,11 +193,11 @@ pub fn run(args: &AcceleratorsArgs, out: &mut dyn std::io::Write) -> miette::Res
         AcceleratorsCommand::Show { accelerator, format, output } => {
             let (q, source) = resolve_full(Some(accelerator))?;
             let text = match format {
-                ShowFormat::Markdown => markdown(&q, &source),
-                ShowFormat::Yaml => {
+                AcceleratorFormat::Md => markdown(&q, &source),
+                AcceleratorFormat::Yaml => {
                     accelerator_file::write_qc_accelerator(&q.accelerator, &q.description, &q.provenance)
                 }
-                ShowFormat::Json => {
+                AcceleratorFormat::Json => {
                     let mut s = serde_json::to_string_pretty(&to_json(&q, &source)).unwrap_or_default();
                     s.push('\n');
                     s

@@ -15,7 +15,7 @@ use qc_ir::target::Severity;
 use qc_passes::check::{self, CheckReport, Finding, Unit};
 use qc_passes::{ManagerOptions, PassManager, Pipeline};
 
-use crate::cli::ReportFormat;
+use crate::formats::ReportFormat;
 use crate::load::{self, LoadOptions};
 
 /// Arguments of `qc check`.

@@ -4,8 +4,9 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 
+use crate::formats::TextOrJson;
 use crate::inspect;
 use crate::load::{self, LoadOptions};
 
@@ -65,8 +66,8 @@ pub struct InspectArgs {
     /// The ONNX or QONNX model.
     pub model: PathBuf,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
     /// Read the file into memory instead of memory-mapping it (for network filesystems).
     #[arg(long)]
     pub no_mmap: bool,
@@ -76,25 +77,6 @@ pub struct InspectArgs {
     pub quant: bool,
     #[command(flatten)]
     pub shapes: crate::input_shapes::InputShapeArgs,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
-/// The formats of the commands whose reports people read (`qc evaluate`, `qc check`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    /// For the terminal.
-    Text,
-    /// The versioned schema of `spec/cli.md`, for scripts.
-    Json,
-    /// Markdown tables, for pull requests and papers.
-    Md,
-    /// One self-contained page (inline CSS and SVG, no script, nothing fetched).
-    Html,
 }
 
 /// How a command ended, for the exit code (0 success, 1 violations found, 2 bad input).
@@ -254,14 +236,14 @@ fn run_command(
                 report.quant_values = Some(inspect::quant_values(&loaded.model)?);
             }
             let text = match args.format {
-                Format::Text => {
+                TextOrJson::Text => {
                     let mut t = inspect::render_text(&report);
                     if let Some(q) = &report.quant_values {
                         t.push_str(&inspect::render_quant(q));
                     }
                     t
                 }
-                Format::Json => {
+                TextOrJson::Json => {
                     let mut s = serde_json::to_string_pretty(&report).map_err(|e| miette::miette!("{e}"))?;
                     s.push('\n');
                     s

@@ -10,18 +10,8 @@ use std::path::PathBuf;
 use qc_passes::ManagerOptions;
 use qc_passes::cost::{self, CostOptions, CostReport, Counts};
 
+use crate::formats::CostFormat;
 use crate::load::{self, LoadOptions};
-
-/// The formats of `qc cost`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CostFormat {
-    /// For the terminal.
-    Text,
-    /// The reference tool's keys (`spec/cli.md`).
-    Json,
-    /// Markdown tables, for pull requests and papers.
-    Md,
-}
 
 /// Arguments of `qc cost`.
 #[derive(Debug, clap::Args)]

@@ -25,7 +25,7 @@ use qc_backends::search::{Objective, SearchError, TemporalOptions};
 use qc_backends::spatial::SpatialOptions;
 use qc_ir::{LoopNest, Workload};
 
-use crate::cli::ReportFormat;
+use crate::formats::ReportFormat;
 use crate::lower::WorkloadArgs;
 
 mod output;

@@ -26,6 +26,7 @@ pub mod cost;
 pub mod diagnostics;
 pub mod evaluate;
 pub mod fixtures;
+pub mod formats;
 pub mod input_shapes;
 pub mod inspect;
 pub mod load;

@@ -14,22 +14,12 @@ use qc_passes::manager::{ManagerOptions, PassManager};
 use qc_passes::pipeline::Pipeline;
 use qc_passes::registry::DEFAULT_PIPELINE;
 
+use crate::formats::LowerFormat;
 use crate::load::{self, LoadOptions};
 
 /// The passes `qc lower` runs on an ONNX model; `lower-to-loops` gets `--default-precision`.
 pub const LOWER_PIPELINE: &str =
     "remove-static-inputs,infer-shapes,absorb-quant,propagate-scales,lower-to-loops";
-
-/// Output formats of `qc lower`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LowerFormat {
-    /// The textual loop-nest IR.
-    Text,
-    /// JSON, `schema_version` 1 (spec/cli.md).
-    Json,
-    /// ZigZag's manual-workload YAML.
-    ZigzagYaml,
-}
 
 /// Arguments of `qc lower`.
 #[derive(Debug, clap::Args)]

@@ -15,10 +15,10 @@ use qc_backends::sweep::{Pinned, Sweep, area, pareto_front, pinned_by_mapping, r
 use rayon::prelude::*;
 use serde_json::{Value, json};
 
-use crate::cli::Format;
 use crate::evaluate::{
     EvaluateArgs, Prepared, SearchArgs, mapping_file, network_cost, read, read_accelerator, search_options,
 };
+use crate::formats::TextOrJson;
 use crate::lower::WorkloadArgs;
 
 /// Arguments of `qc sweep`.
@@ -84,8 +84,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
     /// The summary's format (standard output).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
 }
 
 /// Arguments of `qc sweep merge`.
@@ -100,8 +100,8 @@ pub struct MergeArgs {
     /// Also write an HTML page with the scatter plot and the front.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
 }
 
 fn error(code: &'static str, message: String, help: &str) -> miette::Report {
@@ -230,7 +230,7 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
         optimize: false,
         jobs: None,
         quiet: true,
-        format: crate::cli::ReportFormat::Json,
+        format: crate::formats::ReportFormat::Json,
         width: None,
         compare: Vec::new(),
         output: None,
@@ -492,7 +492,7 @@ fn summary(
     notes: &[String],
     what: &str,
     timing: Option<(f64, usize)>,
-    format: Format,
+    format: TextOrJson,
 ) -> String {
     let infeasible = failed.len();
     let evaluated = (points.len() + infeasible).max(1) as f64;
@@ -500,7 +500,7 @@ fn summary(
     let mut front = pareto_front(&coords);
     front.sort_by(|&a, &b| points[a].energy.total_cmp(&points[b].energy));
     match format {
-        Format::Json => {
+        TextOrJson::Json => {
             let v = json!({
                 "schema_version": 1,
                 "designs": points.len() + infeasible,
@@ -523,7 +523,7 @@ fn summary(
             s.push('\n');
             s
         }
-        Format::Text => {
+        TextOrJson::Text => {
             let mut s = String::new();
             let _ = write!(s, "{what} evaluated");
             if let Some((secs, distinct)) = timing {

@@ -9,7 +9,7 @@ use qc_ir::{LoopNest, Workload};
 use serde_json::json;
 
 use super::{EvaluateArgs, Evaluated};
-use crate::cli::ReportFormat;
+use crate::formats::ReportFormat;
 
 /// What the reports say beside the designs: the layers left out and why, the assumed input
 /// dims, the DLA/CPU split, what `--optimize` changed.
