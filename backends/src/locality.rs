@@ -33,11 +33,11 @@ pub struct LocalityOptions {
 /// Where one layer's operands live: per layer operand role, the memory (an index into
 /// [`Accelerator::memories`]) that is the top of its hierarchy for this layer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Placement {
+pub struct OperandTops {
     pub tops: Vec<(String, usize)>,
 }
 
-impl Placement {
+impl OperandTops {
     /// The top memory of operand `role`.
     pub fn top(&self, role: &str) -> Option<usize> {
         self.tops.iter().find(|(r, _)| r == role).map(|(_, g)| *g)
@@ -115,7 +115,7 @@ pub fn place(
     acc: &Accelerator,
     links: &[&OperandLinks],
     opts: &LocalityOptions,
-) -> Result<Vec<Placement>, CostError> {
+) -> Result<Vec<OperandTops>, CostError> {
     let n = layers.len();
     if n == 0 {
         return Ok(Vec::new());
@@ -218,7 +218,7 @@ pub fn place(
                 let g = if r.has_constant { lvl_w.or_else(|| top(w.1)).unwrap_or(0) } else { act };
                 tops.push((w.0.clone(), g));
             }
-            Placement { tops }
+            OperandTops { tops }
         })
         .collect())
 }
@@ -241,7 +241,7 @@ pub fn restrict(acc: &Accelerator, tops: &[(MemOperand, usize)]) -> Accelerator 
 
 /// [`restrict`] for a layer placed by [`place`], whose operands reach memory through `links`:
 /// each memory operand's top is the highest placement of the layer operands linked to it.
-pub fn restrict_placed(acc: &Accelerator, links: &OperandLinks, placement: &Placement) -> Accelerator {
+pub fn restrict_placed(acc: &Accelerator, links: &OperandLinks, placement: &OperandTops) -> Accelerator {
     let mut tops: Vec<(MemOperand, usize)> = Vec::new();
     for (role, g) in &placement.tops {
         let Some(m) = links.mem(role) else { continue };

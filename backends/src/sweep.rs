@@ -108,7 +108,7 @@ pub fn read_sweep_yaml(text: &str, file: &str, acc: &Accelerator) -> Result<Swee
         if parameters.iter().any(|q| q.name == *name) {
             return Err(err(Kind::Parameter, "name", "given twice".into(), "give each parameter once"));
         }
-        let target = Target::parse(name, acc).map_err(|m| {
+        let target = SweptField::parse(name, acc).map_err(|m| {
             err(Kind::Parameter, "name", m, "see spec/sweep.md for the parameters an accelerator has")
         })?;
         let values = match (&p.values, &p.range) {
@@ -171,9 +171,9 @@ fn range(r: &RawRange) -> Result<Vec<f64>, String> {
     Ok(out)
 }
 
-/// What a parameter name sets.
+/// The accelerator field a swept parameter name sets.
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Target {
+enum SweptField {
     ArraySize(usize),
     MacEnergy,
     MacArea,
@@ -185,8 +185,8 @@ enum Target {
     MemBandwidthMax(usize),
 }
 
-impl Target {
-    fn parse(name: &str, acc: &Accelerator) -> Result<Target, String> {
+impl SweptField {
+    fn parse(name: &str, acc: &Accelerator) -> Result<SweptField, String> {
         let parts: Vec<&str> = name.split('.').collect();
         let mem = |m: &str| {
             acc.memories.iter().position(|x| x.name == m).ok_or_else(|| {
@@ -196,19 +196,19 @@ impl Target {
         };
         Ok(match parts.as_slice() {
             ["operational_array", "sizes", d] => {
-                Target::ArraySize(acc.array.dim_index(d).ok_or_else(|| {
+                SweptField::ArraySize(acc.array.dim_index(d).ok_or_else(|| {
                     let known: Vec<&str> = acc.array.dims.iter().map(|x| x.name.as_str()).collect();
                     format!("`{}` has no array dim `{d}` (it has {})", acc.name, known.join(", "))
                 })?)
             }
-            ["operational_array", "unit_energy"] => Target::MacEnergy,
-            ["operational_array", "unit_area"] => Target::MacArea,
-            ["memories", m, "size"] => Target::MemSize(mem(m)?),
-            ["memories", m, "r_cost"] => Target::MemReadCost(mem(m)?),
-            ["memories", m, "w_cost"] => Target::MemWriteCost(mem(m)?),
-            ["memories", m, "area"] => Target::MemArea(mem(m)?),
-            ["memories", m, "bandwidth_min"] => Target::MemBandwidthMin(mem(m)?),
-            ["memories", m, "bandwidth_max"] => Target::MemBandwidthMax(mem(m)?),
+            ["operational_array", "unit_energy"] => SweptField::MacEnergy,
+            ["operational_array", "unit_area"] => SweptField::MacArea,
+            ["memories", m, "size"] => SweptField::MemSize(mem(m)?),
+            ["memories", m, "r_cost"] => SweptField::MemReadCost(mem(m)?),
+            ["memories", m, "w_cost"] => SweptField::MemWriteCost(mem(m)?),
+            ["memories", m, "area"] => SweptField::MemArea(mem(m)?),
+            ["memories", m, "bandwidth_min"] => SweptField::MemBandwidthMin(mem(m)?),
+            ["memories", m, "bandwidth_max"] => SweptField::MemBandwidthMax(mem(m)?),
             _ => {
                 return Err(format!(
                     "`{name}` is not a parameter: operational_array.sizes.<dim>, operational_array.unit_energy, \
@@ -223,35 +223,39 @@ impl Target {
     /// finite and not negative).
     fn accepts(self, v: f64) -> bool {
         match self {
-            Target::ArraySize(_)
-            | Target::MemSize(_)
-            | Target::MemBandwidthMin(_)
-            | Target::MemBandwidthMax(_) => v >= 1.0 && v.fract() == 0.0 && v < 2f64.powi(63),
+            SweptField::ArraySize(_)
+            | SweptField::MemSize(_)
+            | SweptField::MemBandwidthMin(_)
+            | SweptField::MemBandwidthMax(_) => v >= 1.0 && v.fract() == 0.0 && v < 2f64.powi(63),
             _ => v.is_finite() && v >= 0.0,
         }
     }
 
     fn domain(self) -> &'static str {
         match self {
-            Target::ArraySize(_)
-            | Target::MemSize(_)
-            | Target::MemBandwidthMin(_)
-            | Target::MemBandwidthMax(_) => "a whole number of at least 1",
+            SweptField::ArraySize(_)
+            | SweptField::MemSize(_)
+            | SweptField::MemBandwidthMin(_)
+            | SweptField::MemBandwidthMax(_) => "a whole number of at least 1",
             _ => "a finite number of at least 0",
         }
     }
 
     fn apply(self, acc: &mut Accelerator, v: f64) {
         match self {
-            Target::ArraySize(d) => acc.array.dims[d].size = v as u64,
-            Target::MacEnergy => acc.array.mac_energy = v,
-            Target::MacArea => acc.array.mac_area = v,
-            Target::MemSize(m) => acc.memories[m].size_bits = v as u64,
-            Target::MemReadCost(m) => acc.memories[m].r_cost = v,
-            Target::MemWriteCost(m) => acc.memories[m].w_cost = v,
-            Target::MemArea(m) => acc.memories[m].area = v,
-            Target::MemBandwidthMin(m) => acc.memories[m].ports.iter_mut().for_each(|p| p.bw_min = v as u64),
-            Target::MemBandwidthMax(m) => acc.memories[m].ports.iter_mut().for_each(|p| p.bw_max = v as u64),
+            SweptField::ArraySize(d) => acc.array.dims[d].size = v as u64,
+            SweptField::MacEnergy => acc.array.mac_energy = v,
+            SweptField::MacArea => acc.array.mac_area = v,
+            SweptField::MemSize(m) => acc.memories[m].size_bits = v as u64,
+            SweptField::MemReadCost(m) => acc.memories[m].r_cost = v,
+            SweptField::MemWriteCost(m) => acc.memories[m].w_cost = v,
+            SweptField::MemArea(m) => acc.memories[m].area = v,
+            SweptField::MemBandwidthMin(m) => {
+                acc.memories[m].ports.iter_mut().for_each(|p| p.bw_min = v as u64)
+            }
+            SweptField::MemBandwidthMax(m) => {
+                acc.memories[m].ports.iter_mut().for_each(|p| p.bw_max = v as u64)
+            }
         }
     }
 }
@@ -306,7 +310,7 @@ impl Sweep {
     pub fn design(&self, base: &Accelerator, values: &[f64]) -> Accelerator {
         let mut acc = base.clone();
         for (p, &v) in self.parameters.iter().zip(values) {
-            if let Ok(t) = Target::parse(&p.name, base) {
+            if let Ok(t) = SweptField::parse(&p.name, base) {
                 t.apply(&mut acc, v);
             }
         }
@@ -364,7 +368,7 @@ pub fn pinned_by_mapping(
 ) -> Vec<Pinned> {
     let mut out = Vec::new();
     for p in &sweep.parameters {
-        let Ok(Target::ArraySize(d)) = Target::parse(&p.name, base) else { continue };
+        let Ok(SweptField::ArraySize(d)) = SweptField::parse(&p.name, base) else { continue };
         if p.values.len() < 2 {
             continue;
         }

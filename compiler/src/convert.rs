@@ -47,7 +47,7 @@ pub struct ConvertArgs {
     /// The form to convert to: `qcdq` (QuantizeLinear -> [Clip] -> DequantizeLinear) or `qonnx`
     /// (Quant in qonnx.custom_op.general).
     #[arg(long, value_enum)]
-    pub to: Target,
+    pub to: QuantForm,
     /// Where to write the converted model.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -64,7 +64,7 @@ pub struct ConvertArgs {
 
 /// The quantization style to convert to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Target {
+pub enum QuantForm {
     /// ONNX QuantizeLinear -> [Clip] -> DequantizeLinear.
     Qcdq,
     /// QONNX Quant.
@@ -109,8 +109,8 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
     }
     let mut model = original.clone();
     let pass = match args.to {
-        Target::Qcdq => quant_to_qcdq::INFO.name,
-        Target::Qonnx => qcdq_to_quant::INFO.name,
+        QuantForm::Qcdq => quant_to_qcdq::INFO.name,
+        QuantForm::Qonnx => qcdq_to_quant::INFO.name,
     };
     let pipeline = Pipeline::parse(&format!("infer-shapes,{pass}"))?;
     let mut manager = PassManager::new(pipeline, ManagerOptions { verify_each: true, stop_after: None })?;
@@ -130,8 +130,8 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
         text.push_str("Not checked (--no-verify).\n");
     } else {
         let (quant_side, qdq_side) = match args.to {
-            Target::Qcdq => (&original, &model),
-            Target::Qonnx => (&model, &original),
+            QuantForm::Qcdq => (&original, &model),
+            QuantForm::Qonnx => (&model, &original),
         };
         let nodes = check_nodes(quant_side, qdq_side, args.to)?;
         let _ = write!(
@@ -184,8 +184,8 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
 /// The one line for a model with nothing to convert: why, and that nothing was written.
 fn nothing_to_convert(args: &ConvertArgs, stats: &indexmap::IndexMap<String, u64>) -> String {
     let reason = |k: &str| match args.to {
-        Target::Qcdq => quant_to_qcdq::kept_reason(k),
-        Target::Qonnx => qcdq_to_quant::kept_reason(k),
+        QuantForm::Qcdq => quant_to_qcdq::kept_reason(k),
+        QuantForm::Qonnx => qcdq_to_quant::kept_reason(k),
     };
     let mut why: Vec<String> = stats
         .iter()
@@ -208,8 +208,8 @@ fn nothing_to_convert(args: &ConvertArgs, stats: &indexmap::IndexMap<String, u64
     if why.is_empty() {
         why.push(
             match args.to {
-                Target::Qcdq => "the model has no QONNX Quant node",
-                Target::Qonnx => "the model has no DequantizeLinear node",
+                QuantForm::Qcdq => "the model has no QONNX Quant node",
+                QuantForm::Qonnx => "the model has no DequantizeLinear node",
             }
             .to_string(),
         );
@@ -231,8 +231,8 @@ fn summary(
 ) -> String {
     let stat = |k: &str| stats.get(k).copied().unwrap_or(0);
     let reason = |k: &str| match args.to {
-        Target::Qcdq => quant_to_qcdq::kept_reason(k),
-        Target::Qonnx => qcdq_to_quant::kept_reason(k),
+        QuantForm::Qcdq => quant_to_qcdq::kept_reason(k),
+        QuantForm::Qonnx => qcdq_to_quant::kept_reason(k),
     };
     let kept: Vec<(u64, &'static str)> =
         stats.iter().filter_map(|(k, &n)| reason(k).map(|r| (n, r))).filter(|(n, _)| *n > 0).collect();
@@ -240,7 +240,7 @@ fn summary(
     let converted = stat("converted");
     let mut s = format!("{} -> {}: ", args.model.display(), args.output.display());
     match args.to {
-        Target::Qcdq => {
+        QuantForm::Qcdq => {
             let _ = write!(
                 s,
                 "converted {converted} of {} Quant node(s) to QuantizeLinear -> DequantizeLinear ({} with a Clip, {} per channel)",
@@ -256,7 +256,7 @@ fn summary(
                 );
             }
         }
-        Target::Qonnx => {
+        QuantForm::Qonnx => {
             let _ = write!(
                 s,
                 "converted {converted} DequantizeLinear node(s) to Quant ({} with a QuantizeLinear and a Clip, {} per channel, {} of a constant)",
@@ -378,7 +378,7 @@ struct NodeCheck {
 
 /// Checks every converted quantizer on its own: the Quant in `quant_side` against the
 /// QuantizeLinear/Clip/DequantizeLinear chain that writes the same value in `qdq_side`.
-fn check_nodes(quant_side: &Model, qdq_side: &Model, to: Target) -> Result<NodeCheck, ConvertError> {
+fn check_nodes(quant_side: &Model, qdq_side: &Model, to: QuantForm) -> Result<NodeCheck, ConvertError> {
     let mut check = NodeCheck { nodes: 0, values: 0, skipped: 0 };
     let mut rng = Rng(0x5eed_0001);
     for (id, op) in quant_side.graph.ops() {
@@ -393,8 +393,8 @@ fn check_nodes(quant_side: &Model, qdq_side: &Model, to: Target) -> Result<NodeC
             continue;
         }
         let label = match to {
-            Target::Qcdq => quant_side.graph.op_label(id),
-            Target::Qonnx => qdq_side.graph.op_label(p2),
+            QuantForm::Qcdq => quant_side.graph.op_label(id),
+            QuantForm::Qonnx => qdq_side.graph.op_label(p2),
         };
         let input = |i: usize| op.inputs().get(i).copied().flatten();
         let scales = const_values(quant_side, input(1)).map(|(_, v)| v).unwrap_or_else(|| vec![1.0]);

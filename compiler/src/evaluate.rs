@@ -17,7 +17,7 @@ use qc_backends::cost::{
     AllocOptions, CostOptions, Evaluator, LatencyModel, LayerCost, MappingType, allocate,
 };
 use qc_backends::explore::{ExploreOptions, LayerChoice};
-use qc_backends::locality::{self, LocalityOptions, Placement};
+use qc_backends::locality::{self, LocalityOptions, OperandTops};
 use qc_backends::mapping::{
     MappingEntry, MappingFile, OperandLinks, OrderSize, SpatialMapping, TemporalLoop, TemporalMapping,
 };
@@ -212,7 +212,7 @@ struct Costed {
     search: Option<LayerChoice>,
     /// With data locality: the accelerator the layer saw (its memories above each operand's
     /// placement removed), and the placement.
-    local: Option<(Accelerator, Placement)>,
+    local: Option<(Accelerator, OperandTops)>,
 }
 
 /// Parses a duration such as `60s`, `2m`, `500ms`, `1.5h`.
@@ -664,7 +664,7 @@ fn evaluate_on(
     let opts = CostOptions { latency_model: args.search.latency_model.model() };
     let start = std::time::Instant::now();
     // With data locality, each layer's own accelerator.
-    let local: Option<Vec<(Accelerator, Placement)>> = if args.search.exploit_data_locality {
+    let local: Option<Vec<(Accelerator, OperandTops)>> = if args.search.exploit_data_locality {
         let links: Vec<&OperandLinks> = chosen
             .iter()
             .map(|l| {

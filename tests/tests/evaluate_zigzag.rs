@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use qc_backends::arch::Accelerator;
 use qc_backends::cost::{CostOptions, LatencyModel, evaluate};
-use qc_backends::locality::{self, LocalityOptions, Placement};
+use qc_backends::locality::{self, LocalityOptions, OperandTops};
 use qc_backends::mapping::{MappingFile, OperandLinks};
 use qc_tests::zigzag_results::{Workloads, parse_spatial, parse_temporal, read_with, rel_err};
 
@@ -34,7 +34,7 @@ fn placements(
     acc: &Accelerator,
     mapping: &MappingFile,
     yaml: bool,
-) -> Result<Vec<(String, Placement)>, String> {
+) -> Result<Vec<(String, OperandTops)>, String> {
     let costed = |l: &qc_ir::LoopNest| yaml || qc::evaluate::ZIGZAG_COSTED.contains(&l.op_type.as_str());
     let flow = workload.dataflow(costed);
     let kept: Vec<usize> = (0..workload.layers.len()).filter(|&i| costed(&workload.layers[i])).collect();
