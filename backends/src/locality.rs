@@ -17,7 +17,7 @@
 
 use crate::arch::{Accelerator, MemOperand};
 use crate::cost::CostError;
-use crate::cost::model::Model;
+use crate::cost::model::PreparedLayer;
 use crate::mapping::OperandLinks;
 use qc_ir::{LoopNest, Source};
 
@@ -57,7 +57,7 @@ struct Roles {
 }
 
 fn roles(layer: &LoopNest, acc: &Accelerator, links: &OperandLinks) -> Result<Roles, CostError> {
-    let model = Model::new(layer, acc, links)?;
+    let model = PreparedLayer::new(layer, acc, links)?;
     let bits = |role: &str| {
         model
             .ops

@@ -5,7 +5,7 @@
 
 use crate::arch::Accelerator;
 use crate::cost::CostError;
-use crate::cost::model::{Model, Rel, Spatial};
+use crate::cost::model::{PreparedLayer, Rel, Spatial};
 use crate::mapping::{OperandLinks, SpatialMapping, TemporalLoop, TemporalMapping};
 use qc_ir::LoopNest;
 
@@ -40,7 +40,7 @@ pub fn allocate(
     order: &[TemporalLoop],
     opts: &AllocOptions,
 ) -> Result<TemporalMapping, CostError> {
-    let model = Model::new(layer, acc, links)?;
+    let model = PreparedLayer::new(layer, acc, links)?;
     let sp = Spatial::new(&model, acc, spatial)?;
     let plan = Plan::new(&model, acc);
     let idx = order_indices(&model, order)?;
@@ -50,7 +50,10 @@ pub fn allocate(
 }
 
 /// The loops of `order` as `(dim index, size)`.
-pub(crate) fn order_indices(model: &Model, order: &[TemporalLoop]) -> Result<Vec<(usize, u64)>, CostError> {
+pub(crate) fn order_indices(
+    model: &PreparedLayer,
+    order: &[TemporalLoop],
+) -> Result<Vec<(usize, u64)>, CostError> {
     order.iter().map(|l| Ok((model.dim_or_err(&l.dim)?, l.size))).collect()
 }
 
@@ -71,7 +74,7 @@ impl Allocation {
         &self.starts
     }
 
-    pub(crate) fn to_mapping(&self, model: &Model, order: &[(usize, u64)]) -> TemporalMapping {
+    pub(crate) fn to_mapping(&self, model: &PreparedLayer, order: &[(usize, u64)]) -> TemporalMapping {
         let operands = model
             .ops
             .iter()
@@ -112,7 +115,7 @@ struct PlanMemory {
 }
 
 impl Plan {
-    pub(crate) fn new(model: &Model, acc: &Accelerator) -> Plan {
+    pub(crate) fn new(model: &PreparedLayer, acc: &Accelerator) -> Plan {
         let mems = acc
             .memories
             .iter()
@@ -201,7 +204,7 @@ impl Allocator {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn run(
         &mut self,
-        model: &Model,
+        model: &PreparedLayer,
         sp: &Spatial,
         plan: &Plan,
         owner: u64,
@@ -343,7 +346,7 @@ impl Allocator {
     /// or the error with the prefix the failure depends on.
     fn decide(
         &mut self,
-        model: &Model,
+        model: &PreparedLayer,
         sp: &Spatial,
         pm: &PlanMemory,
         order: &[(usize, u64)],

@@ -4,7 +4,7 @@ use crate::arch::{Accelerator, Direction, MemOperand, Memory};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::cost::alloc::{Allocation, Allocator, Plan, order_indices};
-use crate::cost::model::{Decoupler, Model, Rel, Spatial, py_round};
+use crate::cost::model::{Decoupler, PreparedLayer, Rel, Spatial, py_round};
 use crate::cost::{
     AllocOptions, AllocTrace, CostError, CostOptions, LatencyModel, LayerCost, LevelCost, OperandCost,
     PortStall, dir_index,
@@ -126,7 +126,7 @@ struct Temporal {
 #[derive(Clone, Debug)]
 pub struct Evaluator {
     id: u64,
-    model: Model,
+    model: PreparedLayer,
     spatial: Spatial,
     plan: Plan,
     levels: Vec<Vec<LevelInfo>>,
@@ -144,7 +144,7 @@ impl Evaluator {
         links: &OperandLinks,
         spatial: &SpatialMapping,
     ) -> Result<Evaluator, CostError> {
-        let model = Model::new(layer, acc, links)?;
+        let model = PreparedLayer::new(layer, acc, links)?;
         let spatial = Spatial::new(&model, acc, spatial)?;
         let levels = model
             .ops

@@ -59,7 +59,7 @@ fn gcd(a: i64, b: i64) -> i64 {
 
 /// One layer operand.
 #[derive(Clone, Debug)]
-pub(crate) struct Op {
+pub(crate) struct Operand {
     pub role: String,
     pub mem: MemOperand,
     pub is_output: bool,
@@ -82,7 +82,7 @@ pub(crate) struct Op {
 /// Spatial unrolling of one operand at each architecture level (`M + 1` levels: below each
 /// memory level, plus above the top one), with ZigZag's derived unit counts.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct OpSpatial {
+pub(crate) struct OperandSpatial {
     pub levels: Vec<Vec<(usize, f64)>>,
     /// `unit_count[a]`: instances at architecture level `a` (rounded, as ZigZag).
     pub unit_count: Vec<f64>,
@@ -90,16 +90,17 @@ pub(crate) struct OpSpatial {
     pub boost: Vec<f64>,
 }
 
-/// The precomputed layer.
+/// A layer prepared for costing on one accelerator: its dims, relations and operands, computed
+/// once and shared by every mapping the search evaluates.
 #[derive(Clone, Debug)]
-pub(crate) struct Model {
+pub(crate) struct PreparedLayer {
     pub layer_name: String,
     pub dim_names: Vec<String>,
     pub dim_sizes: Vec<u64>,
     pub total_macs: u64,
     pub prs: Vec<PrDim>,
     /// Output first, then inputs.
-    pub ops: Vec<Op>,
+    pub ops: Vec<Operand>,
 }
 
 pub(crate) fn py_round(x: f64) -> f64 {
@@ -124,7 +125,7 @@ impl Default for Decoupler {
 impl Decoupler {
     /// Adds a loop; returns its (relevant, irrelevant) factors.
     #[inline]
-    pub fn push(&mut self, model: &Model, op: &Op, dim: usize, size: f64) -> (f64, f64) {
+    pub fn push(&mut self, model: &PreparedLayer, op: &Operand, dim: usize, size: f64) -> (f64, f64) {
         match op.rel[dim] {
             Rel::R => (size, 1.0),
             Rel::Ir => (1.0, size),
@@ -145,8 +146,12 @@ impl Decoupler {
     }
 }
 
-impl Model {
-    pub fn new(layer: &LoopNest, acc: &Accelerator, links: &OperandLinks) -> Result<Model, CostError> {
+impl PreparedLayer {
+    pub fn new(
+        layer: &LoopNest,
+        acc: &Accelerator,
+        links: &OperandLinks,
+    ) -> Result<PreparedLayer, CostError> {
         let dim_names: Vec<String> = layer.dims.iter().map(|d| d.name.clone()).collect();
         let dim_sizes: Vec<u64> = layer.dims.iter().map(|d| d.size).collect();
         // Every product of some of the loop sizes is exact once their product is.
@@ -248,7 +253,7 @@ impl Model {
                 };
             }
             let r_dims: Vec<usize> = (0..dim_names.len()).filter(|&d| rel[d] == Rel::R).collect();
-            ops.push(Op {
+            ops.push(Operand {
                 role: operand.role.clone(),
                 mem,
                 is_output,
@@ -261,7 +266,7 @@ impl Model {
                 mems,
             });
         }
-        let mut model = Model { layer_name: lname, dim_names, dim_sizes, total_macs, prs, ops };
+        let mut model = PreparedLayer { layer_name: lname, dim_names, dim_sizes, total_macs, prs, ops };
         let full: Vec<f64> = model.dim_sizes.iter().map(|&s| s as f64).collect();
         for k in 0..model.ops.len() {
             model.ops[k].size_elem = model.tensor_size(k, &full);
@@ -305,9 +310,9 @@ impl Model {
 #[derive(Clone, Debug)]
 pub(crate) struct Spatial {
     /// Per operand: fractional unrolling (energy).
-    pub frac: Vec<OpSpatial>,
+    pub frac: Vec<OperandSpatial>,
     /// Per operand: integer unrolling (latency).
-    pub int: Vec<OpSpatial>,
+    pub int: Vec<OperandSpatial>,
     /// Whether `frac` differs from `int`.
     pub greedy: bool,
     /// The temporal iterations each dim needs (LOMA's `get_temporal_loops`).
@@ -317,7 +322,7 @@ pub(crate) struct Spatial {
 }
 
 impl Spatial {
-    pub fn new(model: &Model, acc: &Accelerator, sm: &SpatialMapping) -> Result<Spatial, CostError> {
+    pub fn new(model: &PreparedLayer, acc: &Accelerator, sm: &SpatialMapping) -> Result<Spatial, CostError> {
         let layer = &model.layer_name;
         // Check and index the user mapping: (array dim, [(layer dim, factor)]).
         let mut user: Vec<(usize, Vec<(usize, u64)>)> = Vec::new();
@@ -411,9 +416,9 @@ impl Spatial {
         let frac_usm = limit(true);
         let int_usm = limit(false);
         let greedy = frac_usm != int_usm;
-        let frac: Vec<OpSpatial> =
+        let frac: Vec<OperandSpatial> =
             (0..model.ops.len()).map(|k| per_level(model, acc, k, &frac_usm)).collect();
-        let int: Vec<OpSpatial> = if greedy {
+        let int: Vec<OperandSpatial> = if greedy {
             (0..model.ops.len()).map(|k| per_level(model, acc, k, &int_usm)).collect()
         } else {
             frac.clone()
@@ -439,7 +444,12 @@ impl Spatial {
 }
 
 /// ZigZag's `generate_mapping_per_mem_lvl` plus `SpatialMappingInternal` for one operand.
-fn per_level(model: &Model, acc: &Accelerator, k: usize, usm: &[(usize, Vec<(usize, f64)>)]) -> OpSpatial {
+fn per_level(
+    model: &PreparedLayer,
+    acc: &Accelerator,
+    k: usize,
+    usm: &[(usize, Vec<(usize, f64)>)],
+) -> OperandSpatial {
     let op = &model.ops[k];
     let mut left: Vec<bool> = vec![true; usm.len()];
     let mut levels: Vec<Vec<(usize, f64)>> = Vec::with_capacity(op.mems.len() + 1);
@@ -502,7 +512,7 @@ fn per_level(model: &Model, acc: &Accelerator, k: usize, usm: &[(usize, Vec<(usi
     let unit_unique: Vec<f64> = (0..n).map(|a| suffix(&r, a)).collect();
     let mut boost: Vec<f64> = (0..n - 1).map(|a| py_round(unit_unique[a] / unit_unique[a + 1])).collect();
     boost.push(1.0);
-    OpSpatial { levels, unit_count, boost }
+    OperandSpatial { levels, unit_count, boost }
 }
 
 fn round3(x: f64) -> f64 {
