@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A one-node Slurm cluster on this machine, for the README's job-array example
-# (tests/tests/sweep.rs, `slurm_job_array_merges_to_the_one_machine_front`, run when
+# (tests/tests/it/sweep.rs, `slurm_job_array_merges_to_the_one_machine_front`, run when
 # QC_SLURM_TEST=1). Finds a running cluster, or installs Debian's `slurm-wlm` and `munge` when
 # missing (as root or with sudo), writes a minimal /etc/slurm/slurm.conf for this host (its CPU
 # count, one partition), and starts munged, slurmctld and slurmd. Exits non-zero when it cannot.

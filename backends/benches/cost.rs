@@ -8,7 +8,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use qc_backends::cost::{CostOptions, Evaluator, evaluate};
 use qc_backends::mapping::{OperandLinks, SpatialMapping, TemporalMapping};
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common.rs"]
 mod common;
 use common::*;
 

@@ -11,7 +11,7 @@ use qc_backends::cost::{AllocOptions, Allocator, CostOptions, EvalScratch, Evalu
 use qc_backends::mapping::OperandLinks;
 use qc_backends::search::{Objective, TemporalOptions, search_temporal};
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common.rs"]
 mod common;
 use common::*;
 

@@ -47,7 +47,7 @@
 //! those loops decide, exactly; floors for the rest); the search skips the rest of the shortest
 //! such group that cannot beat the best so far, and likewise the rest of a group whose first
 //! loops already overflow a memory. `pruned` counts the orderings skipped.
-//! `tests/tests/loma_zigzag.rs` checks that the bounds are lower bounds (560,700 (ordering,
+//! `tests/tests/it/loma_zigzag.rs` checks that the bounds are lower bounds (560,700 (ordering,
 //! prefix) pairs) and that pruning changes no result (894 searches, both mapping types, three
 //! objectives). The gain is modest on ZigZag's example accelerators, whose large lowest memories
 //! leave most decisions to the outermost loops: 14% fewer orderings allocated over those 894

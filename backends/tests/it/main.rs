@@ -1,0 +1,9 @@
+//! The integration tests of `qc-backends`, one binary (`cargo test -p qc-backends --test it`):
+//! ZigZag's readers, the cost model and LOMA against ZigZag's numbers.
+
+mod common;
+mod cost_zigzag;
+mod loma;
+mod zigzag_accelerator;
+mod zigzag_mapping;
+mod zigzag_workload;
