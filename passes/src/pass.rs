@@ -3,6 +3,7 @@
 //! A pass transforms or analyses a [`Model`] in place. It counts what it did in named
 //! statistics (shown by `--time-passes` and in snapshot tests), reports problems that do not stop
 //! it as warnings, and says whether it changed the model, so fixpoint groups know when to stop.
+//! `report_kept` is how a conversion pass reports the nodes it left as they were, by reason.
 
 use std::sync::Arc;
 
