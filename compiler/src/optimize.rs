@@ -116,20 +116,6 @@ fn apply_flags(pipeline: &mut Pipeline, args: &OptimizeArgs) {
     }
 }
 
-/// Before IR version 4 every initializer had to be a graph input. Folding and
-/// `remove-static-inputs` leave initializers that are not, so such a model moves to IR 4, the
-/// first version that allows them (nothing else changed between 3 and 4). Returns the change.
-fn raise_ir_for_initializers(model: &mut Model) -> Option<(i64, i64)> {
-    let g = &model.graph;
-    let old = model.ir_version?;
-    let not_inputs = g.initializers.iter().any(|v| !g.inputs.contains(v));
-    if old >= 4 || !not_inputs {
-        return None;
-    }
-    model.ir_version = Some(4);
-    Some((old, 4))
-}
-
 pub(crate) fn histogram(m: &Model) -> BTreeMap<String, usize> {
     let mut h = BTreeMap::new();
     for (_, op) in m.graph.ops() {
@@ -199,7 +185,9 @@ pub fn run(
     let result = manager.run(&mut model, &mut after);
     err.write_all(dumps.as_bytes()).map_err(io)?;
     let report = result?;
-    let ir_raised = raise_ir_for_initializers(&mut model);
+    // Folding and `remove-static-inputs` leave initializers that are not graph inputs, which IR
+    // versions before 4 do not allow.
+    let ir_raised = qc_passes::opset::raise_ir_for_initializers(&mut model);
     let layout =
         crate::write::write_model(&mut model, output, model_path.parent(), crate::write::MAX_INLINE_BYTES)
             .map_err(|e| {

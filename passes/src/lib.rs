@@ -8,6 +8,9 @@
 //! - [`shape`]: shape and type inference rules, op family by op family;
 //! - [`quant`]: quantization specs read from the ops of every dialect;
 //! - [`passes`]: one file per pass;
+//! - `rewrite`: the rewrite kit every pass uses (new values, constants, op and use
+//!   replacement, dropping unused values, program order, names captured by bodies);
+//! - [`opset`]: the opset upgrader and the IR-version rules;
 //! - [`registry`]: the one table of passes by name;
 //! - [`pipeline`]: pipelines as text;
 //! - [`manager`]: runs pipelines (verification, hooks, statistics, fixpoint caps).
@@ -19,11 +22,13 @@ pub mod cost;
 pub mod eval;
 pub mod lower;
 pub mod manager;
+pub mod opset;
 pub mod pass;
 pub mod passes;
 pub mod pipeline;
 pub mod quant;
 pub mod registry;
+pub(crate) mod rewrite;
 pub mod shape;
 
 pub use manager::{ManagerError, ManagerOptions, PassManager, RunReport};

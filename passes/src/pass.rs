@@ -3,6 +3,7 @@
 //! A pass transforms or analyses a [`Model`] in place. It counts what it did in named
 //! statistics (shown by `--time-passes` and in snapshot tests), reports problems that do not stop
 //! it as warnings, and says whether it changed the model, so fixpoint groups know when to stop.
+//! `report_kept` is how a conversion pass reports the nodes it left as they were, by reason.
 
 use std::sync::Arc;
 
@@ -93,4 +94,38 @@ pub enum PassError {
     #[error("{pass}: {message}")]
     #[diagnostic(code(qc::pass::failed), help("{help}"))]
     Failed { pass: &'static str, message: String, help: String },
+}
+
+/// Counts the nodes a conversion kept, one statistic per reason (`stat`), and warns once per
+/// reason with the nodes (the first 8) and a hint.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn report_kept<K: Copy + Ord>(
+    cx: &mut PassContext,
+    pass: &'static str,
+    code: &str,
+    what: &str,
+    kept: &mut [(K, String, String)],
+    stat: impl Fn(K) -> &'static str,
+    rule: impl Fn(K) -> &'static str,
+    help: impl Fn(K) -> &'static str,
+) {
+    kept.sort_by_key(|a| a.0);
+    let mut by_reason: std::collections::BTreeMap<K, Vec<String>> = std::collections::BTreeMap::new();
+    for (k, node, detail) in kept.iter() {
+        cx.count(stat(*k), 1);
+        by_reason.entry(*k).or_default().push(format!("`{node}` ({detail})"));
+    }
+    for (k, nodes) in by_reason {
+        let more = nodes.len().saturating_sub(8);
+        let mut list = nodes.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
+        if more > 0 {
+            list.push_str(&format!(" and {more} more"));
+        }
+        cx.warn(PassWarning {
+            pass,
+            code: code.to_string(),
+            message: format!("{} {what} kept: {}: {list}", nodes.len(), rule(k)),
+            help: Some(help(k).to_string()),
+        });
+    }
 }

@@ -10,6 +10,10 @@
 //! is `BIPOLAR` with unit scale, else `FLOAT32`; `Trunc` is `FLOAT32`; `FloatQuant` is
 //! `FLOAT<e,m,bias>` with unit scale, else `FLOAT32`. Where QONNX fails (sub-byte and float8 QDQ,
 //! which its `extract_elem_type` does not know), qc gives the type the ONNX element type names.
+//!
+//! The quantization facts several passes share live here too, rather than in one of them: the
+//! integer range of a QONNX quantizer (`int_range`, for both QCDQ conversions) and reading
+//! `finn_datatype` annotations (`read_annotations`, for `infer-datatypes` and `absorb-quant`).
 
 use qc_ir::{
     AttrValue, Const, DataType, ElemType, Model, Op, OpKind, QuantOrigin, QuantParam, QuantSpec, Rounding,
@@ -17,6 +21,7 @@ use qc_ir::{
 };
 
 use crate::eval::Array;
+use crate::pass::{PassContext, PassWarning};
 
 /// A constant: an initializer, or the output of a default-domain `Constant` op (its `value`
 /// tensor, or `value_float(s)`/`value_int(s)`), as QONNX's own QCDQ export writes parameters.
@@ -38,6 +43,22 @@ pub fn const_array(model: &Model, v: ValueId) -> Option<Array> {
         AttrValue::Ints(i) => Array::from_i64(vec![i.len()], i.clone()).ok(),
         _ => None,
     }
+}
+
+/// `[min_int, max_int]` of a QONNX integer quantizer.
+pub(crate) fn int_range(signed: bool, narrow: bool, bits: u32) -> (i64, i64) {
+    let b = i64::from(bits);
+    let min = match (signed, narrow) {
+        (true, true) => -(1 << (b - 1)) + 1,
+        (true, false) => -(1 << (b - 1)),
+        (false, _) => 0,
+    };
+    let max = match (signed, narrow) {
+        (false, false) => (1 << b) - 1,
+        (false, true) => (1 << b) - 2,
+        (true, _) => (1 << (b - 1)) - 1,
+    };
+    (min, max)
 }
 
 /// A constant's dims and values as `f64` (see [`const_array`]).
@@ -318,4 +339,50 @@ pub fn integer_op_specs(model: &Model, op: &Op) -> Vec<(ValueId, QuantSpec)> {
         _ => {}
     }
     out
+}
+
+/// Turns the graph's `finn_datatype` annotations into specs (origin `annotation`) of the tensors
+/// that have none yet, counting `annotations-read`; an annotation that is not a QONNX datatype is
+/// a warning of `pass`. Returns whether any spec was set.
+pub(crate) fn read_annotations(model: &mut Model, cx: &mut PassContext, pass: &'static str) -> bool {
+    let mut found = Vec::new();
+    for a in &model.graph.quantization_annotations {
+        let Some(name) = &a.tensor_name else { continue };
+        let Some(e) = a.entries.iter().find(|e| e.key == "finn_datatype") else { continue };
+        let Some(v) = model.graph.find(name) else { continue };
+        match DataType::parse(&e.value) {
+            Some(dt) => found.push((v, dt)),
+            None => cx.warn(PassWarning {
+                pass,
+                code: "qc::datatypes::bad_annotation".into(),
+                message: format!("tensor `{name}` is annotated with `{}`, which is not a QONNX datatype", e.value),
+                help: Some("QONNX datatypes are INT<n>, UINT<n>, BIPOLAR, TERNARY, BINARY, FIXED<w,i>, SCALEDINT<n>, FLOAT<e,m,bias>, FLOAT32, FLOAT16".into()),
+            }),
+        }
+    }
+    let mut changed = false;
+    for (v, dt) in found {
+        let slot = &mut model.graph.value_mut(v).quant;
+        if slot.is_none() {
+            *slot = Some(QuantSpec::dtype_only(dt, QuantOrigin::Annotation));
+            cx.count("annotations-read", 1);
+            changed = true;
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_ranges_follow_qonnx() {
+        assert_eq!(int_range(true, false, 8), (-128, 127));
+        assert_eq!(int_range(true, true, 8), (-127, 127));
+        assert_eq!(int_range(false, false, 8), (0, 255));
+        assert_eq!(int_range(false, true, 8), (0, 254));
+        assert_eq!(int_range(true, true, 4), (-7, 7));
+        assert_eq!(int_range(false, true, 2), (0, 2));
+    }
 }

@@ -122,8 +122,8 @@ impl Runner<'_> {
         let order = g
             .topo_order()
             .map_err(|c| EvalError::Cycle { ops: c.iter().map(|&o| g.op_label(o)).collect() })?;
-        let order = if g.ops().any(|(_, op)| crate::passes::infer_shapes::subgraphs(op).next().is_some()) {
-            crate::passes::infer_shapes::visit_order(g)
+        let order = if g.ops().any(|(_, op)| crate::rewrite::subgraphs(op).next().is_some()) {
+            crate::rewrite::visit_order(g)
         } else {
             order
         };

@@ -127,8 +127,8 @@ use qc_ir::{
     Relation, Source, ValueId, Workload,
 };
 
-use crate::passes::fusion::known_dims;
 use crate::quant::{elem_datatype, value_elem};
+use crate::rewrite::known_dims;
 
 /// Precisions for operands the model says nothing about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -37,8 +37,7 @@ use std::collections::HashSet;
 use qc_ir::{AttrValue, DataType, Model, Op, OpKind, QuantOrigin, QuantParam, QuantSpec, Rounding, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError, PassWarning};
-use crate::passes::infer_datatypes::read_annotations;
-use crate::quant::{integer_op_specs, quantizer_spec};
+use crate::quant::{integer_op_specs, quantizer_spec, read_annotations};
 use crate::registry::PassInfo;
 
 pub const INFO: PassInfo = PassInfo {
@@ -57,7 +56,7 @@ impl Pass for AbsorbQuant {
     }
 
     fn run(&mut self, model: &mut Model, cx: &mut PassContext) -> Result<Changed, PassError> {
-        let mut changed = read_annotations(model, cx);
+        let mut changed = read_annotations(model, cx, INFO.name);
         let mut found: Vec<(ValueId, QuantSpec, &'static str)> = Vec::new();
         let mut psum = 0;
         for (_, op) in model.graph.ops() {

@@ -16,8 +16,9 @@
 
 use qc_ir::Model;
 
-use crate::check::{Facts, Finding, scales};
-use crate::pass::{Changed, Pass, PassContext, PassError, PassWarning};
+use crate::check::report::{needs_target, report};
+use crate::check::{Facts, scales};
+use crate::pass::{Changed, Pass, PassContext, PassError};
 use crate::registry::PassInfo;
 
 pub const INFO: PassInfo = PassInfo {
@@ -40,40 +41,5 @@ impl Pass for CheckScales {
         let facts = Facts::new(model, &target);
         report(cx, INFO.name, &scales::check(&facts));
         Ok(Changed::No)
-    }
-}
-
-/// The pipeline's target, or the error that says how to give one.
-pub(crate) fn needs_target(
-    cx: &PassContext,
-    pass: &'static str,
-) -> Result<std::sync::Arc<qc_ir::target::Target>, PassError> {
-    cx.target.clone().ok_or_else(|| PassError::Failed {
-        pass,
-        message: "this pass checks a model against a DLA target, and none was given".into(),
-        help: "run it through `qc check MODEL --target NAME|PATH`".into(),
-    })
-}
-
-/// Turns findings into warnings and counts them.
-pub(crate) fn report(cx: &mut PassContext, pass: &'static str, findings: &[Finding]) {
-    for f in findings {
-        cx.count(if f.severity == qc_ir::target::Severity::Error { "errors" } else { "warnings" }, 1);
-        let at = match (&f.node, &f.op_type) {
-            (Some(n), Some(t)) => format!("`{n}` ({t}): "),
-            _ => String::new(),
-        };
-        cx.warn(PassWarning {
-            pass,
-            code: f.rule.code().to_string(),
-            message: format!(
-                "{}: {at}{} [observed {}; allowed {}]",
-                f.severity.name(),
-                f.message,
-                f.observed,
-                f.allowed
-            ),
-            help: Some(f.hint.clone()),
-        });
     }
 }

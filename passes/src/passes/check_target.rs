@@ -15,9 +15,9 @@
 
 use qc_ir::Model;
 
+use crate::check::report::{needs_target, report};
 use crate::check::{Facts, Unit, limits};
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::check_scales::{needs_target, report};
 use crate::registry::PassInfo;
 
 pub const INFO: PassInfo = PassInfo {

@@ -25,9 +25,8 @@
 use qc_ir::{Graph, Model, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::eliminate_identity::captured_names;
-use crate::passes::quant_to_qcdq::new_value;
 use crate::registry::PassInfo;
+use crate::rewrite::{captured_names, new_value};
 
 pub const INFO: PassInfo = PassInfo {
     name: "duplicate-shared-weights",

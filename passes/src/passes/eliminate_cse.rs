@@ -30,8 +30,8 @@ use qc_ir::{AttrValue, Attribute, Model, Op, OpId, OpKind, ValueId};
 
 use crate::eval::Array;
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::eliminate_identity::{captured_names, stable_order};
 use crate::registry::PassInfo;
+use crate::rewrite::{captured_names, redirect_uses, stable_order};
 
 pub const INFO: PassInfo = PassInfo {
     name: "eliminate-common-subexpressions",
@@ -67,14 +67,6 @@ const NONDETERMINISTIC: [&str; 7] = [
     "Multinomial",
     "Bernoulli",
 ];
-
-/// Makes every reader of `from` read `to`.
-fn redirect(model: &mut Model, from: ValueId, to: ValueId) {
-    let g = &mut model.graph;
-    for (reader, slot) in g.value(from).uses().to_vec() {
-        g.set_input(reader, slot as usize, Some(to));
-    }
-}
 
 /// Whether `v` may disappear: not a graph input or output, not read by name from a body.
 fn replaceable(model: &Model, v: ValueId, captured: &std::collections::HashSet<String>) -> bool {
@@ -129,7 +121,7 @@ fn merge_initializers(model: &mut Model, captured: &std::collections::HashSet<St
         });
         match same {
             Some(keep) if replaceable(model, v, captured) => {
-                redirect(model, v, keep);
+                redirect_uses(&mut model.graph, v, keep);
                 dropped.push(v);
             }
             Some(_) => {}
@@ -199,7 +191,7 @@ fn merge_ops(model: &mut Model, captured: &std::collections::HashSet<String>) ->
         let kept: Vec<Option<ValueId>> = model.graph.op(keep).outputs().to_vec();
         for (from, to) in outs.iter().zip(&kept) {
             if let (Some(from), Some(to)) = (from, to) {
-                redirect(model, *from, *to);
+                redirect_uses(&mut model.graph, *from, *to);
             }
         }
         model.graph.remove_op(id);

@@ -19,6 +19,7 @@ use qc_ir::{AttrValue, Graph, Model, OpId, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
 use crate::registry::PassInfo;
+use crate::rewrite::{outer_names, subgraphs};
 
 pub const INFO: PassInfo = PassInfo {
     name: "eliminate-dead",
@@ -38,40 +39,6 @@ impl Pass for EliminateDead {
     fn run(&mut self, model: &mut Model, cx: &mut PassContext) -> Result<Changed, PassError> {
         let changed = eliminate(&mut model.graph, cx);
         Ok(Changed::from_bool(changed))
-    }
-}
-
-/// Names that `g`'s nested graphs read but do not define (their outer-scope references).
-pub(crate) fn captured_names(g: &Graph) -> HashSet<String> {
-    let mut defined: HashSet<&str> = HashSet::new();
-    for &v in g.inputs.iter().chain(&g.initializers).chain(&g.sparse_initializers) {
-        defined.insert(&g.value(v).name);
-    }
-    for (_, op) in g.ops() {
-        for v in op.outputs().iter().flatten() {
-            defined.insert(&g.value(*v).name);
-        }
-    }
-    let mut out = HashSet::new();
-    for (_, op) in g.ops() {
-        for v in op.inputs().iter().flatten() {
-            let name = &g.value(*v).name;
-            if !defined.contains(name.as_str()) {
-                out.insert(name.clone());
-            }
-        }
-        for_each_subgraph(op, &mut |sub| out.extend(captured_names(sub)));
-    }
-    out
-}
-
-fn for_each_subgraph(op: &qc_ir::Op, f: &mut dyn FnMut(&Graph)) {
-    for a in &op.attrs {
-        match &a.value {
-            AttrValue::Graph(g) => f(g),
-            AttrValue::Graphs(gs) => gs.iter().for_each(&mut *f),
-            _ => {}
-        }
     }
 }
 
@@ -95,8 +62,7 @@ fn eliminate(g: &mut Graph, cx: &mut PassContext) -> bool {
             }
             let op = g.op(op_id);
             work.extend(op.inputs().iter().flatten().copied());
-            let mut captured = HashSet::new();
-            for_each_subgraph(op, &mut |sub| captured.extend(captured_names(sub)));
+            let captured: HashSet<String> = subgraphs(op).flat_map(outer_names).collect();
             work.extend(captured.iter().filter_map(|n| g.find(n)));
         }
     }
@@ -227,5 +193,27 @@ mod tests {
         assert!(qc_ir::verify_model(&m).is_empty());
         let mut cx = PassContext::default();
         assert_eq!(EliminateDead.run(&mut m, &mut cx).unwrap(), Changed::No, "a second run changes nothing");
+    }
+
+    #[test]
+    fn a_value_a_body_returns_by_name_is_live() {
+        let mut m = qc_ir::text::parse_model(
+            "ir_version 8\nopset_import \"\" 13\n\ngraph @g(%x: f32[2], %c: bool[]) -> (%z: ?) {
+  %b = \"\"::Relu(%x)
+  %z = \"\"::If(%c) {
+    else_branch = graph @else() -> (%e: ?) {
+      %e = \"\"::Neg(%x)
+    },
+    then_branch = graph @then() -> (%b: ?) {
+    }
+  }
+}
+",
+        )
+        .unwrap();
+        let mut cx = PassContext::default();
+        assert_eq!(EliminateDead.run(&mut m, &mut cx).unwrap(), Changed::No);
+        assert_eq!(m.graph.op_count(), 2, "the Relu that `then` returns stays");
+        assert!(qc_ir::verify_model(&m).is_empty());
     }
 }

@@ -36,15 +36,14 @@
 //! `squeeze`, `unsqueeze`, `transpose`, `slice`, `pad`, `cast`, `concat`, `split`, `expand`,
 //! `mul`, `div`, `add`, `sub`), and `kept-graph-output`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use qc_ir::{AttrValue, ElemType, Graph, Model, Op, OpId, ValueId, ValueType};
+use qc_ir::{ElemType, Model, Op, ValueId, ValueType};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::eliminate_dead;
-use crate::passes::quant_to_qcdq::{NewOp, rebuild};
 use crate::quant::{const_array, value_elem};
 use crate::registry::PassInfo;
+use crate::rewrite::{Rewrite, captured_names, redirect_uses, stable_order};
 
 pub const INFO: PassInfo = PassInfo {
     name: "eliminate-identity",
@@ -64,40 +63,6 @@ impl Pass for EliminateIdentity {
     fn run(&mut self, model: &mut Model, cx: &mut PassContext) -> Result<Changed, PassError> {
         Ok(Changed::from_bool(eliminate(model, cx)))
     }
-}
-
-/// Names that the bodies of `g`'s ops read from an enclosing scope.
-pub(crate) fn captured_names(g: &Graph) -> HashSet<String> {
-    let mut out = HashSet::new();
-    for (_, op) in g.ops() {
-        for a in &op.attrs {
-            match &a.value {
-                AttrValue::Graph(sub) => out.extend(eliminate_dead::captured_names(sub)),
-                AttrValue::Graphs(subs) => {
-                    subs.iter().for_each(|s| out.extend(eliminate_dead::captured_names(s)))
-                }
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
-/// The ops in program order when that order is topological (it is in every valid model), else
-/// in some topological order; `None` for a cyclic graph.
-pub(crate) fn stable_order(g: &Graph) -> Option<Vec<OpId>> {
-    let mut written: HashSet<ValueId> = HashSet::new();
-    let mut order = Vec::with_capacity(g.op_count());
-    for (id, op) in g.ops() {
-        let ready =
-            op.inputs().iter().flatten().all(|v| g.value(*v).producer().is_none() || written.contains(v));
-        if !ready {
-            return g.topo_order().ok();
-        }
-        written.extend(op.outputs().iter().flatten().copied());
-        order.push(id);
-    }
-    Some(order)
 }
 
 /// The element type and fully known shape of a value (declared, or from its initializer).
@@ -278,7 +243,8 @@ fn eliminate(model: &mut Model, cx: &mut PassContext) -> bool {
     let captured = captured_names(&model.graph);
     // Producers before readers, so that an op made to write a graph output is never removed later.
     let Some(ids) = stable_order(&model.graph) else { return false };
-    let mut renames: HashMap<OpId, Vec<(ValueId, ValueId)>> = HashMap::new();
+    // Producers made to write a graph output, applied at the end in one rebuild.
+    let mut renames = Rewrite::default();
     let mut renamed: HashSet<ValueId> = HashSet::new();
     let mut changed = false;
     for id in ids {
@@ -297,42 +263,21 @@ fn eliminate(model: &mut Model, cx: &mut PassContext) -> bool {
                 && !g.initializers.contains(&x)
                 && !renamed.contains(&x)
                 && !captured.contains(&g.value(x).name);
-            let Some(p) = producer.filter(|_| ok) else {
+            if !ok || !renames.replace_uses(g, y, x) {
                 cx.count("kept-graph-output", 1);
                 continue;
-            };
+            }
             g.remove_op(id);
-            for (reader, slot) in g.value(x).uses().to_vec() {
-                g.set_input(reader, slot as usize, Some(y));
-            }
+            redirect_uses(g, x, y);
             renamed.insert(x);
-            renames.entry(p).or_default().push((x, y));
         } else {
-            for (reader, slot) in g.value(y).uses().to_vec() {
-                g.set_input(reader, slot as usize, Some(x));
-            }
+            redirect_uses(g, y, x);
             g.remove_op(id);
         }
         cx.count(kind, 1);
         changed = true;
     }
-    if !renames.is_empty() {
-        let g = &mut model.graph;
-        let replace: HashMap<OpId, Vec<NewOp>> = renames
-            .into_iter()
-            .map(|(p, pairs)| {
-                let op = g.op(p).clone();
-                let ins = op.inputs().to_vec();
-                let outs = op
-                    .outputs()
-                    .iter()
-                    .map(|o| o.map(|v| pairs.iter().find(|(from, _)| *from == v).map_or(v, |(_, to)| *to)))
-                    .collect();
-                (p, vec![(op, ins, outs)])
-            })
-            .collect();
-        rebuild(g, replace);
-    }
+    renames.apply(&mut model.graph);
     changed
 }
 

@@ -35,10 +35,10 @@
 use qc_ir::{AttrValue, ElemType, Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::fusion::{
+use crate::registry::PassInfo;
+use crate::rewrite::{
     Readers, Rewrite, add_float, float_const, input, is_onnx, known_dims, rank, sole_output,
 };
-use crate::registry::PassInfo;
 
 pub const INFO: PassInfo = PassInfo {
     name: "fuse-bn-into-conv",
@@ -415,7 +415,7 @@ fn apply(model: &mut Model, rw: &mut Rewrite, p: Plan, cx: &mut PassContext) -> 
             rw.set(p.bn, vec![]);
         }
     }
-    rw.candidates.extend(p.old);
+    rw.drop_if_unused(p.old);
     cx.count(p.kind, 1);
     Some(())
 }

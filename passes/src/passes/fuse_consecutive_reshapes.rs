@@ -21,8 +21,8 @@
 use qc_ir::{Graph, Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::fusion::{Readers, Rewrite, add_ints, input, is_onnx, known_dims, sole_output};
 use crate::registry::PassInfo;
+use crate::rewrite::{Readers, Rewrite, add_ints, input, is_onnx, known_dims, sole_output};
 
 pub const INFO: PassInfo = PassInfo {
     name: "fuse-consecutive-reshapes",
@@ -108,7 +108,7 @@ impl Pass for FuseConsecutiveReshapes {
             op.name = old.name.clone();
             for &id in before.iter().chain([&last]) {
                 let o = g.op(id);
-                rw.candidates.extend(o.inputs().iter().flatten().copied().filter(|&v| v != x));
+                rw.drop_if_unused(o.inputs().iter().flatten().copied().filter(|&v| v != x));
             }
             rw.set(last, vec![(op, vec![Some(x), Some(s)], vec![Some(y)])]);
             for &id in &before {

@@ -20,8 +20,8 @@
 use qc_ir::{AttrValue, Graph, Model, Op, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::fusion::{Readers, Rewrite, input, is_onnx, rank, sole_output};
 use crate::registry::PassInfo;
+use crate::rewrite::{Readers, Rewrite, input, is_onnx, rank, sole_output};
 
 pub const INFO: PassInfo = PassInfo {
     name: "fuse-consecutive-transposes",
@@ -111,13 +111,13 @@ fn sweep(g: &mut Graph, cx: &mut PassContext, count_kept: bool) -> bool {
         }
         let p: Vec<usize> = p2.iter().map(|&i| p1[i]).collect();
         let identity = p.iter().enumerate().all(|(i, &j)| i == j);
-        rw.candidates.push(mid);
+        rw.drop_if_unused([mid]);
         let readers_free = g.value(out).uses().iter().all(|(r, _)| !rw.touches(*r));
         if identity && readers_free && can_rewire(g, &readers, out) {
             rw.set(id1, vec![]);
             rw.set(id2, vec![]);
             rewire.push((out, x));
-            rw.candidates.push(out);
+            rw.drop_if_unused([out]);
             stats.1 += 1;
         } else {
             let mut op = t2.clone();

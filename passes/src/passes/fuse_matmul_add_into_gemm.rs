@@ -20,8 +20,8 @@
 use qc_ir::{Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::fusion::{Readers, Rewrite, float_const, input, is_onnx, known_dims, rank, sole_output};
 use crate::registry::PassInfo;
+use crate::rewrite::{Readers, Rewrite, float_const, input, is_onnx, known_dims, rank, sole_output};
 
 pub const INFO: PassInfo = PassInfo {
     name: "fuse-matmul-add-into-gemm",
@@ -72,7 +72,7 @@ impl Pass for FuseMatmulAddIntoGemm {
             gemm.name = mm.name.clone();
             rw.set(p.mm, vec![]);
             rw.set(p.add, vec![(gemm, vec![Some(p.a), Some(p.w), Some(p.bias)], vec![Some(p.out)])]);
-            rw.candidates.push(p.mid);
+            rw.drop_if_unused([p.mid]);
             cx.count("fused", 1);
         }
         let changed = !rw.is_empty();

@@ -22,10 +22,9 @@
 use qc_ir::{AttrValue, Dim, ElemType, Graph, Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::fusion::{Readers, Rewrite, add_float, float_const, input, is_onnx, sole_output};
-use crate::passes::quant_to_qcdq::shape_in;
 use crate::quant::value_elem;
 use crate::registry::PassInfo;
+use crate::rewrite::{Readers, Rewrite, add_float, float_const, input, is_onnx, shape_in, sole_output};
 
 pub const INFO: PassInfo = PassInfo {
     name: "fuse-mul-add-into-bn",
@@ -88,7 +87,7 @@ impl Pass for FuseMulAddIntoBn {
             bn.name = add.name.clone();
             rw.set(p.mul, vec![]);
             rw.set(p.add, vec![(bn, vec![Some(p.x), Some(s), Some(b), Some(m), Some(v)], vec![Some(p.y)])]);
-            rw.candidates.extend(p.old);
+            rw.drop_if_unused(p.old);
             cx.count("fused", 1);
         }
         let changed = !rw.is_empty();

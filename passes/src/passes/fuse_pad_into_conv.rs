@@ -25,9 +25,8 @@
 use qc_ir::{AttrValue, Graph, Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::fusion::{Readers, float_const, input, int_const, is_onnx, sole_output};
-use crate::passes::quant_to_qcdq::drop_unused;
 use crate::registry::PassInfo;
+use crate::rewrite::{Readers, drop_unused, float_const, input, int_const, is_onnx, sole_output};
 
 pub const INFO: PassInfo = PassInfo {
     name: "fuse-pad-into-conv",

@@ -15,9 +15,8 @@
 use qc_ir::{AttrValue, Model, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::fusion::{Readers, input, is_onnx, rank, sole_output};
-use crate::passes::quant_to_qcdq::drop_unused;
 use crate::registry::PassInfo;
+use crate::rewrite::{Readers, drop_unused, input, is_onnx, rank, sole_output};
 
 pub const INFO: PassInfo = PassInfo {
     name: "fuse-transpose-into-gemm",

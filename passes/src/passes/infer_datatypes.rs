@@ -40,7 +40,7 @@
 use qc_ir::{AttrValue, DataType, Model, Op, QuantOrigin, QuantParam, QuantSpec, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError, PassWarning};
-use crate::quant::{datatype_of, quantizer_spec};
+use crate::quant::{datatype_of, quantizer_spec, read_annotations};
 use crate::registry::{PassInfo, PassOptions};
 use crate::shape::channels_last::DOMAIN as CHANNELS_LAST;
 
@@ -98,7 +98,7 @@ impl Pass for InferDatatypes {
     }
 
     fn run(&mut self, model: &mut Model, cx: &mut PassContext) -> Result<Changed, PassError> {
-        let mut changed = read_annotations(model, cx);
+        let mut changed = read_annotations(model, cx, INFO.name);
         let order: Vec<_> = model.graph.ops().map(|(id, _)| id).collect();
         let mut rounds = 0;
         loop {
@@ -248,33 +248,4 @@ pub fn mac_result(ins: &[DataType], negation: bool) -> Option<DataType> {
     } else {
         None
     }
-}
-
-/// Turns `finn_datatype` annotations into specs. Returns whether any spec was set.
-pub(crate) fn read_annotations(model: &mut Model, cx: &mut PassContext) -> bool {
-    let mut found = Vec::new();
-    for a in &model.graph.quantization_annotations {
-        let Some(name) = &a.tensor_name else { continue };
-        let Some(e) = a.entries.iter().find(|e| e.key == "finn_datatype") else { continue };
-        let Some(v) = model.graph.find(name) else { continue };
-        match DataType::parse(&e.value) {
-            Some(dt) => found.push((v, dt)),
-            None => cx.warn(PassWarning {
-                pass: INFO.name,
-                code: "qc::datatypes::bad_annotation".into(),
-                message: format!("tensor `{name}` is annotated with `{}`, which is not a QONNX datatype", e.value),
-                help: Some("QONNX datatypes are INT<n>, UINT<n>, BIPOLAR, TERNARY, BINARY, FIXED<w,i>, SCALEDINT<n>, FLOAT<e,m,bias>, FLOAT32, FLOAT16".into()),
-            }),
-        }
-    }
-    let mut changed = false;
-    for (v, dt) in found {
-        let slot = &mut model.graph.value_mut(v).quant;
-        if slot.is_none() {
-            *slot = Some(QuantSpec::dtype_only(dt, QuantOrigin::Annotation));
-            cx.count("annotations-read", 1);
-            changed = true;
-        }
-    }
-    changed
 }

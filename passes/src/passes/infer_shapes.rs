@@ -38,9 +38,6 @@
 //! Statistics: `values-inferred`, `values-refined`, `ops-unsupported`, `shape-errors`,
 //! `shape-conflicts`, and `bodies-inferred` when the graph has subgraphs.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
-
 use qc_ir::tensor::SharedResolver;
 use qc_ir::{
     AttrValue, Const, DataResolver, Dim, ElemType, Graph, Model, Op, OpId, Shape, TypeInfo, ValueId,
@@ -49,6 +46,7 @@ use qc_ir::{
 
 use crate::pass::{Changed, Pass, PassContext, PassError, PassWarning};
 use crate::registry::PassInfo;
+use crate::rewrite::{subgraphs, visit_order};
 use crate::shape::control::{self, BodyInputs};
 use crate::shape::{ShapeError, TypeFact, infer_op};
 
@@ -160,79 +158,6 @@ fn type_of_fact(f: &TypeFact, old: Option<&TypeInfo>) -> TypeInfo {
         }),
         denotation: old.and_then(|t| t.denotation.clone()),
     }
-}
-
-/// The graphs an op holds in its attributes.
-pub(crate) fn subgraphs(op: &Op) -> impl Iterator<Item = &Graph> {
-    op.attrs.iter().flat_map(|a| match &a.value {
-        AttrValue::Graph(g) => std::slice::from_ref(g.as_ref()),
-        AttrValue::Graphs(gs) => gs.as_slice(),
-        _ => &[],
-    })
-}
-
-/// Adds to `out` the names `g` reads from enclosing graphs: inputs of its ops (and of its nested
-/// graphs' ops) and outputs that `g` does not define.
-fn captured_names(g: &Graph, out: &mut HashSet<String>) {
-    let defined = g.defined_values();
-    let outer = |name: &str| g.find(name).is_none_or(|v| !defined[v.index()]);
-    let mut inner = HashSet::new();
-    for (_, op) in g.ops() {
-        for v in op.inputs().iter().flatten() {
-            if !defined[v.index()] {
-                out.insert(g.value(*v).name.clone());
-            }
-        }
-        for sub in subgraphs(op) {
-            captured_names(sub, &mut inner);
-        }
-    }
-    out.extend(inner.into_iter().filter(|n| outer(n)));
-    for &v in &g.outputs {
-        if !defined[v.index()] {
-            out.insert(g.value(v).name.clone());
-        }
-    }
-}
-
-/// The order to visit `g`'s ops in: topological, counting the values an op's subgraphs read
-/// from `g` as inputs of the op; program order among independent ops (or for a cycle).
-pub(crate) fn visit_order(g: &Graph) -> Vec<OpId> {
-    let program: Vec<OpId> = g.ops().map(|(id, _)| id).collect();
-    if !g.ops().any(|(_, op)| subgraphs(op).next().is_some()) {
-        return g.topo_order().unwrap_or(program);
-    }
-    let pos: HashMap<OpId, usize> = program.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-    let n = program.len();
-    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut indeg = vec![0usize; n];
-    for (k, (_, op)) in g.ops().enumerate() {
-        let mut names = HashSet::new();
-        for sub in subgraphs(op) {
-            captured_names(sub, &mut names);
-        }
-        let reads = op.inputs().iter().flatten().copied().chain(names.iter().filter_map(|name| g.find(name)));
-        let mut preds: Vec<usize> =
-            reads.filter_map(|v| g.value(v).producer()).filter_map(|p| pos.get(&p).copied()).collect();
-        preds.sort_unstable();
-        preds.dedup();
-        for p in preds.into_iter().filter(|&p| p != k) {
-            succs[p].push(k);
-            indeg[k] += 1;
-        }
-    }
-    let mut ready: BinaryHeap<Reverse<usize>> = (0..n).filter(|&k| indeg[k] == 0).map(Reverse).collect();
-    let mut order = Vec::with_capacity(n);
-    while let Some(Reverse(k)) = ready.pop() {
-        order.push(program[k]);
-        for &s in &succs[k] {
-            indeg[s] -= 1;
-            if indeg[s] == 0 {
-                ready.push(Reverse(s));
-            }
-        }
-    }
-    if order.len() == n { order } else { program }
 }
 
 /// The values visible from the graphs enclosing the one being inferred, innermost first.

@@ -50,13 +50,11 @@ use std::collections::HashMap;
 
 use qc_ir::{AttrValue, ElemType, Graph, Model, Op, OpId, OpKind, OpsetImport, ValueId};
 
-use super::quant_to_qcdq::{
-    NewOp, add_const, constant, drop_unused_constants, elem_in, int_range, rebuild, report_kept, shape_in,
-};
 use crate::eval::{Array, eval_op};
-use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::quant::const_array;
+use crate::pass::{Changed, Pass, PassContext, PassError, report_kept};
+use crate::quant::{const_array, int_range};
 use crate::registry::PassInfo;
+use crate::rewrite::{NewOp, add_const, constant, drop_unused_constants, elem_in, rebuild, shape_in};
 
 pub const INFO: PassInfo = PassInfo {
     name: "qcdq-to-quant",

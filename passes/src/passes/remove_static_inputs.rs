@@ -15,6 +15,7 @@
 
 use qc_ir::Model;
 
+use crate::opset::raise_ir_for_initializers;
 use crate::pass::{Changed, Pass, PassContext, PassError};
 use crate::registry::PassInfo;
 
@@ -49,9 +50,7 @@ impl Pass for RemoveStaticInputs {
                 g.value_info.push(v);
             }
         }
-        if model.ir_version.is_some_and(|v| v < 4) {
-            model.ir_version = Some(4);
-        }
+        raise_ir_for_initializers(model);
         cx.count("inputs-removed", (before - model.graph.inputs.len()) as u64);
         Ok(Changed::Yes)
     }

@@ -32,9 +32,8 @@
 use qc_ir::{AttrValue, ElemType, Graph, Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
-use crate::passes::fusion::{Rewrite, add_float, input, is_onnx, known_dims, sole_output};
-use crate::passes::quant_to_qcdq::{elem_in, shape_in};
 use crate::registry::PassInfo;
+use crate::rewrite::{Rewrite, add_float, elem_in, input, is_onnx, known_dims, shape_in, sole_output};
 
 pub const INFO: PassInfo = PassInfo {
     name: "replace-avgpool-with-conv",
