@@ -4,6 +4,7 @@
 //!   ([`OpId`]), graph inputs, outputs and initializers, nested graphs for If/Loop/Scan.
 //! - [`Op`]: an op with its attributes kept verbatim; known ops ([`OpKind`], [`SCHEMAS`]) have
 //!   checked arity, attribute kinds and typed views.
+//! - [`dims`]: the dims of a value and their element count, checked, read one way everywhere.
 //! - [`Tensor`]: constant data as zero-copy bytes or an external reference resolved lazily.
 //! - [`QuantSpec`]: one quantization description for every dialect.
 //! - [`verify`]: the verifier, which reports every problem at once.
@@ -14,6 +15,7 @@
 //! Invariants: this crate does no I/O, and knows nothing about protobuf, the CLI or terminals.
 
 pub mod attr;
+pub mod dims;
 pub mod graph;
 pub mod hash;
 pub mod loops;
@@ -27,6 +29,7 @@ pub mod types;
 pub mod verify;
 
 pub use attr::{AttrKind, AttrValue, Attribute};
+pub use dims::DimsError;
 pub use graph::{Const, DeclList, DeclOverride, Graph, OpId, TensorAnnotation, Use, Value, ValueId};
 pub use loops::{Compute, LoopDim, LoopNest, NotLowered, Operand, PsumRule, Relation, Source, Workload};
 pub use model::{Function, Model, OpsetImport, TrainingInfo};

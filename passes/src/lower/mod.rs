@@ -127,7 +127,6 @@ use qc_ir::{
     Relation, Source, ValueId, Workload,
 };
 
-use crate::passes::fusion::known_dims;
 use crate::quant::{elem_datatype, value_elem};
 
 /// Precisions for operands the model says nothing about.
@@ -555,7 +554,7 @@ impl Cx<'_> {
     /// The known dims of `v`.
     pub(crate) fn dims(&self, v: ValueId) -> Res<Vec<u64>> {
         let g = &self.model.graph;
-        known_dims(g, v).map(|d| d.into_iter().map(|x| x as u64).collect()).ok_or_else(|| {
+        qc_ir::dims::known(g, v).map_err(|_| {
             format!(
                 "the shape of `{}` is not known: shape inference could not follow the ops before it (when they compute constants, `qc optimize` folds them first: lower its output)",
                 g.value(v).name

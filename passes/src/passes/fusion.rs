@@ -1,13 +1,13 @@
-//! Helpers shared by the `fuse-*` passes: who reads a value, constants, known dims, and
-//! replacing ops in place.
+//! Helpers shared by the `fuse-*` passes: who reads a value, constants, and replacing ops in
+//! place.
 
 use std::collections::{HashMap, HashSet};
 
-use qc_ir::{Dim, ElemType, Graph, Model, Op, OpId, ValueId};
+use qc_ir::{ElemType, Graph, Model, Op, OpId, ValueId};
 
 use crate::eval::Array;
 use crate::passes::eliminate_identity::captured_names;
-use crate::passes::quant_to_qcdq::{NewOp, drop_unused, rebuild, shape_in};
+use crate::passes::quant_to_qcdq::{NewOp, drop_unused, rebuild};
 use crate::quant::const_array;
 
 /// What a fusion needs to know about the main graph: the names its subgraphs read from it.
@@ -54,22 +54,6 @@ pub(crate) fn sole_output(op: &Op) -> Option<ValueId> {
         return None;
     }
     outs.first().copied().flatten()
-}
-
-/// A value's dims when they are all known numbers.
-pub(crate) fn known_dims(g: &Graph, v: ValueId) -> Option<Vec<usize>> {
-    shape_in(g, v)?
-        .iter()
-        .map(|d| match d {
-            Dim::Known(n) => usize::try_from(*n).ok(),
-            _ => None,
-        })
-        .collect()
-}
-
-/// A value's rank, when known.
-pub(crate) fn rank(g: &Graph, v: ValueId) -> Option<usize> {
-    shape_in(g, v).map(|d| d.len())
 }
 
 /// A float constant's element type, dims and values as `f64`.

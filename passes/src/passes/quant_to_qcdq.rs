@@ -57,6 +57,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use qc_ir::dims;
 use qc_ir::{
     AttrValue, Const, Dim, ElemType, Graph, Model, Op, OpId, OpKind, OpsetImport, Shape, TypeInfo, ValueId,
     ValueType,
@@ -224,18 +225,6 @@ pub(crate) fn elem_in(g: &Graph, v: ValueId) -> Option<ElemType> {
     }
     match val.ty.as_ref()?.ty.as_ref()? {
         ValueType::Tensor { elem, .. } => *elem,
-        _ => None,
-    }
-}
-
-/// A value's dims, from its constant or declared type (`None`: rank unknown).
-pub(crate) fn shape_in(g: &Graph, v: ValueId) -> Option<Vec<Dim>> {
-    let val = g.value(v);
-    if let Some(t) = val.tensor() {
-        return Some(t.dims.iter().map(|&d| Dim::Known(d.max(0) as u64)).collect());
-    }
-    match val.ty.as_ref()?.ty.as_ref()? {
-        ValueType::Tensor { shape: Some(s), .. } => Some(s.dims.clone()),
         _ => None,
     }
 }
@@ -537,7 +526,7 @@ pub(crate) fn upgrade_graph(g: &mut Graph, from: i64, to: i64) -> Result<usize, 
             }
             "Softmax" | "LogSoftmax" | "Hardmax" if crosses(13) => {
                 let Ok(axis) = op.attr_int("axis", 1) else { return no_form("`axis` must be an int") };
-                let Some(rank) = x.and_then(|x| shape_in(g, x)).map(|s| s.len() as i64) else {
+                let Some(rank) = x.and_then(|x| dims::rank(g, x)).map(|r| r as i64) else {
                     return no_form("the input's rank is unknown, so the opset-13 axis cannot be chosen");
                 };
                 let a = if axis < 0 { axis + rank } else { axis };
@@ -634,7 +623,7 @@ fn classify(model: &Model, id: OpId) -> Result<Plan, (Keep, String)> {
     if s_vals.is_empty() || s_vals.iter().any(|&v| !(v.is_finite() && v > 0.0)) {
         return Err((Keep::Scale, "scale not positive and finite".into()));
     }
-    let x_shape = shape_in(g, x);
+    let x_shape = dims::of(g, x);
     for (what, dims) in [("scale", &s_dims), ("zero point", &z_dims), ("bitwidth", &b_dims)] {
         if !fits_input(x_shape.as_deref(), dims) {
             let xs = x_shape.as_ref().map_or("unknown".to_string(), |d| {
