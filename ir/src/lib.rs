@@ -9,7 +9,8 @@
 //! - [`QuantSpec`]: one quantization description for every dialect.
 //! - [`verify`]: the verifier, which reports every problem at once.
 //! - [`LoopNest`]: one compute layer as a typed, quantized loop nest ([`loops`]), the form the
-//!   mapping and cost backends read; a [`Workload`] is a model's layers.
+//!   mapping and cost backends read; a [`Workload`] is a model's layers. [`loop_verify`] checks
+//!   workloads and reports every problem at once.
 //! - [`target`]: DLA target descriptions (ops, limits, scale rules) as `qc check` reads them.
 //!
 //! Invariants: this crate does no I/O, and knows nothing about protobuf, the CLI or terminals.
@@ -18,6 +19,7 @@ pub mod attr;
 pub mod dims;
 pub mod graph;
 pub mod hash;
+pub mod loop_verify;
 pub mod loops;
 pub mod model;
 pub mod op;
@@ -31,6 +33,7 @@ pub mod verify;
 pub use attr::{AttrKind, AttrValue, Attribute};
 pub use dims::DimsError;
 pub use graph::{Const, DeclList, DeclOverride, Graph, OpId, TensorAnnotation, Use, Value, ValueId};
+pub use loop_verify::{LoopError, verify_workload};
 pub use loops::{Compute, LoopDim, LoopNest, NotLowered, Operand, PsumRule, Relation, Source, Workload};
 pub use model::{Function, Model, OpsetImport, TrainingInfo};
 pub use op::{AttrError, Family, Op, OpKind, OpSchema, SCHEMAS};
