@@ -79,6 +79,8 @@ pub struct WorkloadArgs {
     pub psum_bits: Option<String>,
     #[command(flatten)]
     pub shapes: crate::input_shapes::InputShapeArgs,
+    #[command(flatten)]
+    pub shape_errors: crate::shape_errors::ShapeErrorArgs,
 }
 
 impl WorkloadArgs {
@@ -191,6 +193,7 @@ pub fn workload_with(args: &WorkloadArgs, before: &Before) -> miette::Result<Low
         let nodes = model.graph.op_count();
         let pipeline = Pipeline::parse(DEFAULT_PIPELINE).expect("the default pipeline parses");
         let report = PassManager::new(pipeline, quiet())?.run(&mut model, &mut |_, _| {})?;
+        args.shape_errors.refuse(&report.warnings)?;
         warnings.extend(report.warnings.into_iter().map(miette::Report::new));
         optimized = optimize_summary(&hist, nodes, &model);
     }
@@ -213,6 +216,7 @@ pub fn workload_with(args: &WorkloadArgs, before: &Before) -> miette::Result<Low
     let pipeline =
         Pipeline::parse(&format!("{LOWER_PIPELINE}{options}")).expect("the lowering pipeline parses");
     let report = PassManager::new(pipeline, quiet())?.run(&mut model, &mut |_, _| {})?;
+    args.shape_errors.refuse(&report.warnings)?;
     warnings.extend(report.warnings.into_iter().map(miette::Report::new));
     Ok(Lowered { workload: report.workload.unwrap_or_default(), warnings, assumed, placement, optimized })
 }

@@ -54,6 +54,8 @@ pub struct OptimizeArgs {
     pub fold_quant_weights: bool,
     #[command(flatten)]
     pub shapes: crate::input_shapes::InputShapeArgs,
+    #[command(flatten)]
+    pub shape_errors: crate::shape_errors::ShapeErrorArgs,
     /// Remove every doc string (model, graphs, nodes, values, tensors): the spelling of a
     /// `clear-descriptions` pass at the start of the pipeline.
     #[arg(long)]
@@ -199,6 +201,7 @@ pub fn run(
     let result = manager.run(&mut model, &mut after);
     err.write_all(dumps.as_bytes()).map_err(io)?;
     let report = result?;
+    args.shape_errors.refuse(&report.warnings)?;
     let ir_raised = raise_ir_for_initializers(&mut model);
     let layout =
         crate::write::write_model(&mut model, output, model_path.parent(), crate::write::MAX_INLINE_BYTES)
