@@ -6,7 +6,9 @@
 //! write or analyse as if it were fine: `optimize`, `convert`, `lower`, `evaluate`, `cost` and
 //! `check` fail with exit 2 and write nothing, unless `--allow-shape-errors` is given (then the
 //! errors stay warnings). An op qc has no rule for (`qc::shape::unsupported_op`) is not a
-//! contradiction and never stops a command; `qc inspect` lists contradictions in its summary.
+//! contradiction and never stops a command, and neither is a finding inside an If, Loop or Scan
+//! body: a branch that does not run for the model's inputs need not fit them (onnxruntime runs
+//! such models). `qc inspect` lists contradictions in its summary.
 
 use qc_passes::PassWarning;
 
@@ -59,9 +61,13 @@ pub struct ShapeErrors {
     problems: Vec<Contradiction>,
 }
 
-/// The warnings that are contradictions.
+/// The warnings that are contradictions: of the main graph (`infer-shapes` starts the message
+/// of a finding inside a body with the body's path, ``subgraph `...` of op `...`: ``).
 pub fn contradictions(warnings: &[PassWarning]) -> Vec<&PassWarning> {
-    warnings.iter().filter(|w| CONTRADICTIONS.contains(&w.code.as_str())).collect()
+    warnings
+        .iter()
+        .filter(|w| CONTRADICTIONS.contains(&w.code.as_str()) && !w.message.starts_with("subgraph `"))
+        .collect()
 }
 
 impl ShapeErrorArgs {
@@ -102,6 +108,11 @@ mod tests {
             "shape inference found 1 contradiction(s) in the model: conv: the weight has rank 2, the input rank 4"
         );
         assert_eq!(e.problems[0].code, "qc::shape::rank");
+        let in_a_branch = warning(
+            "qc::shape::incompatible",
+            "subgraph `else_branch` of op `if0`: squeeze: cannot squeeze axis 2 of size 2",
+        );
+        assert!(strict.refuse(std::slice::from_ref(&in_a_branch)).is_ok());
         let lenient = ShapeErrorArgs { allow_shape_errors: true };
         assert!(lenient.refuse(&[unsupported, rank]).is_ok());
     }
