@@ -41,6 +41,8 @@ pub struct CheckArgs {
     pub placement: bool,
     #[command(flatten)]
     pub shapes: crate::input_shapes::InputShapeArgs,
+    #[command(flatten)]
+    pub shape_errors: crate::shape_errors::ShapeErrorArgs,
     /// Kinds of finding rendered in full (the global `--max-diagnostics`).
     #[arg(skip = 6usize)]
     pub max_diagnostics: usize,
@@ -73,6 +75,7 @@ pub fn check_file(args: &CheckArgs) -> miette::Result<Checked> {
     let options = ManagerOptions { verify_each: false, stop_after: None };
     let run =
         PassManager::new(pipeline, options)?.with_target(target.clone()).run(&mut model, &mut |_, _| {})?;
+    args.shape_errors.refuse(&run.warnings)?;
     // Conflicting quantization descriptions are findings (`scale-mismatch`), not warnings.
     warnings.extend(
         run.warnings.into_iter().filter(|w| w.code != "qc::quant::conflict").map(miette::Report::new),

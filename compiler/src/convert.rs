@@ -60,6 +60,8 @@ pub struct ConvertArgs {
     pub no_mmap: bool,
     #[command(flatten)]
     pub shapes: crate::input_shapes::InputShapeArgs,
+    #[command(flatten)]
+    pub shape_errors: crate::shape_errors::ShapeErrorArgs,
 }
 
 /// The quantization style to convert to.
@@ -115,6 +117,7 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
     let pipeline = Pipeline::parse(&format!("infer-shapes,{pass}"))?;
     let mut manager = PassManager::new(pipeline, ManagerOptions { verify_each: true, stop_after: None })?;
     let report = manager.run(&mut model, &mut |_, _| {})?;
+    args.shape_errors.refuse(&report.warnings)?;
     warnings.extend(report.warnings.iter().cloned().map(miette::Report::new));
     let stats = report.totals().get(pass).map(|t| t.stats.clone()).unwrap_or_default();
 

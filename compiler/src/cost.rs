@@ -39,6 +39,8 @@ pub struct CostArgs {
     pub no_mmap: bool,
     #[command(flatten)]
     pub shapes: crate::input_shapes::InputShapeArgs,
+    #[command(flatten)]
+    pub shape_errors: crate::shape_errors::ShapeErrorArgs,
 }
 
 /// Runs `qc cost`; returns the warnings to print.
@@ -52,6 +54,7 @@ pub fn run(args: &CostArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<
     let mut model = loaded.model;
     let assumed = args.shapes.resolve(&mut model)?;
     let report = cost::preprocess(&mut model, ManagerOptions { verify_each: false, stop_after: None })?;
+    args.shape_errors.refuse(&report.warnings)?;
     warnings.extend(report.warnings.into_iter().map(miette::Report::new));
     let opts = CostOptions { discount_sparsity: !args.no_discount_sparsity, extended: args.extended };
     let result = cost::inference_cost(&model, &opts);

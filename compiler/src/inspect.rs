@@ -60,6 +60,10 @@ pub struct InspectReport {
     pub functions: usize,
     pub metadata: BTreeMap<String, String>,
     pub warnings: Vec<String>,
+    /// Contradictions shape inference finds in the model (`code: node: message`), which the
+    /// other commands refuse without `--allow-shape-errors`; omitted when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shape_errors: Vec<String>,
     /// With `--quant`: every value with a datatype, after `infer-shapes`, `absorb-quant` and
     /// `infer-datatypes`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -102,6 +106,18 @@ fn param_summary(p: &qc_ir::QuantParam) -> String {
             format!("axis {axis}, blocks of {block_size}: {} values {}", values.len(), range(values))
         }
     }
+}
+
+/// The contradictions `infer-shapes` finds in the model (run on a copy), as `code: message`.
+pub fn shape_errors(model: &Model) -> Result<Vec<String>, qc_passes::ManagerError> {
+    let mut m = model.clone();
+    let pipeline = qc_passes::Pipeline::parse("infer-shapes").expect("the pipeline parses");
+    let opts = qc_passes::ManagerOptions { verify_each: false, stop_after: None };
+    let report = qc_passes::PassManager::new(pipeline, opts)?.run(&mut m, &mut |_, _| {})?;
+    Ok(crate::shape_errors::contradictions(&report.warnings)
+        .into_iter()
+        .map(|w| format!("{}: {}", w.code, w.message))
+        .collect())
 }
 
 /// Runs [`QUANT_PIPELINE`] on a copy of the model and lists every value with a datatype: graph
@@ -252,6 +268,7 @@ pub fn inspect(loaded: &Loaded, file: &str) -> InspectReport {
         functions: m.functions.len(),
         metadata: m.metadata.iter().map(|e| (e.key.clone(), e.value.clone())).collect(),
         warnings: loaded.warnings.iter().map(|w| w.to_string()).collect(),
+        shape_errors: Vec::new(),
         quant_values: None,
     }
 }
@@ -436,6 +453,16 @@ pub fn render_text(r: &InspectReport) -> String {
         let _ = writeln!(s, "\nmetadata");
         for (k, v) in &r.metadata {
             let _ = writeln!(s, "  {k} = {v}");
+        }
+    }
+    if !r.shape_errors.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nshape errors {} (other commands refuse the model without --allow-shape-errors)",
+            r.shape_errors.len()
+        );
+        for e in &r.shape_errors {
+            let _ = writeln!(s, "  {e}");
         }
     }
     s

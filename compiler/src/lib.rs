@@ -37,6 +37,7 @@ pub mod optimize;
 pub mod progress;
 pub mod report_diagnostics;
 pub mod run;
+pub mod shape_errors;
 pub mod sweep;
 pub mod targets;
 pub mod write;

@@ -21,6 +21,21 @@ use crate::load::{self, LoadOptions};
 pub const LOWER_PIPELINE: &str =
     "remove-static-inputs,infer-shapes,absorb-quant,propagate-scales,lower-to-loops";
 
+/// A ZigZag workload that reads but is not well formed: every problem the loop-nest verifier
+/// found, each with its code and layer.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("`{file}` is not a well-formed workload: {count} problem(s)")]
+#[diagnostic(
+    code(qc::zigzag::workload_invalid),
+    help("each problem below names its layer; fix them in the workload file")
+)]
+pub struct InvalidWorkload {
+    file: String,
+    count: usize,
+    #[related]
+    problems: Vec<qc_ir::LoopError>,
+}
+
 /// Arguments of `qc lower`.
 #[derive(Debug, clap::Args)]
 pub struct LowerArgs {
@@ -54,6 +69,8 @@ pub struct WorkloadArgs {
     pub psum_bits: Option<String>,
     #[command(flatten)]
     pub shapes: crate::input_shapes::InputShapeArgs,
+    #[command(flatten)]
+    pub shape_errors: crate::shape_errors::ShapeErrorArgs,
 }
 
 impl WorkloadArgs {
@@ -136,6 +153,10 @@ pub fn workload_with(args: &WorkloadArgs, before: &Before) -> miette::Result<Low
         let text = std::fs::read_to_string(&args.model)
             .map_err(|e| miette::miette!(code = "qc::io::read", "cannot read `{file}`: {e}"))?;
         let workload = qc_backends::zigzag::read_workload_yaml(&text, &file)?;
+        let problems = qc_ir::verify_workload(&workload);
+        if !problems.is_empty() {
+            return Err(InvalidWorkload { file, count: problems.len(), problems }.into());
+        }
         if before.optimize || before.target.is_some() {
             return Err(miette::miette!(
                 code = "qc::evaluate::option",
@@ -162,6 +183,7 @@ pub fn workload_with(args: &WorkloadArgs, before: &Before) -> miette::Result<Low
         let nodes = model.graph.op_count();
         let pipeline = Pipeline::parse(DEFAULT_PIPELINE).expect("the default pipeline parses");
         let report = PassManager::new(pipeline, quiet())?.run(&mut model, &mut |_, _| {})?;
+        args.shape_errors.refuse(&report.warnings)?;
         warnings.extend(report.warnings.into_iter().map(miette::Report::new));
         optimized = optimize_summary(&hist, nodes, &model);
     }
@@ -184,6 +206,7 @@ pub fn workload_with(args: &WorkloadArgs, before: &Before) -> miette::Result<Low
     let pipeline =
         Pipeline::parse(&format!("{LOWER_PIPELINE}{options}")).expect("the lowering pipeline parses");
     let report = PassManager::new(pipeline, quiet())?.run(&mut model, &mut |_, _| {})?;
+    args.shape_errors.refuse(&report.warnings)?;
     warnings.extend(report.warnings.into_iter().map(miette::Report::new));
     Ok(Lowered { workload: report.workload.unwrap_or_default(), warnings, assumed, placement, optimized })
 }
@@ -254,8 +277,12 @@ pub fn run(args: &LowerArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec
 /// The textual IR followed by a one-line count.
 fn text(w: &Workload) -> String {
     let mut s = qc_ir::text::print_workload(w);
-    let macs: u128 =
-        w.layers.iter().filter(|l| l.compute == qc_ir::Compute::Mac).map(|l| l.iterations()).sum();
+    let macs = w
+        .layers
+        .iter()
+        .filter(|l| l.compute == qc_ir::Compute::Mac)
+        .try_fold(0u128, |n, l| n.checked_add(l.checked_iterations()?))
+        .map_or_else(|| "more than 2^128".to_string(), |n| n.to_string());
     let _ = writeln!(
         s,
         "\n// {} layers lowered ({} MACs in MAC layers), {} nodes not lowered",

@@ -54,6 +54,8 @@ pub struct OptimizeArgs {
     pub fold_quant_weights: bool,
     #[command(flatten)]
     pub shapes: crate::input_shapes::InputShapeArgs,
+    #[command(flatten)]
+    pub shape_errors: crate::shape_errors::ShapeErrorArgs,
     /// Remove every doc string (model, graphs, nodes, values, tensors): the spelling of a
     /// `clear-descriptions` pass at the start of the pipeline.
     #[arg(long)]
@@ -185,6 +187,7 @@ pub fn run(
     let result = manager.run(&mut model, &mut after);
     err.write_all(dumps.as_bytes()).map_err(io)?;
     let report = result?;
+    args.shape_errors.refuse(&report.warnings)?;
     // Folding and `remove-static-inputs` leave initializers that are not graph inputs, which IR
     // versions before 4 do not allow.
     let ir_raised = qc_passes::opset::raise_ir_for_initializers(&mut model);

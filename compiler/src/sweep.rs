@@ -54,6 +54,8 @@ pub struct RunArgs {
     pub psum_bits: Option<String>,
     #[command(flatten)]
     pub shapes: crate::input_shapes::InputShapeArgs,
+    #[command(flatten)]
+    pub shape_errors: crate::shape_errors::ShapeErrorArgs,
     /// The base accelerator: a built-in name or the path of a file (qc's format or ZigZag's
     /// accelerator YAML), as `qc evaluate --accelerator`.
     #[arg(long, value_name = "NAME|PATH")]
@@ -221,6 +223,7 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
             default_precision: r.default_precision.clone(),
             no_mmap: r.no_mmap,
             shapes: r.shapes.clone(),
+            shape_errors: r.shape_errors.clone(),
             psum_bits: r.psum_bits.clone(),
         },
         accelerator: Some(acc_path.clone()),

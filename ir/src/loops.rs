@@ -251,9 +251,17 @@ impl LoopNest {
         self.dims.iter().find(|d| d.name == name).map(|d| d.size)
     }
 
-    /// The number of iterations of the body (for a MAC layer, its MACs).
+    /// The number of iterations of the body (for a MAC layer, its MACs). The loop-nest verifier
+    /// ([`crate::loop_verify`]) refuses a nest whose sizes multiply past 2^128, and every
+    /// workload is verified when it is made; for one that was not, the count saturates at
+    /// `u128::MAX` instead of wrapping ([`LoopNest::checked_iterations`] tells).
     pub fn iterations(&self) -> u128 {
-        self.dims.iter().map(|d| u128::from(d.size)).product()
+        self.checked_iterations().unwrap_or(u128::MAX)
+    }
+
+    /// The number of iterations of the body, or `None` when the sizes multiply past 2^128.
+    pub fn checked_iterations(&self) -> Option<u128> {
+        crate::dims::product_u128(self.dims.iter().map(|d| d.size))
     }
 
     /// The operand with role `role` (`O`, `W`, `I`).

@@ -14,7 +14,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use qc_ir::{AttrValue, Const, DataType, Dim, Model, Op, OpId, ValueId, ValueType};
+use qc_ir::dims::{self, DimsError};
+use qc_ir::{AttrValue, Const, DataType, Model, Op, OpId, ValueId};
 
 use crate::manager::{ManagerError, ManagerOptions, PassManager, RunReport};
 use crate::pipeline::Pipeline;
@@ -322,33 +323,33 @@ impl Counter<'_> {
         let t = op.op_type();
         let ms = op.domain() == qc_ir::op::MICROSOFT_DOMAIN;
         let result = match t {
-            "Conv" if !ms => self.conv(op, name, 0, 1),
-            "MatMul" | "Gemm" if !ms => self.matmul(op, name, 0, 1),
-            "Upsample" => self.upsample(op, name),
+            "Conv" if !ms => self.conv(op, 0, 1),
+            "MatMul" | "Gemm" if !ms => self.matmul(op, 0, 1),
+            "Upsample" => self.upsample(op),
             // onnxruntime's fused ops are their Conv, Gemm and MatMul (the activation is free).
-            "FusedConv" if ms => self.conv(op, name, 0, 1),
-            "FusedGemm" | "FusedMatMul" if ms => self.matmul(op, name, 0, 1),
+            "FusedConv" if ms => self.conv(op, 0, 1),
+            "FusedGemm" | "FusedMatMul" if ms => self.matmul(op, 0, 1),
             _ if ms && self.opts.extended => match t {
-                "QLinearAdd" | "QLinearMul" => self.qlinear_binary(op, name),
-                "QLinearGlobalAveragePool" | "QLinearAveragePool" => self.average_pool(op, name),
-                "QLinearSoftmax" => self.softmax(op, name),
-                "QGemm" => self.matmul(op, name, 0, 3),
-                "DynamicQuantizeLSTM" => self.recurrent(op, name),
+                "QLinearAdd" | "QLinearMul" => self.qlinear_binary(op),
+                "QLinearGlobalAveragePool" | "QLinearAveragePool" => self.average_pool(op),
+                "QLinearSoftmax" => self.softmax(op),
+                "QGemm" => self.matmul(op, 0, 3),
+                "DynamicQuantizeLSTM" => self.recurrent(op),
                 "QLinearSigmoid" | "QLinearLeakyRelu" | "QLinearConcat" | "QuantizeLinear"
                 | "DequantizeLinear" | "Gelu" | "FastGelu" | "QuickGelu" => return Outcome::Free,
                 _ => return Outcome::Unsupported,
             },
             _ if self.opts.extended && EXTENDED.contains(&t) => match t {
-                "QLinearConv" => self.conv(op, name, 0, 3),
-                "ConvInteger" => self.conv(op, name, 0, 1),
-                "QLinearMatMul" => self.matmul(op, name, 0, 3),
-                "MatMulInteger" => self.matmul(op, name, 0, 1),
-                "ConvTranspose" => self.conv_transpose(op, name),
-                "AveragePool" | "GlobalAveragePool" => self.average_pool(op, name),
-                "Softmax" => self.softmax(op, name),
-                "Resize" => self.resize(op, name),
-                "LSTM" | "GRU" | "RNN" => self.recurrent(op, name),
-                _ => self.elementwise(op, name),
+                "QLinearConv" => self.conv(op, 0, 3),
+                "ConvInteger" => self.conv(op, 0, 1),
+                "QLinearMatMul" => self.matmul(op, 0, 3),
+                "MatMulInteger" => self.matmul(op, 0, 1),
+                "ConvTranspose" => self.conv_transpose(op),
+                "AveragePool" | "GlobalAveragePool" => self.average_pool(op),
+                "Softmax" => self.softmax(op),
+                "Resize" => self.resize(op),
+                "LSTM" | "GRU" | "RNN" => self.recurrent(op),
+                _ => self.elementwise(op),
             },
             _ if ZERO_COST.contains(&t) => return Outcome::Free,
             _ if self.opts.extended && EXTENDED_FREE.contains(&t) => return Outcome::Free,
@@ -375,33 +376,13 @@ impl Counter<'_> {
         op.outputs().first().copied().flatten().ok_or_else(|| "output 0 is missing".to_string())
     }
 
-    /// The dims of a value; a symbolic or unknown dim is an error (the node is not costed).
-    fn dims(&mut self, v: ValueId, node: &str) -> Result<Vec<u64>, String> {
-        let val = self.model.graph.value(v);
-        if let Some(Const::Dense(t)) = &val.init {
-            let dims: Vec<u64> = t.dims.iter().map(|&d| d.max(0) as u64).collect();
-            return fits(&val.name, dims);
-        }
-        let shape = match val.ty.as_ref().and_then(|t| t.ty.as_ref()) {
-            Some(ValueType::Tensor { shape: Some(s), .. }) => s,
-            _ => return Err(format!("the shape of `{}` is unknown", val.name)),
-        };
-        let mut out = Vec::with_capacity(shape.dims.len());
-        for d in &shape.dims {
-            match d {
-                Dim::Known(n) => out.push(*n),
-                Dim::Sym(s) => {
-                    // Never counted as 1: the node is reported uncosted, with the dim.
-                    let _ = node;
-                    return Err(format!(
-                        "dim `{s}` of `{}` is symbolic (give the inputs' dims with --overwrite-input-shape)",
-                        val.name
-                    ));
-                }
-                Dim::Unknown => return Err(format!("a dim of `{}` is unknown", val.name)),
-            }
-        }
-        fits(&val.name, out)
+    /// The dims of a value, every product of which fits in 64 bits; a symbolic or unknown dim
+    /// is an error (the node is not costed; a symbolic dim is never counted as 1).
+    fn dims(&self, v: ValueId) -> Result<Vec<u64>, String> {
+        dims::counted(&self.model.graph, v).map_err(|e| match e {
+            DimsError::Symbolic { .. } => format!("{e} (give the inputs' dims with --overwrite-input-shape)"),
+            e => e.to_string(),
+        })
     }
 
     /// Nonzero elements over all elements of a constant; `None` when `v` is not a constant.
@@ -438,9 +419,9 @@ impl Counter<'_> {
     }
 
     /// Output-only counts: `macs` keyed by the datatypes of inputs `a` and `b`, and the output.
-    fn plain(&mut self, op: &Op, name: &str, a: ValueId, b: ValueId, macs: u64) -> Result<Counts, String> {
+    fn plain(&mut self, op: &Op, a: ValueId, b: ValueId, macs: u64) -> Result<Counts, String> {
         let o = self.output(op)?;
-        let o_mem: u64 = self.dims(o, name)?.iter().product();
+        let o_mem: u64 = self.dims(o)?.iter().product();
         Ok(counts([
             (format!("op_mac_{}_{}", self.dt(a), self.dt(b)), macs as f64),
             (format!("mem_o_{}", self.dt(o)), o_mem as f64),
@@ -449,15 +430,15 @@ impl Counter<'_> {
 
     /// `QLinearAdd`/`QLinearMul`: one operation per output element, keyed by the datatypes of
     /// the two quantized operands (inputs 0 and 3), as their float counterparts are.
-    fn qlinear_binary(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+    fn qlinear_binary(&mut self, op: &Op) -> Result<Counts, String> {
         let (a, b, o) = (self.input(op, 0)?, self.input(op, 3)?, self.output(op)?);
-        let n: u64 = self.dims(o, name)?.iter().product();
-        self.plain(op, name, a, b, n)
+        let n: u64 = self.dims(o)?.iter().product();
+        self.plain(op, a, b, n)
     }
 
-    fn conv_transpose(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+    fn conv_transpose(&mut self, op: &Op) -> Result<Counts, String> {
         let (i, w, o) = (self.input(op, 0)?, self.input(op, 1)?, self.output(op)?);
-        let (is, ws, os) = (self.dims(i, name)?, self.dims(w, name)?, self.dims(o, name)?);
+        let (is, ws, os) = (self.dims(i)?, self.dims(w)?, self.dims(o)?);
         if is.len() < 3 || ws.len() != is.len() || os.len() != is.len() {
             return Err("ranks do not make a transposed convolution".into());
         }
@@ -478,31 +459,31 @@ impl Counter<'_> {
     /// multiply-accumulate per element of `W` and of `R` for each time step and batch row:
     /// `seq * batch * (|W| + |R|)` = `seq * batch * dirs * gates * hidden * (input + hidden)`.
     /// Weights are `W` and `R`; outputs `Y`.
-    fn recurrent(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+    fn recurrent(&mut self, op: &Op) -> Result<Counts, String> {
         let (x, w, r) = (self.input(op, 0)?, self.input(op, 1)?, self.input(op, 2)?);
-        let (xs, ws, rs) = (self.dims(x, name)?, self.dims(w, name)?, self.dims(r, name)?);
+        let (xs, ws, rs) = (self.dims(x)?, self.dims(w)?, self.dims(r)?);
         let input = *xs.last().ok_or("X has no dims")?;
         if xs.len() != 3 || ws.len() != 3 || rs.len() != 3 || input == 0 {
             return Err(format!("X {xs:?}, W {ws:?} and R {rs:?} are not a recurrent layer's"));
         }
         // Checked: declared dims can be anything, and a wrapped count would be a wrong number.
-        let product = |d: &[u64]| d.iter().try_fold(1u64, |a, &x| a.checked_mul(x));
+        let product = dims::product;
         let overflow = || "the dims of X, W and R overflow a 64-bit count".to_string();
         let rows = xs[0].checked_mul(xs[1]).ok_or_else(overflow)?;
         let (w_mem, r_mem) = (product(&ws).ok_or_else(overflow)?, product(&rs).ok_or_else(overflow)?);
         let weights = w_mem.checked_add(r_mem).ok_or_else(overflow)?;
         let macs = rows.checked_mul(weights).ok_or_else(overflow)?;
         let o_mem: u64 = match op.outputs().first().copied().flatten() {
-            Some(y) => product(&self.dims(y, name)?).ok_or_else(overflow)?,
+            Some(y) => product(&self.dims(y)?).ok_or_else(overflow)?,
             None => 0,
         };
         let (mk, wk, ok) = self.keys(x, w, op.outputs().first().copied().flatten().unwrap_or(x));
         Ok(counts([(mk, macs as f64), (wk, weights as f64), (ok, o_mem as f64)]))
     }
 
-    fn average_pool(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+    fn average_pool(&mut self, op: &Op) -> Result<Counts, String> {
         let (i, o) = (self.input(op, 0)?, self.output(op)?);
-        let (is, os) = (self.dims(i, name)?, self.dims(o, name)?);
+        let (is, os) = (self.dims(i)?, self.dims(o)?);
         if is.len() < 3 {
             return Err("pooling needs a batch, a channel and a spatial dim".into());
         }
@@ -516,19 +497,19 @@ impl Counter<'_> {
             }
         };
         // One multiply-accumulate (by 1/window) per window element and output.
-        self.plain(op, name, i, i, count(&[os.iter().product(), window])?)
+        self.plain(op, i, i, count(&[os.iter().product(), window])?)
     }
 
-    fn softmax(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+    fn softmax(&mut self, op: &Op) -> Result<Counts, String> {
         let i = self.input(op, 0)?;
-        let n: u64 = self.dims(i, name)?.iter().product();
+        let n: u64 = self.dims(i)?.iter().product();
         // The sum of the exponentials and the scaling by its reciprocal; exponentials not counted.
-        self.plain(op, name, i, i, count(&[2, n])?)
+        self.plain(op, i, i, count(&[2, n])?)
     }
 
-    fn resize(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+    fn resize(&mut self, op: &Op) -> Result<Counts, String> {
         let (i, o) = (self.input(op, 0)?, self.output(op)?);
-        let (is, os) = (self.dims(i, name)?, self.dims(o, name)?);
+        let (is, os) = (self.dims(i)?, self.dims(o)?);
         let taps = match op.attr_str("mode", "nearest").map_err(|e| e.to_string())?.as_str() {
             "nearest" => 0,
             "linear" => 2,
@@ -536,23 +517,23 @@ impl Counter<'_> {
             other => return Err(format!("mode `{other}` is not costed")),
         };
         let scaled = is.iter().zip(&os).filter(|(a, b)| a != b).count() as u64;
-        self.plain(op, name, i, i, count(&[taps, scaled, os.iter().product()])?)
+        self.plain(op, i, i, count(&[taps, scaled, os.iter().product()])?)
     }
 
-    fn elementwise(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+    fn elementwise(&mut self, op: &Op) -> Result<Counts, String> {
         let ins: Vec<ValueId> = op.inputs().iter().flatten().copied().collect();
         let (Some(&a), Some(&b)) = (ins.first(), ins.get(1).or(ins.first())) else {
             return Err("no inputs".into());
         };
         let o = self.output(op)?;
-        let n: u64 = self.dims(o, name)?.iter().product();
+        let n: u64 = self.dims(o)?.iter().product();
         // One operation per output element for each input after the first.
-        self.plain(op, name, a, b, count(&[n, ins.len().max(2) as u64 - 1])?)
+        self.plain(op, a, b, count(&[n, ins.len().max(2) as u64 - 1])?)
     }
 
-    fn conv(&mut self, op: &Op, name: &str, x: usize, wi: usize) -> Result<Counts, String> {
+    fn conv(&mut self, op: &Op, x: usize, wi: usize) -> Result<Counts, String> {
         let (i, w, o) = (self.input(op, x)?, self.input(op, wi)?, self.output(op)?);
-        let (is, ws, os) = (self.dims(i, name)?, self.dims(w, name)?, self.dims(o, name)?);
+        let (is, ws, os) = (self.dims(i)?, self.dims(w)?, self.dims(o)?);
         if is.len() < 3 || os.len() != is.len() || ws.len() != is.len() {
             return Err(format!(
                 "ranks {}, {} and {} do not make a convolution",
@@ -589,9 +570,9 @@ impl Counter<'_> {
         if self.opts.discount_sparsity { self.density(w).unwrap_or(1.0) } else { 1.0 }
     }
 
-    fn matmul(&mut self, op: &Op, name: &str, ai: usize, bi: usize) -> Result<Counts, String> {
+    fn matmul(&mut self, op: &Op, ai: usize, bi: usize) -> Result<Counts, String> {
         let (a, b, o) = (self.input(op, ai)?, self.input(op, bi)?, self.output(op)?);
-        let (mut as_, mut bs, os) = (self.dims(a, name)?, self.dims(b, name)?, self.dims(o, name)?);
+        let (mut as_, mut bs, os) = (self.dims(a)?, self.dims(b)?, self.dims(o)?);
         if matches!(op.op_type(), "Gemm" | "FusedGemm" | "QGemm") {
             if as_.len() != 2 || bs.len() != 2 {
                 return Err("Gemm operands must be 2-D".into());
@@ -624,9 +605,9 @@ impl Counter<'_> {
         Ok(counts([(mk, macs as f64 * density), (wk, w_mem as f64 * density), (ok, o_mem as f64)]))
     }
 
-    fn upsample(&mut self, op: &Op, name: &str) -> Result<Counts, String> {
+    fn upsample(&mut self, op: &Op) -> Result<Counts, String> {
         let (i, o) = (self.input(op, 0)?, self.output(op)?);
-        let (is, os) = (self.dims(i, name)?, self.dims(o, name)?);
+        let (is, os) = (self.dims(i)?, self.dims(o)?);
         if is.len() < 2 {
             return Err("the input needs a batch and a channel dim".into());
         }
@@ -694,17 +675,7 @@ pub fn count_nonzero(model: &Model, t: &qc_ir::Tensor) -> Option<(u64, u64)> {
 
 /// `dims` when their element count fits in 64 bits; every product of one value's dims (or of
 /// some of them) is then exact.
-fn fits(name: &str, dims: Vec<u64>) -> Result<Vec<u64>, String> {
-    match dims.iter().try_fold(1u64, |p, &d| p.checked_mul(d)) {
-        Some(_) => Ok(dims),
-        None => Err(format!("the dims of `{name}` ({dims:?}) hold more than 2^64 elements")),
-    }
-}
-
 /// The product of `parts`, or an error when it does not fit in 64 bits (never a wrapped count).
 fn count(parts: &[u64]) -> Result<u64, String> {
-    parts
-        .iter()
-        .try_fold(1u64, |p, &x| p.checked_mul(x))
-        .ok_or_else(|| format!("the count {parts:?} multiplies past 2^64"))
+    dims::product(parts).ok_or_else(|| format!("the count {parts:?} multiplies past 2^64"))
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 use qc_ir::target::Target;
-use qc_ir::{Model, VerifyError};
+use qc_ir::{LoopError, Model, VerifyError};
 
 use crate::pass::{Changed, Pass, PassContext, PassError, PassWarning};
 use crate::pipeline::{Item, Pipeline};
@@ -46,6 +46,18 @@ pub enum ManagerError {
         count: usize,
         #[related]
         problems: Vec<VerifyError>,
+    },
+
+    #[error("pass `{pass}` produced an invalid workload: {count} problem(s)")]
+    #[diagnostic(
+        code(qc::pass::broke_loops),
+        help("this is a bug in qc; please report it with the model and the pipeline")
+    )]
+    BrokeLoops {
+        pass: String,
+        count: usize,
+        #[related]
+        problems: Vec<LoopError>,
     },
 }
 
@@ -346,6 +358,11 @@ impl Run<'_, '_> {
             }
         }
         if let Some(w) = cx.workload.take() {
+            // Always checked (it is cheap): the cost backends rely on a well-formed workload.
+            let problems = qc_ir::verify_workload(&w);
+            if !problems.is_empty() {
+                return Err(ManagerError::BrokeLoops { pass: name.into(), count: problems.len(), problems });
+            }
             self.report.workload = Some(w);
         }
         for w in cx.warnings {
@@ -456,6 +473,57 @@ mod tests {
         assert!(
             matches!(&err, ManagerError::BrokeIr { pass, problems, .. } if pass == "breaker" && !problems.is_empty()),
             "{err:?}"
+        );
+    }
+
+    /// Hands back a workload whose layer loops over a dim of size 0, read by an undeclared index.
+    struct BadLowering;
+
+    impl Pass for BadLowering {
+        fn name(&self) -> &'static str {
+            "bad-lowering"
+        }
+        fn run(&mut self, _: &mut Model, cx: &mut PassContext) -> Result<Changed, PassError> {
+            let operand = |role: &str, index: &str| qc_ir::Operand {
+                role: role.into(),
+                index: vec![index.into()],
+                precision: Some(8),
+                quant: None,
+                source: qc_ir::Source::Constant,
+                value: role.to_lowercase(),
+            };
+            let layer = qc_ir::LoopNest {
+                name: "layer".into(),
+                id: 0,
+                op_type: "Relu".into(),
+                compute: qc_ir::Compute::Add,
+                dims: vec![qc_ir::LoopDim { name: "K".into(), size: 0 }],
+                output: operand("O", "k"),
+                inputs: vec![operand("I", "c")],
+                relations: Vec::new(),
+                psum_precision: None,
+                psum_rule: qc_ir::PsumRule::None,
+            };
+            cx.workload = Some(qc_ir::Workload { layers: vec![layer], not_lowered: Vec::new() });
+            Ok(Changed::No)
+        }
+    }
+
+    #[test]
+    fn a_pass_that_produces_an_invalid_workload_is_caught_even_without_verify_each() {
+        let mut model = Model::default();
+        let mut m = manager(vec![Node::Pass(Box::new(BadLowering))], None);
+        m.options.verify_each = false;
+        let err = m.run(&mut model, &mut |_, _| {}).unwrap_err();
+        let ManagerError::BrokeLoops { pass, problems, .. } = &err else { panic!("{err:?}") };
+        assert_eq!(pass, "bad-lowering");
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "layer `layer`: loop dim `K` has size 0",
+                "layer `layer`: index `c` of operand `I` is neither a loop dim nor a relation",
+            ]
         );
     }
 

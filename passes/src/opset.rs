@@ -10,10 +10,11 @@
 
 use std::collections::HashMap;
 
+use qc_ir::dims;
 use qc_ir::{AttrValue, ElemType, Graph, Model, OpId, OpsetImport, ValueId};
 
 use crate::eval::Array;
-use crate::rewrite::{NewOp, add_const, elem_in, rebuild, shape_in};
+use crate::rewrite::{NewOp, add_const, elem_in, rebuild};
 
 /// The first IR version that allows initializers that are not graph inputs (nothing else
 /// changed between IR 3 and 4).
@@ -227,7 +228,7 @@ pub(crate) fn upgrade_graph(g: &mut Graph, from: i64, to: i64) -> Result<usize, 
             }
             "Softmax" | "LogSoftmax" | "Hardmax" if crosses(13) => {
                 let Ok(axis) = op.attr_int("axis", 1) else { return no_form("`axis` must be an int") };
-                let Some(rank) = x.and_then(|x| shape_in(g, x)).map(|s| s.len() as i64) else {
+                let Some(rank) = x.and_then(|x| dims::rank(g, x)).map(|r| r as i64) else {
                     return no_form("the input's rank is unknown, so the opset-13 axis cannot be chosen");
                 };
                 let a = if axis < 0 { axis + rank } else { axis };

@@ -16,8 +16,6 @@
 //!   outputs keep their names; bodies that read a replaced value by name read its replacement)
 //!   and values to drop when nothing uses them any more; [`rebuild`], [`drop_unused`] and
 //!   [`drop_unused_constants`] are its steps, for passes that drive them directly;
-//! - **static dims**: [`shape_in`], [`known_dims`], [`rank`], kept apart from the rest: nothing
-//!   else in the kit reads dims.
 //!
 //! The opset upgrader and IR-version rules are in [`crate::opset`]. Every pass imports its
 //! helpers from here (and from `ir` and the analysis modules), never from another pass.
@@ -555,37 +553,6 @@ pub(crate) fn drop_unused_constants(g: &mut Graph, candidates: &[ValueId]) {
     }
     rebuild(g, replace);
     drop_unused(g, candidates);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Static dims
-
-/// A value's dims, from its constant or declared type (`None`: rank unknown).
-pub(crate) fn shape_in(g: &Graph, v: ValueId) -> Option<Vec<Dim>> {
-    let val = g.value(v);
-    if let Some(t) = val.tensor() {
-        return Some(t.dims.iter().map(|&d| Dim::Known(d.max(0) as u64)).collect());
-    }
-    match val.ty.as_ref()?.ty.as_ref()? {
-        ValueType::Tensor { shape: Some(s), .. } => Some(s.dims.clone()),
-        _ => None,
-    }
-}
-
-/// A value's dims when they are all known numbers.
-pub(crate) fn known_dims(g: &Graph, v: ValueId) -> Option<Vec<usize>> {
-    shape_in(g, v)?
-        .iter()
-        .map(|d| match d {
-            Dim::Known(n) => usize::try_from(*n).ok(),
-            _ => None,
-        })
-        .collect()
-}
-
-/// A value's rank, when known.
-pub(crate) fn rank(g: &Graph, v: ValueId) -> Option<usize> {
-    shape_in(g, v).map(|d| d.len())
 }
 
 #[cfg(test)]

@@ -241,6 +241,7 @@ impl Workloads {
                     default_precision: None,
                     no_mmap: false,
                     shapes: Default::default(),
+                    shape_errors: Default::default(),
                     psum_bits: None,
                 })
                 .map_err(|e| format!("{}: {e:?}", path.display()))?

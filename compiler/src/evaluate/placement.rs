@@ -43,7 +43,10 @@ impl Placed {
         let mut macs: HashMap<&str, u128> = HashMap::new();
         for l in w.layers.iter().filter(|l| l.compute == Compute::Mac) {
             if let Some(node) = node_of(&l.name, &unit_of) {
-                *macs.entry(node).or_default() += l.iterations();
+                // Saturating: layers past 2^64 MACs are refused by the cost model
+                // (`qc::costmodel::too_large`), so a sum this large is never reported.
+                let m = macs.entry(node).or_default();
+                *m = m.saturating_add(l.iterations());
             }
         }
         let mut split = Split {
@@ -68,7 +71,7 @@ impl Placed {
             let m = macs.get(p.node.as_str()).copied().unwrap_or(0);
             let share = if p.unit == Unit::Dla { &mut split.dla } else { &mut split.cpu };
             share.ops += 1;
-            share.macs += m;
+            share.macs = share.macs.saturating_add(m);
             if p.unit == Unit::Cpu {
                 let (rule, reason) = match &p.because {
                     Some((rule, message)) => (rule.code().to_string(), message.clone()),

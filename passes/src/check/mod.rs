@@ -24,8 +24,9 @@ pub mod scales;
 
 use std::collections::{HashMap, HashSet};
 
+use qc_ir::dims;
 use qc_ir::target::{OperatorRule, Rule, Severity, Target};
-use qc_ir::{Dim, Model, Op, OpId, ValueId, ValueType};
+use qc_ir::{Model, Op, OpId, ValueId};
 
 /// The passes `qc check` runs before the analyses. `infer-datatypes` keeps the specs
 /// `absorb-quant` read from ACCESS attributes (an `output_scale`/`output_bitdepth` is not
@@ -208,8 +209,7 @@ impl<'a> Facts<'a> {
                     .first()
                     .copied()
                     .flatten()
-                    .and_then(|x| dims(model, x))
-                    .is_some_and(|d| d.iter().all(Option::is_some));
+                    .is_some_and(|x| dims::known(&model.graph, x).is_ok());
             if static_shape || op.inputs().iter().flatten().all(|v| constant[v.index()]) {
                 for v in op.outputs().iter().flatten() {
                     constant[v.index()] = true;
@@ -269,7 +269,7 @@ impl<'a> Facts<'a> {
 
     /// The dims of a value (`None` per unknown dim), when its rank is known.
     pub fn dims(&self, v: ValueId) -> Option<Vec<Option<u64>>> {
-        dims(self.model, v)
+        dims::partial(&self.model.graph, v)
     }
 
     /// The feature map `v` stands for: `v` itself, or, when an absorbed quantizer writes `v`,
@@ -448,26 +448,6 @@ fn is_random(op: &Op) -> bool {
     op.op_type().starts_with("Random") || op.op_type() == "Multinomial"
 }
 
-/// The dims of a value, from its declared or inferred type, or its initializer.
-pub fn dims(model: &Model, v: ValueId) -> Option<Vec<Option<u64>>> {
-    let value = model.graph.value(v);
-    if let Some(t) = value.tensor() {
-        return Some(t.dims.iter().map(|d| u64::try_from(*d).ok()).collect());
-    }
-    match value.ty.as_ref()?.ty.as_ref()? {
-        ValueType::Tensor { shape: Some(s), .. } => Some(
-            s.dims
-                .iter()
-                .map(|d| match d {
-                    Dim::Known(n) => Some(*n),
-                    _ => None,
-                })
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
 /// The first entry of `target` that covers `op` and whose condition holds.
 pub fn matching_entry<'a>(model: &Model, target: &'a Target, op: &Op) -> Option<&'a OperatorRule> {
     target.entries_for(op).into_iter().find(|e| match e.when {
@@ -483,9 +463,9 @@ pub fn conv_kind(model: &Model, op: &Op) -> Option<qc_ir::target::Condition> {
     if group == 1 {
         return Some(Condition::Standard);
     }
-    let w = op.inputs().get(1).copied().flatten().and_then(|w| dims(model, w));
+    let w = op.inputs().get(1).copied().flatten().and_then(|w| dims::partial(&model.graph, w));
     let per_group = w.as_ref().and_then(|d| d.get(1).copied().flatten());
-    let x = op.inputs().first().copied().flatten().and_then(|x| dims(model, x));
+    let x = op.inputs().first().copied().flatten().and_then(|x| dims::partial(&model.graph, x));
     let in_channels = x.as_ref().and_then(|d| d.get(1).copied().flatten());
     let depthwise = match (per_group, in_channels) {
         (Some(p), _) => p == 1,

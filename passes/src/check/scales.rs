@@ -218,7 +218,7 @@ pub fn propagate(model: &mut Model) -> Propagation {
             }
             let Some(y) = op.outputs().first().copied().flatten() else { continue };
             let ins = data_inputs(op);
-            let rank = |v: ValueId| super::dims(model, v).map(|d| d.len());
+            let rank = |v: ValueId| qc_ir::dims::rank(&model.graph, v);
             if open(model, y)
                 && let Some(spec) = ins.iter().find_map(|x| {
                     let q = model.graph.value(*x).quant.as_ref().filter(|q| effective_scale(q).is_some())?;
@@ -236,7 +236,7 @@ pub fn propagate(model: &mut Model) -> Propagation {
                 continue;
             }
             let Some(y) = op.outputs().first().copied().flatten() else { continue };
-            let rank = super::dims(model, y).map(|d| d.len());
+            let rank = qc_ir::dims::rank(&model.graph, y);
             let Some(spec) = model
                 .graph
                 .value(y)

@@ -128,7 +128,6 @@ use qc_ir::{
 };
 
 use crate::quant::{elem_datatype, value_elem};
-use crate::rewrite::known_dims;
 
 /// Precisions for operands the model says nothing about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -555,7 +554,7 @@ impl Cx<'_> {
     /// The known dims of `v`.
     pub(crate) fn dims(&self, v: ValueId) -> Res<Vec<u64>> {
         let g = &self.model.graph;
-        known_dims(g, v).map(|d| d.into_iter().map(|x| x as u64).collect()).ok_or_else(|| {
+        qc_ir::dims::known(g, v).map_err(|_| {
             format!(
                 "the shape of `{}` is not known: shape inference could not follow the ops before it (when they compute constants, `qc optimize` folds them first: lower its output)",
                 g.value(v).name

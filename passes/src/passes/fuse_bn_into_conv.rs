@@ -32,13 +32,12 @@
 //! `kept-shared` (an intermediate value has another reader), `kept-unsupported` (shapes,
 //! attributes or element types the fold does not handle).
 
+use qc_ir::dims;
 use qc_ir::{AttrValue, ElemType, Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
 use crate::registry::PassInfo;
-use crate::rewrite::{
-    Readers, Rewrite, add_float, float_const, input, is_onnx, known_dims, rank, sole_output,
-};
+use crate::rewrite::{Readers, Rewrite, add_float, float_const, input, is_onnx, sole_output};
 
 pub const INFO: PassInfo = PassInfo {
     name: "fuse-bn-into-conv",
@@ -251,7 +250,7 @@ fn plan(model: &Model, readers: &Readers, bn_id: OpId, bn: &Op) -> Result<Plan, 
             for (i, v) in wv.iter_mut().enumerate() {
                 *v *= a[if attrs.trans_b { i / dims[1].max(1) } else { i % n.max(1) }];
             }
-            let m = known_dims(g, x).filter(|d| d.len() == 2).map(|d| d[0]);
+            let m = dims::known(g, x).ok().filter(|d| d.len() == 2).and_then(|d| usize::try_from(d[0]).ok());
             let (bdims, bias) = match input(prod, 2) {
                 None => (vec![c], b.clone()),
                 Some(cv) => {
@@ -283,11 +282,11 @@ fn plan(model: &Model, readers: &Readers, bn_id: OpId, bn: &Op) -> Result<Plan, 
             if readers.sole_reader(g, mm_out).is_none() || sole_output(g.op(mm)) != Some(mm_out) {
                 return Err(shared);
             }
-            if rank(g, x) != Some(2) {
+            if dims::rank(g, x) != Some(2) {
                 return Err(unsupported);
             }
             let (_, bd, vals) = float_const(model, Some(bias_v)).ok_or(not_constant)?;
-            let m = known_dims(g, x).map(|d| d[0]);
+            let m = dims::known(g, x).ok().and_then(|d| usize::try_from(d[0]).ok());
             p.kind = "matmul";
             p.add = Some(producer);
             p.target = mm;
@@ -317,7 +316,7 @@ fn matmul_weight(
     let op = g.op(mm);
     let unsupported = Some("kept-unsupported");
     let out = sole_output(op).ok_or(unsupported)?;
-    if rank(g, out) != Some(2) || input(op, 0).is_none() {
+    if dims::rank(g, out) != Some(2) || input(op, 0).is_none() {
         return Err(unsupported);
     }
     let w = input(op, 1).ok_or(unsupported)?;

@@ -18,11 +18,12 @@
 //! Statistics: `chains-fused`, `ops-removed` (ops the chains had beyond the one Reshape),
 //! `kept-unknown-shape` (chains whose final dims are not known).
 
+use qc_ir::dims;
 use qc_ir::{Graph, Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
 use crate::registry::PassInfo;
-use crate::rewrite::{Readers, Rewrite, add_ints, input, is_onnx, known_dims, sole_output};
+use crate::rewrite::{Readers, Rewrite, add_ints, input, is_onnx, sole_output};
 
 pub const INFO: PassInfo = PassInfo {
     name: "fuse-consecutive-reshapes",
@@ -32,7 +33,7 @@ pub const INFO: PassInfo = PassInfo {
 };
 
 /// A chain found: last op, the ops before it, the chain's input, final output and dims.
-type Chain = (OpId, Vec<OpId>, ValueId, ValueId, Vec<usize>);
+type Chain = (OpId, Vec<OpId>, ValueId, ValueId, Vec<u64>);
 
 /// The `fuse-consecutive-reshapes` pass.
 pub struct FuseConsecutiveReshapes;
@@ -90,8 +91,8 @@ impl Pass for FuseConsecutiveReshapes {
                 continue;
             }
             let Some(x) = input(cur, 0) else { continue };
-            match known_dims(g, y) {
-                Some(dims) if !dims.contains(&0) => chains.push((id, before, x, y, dims)),
+            match dims::known(g, y) {
+                Ok(dims) if !dims.contains(&0) => chains.push((id, before, x, y, dims)),
                 _ => cx.count("kept-unknown-shape", 1),
             }
         }

@@ -17,11 +17,12 @@
 //! Statistics: `fused` (pairs merged), `identity-removed` (pairs that cancelled out),
 //! `kept-shared`, `kept-unknown-perm` (no `perm` and unknown rank, or a malformed `perm`).
 
+use qc_ir::dims;
 use qc_ir::{AttrValue, Graph, Model, Op, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
 use crate::registry::PassInfo;
-use crate::rewrite::{Readers, Rewrite, input, is_onnx, rank, sole_output};
+use crate::rewrite::{Readers, Rewrite, input, is_onnx, sole_output};
 
 pub const INFO: PassInfo = PassInfo {
     name: "fuse-consecutive-transposes",
@@ -56,7 +57,7 @@ impl Pass for FuseConsecutiveTransposes {
 fn perm_of(g: &Graph, op: &Op, x: ValueId) -> Option<Vec<usize>> {
     let p: Vec<usize> = match op.attr_ints("perm").ok()? {
         Some(p) => p.iter().map(|&i| usize::try_from(i).ok()).collect::<Option<_>>()?,
-        None => (0..rank(g, x)?).rev().collect(),
+        None => (0..dims::rank(g, x)?).rev().collect(),
     };
     let mut seen = vec![false; p.len()];
     for &i in &p {

@@ -17,11 +17,12 @@
 //! `kept-not-constant` (the weight or bias is not a constant), `kept-shape` (ranks or bias dims
 //! that Gemm cannot take).
 
+use qc_ir::dims;
 use qc_ir::{Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
 use crate::registry::PassInfo;
-use crate::rewrite::{Readers, Rewrite, float_const, input, is_onnx, known_dims, rank, sole_output};
+use crate::rewrite::{Readers, Rewrite, float_const, input, is_onnx, sole_output};
 
 pub const INFO: PassInfo = PassInfo {
     name: "fuse-matmul-add-into-gemm",
@@ -104,11 +105,11 @@ fn plan(model: &Model, readers: &Readers, mm_id: OpId, mm: &Op) -> Result<Option
     }
     let (_, wd, _) = float_const(model, Some(w)).ok_or("kept-not-constant")?;
     let (_, bd, _) = float_const(model, Some(bias)).ok_or("kept-not-constant")?;
-    if rank(g, a) != Some(2) || wd.len() != 2 {
+    if dims::rank(g, a) != Some(2) || wd.len() != 2 {
         return Err("kept-shape");
     }
     let n = wd[1];
-    let m = known_dims(g, a).map(|d| d[0]);
+    let m = dims::known(g, a).ok().and_then(|d| usize::try_from(d[0]).ok());
     let ok = match bd.as_slice() {
         [] => true,
         [d1] => *d1 == 1 || *d1 == n,

@@ -19,12 +19,13 @@
 //! Statistics: `fused`, `kept-shared`, `kept-not-per-channel` (a constant that varies along
 //! another axis, or an unknown channel count).
 
+use qc_ir::dims;
 use qc_ir::{AttrValue, Dim, ElemType, Graph, Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
 use crate::quant::value_elem;
 use crate::registry::PassInfo;
-use crate::rewrite::{Readers, Rewrite, add_float, float_const, input, is_onnx, shape_in, sole_output};
+use crate::rewrite::{Readers, Rewrite, add_float, float_const, input, is_onnx, sole_output};
 
 pub const INFO: PassInfo = PassInfo {
     name: "fuse-mul-add-into-bn",
@@ -144,7 +145,7 @@ fn plan(model: &Model, readers: &Readers, mul_id: OpId, mul: &Op) -> Result<Opti
     else {
         return Ok(None);
     };
-    let dims = shape_in(g, x).ok_or("kept-not-per-channel")?;
+    let dims = dims::of(g, x).ok_or("kept-not-per-channel")?;
     let c = match dims.get(1) {
         Some(Dim::Known(c)) if dims.len() >= 2 => usize::try_from(*c).map_err(|_| "kept-not-per-channel")?,
         _ => return Err("kept-not-per-channel"),

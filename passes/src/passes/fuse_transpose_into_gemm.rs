@@ -12,11 +12,12 @@
 //!
 //! Statistics: `fused`, `kept-shared`.
 
+use qc_ir::dims;
 use qc_ir::{AttrValue, Model, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
 use crate::registry::PassInfo;
-use crate::rewrite::{Readers, drop_unused, input, is_onnx, rank, sole_output};
+use crate::rewrite::{Readers, drop_unused, input, is_onnx, sole_output};
 
 pub const INFO: PassInfo = PassInfo {
     name: "fuse-transpose-into-gemm",
@@ -52,7 +53,7 @@ impl Pass for FuseTransposeIntoGemm {
                 let Some(x) = input(top, 0) else { continue };
                 let swap = match top.attr_ints("perm") {
                     Ok(Some(p)) => p == [1, 0],
-                    Ok(None) => rank(g, x) == Some(2),
+                    Ok(None) => dims::rank(g, x) == Some(2),
                     Err(_) => false,
                 };
                 if !swap {

@@ -48,13 +48,14 @@
 
 use std::collections::HashMap;
 
+use qc_ir::dims;
 use qc_ir::{AttrValue, ElemType, Graph, Model, Op, OpId, OpKind, OpsetImport, ValueId};
 
 use crate::eval::{Array, eval_op};
 use crate::pass::{Changed, Pass, PassContext, PassError, report_kept};
 use crate::quant::{const_array, int_range};
 use crate::registry::PassInfo;
-use crate::rewrite::{NewOp, add_const, constant, drop_unused_constants, elem_in, rebuild, shape_in};
+use crate::rewrite::{NewOp, add_const, constant, drop_unused_constants, elem_in, rebuild};
 
 pub const INFO: PassInfo = PassInfo {
     name: "qcdq-to-quant",
@@ -345,7 +346,7 @@ fn classify(model: &Model, dq: OpId, opset: i64) -> Result<Plan, (Keep, String)>
                 (Some((_, a, _)), None) | (None, Some((_, a, _))) => a.iter().all(|&x| x == 0.0),
             };
             let per_axis = s_vals.len() > 1;
-            let rank = shape_in(g, qx).map(|d| d.len() as i64);
+            let rank = dims::rank(g, qx).map(|r| r as i64);
             let norm = |a: i64| if a < 0 { rank.map(|r| a + r) } else { Some(a) };
             let same_axis = !per_axis || norm(attr(ql, "axis", 1)?) == norm(axis_attr);
             if qs_vals != s_vals
@@ -378,7 +379,7 @@ fn classify(model: &Model, dq: OpId, opset: i64) -> Result<Plan, (Keep, String)>
         vec![]
     } else {
         let rank = match &x {
-            Input::Value(v) => shape_in(g, *v).map(|d| d.len()),
+            Input::Value(v) => dims::rank(g, *v),
             Input::Constant(values) => Some(values.dims.len()),
         };
         let Some(rank) = rank else { return Err((Keep::Shape, "per axis, input rank unknown".into())) };

@@ -57,6 +57,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use qc_ir::dims;
 use qc_ir::{AttrValue, Dim, ElemType, Graph, Model, Op, OpId, OpKind, Shape, ValueId};
 
 use crate::eval::Array;
@@ -64,9 +65,7 @@ use crate::opset::{has_default_ops, set_default_opset, upgrade_graph};
 use crate::pass::{Changed, Pass, PassContext, PassError, report_kept};
 use crate::quant::int_range;
 use crate::registry::PassInfo;
-use crate::rewrite::{
-    NewOp, add_const, add_typed_value, constant, drop_unused_constants, elem_in, rebuild, shape_in,
-};
+use crate::rewrite::{NewOp, add_const, add_typed_value, constant, drop_unused_constants, elem_in, rebuild};
 
 pub const INFO: PassInfo = PassInfo {
     name: "quant-to-qcdq",
@@ -230,7 +229,7 @@ fn classify(model: &Model, id: OpId) -> Result<Plan, (Keep, String)> {
     if s_vals.is_empty() || s_vals.iter().any(|&v| !(v.is_finite() && v > 0.0)) {
         return Err((Keep::Scale, "scale not positive and finite".into()));
     }
-    let x_shape = shape_in(g, x);
+    let x_shape = dims::of(g, x);
     for (what, dims) in [("scale", &s_dims), ("zero point", &z_dims), ("bitwidth", &b_dims)] {
         if !fits_input(x_shape.as_deref(), dims) {
             let xs = x_shape.as_ref().map_or("unknown".to_string(), |d| {

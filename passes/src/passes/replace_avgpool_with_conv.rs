@@ -29,11 +29,12 @@
 //! Statistics: `average-pool`, `global-average-pool` (pools replaced), and the `kept-*` reasons
 //! above.
 
+use qc_ir::dims;
 use qc_ir::{AttrValue, ElemType, Graph, Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
 use crate::registry::PassInfo;
-use crate::rewrite::{Rewrite, add_float, elem_in, input, is_onnx, known_dims, shape_in, sole_output};
+use crate::rewrite::{Rewrite, add_float, elem_in, input, is_onnx, sole_output};
 
 pub const INFO: PassInfo = PassInfo {
     name: "replace-avgpool-with-conv",
@@ -115,7 +116,7 @@ fn plan(g: &Graph, id: OpId, op: &Op) -> Result<Option<Plan>, &'static str> {
     if !matches!(elem, ElemType::F32 | ElemType::F64 | ElemType::F16) {
         return Err("kept-unsupported");
     }
-    let dims = shape_in(g, x).ok_or("kept-unknown-shape")?;
+    let dims = dims::of(g, x).ok_or("kept-unknown-shape")?;
     if dims.len() < 3 {
         return Err("kept-unsupported");
     }
@@ -123,7 +124,8 @@ fn plan(g: &Graph, id: OpId, op: &Op) -> Result<Option<Plan>, &'static str> {
         qc_ir::Dim::Known(c) if c > 0 => usize::try_from(c).map_err(|_| "kept-unsupported")?,
         _ => return Err("kept-unknown-shape"),
     };
-    let spatial: Option<Vec<usize>> = known_dims(g, x).map(|d| d[2..].to_vec());
+    let spatial: Option<Vec<usize>> =
+        dims::known(g, x).ok().and_then(|d| d[2..].iter().map(|&n| usize::try_from(n).ok()).collect());
     let s = dims.len() - 2;
     if op.kind() == OpKind::GlobalAveragePool {
         let kernel = spatial.ok_or("kept-unknown-shape")?;

@@ -224,7 +224,7 @@ impl TypeFact {
 
     /// The fact for a constant tensor; values are read when the tensor is small.
     pub fn from_tensor(t: &Tensor, bytes: Option<&[u8]>) -> TypeFact {
-        let dims: Vec<Dim> = t.dims.iter().map(|&d| Dim::Known(d.max(0) as u64)).collect();
+        let dims = qc_ir::dims::written(&t.dims);
         let elem = t.elem;
         let value = elem.and_then(|e| {
             let n = t.element_count().ok()? as usize;

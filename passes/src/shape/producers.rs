@@ -148,7 +148,7 @@ fn constant(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
         AttrValue::Tensor(t) => TypeFact::from_tensor(t, None),
         AttrValue::SparseTensor(s) => TypeFact {
             elem: s.values.as_ref().and_then(|v| v.elem),
-            shape: Some(s.dims.iter().map(|&d| Dim::Known(d.max(0) as u64)).collect()),
+            shape: Some(qc_ir::dims::written(&s.dims)),
             value: None,
         },
         AttrValue::Float(x) => {

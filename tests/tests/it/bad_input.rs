@@ -323,3 +323,71 @@ fn fuzz_regressions() {
         eprintln!("fuzz target {target}: replayed {} saved input(s)", inputs.len());
     }
 }
+
+/// A Conv named `conv` whose weight is rank 2 for a rank-4 input: a contradiction shape inference
+/// finds (onnxruntime loads neither this model nor what an optimizer would write from it).
+fn conv_with_a_rank_2_weight() -> Vec<u8> {
+    let g = pb::GraphProto {
+        name: Some("bad_conv".into()),
+        node: vec![node("Conv", "", "conv", &["x", "w"], &["y"], vec![])],
+        input: vec![value_info("x", DataType::Float, &[1, 3, 8, 8])],
+        output: vec![pb::ValueInfoProto { name: Some("y".into()), ..Default::default() }],
+        initializer: vec![tensor_f32("w", &[4, 3], &[0.5; 12])],
+        ..Default::default()
+    };
+    encode(g)
+}
+
+#[test]
+fn shape_contradictions_stop_every_model_reading_command_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(dir.path(), "bad_conv.onnx", &conv_with_a_rank_2_weight());
+    let p = m.to_str().unwrap();
+    let out = dir.path().join("out.onnx");
+    let o = out.to_str().unwrap();
+    let qcdq = dir.path().join("qcdq.onnx");
+    let commands: [&[&str]; 6] = [
+        &["optimize", p, "-o", o],
+        &["convert", p, "--to", "qcdq", "-o", qcdq.to_str().unwrap()],
+        &["lower", p],
+        &["evaluate", p],
+        &["cost", p],
+        &["check", p, "--target", "access-dla"],
+    ];
+    for args in commands {
+        let r = qc(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("qc::shape::contradiction"), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("qc::shape::rank") && r.stderr.contains("conv"), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("--allow-shape-errors"), "the hint names the flag: {}", r.stderr);
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+        assert!(!out.exists() && !qcdq.exists(), "{args:?} wrote its output");
+    }
+    let r = qc(&["optimize", p, "-o", o, "--allow-shape-errors"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(out.exists(), "with --allow-shape-errors the output is written");
+    assert!(r.stderr.contains("qc::shape::rank"), "the error is still a warning: {}", r.stderr);
+    let r = qc(&["cost", p, "--allow-shape-errors"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[test]
+fn inspect_lists_shape_contradictions_and_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = write(dir.path(), "bad_conv.onnx", &conv_with_a_rank_2_weight());
+    let p = m.to_str().unwrap();
+    let r = qc(&["inspect", p]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("shape errors 1"), "{}", r.stdout);
+    assert!(r.stdout.contains("qc::shape::rank: conv"), "{}", r.stdout);
+    let r = qc(&["inspect", p, "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let errors = j["shape_errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].as_str().unwrap().starts_with("qc::shape::rank: conv"), "{errors:?}");
+    // A sound model has no such field.
+    let ok = write(dir.path(), "chain.onnx", &encode(chain()));
+    let r = qc(&["inspect", ok.to_str().unwrap(), "--format", "json"]);
+    assert!(!r.stdout.contains("shape_errors"), "{}", r.stdout);
+}

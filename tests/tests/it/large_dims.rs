@@ -68,3 +68,22 @@ fn workloads_past_64_and_128_bits_are_diagnostics() {
         assert!(err.contains("past 2^128"), "{cmd}: {err}");
     }
 }
+
+#[test]
+fn a_workload_the_loop_nest_verifier_refuses_is_a_diagnostic_listing_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("wide.yaml");
+    let text = workload(4).replace("{W: 8, I: 8, O: 16, O_final: 8}", "{W: 100, I: 8, O: 300, O_final: 8}");
+    std::fs::write(&p, text).unwrap();
+    for cmd in ["lower", "evaluate"] {
+        let (code, out, err) = qc(&[cmd, p.to_str().unwrap()]);
+        assert_eq!(code, 2, "{cmd}: {err}");
+        assert!(out.is_empty(), "{cmd}: {out}");
+        assert!(err.contains("qc::zigzag::workload_invalid") && err.contains("2 problem(s)"), "{cmd}: {err}");
+        assert!(err.contains("qc::verify::loop_precision") && err.contains("layer `big`"), "{cmd}: {err}");
+        assert!(
+            err.contains("operand `W` has 100 bits") && err.contains("partial sum has 300 bits"),
+            "{err}"
+        );
+    }
+}
