@@ -75,6 +75,15 @@ pub enum VerifyError {
     )]
     Initializer { at: String, value: String, problem: &'static str },
 
+    #[error("{at}graph input `{value}` declares dims {dims}, which hold more than 2^64 elements")]
+    #[diagnostic(
+        code(qc::verify::input_too_large),
+        help(
+            "no tensor can be that large; fix the input's declared shape, or give it with --overwrite-input-shape"
+        )
+    )]
+    InputTooLarge { at: String, value: String, dims: String },
+
     #[error("{at}initializer `{value}` is {found}, but the graph declares it {declared}")]
     #[diagnostic(code(qc::verify::declared_type), help("make the declaration match the initializer"))]
     DeclaredType { at: String, value: String, declared: String, found: String },
@@ -134,6 +143,27 @@ fn verify_graph(g: &Graph, outer: &Scope<'_>, at: &str, errors: &mut Vec<VerifyE
         positions[id.index()] = pos;
     }
     let label = |id: OpId| g.op(id).display_name(positions[id.index()]);
+
+    // A graph input no tensor can fill: the product of its known, non-zero dims is past 2^64
+    // (initializers are checked with their data below).
+    for &v in &g.inputs {
+        if g.initializers.contains(&v) || g.sparse_initializers.contains(&v) {
+            continue;
+        }
+        let Some(dims) = crate::dims::of(g, v) else { continue };
+        let mut known = dims.iter().filter_map(|d| match d {
+            Dim::Known(n) if *n != 0 => Some(*n),
+            _ => None,
+        });
+        if known.try_fold(1u64, |p, n| p.checked_mul(n)).is_none() {
+            let shape = crate::types::Shape { dims, denotations: Vec::new() };
+            errors.push(VerifyError::InputTooLarge {
+                at: at_s.clone(),
+                value: g.value(v).name.clone(),
+                dims: shape.to_string(),
+            });
+        }
+    }
 
     // How many things define each value (initializers and op outputs; graph inputs apart).
     let mut defs = vec![0u32; g.value_count()];

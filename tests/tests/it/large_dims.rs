@@ -1,9 +1,10 @@
 //! Declared dims too large to count: `qc cost`, `qc lower` and `qc evaluate` give diagnostics,
-//! never a panic or a wrapped number (a MatMul of 2^32 and of 2^62 square operands, and ZigZag
-//! workloads with loop sizes 2^32 and 2^62).
+//! never a panic or a wrapped number (a MatMul of 2^31-square inputs, one of 2^62-square values
+//! made inside the graph, and ZigZag workloads with loop sizes 2^32 and 2^62); inputs no tensor
+//! can fill (2^32 and 2^62 square) are refused at load.
 
 use prost::Message;
-use qc::fixtures::{model, node, opset, value_info};
+use qc::fixtures::{model, node, opset, tensor_i64, value_info};
 use qc::onnx::proto::{self as pb, DataType};
 use qc_tests::qc;
 
@@ -19,6 +20,23 @@ fn matmul(n: i64) -> pb::ModelProto {
     model(graph, vec![opset("", 13)])
 }
 
+/// A MatMul of an `[n, n]` value with itself, made by expanding a scalar input: the inputs are
+/// small, the value in the middle is too large for any tensor.
+fn expanded_matmul(n: i64) -> pb::ModelProto {
+    let graph = pb::GraphProto {
+        name: Some("big".into()),
+        node: vec![
+            node("Expand", "", "expand", &["s", "shape"], &["a"], vec![]),
+            node("MatMul", "", "mm", &["a", "a"], &["y"], vec![]),
+        ],
+        input: vec![value_info("s", DataType::Float, &[1, 1])],
+        initializer: vec![tensor_i64("shape", &[2], &[n, n])],
+        output: vec![pb::ValueInfoProto { name: Some("y".into()), ..Default::default() }],
+        ..Default::default()
+    };
+    model(graph, vec![opset("", 13)])
+}
+
 fn workload(size: u64) -> String {
     format!(
         "- id: 0\n  name: big\n  operator_type: Gemm\n  equation: O[b][k]+=W[k][c]*I[b][c]\n  loop_dims: [B, K, C]\n  loop_sizes: [{size}, {size}, {size}]\n  operand_precision: {{W: 8, I: 8, O: 16, O_final: 8}}\n  operand_source: {{I: 0}}\n"
@@ -28,18 +46,21 @@ fn workload(size: u64) -> String {
 #[test]
 fn matmuls_past_64_and_128_bits_are_diagnostics() {
     let dir = tempfile::tempdir().unwrap();
-    for (n, lowers) in [(1i64 << 32, true), (1i64 << 62, false)] {
-        let path = dir.path().join(format!("mm{n}.onnx"));
-        std::fs::write(&path, matmul(n).encode_to_vec()).unwrap();
+    // 2^31-square inputs (2^62 elements each): 2^93 MACs. 2^62-square values, made inside the
+    // graph: 2^186 loop iterations.
+    let cases = [("mm31", matmul(1 << 31), true), ("expanded62", expanded_matmul(1 << 62), false)];
+    for (name, m, lowers) in cases {
+        let path = dir.path().join(format!("{name}.onnx"));
+        std::fs::write(&path, m.encode_to_vec()).unwrap();
         let p = path.to_str().unwrap();
         let (code, out, err) = qc(&["cost", p]);
         assert_eq!(code, 0, "{err}");
         assert!(out.contains("incomplete: 1 node(s) not counted"), "the 0 is not a count: {out}");
-        assert!(err.contains("qc::cost::uncosted") && err.contains("more than 2^64"), "{err}");
+        assert!(err.contains("qc::cost::uncosted") && err.contains("2^64"), "{err}");
         let (code, out, err) = qc(&["lower", p]);
         assert_eq!(code, 0, "{err}");
         if lowers {
-            assert!(out.contains("79228162514264337593543950336 MACs"), "2^96 MACs, exactly: {out}");
+            assert!(out.contains("9903520314283042199192993792 MACs"), "2^93 MACs, exactly: {out}");
             let (code, _, err) = qc(&["evaluate", p]);
             assert_eq!(code, 2);
             assert!(err.contains("qc::costmodel::too_large"), "{err}");
@@ -48,6 +69,31 @@ fn matmuls_past_64_and_128_bits_are_diagnostics() {
             let (code, _, err) = qc(&["evaluate", p]);
             assert_eq!(code, 2);
             assert!(err.contains("qc::evaluate::nothing_to_cost") && err.contains("2^128"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn inputs_no_tensor_can_fill_are_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    for (n, refused) in [(1i64 << 32, true), (1i64 << 62, true), (1i64 << 31, false)] {
+        let path = dir.path().join(format!("mm{n}.onnx"));
+        std::fs::write(&path, matmul(n).encode_to_vec()).unwrap();
+        let p = path.to_str().unwrap();
+        for cmd in ["inspect", "cost", "lower", "optimize"] {
+            let out_path = dir.path().join("out.onnx");
+            let mut args = vec![cmd, p];
+            if cmd == "optimize" {
+                args.extend(["-o", out_path.to_str().unwrap()]);
+            }
+            let (code, _, err) = qc(&args);
+            if refused {
+                assert_eq!(code, 2, "{cmd} {n}: {err}");
+                assert!(err.contains("qc::verify::input_too_large") && err.contains("`a`"), "{err}");
+                assert!(!out_path.exists(), "{cmd} wrote a file");
+            } else {
+                assert!(!err.contains("input_too_large"), "{cmd} {n}: {err}");
+            }
         }
     }
 }
