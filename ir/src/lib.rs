@@ -25,6 +25,7 @@ pub mod tensor;
 pub mod text;
 pub mod types;
 pub mod verify;
+pub mod window;
 
 pub use attr::{AttrKind, AttrValue, Attribute};
 pub use graph::{Const, DeclList, DeclOverride, Graph, OpId, TensorAnnotation, Use, Value, ValueId};
@@ -35,3 +36,4 @@ pub use quant::{DataType, QuantOrigin, QuantParam, QuantSpec, Rounding};
 pub use tensor::{DataResolver, ExternalRef, SparseTensor, Tensor, TensorData, TensorError};
 pub use types::{Dim, ElemType, MetaEntry, Shape, TypeInfo, ValueType};
 pub use verify::{VerifyError, verify_model};
+pub use window::{AutoPad, Window, WindowError};

@@ -11,6 +11,7 @@
 //! `unchecked`.
 
 use qc_ir::target::{Allowed, Limits, OperatorRule, Rule, Severity, Side, TensorLimits, names_op};
+use qc_ir::window::{Resolved, Window as OnnxWindow};
 use qc_ir::{OpId, OpKind, ValueId};
 
 use super::{Facts, Finding, Placement, Unit, by};
@@ -170,51 +171,31 @@ fn window(f: &Facts<'_>, id: OpId) -> Option<Window> {
     let dilations = dilations.filter(|d| d.len() == n).unwrap_or_else(|| vec![1; n]);
     let known_kernel: Option<Vec<i64>> = kernel.as_ref().and_then(|k| k.iter().copied().collect());
     let known_in: Option<Vec<i64>> = spatial_in.as_ref().and_then(|s| s.iter().copied().collect());
+    let explicit = pads.filter(|p| p.len() == 2 * n);
+    // The resolver, when the kernel is known and the attributes are valid; the limits below
+    // still see the attributes as written.
+    let resolver = known_kernel.as_ref().filter(|k| k.len() == n).and_then(|k| {
+        OnnxWindow::new(&auto_pad, k, Some(&strides), Some(&dilations), explicit.as_deref(), ceil_mode).ok()
+    });
+    let resolve = |d: usize| -> Option<Resolved> {
+        let x = u64::try_from(*known_in.as_ref()?.get(d)?).ok()?;
+        resolver.as_ref()?.resolve_axis(d, x).ok()
+    };
+    let wide = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
     let pads = match auto_pad.as_str() {
-        "SAME_UPPER" | "SAME_LOWER" => match (&known_kernel, &known_in) {
-            (Some(k), Some(i)) if k.len() == n && i.len() == n => {
-                let mut begin = Vec::new();
-                let mut end = Vec::new();
-                for d in 0..n {
-                    // In i128: dims and attributes come from the file and may be huge.
-                    let w = |x: i64| i128::from(x);
-                    let (i, k, s, dl) = (w(i[d]), w(k[d]), w(strides[d].max(1)), w(dilations[d]));
-                    let out = (i + s - 1) / s;
-                    let total = ((out - 1) * s + (k - 1) * dl + 1 - i).max(0);
-                    let small = total / 2;
-                    let (b, e) = if auto_pad == "SAME_UPPER" {
-                        (small, total - small)
-                    } else {
-                        (total - small, small)
-                    };
-                    begin.push(i64::try_from(b).unwrap_or(i64::MAX));
-                    end.push(i64::try_from(e).unwrap_or(i64::MAX));
-                }
-                Some((begin, end))
-            }
-            _ => None,
-        },
+        "SAME_UPPER" | "SAME_LOWER" => (0..n)
+            .map(|d| resolve(d).map(|r| (wide(r.pad_begin), wide(r.pad_end))))
+            .collect::<Option<Vec<_>>>()
+            .map(|p| p.into_iter().unzip()),
         "VALID" => Some((vec![0; n], vec![0; n])),
-        _ => Some(match pads {
-            Some(p) if p.len() == 2 * n => (p[..n].to_vec(), p[n..].to_vec()),
-            _ => (vec![0; n], vec![0; n]),
+        _ => Some(match explicit {
+            Some(p) => (p[..n].to_vec(), p[n..].to_vec()),
+            None => (vec![0; n], vec![0; n]),
         }),
     };
-    let mut ceil_extra = vec![0; n];
-    if ceil_mode && let (Some(k), Some(i), Some((b, e))) = (&known_kernel, &known_in, &pads) {
-        for d in 0..n.min(k.len()).min(i.len()).min(b.len()).min(e.len()) {
-            let w = |x: i64| i128::from(x);
-            let s = w(strides[d].max(1));
-            let span = (w(k[d]) - 1) * w(dilations[d]) + 1;
-            let padded = w(i[d]) + w(b[d]) + w(e[d]);
-            let room = padded - span;
-            if room >= 0 && room % s != 0 {
-                // ceil_mode adds one more window, which reaches past the end padding.
-                let out = room / s + 2;
-                ceil_extra[d] = i64::try_from(((out - 1) * s + span - padded).max(0)).unwrap_or(i64::MAX);
-            }
-        }
-    }
+    // ceil_mode's last window may reach past the end padding.
+    let ceil_extra =
+        (0..n).map(|d| if ceil_mode { resolve(d).map_or(0, |r| wide(r.overhang)) } else { 0 }).collect();
     Some(Window { kernel, strides, dilations, pads, ceil_extra, global })
 }
 
