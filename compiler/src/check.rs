@@ -11,7 +11,7 @@
 use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 
-use qc_ir::target::Severity;
+use qc_ir::target::{Rule, Severity};
 use qc_passes::check::{self, CheckReport, Finding, Unit};
 use qc_passes::{ManagerOptions, PassManager, Pipeline};
 
@@ -22,10 +22,15 @@ use crate::load::{self, LoadOptions};
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// The ONNX or QONNX model.
-    pub model: PathBuf,
+    #[arg(required_unless_present = "explain")]
+    pub model: Option<PathBuf>,
     /// The DLA target: a built-in name (`qc targets list`) or the path of a YAML target file.
-    #[arg(long, value_name = "NAME|PATH")]
-    pub target: String,
+    #[arg(long, value_name = "NAME|PATH", required_unless_present = "explain")]
+    pub target: Option<String>,
+    /// Print what a rule checks, why, and an example that breaks it (`kernel-size` or
+    /// `qc::check::kernel-size`), instead of checking a model.
+    #[arg(long, value_name = "CODE", conflicts_with_all = ["model", "target"])]
+    pub explain: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
@@ -57,8 +62,15 @@ pub struct Checked {
 
 /// Loads the model and the target and checks one against the other.
 pub fn check_file(args: &CheckArgs) -> miette::Result<Checked> {
-    let target = crate::targets::resolve(&args.target).map_err(|e| *e)?;
-    let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
+    let (Some(model_path), Some(target)) = (&args.model, &args.target) else {
+        return Err(miette::miette!(
+            code = "qc::check::usage",
+            help = "qc check MODEL --target NAME|PATH, or qc check --explain CODE",
+            "qc check needs a model and a target"
+        ));
+    };
+    let target = crate::targets::resolve(target).map_err(|e| *e)?;
+    let loaded = load::load(model_path, LoadOptions { mmap: !args.no_mmap })?;
     let mut warnings: Vec<miette::Report> = args.shapes.unanswered(&loaded.warnings);
     let mut model = loaded.model;
     let assumed = args.shapes.apply(&mut model)?;
@@ -88,8 +100,12 @@ pub fn run(
     out: &mut dyn std::io::Write,
     color: bool,
 ) -> miette::Result<(bool, Vec<miette::Report>)> {
+    if let Some(code) = &args.explain {
+        crate::write::emit(args.output.as_deref(), &explain(code)?, out)?;
+        return Ok((true, Vec::new()));
+    }
     let Checked { report, warnings } = check_file(args)?;
-    let file = args.model.display().to_string();
+    let file = args.model.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
     let text = match args.format {
         ReportFormat::Text => {
             let opts = TextOptions {
@@ -105,6 +121,31 @@ pub fn run(
     };
     crate::write::emit(args.output.as_deref(), &text, out)?;
     Ok((report.ok(), warnings))
+}
+
+/// `qc check --explain CODE`: the rule's documentation (the header of its rule file), or, for
+/// a rule without a file of its own, its code, default severity and where it is described.
+pub fn explain(code: &str) -> miette::Result<String> {
+    let name = code.strip_prefix("qc::check::").unwrap_or(code);
+    let Some(rule) = Rule::ALL.iter().copied().find(|r| r.name() == name) else {
+        let names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
+        return Err(miette::miette!(
+            code = "qc::check::unknown_rule",
+            help = format!("the rules are: {}", names.join(", ")),
+            "no qc check rule is called `{code}`"
+        ));
+    };
+    let severity = match rule.default_severity() {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    Ok(match check::rules::explain(rule) {
+        Some(doc) => format!("{doc}\nDefault severity: {severity}.\n"),
+        None => format!(
+            "`{}`: default severity {severity}. spec/diagnostics.md describes what it checks and why.\n",
+            rule.code()
+        ),
+    })
 }
 
 /// One finding as a miette diagnostic: code, severity, message with the observed value and the

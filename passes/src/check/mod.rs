@@ -19,6 +19,7 @@
 //! slot the operator entry names.
 
 pub mod limits;
+pub mod rules;
 pub mod scales;
 
 use std::collections::{HashMap, HashSet};
