@@ -12,7 +12,7 @@ use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 
 use qc_ir::target::{Rule, Severity};
-use qc_passes::check::{self, CheckReport, Finding, Unit};
+use qc_passes::check::{self, CheckReport, Finding, Quantity, Unit};
 use qc_passes::{ManagerOptions, PassManager, Pipeline};
 
 use crate::cli::ReportFormat;
@@ -350,6 +350,30 @@ pub fn text_with(file: &str, r: &CheckReport, color: bool, opts: &TextOptions) -
 }
 
 /// The JSON document (`spec/cli.md`, schema version 1).
+/// A typed value as JSON: an integer, an array (null where unknown), an object by name, or a
+/// limit `{min, max, multiple_of, values}` with only the parts the target sets.
+fn quantity_json(q: &Quantity) -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    match q {
+        Quantity::Int(n) => json!(n),
+        Quantity::Dims(d) => json!(d),
+        Quantity::Named(v) => Value::Object(v.iter().map(|(k, n)| (k.to_string(), json!(n))).collect()),
+        Quantity::Allowed(a) => {
+            let mut m = Map::new();
+            let mut put = |k: &str, v: Value| {
+                if !v.is_null() {
+                    m.insert(k.to_string(), v);
+                }
+            };
+            put("min", json!(a.min));
+            put("max", json!(a.max));
+            put("multiple_of", json!(a.multiple_of));
+            put("values", json!(a.values));
+            Value::Object(m)
+        }
+    }
+}
+
 pub fn json(file: &str, r: &CheckReport) -> String {
     use serde_json::json;
     let diagnostics: Vec<serde_json::Value> = r
@@ -366,6 +390,8 @@ pub fn json(file: &str, r: &CheckReport) -> String {
                 "message": f.message,
                 "observed": f.observed,
                 "allowed": f.allowed,
+                "observed_value": f.observed_value.as_ref().map(quantity_json),
+                "allowed_value": f.allowed_value.as_ref().map(quantity_json),
                 "hint": f.hint,
             })
         })

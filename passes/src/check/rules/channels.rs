@@ -13,7 +13,8 @@ use qc_ir::target::Rule;
 use qc_ir::{OpId, OpKind};
 
 use super::super::Facts;
-use super::{OpCx, Out};
+use super::super::Quantity;
+use super::{OpCx, Out, typed};
 
 pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
     let Some(c) = &cx.limits.channels else { return };
@@ -25,10 +26,14 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
         .iter()
         .filter_map(|(side, n)| n.filter(|n| !c.contains(*n)).map(|n| format!("{n} {side}")))
         .collect();
+    let named: Vec<(&'static str, i64)> = [("input", cin), ("output", cout)]
+        .iter()
+        .filter_map(|(side, n)| n.filter(|n| !c.contains(*n)).map(|n| (*side, n)))
+        .collect();
     if !bad.is_empty() {
         let unit =
             if matches!(cx.op.kind(), OpKind::Gemm | OpKind::MatMul) { "features" } else { "channels" };
-        cx.push(
+        let x = cx.push(
             out,
             Rule::Channels,
             format!("{} {unit} are more than {} supports", bad.join(" and "), cx.what),
@@ -39,6 +44,7 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
                 c.describe()
             ),
         );
+        typed(x, Quantity::Named(named), c);
     }
 }
 

@@ -9,7 +9,7 @@
 use qc_ir::target::Rule;
 
 use super::super::by;
-use super::{OpCx, Out};
+use super::{OpCx, Out, dims, typed};
 
 pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
     let (Some(w), Some(d)) = (&cx.win, &cx.limits.dilation) else { return };
@@ -17,7 +17,7 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
         return;
     }
     let shown: Vec<Option<i64>> = w.dilations.iter().map(|x| Some(*x)).collect();
-    cx.push(
+    let x = cx.push(
         out,
         Rule::Dilation,
         format!("dilation {} is not supported by {}", by(&shown), cx.what),
@@ -25,4 +25,5 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
         d.describe(),
         "use an undilated kernel (a dilated 3x3 sees as far as a 5x5, which fits)".into(),
     );
+    typed(x, dims(&shown), d);
 }

@@ -12,7 +12,7 @@
 use qc_ir::target::Rule;
 
 use super::super::by;
-use super::{OpCx, Out};
+use super::{OpCx, Out, dims, typed};
 
 pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
     let (Some(fm), l, what) = (&cx.limits.feature_map, cx.limits, &cx.what) else { return };
@@ -23,7 +23,7 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
                 out.unchecked.push("feature-map-size");
             } else if sp.iter().flatten().any(|s| !fm.contains(*s)) {
                 let too_small = fm.min.is_some_and(|m| sp.iter().flatten().any(|s| *s < m));
-                cx.push(
+                let x = cx.push(
                     out,
                     Rule::FeatureMapSize,
                     format!("input feature map {} is outside what {what} reads", by(&sp)),
@@ -38,6 +38,7 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
                         "downsample earlier (a stride-2 layer or a pooling) or tile the input".into()
                     },
                 );
+                typed(x, dims(&sp), fm);
             }
         }
         None if l.rank.is_none() || cx.xd.is_none() => out.unchecked.push("feature-map-size"),

@@ -7,13 +7,14 @@
 
 use qc_ir::target::Rule;
 
-use super::{OpCx, Out};
+use super::super::Quantity;
+use super::{OpCx, Out, typed};
 
 pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
     let Some(n) = &cx.limits.inputs else { return };
     let given = cx.op.inputs().iter().flatten().count() as i64;
     if !n.contains(given) {
-        cx.push(
+        let x = cx.push(
             out,
             Rule::InputCount,
             format!("{given} inputs; {} takes {}", cx.what, n.describe()),
@@ -21,5 +22,6 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
             format!("{} inputs", n.describe()),
             "chain ops of two inputs: Sum(a, b, c) is Add(Add(a, b), c)".into(),
         );
+        typed(x, Quantity::Int(given), n);
     }
 }

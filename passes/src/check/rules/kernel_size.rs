@@ -13,7 +13,7 @@ use qc_ir::OpKind;
 use qc_ir::target::Rule;
 
 use super::super::by;
-use super::{OpCx, Out};
+use super::{OpCx, Out, dims, typed};
 
 pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
     let (Some(k), l, win) = (&cx.limits.kernel, cx.limits, cx.win.as_ref()) else { return };
@@ -46,7 +46,7 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
                 } else {
                     format!("use a {} kernel", k.describe_square())
                 };
-                cx.push(
+                let x = cx.push(
                     out,
                     Rule::KernelSize,
                     format!(
@@ -59,6 +59,7 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
                     allowed,
                     hint,
                 );
+                typed(x, dims(&kernel), k);
             }
         }
         Some(_) | None if win.is_some() => out.unchecked.push("kernel-size"),

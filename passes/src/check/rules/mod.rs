@@ -16,11 +16,11 @@ mod predecessor;
 mod rank;
 mod stride;
 
-use qc_ir::target::{Limits, Rule};
+use qc_ir::target::{Allowed, Limits, Rule};
 use qc_ir::{Op, OpId, ValueId};
 
 use super::limits::Window;
-use super::{Facts, Finding};
+use super::{Facts, Finding, Quantity};
 
 /// One DLA op and what its rules read.
 pub(super) struct OpCx<'f, 'a> {
@@ -45,23 +45,36 @@ pub(super) struct Out<'o> {
 }
 
 impl OpCx<'_, '_> {
-    /// A finding of `rule` about this op.
-    pub fn push(
+    /// A finding of `rule` about this op; a rule that measures sets the typed values on the
+    /// finding returned.
+    pub fn push<'o>(
         &self,
-        out: &mut Out<'_>,
+        out: &'o mut Out<'_>,
         rule: Rule,
         message: String,
         observed: String,
         allowed: String,
         hint: String,
-    ) {
+    ) -> &'o mut Finding {
         let mut x = self.f.finding(rule, Some(self.id), None);
         x.message = message;
         x.observed = observed;
         x.allowed = allowed;
         x.hint = hint;
         out.findings.push(x);
+        out.findings.last_mut().expect("just pushed")
     }
+}
+
+/// Per-axis values as [`Quantity::Dims`].
+pub(super) fn dims(v: &[Option<i64>]) -> Quantity {
+    Quantity::Dims(v.to_vec())
+}
+
+/// Typed values of a finding: what the model has, and the target's limit.
+pub(super) fn typed(x: &mut Finding, observed: Quantity, allowed: &Allowed) {
+    x.observed_value = Some(observed);
+    x.allowed_value = Some(Quantity::Allowed(allowed.clone()));
 }
 
 type OpRule = fn(&OpCx<'_, '_>, &mut Out<'_>);

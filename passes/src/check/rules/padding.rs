@@ -11,6 +11,7 @@
 
 use qc_ir::target::{Rule, Side};
 
+use super::super::Quantity;
 use super::{OpCx, Out};
 
 pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
@@ -72,7 +73,7 @@ fn check_padding(cx: &OpCx<'_, '_>, out: &mut Out<'_>, begin: &[i64], end: &[i64
             "pad at most {max} per side; a wider 'same' padding means a kernel larger than the limits allow"
         )
     };
-    cx.push(
+    let x = cx.push(
         out,
         Rule::Padding,
         format!("padding {shown}{ceil} is not supported by {what}"),
@@ -80,4 +81,10 @@ fn check_padding(cx: &OpCx<'_, '_>, out: &mut Out<'_>, begin: &[i64], end: &[i64
         allowed,
         hint,
     );
+    x.observed_value = Some(if sides.is_empty() {
+        Quantity::Dims(begin.iter().chain(end).map(|p| Some(*p)).collect())
+    } else {
+        Quantity::Named(sides.iter().map(|(s, p)| (s.name(), *p)).collect())
+    });
+    x.allowed_value = l.padding.clone().map(Quantity::Allowed);
 }

@@ -10,19 +10,23 @@
 
 use qc_ir::target::Rule;
 
-use super::{OpCx, Out};
+use super::super::Quantity;
+use super::{OpCx, Out, typed};
 
 pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
     let Some(r) = &cx.limits.rank else { return };
     match &cx.xd {
-        Some(d) if !r.contains(d.len() as i64) => cx.push(
-            out,
-            Rule::Rank,
-            format!("input rank {} is not supported by {}", d.len(), cx.what),
-            format!("rank {}", d.len()),
-            format!("rank {}{}", r.describe(), if r.contains(4) { " (N, C, H, W)" } else { "" }),
-            "express it as a 2-D op: reshape the input to (N, C, 1, L) and use a 1xK kernel".into(),
-        ),
+        Some(d) if !r.contains(d.len() as i64) => {
+            let x = cx.push(
+                out,
+                Rule::Rank,
+                format!("input rank {} is not supported by {}", d.len(), cx.what),
+                format!("rank {}", d.len()),
+                format!("rank {}{}", r.describe(), if r.contains(4) { " (N, C, H, W)" } else { "" }),
+                "express it as a 2-D op: reshape the input to (N, C, 1, L) and use a 1xK kernel".into(),
+            );
+            typed(x, Quantity::Int(d.len() as i64), r);
+        }
         Some(_) => {}
         None => out.unchecked.push("rank"),
     }

@@ -9,7 +9,7 @@
 use qc_ir::target::Rule;
 
 use super::super::by;
-use super::{OpCx, Out};
+use super::{OpCx, Out, dims, typed};
 
 pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
     let (Some(w), Some(s)) = (&cx.win, &cx.limits.stride) else { return };
@@ -17,7 +17,7 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
         return;
     }
     let shown: Vec<Option<i64>> = w.strides.iter().map(|x| Some(*x)).collect();
-    cx.push(
+    let x = cx.push(
         out,
         Rule::Stride,
         format!("stride {} is not supported by {}", by(&shown), cx.what),
@@ -25,4 +25,5 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
         format!("{} in each direction", s.describe()),
         format!("use stride {}; downsample further with another stride-2 layer or a pooling", s.describe()),
     );
+    typed(x, dims(&shown), s);
 }
