@@ -14,7 +14,7 @@ use qc_ir::target::{Allowed, OperatorRule, Rule, Severity, TensorLimits};
 use qc_ir::window::{Resolved, Window as OnnxWindow};
 use qc_ir::{OpId, OpKind, ValueId};
 
-use super::{Facts, Finding, Placement, Unit, by, rules};
+use super::{Facts, Finding, Placement, Quantity, Unit, by, rules};
 
 /// The op-level findings and the placement of every placed op.
 pub fn check(f: &Facts<'_>) -> (Vec<Finding>, Vec<Placement>) {
@@ -329,6 +329,8 @@ fn tensor(
         x.message = format!("{kind} `{name}` has {n} {noun}");
         x.observed = format!("{n} {noun}");
         x.allowed = format!("{allowed} channels");
+        x.observed_value = Some(Quantity::Int(n));
+        x.allowed_value = l.channels.clone().map(Quantity::Allowed);
         x.hint = match &l.channels {
             Some(a) if a.multiple_of.is_some_and(|m| n % m != 0) && a.max.is_none_or(|m| n < m) => format!(
                 "give the layer that writes it {} output channels (pad with zero filters), or change the architecture",
@@ -347,6 +349,8 @@ fn tensor(
         x.message = format!("{kind} `{name}` is {} (H x W)", by(&sizes));
         x.observed = by(&sizes);
         x.allowed = size.describe_square();
+        x.observed_value = Some(Quantity::Dims(sizes.clone()));
+        x.allowed_value = Some(Quantity::Allowed(size.clone()));
         x.hint = if kind == "graph input" {
             format!("resize the input to at most {}", size.describe_square())
         } else {
