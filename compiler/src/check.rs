@@ -126,8 +126,7 @@ pub fn run(
 /// `qc check --explain CODE`: the rule's documentation (the header of its rule file), or, for
 /// a rule without a file of its own, its code, default severity and where it is described.
 pub fn explain(code: &str) -> miette::Result<String> {
-    let name = code.strip_prefix("qc::check::").unwrap_or(code);
-    let Some(rule) = Rule::ALL.iter().copied().find(|r| r.name() == name) else {
+    let Some(rule) = Rule::ALL.iter().copied().find(|r| r.name() == code || r.code() == code) else {
         let names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
         return Err(miette::miette!(
             code = "qc::check::unknown_rule",
