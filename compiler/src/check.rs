@@ -11,8 +11,8 @@
 use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 
-use qc_ir::target::Severity;
-use qc_passes::check::{self, CheckReport, Finding, Unit};
+use qc_ir::target::{Rule, Severity};
+use qc_passes::check::{self, CheckReport, Finding, Quantity, Unit};
 use qc_passes::{ManagerOptions, PassManager, Pipeline};
 
 use crate::formats::ReportFormat;
@@ -22,10 +22,15 @@ use crate::load::{self, LoadOptions};
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// The ONNX or QONNX model.
-    pub model: PathBuf,
+    #[arg(required_unless_present = "explain")]
+    pub model: Option<PathBuf>,
     /// The DLA target: a built-in name (`qc targets list`) or the path of a YAML target file.
-    #[arg(long, value_name = "NAME|PATH")]
-    pub target: String,
+    #[arg(long, value_name = "NAME|PATH", required_unless_present = "explain")]
+    pub target: Option<String>,
+    /// Print what a rule checks, why, and an example that breaks it (`kernel-size` or
+    /// `qc::check::kernel-size`), instead of checking a model.
+    #[arg(long, value_name = "CODE", conflicts_with_all = ["model", "target"])]
+    pub explain: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
@@ -59,8 +64,15 @@ pub struct Checked {
 
 /// Loads the model and the target and checks one against the other.
 pub fn check_file(args: &CheckArgs) -> miette::Result<Checked> {
-    let target = crate::targets::resolve(&args.target).map_err(|e| *e)?;
-    let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
+    let (Some(model_path), Some(target)) = (&args.model, &args.target) else {
+        return Err(miette::miette!(
+            code = "qc::check::usage",
+            help = "qc check MODEL --target NAME|PATH, or qc check --explain CODE",
+            "qc check needs a model and a target"
+        ));
+    };
+    let target = crate::targets::resolve(target).map_err(|e| *e)?;
+    let loaded = load::load(model_path, LoadOptions { mmap: !args.no_mmap })?;
     let mut warnings: Vec<miette::Report> = args.shapes.unanswered(&loaded.warnings);
     let mut model = loaded.model;
     let assumed = args.shapes.apply(&mut model)?;
@@ -91,8 +103,12 @@ pub fn run(
     out: &mut dyn std::io::Write,
     color: bool,
 ) -> miette::Result<(bool, Vec<miette::Report>)> {
+    if let Some(code) = &args.explain {
+        crate::write::emit(args.output.as_deref(), &explain(code)?, out)?;
+        return Ok((true, Vec::new()));
+    }
     let Checked { report, warnings } = check_file(args)?;
-    let file = args.model.display().to_string();
+    let file = args.model.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
     let text = match args.format {
         ReportFormat::Text => {
             let opts = TextOptions {
@@ -108,6 +124,30 @@ pub fn run(
     };
     crate::write::emit(args.output.as_deref(), &text, out)?;
     Ok((report.ok(), warnings))
+}
+
+/// `qc check --explain CODE`: the rule's documentation (the header of its rule file), or, for
+/// a rule without a file of its own, its code, default severity and where it is described.
+pub fn explain(code: &str) -> miette::Result<String> {
+    let Some(rule) = Rule::ALL.iter().copied().find(|r| r.name() == code || r.code() == code) else {
+        let names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
+        return Err(miette::miette!(
+            code = "qc::check::unknown_rule",
+            help = format!("the rules are: {}", names.join(", ")),
+            "no qc check rule is called `{code}`"
+        ));
+    };
+    let severity = match rule.default_severity() {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    Ok(match check::rules::explain(rule) {
+        Some(doc) => format!("{doc}\nDefault severity: {severity}.\n"),
+        None => format!(
+            "`{}`: default severity {severity}. spec/diagnostics.md describes what it checks and why.\n",
+            rule.code()
+        ),
+    })
 }
 
 /// One finding as a miette diagnostic: code, severity, message with the observed value and the
@@ -312,6 +352,30 @@ pub fn text_with(file: &str, r: &CheckReport, color: bool, opts: &TextOptions) -
 }
 
 /// The JSON document (`spec/cli.md`, schema version 1).
+/// A typed value as JSON: an integer, an array (null where unknown), an object by name, or a
+/// limit `{min, max, multiple_of, values}` with only the parts the target sets.
+fn quantity_json(q: &Quantity) -> serde_json::Value {
+    use serde_json::{Map, Value, json};
+    match q {
+        Quantity::Int(n) => json!(n),
+        Quantity::Dims(d) => json!(d),
+        Quantity::Named(v) => Value::Object(v.iter().map(|(k, n)| (k.to_string(), json!(n))).collect()),
+        Quantity::Allowed(a) => {
+            let mut m = Map::new();
+            let mut put = |k: &str, v: Value| {
+                if !v.is_null() {
+                    m.insert(k.to_string(), v);
+                }
+            };
+            put("min", json!(a.min));
+            put("max", json!(a.max));
+            put("multiple_of", json!(a.multiple_of));
+            put("values", json!(a.values));
+            Value::Object(m)
+        }
+    }
+}
+
 pub fn json(file: &str, r: &CheckReport) -> String {
     use serde_json::json;
     let diagnostics: Vec<serde_json::Value> = r
@@ -328,6 +392,8 @@ pub fn json(file: &str, r: &CheckReport) -> String {
                 "message": f.message,
                 "observed": f.observed,
                 "allowed": f.allowed,
+                "observed_value": f.observed_value.as_ref().map(quantity_json),
+                "allowed_value": f.allowed_value.as_ref().map(quantity_json),
                 "hint": f.hint,
             })
         })

@@ -29,6 +29,7 @@ pub mod tensor;
 pub mod text;
 pub mod types;
 pub mod verify;
+pub mod window;
 
 pub use attr::{AttrKind, AttrValue, Attribute};
 pub use dims::DimsError;
@@ -41,3 +42,4 @@ pub use quant::{DataType, QuantOrigin, QuantParam, QuantSpec, Rounding};
 pub use tensor::{DataResolver, ExternalRef, SparseTensor, Tensor, TensorData, TensorError};
 pub use types::{Dim, ElemType, MetaEntry, Shape, TypeInfo, ValueType};
 pub use verify::{VerifyError, verify_model};
+pub use window::{AutoPad, Window, WindowError};

@@ -10,10 +10,11 @@
 //! that DLA ops read or write. A limit that needs an unknown dim is reported once per op as
 //! `unchecked`.
 
-use qc_ir::target::{Allowed, Limits, OperatorRule, Rule, Severity, Side, TensorLimits, names_op};
+use qc_ir::target::{Allowed, OperatorRule, Rule, Severity, TensorLimits};
+use qc_ir::window::{Resolved, Window as OnnxWindow};
 use qc_ir::{OpId, OpKind, ValueId};
 
-use super::{Facts, Finding, Placement, Unit, by};
+use super::{Facts, Finding, Placement, Quantity, Unit, by, rules};
 
 /// The op-level findings and the placement of every placed op.
 pub fn check(f: &Facts<'_>) -> (Vec<Finding>, Vec<Placement>) {
@@ -129,15 +130,15 @@ fn unsupported(f: &Facts<'_>, id: OpId) -> Finding {
 }
 
 /// A window op's geometry: kernel, strides, dilations, padding per spatial dim.
-struct Window {
-    kernel: Option<Vec<Option<i64>>>,
-    strides: Vec<i64>,
-    dilations: Vec<i64>,
+pub(super) struct Window {
+    pub kernel: Option<Vec<Option<i64>>>,
+    pub strides: Vec<i64>,
+    pub dilations: Vec<i64>,
     /// `(begin, end)` per spatial dim; `None` when `auto_pad` needs unknown sizes.
-    pads: Option<(Vec<i64>, Vec<i64>)>,
+    pub pads: Option<(Vec<i64>, Vec<i64>)>,
     /// Extra end padding that `ceil_mode` adds, per spatial dim.
-    ceil_extra: Vec<i64>,
-    global: bool,
+    pub ceil_extra: Vec<i64>,
+    pub global: bool,
 }
 
 fn window(f: &Facts<'_>, id: OpId) -> Option<Window> {
@@ -170,275 +171,62 @@ fn window(f: &Facts<'_>, id: OpId) -> Option<Window> {
     let dilations = dilations.filter(|d| d.len() == n).unwrap_or_else(|| vec![1; n]);
     let known_kernel: Option<Vec<i64>> = kernel.as_ref().and_then(|k| k.iter().copied().collect());
     let known_in: Option<Vec<i64>> = spatial_in.as_ref().and_then(|s| s.iter().copied().collect());
+    let explicit = pads.filter(|p| p.len() == 2 * n);
+    // The resolver, when the kernel is known and the attributes are valid; the limits below
+    // still see the attributes as written.
+    let resolver = known_kernel.as_ref().filter(|k| k.len() == n).and_then(|k| {
+        OnnxWindow::new(&auto_pad, k, Some(&strides), Some(&dilations), explicit.as_deref(), ceil_mode).ok()
+    });
+    let resolve = |d: usize| -> Option<Resolved> {
+        let x = u64::try_from(*known_in.as_ref()?.get(d)?).ok()?;
+        resolver.as_ref()?.resolve_axis(d, x).ok()
+    };
+    let wide = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
     let pads = match auto_pad.as_str() {
-        "SAME_UPPER" | "SAME_LOWER" => match (&known_kernel, &known_in) {
-            (Some(k), Some(i)) if k.len() == n && i.len() == n => {
-                let mut begin = Vec::new();
-                let mut end = Vec::new();
-                for d in 0..n {
-                    // In i128: dims and attributes come from the file and may be huge.
-                    let w = |x: i64| i128::from(x);
-                    let (i, k, s, dl) = (w(i[d]), w(k[d]), w(strides[d].max(1)), w(dilations[d]));
-                    let out = (i + s - 1) / s;
-                    let total = ((out - 1) * s + (k - 1) * dl + 1 - i).max(0);
-                    let small = total / 2;
-                    let (b, e) = if auto_pad == "SAME_UPPER" {
-                        (small, total - small)
-                    } else {
-                        (total - small, small)
-                    };
-                    begin.push(i64::try_from(b).unwrap_or(i64::MAX));
-                    end.push(i64::try_from(e).unwrap_or(i64::MAX));
-                }
-                Some((begin, end))
-            }
-            _ => None,
-        },
+        "SAME_UPPER" | "SAME_LOWER" => (0..n)
+            .map(|d| resolve(d).map(|r| (wide(r.pad_begin), wide(r.pad_end))))
+            .collect::<Option<Vec<_>>>()
+            .map(|p| p.into_iter().unzip()),
         "VALID" => Some((vec![0; n], vec![0; n])),
-        _ => Some(match pads {
-            Some(p) if p.len() == 2 * n => (p[..n].to_vec(), p[n..].to_vec()),
-            _ => (vec![0; n], vec![0; n]),
+        _ => Some(match explicit {
+            Some(p) => (p[..n].to_vec(), p[n..].to_vec()),
+            None => (vec![0; n], vec![0; n]),
         }),
     };
-    let mut ceil_extra = vec![0; n];
-    if ceil_mode && let (Some(k), Some(i), Some((b, e))) = (&known_kernel, &known_in, &pads) {
-        for d in 0..n.min(k.len()).min(i.len()).min(b.len()).min(e.len()) {
-            let w = |x: i64| i128::from(x);
-            let s = w(strides[d].max(1));
-            let span = (w(k[d]) - 1) * w(dilations[d]) + 1;
-            let padded = w(i[d]) + w(b[d]) + w(e[d]);
-            let room = padded - span;
-            if room >= 0 && room % s != 0 {
-                // ceil_mode adds one more window, which reaches past the end padding.
-                let out = room / s + 2;
-                ceil_extra[d] = i64::try_from(((out - 1) * s + span - padded).max(0)).unwrap_or(i64::MAX);
-            }
-        }
-    }
+    // ceil_mode's last window may reach past the end padding.
+    let ceil_extra =
+        (0..n).map(|d| if ceil_mode { resolve(d).map_or(0, |r| wide(r.overhang)) } else { 0 }).collect();
     Some(Window { kernel, strides, dilations, pads, ceil_extra, global })
 }
 
-/// Checks one DLA op against its entry's limits.
-fn check_op(f: &Facts<'_>, id: OpId, entry: &OperatorRule, out: &mut Vec<Finding>) {
-    let l: &Limits = &entry.limits;
-    let op = f.op(id);
+/// Checks one DLA op against its entry's limits: each rule of [`rules::OP_RULES`] in turn,
+/// then one `unchecked` finding naming the limits that needed an unknown dim.
+fn check_op(f: &Facts<'_>, id: OpId, entry: &OperatorRule, findings: &mut Vec<Finding>) {
     let x = f.input(id, 0);
-    let xd = x.and_then(|v| f.dims(v));
-    let mut unchecked: Vec<&str> = Vec::new();
-    let what = entry.title.to_lowercase();
-    let mut push = |rule: Rule, message: String, observed: String, allowed: String, hint: String| {
-        let mut x = f.finding(rule, Some(id), None);
-        x.message = message;
-        x.observed = observed;
-        x.allowed = allowed;
-        x.hint = hint;
-        out.push(x);
+    let cx = rules::OpCx {
+        f,
+        id,
+        op: f.op(id),
+        limits: &entry.limits,
+        what: entry.title.to_lowercase(),
+        x,
+        xd: x.and_then(|v| f.dims(v)),
+        win: window(f, id),
     };
-
-    if let Some(r) = &l.rank {
-        match &xd {
-            Some(d) if !r.contains(d.len() as i64) => push(
-                Rule::Rank,
-                format!("input rank {} is not supported by {what}", d.len()),
-                format!("rank {}", d.len()),
-                format!("rank {}{}", r.describe(), if r.contains(4) { " (N, C, H, W)" } else { "" }),
-                "express it as a 2-D op: reshape the input to (N, C, 1, L) and use a 1xK kernel".into(),
-            ),
-            Some(_) => {}
-            None => unchecked.push("rank"),
-        }
+    let mut out = rules::Out { findings, unchecked: Vec::new() };
+    for (_, rule) in rules::OP_RULES {
+        rule(&cx, &mut out);
     }
-
-    let win = window(f, id);
-    if let Some(k) = &l.kernel {
-        match win.as_ref().and_then(|w| w.kernel.clone()) {
-            Some(kernel) if kernel.iter().all(Option::is_some) => {
-                let ks: Vec<i64> = kernel.iter().flatten().copied().collect();
-                let bad_size = ks.iter().any(|d| !k.contains(*d));
-                let bad_square = l.square_kernel && ks.windows(2).any(|p| p[0] != p[1]);
-                if bad_size || bad_square {
-                    let global = win.as_ref().is_some_and(|w| w.global);
-                    let allowed = format!(
-                        "{}{}",
-                        k.describe_square(),
-                        if l.square_kernel { ", square" } else { " (H and W may differ)" }
-                    );
-                    let hint = if global {
-                        "pool in two steps: an average/max pool that brings the feature map within the kernel limit, then the global pool".to_string()
-                    } else if bad_size
-                        && ks.iter().any(|d| {
-                            Some(*d) > k.max.or(k.values.as_ref().and_then(|v| v.iter().max().copied()))
-                        })
-                    {
-                        if matches!(op.kind(), OpKind::Conv) {
-                            "split the kernel: stacked smaller convolutions (two 3x3 see as far as one 5x5) fit the limit".to_string()
-                        } else {
-                            "cascade smaller pooling windows (two 3x3 stride-1 max pools cover 5x5)"
-                                .to_string()
-                        }
-                    } else if bad_square && !bad_size {
-                        format!("use a square window ({})", k.describe_square())
-                    } else {
-                        format!("use a {} kernel", k.describe_square())
-                    };
-                    push(
-                        Rule::KernelSize,
-                        format!(
-                            "{} {} is not supported by {what}",
-                            if global { "global pooling window" } else { "kernel" },
-                            by(&kernel)
-                        ),
-                        by(&kernel),
-                        allowed,
-                        hint,
-                    );
-                }
-            }
-            Some(_) | None if win.is_some() => unchecked.push("kernel-size"),
-            _ => {}
-        }
-    }
-
-    if let Some(w) = &win {
-        if let Some(s) = &l.stride
-            && !w.global
-            && w.strides.iter().any(|x| !s.contains(*x))
-        {
-            let shown: Vec<Option<i64>> = w.strides.iter().map(|x| Some(*x)).collect();
-            push(
-                Rule::Stride,
-                format!("stride {} is not supported by {what}", by(&shown)),
-                by(&shown),
-                format!("{} in each direction", s.describe()),
-                format!(
-                    "use stride {}; downsample further with another stride-2 layer or a pooling",
-                    s.describe()
-                ),
-            );
-        }
-        if let Some(d) = &l.dilation
-            && w.dilations.iter().any(|x| !d.contains(*x))
-        {
-            let shown: Vec<Option<i64>> = w.dilations.iter().map(|x| Some(*x)).collect();
-            push(
-                Rule::Dilation,
-                format!("dilation {} is not supported by {what}", by(&shown)),
-                by(&shown),
-                d.describe(),
-                "use an undilated kernel (a dilated 3x3 sees as far as a 5x5, which fits)".into(),
-            );
-        }
-        if l.padding.is_some() || l.pad_sides.is_some() {
-            match &w.pads {
-                Some((b, e)) => {
-                    let e: Vec<i64> =
-                        e.iter().zip(&w.ceil_extra).map(|(p, c)| p.saturating_add(*c)).collect();
-                    check_padding(l, b, &e, &w.ceil_extra, &what, &mut push);
-                }
-                None => unchecked.push("padding"),
-            }
-        }
-    }
-
-    if let Some(fm) = &l.feature_map {
-        match xd.as_ref().filter(|d| d.len() > 2) {
-            Some(d) => {
-                let sp: Vec<Option<i64>> = d[2..].iter().map(|s| s.map(|s| s as i64)).collect();
-                if sp.iter().any(Option::is_none) {
-                    unchecked.push("feature-map-size");
-                } else if sp.iter().flatten().any(|s| !fm.contains(*s)) {
-                    let too_small = fm.min.is_some_and(|m| sp.iter().flatten().any(|s| *s < m));
-                    push(
-                        Rule::FeatureMapSize,
-                        format!("input feature map {} is outside what {what} reads", by(&sp)),
-                        by(&sp),
-                        fm.describe_square(),
-                        if too_small {
-                            format!(
-                                "{what} needs at least {0}x{0}: downsample later, or use a standard convolution here",
-                                fm.min.unwrap_or(1)
-                            )
-                        } else {
-                            "downsample earlier (a stride-2 layer or a pooling) or tile the input".into()
-                        },
-                    );
-                }
-            }
-            None if l.rank.is_none() || xd.is_none() => unchecked.push("feature-map-size"),
-            None => {}
-        }
-    }
-
-    if let Some(c) = &l.channels {
-        let (cin, cout) = channels(f, id);
-        if cin.is_none() || cout.is_none() {
-            unchecked.push("channels");
-        }
-        let bad: Vec<String> = [("input", cin), ("output", cout)]
-            .iter()
-            .filter_map(|(side, n)| n.filter(|n| !c.contains(*n)).map(|n| format!("{n} {side}")))
-            .collect();
-        if !bad.is_empty() {
-            let unit =
-                if matches!(op.kind(), OpKind::Gemm | OpKind::MatMul) { "features" } else { "channels" };
-            push(
-                Rule::Channels,
-                format!("{} {unit} are more than {what} supports", bad.join(" and ")),
-                format!("{} {unit}", bad.join(", ")),
-                format!("{} {unit}", c.describe()),
-                format!(
-                    "split the layer into parts of {} {unit} (several ops joined by a Concat, or summed)",
-                    c.describe()
-                ),
-            );
-        }
-    }
-
-    if let Some(n) = &l.inputs {
-        let given = op.inputs().iter().flatten().count() as i64;
-        if !n.contains(given) {
-            push(
-                Rule::InputCount,
-                format!("{given} inputs; {what} takes {}", n.describe()),
-                format!("{given} inputs"),
-                format!("{} inputs", n.describe()),
-                "chain ops of two inputs: Sum(a, b, c) is Add(Add(a, b), c)".into(),
-            );
-        }
-    }
-
-    if let Some(follows) = &l.follows {
-        // Through absorbed quantizers: `Conv -> QuantizeLinear -> DequantizeLinear -> BN`.
-        let producer = x.and_then(|v| f.model.graph.value(f.canonical(v)).producer());
-        let ok = producer.is_some_and(|p| follows.iter().any(|t| names_op(t, f.op(p))));
-        if !ok {
-            let observed = match (producer, x) {
-                (Some(p), _) => format!("after `{}` ({})", f.label(p), f.op(p).op_type()),
-                (None, Some(v)) => format!("reads `{}`, which no op writes", f.name(v)),
-                (None, None) => "no input".into(),
-            };
-            let list = or_list(follows);
-            push(
-                Rule::Predecessor,
-                format!("{what} must come right after {list}"),
-                observed,
-                format!("right after {list}"),
-                "fold it into the convolution or matrix multiplication before it, or move it right after one"
-                    .into(),
-            );
-        }
-    }
-
-    if !unchecked.is_empty() {
+    if !out.unchecked.is_empty() {
         let mut x = f.finding(Rule::Unchecked, Some(id), None);
-        x.message = format!("{} could not be checked: a shape is unknown", unchecked.join(", "));
+        x.message = format!("{} could not be checked: a shape is unknown", out.unchecked.join(", "));
         x.observed = match x_shape(f, x_value(f, id)) {
             Some(s) => format!("input shape {s}"),
             None => "input shape unknown".into(),
         };
         x.allowed = "known shapes".into();
         x.hint = unknown_shape_hint(f);
-        out.push(x);
+        out.findings.push(x);
     }
 }
 
@@ -468,14 +256,6 @@ fn unknown_shape_hint(f: &Facts<'_>) -> String {
     }
 }
 
-/// `A, B or C`.
-fn or_list(items: &[String]) -> String {
-    match items.split_last() {
-        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
-        _ => items.join(""),
-    }
-}
-
 fn x_value(f: &Facts<'_>, id: OpId) -> Option<ValueId> {
     f.input(id, 0)
 }
@@ -486,87 +266,6 @@ fn x_shape(f: &Facts<'_>, v: Option<ValueId>) -> Option<String> {
         "[{}]",
         d.iter().map(|x| x.map_or("?".to_string(), |x| x.to_string())).collect::<Vec<_>>().join(",")
     ))
-}
-
-/// Checks the padding of a 2-D (or n-D) window.
-fn check_padding(
-    l: &Limits,
-    begin: &[i64],
-    end: &[i64],
-    ceil_extra: &[i64],
-    what: &str,
-    push: &mut impl FnMut(Rule, String, String, String, String),
-) {
-    let sides: Vec<(Side, i64)> = if begin.len() == 2 {
-        vec![(Side::Top, begin[0]), (Side::Left, begin[1]), (Side::Bottom, end[0]), (Side::Right, end[1])]
-    } else {
-        Vec::new()
-    };
-    let shown = if sides.is_empty() {
-        format!("begin {begin:?}, end {end:?}")
-    } else {
-        sides.iter().map(|(s, p)| format!("{} {p}", s.name())).collect::<Vec<_>>().join(", ")
-    };
-    let too_big = l.padding.as_ref().is_some_and(|r| begin.iter().chain(end).any(|p| !r.contains(*p)));
-    let wrong_side =
-        l.pad_sides.as_ref().is_some_and(|ok| sides.iter().any(|(s, p)| *p != 0 && !ok.contains(s)));
-    if !too_big && !wrong_side {
-        return;
-    }
-    let mut allowed =
-        l.padding.as_ref().map_or("any".to_string(), |r| format!("{} on each side", r.describe()));
-    if let Some(ok) = &l.pad_sides {
-        let names: Vec<&str> = ok.iter().map(|s| s.name()).collect();
-        allowed.push_str(&format!(", {} only", names.join(" and ")));
-    }
-    let ceil = if ceil_extra.iter().any(|c| *c > 0) { " (ceil_mode pads the end further)" } else { "" };
-    let hint = if wrong_side {
-        let ok = l.pad_sides.as_deref().unwrap_or(&[]);
-        let names: Vec<&str> = ok.iter().map(|s| s.name()).collect();
-        let slot = |s: Side, name: &str| if ok.contains(&s) { name.to_string() } else { "0".into() };
-        format!(
-            "pad only the {} side(s): pads = [{}, {}, {}, {}]",
-            names.join(" and "),
-            slot(Side::Top, "top"),
-            slot(Side::Left, "left"),
-            slot(Side::Bottom, "bottom"),
-            slot(Side::Right, "right")
-        )
-    } else {
-        let max = l.padding.as_ref().and_then(|r| r.max).unwrap_or(0);
-        format!(
-            "pad at most {max} per side; a wider 'same' padding means a kernel larger than the limits allow"
-        )
-    };
-    push(Rule::Padding, format!("padding {shown}{ceil} is not supported by {what}"), shown, allowed, hint);
-}
-
-/// Input and output channels (features for Gemm and MatMul) of a DLA op.
-fn channels(f: &Facts<'_>, id: OpId) -> (Option<i64>, Option<i64>) {
-    let op = f.op(id);
-    let d = |slot: usize| f.input(id, slot).and_then(|v| f.dims(v));
-    let dim = |dims: &Option<Vec<Option<u64>>>, i: isize| -> Option<i64> {
-        let dims = dims.as_ref()?;
-        let i = if i < 0 { dims.len() as isize + i } else { i };
-        dims.get(usize::try_from(i).ok()?).copied().flatten().and_then(|x| i64::try_from(x).ok())
-    };
-    let y = f.output(id).and_then(|v| f.dims(v));
-    match op.kind() {
-        OpKind::Gemm => {
-            let a = op.gemm().ok();
-            let (ta, tb) = a.map_or((false, false), |a| (a.trans_a, a.trans_b));
-            let k = dim(&d(0), if ta { 0 } else { 1 });
-            let n = dim(&d(1), if tb { 0 } else { 1 }).or_else(|| dim(&y, 1));
-            (k, n)
-        }
-        OpKind::MatMul => (dim(&d(0), -1), dim(&d(1), -1).or_else(|| dim(&y, -1))),
-        OpKind::Conv => {
-            let cin = dim(&d(0), 1);
-            let cout = dim(&d(1), 0).or_else(|| dim(&y, 1));
-            (cin, cout)
-        }
-        _ => (dim(&d(0), 1), dim(&y, 1)),
-    }
 }
 
 /// Channel and size limits of the 4-D graph inputs and feature maps the DLA reads or writes.
@@ -630,6 +329,8 @@ fn tensor(
         x.message = format!("{kind} `{name}` has {n} {noun}");
         x.observed = format!("{n} {noun}");
         x.allowed = format!("{allowed} channels");
+        x.observed_value = Some(Quantity::Int(n));
+        x.allowed_value = l.channels.clone().map(Quantity::Allowed);
         x.hint = match &l.channels {
             Some(a) if a.multiple_of.is_some_and(|m| n % m != 0) && a.max.is_none_or(|m| n < m) => format!(
                 "give the layer that writes it {} output channels (pad with zero filters), or change the architecture",
@@ -648,6 +349,8 @@ fn tensor(
         x.message = format!("{kind} `{name}` is {} (H x W)", by(&sizes));
         x.observed = by(&sizes);
         x.allowed = size.describe_square();
+        x.observed_value = Some(Quantity::Dims(sizes.clone()));
+        x.allowed_value = Some(Quantity::Allowed(size.clone()));
         x.hint = if kind == "graph input" {
             format!("resize the input to at most {}", size.describe_square())
         } else {

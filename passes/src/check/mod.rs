@@ -20,6 +20,7 @@
 
 pub mod limits;
 pub(crate) mod report;
+pub mod rules;
 pub mod scales;
 
 use std::collections::{HashMap, HashSet};
@@ -53,6 +54,24 @@ pub struct Finding {
     pub allowed: String,
     /// How to fix it.
     pub hint: String,
+    /// What the model has, typed (`observed` is its text), when the rule measures it.
+    pub observed_value: Option<Quantity>,
+    /// What the target allows, typed (`allowed` is its text).
+    pub allowed_value: Option<Quantity>,
+}
+
+/// A value a finding observes or a limit allows, as data; the text a person reads is rendered
+/// beside it (`Finding::observed`, `Finding::allowed`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Quantity {
+    /// One integer: a rank, a number of inputs.
+    Int(i64),
+    /// Per spatial axis (dims, strides, dilations); `None` where unknown.
+    Dims(Vec<Option<i64>>),
+    /// Integers by name: padding per side (`top`, `left`, ...), channels (`input`, `output`).
+    Named(Vec<(&'static str, i64)>),
+    /// The integers a target limit allows.
+    Allowed(qc_ir::target::Allowed),
 }
 
 /// Where an op runs.
@@ -413,6 +432,8 @@ impl<'a> Facts<'a> {
             observed: String::new(),
             allowed: String::new(),
             hint: String::new(),
+            observed_value: None,
+            allowed_value: None,
         }
     }
 }

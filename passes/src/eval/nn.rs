@@ -2,12 +2,12 @@
 //! `Gemm`, `MatMul` (numpy batching and 1-D promotion), `MatMulInteger`, `QLinearMatMul` and
 //! `Einsum`. Accumulation is in `f64` (exact for the integer variants at these sizes) or `i128`.
 
-use qc_ir::{ElemType, Op};
+use qc_ir::{ElemType, Op, Window, WindowError};
 
 use super::array::{Array, alloc_count};
 use super::elementwise::{broadcast_map, broadcast_shape, round_half_even};
 use super::shape_ops::{for_each_index, strides};
-use super::{EvalError, Ins, a_int, a_ints, a_str};
+use super::{EvalError, Ins, a_int, a_str};
 
 /// Resolved geometry of a convolution or pool over `k` spatial dims.
 struct Geom {
@@ -20,75 +20,51 @@ struct Geom {
     out: Vec<usize>,
 }
 
-fn pos(v: i64, what: &str) -> Result<usize, EvalError> {
-    usize::try_from(v)
-        .ok()
-        .filter(|&x| x > 0)
-        .ok_or_else(|| EvalError::attr(format!("{what} must be positive, found {v}")))
+/// A window error as the evaluator reports it: an impossible window over this input is a
+/// shape error, anything else an attribute error.
+fn window_err(e: WindowError) -> EvalError {
+    match e {
+        WindowError::Empty { .. } | WindowError::EmptyInput | WindowError::Cropped { .. } => {
+            EvalError::shape(e.to_string())
+        }
+        _ => EvalError::attr(e.to_string()),
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn geometry(
-    spatial: &[usize],
-    kernel: Vec<usize>,
-    strides_a: Option<Vec<i64>>,
-    dils_a: Option<Vec<i64>>,
-    pads_a: Option<Vec<i64>>,
-    auto_pad: &str,
-    ceil_mode: bool,
-) -> Result<Geom, EvalError> {
+fn usize_of(v: u64) -> Result<usize, EvalError> {
+    usize::try_from(v).map_err(|_| EvalError::attr(format!("window value {v} is too large")))
+}
+
+fn i64_of(v: impl TryInto<i64>) -> Result<i64, EvalError> {
+    v.try_into().map_err(|_| EvalError::attr("window padding is too large"))
+}
+
+/// The geometry of `window` over the input's spatial dims.
+fn geometry(spatial: &[usize], window: &Window) -> Result<Geom, EvalError> {
     let k = spatial.len();
-    let get = |v: Option<Vec<i64>>, what: &str| -> Result<Vec<usize>, EvalError> {
-        match v {
-            Some(v) if v.len() == k => v.into_iter().map(|x| pos(x, what)).collect(),
-            Some(v) => Err(EvalError::attr(format!("{what} has {} entries for {k} spatial dims", v.len()))),
-            None => Ok(vec![1; k]),
-        }
-    };
-    let strides = get(strides_a, "strides")?;
-    let dils = get(dils_a, "dilations")?;
-    if kernel.len() != k {
+    if window.rank() != k {
         return Err(EvalError::attr("kernel rank differs from the input's spatial rank"));
     }
-    let pads = pads_a.unwrap_or_else(|| vec![0; 2 * k]);
-    if pads.len() != 2 * k || pads.iter().any(|&p| p < 0) {
-        return Err(EvalError::attr(format!("bad pads {pads:?}")));
+    let mut g = Geom {
+        kernel: Vec::with_capacity(k),
+        strides: Vec::with_capacity(k),
+        dils: Vec::with_capacity(k),
+        pad_begin: Vec::with_capacity(k),
+        pad_end: Vec::with_capacity(k),
+        out: Vec::with_capacity(k),
+    };
+    for (i, (&d, a)) in spatial.iter().zip(&window.axes).enumerate() {
+        let r = window.resolve_axis(i, d as u64).map_err(window_err)?;
+        g.kernel.push(usize_of(a.kernel)?);
+        g.strides.push(usize_of(a.stride)?);
+        g.dils.push(usize_of(a.dilation)?);
+        g.pad_begin.push(i64_of(r.pad_begin)?);
+        g.pad_end.push(i64_of(r.pad_end)?);
+        g.out.push(usize_of(r.output)?);
     }
-    let mut pad_begin = vec![0i64; k];
-    let mut pad_end = vec![0i64; k];
-    let mut out = vec![0usize; k];
-    for i in 0..k {
-        let d = spatial[i] as i64;
-        let ek = ((kernel[i] - 1) * dils[i] + 1) as i64;
-        let s = strides[i] as i64;
-        match auto_pad {
-            "SAME_UPPER" | "SAME_LOWER" => {
-                let o = (d + s - 1) / s;
-                let total = ((o - 1) * s + ek - d).max(0);
-                pad_begin[i] = if auto_pad == "SAME_UPPER" { total / 2 } else { total - total / 2 };
-                pad_end[i] = total - pad_begin[i];
-                out[i] = o as usize;
-            }
-            _ => {
-                let (pb, pe) = if auto_pad == "VALID" { (0, 0) } else { (pads[i], pads[i + k]) };
-                pad_begin[i] = pb;
-                pad_end[i] = pe;
-                let span = d + pb + pe - ek;
-                if span < 0 {
-                    return Err(EvalError::shape("the kernel is larger than the padded input"));
-                }
-                let mut o = if ceil_mode { (span + s - 1) / s + 1 } else { span / s + 1 };
-                if ceil_mode && (o - 1) * s >= d + pb {
-                    o -= 1;
-                }
-                out[i] = o as usize;
-            }
-        }
-    }
-    Ok(Geom { kernel, strides, dils, pad_begin, pad_end, out })
+    Ok(g)
 }
 
-/// Direct convolution. `x`: [N, C, spatial], `w`: [M, C/group, kernel]. Returns [N, M, out].
 fn conv_core(
     x: &[f64],
     xd: &[usize],
@@ -160,12 +136,11 @@ fn conv_geom(op: &Op, xd: &[usize], wd: &[usize]) -> Result<(Geom, usize), EvalE
         return Err(EvalError::shape(format!("Conv input {xd:?} and weight {wd:?} ranks do not fit")));
     }
     let a = op.conv()?;
-    let kernel: Vec<usize> = match a.kernel_shape {
-        Some(k) => k.into_iter().map(|v| pos(v, "kernel_shape")).collect::<Result<_, _>>()?,
-        None => wd[2..].to_vec(),
-    };
+    let weight: Vec<u64> = wd[2..].iter().map(|&d| d as u64).collect();
+    let window =
+        Window::conv(op, Some(&weight)).map_err(window_err)?.ok_or_else(|| EvalError::attr("no kernel"))?;
     let group = usize::try_from(a.group).map_err(|_| EvalError::attr("group must be positive"))?;
-    let g = geometry(&xd[2..], kernel, a.strides, a.dilations, a.pads, &a.auto_pad, false)?;
+    let g = geometry(&xd[2..], &window)?;
     Ok((g, group))
 }
 
@@ -274,56 +249,26 @@ fn conv_transpose(op: &Op, x: &Ins<'_>) -> Result<Array, EvalError> {
     let mpg = wd[1];
     let m = mpg * group;
     let cpg = c / group;
-    let kernel: Vec<usize> = match at.kernel_shape {
-        Some(v) => v.into_iter().map(|v| pos(v, "kernel_shape")).collect::<Result<_, _>>()?,
-        None => wd[2..].to_vec(),
-    };
-    let list = |v: Option<Vec<i64>>, def: i64, len: usize| -> Result<Vec<i64>, EvalError> {
-        let v = v.unwrap_or_else(|| vec![def; len]);
-        if v.len() != len {
-            Err(EvalError::attr("attribute length differs from the spatial rank"))
-        } else {
-            Ok(v)
-        }
-    };
-    let strides = list(at.strides, 1, k)?;
-    let dils = list(at.dilations, 1, k)?;
-    let opad = list(a_ints(op, "output_padding")?, 0, k)?;
-    let pads = list(at.pads, 0, 2 * k)?;
-    let oshape = a_ints(op, "output_shape")?;
+    let weight: Vec<u64> = wd[2..].iter().map(|&d| d as u64).collect();
+    let window =
+        Window::conv(op, Some(&weight)).map_err(window_err)?.ok_or_else(|| EvalError::attr("no kernel"))?;
+    if window.rank() != k {
+        return Err(EvalError::attr("kernel rank differs from the input's spatial rank"));
+    }
+    let t = window.transpose_attrs(op).map_err(window_err)?;
     let sp = &xd[2..];
-    let mut full = vec![0i64; k];
-    let mut pb = vec![0i64; k];
-    let mut outd = vec![0usize; k];
-    for i in 0..k {
-        if strides[i] <= 0 || dils[i] <= 0 {
-            return Err(EvalError::attr("strides and dilations must be positive"));
-        }
-        full[i] = strides[i] * (sp[i] as i64 - 1) + (kernel[i] as i64 - 1) * dils[i] + 1;
-        let target = match (&oshape, at.auto_pad.as_str()) {
-            (Some(o), _) => {
-                Some(*o.get(o.len().wrapping_sub(k) + i).ok_or_else(|| EvalError::attr("bad output_shape"))?)
-            }
-            (None, "SAME_UPPER" | "SAME_LOWER") => Some(sp[i] as i64 * strides[i]),
-            _ => None,
-        };
-        match target {
-            Some(t) => {
-                let total = full[i] + opad[i] - t;
-                pb[i] = if at.auto_pad == "SAME_UPPER" {
-                    total.div_euclid(2)
-                } else {
-                    total - total.div_euclid(2)
-                };
-                outd[i] = usize::try_from(t).map_err(|_| EvalError::attr("negative output_shape"))?;
-            }
-            None => {
-                pb[i] = pads[i];
-                let o = full[i] + opad[i] - pads[i] - pads[i + k];
-                outd[i] =
-                    usize::try_from(o).map_err(|_| EvalError::shape("ConvTranspose output is empty"))?;
-            }
-        }
+    let mut kernel = Vec::with_capacity(k);
+    let mut strides = Vec::with_capacity(k);
+    let mut dils = Vec::with_capacity(k);
+    let mut pb = Vec::with_capacity(k);
+    let mut outd = Vec::with_capacity(k);
+    for (i, ax) in window.axes.iter().enumerate() {
+        let r = window.resolve_transposed(&t, i, sp[i] as u64).map_err(window_err)?;
+        kernel.push(usize_of(ax.kernel)?);
+        strides.push(i64_of(ax.stride)?);
+        dils.push(i64_of(ax.dilation)?);
+        pb.push(i64_of(r.pad_begin)?);
+        outd.push(usize_of(r.output)?);
     }
     let xv = a.to_f64()?;
     let wv = w.to_f64()?;
@@ -385,15 +330,12 @@ fn pool(op: &Op, a: &Array, max: bool, global: bool) -> Result<Vec<Array>, EvalE
     }
     let sp = a.dims[2..].to_vec();
     let (g, count_pad) = if global {
-        (geometry(&sp, sp.clone(), None, None, None, "NOTSET", false)?, false)
+        let kernel: Vec<i64> = sp.iter().map(|&d| i64_of(d)).collect::<Result<_, _>>()?;
+        let window = Window::new("NOTSET", &kernel, None, None, None, false).map_err(window_err)?;
+        (geometry(&sp, &window)?, false)
     } else {
-        let p = op.pool()?;
-        let kernel: Vec<usize> =
-            p.kernel_shape.iter().map(|&v| pos(v, "kernel_shape")).collect::<Result<_, _>>()?;
-        (
-            geometry(&sp, kernel, p.strides, p.dilations, p.pads, &p.auto_pad, p.ceil_mode)?,
-            p.count_include_pad,
-        )
+        let window = Window::pool(op).map_err(window_err)?;
+        (geometry(&sp, &window)?, op.pool()?.count_include_pad)
     };
     let k = sp.len();
     let (n, c) = (a.dims[0], a.dims[1]);

@@ -1,9 +1,10 @@
 //! Convolutions: `Conv`, `QLinearConv`, `ConvInteger` and `ConvTranspose` (see the module doc
 //! of [`crate::lower`] for the forms).
 
+use qc_ir::window::{Window, WindowError};
 use qc_ir::{Compute, Op, OpKind, Relation};
 
-use super::{Cx, Draft, In, Layout, Res, WindowAttrs, dims_of, idx, window_axes, window_relation};
+use super::{Cx, Draft, In, Layout, Res, dims_of, idx, window_axes, window_relation};
 
 /// Group count, checked against the channel counts.
 fn groups(op: &Op, c_in: u64, c_out: u64) -> Res<u64> {
@@ -66,19 +67,8 @@ pub(super) fn lower_conv(cx: &Cx<'_>, op: &Op, layout: Layout) -> Res<Draft> {
         ));
     }
     let kern = kernel(op, &wd[2..])?;
-    let attrs = op.conv().map_err(|e| e.to_string())?;
-    let axes = window_axes(
-        &kern,
-        &xd[2..],
-        &yd[2..],
-        &WindowAttrs {
-            auto_pad: &attrs.auto_pad,
-            pads: attrs.pads.as_deref(),
-            strides: attrs.strides.as_deref(),
-            dilations: attrs.dilations.as_deref(),
-            ceil_mode: false,
-        },
-    )?;
+    let window = Window::conv(op, Some(&kern)).map_err(|e| e.to_string())?.ok_or("no kernel")?;
+    let axes = window_axes(&window, &xd[2..], &yd[2..])?;
     let (k, c) = (c_out / g, c_in / g);
     let (dims, out_index, w_index, i_index, relations, spatial): (_, _, _, _, Vec<Relation>, u64) = if n == 2
     {
@@ -126,34 +116,6 @@ fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
-/// The pads of a `ConvTranspose` axis: explicit, or from `output_shape`/`auto_pad` and the known
-/// output size (ONNX: `total = s*(in-1) + output_padding + (k-1)*d + 1 - out`; `SAME_UPPER`
-/// puts the larger half at the end, otherwise at the start).
-fn transpose_pads(
-    auto_pad: &str,
-    explicit: Option<(u64, u64)>,
-    derive: bool,
-    full: u64,
-    out: u64,
-) -> Res<(u64, u64)> {
-    match (auto_pad, explicit) {
-        ("NOTSET" | "", Some(p)) if !derive => Ok(p),
-        ("NOTSET" | "", None) if !derive => Ok((0, 0)),
-        ("VALID", _) => Ok((0, 0)),
-        ("NOTSET" | "" | "SAME_UPPER" | "SAME_LOWER", _) => {
-            let total = full.checked_sub(out).ok_or_else(|| {
-                format!("the output size {out} is larger than the transposed convolution covers ({full})")
-            })?;
-            Ok(if auto_pad == "SAME_UPPER" {
-                (total / 2, total - total / 2)
-            } else {
-                (total - total / 2, total / 2)
-            })
-        }
-        (other, _) => Err(format!("unknown auto_pad `{other}`")),
-    }
-}
-
 /// `ConvTranspose`: loops over the input positions, the output index derived.
 pub(super) fn lower_conv_transpose(cx: &Cx<'_>, op: &Op) -> Res<Draft> {
     let (x, w, y) = (cx.input(op, 0)?, cx.input(op, 1)?, cx.output(op)?);
@@ -167,7 +129,6 @@ pub(super) fn lower_conv_transpose(cx: &Cx<'_>, op: &Op) -> Res<Draft> {
             yd.len()
         ));
     }
-    let attrs = op.conv().map_err(|e| e.to_string())?;
     let (b, c_in) = (xd[0], xd[1]);
     let g = groups(op, c_in, c_in)?;
     let k = wd[1];
@@ -178,36 +139,8 @@ pub(super) fn lower_conv_transpose(cx: &Cx<'_>, op: &Op) -> Res<Draft> {
         ));
     }
     let kern = kernel(op, &wd[2..])?;
-    let list = |name: &str, v: Option<&[i64]>, default: u64, min: u64| -> Res<Vec<u64>> {
-        match v {
-            None => Ok(vec![default; n]),
-            Some(v) if v.len() != n => Err(format!("`{name}` has {} values for {n} spatial axes", v.len())),
-            Some(v) => v
-                .iter()
-                .map(|&x| {
-                    u64::try_from(x)
-                        .ok()
-                        .filter(|x| *x >= min)
-                        .ok_or_else(|| format!("`{name}` value {x} is out of range"))
-                })
-                .collect(),
-        }
-    };
-    let strides = list("strides", attrs.strides.as_deref(), 1, 1)?;
-    let dilations = list("dilations", attrs.dilations.as_deref(), 1, 1)?;
-    let out_pad = list("output_padding", op.attr_ints("output_padding").map_err(|e| e.to_string())?, 0, 0)?;
-    let derive = op.attr_ints("output_shape").map_err(|e| e.to_string())?.is_some();
-    let pads: Option<Vec<u64>> = match attrs.pads.as_deref() {
-        None => None,
-        Some(p) if p.len() != 2 * n => {
-            return Err(format!("`pads` has {} values for {n} spatial axes", p.len()));
-        }
-        Some(p) => Some(
-            p.iter()
-                .map(|&x| u64::try_from(x).map_err(|_| format!("`pads` value {x} is negative")))
-                .collect::<Res<_>>()?,
-        ),
-    };
+    let window = Window::conv(op, Some(&kern)).map_err(|e| e.to_string())?.ok_or("no kernel")?;
+    let t = window.transpose_attrs(op).map_err(|e| e.to_string())?;
     let big = || "attribute values too large".to_string();
     let (names_o, names_i, names_f) = if n == 2 {
         (["oy", "ox"], ["iy", "ix"], ["fy", "fx"])
@@ -216,26 +149,20 @@ pub(super) fn lower_conv_transpose(cx: &Cx<'_>, op: &Op) -> Res<Draft> {
     };
     let mut relations = Vec::new();
     let mut taps: u64 = 1;
-    for i in 0..n {
-        let (s, d, kk, inp, out) = (strides[i], dilations[i], kern[i], xd[2 + i], yd[2 + i]);
-        if kk == 0 || inp == 0 {
-            return Err("a kernel or input dim is 0".into());
-        }
-        // reach = s*(in-1) + (k-1)*d + 1: the output positions the input covers before cropping
-        let reach = (inp - 1)
-            .checked_mul(s)
-            .and_then(|v| v.checked_add((kk - 1).checked_mul(d)?))
-            .and_then(|v| v.checked_add(1))
-            .ok_or_else(big)?;
-        let full = reach.checked_add(out_pad[i]).ok_or_else(big)?;
-        let explicit = pads.as_ref().map(|p| (p[i], p[i + n]));
-        let (pb, pe) = transpose_pads(&attrs.auto_pad, explicit, derive, full, out)?;
-        let expect = full.checked_sub(pb).and_then(|v| v.checked_sub(pe));
-        if expect != Some(out) {
+    for (i, a) in window.axes.iter().enumerate() {
+        let (s, d, kk, inp, out) = (a.stride, a.dilation, a.kernel, xd[2 + i], yd[2 + i]);
+        let r = window.resolve_transposed(&t, i, inp).map_err(|e| e.to_string())?;
+        if r.output != out {
             return Err(format!(
-                "the output size {out} disagrees with the attributes (input {inp}, kernel {kk}, stride {s}, pads {pb}+{pe})"
+                "the output size {out} disagrees with the attributes (input {inp}, kernel {kk}, stride {s}, pads {}+{})",
+                r.pad_begin, r.pad_end
             ));
         }
+        let (Ok(pb), Ok(_)) = (u64::try_from(r.pad_begin), u64::try_from(r.pad_end)) else {
+            let full = u64::try_from(i128::from(out) + r.pad_begin + r.pad_end).unwrap_or(0);
+            return Err(WindowError::Uncovered { output: out, full }.to_string());
+        };
+        let reach = r.reach;
         let coef = |x: u64| i64::try_from(x).map_err(|_| big());
         relations.push(Relation {
             name: names_o[i].into(),

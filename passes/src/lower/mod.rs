@@ -128,6 +128,8 @@ use qc_ir::{
 };
 
 use crate::quant::{elem_datatype, value_elem};
+pub(crate) use qc_ir::window::Axis;
+use qc_ir::window::Window;
 
 /// Precisions for operands the model says nothing about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -713,52 +715,10 @@ pub(crate) fn ceil_log2(n: u64) -> u32 {
     if n <= 1 { 0 } else { 64 - (n - 1).leading_zeros() }
 }
 
-/// One spatial axis of a sliding window: kernel, stride, dilation, low and high padding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Axis {
-    pub kernel: u64,
-    pub stride: u64,
-    pub dilation: u64,
-    pub pad_begin: u64,
-    pub pad_end: u64,
-}
-
-/// The attributes of a sliding window, as read from a Conv or pool.
-pub(crate) struct WindowAttrs<'a> {
-    pub auto_pad: &'a str,
-    pub pads: Option<&'a [i64]>,
-    pub strides: Option<&'a [i64]>,
-    pub dilations: Option<&'a [i64]>,
-    pub ceil_mode: bool,
-}
-
-/// A positive attribute list of length `n` (default all 1).
-fn positive_list(name: &str, v: Option<&[i64]>, n: usize) -> Res<Vec<u64>> {
-    match v {
-        None => Ok(vec![1; n]),
-        Some(v) if v.len() != n => Err(format!("`{name}` has {} values for {n} spatial axes", v.len())),
-        Some(v) => v
-            .iter()
-            .map(|&x| {
-                u64::try_from(x)
-                    .ok()
-                    .filter(|x| *x >= 1)
-                    .ok_or_else(|| format!("`{name}` value {x} is not positive"))
-            })
-            .collect(),
-    }
-}
-
-/// The windows of a Conv or pool over `input` spatial dims, producing `output` spatial dims;
-/// pads from `auto_pad` are computed from the known output dims. Checks the output dims against
-/// the attributes.
-pub(crate) fn window_axes(
-    kernel: &[u64],
-    input: &[u64],
-    output: &[u64],
-    a: &WindowAttrs<'_>,
-) -> Res<Vec<Axis>> {
-    let n = kernel.len();
+/// The windows of a Conv or pool over `input` spatial dims, with the pads [`Window`] resolves;
+/// the declared `output` dims must be the ones it gives.
+pub(crate) fn window_axes(window: &Window, input: &[u64], output: &[u64]) -> Res<Vec<Axis>> {
+    let n = window.rank();
     if input.len() != n || output.len() != n {
         return Err(format!(
             "the kernel has {n} spatial axes, the input {} and the output {}",
@@ -766,61 +726,18 @@ pub(crate) fn window_axes(
             output.len()
         ));
     }
-    let strides = positive_list("strides", a.strides, n)?;
-    let dilations = positive_list("dilations", a.dilations, n)?;
-    let overflow = || "attribute values too large".to_string();
     let mut axes = Vec::with_capacity(n);
-    for i in 0..n {
-        let (k, s, d, x, y) = (kernel[i], strides[i], dilations[i], input[i], output[i]);
-        if k == 0 {
-            return Err("a kernel dim is 0".into());
-        }
-        let eff = (k - 1).checked_mul(d).and_then(|e| e.checked_add(1)).ok_or_else(overflow)?;
-        let (pb, pe) = match a.auto_pad {
-            "NOTSET" | "" => match a.pads {
-                None => (0, 0),
-                Some(p) if p.len() != 2 * n => {
-                    return Err(format!("`pads` has {} values for {n} spatial axes", p.len()));
-                }
-                Some(p) => {
-                    let get = |x: i64| u64::try_from(x).map_err(|_| format!("`pads` value {x} is negative"));
-                    (get(p[i])?, get(p[i + n])?)
-                }
-            },
-            "VALID" => (0, 0),
-            "SAME_UPPER" | "SAME_LOWER" => {
-                let need = y
-                    .saturating_sub(1)
-                    .checked_mul(s)
-                    .and_then(|v| v.checked_add(eff))
-                    .ok_or_else(overflow)?;
-                let total = need.saturating_sub(x);
-                if a.auto_pad == "SAME_UPPER" {
-                    (total / 2, total - total / 2)
-                } else {
-                    (total - total / 2, total / 2)
-                }
-            }
-            other => return Err(format!("unknown auto_pad `{other}`")),
-        };
-        let padded = x.checked_add(pb).and_then(|v| v.checked_add(pe)).ok_or_else(overflow)?;
-        if padded < eff {
-            return Err(format!("the window ({eff}) is larger than the padded input ({padded})"));
-        }
-        let floor = (padded - eff) / s + 1;
-        let mut ceil = (padded - eff).div_ceil(s) + 1;
-        if ceil > 1 && (ceil - 1).saturating_mul(s) >= x.saturating_add(pb) {
-            ceil -= 1;
-        }
-        let same = a.auto_pad.starts_with("SAME");
-        let ok = same || y == floor || (a.ceil_mode && y == ceil);
-        if !ok {
+    for (i, a) in window.axes.iter().enumerate() {
+        let (x, y) = (input[i], output[i]);
+        let r = window.resolve_axis(i, x).map_err(|e| e.to_string())?;
+        if r.output != y {
+            let eff = a.extent().map_err(|e| e.to_string())?;
             return Err(format!(
-                "the output size {y} disagrees with the attributes (input {x}, window {eff}, stride {s}, pads {pb}+{pe} give {})",
-                if a.ceil_mode { ceil } else { floor }
+                "the output size {y} disagrees with the attributes (input {x}, window {eff}, stride {}, pads {}+{} give {})",
+                a.stride, r.pad_begin, r.pad_end, r.output
             ));
         }
-        axes.push(Axis { kernel: k, stride: s, dilation: d, pad_begin: pb, pad_end: pe });
+        axes.push(Axis { pad_begin: r.pad_begin, pad_end: r.pad_end, ..*a });
     }
     Ok(axes)
 }

@@ -1,9 +1,9 @@
 //! Pooling: `MaxPool`, `AveragePool`, `GlobalAveragePool`, `GlobalMaxPool`, in ZigZag's
 //! pooling form with a free zero-size `W` (see the module doc of [`crate::lower`]).
 
-use qc_ir::{Compute, Op, OpKind};
+use qc_ir::{Compute, Op, OpKind, Window};
 
-use super::{Axis, Cx, Draft, In, Layout, Res, WindowAttrs, dims_of, idx, window_axes, window_relation};
+use super::{Axis, Cx, Draft, In, Layout, Res, dims_of, idx, window_axes, window_relation};
 
 pub(super) fn lower_pool(cx: &Cx<'_>, op: &Op, layout: Layout) -> Res<Draft> {
     let (x, y) = (cx.input(op, 0)?, cx.output(op)?);
@@ -35,32 +35,12 @@ pub(super) fn lower_pool(cx: &Cx<'_>, op: &Op, layout: Layout) -> Res<Draft> {
             .collect();
         (xd[2..].to_vec(), vec![1; n], axes)
     } else {
-        let attrs = op.pool().map_err(|e| e.to_string())?;
-        let kernel: Vec<u64> = attrs
-            .kernel_shape
-            .iter()
-            .map(|&k| {
-                u64::try_from(k)
-                    .ok()
-                    .filter(|k| *k >= 1)
-                    .ok_or_else(|| format!("kernel_shape value {k} is not positive"))
-            })
-            .collect::<Res<_>>()?;
+        let window = Window::pool(op).map_err(|e| e.to_string())?;
+        let kernel = window.kernel();
         if kernel.len() != n {
             return Err(format!("kernel_shape has {} values for {n} spatial axes", kernel.len()));
         }
-        let axes = window_axes(
-            &kernel,
-            &xd[2..],
-            &yd[2..],
-            &WindowAttrs {
-                auto_pad: &attrs.auto_pad,
-                pads: attrs.pads.as_deref(),
-                strides: attrs.strides.as_deref(),
-                dilations: attrs.dilations.as_deref(),
-                ceil_mode: attrs.ceil_mode,
-            },
-        )?;
+        let axes = window_axes(&window, &xd[2..], &yd[2..])?;
         (kernel, yd[2..].to_vec(), axes)
     };
     let (b, g) = (xd[0], xd[1]);

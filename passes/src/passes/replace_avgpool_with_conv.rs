@@ -30,6 +30,7 @@
 //! above.
 
 use qc_ir::dims;
+use qc_ir::window::{AutoPad, Axis, Window};
 use qc_ir::{AttrValue, ElemType, Graph, Model, Op, OpId, OpKind, ValueId};
 
 use crate::pass::{Changed, Pass, PassContext, PassError};
@@ -145,87 +146,64 @@ fn plan(g: &Graph, id: OpId, op: &Op) -> Result<Option<Plan>, &'static str> {
         }));
     }
 
-    let bad = |_| "kept-unsupported";
-    let kernel = op.attr_ints("kernel_shape").map_err(bad)?.ok_or("kept-unsupported")?.to_vec();
-    let ints = |name: &str, default: i64, len: usize| -> Result<Vec<i64>, &'static str> {
-        match op.attr_ints(name).map_err(bad)? {
-            Some(v) if v.len() == len => Ok(v.to_vec()),
-            Some(_) => Err("kept-unsupported"),
-            None => Ok(vec![default; len]),
-        }
-    };
-    if kernel.len() != s || kernel.iter().any(|&k| k < 1) {
+    let window = Window::pool(op).map_err(|_| "kept-unsupported")?;
+    if window.rank() != s {
         return Err("kept-unsupported");
     }
-    let strides = ints("strides", 1, s)?;
-    let dilations = ints("dilations", 1, s)?;
-    let pads = ints("pads", 0, 2 * s)?;
-    if strides.iter().chain(&dilations).any(|&v| v < 1) || pads.iter().any(|&p| p < 0) {
-        return Err("kept-unsupported");
-    }
-    let auto_pad = op.attr_str("auto_pad", "NOTSET").map_err(bad)?.to_string();
-    let include_pad = op.attr_int("count_include_pad", 0).map_err(bad)? != 0;
-    let ceil = op.attr_int("ceil_mode", 0).map_err(bad)? != 0;
-    // The extent of each window, and the padding each dim gets in total, in i128 so that no
-    // attribute value can overflow them.
-    let extent: Vec<i128> =
-        kernel.iter().zip(&dilations).map(|(&k, &d)| (i128::from(k) - 1) * i128::from(d) + 1).collect();
-    let total_pad = |i: usize, n: i128| -> i128 {
-        let stride = i128::from(strides[i]);
-        match auto_pad.as_str() {
-            "SAME_UPPER" | "SAME_LOWER" => {
-                let o = (n + stride - 1) / stride;
-                ((o - 1) * stride + extent[i] - n).max(0)
-            }
-            "VALID" => 0,
-            _ => i128::from(pads[i]) + i128::from(pads[s + i]),
-        }
-    };
-    if !matches!(auto_pad.as_str(), "NOTSET" | "VALID" | "SAME_UPPER" | "SAME_LOWER") {
-        return Err("kept-unsupported");
-    }
-    let needs_shape = (!include_pad && auto_pad.starts_with("SAME")) || ceil;
+    let include_pad = op.pool().map_err(|_| "kept-unsupported")?.count_include_pad;
+    let same = window.auto_pad.is_same();
+    let needs_shape = (!include_pad && same) || window.ceil_mode;
     let spatial = match (needs_shape, spatial) {
         (true, None) => return Err("kept-unknown-shape"),
         (_, sp) => sp,
     };
+    // Each axis resolved over the known input dims, as the pool and as the Conv (no ceil_mode).
+    let floor = Window { ceil_mode: false, ..window.clone() };
+    let resolve = |w: &Window, i: usize| spatial.as_ref().map(|sp| w.resolve_axis(i, sp[i] as u64));
     if !include_pad {
-        let pads_nothing = match (&spatial, auto_pad.as_str()) {
-            (_, "VALID") => true,
-            (Some(sp), a) if a.starts_with("SAME") => (0..s).all(|i| total_pad(i, sp[i] as i128) == 0),
-            (_, _) => pads.iter().all(|&p| p == 0),
+        let pads_nothing = match window.auto_pad {
+            AutoPad::Valid => true,
+            _ if same => {
+                (0..s).all(|i| matches!(resolve(&window, i), Some(Ok(r)) if r.pad_begin + r.pad_end == 0))
+            }
+            _ => window.axes.iter().all(|a| a.pad_begin == 0 && a.pad_end == 0),
         };
         if !pads_nothing {
             return Err("kept-excludes-padding");
         }
     }
-    if ceil && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER" {
-        // ceil_mode only matters for explicit (or VALID) padding: does any dim round?
-        let sp = spatial.as_ref().ok_or("kept-unknown-shape")?;
-        let rounds = (0..s).any(|i| {
-            let span = sp[i] as i128 + total_pad(i, sp[i] as i128) - extent[i];
-            span >= 0 && span % i128::from(strides[i]) != 0
+    if window.ceil_mode {
+        // ceil_mode only matters when some dim rounds up to an extra window.
+        let rounds = (0..s).any(|i| match (resolve(&window, i), resolve(&floor, i)) {
+            (Some(Ok(c)), Some(Ok(f))) => c.output != f.output,
+            _ => false,
         });
         if rounds {
             return Err("kept-ceil-mode");
         }
     }
     // A window larger than the padded input is an invalid pool: leave it for the checker.
-    if let Some(sp) = &spatial
-        && (0..s).any(|i| extent[i] > sp[i] as i128 + total_pad(i, sp[i] as i128))
-    {
+    if (0..s).any(|i| matches!(resolve(&floor, i), Some(Err(_)))) {
         return Err("kept-unsupported");
     }
+    let ints = |f: &dyn Fn(&Axis) -> u64| -> Vec<i64> {
+        window.axes.iter().map(|a| i64::try_from(f(a)).unwrap_or(i64::MAX)).collect()
+    };
+    let strides = ints(&|a| a.stride);
+    let dilations = ints(&|a| a.dilation);
+    let mut pads = ints(&|a| a.pad_begin);
+    pads.extend(ints(&|a| a.pad_end));
     let mut attrs: Vec<(&'static str, AttrValue)> = vec![("strides", AttrValue::Ints(strides))];
     if dilations.iter().any(|&d| d != 1) {
         attrs.push(("dilations", AttrValue::Ints(dilations)));
     }
-    if auto_pad == "NOTSET" {
+    if window.auto_pad == AutoPad::NotSet {
         attrs.push(("pads", AttrValue::Ints(pads)));
     } else {
-        attrs.push(("auto_pad", AttrValue::String(auto_pad.into_bytes().into())));
+        attrs.push(("auto_pad", AttrValue::String(window.auto_pad.as_str().as_bytes().to_vec().into())));
     }
-    let kernel: Vec<usize> = kernel
+    let kernel: Vec<usize> = window
+        .kernel()
         .iter()
         .map(|&k| usize::try_from(k).map_err(|_| "kept-unsupported"))
         .collect::<Result<_, _>>()?;

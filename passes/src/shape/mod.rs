@@ -43,7 +43,6 @@ mod rnn;
 mod scatter;
 mod slicing;
 
-pub use conv::{Window, output_size};
 pub use elementwise::broadcast;
 pub use matmul::matmul_shape;
 pub use reshape::{reshape_dims, reshape_dims_sym};

@@ -22,15 +22,18 @@ fn broadcasting_with_symbolic_dims() {
 
 #[test]
 fn conv_and_pool_output_sizes() {
-    let w = |k, s, pb, pe| Window { kernel: k, stride: s, dilation: 1, pad_begin: pb, pad_end: pe };
-    assert_eq!(output_size(5, &w(3, 2, 0, 0), "SAME_UPPER", false), Ok(3));
-    assert_eq!(output_size(5, &w(3, 2, 0, 0), "SAME_LOWER", false), Ok(3));
-    assert_eq!(output_size(5, &w(3, 2, 0, 0), "VALID", false), Ok(2));
-    assert_eq!(output_size(5, &w(3, 1, 1, 1), "NOTSET", false), Ok(5));
-    assert_eq!(output_size(6, &w(3, 2, 0, 0), "NOTSET", false), Ok(2));
-    assert_eq!(output_size(6, &w(3, 2, 0, 0), "NOTSET", true), Ok(3));
+    let conv = |auto_pad: &str, k: i64, s: i64, pads: i64, ceil: bool, input: u64| {
+        let w = qc_ir::Window::new(auto_pad, &[k], Some(&[s]), None, Some(&[pads, pads]), ceil).unwrap();
+        w.resolve_axis(0, input).map(|r| r.output)
+    };
+    assert_eq!(conv("SAME_UPPER", 3, 2, 0, false, 5), Ok(3));
+    assert_eq!(conv("SAME_LOWER", 3, 2, 0, false, 5), Ok(3));
+    assert_eq!(conv("VALID", 3, 2, 0, false, 5), Ok(2));
+    assert_eq!(conv("NOTSET", 3, 1, 1, false, 5), Ok(5));
+    assert_eq!(conv("NOTSET", 3, 2, 0, false, 6), Ok(2));
+    assert_eq!(conv("NOTSET", 3, 2, 0, true, 6), Ok(3));
     // ceil_mode never starts a window in the right padding.
-    assert_eq!(output_size(2, &w(1, 2, 0, 0), "NOTSET", true), Ok(1));
+    assert_eq!(conv("NOTSET", 1, 2, 0, true, 2), Ok(1));
 }
 
 #[test]

@@ -773,3 +773,34 @@ fn a_large_model_gives_a_short_report_and_a_complete_json() {
     let (_, placed, _) = qc(&["check", p, "--target", "access-dla", "--placement"]);
     assert!(placed_ops > 500 && placed.lines().count() > placed_ops, "--placement lists every op");
 }
+
+#[test]
+fn explain_prints_a_rules_file_header() {
+    // By name or by code: what, why (with the guide's lines), an example, the severity.
+    for code in ["kernel-size", "qc::check::kernel-size"] {
+        let (status, out, err) = qc(&["check", "--explain", code]);
+        assert_eq!(status, 0, "{err}");
+        assert!(out.starts_with("`qc::check::kernel-size`: a kernel outside the allowed sizes"), "{out}");
+        assert!(out.contains("Why: the DLA's convolutions take 1x1 to 7x7 kernels"), "{out}");
+        assert!(out.contains("Example: `Conv("), "{out}");
+        assert!(out.ends_with("Default severity: error.\n"), "{out}");
+    }
+    let (status, out, _) = qc(&["check", "--explain", "padding"]);
+    assert_eq!(status, 0);
+    assert!(out.contains("lines 80, 87, 101"), "{out}");
+    // A rule without a file of its own says where it is described.
+    let (status, out, _) = qc(&["check", "--explain", "zero-point"]);
+    assert_eq!(status, 0);
+    assert_eq!(
+        out,
+        "`qc::check::zero-point`: default severity error. spec/diagnostics.md describes what it checks and why.\n"
+    );
+    // An unknown rule is a diagnostic naming the rules, exit 2, nothing on standard output.
+    let (status, out, err) = qc(&["check", "--explain", "kernel-sise"]);
+    assert_eq!((status, out.as_str()), (2, ""));
+    assert!(err.contains("qc::check::unknown_rule") && err.contains("kernel-sise"), "{err}");
+    assert!(err.contains("kernel-size"), "{err}");
+    // Checking a model still needs a model and a target.
+    let (status, _, err) = qc(&["check", "--target", "access-dla"]);
+    assert_eq!(status, 2, "{err}");
+}
