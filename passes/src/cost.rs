@@ -692,12 +692,13 @@ pub fn count_nonzero(model: &Model, t: &qc_ir::Tensor) -> Option<(u64, u64)> {
     Some((nonzero, total))
 }
 
-/// `dims` when their element count fits in 64 bits; every product of one value's dims (or of
-/// some of them) is then exact.
+/// `dims` when the product of their nonzero ones fits in 64 bits; every product of one value's
+/// dims (or of some of them) is then exact. (A 0 does not make the others countable: the
+/// window of a pool over `[0, 2^40, 2^40]` is still 2^80.)
 fn fits(name: &str, dims: Vec<u64>) -> Result<Vec<u64>, String> {
-    match dims.iter().try_fold(1u64, |p, &d| p.checked_mul(d)) {
+    match dims.iter().try_fold(1u64, |p, &d| p.checked_mul(d.max(1))) {
         Some(_) => Ok(dims),
-        None => Err(format!("the dims of `{name}` ({dims:?}) hold more than 2^64 elements")),
+        None => Err(format!("the dims of `{name}` ({dims:?}) multiply to more than 2^64 (not counting a 0)")),
     }
 }
 

@@ -180,7 +180,7 @@ struct RawLayer {
     #[serde(default)]
     dimension_relations: Option<Vec<Spanned<String>>>,
     loop_dims: Spanned<Vec<Spanned<String>>>,
-    loop_sizes: Spanned<Vec<Spanned<i64>>>,
+    loop_sizes: Spanned<Vec<Spanned<i128>>>,
     #[serde(default)]
     #[allow(dead_code)]
     time_dim: Option<String>,
@@ -190,7 +190,7 @@ struct RawLayer {
     #[serde(default)]
     pr_loop_dims: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
-    pr_loop_sizes: Option<Spanned<Vec<Spanned<i64>>>>,
+    pr_loop_sizes: Option<Spanned<Vec<Spanned<i128>>>>,
     #[serde(default)]
     padding: Option<Spanned<Vec<Spanned<Vec<i64>>>>>,
 }
@@ -460,7 +460,7 @@ fn read_layer(
                 "loop_sizes",
                 Some(&s.referenced),
                 format!("the size of `{}` is {}", d.value, s.value),
-                "loop sizes are integers >= 1",
+                "loop sizes are integers from 1 to 2^64 - 1",
             )
         })?;
         dims.push(LoopDim { name: upper, size });
@@ -515,12 +515,12 @@ fn read_layer(
             ));
         }
         for s in &p.value {
-            if s.value < 1 {
+            if s.value < 1 || s.value > i128::from(u64::MAX) {
                 return Err(err(
                     ErrorKind::PrDims,
                     "pr_loop_sizes",
                     Some(&s.referenced),
-                    format!("the pr loop size {} is < 1", s.value),
+                    format!("the pr loop size {} is not from 1 to 2^64 - 1", s.value),
                     "pr_loop_sizes are the true (unpadded) input extents, >= 1",
                 ));
             }

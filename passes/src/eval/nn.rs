@@ -57,22 +57,22 @@ fn geometry(
     let mut pad_begin = vec![0i64; k];
     let mut pad_end = vec![0i64; k];
     let mut out = vec![0usize; k];
+    // In 128 bits, where every size and attribute fits; the results must fit in 64.
+    let too_large = || EvalError::shape("the window geometry (sizes, kernel, strides, pads) is past 2^63");
     for i in 0..k {
-        let d = spatial[i] as i64;
-        let ek = ((kernel[i] - 1) * dils[i] + 1) as i64;
-        let s = strides[i] as i64;
-        match auto_pad {
+        let d = spatial[i] as i128;
+        let ek = (kernel[i] as i128 - 1) * dils[i] as i128 + 1;
+        let s = strides[i] as i128;
+        let (o, pb, pe) = match auto_pad {
             "SAME_UPPER" | "SAME_LOWER" => {
                 let o = (d + s - 1) / s;
                 let total = ((o - 1) * s + ek - d).max(0);
-                pad_begin[i] = if auto_pad == "SAME_UPPER" { total / 2 } else { total - total / 2 };
-                pad_end[i] = total - pad_begin[i];
-                out[i] = o as usize;
+                let pb = if auto_pad == "SAME_UPPER" { total / 2 } else { total - total / 2 };
+                (o, pb, total - pb)
             }
             _ => {
                 let (pb, pe) = if auto_pad == "VALID" { (0, 0) } else { (pads[i], pads[i + k]) };
-                pad_begin[i] = pb;
-                pad_end[i] = pe;
+                let (pb, pe) = (i128::from(pb), i128::from(pe));
                 let span = d + pb + pe - ek;
                 if span < 0 {
                     return Err(EvalError::shape("the kernel is larger than the padded input"));
@@ -81,9 +81,12 @@ fn geometry(
                 if ceil_mode && (o - 1) * s >= d + pb {
                     o -= 1;
                 }
-                out[i] = o as usize;
+                (o, pb, pe)
             }
-        }
+        };
+        pad_begin[i] = i64::try_from(pb).map_err(|_| too_large())?;
+        pad_end[i] = i64::try_from(pe).map_err(|_| too_large())?;
+        out[i] = usize::try_from(o).map_err(|_| too_large())?;
     }
     Ok(Geom { kernel, strides, dils, pad_begin, pad_end, out })
 }
@@ -110,6 +113,10 @@ fn conv_core(
     od.extend(&g.out);
     let total = alloc_count(&od)?;
     let mut out = vec![0.0; total];
+    if total == 0 {
+        // Nothing to compute (the spatial dims may still be huge: no position list).
+        return Ok((out, od));
+    }
     let ks: usize = g.kernel.iter().product();
     let isz: usize = sp.iter().product();
     let osz: usize = g.out.iter().product();

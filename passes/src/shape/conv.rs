@@ -36,7 +36,14 @@ pub fn output_size(input: u64, w: &Window, auto_pad: &str, ceil_mode: bool) -> R
     if w.stride == 0 {
         return Err("stride 0".into());
     }
-    let eff = w.dilation * (w.kernel.max(1) - 1) + 1;
+    let too_large = || {
+        format!(
+            "the window's sizes (input {input}, kernel {}, stride {}, dilation {}, pads {} and {}) add up past 2^64",
+            w.kernel, w.stride, w.dilation, w.pad_begin, w.pad_end
+        )
+    };
+    let eff =
+        w.dilation.checked_mul(w.kernel.max(1) - 1).and_then(|e| e.checked_add(1)).ok_or_else(too_large)?;
     match auto_pad {
         "SAME_UPPER" | "SAME_LOWER" => Ok(input.div_ceil(w.stride)),
         "VALID" => {
@@ -46,19 +53,24 @@ pub fn output_size(input: u64, w: &Window, auto_pad: &str, ceil_mode: bool) -> R
             Ok((input - eff + 1).div_ceil(w.stride))
         }
         "NOTSET" | "" => {
-            let padded = input + w.pad_begin + w.pad_end;
+            let padded = input
+                .checked_add(w.pad_begin)
+                .and_then(|p| p.checked_add(w.pad_end))
+                .ok_or_else(too_large)?;
             if padded < eff {
                 return Err(format!("the window {eff} is larger than the padded input {padded}"));
             }
             let span = padded - eff;
             if ceil_mode {
-                let mut out = span.div_ceil(w.stride) + 1;
-                if (out - 1) * w.stride >= input + w.pad_begin {
+                let mut out = span.div_ceil(w.stride).checked_add(1).ok_or_else(too_large)?;
+                // A last window starting in the right padding is dropped (`input + pad_begin`
+                // fits: it is at most `padded`).
+                if (out - 1).checked_mul(w.stride).is_none_or(|start| start >= input + w.pad_begin) {
                     out -= 1;
                 }
                 Ok(out)
             } else {
-                Ok(span / w.stride + 1)
+                (span / w.stride).checked_add(1).ok_or_else(too_large)
             }
         }
         other => Err(format!("unknown auto_pad `{other}`")),
@@ -165,11 +177,19 @@ fn conv_transpose(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
             match (&x[2 + i], &kernel[i]) {
                 (Dim::Known(d), Dim::Known(k)) => {
                     let o = if auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER" {
-                        d * strides[i]
+                        d.checked_mul(strides[i])
                     } else {
-                        let full = strides[i] * (d.max(&1) - 1) + outpad[i] + (k.max(&1) - 1) * dil[i] + 1;
-                        let p = if auto_pad == "VALID" { 0 } else { pads[i] + pads[i + n] };
-                        full.saturating_sub(p)
+                        // In 128 bits, every term fits; the size must fit in 64.
+                        let w = |x: u64| u128::from(x);
+                        let full = w(strides[i]) * w(d.max(&1) - 1)
+                            + w(outpad[i])
+                            + w(k.max(&1) - 1) * w(dil[i])
+                            + 1;
+                        let p = if auto_pad == "VALID" { 0 } else { w(pads[i]) + w(pads[i + n]) };
+                        u64::try_from(full.saturating_sub(p)).ok()
+                    };
+                    let Some(o) = o else {
+                        return bad(Kind::Attribute, format!("output size of spatial axis {i} is past 2^64"));
                     };
                     out.push(Dim::Known(o));
                 }
