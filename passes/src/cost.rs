@@ -698,7 +698,10 @@ pub fn count_nonzero(model: &Model, t: &qc_ir::Tensor) -> Option<(u64, u64)> {
 fn fits(name: &str, dims: Vec<u64>) -> Result<Vec<u64>, String> {
     match dims.iter().try_fold(1u64, |p, &d| p.checked_mul(d.max(1))) {
         Some(_) => Ok(dims),
-        None => Err(format!("the dims of `{name}` ({dims:?}) multiply to more than 2^64 (not counting a 0)")),
+        None if dims.contains(&0) => {
+            Err(format!("the dims of `{name}` ({dims:?}) without their 0s multiply past 2^64"))
+        }
+        None => Err(format!("the dims of `{name}` ({dims:?}) hold more than 2^64 elements")),
     }
 }
 
