@@ -544,7 +544,8 @@ fn read_layer(
             return Err(bad(format!("`{rname}` is defined twice")));
         }
         let mut terms = Vec::with_capacity(2);
-        let mut range: u64 = 1;
+        // In 128 bits: a range past 2^64 is fine when pr_loop_sizes gives the extent.
+        let mut range: u128 = 1;
         for (coef, dim) in terms_raw {
             let c: i64 = match coef {
                 None => 1,
@@ -555,7 +556,7 @@ fn read_layer(
             let Some(size) = size_of(&dim) else {
                 return Err(bad(format!("`{dim}` in `{}` is not a loop dim", rel.value)));
             };
-            let grow = u64::try_from(c).ok().and_then(|c| c.checked_mul(size - 1));
+            let grow = u128::try_from(c).ok().and_then(|c| c.checked_mul(u128::from(size - 1)));
             range = grow
                 .and_then(|g| range.checked_add(g))
                 .ok_or_else(|| bad(format!("the range of `{}` overflows", rel.value)))?;
@@ -571,7 +572,8 @@ fn read_layer(
         };
         let extent = match (pos, &raw.pr_loop_sizes) {
             (Some(i), Some(p)) => p.value[i].value as u64,
-            _ => range.saturating_sub(padding.0).saturating_sub(padding.1),
+            _ => u64::try_from(range.saturating_sub(u128::from(padding.0) + u128::from(padding.1)))
+                .map_err(|_| bad(format!("the range of `{}` is past 2^64: give pr_loop_sizes", rel.value)))?,
         };
         let offset = -i64::try_from(padding.0).unwrap_or(i64::MAX);
         relations.push(Relation { name: rname, terms, offset, extent, padding });
