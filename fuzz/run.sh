@@ -2,15 +2,17 @@
 # Builds and runs one of qc's fuzz targets on the stable toolchain (no nightly, no cargo-fuzz
 # needed): the coverage instrumentation libFuzzer needs is a set of stable -C flags.
 #   fuzz/run.sh TARGET [SECONDS] [extra libFuzzer flags...]     default: 60 seconds
-# TARGET: load (ONNX bytes), text (textual IR + the optimize/lower/cost pipelines) or zigzag
-# (ZigZag accelerator/mapping/workload YAML + a small mapping search); what each checks is in
-# tests/src/fuzz.rs. Findings land in fuzz/artifacts/TARGET/; keep each, once fixed, in
+# TARGET: load (ONNX bytes), text (textual IR + the optimize/lower/cost pipelines), zigzag
+# (ZigZag accelerator/mapping/workload YAML + a small mapping search), dims (one op with large
+# and symbolic dims through cost, lowering and a search), run (qc run's .npy inputs + the
+# evaluator) or mapping (a ZigZag mapping file, evaluated as written and searched); what each
+# checks is in tests/src/fuzz.rs. Findings land in fuzz/artifacts/TARGET/; keep each, once fixed, in
 # fuzz/regressions/TARGET/ (the test `fuzz_regressions` replays them on every `cargo test`).
 set -euo pipefail
 cd "$(dirname "$0")"
-target="${1:?usage: fuzz/run.sh load|text|zigzag [SECONDS] [libFuzzer flags...]}"; shift
+target="${1:?usage: fuzz/run.sh load|text|zigzag|dims|run|mapping [SECONDS] [libFuzzer flags...]}"; shift
 secs="${1:-60}"; shift || true
-case "$target" in load|text|zigzag) ;; *) echo "unknown target: $target" >&2; exit 2 ;; esac
+case "$target" in load|text|zigzag|dims|run|mapping) ;; *) echo "unknown target: $target" >&2; exit 2 ;; esac
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
  -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
@@ -44,6 +46,20 @@ zigzag)
       { cat "$inputs/hardware/$a.yaml"; printf '\n#%%%%\n'; cat "$inputs/mapping/$a.yaml"; printf '\n#%%%%\n'; cat "$inputs/workload/gemm_layer.yaml"; } >"$tmp"
       seed "$tmp" "$a.yaml"
     done
+  fi ;;
+dims)
+  # Bytes are choices (tests/src/fuzz.rs): a few fixed seeds start each op.
+  for i in 0 1 2 3 4 5 6 7 8 9; do printf "\\x$i$i\\x01\\x02\\x03\\x04\\x05\\x06\\x07" >"$corpus/seed$i"; done ;;
+run)
+  # A first byte choosing the model, then choices; and .npy files as they are (first byte odd).
+  printf '\x00' >"$corpus/seed0"; printf '\x02' >"$corpus/seed1"
+  header="{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), }"
+  len="\\x$(printf %02x $((${#header} + 1)))"
+  { printf '\x01\x93NUMPY\x01\x00'; printf "$len"'\x00%s\n' "$header"; head -c 32 /dev/zero; } >"$corpus/seed2" ;;
+mapping)
+  # ZigZag's own mapping files.
+  if [ -d "$inputs" ]; then
+    for f in "$inputs"/mapping/*.yaml; do seed "$f" .yaml; done
   fi ;;
 esac
 exec ./target/"$host"/release/"$target" "$corpus" -artifact_prefix="artifacts/$target/" -max_total_time="$secs" \

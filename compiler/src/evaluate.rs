@@ -360,6 +360,19 @@ fn loop_order(
     Ok(order)
 }
 
+/// The cost of `layer` on `acc` under its entry of `map` as written: what `qc evaluate
+/// --fixed-mapping` computes for one layer (the spatial mapping fitted to the layer, the complete
+/// `temporal_ordering` allocated to the memories, then the cost model).
+pub fn cost_fixed_mapping(
+    layer: &LoopNest,
+    acc: &Accelerator,
+    map: &MappingFile,
+    opts: &CostOptions,
+    mapping_type: MappingType,
+) -> miette::Result<LayerCost> {
+    cost_layer(layer, acc, map, opts, mapping_type).map(|c| c.cost)
+}
+
 fn cost_layer(
     layer: &LoopNest,
     acc: &Accelerator,

@@ -26,10 +26,12 @@ pub enum NpyError {
 }
 
 fn dtype_of(descr: &str) -> Option<ElemType> {
-    let (order, code) = descr.split_at(1);
-    if !matches!(order, "<" | "|" | "=") {
+    // The byte order, then the code (an empty descr has neither).
+    let mut chars = descr.chars();
+    if !matches!(chars.next()?, '<' | '|' | '=') {
         return None;
     }
+    let code = chars.as_str();
     Some(match code {
         "f2" => ElemType::F16,
         "f4" => ElemType::F32,

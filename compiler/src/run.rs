@@ -267,6 +267,23 @@ fn check_inputs(g: &qc_ir::Graph, given: &[(String, qc_ir::Tensor)]) -> Vec<RunE
     problems
 }
 
+/// What is wrong with the tensors `given` for the graph inputs of `g`: a graph input without a
+/// value (and without an initializer), then every mismatch of element type, rank, fixed
+/// dimension or dimension name, in graph input order. `qc run` runs the graph only when there is
+/// none.
+pub fn input_problems(g: &qc_ir::Graph, given: &[(String, qc_ir::Tensor)]) -> Vec<RunError> {
+    let mut problems = Vec::new();
+    for &v in &g.inputs {
+        let value = g.value(v);
+        if value.init.is_none() && !given.iter().any(|(n, _)| *n == value.name) {
+            let ty = value.ty.as_ref().map_or("?".to_string(), |t| t.to_string());
+            problems.push(RunError::MissingInput { name: value.name.clone(), ty });
+        }
+    }
+    problems.extend(check_inputs(g, given));
+    problems
+}
+
 /// Runs `qc run`, writing the summary to `out`.
 pub fn run(args: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<()> {
     let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
@@ -285,14 +302,7 @@ pub fn run(args: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<()> {
             given.push((name.to_string(), read_input(Path::new(file), name)?));
         }
     }
-    for &v in &g.inputs {
-        let value = g.value(v);
-        if value.init.is_none() && !given.iter().any(|(n, _)| *n == value.name) {
-            let ty = value.ty.as_ref().map_or("?".to_string(), |t| t.to_string());
-            problems.push(RunError::MissingInput { name: value.name.clone(), ty });
-        }
-    }
-    problems.extend(check_inputs(g, &given));
+    problems.extend(input_problems(g, &given));
     match problems.len() {
         0 => {}
         1 => return Err(problems.remove(0).into()),

@@ -673,8 +673,6 @@ pub fn count_nonzero(model: &Model, t: &qc_ir::Tensor) -> Option<(u64, u64)> {
     Some((nonzero, total))
 }
 
-/// `dims` when their element count fits in 64 bits; every product of one value's dims (or of
-/// some of them) is then exact.
 /// The product of `parts`, or an error when it does not fit in 64 bits (never a wrapped count).
 fn count(parts: &[u64]) -> Result<u64, String> {
     dims::product(parts).ok_or_else(|| format!("the count {parts:?} multiplies past 2^64"))

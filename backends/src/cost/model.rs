@@ -43,13 +43,15 @@ impl PrDim {
         }
         let b = b.trunc() as i64;
         let (sa, sb) = (self.coefs[0], self.coefs[1]);
+        // In 128 bits: each product of two 64-bit values, and their difference, fits.
+        let (a, b, sa, sb) = (a as i128, b as i128, sa as i128, sb as i128);
         let g = gcd(sa, sb).max(1);
-        let v = a * b - 0i64.max(b - sa / g) * (a - sb / g);
+        let v = a * b - 0i128.max(b - sa / g) * (a - sb / g);
         (v as f64).min(self.extent)
     }
 }
 
-fn gcd(a: i64, b: i64) -> i64 {
+fn gcd(a: i128, b: i128) -> i128 {
     let (mut a, mut b) = (a.abs(), b.abs());
     while b != 0 {
         (a, b) = (b, a % b);

@@ -180,7 +180,7 @@ struct RawLayer {
     #[serde(default)]
     dimension_relations: Option<Vec<Spanned<String>>>,
     loop_dims: Spanned<Vec<Spanned<String>>>,
-    loop_sizes: Spanned<Vec<Spanned<i64>>>,
+    loop_sizes: Spanned<Vec<Spanned<i128>>>,
     #[serde(default)]
     #[allow(dead_code)]
     time_dim: Option<String>,
@@ -190,7 +190,7 @@ struct RawLayer {
     #[serde(default)]
     pr_loop_dims: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
-    pr_loop_sizes: Option<Spanned<Vec<Spanned<i64>>>>,
+    pr_loop_sizes: Option<Spanned<Vec<Spanned<i128>>>>,
     #[serde(default)]
     padding: Option<Spanned<Vec<Spanned<Vec<i64>>>>>,
 }
@@ -460,7 +460,7 @@ fn read_layer(
                 "loop_sizes",
                 Some(&s.referenced),
                 format!("the size of `{}` is {}", d.value, s.value),
-                "loop sizes are integers >= 1",
+                "loop sizes are integers from 1 to 2^64 - 1",
             )
         })?;
         dims.push(LoopDim { name: upper, size });
@@ -515,12 +515,12 @@ fn read_layer(
             ));
         }
         for s in &p.value {
-            if s.value < 1 {
+            if s.value < 1 || s.value > i128::from(u64::MAX) {
                 return Err(err(
                     ErrorKind::PrDims,
                     "pr_loop_sizes",
                     Some(&s.referenced),
-                    format!("the pr loop size {} is < 1", s.value),
+                    format!("the pr loop size {} is not from 1 to 2^64 - 1", s.value),
                     "pr_loop_sizes are the true (unpadded) input extents, >= 1",
                 ));
             }
@@ -544,7 +544,8 @@ fn read_layer(
             return Err(bad(format!("`{rname}` is defined twice")));
         }
         let mut terms = Vec::with_capacity(2);
-        let mut range: u64 = 1;
+        // In 128 bits: a range past 2^64 is fine when pr_loop_sizes gives the extent.
+        let mut range: u128 = 1;
         for (coef, dim) in terms_raw {
             let c: i64 = match coef {
                 None => 1,
@@ -555,7 +556,7 @@ fn read_layer(
             let Some(size) = size_of(&dim) else {
                 return Err(bad(format!("`{dim}` in `{}` is not a loop dim", rel.value)));
             };
-            let grow = u64::try_from(c).ok().and_then(|c| c.checked_mul(size - 1));
+            let grow = u128::try_from(c).ok().and_then(|c| c.checked_mul(u128::from(size - 1)));
             range = grow
                 .and_then(|g| range.checked_add(g))
                 .ok_or_else(|| bad(format!("the range of `{}` overflows", rel.value)))?;
@@ -571,7 +572,8 @@ fn read_layer(
         };
         let extent = match (pos, &raw.pr_loop_sizes) {
             (Some(i), Some(p)) => p.value[i].value as u64,
-            _ => range.saturating_sub(padding.0).saturating_sub(padding.1),
+            _ => u64::try_from(range.saturating_sub(u128::from(padding.0) + u128::from(padding.1)))
+                .map_err(|_| bad(format!("the range of `{}` is past 2^64: give pr_loop_sizes", rel.value)))?,
         };
         let offset = -i64::try_from(padding.0).unwrap_or(i64::MAX);
         relations.push(Relation { name: rname, terms, offset, extent, padding });

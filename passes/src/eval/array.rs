@@ -347,6 +347,14 @@ impl Array {
         if n > MAX_ELEMENTS {
             return Err(tensor_err(format!("too many elements ({n})")));
         }
+        // An empty tensor's other dims still size the evaluator's loops and strides.
+        let nonzero = t.dims.iter().filter(|&&d| d != 0).try_fold(1u64, |p, &d| p.checked_mul(d as u64));
+        if nonzero.is_none_or(|m| m > MAX_ELEMENTS as u64) {
+            return Err(tensor_err(format!(
+                "its dims {:?} without the 0s multiply past {MAX_ELEMENTS} elements",
+                t.dims
+            )));
+        }
         let dims: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
         if elem == ElemType::String {
             let v = match &t.data {

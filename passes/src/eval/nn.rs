@@ -86,6 +86,10 @@ fn conv_core(
     od.extend(&g.out);
     let total = alloc_count(&od)?;
     let mut out = vec![0.0; total];
+    if total == 0 {
+        // Nothing to compute (the spatial dims may still be huge: no position list).
+        return Ok((out, od));
+    }
     let ks: usize = g.kernel.iter().product();
     let isz: usize = sp.iter().product();
     let osz: usize = g.out.iter().product();
