@@ -19,7 +19,7 @@ pub mod cost;
 pub mod eval;
 pub mod lower;
 pub mod manager;
-mod ops;
+pub mod ops;
 pub mod pass;
 pub mod passes;
 pub mod pipeline;
