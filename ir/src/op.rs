@@ -30,6 +30,10 @@ pub const QONNX_DOMAINS: [&str; 4] =
 /// optimizer writes into models.
 pub const MICROSOFT_DOMAIN: &str = "com.microsoft";
 
+/// The domain of qonnx's channels-last wrappers (`Conv`, `MaxPool`, `BatchNormalization` on NHWC
+/// data).
+pub const CHANNELS_LAST_DOMAIN: &str = "qonnx.custom_op.channels_last";
+
 /// A node of the graph.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Op {
@@ -332,6 +336,8 @@ pub enum Family {
     Qonnx,
     /// onnxruntime's contrib ops, in [`MICROSOFT_DOMAIN`] only.
     Microsoft,
+    /// qonnx's channels-last wrappers of standard ops, in [`CHANNELS_LAST_DOMAIN`] only.
+    ChannelsLast,
 }
 
 impl OpSchema {
@@ -371,16 +377,20 @@ fn kind_of_letter(c: char) -> Option<AttrKind> {
 const N: usize = usize::MAX;
 
 macro_rules! known_ops {
-    ($( $kind:ident $fam:ident $name:literal ($imin:expr, $imax:expr) ($omin:expr, $omax:expr) $attrs:literal; )*) => {
+    (
+        schemas { $( $kind:ident $fam:ident $name:literal ($imin:expr, $imax:expr) ($omin:expr, $omax:expr) $attrs:literal; )* }
+        unchecked { $( $ukind:ident $ufam:ident $uname:literal; )* }
+    ) => {
         /// The ops qc knows by name. Anything else is [`OpKind::Custom`].
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum OpKind {
             $( $kind, )*
+            $( $ukind, )*
             /// An op qc does not know; kept verbatim.
             Custom,
         }
 
-        /// Every op qc knows, in one table.
+        /// Every op qc knows with its arity and attributes, in one table.
         pub static SCHEMAS: &[OpSchema] = &[
             $( OpSchema {
                 kind: OpKind::$kind,
@@ -393,10 +403,18 @@ macro_rules! known_ops {
                 attrs: $attrs,
             }, )*
         ];
+
+        /// The ops qc has shape or evaluation rules for but no schema: they have a kind, so rules
+        /// are chosen by kind, but their arity and attributes are not checked by the verifier.
+        /// Giving one a schema moves its row to [`SCHEMAS`].
+        pub static UNCHECKED: &[(OpKind, Family, &str)] = &[
+            $( (OpKind::$ukind, Family::$ufam, $uname), )*
+        ];
     };
 }
 
 known_ops! {
+    schemas {
     Abs Onnx "Abs" (1, 1) (1, 1) "consumed_inputs:I";
     Acos Onnx "Acos" (1, 1) (1, 1) "";
     Add Onnx "Add" (2, 2) (1, 1) "axis:i broadcast:i consumed_inputs:I";
@@ -519,16 +537,68 @@ known_ops! {
     QGemm Microsoft "QGemm" (6, 9) (1, 1) "alpha:f transA:i transB:i";
     MsQuantizeLinear Microsoft "QuantizeLinear" (2, 3) (1, 1) "axis:i";
     MsDequantizeLinear Microsoft "DequantizeLinear" (2, 3) (1, 1) "axis:i";
+    }
+    unchecked {
+    Sin Onnx "Sin";
+    Cos Onnx "Cos";
+    Tan Onnx "Tan";
+    Asin Onnx "Asin";
+    Atan Onnx "Atan";
+    Sinh Onnx "Sinh";
+    Cosh Onnx "Cosh";
+    Asinh Onnx "Asinh";
+    Acosh Onnx "Acosh";
+    Atanh Onnx "Atanh";
+    Softsign Onnx "Softsign";
+    Mod Onnx "Mod";
+    Or Onnx "Or";
+    Xor Onnx "Xor";
+    GreaterOrEqual Onnx "GreaterOrEqual";
+    LessOrEqual Onnx "LessOrEqual";
+    LpPool Onnx "LpPool";
+    GlobalLpPool Onnx "GlobalLpPool";
+    Einsum Onnx "Einsum";
+    ReduceL1 Onnx "ReduceL1";
+    ReduceL2 Onnx "ReduceL2";
+    ReduceLogSum Onnx "ReduceLogSum";
+    ReduceLogSumExp Onnx "ReduceLogSumExp";
+    ReduceProd Onnx "ReduceProd";
+    ReduceSumSquare Onnx "ReduceSumSquare";
+    GatherElements Onnx "GatherElements";
+    Size Onnx "Size";
+    Range Onnx "Range";
+    LogSoftmax Onnx "LogSoftmax";
+    Hardmax Onnx "Hardmax";
+    Trilu Onnx "Trilu";
+    Lstm Onnx "LSTM";
+    Gru Onnx "GRU";
+    Rnn Onnx "RNN";
+    ScatterND Onnx "ScatterND";
+    ScatterElements Onnx "ScatterElements";
+    Scatter Onnx "Scatter";
+    CumSum Onnx "CumSum";
+    NonZero Onnx "NonZero";
+    Stft Onnx "STFT";
+    DynamicQuantizeLstm Microsoft "DynamicQuantizeLSTM";
+    // qonnx's channels-last wrappers of the standard ops.
+    ChannelsLastConv ChannelsLast "Conv";
+    ChannelsLastMaxPool ChannelsLast "MaxPool";
+    ChannelsLastBatchNormalization ChannelsLast "BatchNormalization";
+    }
 }
 
 impl OpKind {
     /// The kind for `op_type` in `domain` (`""` for the default domain).
     pub fn resolve(domain: &str, op_type: &str) -> OpKind {
-        static BY_NAME: OnceLock<HashMap<&'static str, Vec<&'static OpSchema>>> = OnceLock::new();
+        type ByName = HashMap<&'static str, Vec<(OpKind, Family)>>;
+        static BY_NAME: OnceLock<ByName> = OnceLock::new();
         let by_name = BY_NAME.get_or_init(|| {
-            let mut m: HashMap<&'static str, Vec<&'static OpSchema>> = HashMap::new();
+            let mut m: ByName = HashMap::new();
             for s in SCHEMAS {
-                m.entry(s.op_type).or_default().push(s);
+                m.entry(s.op_type).or_default().push((s.kind, s.family));
+            }
+            for &(kind, family, name) in UNCHECKED {
+                m.entry(name).or_default().push((kind, family));
             }
             m
         });
@@ -537,27 +607,36 @@ impl OpKind {
         by_name
             .get(op_type)
             .and_then(|cands| {
-                cands.iter().find(|s| match s.family {
+                cands.iter().find(|(_, family)| match family {
                     Family::Onnx => default,
                     Family::Qonnx => qonnx || domain.is_empty(),
                     Family::Microsoft => domain == MICROSOFT_DOMAIN,
+                    Family::ChannelsLast => domain == CHANNELS_LAST_DOMAIN,
                 })
             })
-            .map_or(OpKind::Custom, |s| s.kind)
+            .map_or(OpKind::Custom, |&(kind, _)| kind)
     }
 
     pub fn schema(self) -> Option<&'static OpSchema> {
         // The table is in the order of the enum, so the discriminant is the index.
         SCHEMAS.get(self as usize).filter(|s| s.kind == self)
     }
+
+    /// The op type this kind is written as (`"custom"` for [`OpKind::Custom`]).
+    pub fn name(self) -> &'static str {
+        match self.schema() {
+            Some(s) => s.op_type,
+            None => UNCHECKED
+                .get((self as usize).wrapping_sub(SCHEMAS.len()))
+                .filter(|(k, _, _)| *k == self)
+                .map_or("custom", |(_, _, name)| name),
+        }
+    }
 }
 
 impl fmt::Display for OpKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.schema() {
-            Some(s) => f.write_str(s.op_type),
-            None => f.write_str("custom"),
-        }
+        f.write_str(self.name())
     }
 }
 
@@ -594,6 +673,23 @@ mod tests {
         assert_eq!(OpKind::resolve("", "Gelu"), OpKind::Gelu);
         assert_eq!(OpKind::resolve("", "FusedConv"), OpKind::Custom);
         assert_eq!(OpKind::resolve("com.microsoft", "Conv"), OpKind::Custom);
+        assert_eq!(OpKind::resolve("", "LSTM"), OpKind::Lstm);
+        assert_eq!(OpKind::resolve("com.microsoft", "LSTM"), OpKind::Custom);
+        assert_eq!(OpKind::resolve(CHANNELS_LAST_DOMAIN, "Conv"), OpKind::ChannelsLastConv);
+        assert_eq!(OpKind::resolve(CHANNELS_LAST_DOMAIN, "Relu"), OpKind::Custom);
+        assert_eq!(OpKind::resolve("", "Frobnicate"), OpKind::Custom);
+    }
+
+    #[test]
+    fn unchecked_kinds_follow_the_schemas_and_have_names() {
+        for (i, &(kind, _, name)) in UNCHECKED.iter().enumerate() {
+            assert_eq!(kind as usize, SCHEMAS.len() + i, "{name}");
+            assert!(kind.schema().is_none(), "{name}");
+            assert_eq!(kind.name(), name);
+        }
+        assert_eq!(OpKind::Custom as usize, SCHEMAS.len() + UNCHECKED.len());
+        assert_eq!(OpKind::Custom.to_string(), "custom");
+        assert_eq!(OpKind::Lstm.to_string(), "LSTM");
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod cost;
 pub mod eval;
 pub mod lower;
 pub mod manager;
+pub mod ops;
 pub mod opset;
 pub mod pass;
 pub mod passes;

@@ -18,7 +18,7 @@
 //! Sequence- and optional-typed values (`test_loop13_seq`) are not supported: a body that
 //! declares one is an [`EvalError::Unsupported`] naming it.
 
-use qc_ir::{AttrValue, ElemType, Graph, Op, ValueType};
+use qc_ir::{AttrValue, ElemType, Graph, Op, OpKind, ValueType};
 
 use super::array::{Array, MAX_ELEMENTS};
 use super::graph::{Runner, Scope};
@@ -32,14 +32,11 @@ pub(crate) fn eval(
     scope: &Scope<'_>,
     run: &Runner<'_>,
 ) -> Result<Option<Vec<Array>>, EvalError> {
-    if !op.domain().is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(match op.op_type() {
-        "If" => run_if(op, x, scope, run)?,
-        "Loop" => run_loop(op, x, scope, run)?,
-        "Scan" if run.opset < 9 => run_scan8(op, x, scope, run)?,
-        "Scan" => run_scan(op, x, scope, run)?,
+    Ok(Some(match op.kind() {
+        OpKind::If => run_if(op, x, scope, run)?,
+        OpKind::Loop => run_loop(op, x, scope, run)?,
+        OpKind::Scan if run.opset < 9 => run_scan8(op, x, scope, run)?,
+        OpKind::Scan => run_scan(op, x, scope, run)?,
         _ => return Ok(None),
     }))
 }

@@ -1,7 +1,7 @@
 //! Elementwise ops: numpy broadcasting, arithmetic, comparisons, logic, unary math,
 //! activations, `Where`, `Clip`, the variadic `Max`/`Min`/`Sum`/`Mean`, and `Cast`.
 
-use qc_ir::{ElemType, Op};
+use qc_ir::{ElemType, Op, OpKind};
 
 use super::array::{Array, Data, Domain, alloc_count, format_float};
 use super::{EvalError, Ins, a_float, a_int, a_str, float8};
@@ -107,15 +107,15 @@ fn py_mod_f(a: f64, b: f64) -> f64 {
 /// and a one-element array, computed in f32 without the f64 copies and broadcast index maps of
 /// the general path: the common case of folding a large weight. The results are the same, since
 /// f32 arithmetic rounds once just as computing in f64 and rounding to f32 does.
-fn arith_f32_fast(name: &str, a: &Array, b: &Array) -> Option<Array> {
+fn arith_f32_fast(name: OpKind, a: &Array, b: &Array) -> Option<Array> {
     let (Data::F32(x), Data::F32(y)) = (&a.data, &b.data) else { return None };
     let f: fn(f32, f32) -> f32 = match name {
-        "Add" | "Sum" => |x, y| x + y,
-        "Sub" => |x, y| x - y,
-        "Mul" => |x, y| x * y,
-        "Div" => |x, y| x / y,
-        "Max" => |x: f32, y: f32| if x.is_nan() || y.is_nan() { f32::NAN } else { x.max(y) },
-        "Min" => |x: f32, y: f32| if x.is_nan() || y.is_nan() { f32::NAN } else { x.min(y) },
+        OpKind::Add | OpKind::Sum => |x, y| x + y,
+        OpKind::Sub => |x, y| x - y,
+        OpKind::Mul => |x, y| x * y,
+        OpKind::Div => |x, y| x / y,
+        OpKind::Max => |x: f32, y: f32| if x.is_nan() || y.is_nan() { f32::NAN } else { x.max(y) },
+        OpKind::Min => |x: f32, y: f32| if x.is_nan() || y.is_nan() { f32::NAN } else { x.min(y) },
         _ => return None,
     };
     let (dims, v): (Vec<usize>, Vec<f32>) = if a.dims == b.dims {
@@ -132,7 +132,7 @@ fn arith_f32_fast(name: &str, a: &Array, b: &Array) -> Option<Array> {
     Some(Array { elem: ElemType::F32, dims, data: Data::F32(v) })
 }
 
-fn arith(name: &str, a: &Array, b: &Array, fmod: bool) -> Result<Array, EvalError> {
+fn arith(name: OpKind, a: &Array, b: &Array, fmod: bool) -> Result<Array, EvalError> {
     if let Some(r) = arith_f32_fast(name, a, b) {
         return Ok(r);
     }
@@ -141,14 +141,14 @@ fn arith(name: &str, a: &Array, b: &Array, fmod: bool) -> Result<Array, EvalErro
         Domain::Float => {
             let (dims, x, y) = bcast2(&a.to_f64()?, &a.dims, &b.to_f64()?, &b.dims)?;
             let f: fn(f64, f64) -> f64 = match name {
-                "Add" | "Sum" => |x, y| x + y,
-                "Sub" => |x, y| x - y,
-                "Mul" => |x, y| x * y,
-                "Div" => |x, y| x / y,
-                "Max" => |x: f64, y: f64| if x.is_nan() || y.is_nan() { f64::NAN } else { x.max(y) },
-                "Min" => |x: f64, y: f64| if x.is_nan() || y.is_nan() { f64::NAN } else { x.min(y) },
-                "Mod" if fmod => |x, y| x % y,
-                "Mod" => py_mod_f,
+                OpKind::Add | OpKind::Sum => |x, y| x + y,
+                OpKind::Sub => |x, y| x - y,
+                OpKind::Mul => |x, y| x * y,
+                OpKind::Div => |x, y| x / y,
+                OpKind::Max => |x: f64, y: f64| if x.is_nan() || y.is_nan() { f64::NAN } else { x.max(y) },
+                OpKind::Min => |x: f64, y: f64| if x.is_nan() || y.is_nan() { f64::NAN } else { x.min(y) },
+                OpKind::Mod if fmod => |x, y| x % y,
+                OpKind::Mod => py_mod_f,
                 _ => return Err(EvalError::unsupported(format!("{name} on floats"))),
             };
             // Single-precision types compute in f32 so results match a float32 reference.
@@ -165,13 +165,13 @@ fn arith(name: &str, a: &Array, b: &Array, fmod: bool) -> Result<Array, EvalErro
                 .iter()
                 .zip(&y)
                 .map(|(&p, &q)| match name {
-                    "Add" | "Sum" => p.wrapping_add(q),
-                    "Sub" => p.wrapping_sub(q),
-                    "Mul" => p.wrapping_mul(q),
-                    "Div" => p.checked_div(q).unwrap_or(0),
-                    "Max" => p.max(q),
-                    "Min" => p.min(q),
-                    "Mod" if fmod => p.checked_rem(q).unwrap_or(0),
+                    OpKind::Add | OpKind::Sum => p.wrapping_add(q),
+                    OpKind::Sub => p.wrapping_sub(q),
+                    OpKind::Mul => p.wrapping_mul(q),
+                    OpKind::Div => p.checked_div(q).unwrap_or(0),
+                    OpKind::Max => p.max(q),
+                    OpKind::Min => p.min(q),
+                    OpKind::Mod if fmod => p.checked_rem(q).unwrap_or(0),
                     _ => {
                         if q == 0 {
                             0
@@ -217,7 +217,7 @@ fn pow(a: &Array, b: &Array) -> Result<Array, EvalError> {
     }
 }
 
-fn compare(name: &str, a: &Array, b: &Array) -> Result<Array, EvalError> {
+fn compare(name: OpKind, a: &Array, b: &Array) -> Result<Array, EvalError> {
     let d = same_domain(a, b)?;
     let v: (Vec<usize>, Vec<bool>) = match d {
         Domain::Float => {
@@ -239,27 +239,27 @@ fn compare(name: &str, a: &Array, b: &Array) -> Result<Array, EvalError> {
     Array::from_bool(v.0, v.1)
 }
 
-fn cmp_op(name: &str, o: Option<std::cmp::Ordering>) -> bool {
+fn cmp_op(name: OpKind, o: Option<std::cmp::Ordering>) -> bool {
     use std::cmp::Ordering::*;
     match (name, o) {
         (_, None) => false,
-        ("Equal", Some(o)) => o == Equal,
-        ("Greater", Some(o)) => o == Greater,
-        ("Less", Some(o)) => o == Less,
-        ("GreaterOrEqual", Some(o)) => o != Less,
-        ("LessOrEqual", Some(o)) => o != Greater,
+        (OpKind::Equal, Some(o)) => o == Equal,
+        (OpKind::Greater, Some(o)) => o == Greater,
+        (OpKind::Less, Some(o)) => o == Less,
+        (OpKind::GreaterOrEqual, Some(o)) => o != Less,
+        (OpKind::LessOrEqual, Some(o)) => o != Greater,
         _ => false,
     }
 }
 
-fn logic(name: &str, a: &Array, b: &Array) -> Result<Array, EvalError> {
+fn logic(name: OpKind, a: &Array, b: &Array) -> Result<Array, EvalError> {
     let (dims, x, y) = bcast2(&a.to_bool()?, &a.dims, &b.to_bool()?, &b.dims)?;
     let v = x
         .iter()
         .zip(&y)
         .map(|(&p, &q)| match name {
-            "And" => p && q,
-            "Or" => p || q,
+            OpKind::And => p && q,
+            OpKind::Or => p || q,
             _ => p ^ q,
         })
         .collect();
@@ -482,35 +482,37 @@ fn cast_floats(
 
 /// Elementwise ops; `None` when `op` is not one of them.
 pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>>, EvalError> {
-    let t = op.op_type();
+    let t = op.kind();
     let out = match t {
-        "Add" | "Sub" | "Mul" | "Div" => arith(t, x.get(0)?, x.get(1)?, false)?,
-        "Mod" => arith(t, x.get(0)?, x.get(1)?, a_int(op, "fmod", 0)? != 0)?,
-        "Pow" => pow(x.get(0)?, x.get(1)?)?,
-        "Max" | "Min" | "Sum" | "Mean" => {
+        OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div => arith(t, x.get(0)?, x.get(1)?, false)?,
+        OpKind::Mod => arith(t, x.get(0)?, x.get(1)?, a_int(op, "fmod", 0)? != 0)?,
+        OpKind::Pow => pow(x.get(0)?, x.get(1)?)?,
+        OpKind::Max | OpKind::Min | OpKind::Sum | OpKind::Mean => {
             let mut acc = x.get(0)?.clone();
             for i in 1..x.len() {
                 let b = x.get(i)?;
-                let name = if t == "Mean" { "Sum" } else { t };
+                let name = if t == OpKind::Mean { OpKind::Sum } else { t };
                 acc = arith(name, &acc, b, false)?;
             }
-            if t == "Mean" {
+            if t == OpKind::Mean {
                 let n = x.len() as f64;
                 acc = unary_float(&acc, |v| v / n)?;
             }
             acc
         }
-        "Equal" | "Greater" | "Less" | "GreaterOrEqual" | "LessOrEqual" => compare(t, x.get(0)?, x.get(1)?)?,
-        "And" | "Or" | "Xor" => logic(t, x.get(0)?, x.get(1)?)?,
-        "Not" => {
+        OpKind::Equal | OpKind::Greater | OpKind::Less | OpKind::GreaterOrEqual | OpKind::LessOrEqual => {
+            compare(t, x.get(0)?, x.get(1)?)?
+        }
+        OpKind::And | OpKind::Or | OpKind::Xor => logic(t, x.get(0)?, x.get(1)?)?,
+        OpKind::Not => {
             let a = x.get(0)?;
             Array::from_bool(a.dims.clone(), a.to_bool()?.into_iter().map(|b| !b).collect())?
         }
-        "Where" => where_op(x.get(0)?, x.get(1)?, x.get(2)?)?,
-        "Clip" => clip(op, x, opset)?,
-        "Abs" => unary_num(x.get(0)?, f64::abs, i128::abs)?,
-        "Neg" => unary_num(x.get(0)?, |v| -v, |v| -v)?,
-        "Sign" => unary_num(
+        OpKind::Where => where_op(x.get(0)?, x.get(1)?, x.get(2)?)?,
+        OpKind::Clip => clip(op, x, opset)?,
+        OpKind::Abs => unary_num(x.get(0)?, f64::abs, i128::abs)?,
+        OpKind::Neg => unary_num(x.get(0)?, |v| -v, |v| -v)?,
+        OpKind::Sign => unary_num(
             x.get(0)?,
             |v| {
                 if v > 0.0 {
@@ -523,44 +525,44 @@ pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>
             },
             i128::signum,
         )?,
-        "Relu" => unary_num(x.get(0)?, |v| if v > 0.0 { v } else { 0.0 }, |v| v.max(0))?,
-        "Ceil" => unary_float(x.get(0)?, f64::ceil)?,
-        "Floor" => unary_float(x.get(0)?, f64::floor)?,
-        "Sqrt" => unary_float(x.get(0)?, f64::sqrt)?,
-        "Exp" => unary_float(x.get(0)?, f64::exp)?,
-        "Log" => unary_float(x.get(0)?, f64::ln)?,
-        "Sin" => unary_float(x.get(0)?, f64::sin)?,
-        "Cos" => unary_float(x.get(0)?, f64::cos)?,
-        "Tan" => unary_float(x.get(0)?, f64::tan)?,
-        "Asin" => unary_float(x.get(0)?, f64::asin)?,
-        "Acos" => unary_float(x.get(0)?, f64::acos)?,
-        "Atan" => unary_float(x.get(0)?, f64::atan)?,
-        "Sinh" => unary_float(x.get(0)?, f64::sinh)?,
-        "Cosh" => unary_float(x.get(0)?, f64::cosh)?,
-        "Asinh" => unary_float(x.get(0)?, f64::asinh)?,
-        "Acosh" => unary_float(x.get(0)?, f64::acosh)?,
-        "Atanh" => unary_float(x.get(0)?, f64::atanh)?,
-        "Round" => unary_float(x.get(0)?, round_half_even)?,
-        "Tanh" => unary_float(x.get(0)?, f64::tanh)?,
-        "Erf" => unary_float(x.get(0)?, erf)?,
-        "Reciprocal" => unary_float(x.get(0)?, |v| 1.0 / v)?,
-        "Sigmoid" => unary_float(x.get(0)?, sigmoid)?,
-        "Softplus" => unary_float(x.get(0)?, |v| if v > 30.0 { v } else { v.exp().ln_1p() })?,
-        "LeakyRelu" => {
+        OpKind::Relu => unary_num(x.get(0)?, |v| if v > 0.0 { v } else { 0.0 }, |v| v.max(0))?,
+        OpKind::Ceil => unary_float(x.get(0)?, f64::ceil)?,
+        OpKind::Floor => unary_float(x.get(0)?, f64::floor)?,
+        OpKind::Sqrt => unary_float(x.get(0)?, f64::sqrt)?,
+        OpKind::Exp => unary_float(x.get(0)?, f64::exp)?,
+        OpKind::Log => unary_float(x.get(0)?, f64::ln)?,
+        OpKind::Sin => unary_float(x.get(0)?, f64::sin)?,
+        OpKind::Cos => unary_float(x.get(0)?, f64::cos)?,
+        OpKind::Tan => unary_float(x.get(0)?, f64::tan)?,
+        OpKind::Asin => unary_float(x.get(0)?, f64::asin)?,
+        OpKind::Acos => unary_float(x.get(0)?, f64::acos)?,
+        OpKind::Atan => unary_float(x.get(0)?, f64::atan)?,
+        OpKind::Sinh => unary_float(x.get(0)?, f64::sinh)?,
+        OpKind::Cosh => unary_float(x.get(0)?, f64::cosh)?,
+        OpKind::Asinh => unary_float(x.get(0)?, f64::asinh)?,
+        OpKind::Acosh => unary_float(x.get(0)?, f64::acosh)?,
+        OpKind::Atanh => unary_float(x.get(0)?, f64::atanh)?,
+        OpKind::Round => unary_float(x.get(0)?, round_half_even)?,
+        OpKind::Tanh => unary_float(x.get(0)?, f64::tanh)?,
+        OpKind::Erf => unary_float(x.get(0)?, erf)?,
+        OpKind::Reciprocal => unary_float(x.get(0)?, |v| 1.0 / v)?,
+        OpKind::Sigmoid => unary_float(x.get(0)?, sigmoid)?,
+        OpKind::Softplus => unary_float(x.get(0)?, |v| if v > 30.0 { v } else { v.exp().ln_1p() })?,
+        OpKind::LeakyRelu => {
             let al = f64::from(a_float(op, "alpha", 0.01)?);
             unary_float(x.get(0)?, |v| if v >= 0.0 { v } else { al * v })?
         }
-        "Elu" => {
+        OpKind::Elu => {
             let al = f64::from(a_float(op, "alpha", 1.0)?);
             unary_float(x.get(0)?, |v| if v >= 0.0 { v } else { al * (v.exp() - 1.0) })?
         }
-        "HardSigmoid" => {
+        OpKind::HardSigmoid => {
             let al = f64::from(a_float(op, "alpha", 0.2)?);
             let be = f64::from(a_float(op, "beta", 0.5)?);
             unary_float(x.get(0)?, |v| (al * v + be).clamp(0.0, 1.0))?
         }
-        "HardSwish" => unary_float(x.get(0)?, |v| v * (v / 6.0 + 0.5).clamp(0.0, 1.0))?,
-        "Gelu" => {
+        OpKind::HardSwish => unary_float(x.get(0)?, |v| v * (v / 6.0 + 0.5).clamp(0.0, 1.0))?,
+        OpKind::Gelu => {
             if a_str(op, "approximate", "none")? == "tanh" {
                 let c = (2.0 / std::f64::consts::PI).sqrt();
                 unary_float(x.get(0)?, |v| 0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh()))?
@@ -568,13 +570,13 @@ pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>
                 unary_float(x.get(0)?, |v| 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2)))?
             }
         }
-        "PRelu" => {
+        OpKind::PRelu => {
             let (a, s) = (x.get(0)?, x.get(1)?);
             let (dims, p, q) = bcast2(&a.to_f64()?, &a.dims, &s.to_f64()?, &s.dims)?;
             let v = p.iter().zip(&q).map(|(&v, &k)| if v < 0.0 { v * k } else { v }).collect();
             Array::from_f64s(a.elem, dims, v)?
         }
-        "Cast" => {
+        OpKind::Cast => {
             let to = ElemType::from_code(a_int(op, "to", 1)? as i32);
             let sat = a_int(op, "saturate", 1)? != 0;
             let mode = a_str(op, "round_mode", "up")?;

@@ -20,7 +20,7 @@
 //! The float kernels are the default domain's, run on a plain op built from this op's
 //! attributes, so the two cannot drift apart.
 
-use qc_ir::{AttrValue, ElemType, Op};
+use qc_ir::{AttrValue, ElemType, Op, OpKind};
 
 use super::array::{Array, Domain};
 use super::elementwise::round_half_even;
@@ -384,8 +384,8 @@ fn qgemm(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Array, EvalError> {
 pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>>, EvalError> {
     let conv_attrs = ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"];
     let pool_attrs = ["auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"];
-    let out = match op.op_type() {
-        "FusedConv" => {
+    let out = match op.kind() {
+        OpKind::FusedConv => {
             let mut y =
                 run1(&plain("Conv", op, &conv_attrs), &[Some(x.get(0)?), Some(x.get(1)?), x.opt(2)], opset)?;
             if let Some(z) = x.opt(3) {
@@ -394,7 +394,7 @@ pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>
             let params = a_floats(op, "activation_params")?.unwrap_or_default();
             activate(y, &a_str(op, "activation", "")?, &params)?
         }
-        "FusedGemm" => {
+        OpKind::FusedGemm => {
             let y = run1(&plain("Gemm", op, &["alpha", "beta", "transA", "transB"]), x.v, opset)?;
             let params: Vec<f32> = ["activation_alpha", "activation_beta", "activation_gamma"]
                 .iter()
@@ -402,42 +402,48 @@ pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>
                 .collect::<Result<_, _>>()?;
             activate(y, &a_str(op, "activation", "")?, &params)?
         }
-        "FusedMatMul" => fused_matmul(op, x, opset)?,
-        "Gelu" | "BiasGelu" | "FastGelu" => {
+        OpKind::FusedMatMul => fused_matmul(op, x, opset)?,
+        OpKind::MsGelu | OpKind::BiasGelu | OpKind::FastGelu => {
             let mut a = x.get(0)?.clone();
             if let Some(b) = x.opt(1) {
                 a = run1(&Op::new("Add", None), &[Some(&a), Some(b)], opset)?;
             }
             let mut g = Op::new("Gelu", None);
-            if op.op_type() == "FastGelu" {
+            if op.kind() == OpKind::FastGelu {
                 g = g.with_attr("approximate", AttrValue::String("tanh".into()));
             }
             run1(&g, &[Some(&a)], opset)?
         }
-        "QuickGelu" => {
+        OpKind::QuickGelu => {
             let al = f64::from(a_float(op, "alpha", 1.702)?);
             map_float(x.get(0)?, |v| v * sigmoid(al * v))?
         }
-        "BiasAdd" => {
+        OpKind::BiasAdd => {
             let add = Op::new("Add", None);
             let s = run1(&add, &[Some(x.get(0)?), Some(x.get(1)?)], opset)?;
             run1(&add, &[Some(&s), Some(x.get(2)?)], opset)?
         }
-        "SkipLayerNormalization" => return skip_norm(op, x, opset, false).map(Some),
-        "SkipSimplifiedLayerNormalization" => return skip_norm(op, x, opset, true).map(Some),
-        "QLinearAdd" => qlinear_binary(x, false, opset)?,
-        "QLinearMul" => qlinear_binary(x, true, opset)?,
-        "QLinearSigmoid" => qlinear(x, &Op::new("Sigmoid", None), &[0], 3, opset)?,
-        "QLinearLeakyRelu" => qlinear(x, &plain("LeakyRelu", op, &["alpha"]), &[0], 3, opset)?,
-        "QLinearGlobalAveragePool" => channels_last_pool(op, x, &Op::new("GlobalAveragePool", None), opset)?,
-        "QLinearAveragePool" => channels_last_pool(op, x, &plain("AveragePool", op, &pool_attrs), opset)?,
-        "QLinearConcat" => qlinear_concat(op, x, opset)?,
-        "QLinearSoftmax" => {
+        OpKind::SkipLayerNormalization => return skip_norm(op, x, opset, false).map(Some),
+        OpKind::SkipSimplifiedLayerNormalization => return skip_norm(op, x, opset, true).map(Some),
+        OpKind::QLinearAdd => qlinear_binary(x, false, opset)?,
+        OpKind::QLinearMul => qlinear_binary(x, true, opset)?,
+        OpKind::QLinearSigmoid => qlinear(x, &Op::new("Sigmoid", None), &[0], 3, opset)?,
+        OpKind::QLinearLeakyRelu => qlinear(x, &plain("LeakyRelu", op, &["alpha"]), &[0], 3, opset)?,
+        OpKind::QLinearGlobalAveragePool => {
+            channels_last_pool(op, x, &Op::new("GlobalAveragePool", None), opset)?
+        }
+        OpKind::QLinearAveragePool => {
+            channels_last_pool(op, x, &plain("AveragePool", op, &pool_attrs), opset)?
+        }
+        OpKind::QLinearConcat => qlinear_concat(op, x, opset)?,
+        OpKind::QLinearSoftmax => {
             let sm_opset = a_int(op, "opset", opset)?;
             qlinear(x, &plain("Softmax", op, &["axis"]), &[0], 3, sm_opset)?
         }
-        "QGemm" => qgemm(op, x, opset)?,
-        "QuantizeLinear" | "DequantizeLinear" => run1(&plain(op.op_type(), op, &["axis"]), x.v, opset)?,
+        OpKind::QGemm => qgemm(op, x, opset)?,
+        OpKind::MsQuantizeLinear | OpKind::MsDequantizeLinear => {
+            run1(&plain(op.op_type(), op, &["axis"]), x.v, opset)?
+        }
         _ => return Ok(None),
     };
     Ok(Some(vec![out]))

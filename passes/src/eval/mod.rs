@@ -14,17 +14,17 @@
 
 pub mod array;
 mod control;
-mod elementwise;
+pub(crate) mod elementwise;
 pub mod float8;
 mod graph;
-mod microsoft;
-mod nn;
-mod quant;
-mod reduce;
-mod resize;
-mod rnn;
-mod scatter;
-mod shape_ops;
+pub(crate) mod microsoft;
+pub(crate) mod nn;
+pub(crate) mod quant;
+pub(crate) mod reduce;
+pub(crate) mod resize;
+pub(crate) mod rnn;
+pub(crate) mod scatter;
+pub(crate) mod shape_ops;
 #[cfg(test)]
 mod tests;
 
@@ -176,48 +176,12 @@ pub fn eval_op(op: &Op, inputs: &[Option<&Array>], opset: i64) -> Result<Vec<Arr
     dispatch(op, &Ins { v: inputs }, opset).map_err(|e| e.at(&label))
 }
 
+/// The evaluator the op table (`crate::ops`) names for the op's kind, run.
 fn dispatch(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Vec<Array>, EvalError> {
-    let qonnx = qc_ir::op::QONNX_DOMAINS.contains(&op.domain());
-    let default = op.domain().is_empty();
-    if (qonnx || default)
-        && let Some(r) = quant::qonnx(op, x, qonnx)?
-    {
-        return Ok(r);
+    match crate::ops::rules(op.kind()).map(|r| &r.eval) {
+        Some(crate::ops::Rule::By(rule)) => rule(op, x, opset)?.ok_or_else(|| unsupported_op(op)),
+        _ => Err(unsupported_op(op)),
     }
-    if op.domain() == qc_ir::op::MICROSOFT_DOMAIN {
-        if let Some(r) = rnn::eval_contrib(op, x)? {
-            return Ok(r);
-        }
-        return microsoft::eval(op, x, opset)?.ok_or_else(|| unsupported_op(op));
-    }
-    if !default {
-        return Err(unsupported_op(op));
-    }
-    if let Some(r) = elementwise::eval(op, x, opset)? {
-        return Ok(r);
-    }
-    if let Some(r) = shape_ops::eval(op, x, opset)? {
-        return Ok(r);
-    }
-    if let Some(r) = reduce::eval(op, x, opset)? {
-        return Ok(r);
-    }
-    if let Some(r) = nn::eval(op, x, opset)? {
-        return Ok(r);
-    }
-    if let Some(r) = quant::eval(op, x, opset)? {
-        return Ok(r);
-    }
-    if let Some(r) = resize::eval(op, x, opset)? {
-        return Ok(r);
-    }
-    if let Some(r) = scatter::eval(op, x, opset)? {
-        return Ok(r);
-    }
-    if let Some(r) = rnn::eval(op, x)? {
-        return Ok(r);
-    }
-    Err(unsupported_op(op))
 }
 
 fn unsupported_op(op: &Op) -> EvalError {

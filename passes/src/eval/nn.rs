@@ -2,7 +2,7 @@
 //! `Gemm`, `MatMul` (numpy batching and 1-D promotion), `MatMulInteger`, `QLinearMatMul` and
 //! `Einsum`. Accumulation is in `f64` (exact for the integer variants at these sizes) or `i128`.
 
-use qc_ir::{ElemType, Op, Window, WindowError};
+use qc_ir::{ElemType, Op, OpKind, Window, WindowError};
 
 use super::array::{Array, alloc_count};
 use super::elementwise::{broadcast_map, broadcast_shape, round_half_even};
@@ -577,29 +577,29 @@ fn einsum(op: &Op, xs: &[&Array]) -> Result<Array, EvalError> {
 
 /// NN kernels; `None` when `op` is not one of them.
 pub(crate) fn eval(op: &Op, x: &Ins<'_>, _opset: i64) -> Result<Option<Vec<Array>>, EvalError> {
-    let out = match op.op_type() {
-        "Conv" => conv(op, x)?,
-        "ConvInteger" => conv_integer(op, x)?,
-        "QLinearConv" => qlinear_conv(op, x)?,
-        "ConvTranspose" => conv_transpose(op, x)?,
-        "MaxPool" => return Ok(Some(pool(op, x.get(0)?, true, false)?)),
-        "AveragePool" => return Ok(Some(pool(op, x.get(0)?, false, false)?)),
-        "GlobalMaxPool" => pool(op, x.get(0)?, true, true)?.swap_remove(0),
-        "GlobalAveragePool" => pool(op, x.get(0)?, false, true)?.swap_remove(0),
-        "Gemm" => gemm(op, x)?,
-        "MatMul" => {
+    let out = match op.kind() {
+        OpKind::Conv => conv(op, x)?,
+        OpKind::ConvInteger => conv_integer(op, x)?,
+        OpKind::QLinearConv => qlinear_conv(op, x)?,
+        OpKind::ConvTranspose => conv_transpose(op, x)?,
+        OpKind::MaxPool => return Ok(Some(pool(op, x.get(0)?, true, false)?)),
+        OpKind::AveragePool => return Ok(Some(pool(op, x.get(0)?, false, false)?)),
+        OpKind::GlobalMaxPool => pool(op, x.get(0)?, true, true)?.swap_remove(0),
+        OpKind::GlobalAveragePool => pool(op, x.get(0)?, false, true)?.swap_remove(0),
+        OpKind::Gemm => gemm(op, x)?,
+        OpKind::MatMul => {
             let (a, b) = (x.get(0)?, x.get(1)?);
             let (o, d) = matmul_f64(&a.to_f64()?, &a.dims, &b.to_f64()?, &b.dims)?;
             Array::from_f64s(a.elem, d, o)?
         }
-        "MatMulInteger" => {
+        OpKind::MatMulInteger => {
             let (a, b) = (x.get(0)?, x.get(1)?);
             let av = minus_zp(a, x.opt(2), a.rank().saturating_sub(2))?;
             let bv = minus_zp(b, x.opt(3), b.rank().saturating_sub(1))?;
             let (o, d) = matmul_f64(&av, &a.dims, &bv, &b.dims)?;
             Array::from_f64s(ElemType::I32, d, o)?
         }
-        "QLinearMatMul" => {
+        OpKind::QLinearMatMul => {
             let (a, b) = (x.get(0)?, x.get(3)?);
             let av = minus_zp(a, x.opt(2), a.rank().saturating_sub(2))?;
             let bv = minus_zp(b, x.opt(5), b.rank().saturating_sub(1))?;
@@ -615,7 +615,7 @@ pub(crate) fn eval(op: &Op, x: &Ins<'_>, _opset: i64) -> Result<Option<Vec<Array
             let zp = x.get(7)?;
             requantize(o.into_iter().map(|v| v * factor).collect(), zp, zp.elem, d)?
         }
-        "Einsum" => {
+        OpKind::Einsum => {
             let xs: Vec<&Array> = (0..x.len()).map(|i| x.get(i)).collect::<Result<_, _>>()?;
             einsum(op, &xs)?
         }

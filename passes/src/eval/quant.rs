@@ -11,7 +11,7 @@
 //! inputs give NaN, and `saturation=0` sends out-of-range values to ±inf or NaN (see
 //! `float_quant` below).
 
-use qc_ir::{ElemType, Op};
+use qc_ir::{ElemType, Op, OpKind};
 
 use super::array::{Array, Domain};
 use super::elementwise::{broadcast_map, broadcast_shape, round_half_even};
@@ -348,10 +348,10 @@ fn float_quant_op(op: &Op, x: &Ins<'_>) -> Result<Array, EvalError> {
 }
 
 /// The QONNX custom ops; `None` when `op` is not one of them.
-pub(crate) fn qonnx(op: &Op, x: &Ins<'_>, in_qonnx_domain: bool) -> Result<Option<Vec<Array>>, EvalError> {
-    let t = op.op_type();
-    let out = match t {
-        "Quant" | "IntQuant" => {
+pub(crate) fn qonnx(op: &Op, x: &Ins<'_>, _opset: i64) -> Result<Option<Vec<Array>>, EvalError> {
+    let in_qonnx_domain = qc_ir::op::QONNX_DOMAINS.contains(&op.domain());
+    let out = match op.kind() {
+        OpKind::Quant | OpKind::IntQuant => {
             let signed = a_int(op, "signed", 1)? != 0;
             let narrow = a_int(op, "narrow", 0)? != 0;
             let round = round_mode(&a_str(op, "rounding_mode", "ROUND")?)?;
@@ -361,14 +361,14 @@ pub(crate) fn qonnx(op: &Op, x: &Ins<'_>, in_qonnx_domain: bool) -> Result<Optio
                 .collect();
             Array::from_f64s(ElemType::F32, dims, y)?
         }
-        "BipolarQuant" => {
+        OpKind::BipolarQuant => {
             let (dims, v) = bcast_all(&[x.get(0)?, x.get(1)?])?;
             let y = (0..v[0].len())
                 .map(|i| f64::from(if v[0][i] >= 0.0 { 1.0 } else { -1.0 } * v[1][i]))
                 .collect();
             Array::from_f64s(ElemType::F32, dims, y)?
         }
-        "Trunc" => {
+        OpKind::Trunc => {
             let round = round_mode(&a_str(op, "rounding_mode", "FLOOR")?)?;
             if x.len() >= 6 {
                 let signed = a_int(op, "signed", 1)? != 0;
@@ -398,8 +398,8 @@ pub(crate) fn qonnx(op: &Op, x: &Ins<'_>, in_qonnx_domain: bool) -> Result<Optio
                 Array::from_f64s(ElemType::F32, dims, y)?
             }
         }
-        "FloatQuant" => float_quant_op(op, x)?,
-        "MultiThreshold" if in_qonnx_domain => {
+        OpKind::FloatQuant => float_quant_op(op, x)?,
+        OpKind::MultiThreshold if in_qonnx_domain => {
             let (a, th) = (x.get(0)?, x.get(1)?);
             if th.rank() != 2 {
                 return Err(EvalError::shape("MultiThreshold thresholds must be [C or 1, T]"));
@@ -434,9 +434,9 @@ pub(crate) fn qonnx(op: &Op, x: &Ins<'_>, in_qonnx_domain: bool) -> Result<Optio
 
 /// ONNX quantization ops; `None` when `op` is not one of them.
 pub(crate) fn eval(op: &Op, x: &Ins<'_>, _opset: i64) -> Result<Option<Vec<Array>>, EvalError> {
-    let out = match op.op_type() {
-        "QuantizeLinear" => quantize_linear(op, x)?,
-        "DequantizeLinear" => dequantize_linear(op, x)?,
+    let out = match op.kind() {
+        OpKind::QuantizeLinear => quantize_linear(op, x)?,
+        OpKind::DequantizeLinear => dequantize_linear(op, x)?,
         _ => return Ok(None),
     };
     Ok(Some(vec![out]))

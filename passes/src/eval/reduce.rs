@@ -2,7 +2,7 @@
 //! for `ReduceSum` and 18 for the rest, as an input), `ArgMax`/`ArgMin`, `Softmax`, `TopK`,
 //! `LayerNormalization`, `InstanceNormalization`, `BatchNormalization` and `LRN`.
 
-use qc_ir::{ElemType, Op};
+use qc_ir::{ElemType, Op, OpKind};
 
 use super::array::{Array, Domain, alloc_count};
 use super::elementwise::broadcast_to;
@@ -31,9 +31,9 @@ fn out_dims(gdims: &[usize], axes: &[usize], keep: bool) -> Vec<usize> {
 }
 
 fn reduce(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Array, EvalError> {
-    let t = op.op_type();
+    let t = op.kind();
     let a = x.get(0)?;
-    let axes_from_input = if t == "ReduceSum" { opset >= 13 } else { opset >= 18 };
+    let axes_from_input = if t == OpKind::ReduceSum { opset >= 13 } else { opset >= 18 };
     let axes = if axes_from_input { x.opt(1).map(Array::to_i64s).transpose()? } else { a_ints(op, "axes")? };
     let keep = a_int(op, "keepdims", 1)? != 0;
     let noop = a_int(op, "noop_with_empty_axes", 0)? != 0;
@@ -48,41 +48,41 @@ fn reduce(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Array, EvalError> {
     let ng = alloc_count(&gdims)?;
     let od = out_dims(&gdims, &axes, keep);
     let int = matches!(a.domain()?, Domain::Int | Domain::Bool)
-        && matches!(t, "ReduceMax" | "ReduceMin" | "ReduceSum" | "ReduceProd");
+        && matches!(t, OpKind::ReduceMax | OpKind::ReduceMin | OpKind::ReduceSum | OpKind::ReduceProd);
     if int {
         let v = a.to_i128()?;
         let init = match t {
-            "ReduceMax" => i128::MIN,
-            "ReduceMin" => i128::MAX,
-            "ReduceProd" => 1,
+            OpKind::ReduceMax => i128::MIN,
+            OpKind::ReduceMin => i128::MAX,
+            OpKind::ReduceProd => 1,
             _ => 0,
         };
         let mut acc = vec![init; ng];
         for (k, &g) in map.iter().enumerate() {
             acc[g] = match t {
-                "ReduceMax" => acc[g].max(v[k]),
-                "ReduceMin" => acc[g].min(v[k]),
-                "ReduceProd" => acc[g].wrapping_mul(v[k]),
+                OpKind::ReduceMax => acc[g].max(v[k]),
+                OpKind::ReduceMin => acc[g].min(v[k]),
+                OpKind::ReduceProd => acc[g].wrapping_mul(v[k]),
                 _ => acc[g].wrapping_add(v[k]),
             };
         }
         if a.elem == ElemType::Bool && ng > 0 && a.is_empty() {
             // An empty bool max/min: false/true.
-            acc = vec![i128::from(t == "ReduceMin"); ng];
+            acc = vec![i128::from(t == OpKind::ReduceMin); ng];
         }
         return Array::from_i128s(a.elem, od, acc);
     }
     let v = a.to_f64()?;
     let mut count = vec![0usize; ng];
     let init = match t {
-        "ReduceMax" => f64::NEG_INFINITY,
-        "ReduceMin" => f64::INFINITY,
-        "ReduceProd" => 1.0,
+        OpKind::ReduceMax => f64::NEG_INFINITY,
+        OpKind::ReduceMin => f64::INFINITY,
+        OpKind::ReduceProd => 1.0,
         _ => 0.0,
     };
     let mut acc = vec![init; ng];
     let mut mx = vec![f64::NEG_INFINITY; ng];
-    if t == "ReduceLogSumExp" {
+    if t == OpKind::ReduceLogSumExp {
         for (k, &g) in map.iter().enumerate() {
             mx[g] = mx[g].max(v[k]);
         }
@@ -91,33 +91,33 @@ fn reduce(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Array, EvalError> {
         let e = v[k];
         count[g] += 1;
         acc[g] = match t {
-            "ReduceMax" => {
+            OpKind::ReduceMax => {
                 if e.is_nan() || acc[g].is_nan() {
                     f64::NAN
                 } else {
                     acc[g].max(e)
                 }
             }
-            "ReduceMin" => {
+            OpKind::ReduceMin => {
                 if e.is_nan() || acc[g].is_nan() {
                     f64::NAN
                 } else {
                     acc[g].min(e)
                 }
             }
-            "ReduceProd" => acc[g] * e,
-            "ReduceL1" => acc[g] + e.abs(),
-            "ReduceL2" | "ReduceSumSquare" => acc[g] + e * e,
-            "ReduceLogSumExp" => acc[g] + (e - mx[g]).exp(),
+            OpKind::ReduceProd => acc[g] * e,
+            OpKind::ReduceL1 => acc[g] + e.abs(),
+            OpKind::ReduceL2 | OpKind::ReduceSumSquare => acc[g] + e * e,
+            OpKind::ReduceLogSumExp => acc[g] + (e - mx[g]).exp(),
             _ => acc[g] + e,
         };
     }
     for g in 0..ng {
         acc[g] = match t {
-            "ReduceMean" => acc[g] / count[g] as f64,
-            "ReduceL2" => acc[g].sqrt(),
-            "ReduceLogSum" => acc[g].ln(),
-            "ReduceLogSumExp" => {
+            OpKind::ReduceMean => acc[g] / count[g] as f64,
+            OpKind::ReduceL2 => acc[g].sqrt(),
+            OpKind::ReduceLogSum => acc[g].ln(),
+            OpKind::ReduceLogSumExp => {
                 if count[g] == 0 {
                     f64::NEG_INFINITY
                 } else {
@@ -372,19 +372,27 @@ fn lrn(op: &Op, a: &Array) -> Result<Array, EvalError> {
 
 /// Reductions and normalisations; `None` when `op` is not one of them.
 pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>>, EvalError> {
-    let out = match op.op_type() {
-        "ReduceSum" | "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL1" | "ReduceL2"
-        | "ReduceSumSquare" | "ReduceLogSum" | "ReduceLogSumExp" => reduce(op, x, opset)?,
-        "ArgMax" => arg(op, x.get(0)?, true)?,
-        "ArgMin" => arg(op, x.get(0)?, false)?,
-        "Softmax" => softmax(op, x.get(0)?, opset, false)?,
-        "LogSoftmax" => softmax(op, x.get(0)?, opset, true)?,
-        "TopK" => return Ok(Some(topk(op, x, opset)?)),
-        "SimplifiedLayerNormalization" => return super::microsoft::simplified_norm(op, x).map(Some),
-        "LayerNormalization" => return Ok(Some(layer_norm(op, x)?)),
-        "InstanceNormalization" => instance_norm(op, x)?,
-        "BatchNormalization" => return Ok(Some(batch_norm(op, x)?)),
-        "LRN" => lrn(op, x.get(0)?)?,
+    let out = match op.kind() {
+        OpKind::ReduceSum
+        | OpKind::ReduceMean
+        | OpKind::ReduceMax
+        | OpKind::ReduceMin
+        | OpKind::ReduceProd
+        | OpKind::ReduceL1
+        | OpKind::ReduceL2
+        | OpKind::ReduceSumSquare
+        | OpKind::ReduceLogSum
+        | OpKind::ReduceLogSumExp => reduce(op, x, opset)?,
+        OpKind::ArgMax => arg(op, x.get(0)?, true)?,
+        OpKind::ArgMin => arg(op, x.get(0)?, false)?,
+        OpKind::Softmax => softmax(op, x.get(0)?, opset, false)?,
+        OpKind::LogSoftmax => softmax(op, x.get(0)?, opset, true)?,
+        OpKind::TopK => return Ok(Some(topk(op, x, opset)?)),
+        OpKind::SimplifiedLayerNormalization => return super::microsoft::simplified_norm(op, x).map(Some),
+        OpKind::LayerNormalization => return Ok(Some(layer_norm(op, x)?)),
+        OpKind::InstanceNormalization => instance_norm(op, x)?,
+        OpKind::BatchNormalization => return Ok(Some(batch_norm(op, x)?)),
+        OpKind::LRN => lrn(op, x.get(0)?)?,
         _ => return Ok(None),
     };
     Ok(Some(vec![out]))

@@ -3,7 +3,7 @@
 //! `exclude_outside`) and `Upsample`. Interpolation is separable and applied one axis at a time
 //! from the last axis to the first, as the ONNX reference does.
 
-use qc_ir::Op;
+use qc_ir::{Op, OpKind};
 
 use super::array::{Array, alloc_count};
 use super::{EvalError, Ins, a_float, a_floats, a_int, a_ints, a_str, norm_axis};
@@ -178,7 +178,7 @@ fn resize_axis(
 fn resize(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Array, EvalError> {
     let a = x.get(0)?;
     let r = a.rank();
-    let upsample = op.op_type() == "Upsample";
+    let upsample = op.kind() == OpKind::Upsample;
     let m = Mode {
         mode: a_str(op, "mode", "nearest")?,
         coord: if upsample || opset < 11 {
@@ -281,8 +281,8 @@ fn resize(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Array, EvalError> {
 
 /// `Resize` and `Upsample`; `None` for other ops.
 pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>>, EvalError> {
-    match op.op_type() {
-        "Resize" | "Upsample" => Ok(Some(vec![resize(op, x, opset)?])),
+    match op.kind() {
+        OpKind::Resize | OpKind::Upsample => Ok(Some(vec![resize(op, x, opset)?])),
         _ => Ok(None),
     }
 }

@@ -24,7 +24,7 @@
 //!
 //! Everything is computed in `f64` and rounded once to the type of `X`.
 
-use qc_ir::Op;
+use qc_ir::{Op, OpKind};
 
 use super::array::{Array, alloc_count};
 use super::{EvalError, Ins, a_floats, a_int, a_str};
@@ -404,11 +404,11 @@ fn check_float(x: &Array) -> Result<(), EvalError> {
 }
 
 /// `LSTM`, `GRU` and `RNN` of the default domain; `None` for other ops.
-pub(crate) fn eval(op: &Op, x: &Ins<'_>) -> Result<Option<Vec<Array>>, EvalError> {
-    let cell = match op.op_type() {
-        "RNN" => Cell::Rnn,
-        "GRU" => Cell::Gru { linear_before_reset: a_int(op, "linear_before_reset", 0)? != 0 },
-        "LSTM" => Cell::Lstm { input_forget: a_int(op, "input_forget", 0)? != 0 },
+pub(crate) fn eval(op: &Op, x: &Ins<'_>, _opset: i64) -> Result<Option<Vec<Array>>, EvalError> {
+    let cell = match op.kind() {
+        OpKind::Rnn => Cell::Rnn,
+        OpKind::Gru => Cell::Gru { linear_before_reset: a_int(op, "linear_before_reset", 0)? != 0 },
+        OpKind::Lstm => Cell::Lstm { input_forget: a_int(op, "input_forget", 0)? != 0 },
         _ => return Ok(None),
     };
     let xa = x.get(0)?;
@@ -471,8 +471,8 @@ fn dequantize_t(q: &Array, scale: &Array, zp: Option<&Array>, what: &str) -> Res
 
 /// onnxruntime's contrib ops handled here (`com.microsoft.DynamicQuantizeLSTM`); `None` for
 /// others.
-pub(crate) fn eval_contrib(op: &Op, x: &Ins<'_>) -> Result<Option<Vec<Array>>, EvalError> {
-    if op.op_type() != "DynamicQuantizeLSTM" {
+pub(crate) fn eval_contrib(op: &Op, x: &Ins<'_>, _opset: i64) -> Result<Option<Vec<Array>>, EvalError> {
+    if op.kind() != OpKind::DynamicQuantizeLstm {
         return Ok(None);
     }
     let cell = Cell::Lstm { input_forget: a_int(op, "input_forget", 0)? != 0 };

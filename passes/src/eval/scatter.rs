@@ -5,7 +5,7 @@
 //! `mul`, `max`, `min`) they compute in `f64` for floats and `i128` for integers and convert
 //! back once. Indices out of range are an error, never a panic.
 
-use qc_ir::{ElemType, Op};
+use qc_ir::{ElemType, Op, OpKind};
 
 use super::array::{Array, Domain, alloc_count, numel};
 use super::elementwise::round_half_even;
@@ -290,14 +290,14 @@ fn dynamic_quantize(x: &Ins<'_>) -> Result<Vec<Array>, EvalError> {
 
 /// The kernels of this module; `None` when `op` is not one of them.
 pub(crate) fn eval(op: &Op, x: &Ins<'_>, _opset: i64) -> Result<Option<Vec<Array>>, EvalError> {
-    let out = match op.op_type() {
-        "NonZero" => nonzero(x.get(0)?)?,
-        "ScatterElements" => scatter_elements(op, x, &a_str(op, "reduction", "none")?)?,
-        "Scatter" => scatter_elements(op, x, "none")?,
-        "ScatterND" => scatter_nd(x, &a_str(op, "reduction", "none")?)?,
-        "CumSum" => cumsum(op, x)?,
-        "STFT" => stft(op, x)?,
-        "DynamicQuantizeLinear" => return dynamic_quantize(x).map(Some),
+    let out = match op.kind() {
+        OpKind::NonZero => nonzero(x.get(0)?)?,
+        OpKind::ScatterElements => scatter_elements(op, x, &a_str(op, "reduction", "none")?)?,
+        OpKind::Scatter => scatter_elements(op, x, "none")?,
+        OpKind::ScatterND => scatter_nd(x, &a_str(op, "reduction", "none")?)?,
+        OpKind::CumSum => cumsum(op, x)?,
+        OpKind::Stft => stft(op, x)?,
+        OpKind::DynamicQuantizeLinear => return dynamic_quantize(x).map(Some),
         _ => return Ok(None),
     };
     Ok(Some(vec![out]))

@@ -4,7 +4,7 @@
 //! Most are written as an index map (for each output element, the flat index of the input
 //! element it copies) followed by [`Array::gather_flat`], so they work for every element type.
 
-use qc_ir::{AttrValue, ElemType, Model, Op};
+use qc_ir::{AttrValue, ElemType, Model, Op, OpKind};
 
 use super::array::{Array, Data, alloc_count, numel};
 use super::elementwise::{broadcast_shape, broadcast_to};
@@ -487,21 +487,21 @@ fn trilu(a: &Array, k: i64, upper: bool) -> Result<Array, EvalError> {
 
 /// Data-movement ops; `None` when `op` is not one of them.
 pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>>, EvalError> {
-    let out = match op.op_type() {
-        "Identity" => x.get(0)?.clone(),
-        "Reshape" => {
+    let out = match op.kind() {
+        OpKind::Identity => x.get(0)?.clone(),
+        OpKind::Reshape => {
             let shape =
                 if opset >= 5 { x.get(1)?.to_i64s()? } else { a_ints(op, "shape")?.unwrap_or_default() };
             reshape(x.get(0)?, &shape, a_int(op, "allowzero", 0)? != 0)?
         }
-        "Flatten" => {
+        OpKind::Flatten => {
             let a = x.get(0)?;
             let ax = a_int(op, "axis", 1)?;
             let ax = if ax == a.rank() as i64 { a.rank() } else { norm_axis(ax, a.rank())? };
             let outer = numel(&a.dims[..ax])?;
             a.reshaped(vec![outer, numel(&a.dims[ax..])?])?
         }
-        "Squeeze" => {
+        OpKind::Squeeze => {
             let a = x.get(0)?;
             let axes = if opset >= 13 { ints_input(x, 1)? } else { a_ints(op, "axes")? };
             let axes: Vec<usize> = match axes {
@@ -515,7 +515,7 @@ pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>
                 a.dims.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &d)| d).collect();
             a.reshaped(dims)?
         }
-        "Unsqueeze" => {
+        OpKind::Unsqueeze => {
             let a = x.get(0)?;
             let axes =
                 if opset >= 13 { x.get(1)?.to_i64s()? } else { a_ints(op, "axes")?.unwrap_or_default() };
@@ -529,7 +529,7 @@ pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>
             let dims = (0..r).map(|i| if ax.contains(&i) { 1 } else { *it.next().unwrap_or(&1) }).collect();
             a.reshaped(dims)?
         }
-        "Transpose" => {
+        OpKind::Transpose => {
             let a = x.get(0)?;
             let perm: Vec<usize> = match a_ints(op, "perm")? {
                 Some(p) => p.into_iter().map(|v| norm_axis(v, a.rank())).collect::<Result<_, _>>()?,
@@ -537,23 +537,23 @@ pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>
             };
             transpose(a, &perm)?
         }
-        "Concat" => {
+        OpKind::Concat => {
             let xs: Vec<&Array> = (0..x.len()).map(|i| x.get(i)).collect::<Result<_, _>>()?;
             concat(&xs, a_int(op, "axis", 0)?)?
         }
-        "Split" => return Ok(Some(split(op, x, opset)?)),
-        "Slice" => slice(op, x, opset)?,
-        "Gather" => gather(x.get(0)?, x.get(1)?, a_int(op, "axis", 0)?)?,
-        "GatherElements" => gather_elements(x.get(0)?, x.get(1)?, a_int(op, "axis", 0)?)?,
-        "Expand" => {
+        OpKind::Split => return Ok(Some(split(op, x, opset)?)),
+        OpKind::Slice => slice(op, x, opset)?,
+        OpKind::Gather => gather(x.get(0)?, x.get(1)?, a_int(op, "axis", 0)?)?,
+        OpKind::GatherElements => gather_elements(x.get(0)?, x.get(1)?, a_int(op, "axis", 0)?)?,
+        OpKind::Expand => {
             let a = x.get(0)?;
             let shape: Vec<usize> = x.get(1)?.to_i64s()?.into_iter().map(to_dim).collect::<Result<_, _>>()?;
             let dims = broadcast_shape(&a.dims, &shape)?;
             broadcast_to(a, &dims)?
         }
-        "Tile" => tile(x.get(0)?, &x.get(1)?.to_i64s()?)?,
-        "Pad" => pad(op, x, opset)?,
-        "Shape" => {
+        OpKind::Tile => tile(x.get(0)?, &x.get(1)?.to_i64s()?)?,
+        OpKind::Pad => pad(op, x, opset)?,
+        OpKind::Shape => {
             let a = x.get(0)?;
             let r = a.rank() as i64;
             let clampr = |v: i64| if v < 0 { (v + r).max(0) } else { v.min(r) };
@@ -562,8 +562,8 @@ pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>
             let v: Vec<i64> = if s < e { a.dims[s..e].iter().map(|&d| d as i64).collect() } else { vec![] };
             Array::from_i64(vec![v.len()], v)?
         }
-        "Size" => Array::from_i64(vec![], vec![x.get(0)?.len() as i64])?,
-        "ConstantOfShape" => {
+        OpKind::Size => Array::from_i64(vec![], vec![x.get(0)?.len() as i64])?,
+        OpKind::ConstantOfShape => {
             let dims: Vec<usize> = x.get(0)?.to_i64s()?.into_iter().map(to_dim).collect::<Result<_, _>>()?;
             let v = attr_tensor(op, "value")?.unwrap_or_else(|| Array::scalar_f32(0.0));
             if v.len() != 1 {
@@ -571,21 +571,21 @@ pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>
             }
             v.splat(0, dims)?
         }
-        "Constant" => constant(op)?,
-        "Range" => range(x.get(0)?, x.get(1)?, x.get(2)?)?,
-        "DepthToSpace" => {
+        OpKind::Constant => constant(op)?,
+        OpKind::Range => range(x.get(0)?, x.get(1)?, x.get(2)?)?,
+        OpKind::DepthToSpace => {
             let b = to_dim(a_int(op, "blocksize", 0)?)?;
             depth_space(x.get(0)?, b, true, a_str(op, "mode", "DCR")? == "CRD")?
         }
-        "SpaceToDepth" => depth_space(x.get(0)?, to_dim(a_int(op, "blocksize", 0)?)?, false, false)?,
-        "Trilu" => {
+        OpKind::SpaceToDepth => depth_space(x.get(0)?, to_dim(a_int(op, "blocksize", 0)?)?, false, false)?,
+        OpKind::Trilu => {
             let k = match x.opt(1) {
                 Some(k) => *k.to_i64s()?.first().unwrap_or(&0),
                 None => 0,
             };
             trilu(x.get(0)?, k, a_int(op, "upper", 1)? != 0)?
         }
-        "Dropout" => {
+        OpKind::Dropout => {
             let a = x.get(0)?;
             let training = match x.opt(2) {
                 Some(t) => t.to_bool()?.first().copied().unwrap_or(false),

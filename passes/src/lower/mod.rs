@@ -185,23 +185,9 @@ pub enum Family {
 }
 
 impl Family {
-    /// The family of an op kind, if it is one that lowers.
+    /// The family of an op kind, if it is one that lowers (the op table's `lower` column).
     pub fn of(kind: OpKind) -> Option<Family> {
-        Some(match kind {
-            OpKind::Conv | OpKind::QLinearConv | OpKind::ConvInteger | OpKind::FusedConv => Family::Conv,
-            OpKind::ConvTranspose => Family::ConvTranspose,
-            OpKind::Gemm | OpKind::FusedGemm | OpKind::QGemm => Family::Gemm,
-            OpKind::MatMul | OpKind::QLinearMatMul | OpKind::MatMulInteger | OpKind::FusedMatMul => {
-                Family::MatMul
-            }
-            OpKind::MaxPool | OpKind::AveragePool | OpKind::GlobalAveragePool | OpKind::GlobalMaxPool => {
-                Family::Pool
-            }
-            OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::QLinearAdd | OpKind::QLinearMul => {
-                Family::Elementwise
-            }
-            _ => return None,
-        })
+        crate::ops::rules(kind).and_then(|r| r.lower)
     }
 
     /// Its name in statistics.
@@ -236,15 +222,12 @@ pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec
         let label = op.display_name(pos);
         let (standard, layout) = standard_form(op);
         let op = standard.as_ref().unwrap_or(op);
-        let result = if recurrent::gates(op).is_some() {
-            cx.lower_recurrent(op, &label).map(|parts| (Family::Recurrent, parts))
-        } else {
-            match Family::of(op.kind()) {
-                None => Err(not_covered(op)),
-                Some(family) => cx.lower_op(op, family, layout).map(|d| {
-                    (family, vec![recurrent::Part { suffix: "", draft: d, out_name: None, i_source: None }])
-                }),
-            }
+        let result = match Family::of(op.kind()) {
+            None => Err(not_covered(op)),
+            Some(Family::Recurrent) => cx.lower_recurrent(op, &label).map(|parts| (Family::Recurrent, parts)),
+            Some(family) => cx.lower_op(op, family, layout).map(|d| {
+                (family, vec![recurrent::Part { suffix: "", draft: d, out_name: None, i_source: None }])
+            }),
         };
         // A layer whose iteration count does not fit in 128 bits cannot be counted: not lowered.
         let result = result.and_then(|(family, parts)| {
@@ -350,8 +333,10 @@ impl Layout {
 /// The standard op a qonnx channels-last wrapper (`Conv`, `MaxPool`, `BatchNormalization` of
 /// domain `qonnx.custom_op.channels_last`) stands for, with its layout; `None` for any other op.
 fn standard_form(op: &Op) -> (Option<Op>, Layout) {
-    let wrapped = op.domain() == crate::shape::channels_last::DOMAIN
-        && matches!(op.op_type(), "Conv" | "MaxPool" | "BatchNormalization");
+    let wrapped = matches!(
+        op.kind(),
+        OpKind::ChannelsLastConv | OpKind::ChannelsLastMaxPool | OpKind::ChannelsLastBatchNormalization
+    );
     if wrapped { (Some(op.in_domain(None)), Layout::ChannelsLast) } else { (None, Layout::ChannelsFirst) }
 }
 

@@ -4,16 +4,16 @@
 //! with the time steps as a batch dim. The gate non-linearities and the cell update are
 //! element-wise work that is not costed.
 
-use qc_ir::{Compute, Op, Source, ValueId};
+use qc_ir::{Compute, Op, OpKind, Source, ValueId};
 
 use super::{Cx, Draft, In, Res, idx};
 
 /// The gates of a recurrent op, or `None` if `op` is not one.
 pub(crate) fn gates(op: &Op) -> Option<u64> {
-    match (op.domain(), op.op_type()) {
-        ("" | "ai.onnx", "LSTM") | ("com.microsoft", "DynamicQuantizeLSTM") => Some(4),
-        ("" | "ai.onnx", "GRU") => Some(3),
-        ("" | "ai.onnx", "RNN") => Some(1),
+    match op.kind() {
+        OpKind::Lstm | OpKind::DynamicQuantizeLstm => Some(4),
+        OpKind::Gru => Some(3),
+        OpKind::Rnn => Some(1),
         _ => None,
     }
 }
@@ -36,7 +36,7 @@ fn attr_err(e: qc_ir::AttrError) -> String {
 /// The two layers of recurrent op `op` (named `name` in the graph).
 pub(crate) fn lower(cx: &Cx<'_>, op: &Op, name: &str) -> Res<Vec<Part>> {
     let g = gates(op).ok_or("not a recurrent op")?;
-    let contrib = op.domain() == "com.microsoft";
+    let contrib = op.kind() == OpKind::DynamicQuantizeLstm;
     let (x, w, r) = (cx.input(op, 0)?, cx.input(op, 1)?, cx.input(op, 2)?);
     let nd: u64 = match op.attr_str("direction", "forward").map_err(attr_err)?.as_str() {
         "forward" | "reverse" => 1,

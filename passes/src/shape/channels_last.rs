@@ -5,10 +5,12 @@
 //! (and of a Conv's input 1) to position 1, applies the standard rule, and moves output 0's
 //! channel dim back to the end.
 
+use qc_ir::OpKind;
+
 use super::{Cx, R, TypeFact};
 
 /// The wrapper domain.
-pub const DOMAIN: &str = "qonnx.custom_op.channels_last";
+pub const DOMAIN: &str = qc_ir::op::CHANNELS_LAST_DOMAIN;
 
 /// NHWC dims to NCHW.
 pub(crate) fn to_first<T: Clone>(d: &[T]) -> Vec<T> {
@@ -25,13 +27,14 @@ pub(crate) fn to_last<T: Clone>(d: &[T]) -> Vec<T> {
     v
 }
 
-pub(super) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    if cx.op.domain() != DOMAIN || !matches!(cx.op.op_type(), "Conv" | "MaxPool" | "BatchNormalization") {
-        return None;
-    }
+pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
+    let moved = match cx.op.kind() {
+        OpKind::ChannelsLastConv => 2,
+        OpKind::ChannelsLastMaxPool | OpKind::ChannelsLastBatchNormalization => 1,
+        _ => return None,
+    };
     let op = cx.op.in_domain(None);
     let mut ins = cx.ins.to_vec();
-    let moved = if op.op_type() == "Conv" { 2 } else { 1 };
     for f in ins.iter_mut().take(moved).flatten() {
         f.value = None;
         if let Some(s) = f.shape.as_mut().filter(|s| s.len() >= 3) {

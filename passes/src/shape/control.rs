@@ -16,7 +16,7 @@
 //!
 //! A body whose inputs or outputs do not fit the op is a [`ShapeError::Subgraph`], never a panic.
 
-use qc_ir::{Dim, ElemType, Op};
+use qc_ir::{Dim, ElemType, Op, OpKind};
 
 use super::{Cx, Fail, Kind, R, ShapeError, SymInt, TypeFact, Values, norm_axis};
 
@@ -96,12 +96,9 @@ fn sub_err<T>(msg: impl Into<String>) -> R<T> {
 /// The attributes of `op` that hold the bodies [`body_inputs`] and [`outputs`] know about, in
 /// the order [`outputs`] expects them; `None` if `op` is not a control-flow op with rules here.
 pub fn body_attrs(op: &Op) -> Option<&'static [&'static str]> {
-    if !op.domain().is_empty() {
-        return None;
-    }
-    match op.op_type() {
-        "If" => Some(&["then_branch", "else_branch"]),
-        "Loop" | "Scan" => Some(&["body"]),
+    match op.kind() {
+        OpKind::If => Some(&["then_branch", "else_branch"]),
+        OpKind::Loop | OpKind::Scan => Some(&["body"]),
         _ => None,
     }
 }
@@ -117,16 +114,16 @@ pub fn body_inputs(
     opset: i64,
 ) -> Result<BodyInputs, ShapeError> {
     let cx = Cx { op, ins, opset };
-    let r = match op.op_type() {
-        "If" => {
+    let r = match op.kind() {
+        OpKind::If => {
             if n_body_in != 0 {
                 sub_err(format!("branch `{attr}` has {n_body_in} inputs; If's branches take none"))
             } else {
                 Ok(BodyInputs { facts: Vec::new(), carried: None })
             }
         }
-        "Loop" => loop_inputs(&cx, n_body_in, n_body_out),
-        "Scan" => scan_inputs(&cx, n_body_in, n_body_out),
+        OpKind::Loop => loop_inputs(&cx, n_body_in, n_body_out),
+        OpKind::Scan => scan_inputs(&cx, n_body_in, n_body_out),
         _ => return Err(ShapeError::Unsupported { node: op.display_name(0), op_type: op.op_type().into() }),
     };
     match r {
@@ -146,11 +143,11 @@ pub fn outputs(
     opset: i64,
 ) -> Result<Vec<Option<TypeFact>>, ShapeError> {
     let cx = Cx { op, ins, opset };
-    let r = match (op.op_type(), body_in, body_out) {
-        ("If", _, [then_out, else_out]) => if_outputs(&cx, then_out, else_out),
-        ("Loop", [b_in], [b_out]) => loop_outputs(&cx, b_in, b_out),
-        ("Scan", [b_in], [b_out]) => scan_outputs(&cx, b_in, b_out),
-        ("If" | "Loop" | "Scan", _, _) => sub_err("the op's bodies are missing"),
+    let r = match (op.kind(), body_in, body_out) {
+        (OpKind::If, _, [then_out, else_out]) => if_outputs(&cx, then_out, else_out),
+        (OpKind::Loop, [b_in], [b_out]) => loop_outputs(&cx, b_in, b_out),
+        (OpKind::Scan, [b_in], [b_out]) => scan_outputs(&cx, b_in, b_out),
+        (OpKind::If | OpKind::Loop | OpKind::Scan, _, _) => sub_err("the op's bodies are missing"),
         _ => return Err(ShapeError::Unsupported { node: op.display_name(0), op_type: op.op_type().into() }),
     };
     let n_out = op.outputs().len();

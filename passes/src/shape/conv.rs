@@ -3,18 +3,18 @@
 //!
 //! Output sizes follow ONNX, as [`qc_ir::window`] resolves them for every part of qc.
 
-use qc_ir::{Dim, ElemType, Window, WindowError};
+use qc_ir::{Dim, ElemType, OpKind, Window, WindowError};
 
 use super::{Cx, Kind, R, TypeFact, bad, one};
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    Some(match cx.op.op_type() {
-        "Conv" => conv(cx, 0, 1, cx.elem_opt(0)),
-        "ConvInteger" => conv(cx, 0, 1, Some(ElemType::I32)),
-        "QLinearConv" => conv(cx, 0, 3, Some(cx.elem_opt(7).unwrap_or(ElemType::U8))),
-        "ConvTranspose" => conv_transpose(cx),
-        "MaxPool" | "AveragePool" | "LpPool" => pool(cx),
-        "GlobalAveragePool" | "GlobalMaxPool" | "GlobalLpPool" => global_pool(cx),
+    Some(match cx.op.kind() {
+        OpKind::Conv => conv(cx, 0, 1, cx.elem_opt(0)),
+        OpKind::ConvInteger => conv(cx, 0, 1, Some(ElemType::I32)),
+        OpKind::QLinearConv => conv(cx, 0, 3, Some(cx.elem_opt(7).unwrap_or(ElemType::U8))),
+        OpKind::ConvTranspose => conv_transpose(cx),
+        OpKind::MaxPool | OpKind::AveragePool | OpKind::LpPool => pool(cx),
+        OpKind::GlobalAveragePool | OpKind::GlobalMaxPool | OpKind::GlobalLpPool => global_pool(cx),
         _ => return None,
     })
 }

@@ -11,63 +11,73 @@
 //! a negative number are decided (a size is never negative), as is `N == N`; everything else
 //! (`N * 2`, `N + 1`, `N / 2`, `N == 3`) is an unknown element.
 
-use qc_ir::{Dim, ElemType};
+use qc_ir::{Dim, ElemType, OpKind};
 
 use super::{Cx, Fail, Kind, R, SymInt, TypeFact, Values, bad, one};
 
-const UNARY: &[&str] = &[
-    "Abs",
-    "Ceil",
-    "Floor",
-    "Neg",
-    "Relu",
-    "Sigmoid",
-    "Tanh",
-    "Exp",
-    "Log",
-    "Sqrt",
-    "Reciprocal",
-    "Sign",
-    "Sin",
-    "Cos",
-    "Erf",
-    "Elu",
-    "LeakyRelu",
-    "HardSigmoid",
-    "HardSwish",
-    "Softplus",
-    "Gelu",
-    "Identity",
-    "Clip",
-    "Selu",
-    "Round",
-    "Acos",
-    "Asin",
-    "Atan",
-    "Tan",
-    "Sinh",
-    "Cosh",
-    "Asinh",
-    "Acosh",
-    "Atanh",
-    "Softsign",
+const UNARY: &[OpKind] = &[
+    OpKind::Abs,
+    OpKind::Ceil,
+    OpKind::Floor,
+    OpKind::Neg,
+    OpKind::Relu,
+    OpKind::Sigmoid,
+    OpKind::Tanh,
+    OpKind::Exp,
+    OpKind::Log,
+    OpKind::Sqrt,
+    OpKind::Reciprocal,
+    OpKind::Sign,
+    OpKind::Sin,
+    OpKind::Cos,
+    OpKind::Erf,
+    OpKind::Elu,
+    OpKind::LeakyRelu,
+    OpKind::HardSigmoid,
+    OpKind::HardSwish,
+    OpKind::Softplus,
+    OpKind::Gelu,
+    OpKind::Identity,
+    OpKind::Clip,
+    OpKind::Selu,
+    OpKind::Round,
+    OpKind::Acos,
+    OpKind::Asin,
+    OpKind::Atan,
+    OpKind::Tan,
+    OpKind::Sinh,
+    OpKind::Cosh,
+    OpKind::Asinh,
+    OpKind::Acosh,
+    OpKind::Atanh,
+    OpKind::Softsign,
 ];
 
-const BINARY: &[&str] = &["Add", "Sub", "Mul", "Div", "Pow", "Mod", "PRelu"];
-const COMPARE: &[&str] = &["Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor"];
-const VARIADIC: &[&str] = &["Sum", "Mean", "Max", "Min"];
+const BINARY: &[OpKind] =
+    &[OpKind::Add, OpKind::Sub, OpKind::Mul, OpKind::Div, OpKind::Pow, OpKind::Mod, OpKind::PRelu];
+const COMPARE: &[OpKind] = &[
+    OpKind::Equal,
+    OpKind::Greater,
+    OpKind::Less,
+    OpKind::GreaterOrEqual,
+    OpKind::LessOrEqual,
+    OpKind::And,
+    OpKind::Or,
+    OpKind::Xor,
+];
+const VARIADIC: &[OpKind] = &[OpKind::Sum, OpKind::Mean, OpKind::Max, OpKind::Min];
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    let t = cx.op.op_type();
+    let t = cx.op.kind();
     Some(if UNARY.contains(&t) {
         unary(cx)
-    } else if t == "Not" {
+    } else if t == OpKind::Not {
         cx.dims(0).and_then(|d| one(TypeFact::new(ElemType::Bool, d.to_vec())))
     } else if BINARY.contains(&t) || COMPARE.contains(&t) {
         binary(cx, COMPARE.contains(&t))
     } else if VARIADIC.contains(&t) {
         variadic(cx)
-    } else if t == "Where" {
+    } else if t == OpKind::Where {
         where_(cx)
     } else {
         return None;
@@ -78,16 +88,16 @@ fn unary(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     let f = cx.fact(0)?;
     let mut out = TypeFact { elem: f.elem, shape: f.shape.clone(), value: None };
     if let Some(v) = &f.value {
-        out.value = match (cx.op.op_type(), v) {
-            ("Identity", v) => Some(v.clone()),
-            ("Neg", Values::Int(v)) => Some(Values::Int(v.iter().map(|x| x.wrapping_neg()).collect())),
-            ("Abs", Values::Int(v)) => Some(Values::Int(v.iter().map(|x| x.wrapping_abs()).collect())),
-            ("Neg", Values::Float(v)) => Some(Values::Float(v.iter().map(|x| -x).collect())),
-            ("Abs", Values::Float(v)) => Some(Values::Float(v.iter().map(|x| x.abs()).collect())),
-            ("Ceil", Values::Float(v)) => Some(Values::Float(v.iter().map(|x| x.ceil()).collect())),
-            ("Floor", Values::Float(v)) => Some(Values::Float(v.iter().map(|x| x.floor()).collect())),
-            ("Sqrt", Values::Float(v)) => Some(Values::Float(v.iter().map(|x| x.sqrt()).collect())),
-            ("Neg", Values::Sym(v)) => Some(Values::from_sym(
+        out.value = match (cx.op.kind(), v) {
+            (OpKind::Identity, v) => Some(v.clone()),
+            (OpKind::Neg, Values::Int(v)) => Some(Values::Int(v.iter().map(|x| x.wrapping_neg()).collect())),
+            (OpKind::Abs, Values::Int(v)) => Some(Values::Int(v.iter().map(|x| x.wrapping_abs()).collect())),
+            (OpKind::Neg, Values::Float(v)) => Some(Values::Float(v.iter().map(|x| -x).collect())),
+            (OpKind::Abs, Values::Float(v)) => Some(Values::Float(v.iter().map(|x| x.abs()).collect())),
+            (OpKind::Ceil, Values::Float(v)) => Some(Values::Float(v.iter().map(|x| x.ceil()).collect())),
+            (OpKind::Floor, Values::Float(v)) => Some(Values::Float(v.iter().map(|x| x.floor()).collect())),
+            (OpKind::Sqrt, Values::Float(v)) => Some(Values::Float(v.iter().map(|x| x.sqrt()).collect())),
+            (OpKind::Neg, Values::Sym(v)) => Some(Values::from_sym(
                 v.iter()
                     .map(|x| match x {
                         SymInt::Int(n) => SymInt::Int(n.wrapping_neg()),
@@ -95,7 +105,7 @@ fn unary(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
                     })
                     .collect(),
             )),
-            ("Abs", Values::Sym(v)) => Some(Values::from_sym(
+            (OpKind::Abs, Values::Sym(v)) => Some(Values::from_sym(
                 v.iter()
                     .map(|x| match x {
                         SymInt::Int(n) => SymInt::Int(n.wrapping_abs()),
@@ -153,8 +163,8 @@ fn binary(cx: &Cx, compare: bool) -> R<Vec<Option<TypeFact>>> {
     let a = cx.dims(0);
     let b = cx.dims(1);
     let shape = match (a, b) {
-        (Ok(a), _) if cx.opset < 7 && cx.op.op_type() != "PRelu" => Some(a.to_vec()),
-        (Ok(a), _) if cx.op.op_type() == "PRelu" && cx.opset < 7 => Some(a.to_vec()),
+        (Ok(a), _) if cx.opset < 7 && cx.op.kind() != OpKind::PRelu => Some(a.to_vec()),
+        (Ok(a), _) if cx.op.kind() == OpKind::PRelu && cx.opset < 7 => Some(a.to_vec()),
         (Ok(a), Ok(b)) => Some(broadcast_r(a, b)?),
         _ => None,
     };
@@ -163,7 +173,7 @@ fn binary(cx: &Cx, compare: bool) -> R<Vec<Option<TypeFact>>> {
     }
     let mut out = TypeFact { elem, shape, value: None };
     if let (Ok(x), Ok(y)) = (cx.values(0), cx.values(1)) {
-        out.value = binary_values(cx.op.op_type(), x, y);
+        out.value = binary_values(cx.op.kind(), x, y);
     }
     one(out)
 }
@@ -183,7 +193,7 @@ fn pairs<T: Clone>(a: &[T], b: &[T]) -> Option<Vec<(T, T)>> {
 /// One element of a binary op on possibly symbolic integers. A name survives only where the
 /// result is the name itself; other results with a name are unknown. Names are sizes, so they
 /// are never negative (which settles comparisons with negative numbers).
-fn sym_binary(op: &str, x: &SymInt, y: &SymInt) -> SymInt {
+fn sym_binary(op: OpKind, x: &SymInt, y: &SymInt) -> SymInt {
     use SymInt::{Int, Sym, Unknown};
     if let (Int(a), Int(b)) = (x, y) {
         return match binary_values(op, &Values::Int(vec![*a]), &Values::Int(vec![*b])) {
@@ -192,26 +202,26 @@ fn sym_binary(op: &str, x: &SymInt, y: &SymInt) -> SymInt {
         };
     }
     match (op, x, y) {
-        ("Add", Sym(_), Int(0))
-        | ("Sub", Sym(_), Int(0))
-        | ("Mul", Sym(_), Int(1))
-        | ("Div", Sym(_), Int(1)) => x.clone(),
-        ("Add", Int(0), Sym(_)) | ("Mul", Int(1), Sym(_)) => y.clone(),
-        ("Mul", _, Int(0)) | ("Mul", Int(0), _) => Int(0),
-        ("Sub", Sym(a), Sym(b)) if a == b => Int(0),
-        ("Max" | "Min", Sym(a), Sym(b)) if a == b => x.clone(),
-        ("Max", Sym(_), Int(n)) if *n <= 0 => x.clone(),
-        ("Max", Int(n), Sym(_)) if *n <= 0 => y.clone(),
-        ("Min", Sym(_), Int(n)) | ("Min", Int(n), Sym(_)) if *n <= 0 => Int(*n),
-        ("Equal", Sym(a), Sym(b)) if a == b => Int(1),
-        ("Equal", Sym(_), Int(n)) | ("Equal", Int(n), Sym(_)) if *n < 0 => Int(0),
-        ("Greater", Sym(_), Int(n)) | ("Less", Int(n), Sym(_)) if *n < 0 => Int(1),
-        ("Less", Sym(_), Int(n)) | ("Greater", Int(n), Sym(_)) if *n < 0 => Int(0),
+        (OpKind::Add, Sym(_), Int(0))
+        | (OpKind::Sub, Sym(_), Int(0))
+        | (OpKind::Mul, Sym(_), Int(1))
+        | (OpKind::Div, Sym(_), Int(1)) => x.clone(),
+        (OpKind::Add, Int(0), Sym(_)) | (OpKind::Mul, Int(1), Sym(_)) => y.clone(),
+        (OpKind::Mul, _, Int(0)) | (OpKind::Mul, Int(0), _) => Int(0),
+        (OpKind::Sub, Sym(a), Sym(b)) if a == b => Int(0),
+        (OpKind::Max | OpKind::Min, Sym(a), Sym(b)) if a == b => x.clone(),
+        (OpKind::Max, Sym(_), Int(n)) if *n <= 0 => x.clone(),
+        (OpKind::Max, Int(n), Sym(_)) if *n <= 0 => y.clone(),
+        (OpKind::Min, Sym(_), Int(n)) | (OpKind::Min, Int(n), Sym(_)) if *n <= 0 => Int(*n),
+        (OpKind::Equal, Sym(a), Sym(b)) if a == b => Int(1),
+        (OpKind::Equal, Sym(_), Int(n)) | (OpKind::Equal, Int(n), Sym(_)) if *n < 0 => Int(0),
+        (OpKind::Greater, Sym(_), Int(n)) | (OpKind::Less, Int(n), Sym(_)) if *n < 0 => Int(1),
+        (OpKind::Less, Sym(_), Int(n)) | (OpKind::Greater, Int(n), Sym(_)) if *n < 0 => Int(0),
         _ => Unknown,
     }
 }
 
-fn binary_values(op: &str, a: &Values, b: &Values) -> Option<Values> {
+fn binary_values(op: OpKind, a: &Values, b: &Values) -> Option<Values> {
     match (a, b) {
         (Values::Sym(_), Values::Int(_) | Values::Sym(_)) | (Values::Int(_), Values::Sym(_)) => {
             let p = pairs(&a.as_sym(), &b.as_sym())?;
@@ -223,19 +233,21 @@ fn binary_values(op: &str, a: &Values, b: &Values) -> Option<Values> {
             let v: Option<Vec<i64>> = p
                 .into_iter()
                 .map(|(x, y)| match op {
-                    "Add" => Some(x.wrapping_add(y)),
-                    "Sub" => Some(x.wrapping_sub(y)),
-                    "Mul" => Some(x.wrapping_mul(y)),
-                    "Div" => x.checked_div(y),
-                    "Max" => Some(x.max(y)),
-                    "Min" => Some(x.min(y)),
-                    "Mod" => x.checked_rem(y).map(|r| if r != 0 && (r < 0) != (y < 0) { r + y } else { r }),
-                    "Equal" => Some(i64::from(x == y)),
-                    "Greater" => Some(i64::from(x > y)),
-                    "Less" => Some(i64::from(x < y)),
-                    "And" => Some(i64::from(x != 0 && y != 0)),
-                    "Or" => Some(i64::from(x != 0 || y != 0)),
-                    "Xor" => Some(i64::from((x != 0) != (y != 0))),
+                    OpKind::Add => Some(x.wrapping_add(y)),
+                    OpKind::Sub => Some(x.wrapping_sub(y)),
+                    OpKind::Mul => Some(x.wrapping_mul(y)),
+                    OpKind::Div => x.checked_div(y),
+                    OpKind::Max => Some(x.max(y)),
+                    OpKind::Min => Some(x.min(y)),
+                    OpKind::Mod => {
+                        x.checked_rem(y).map(|r| if r != 0 && (r < 0) != (y < 0) { r + y } else { r })
+                    }
+                    OpKind::Equal => Some(i64::from(x == y)),
+                    OpKind::Greater => Some(i64::from(x > y)),
+                    OpKind::Less => Some(i64::from(x < y)),
+                    OpKind::And => Some(i64::from(x != 0 && y != 0)),
+                    OpKind::Or => Some(i64::from(x != 0 || y != 0)),
+                    OpKind::Xor => Some(i64::from((x != 0) != (y != 0))),
                     _ => None,
                 })
                 .collect();
@@ -246,17 +258,17 @@ fn binary_values(op: &str, a: &Values, b: &Values) -> Option<Values> {
             let v: Option<Vec<f64>> = p
                 .into_iter()
                 .map(|(x, y)| match op {
-                    "Add" => Some(x + y),
-                    "Sub" => Some(x - y),
-                    "Mul" => Some(x * y),
-                    "Div" => Some(x / y),
+                    OpKind::Add => Some(x + y),
+                    OpKind::Sub => Some(x - y),
+                    OpKind::Mul => Some(x * y),
+                    OpKind::Div => Some(x / y),
                     // NaN wins, as in numpy's maximum and minimum.
-                    "Max" | "Min" if x.is_nan() || y.is_nan() => Some(f64::NAN),
-                    "Max" => Some(x.max(y)),
-                    "Min" => Some(x.min(y)),
-                    "Equal" => Some(f64::from(u8::from(x == y))),
-                    "Greater" => Some(f64::from(u8::from(x > y))),
-                    "Less" => Some(f64::from(u8::from(x < y))),
+                    OpKind::Max | OpKind::Min if x.is_nan() || y.is_nan() => Some(f64::NAN),
+                    OpKind::Max => Some(x.max(y)),
+                    OpKind::Min => Some(x.min(y)),
+                    OpKind::Equal => Some(f64::from(u8::from(x == y))),
+                    OpKind::Greater => Some(f64::from(u8::from(x > y))),
+                    OpKind::Less => Some(f64::from(u8::from(x < y))),
                     _ => None,
                 })
                 .collect();
@@ -277,10 +289,10 @@ fn variadic(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     let elem = (0..n).find_map(|i| cx.elem_opt(i));
     let mut out = TypeFact { elem, shape: Some(shape), value: None };
     // Values fold pairwise (`Sum` as `Add`); `Mean` only of one input.
-    let pairwise = match cx.op.op_type() {
-        "Sum" => Some("Add"),
-        "Max" => Some("Max"),
-        "Min" => Some("Min"),
+    let pairwise = match cx.op.kind() {
+        OpKind::Sum => Some(OpKind::Add),
+        OpKind::Max => Some(OpKind::Max),
+        OpKind::Min => Some(OpKind::Min),
         _ => None,
     };
     if n == 1 {

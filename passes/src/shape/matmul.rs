@@ -1,17 +1,17 @@
 //! Matrix products: `MatMul`, `MatMulInteger`, `QLinearMatMul`, `Gemm`, `Einsum`.
 
-use qc_ir::{Dim, ElemType};
+use qc_ir::{Dim, ElemType, OpKind};
 
 use super::elementwise::{broadcast_dim, broadcast_r};
 use super::{Cx, Fail, Kind, R, TypeFact, bad, one};
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    Some(match cx.op.op_type() {
-        "MatMul" => matmul(cx, 0, 1, cx.elem_opt(0)),
-        "MatMulInteger" => matmul(cx, 0, 1, Some(ElemType::I32)),
-        "QLinearMatMul" => matmul(cx, 0, 3, Some(cx.elem_opt(7).unwrap_or(ElemType::U8))),
-        "Gemm" => gemm(cx),
-        "Einsum" => einsum(cx),
+    Some(match cx.op.kind() {
+        OpKind::MatMul => matmul(cx, 0, 1, cx.elem_opt(0)),
+        OpKind::MatMulInteger => matmul(cx, 0, 1, Some(ElemType::I32)),
+        OpKind::QLinearMatMul => matmul(cx, 0, 3, Some(cx.elem_opt(7).unwrap_or(ElemType::U8))),
+        OpKind::Gemm => gemm(cx),
+        OpKind::Einsum => einsum(cx),
         _ => return None,
     })
 }

@@ -4,7 +4,7 @@
 //! take their float counterpart's rule on the quantized operands, with the element type of the
 //! output zero point (uint8 when it is absent; float for a `QGemm` without `y_scale`).
 
-use qc_ir::{Dim, ElemType};
+use qc_ir::{Dim, ElemType, OpKind};
 
 use super::channels_last::{to_first, to_last};
 use super::elementwise::broadcast_r;
@@ -12,23 +12,27 @@ use super::matmul::matmul_shape_r;
 use super::{Cx, Fail, Kind, R, TypeFact, bad, norm_axis, one};
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    Some(match cx.op.op_type() {
-        "FusedConv" => super::conv::conv(cx, 0, 1, cx.elem_opt(0)),
-        "FusedGemm" => super::matmul::gemm(cx),
-        "FusedMatMul" => fused_matmul(cx),
-        "Gelu" | "FastGelu" | "BiasGelu" | "QuickGelu" | "BiasAdd" => same(cx, 0, cx.elem_opt(0)),
-        "SkipLayerNormalization" | "SkipSimplifiedLayerNormalization" => norm(cx, true),
-        "QLinearAdd" | "QLinearMul" => {
+    Some(match cx.op.kind() {
+        OpKind::FusedConv => super::conv::conv(cx, 0, 1, cx.elem_opt(0)),
+        OpKind::FusedGemm => super::matmul::gemm(cx),
+        OpKind::FusedMatMul => fused_matmul(cx),
+        OpKind::MsGelu | OpKind::FastGelu | OpKind::BiasGelu | OpKind::QuickGelu | OpKind::BiasAdd => {
+            same(cx, 0, cx.elem_opt(0))
+        }
+        OpKind::SkipLayerNormalization | OpKind::SkipSimplifiedLayerNormalization => norm(cx, true),
+        OpKind::QLinearAdd | OpKind::QLinearMul => {
             let elem = out_elem(cx, 7);
             cx.dims(0).and_then(|a| {
                 let s = broadcast_r(a, cx.dims(3)?)?;
                 one(TypeFact { elem, shape: Some(s), value: None })
             })
         }
-        "QLinearSigmoid" | "QLinearLeakyRelu" | "QLinearSoftmax" => same(cx, 0, out_elem(cx, 4)),
-        "QLinearGlobalAveragePool" | "QLinearAveragePool" => pool(cx),
-        "QLinearConcat" => concat(cx),
-        "QGemm" => {
+        OpKind::QLinearSigmoid | OpKind::QLinearLeakyRelu | OpKind::QLinearSoftmax => {
+            same(cx, 0, out_elem(cx, 4))
+        }
+        OpKind::QLinearGlobalAveragePool | OpKind::QLinearAveragePool => pool(cx),
+        OpKind::QLinearConcat => concat(cx),
+        OpKind::QGemm => {
             let elem = if cx.has(7) { out_elem(cx, 8) } else { Some(ElemType::F32) };
             let ins = [cx.ins.first().cloned().flatten(), cx.ins.get(3).cloned().flatten()];
             let sub = Cx { op: cx.op, ins: &ins, opset: cx.opset };
@@ -39,8 +43,8 @@ pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
                 v
             })
         }
-        "QuantizeLinear" => same(cx, 0, out_elem(cx, 2)),
-        "DequantizeLinear" => same(cx, 0, Some(cx.elem_opt(1).unwrap_or(ElemType::F32))),
+        OpKind::MsQuantizeLinear => same(cx, 0, out_elem(cx, 2)),
+        OpKind::MsDequantizeLinear => same(cx, 0, Some(cx.elem_opt(1).unwrap_or(ElemType::F32))),
         _ => return None,
     })
 }
@@ -100,7 +104,7 @@ fn fused_matmul(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
 }
 
 fn pool(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
-    let global = cx.op.op_type() == "QLinearGlobalAveragePool";
+    let global = cx.op.kind() == OpKind::QLinearGlobalAveragePool;
     let last = cx.attr_int("channels_last", 0)? != 0;
     let x = cx.dims(0)?;
     if x.len() < 3 {

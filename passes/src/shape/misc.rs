@@ -1,14 +1,14 @@
 //! Everything else: `Cast`, `Dropout`, `Softmax`/`LogSoftmax`/`Hardmax`, `Trilu`.
 
-use qc_ir::ElemType;
+use qc_ir::{ElemType, OpKind};
 
 use super::{Cx, Fail, Kind, R, TypeFact, bad, one};
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    Some(match cx.op.op_type() {
-        "Cast" => cast(cx),
-        "Dropout" => dropout(cx),
-        "Softmax" | "LogSoftmax" | "Hardmax" | "Trilu" => {
+    Some(match cx.op.kind() {
+        OpKind::Cast => cast(cx),
+        OpKind::Dropout => dropout(cx),
+        OpKind::Softmax | OpKind::LogSoftmax | OpKind::Hardmax | OpKind::Trilu => {
             let f = cx.fact(0);
             f.and_then(|f| {
                 if f.shape.is_none() && f.elem.is_none() {

@@ -20,6 +20,8 @@
 //! symbolic size is assumed non-zero where it matters (a name in a `Reshape` target is that
 //! name, not a `0` that copies the input dimension), as in ONNX's own inference.
 //!
+//! The rule for an op is the one the op table (`crate::ops`) names for its kind.
+//!
 //! If, Loop and Scan are typed from their bodies: the `infer-shapes` pass infers the bodies (with
 //! the enclosing graphs' values visible) and combines the results with the functions of
 //! [`control`]. [`infer_op`] itself has no rule for them, since it sees no bodies.
@@ -28,20 +30,20 @@
 
 pub(crate) mod channels_last;
 pub mod control;
-mod conv;
-mod elementwise;
-mod matmul;
-mod microsoft;
-mod misc;
-mod norm;
-mod producers;
-mod quant;
-mod reduce;
-mod reshape;
-mod resize;
-mod rnn;
-mod scatter;
-mod slicing;
+pub(crate) mod conv;
+pub(crate) mod elementwise;
+pub(crate) mod matmul;
+pub(crate) mod microsoft;
+pub(crate) mod misc;
+pub(crate) mod norm;
+pub(crate) mod producers;
+pub(crate) mod quant;
+pub(crate) mod reduce;
+pub(crate) mod reshape;
+pub(crate) mod resize;
+pub(crate) mod rnn;
+pub(crate) mod scatter;
+pub(crate) mod slicing;
 
 pub use elementwise::broadcast;
 pub use matmul::matmul_shape;
@@ -566,39 +568,15 @@ pub(crate) fn error(op: &Op, f: Fail) -> ShapeError {
 
 /// Whether `op` has an inference rule (If, Loop and Scan are typed through [`control`]).
 pub fn is_supported(op: &Op) -> bool {
-    let cx = Cx { op, ins: &[], opset: 22 };
-    control::body_attrs(op).is_some() || dispatch(&cx).is_some()
+    crate::ops::rules(op.kind()).is_some_and(|r| r.shape.is_some())
 }
 
-fn dispatch(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    let op = cx.op;
-    let d = op.domain();
-    let qonnx = d.is_empty() || qc_ir::op::QONNX_DOMAINS.contains(&d);
-    if qonnx && let Some(r) = quant::infer_qonnx(cx) {
-        return Some(r);
+/// The rule the op table names for the op's kind, run; `None` when there is none.
+pub(crate) fn dispatch(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
+    match crate::ops::rules(cx.op.kind())?.shape {
+        crate::ops::Rule::By(rule) => rule(cx),
+        crate::ops::Rule::No | crate::ops::Rule::Bodies => None,
     }
-    if d == channels_last::DOMAIN {
-        return channels_last::infer(cx);
-    }
-    if d == qc_ir::op::MICROSOFT_DOMAIN {
-        return rnn::infer_contrib(cx).or_else(|| microsoft::infer(cx));
-    }
-    if !d.is_empty() {
-        return None;
-    }
-    elementwise::infer(cx)
-        .or_else(|| conv::infer(cx))
-        .or_else(|| matmul::infer(cx))
-        .or_else(|| reshape::infer(cx))
-        .or_else(|| slicing::infer(cx))
-        .or_else(|| reduce::infer(cx))
-        .or_else(|| norm::infer(cx))
-        .or_else(|| quant::infer(cx))
-        .or_else(|| producers::infer(cx))
-        .or_else(|| resize::infer(cx))
-        .or_else(|| misc::infer(cx))
-        .or_else(|| rnn::infer(cx))
-        .or_else(|| scatter::infer(cx))
 }
 
 #[cfg(test)]

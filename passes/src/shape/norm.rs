@@ -1,16 +1,16 @@
 //! Normalisation: `BatchNormalization`, `InstanceNormalization`, `LayerNormalization`, `LRN`, and
 //! onnxruntime's `SimplifiedLayerNormalization` (its rule is with the contrib ops').
 
-use qc_ir::{Dim, ElemType};
+use qc_ir::{Dim, ElemType, OpKind};
 
 use super::{Cx, R, TypeFact, norm_axis, one};
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    Some(match cx.op.op_type() {
-        "BatchNormalization" => batch_norm(cx),
-        "InstanceNormalization" | "LRN" => same(cx),
-        "LayerNormalization" => layer_norm(cx),
-        "SimplifiedLayerNormalization" => super::microsoft::norm(cx, false),
+    Some(match cx.op.kind() {
+        OpKind::BatchNormalization => batch_norm(cx),
+        OpKind::InstanceNormalization | OpKind::LRN => same(cx),
+        OpKind::LayerNormalization => layer_norm(cx),
+        OpKind::SimplifiedLayerNormalization => super::microsoft::norm(cx, false),
         _ => return None,
     })
 }

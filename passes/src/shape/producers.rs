@@ -5,17 +5,17 @@
 //! `Constant` always does. `ConstantOfShape` takes its dims from a possibly symbolic shape, and
 //! `Range(0, N, 1)` has `N` elements.
 
-use qc_ir::{AttrValue, Dim, ElemType};
+use qc_ir::{AttrValue, Dim, ElemType, OpKind};
 
 use super::{Cx, Fail, Kind, MAX_VALUES, R, SymInt, TypeFact, Values, bad, dim_product, is_int_like, one};
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    Some(match cx.op.op_type() {
-        "Shape" => shape(cx),
-        "Size" => size(cx),
-        "ConstantOfShape" => constant_of_shape(cx),
-        "Range" => range(cx),
-        "Constant" => constant(cx),
+    Some(match cx.op.kind() {
+        OpKind::Shape => shape(cx),
+        OpKind::Size => size(cx),
+        OpKind::ConstantOfShape => constant_of_shape(cx),
+        OpKind::Range => range(cx),
+        OpKind::Constant => constant(cx),
         _ => return None,
     })
 }

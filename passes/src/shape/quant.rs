@@ -5,22 +5,28 @@
 //! The QONNX ops keep the shape of their first input and produce float32, as QONNX's own
 //! shape inference does.
 
-use qc_ir::ElemType;
+use qc_ir::{ElemType, OpKind};
 
 use super::{Cx, R, TypeFact, one};
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    Some(match cx.op.op_type() {
-        "QuantizeLinear" => quantize(cx),
-        "DequantizeLinear" => dequantize(cx),
+    Some(match cx.op.kind() {
+        OpKind::QuantizeLinear => quantize(cx),
+        OpKind::DequantizeLinear => dequantize(cx),
         _ => return None,
     })
 }
 
-/// The QONNX custom ops (in their domains, or the empty domain of older exporters).
+/// The QONNX custom ops (in their domains, or the empty domain of older exporters: the op's kind
+/// says which).
 pub(crate) fn infer_qonnx(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    Some(match cx.op.op_type() {
-        "Quant" | "IntQuant" | "BipolarQuant" | "Trunc" | "FloatQuant" | "MultiThreshold" => {
+    Some(match cx.op.kind() {
+        OpKind::Quant
+        | OpKind::IntQuant
+        | OpKind::BipolarQuant
+        | OpKind::Trunc
+        | OpKind::FloatQuant
+        | OpKind::MultiThreshold => {
             let elem = match cx.elem_opt(0) {
                 Some(e @ (ElemType::F32 | ElemType::F16 | ElemType::F64 | ElemType::BF16)) => e,
                 _ => ElemType::F32,

@@ -2,30 +2,30 @@
 //!
 //! `ReduceSum` takes its axes as an input from opset 13, the other `Reduce*` ops from opset 18.
 
-use qc_ir::{Dim, ElemType};
+use qc_ir::{Dim, ElemType, OpKind};
 
 use super::{Cx, Fail, Kind, R, SymInt, TypeFact, bad, norm_axis, one};
 
-const REDUCE: &[&str] = &[
-    "ReduceL1",
-    "ReduceL2",
-    "ReduceLogSum",
-    "ReduceLogSumExp",
-    "ReduceMax",
-    "ReduceMean",
-    "ReduceMin",
-    "ReduceProd",
-    "ReduceSum",
-    "ReduceSumSquare",
+const REDUCE: &[OpKind] = &[
+    OpKind::ReduceL1,
+    OpKind::ReduceL2,
+    OpKind::ReduceLogSum,
+    OpKind::ReduceLogSumExp,
+    OpKind::ReduceMax,
+    OpKind::ReduceMean,
+    OpKind::ReduceMin,
+    OpKind::ReduceProd,
+    OpKind::ReduceSum,
+    OpKind::ReduceSumSquare,
 ];
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    let t = cx.op.op_type();
+    let t = cx.op.kind();
     Some(if REDUCE.contains(&t) {
         reduce(cx)
-    } else if t == "ArgMax" || t == "ArgMin" {
+    } else if t == OpKind::ArgMax || t == OpKind::ArgMin {
         arg(cx)
-    } else if t == "TopK" {
+    } else if t == OpKind::TopK {
         topk(cx)
     } else {
         return None;
@@ -34,7 +34,7 @@ pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
 
 fn reduce(cx: &Cx) -> R<Vec<Option<TypeFact>>> {
     let x = cx.dims(0)?;
-    let from_input = if cx.op.op_type() == "ReduceSum" { cx.opset >= 13 } else { cx.opset >= 18 };
+    let from_input = if cx.op.kind() == OpKind::ReduceSum { cx.opset >= 13 } else { cx.opset >= 18 };
     let axes = if from_input {
         if cx.has(1) { cx.ints(1)? } else { vec![] }
     } else {

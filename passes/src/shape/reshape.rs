@@ -7,22 +7,22 @@
 //! ([`super::SymInt`]), which become those dims; when their values are unknown but their length
 //! is known, the output's rank still is.
 
-use qc_ir::Dim;
+use qc_ir::{Dim, OpKind};
 
 use super::elementwise::broadcast_r;
 use super::{Cx, Fail, Kind, R, SymInt, TypeFact, Values, bad, dim_mul, dim_product, norm_axis, one};
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    Some(match cx.op.op_type() {
-        "Reshape" => reshape(cx),
-        "Flatten" => flatten(cx),
-        "Squeeze" => squeeze(cx),
-        "Unsqueeze" => unsqueeze(cx),
-        "Transpose" => transpose(cx),
-        "Expand" => expand(cx),
-        "Tile" => tile(cx),
-        "DepthToSpace" => depth_space(cx, true),
-        "SpaceToDepth" => depth_space(cx, false),
+    Some(match cx.op.kind() {
+        OpKind::Reshape => reshape(cx),
+        OpKind::Flatten => flatten(cx),
+        OpKind::Squeeze => squeeze(cx),
+        OpKind::Unsqueeze => unsqueeze(cx),
+        OpKind::Transpose => transpose(cx),
+        OpKind::Expand => expand(cx),
+        OpKind::Tile => tile(cx),
+        OpKind::DepthToSpace => depth_space(cx, true),
+        OpKind::SpaceToDepth => depth_space(cx, false),
         _ => return None,
     })
 }

@@ -5,14 +5,14 @@
 //! `Resize` 10 the second input, 11 and later the third input (`roi` is the second) with `sizes`
 //! the fourth. `sizes` may hold dimension names ([`SymInt`]), which the output keeps.
 
-use qc_ir::Dim;
+use qc_ir::{Dim, OpKind};
 
 use super::{Cx, Fail, Kind, R, SymInt, TypeFact, bad, norm_axis, one};
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    Some(match cx.op.op_type() {
-        "Resize" => resize(cx),
-        "Upsample" => upsample(cx),
+    Some(match cx.op.kind() {
+        OpKind::Resize => resize(cx),
+        OpKind::Upsample => upsample(cx),
         _ => return None,
     })
 }

@@ -7,22 +7,15 @@
 //! `direction`, `hidden` from `hidden_size` or else from `R` (ONNX: `[nd, gates*hidden,
 //! hidden]`; `DynamicQuantizeLSTM`: `[nd, hidden, 4*hidden]`, with no `layout`).
 
-use qc_ir::Dim;
+use qc_ir::{Dim, OpKind};
 
 use super::{Cx, Kind, R, TypeFact, bad};
 
-/// The rule for `op` of the default domain, if it is a recurrent layer.
+/// The rule for a recurrent layer: `LSTM`, `GRU`, `RNN`, or onnxruntime's `DynamicQuantizeLSTM`.
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    match cx.op.op_type() {
-        "LSTM" | "GRU" | "RNN" => Some(recurrent(cx, 2, true)),
-        _ => None,
-    }
-}
-
-/// The rule for `op` of domain `com.microsoft`, if it is `DynamicQuantizeLSTM`.
-pub(crate) fn infer_contrib(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    match cx.op.op_type() {
-        "DynamicQuantizeLSTM" => Some(recurrent(cx, 1, false)),
+    match cx.op.kind() {
+        OpKind::Lstm | OpKind::Gru | OpKind::Rnn => Some(recurrent(cx, 2, true)),
+        OpKind::DynamicQuantizeLstm => Some(recurrent(cx, 1, false)),
         _ => None,
     }
 }
@@ -63,7 +56,7 @@ fn recurrent(cx: &Cx, r_hidden_axis: usize, layouts: bool) -> R<Vec<Option<TypeF
         (vec![seq, nd.clone(), batch.clone(), hidden.clone()], vec![nd, batch, hidden])
     };
     let fact = |dims: Vec<Dim>| TypeFact { elem: x.elem, shape: Some(dims), value: None };
-    let n = if cx.op.op_type().ends_with("LSTM") { 3 } else { 2 };
+    let n = if matches!(cx.op.kind(), OpKind::Lstm | OpKind::DynamicQuantizeLstm) { 3 } else { 2 };
     let mut out = vec![Some(fact(y)), Some(fact(state.clone()))];
     if n == 3 {
         out.push(Some(fact(state)));

@@ -2,14 +2,14 @@
 //! `CumSum`, `STFT`, and `DynamicQuantizeLinear`'s three outputs. `NonZero`'s count is known
 //! when its input's values are.
 
-use qc_ir::{Dim, ElemType};
+use qc_ir::{Dim, ElemType, OpKind};
 
 use super::{Cx, Fail, Kind, R, TypeFact, bad, one};
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    Some(match cx.op.op_type() {
-        "ScatterND" | "ScatterElements" | "Scatter" | "CumSum" => same(cx),
-        "NonZero" => cx.dims(0).and_then(|d| {
+    Some(match cx.op.kind() {
+        OpKind::ScatterND | OpKind::ScatterElements | OpKind::Scatter | OpKind::CumSum => same(cx),
+        OpKind::NonZero => cx.dims(0).and_then(|d| {
             let rank = u64::try_from(d.len()).map_err(|_| Fail::Unknown)?;
             // The count is known when the values are.
             let count = cx
@@ -19,8 +19,8 @@ pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
                 .map_or(Dim::Unknown, |v| Dim::Known(v.iter().filter(|x| **x != 0.0).count() as u64));
             one(TypeFact::new(ElemType::I64, vec![Dim::Known(rank), count]))
         }),
-        "STFT" => stft(cx),
-        "DynamicQuantizeLinear" => cx.dims(0).map(|d| {
+        OpKind::Stft => stft(cx),
+        OpKind::DynamicQuantizeLinear => cx.dims(0).map(|d| {
             vec![
                 Some(TypeFact::new(ElemType::U8, d.to_vec())),
                 Some(TypeFact::new(ElemType::F32, vec![])),

@@ -5,20 +5,20 @@
 //! `Slice`'s `starts`/`ends` may be symbolic: `x[0:N]` of a dimension `N` is `N`, any other
 //! unknown bound gives an unknown dimension.
 
-use qc_ir::Dim;
+use qc_ir::{Dim, OpKind};
 
 use super::{Cx, Fail, Kind, R, SymInt, TypeFact, Values, bad, norm_axis, one};
 
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
-    Some(match cx.op.op_type() {
-        "Slice" => slice(cx),
-        "Gather" => gather(cx),
-        "GatherElements" => cx
+    Some(match cx.op.kind() {
+        OpKind::Slice => slice(cx),
+        OpKind::Gather => gather(cx),
+        OpKind::GatherElements => cx
             .dims(1)
             .and_then(|d| one(TypeFact { elem: cx.elem_opt(0), shape: Some(d.to_vec()), value: None })),
-        "Concat" => concat(cx),
-        "Split" => split(cx),
-        "Pad" => pad(cx),
+        OpKind::Concat => concat(cx),
+        OpKind::Split => split(cx),
+        OpKind::Pad => pad(cx),
         _ => return None,
     })
 }

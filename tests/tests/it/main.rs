@@ -23,6 +23,7 @@ mod loma_zigzag;
 mod lower;
 mod lower_models;
 mod lower_zigzag;
+mod op_table;
 mod optimize;
 mod optimize_models;
 mod passes;
