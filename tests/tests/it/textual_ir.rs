@@ -76,8 +76,11 @@ fn every_shared_model_round_trips_through_text() {
         );
         assert!(t.files > 0, "no .onnx files under {sub}");
         assert!(t.failures.is_empty(), "{} failures:\n{}", t.failures.len(), t.failures.join("\n"));
+        // A guard against superlinear printing or parsing (the slowest model takes about 0.4 s
+        // alone), loose enough for wall time while every suite of the binary runs in parallel
+        // on 2 cores.
         assert!(
-            t.slowest.0 < Duration::from_secs(1),
+            t.slowest.0 < Duration::from_secs(5),
             "printing and parsing {} took {:?}",
             t.slowest.1,
             t.slowest.0
