@@ -37,7 +37,7 @@ pub use graph::{Const, DeclList, DeclOverride, Graph, OpId, TensorAnnotation, Us
 pub use loop_verify::{LoopError, verify_workload};
 pub use loops::{Compute, LoopDim, LoopNest, NotLowered, Operand, PsumRule, Relation, Source, Workload};
 pub use model::{Function, Model, OpsetImport, TrainingInfo};
-pub use op::{AttrError, Family, Op, OpKind, OpSchema, SCHEMAS};
+pub use op::{AttrError, Dialect, Op, OpKind, OpSchema, SCHEMAS};
 pub use quant::{DataType, QuantOrigin, QuantParam, QuantSpec, Rounding};
 pub use tensor::{DataResolver, ExternalRef, SparseTensor, Tensor, TensorData, TensorError};
 pub use types::{Dim, ElemType, MetaEntry, Shape, TypeInfo, ValueType};

@@ -316,7 +316,7 @@ pub struct OpSchema {
     pub kind: OpKind,
     pub op_type: &'static str,
     /// Which domains this schema answers for: the default domain, QONNX's, or onnxruntime's.
-    pub family: Family,
+    pub dialect: Dialect,
     pub min_inputs: usize,
     pub max_inputs: usize,
     pub min_outputs: usize,
@@ -327,9 +327,10 @@ pub struct OpSchema {
     attrs: &'static str,
 }
 
-/// The domains a schema belongs to.
+/// The dialect of an op kind: which domains its schema answers for (not to be confused with
+/// `lower::Family`, the compute family a layer lowers as).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
+pub enum Dialect {
     /// `""` or `ai.onnx`.
     Onnx,
     /// QONNX's custom ops: [`QONNX_DOMAINS`] and, for older exporters, the empty domain.
@@ -395,7 +396,7 @@ macro_rules! known_ops {
             $( OpSchema {
                 kind: OpKind::$kind,
                 op_type: $name,
-                family: Family::$fam,
+                dialect: Dialect::$fam,
                 min_inputs: $imin,
                 max_inputs: $imax,
                 min_outputs: $omin,
@@ -407,8 +408,8 @@ macro_rules! known_ops {
         /// The ops qc has shape or evaluation rules for but no schema: they have a kind, so rules
         /// are chosen by kind, but their arity and attributes are not checked by the verifier.
         /// Giving one a schema moves its row to [`SCHEMAS`].
-        pub static UNCHECKED: &[(OpKind, Family, &str)] = &[
-            $( (OpKind::$ukind, Family::$ufam, $uname), )*
+        pub static UNCHECKED: &[(OpKind, Dialect, &str)] = &[
+            $( (OpKind::$ukind, Dialect::$ufam, $uname), )*
         ];
     };
 }
@@ -590,15 +591,15 @@ known_ops! {
 impl OpKind {
     /// The kind for `op_type` in `domain` (`""` for the default domain).
     pub fn resolve(domain: &str, op_type: &str) -> OpKind {
-        type ByName = HashMap<&'static str, Vec<(OpKind, Family)>>;
+        type ByName = HashMap<&'static str, Vec<(OpKind, Dialect)>>;
         static BY_NAME: OnceLock<ByName> = OnceLock::new();
         let by_name = BY_NAME.get_or_init(|| {
             let mut m: ByName = HashMap::new();
             for s in SCHEMAS {
-                m.entry(s.op_type).or_default().push((s.kind, s.family));
+                m.entry(s.op_type).or_default().push((s.kind, s.dialect));
             }
-            for &(kind, family, name) in UNCHECKED {
-                m.entry(name).or_default().push((kind, family));
+            for &(kind, dialect, name) in UNCHECKED {
+                m.entry(name).or_default().push((kind, dialect));
             }
             m
         });
@@ -607,11 +608,11 @@ impl OpKind {
         by_name
             .get(op_type)
             .and_then(|cands| {
-                cands.iter().find(|(_, family)| match family {
-                    Family::Onnx => default,
-                    Family::Qonnx => qonnx || domain.is_empty(),
-                    Family::Microsoft => domain == MICROSOFT_DOMAIN,
-                    Family::ChannelsLast => domain == CHANNELS_LAST_DOMAIN,
+                cands.iter().find(|(_, dialect)| match dialect {
+                    Dialect::Onnx => default,
+                    Dialect::Qonnx => qonnx || domain.is_empty(),
+                    Dialect::Microsoft => domain == MICROSOFT_DOMAIN,
+                    Dialect::ChannelsLast => domain == CHANNELS_LAST_DOMAIN,
                 })
             })
             .map_or(OpKind::Custom, |&(kind, _)| kind)

@@ -274,22 +274,22 @@ const _: () = {
 
 #[cfg(test)]
 mod tests {
-    use qc_ir::op::{CHANNELS_LAST_DOMAIN, Family as Domains, MICROSOFT_DOMAIN, QONNX_DOMAINS, UNCHECKED};
+    use qc_ir::op::{CHANNELS_LAST_DOMAIN, Dialect, MICROSOFT_DOMAIN, QONNX_DOMAINS, UNCHECKED};
 
     use super::*;
 
     /// An op of `kind`, in a domain its kind resolves in.
     fn op_of(kind: OpKind) -> Op {
-        let family = kind
+        let dialect = kind
             .schema()
-            .map(|s| s.family)
+            .map(|s| s.dialect)
             .or_else(|| UNCHECKED.iter().find(|u| u.0 == kind).map(|u| u.1))
             .unwrap_or_else(|| panic!("{kind:?} has neither a schema nor an UNCHECKED row"));
-        let domain = match family {
-            Domains::Onnx => None,
-            Domains::Qonnx => Some(QONNX_DOMAINS[0]),
-            Domains::Microsoft => Some(MICROSOFT_DOMAIN),
-            Domains::ChannelsLast => Some(CHANNELS_LAST_DOMAIN),
+        let domain = match dialect {
+            Dialect::Onnx => None,
+            Dialect::Qonnx => Some(QONNX_DOMAINS[0]),
+            Dialect::Microsoft => Some(MICROSOFT_DOMAIN),
+            Dialect::ChannelsLast => Some(CHANNELS_LAST_DOMAIN),
         };
         let op = Op::new(kind.name(), domain.map(str::to_string));
         assert_eq!(op.kind(), kind, "{} in {domain:?}", kind.name());
