@@ -558,7 +558,7 @@ impl Counter<'_> {
         if out_ch != ws[0] || out_ch % group != 0 {
             return Err(format!("{out_ch} output channels do not fit weight {ws:?} with group {group}"));
         }
-        let macs = count(&[batch, out_ch / group, in_ch, kernel.iter().product(), pixels])?;
+        let macs = count(&[batch, out_ch / group, in_ch, count(&kernel)?, pixels])?;
         let w_mem: u64 = ws.iter().product();
         let o_mem: u64 = os.iter().product();
         let density = self.sparsity(w);
