@@ -1,26 +1,42 @@
-//! The operator-limit rules of `qc check`, one per file, each with a header that says what it
-//! checks, why (the ACCESS DLA guide's limit, `../shared/reference/access-dla-fixed-point-onnx-guide.md`
-//! by line), and an op that breaks it; `qc check --explain CODE` prints that header.
+//! The rules of `qc check`, one per file, each with a header that says what it checks, why (the
+//! ACCESS DLA guide's limit, `../shared/reference/access-dla-fixed-point-onnx-guide.md` by
+//! line), and an op that breaks it; `qc check --explain CODE` prints that header. `SOURCES`
+//! lists every rule.
 //!
-//! A rule is a function over one DLA op ([`OpCx`]): it pushes findings, or names itself as
-//! unchecked when a dim it needs is unknown. [`OP_RULES`] runs them in the order findings are
-//! reported.
+//! An operator-limit rule is a function over one DLA op ([`OpCx`]): it pushes findings, or
+//! names itself as unchecked when a dim it needs is unknown. [`OP_RULES`] runs them in the
+//! order findings are reported. The other rules (`unsupported-op`, `unchecked`, the tensor and
+//! scale rules) are called by the analyses in `limits.rs` and `scales.rs`, which hold what they
+//! share (placement, scale propagation, the facts); each rule file holds the rule's decision
+//! and its message.
 
+pub(super) mod bit_depth;
 mod channels;
+pub(super) mod deprecated_attribute;
 mod dilation;
 mod feature_map_size;
 mod input_count;
 mod kernel_size;
+pub(super) mod not_quantized;
 mod padding;
 mod predecessor;
 mod rank;
+pub(super) mod scale_mismatch;
+pub(super) mod scale_missing;
+pub(super) mod scale_not_per_tensor;
+pub(super) mod scale_not_power_of_two;
+pub(super) mod scale_not_reciprocal_dyadic;
 mod stride;
+pub(super) mod unchecked;
+pub(super) mod unsupported_op;
+pub(super) mod weight_scale_count;
+pub(super) mod zero_point;
 
-use qc_ir::target::{Allowed, Limits, Rule};
+use qc_ir::target::{Allowed, Limits, Rule, ScaleFormat};
 use qc_ir::{Op, OpId, ValueId};
 
 use super::limits::Window;
-use super::{Facts, Finding, Quantity};
+use super::{Facts, Finding, Quantity, show_scale};
 
 /// One DLA op and what its rules read.
 pub(super) struct OpCx<'f, 'a> {
@@ -92,20 +108,73 @@ pub(super) const OP_RULES: &[(Rule, OpRule)] = &[
     (Rule::Predecessor, predecessor::check),
 ];
 
-/// Each rule file's source, for its header.
+/// The weight scales of op `id`'s weight `w` that `bad` says break the target's weight format
+/// `format`, as one finding of `rule` (`scale-not-power-of-two` or
+/// `scale-not-reciprocal-dyadic`, whichever format the target asks for): how many, and the
+/// first three (by channel when there are several).
+pub(super) fn off_format_weight(
+    f: &Facts<'_>,
+    rule: Rule,
+    format: ScaleFormat,
+    id: OpId,
+    w: ValueId,
+    scales: &[f64],
+    bad: impl Fn(f64) -> bool,
+) -> Option<Finding> {
+    let t = f.target;
+    let off: Vec<(usize, f64)> = scales.iter().copied().enumerate().filter(|(_, s)| bad(*s)).collect();
+    if off.is_empty() {
+        return None;
+    }
+    let mut x = f.finding(rule, Some(id), Some(w));
+    let per_channel = scales.len() > 1;
+    let shown: Vec<String> = off
+        .iter()
+        .take(3)
+        .map(|(c, s)| if per_channel { format!("channel {c}: {}", show_scale(*s)) } else { show_scale(*s) })
+        .collect();
+    x.message = format!(
+        "{} of {} scale(s) of weight `{}` are not {}",
+        off.len(),
+        scales.len(),
+        f.name(w),
+        format.describe(t.scales.max_denominator)
+    );
+    x.observed = format!("{}{}", shown.join(", "), if off.len() > 3 { ", ..." } else { "" });
+    x.allowed = format.describe(t.scales.max_denominator);
+    x.hint = format!(
+        "round each scale to the nearest 2^n / a (a in 1..{}) and requantize the weights with it",
+        t.scales.max_denominator
+    );
+    Some(x)
+}
+
+/// Every rule and its file's source, for its header, in the order of `Rule::ALL`.
 const SOURCES: &[(Rule, &str)] = &[
-    (Rule::Rank, include_str!("rank.rs")),
+    (Rule::UnsupportedOp, include_str!("unsupported_op.rs")),
     (Rule::KernelSize, include_str!("kernel_size.rs")),
     (Rule::Stride, include_str!("stride.rs")),
-    (Rule::Dilation, include_str!("dilation.rs")),
     (Rule::Padding, include_str!("padding.rs")),
-    (Rule::FeatureMapSize, include_str!("feature_map_size.rs")),
+    (Rule::Dilation, include_str!("dilation.rs")),
     (Rule::Channels, include_str!("channels.rs")),
+    (Rule::FeatureMapSize, include_str!("feature_map_size.rs")),
+    (Rule::Rank, include_str!("rank.rs")),
     (Rule::InputCount, include_str!("input_count.rs")),
     (Rule::Predecessor, include_str!("predecessor.rs")),
+    (Rule::BitDepth, include_str!("bit_depth.rs")),
+    (Rule::NotQuantized, include_str!("not_quantized.rs")),
+    (Rule::ScaleMissing, include_str!("scale_missing.rs")),
+    (Rule::ScaleNotPowerOfTwo, include_str!("scale_not_power_of_two.rs")),
+    (Rule::ScaleNotReciprocalDyadic, include_str!("scale_not_reciprocal_dyadic.rs")),
+    (Rule::ScaleNotPerTensor, include_str!("scale_not_per_tensor.rs")),
+    (Rule::WeightScaleCount, include_str!("weight_scale_count.rs")),
+    (Rule::ScaleMismatch, include_str!("scale_mismatch.rs")),
+    (Rule::ZeroPoint, include_str!("zero_point.rs")),
+    (Rule::DeprecatedAttribute, include_str!("deprecated_attribute.rs")),
+    (Rule::Unchecked, include_str!("unchecked.rs")),
 ];
 
-/// The rules that have a file of their own here.
+/// The rules that have a file of their own here: every rule.
 pub fn documented() -> impl Iterator<Item = Rule> {
     SOURCES.iter().map(|(r, _)| *r)
 }
@@ -126,14 +195,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_rule_file_has_what_why_and_an_example() {
-        for (rule, _) in OP_RULES {
-            let doc = explain(*rule).unwrap_or_else(|| panic!("{rule} has no file"));
-            assert!(doc.starts_with(&format!("`{}`", rule.code())), "{rule}: {doc}");
-            assert!(doc.contains("\nWhy:"), "{rule} says no why: {doc}");
-            assert!(doc.contains("\nExample:"), "{rule} gives no example: {doc}");
+    fn every_rule_has_a_file_with_what_why_and_an_example() {
+        for &rule in Rule::ALL {
+            let doc = explain(rule).unwrap_or_else(|| panic!("{rule} has no file"));
+            assert!(doc.starts_with(&format!("`{}`: ", rule.code())), "{rule}: {doc}");
+            assert!(doc.contains("\nWhy: "), "{rule} says no why: {doc}");
+            assert!(doc.contains("\nExample: "), "{rule} gives no example: {doc}");
         }
-        assert_eq!(documented().count(), OP_RULES.len());
-        assert_eq!(explain(Rule::ZeroPoint), None);
+        // Each rule once, in the order of `Rule::ALL`; every operator-limit rule among them.
+        assert_eq!(documented().collect::<Vec<_>>(), Rule::ALL);
+        assert!(OP_RULES.iter().all(|(r, _)| documented().any(|d| d == *r)));
     }
 }
