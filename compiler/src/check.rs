@@ -373,6 +373,10 @@ fn quantity_json(q: &Quantity) -> serde_json::Value {
             put("values", json!(a.values));
             Value::Object(m)
         }
+        Quantity::Float(x) | Quantity::Scale(x) => json!(x),
+        Quantity::Floats(v) | Quantity::Scales(v) => json!(v),
+        Quantity::ChannelScales(v) => v.iter().map(|(c, s)| json!({"channel": c, "scale": s})).collect(),
+        Quantity::NamedScales(v) => Value::Object(v.iter().map(|(k, s)| (k.to_string(), json!(s))).collect()),
     }
 }
 

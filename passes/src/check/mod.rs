@@ -72,6 +72,18 @@ pub enum Quantity {
     Named(Vec<(&'static str, i64)>),
     /// The integers a target limit allows.
     Allowed(qc_ir::target::Allowed),
+    /// A number that need not be an integer (a zero point).
+    Float(f64),
+    /// Several such numbers.
+    Floats(Vec<f64>),
+    /// One scale.
+    Scale(f64),
+    /// Several scales (a feature map's, one per slice).
+    Scales(Vec<f64>),
+    /// Scales by output channel: `(channel, scale)`.
+    ChannelScales(Vec<(usize, f64)>),
+    /// Scales by name: `input`, `output`.
+    NamedScales(Vec<(&'static str, f64)>),
 }
 
 /// Where an op runs.

@@ -845,3 +845,52 @@ fn every_rule_and_every_code_check_emits_is_explained() {
     }
     assert!(emitted.len() >= qc_ir::target::Rule::ALL.len() - 1, "only {emitted:?}");
 }
+
+#[test]
+fn scale_and_tensor_findings_carry_their_numbers_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, c) in cases().iter().enumerate() {
+        let bad = write_model(dir.path(), &format!("bad{i}.onnx"), &c.bad);
+        let (_, doc) = check_json(&bad, "access-dla");
+        for d in doc["diagnostics"].as_array().unwrap().iter().filter(|d| d["rule"] == c.rule) {
+            let (observed, allowed, text) =
+                (&d["observed_value"], &d["allowed_value"], d["observed"].as_str().unwrap());
+            let numbers =
+                |v: &serde_json::Value| v.as_array().is_some_and(|a| a.iter().all(|x| x.is_number()));
+            match c.rule {
+                "bit-depth" => {
+                    let bits = observed.as_i64().unwrap_or_else(|| panic!("{d:#}"));
+                    assert!(
+                        text.contains(&format!("{bits} bits")) || text.contains("not an integer"),
+                        "{d:#}"
+                    );
+                    assert!(allowed["values"].is_array() || allowed["max"].is_number(), "{d:#}");
+                }
+                "zero-point" => {
+                    let first = observed.as_f64().or_else(|| {
+                        observed
+                            .as_array()
+                            .and_then(|a| a.iter().find_map(|z| z.as_f64().filter(|z| *z != 0.0)))
+                    });
+                    assert!(text.contains(&first.unwrap_or_else(|| panic!("{d:#}")).to_string()), "{d:#}");
+                    assert_eq!(allowed, 0, "{d:#}");
+                }
+                "scale-not-per-tensor" => {
+                    assert!(numbers(observed) && observed.as_array().unwrap().len() > 1, "{d:#}")
+                }
+                "scale-not-power-of-two" | "scale-not-reciprocal-dyadic" => {
+                    let per_channel = observed
+                        .as_array()
+                        .is_some_and(|a| a.iter().all(|x| x["channel"].is_u64() && x["scale"].is_number()));
+                    assert!(observed.is_number() || per_channel, "{d:#}");
+                }
+                "weight-scale-count" => assert!(observed.is_i64() || observed["axis"].is_i64(), "{d:#}"),
+                "scale-mismatch" => assert!(observed.is_number() || observed["output"].is_number(), "{d:#}"),
+                _ => continue,
+            }
+            seen.insert(c.rule);
+        }
+    }
+    assert_eq!(seen.len(), 7, "not every scale or tensor rule was seen: {seen:?}");
+}

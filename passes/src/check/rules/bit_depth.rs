@@ -13,7 +13,7 @@
 use qc_ir::target::{Allowed, Rule, Severity};
 use qc_ir::{DataType, OpId, ValueId};
 
-use super::super::{Facts, Finding};
+use super::super::{Facts, Finding, Quantity};
 
 /// A bit-depth finding about `what` (`feature map `x``), or `None` when `dtype` is allowed.
 pub(crate) fn check(
@@ -54,5 +54,7 @@ pub(crate) fn check(
         format!("{dtype} ({bits} bits)")
     };
     x.allowed = format!("{} bits", a.describe());
+    x.observed_value = Some(Quantity::Int(bits));
+    x.allowed_value = Some(Quantity::Allowed(a.clone()));
     Some(x)
 }

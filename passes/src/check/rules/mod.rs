@@ -141,6 +141,7 @@ pub(super) fn off_format_weight(
         format.describe(t.scales.max_denominator)
     );
     x.observed = format!("{}{}", shown.join(", "), if off.len() > 3 { ", ..." } else { "" });
+    x.observed_value = Some(Quantity::ChannelScales(off));
     x.allowed = format.describe(t.scales.max_denominator);
     x.hint = format!(
         "round each scale to the nearest 2^n / a (a in 1..{}) and requantize the weights with it",

@@ -16,7 +16,7 @@ use qc_ir::target::Rule;
 use qc_ir::{OpId, QuantParam, ValueId};
 
 use super::super::scales::{Claim, claims, close, same, scale_of};
-use super::super::{Facts, Finding, show_scale};
+use super::super::{Facts, Finding, Quantity, show_scale};
 
 /// Op `id`, which may not change scale: its output's scale equals each data input's.
 pub(crate) fn keeps(f: &Facts<'_>, id: OpId, out: &mut Vec<Finding>) {
@@ -37,10 +37,20 @@ pub(crate) fn keeps(f: &Facts<'_>, id: OpId, out: &mut Vec<Finding>) {
             g.value(y).name
         );
         fi.observed = format!("input {}, output {}", show_param(&sx), show_param(&sy));
+        fi.observed_value = match (one(&sx), one(&sy)) {
+            (Some(a), Some(b)) => Some(Quantity::NamedScales(vec![("input", a), ("output", b)])),
+            _ => None,
+        };
         fi.allowed = format!("equal scales ({} keeps its input's scale)", op.op_type());
         fi.hint = format!("give `{}` the scale of `{}`", g.value(y).name, g.value(x).name);
         out.push(fi);
     }
+}
+
+/// The one scale of `p`, when all its scales are equal.
+fn one(p: &QuantParam) -> Option<f64> {
+    let v = p.values();
+    v.windows(2).all(|p| p[0] == p[1]).then(|| v.first().copied()).flatten()
 }
 
 fn show_param(p: &QuantParam) -> String {
@@ -79,6 +89,8 @@ pub(crate) fn coherence(f: &Facts<'_>, out: &mut Vec<Finding>) {
             };
             x.observed = by_whom(c);
             x.allowed = format!("{} ({})", show_scale(reference.scale), by_whom(reference));
+            x.observed_value = Some(Quantity::Scale(c.scale));
+            x.allowed_value = Some(Quantity::Scale(reference.scale));
             x.hint = format!(
                 "a feature map has one scale: set {} of `{}` to {}",
                 c.attr,

@@ -11,7 +11,7 @@ use qc_ir::target::Rule;
 use qc_ir::{OpId, ValueId};
 
 use super::super::scales::close;
-use super::super::{Facts, Finding, show_scale};
+use super::super::{Facts, Finding, Quantity, show_scale};
 
 /// The finding for `what` (`feature map `x``) when its scale `values` differ; returns whether
 /// they do (then the scale format is not checked: there is no one scale).
@@ -30,6 +30,7 @@ pub(crate) fn check(
     let mut x = f.finding(Rule::ScaleNotPerTensor, at, Some(v));
     x.message = format!("{what} has {} scales, one per slice", values.len());
     x.observed = format!("{} scales from {} to {}", values.len(), show_scale(lo), show_scale(hi));
+    x.observed_value = Some(Quantity::Scales(values.to_vec()));
     x.allowed = "one scale for the whole tensor".into();
     x.hint = "quantize feature maps per tensor; per-channel scales are for weights".into();
     out.push(x);

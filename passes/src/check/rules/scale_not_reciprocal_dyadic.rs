@@ -15,7 +15,7 @@ use qc_ir::target::Rule;
 use qc_ir::{OpId, ValueId};
 
 use super::super::scales::fits;
-use super::super::{Facts, Finding, show_scale};
+use super::super::{Facts, Finding, Quantity, show_scale};
 
 /// The finding for the one scale `s` of `what` (`feature map `x``) when it does not have the
 /// target's feature-map format (reciprocal dyadic, or any positive number).
@@ -35,6 +35,7 @@ pub(crate) fn feature_map(
     let mut x = f.finding(Rule::ScaleNotReciprocalDyadic, at, Some(v));
     x.message = format!("the scale of {what} is not {}", format.describe(t.scales.max_denominator));
     x.observed = show_scale(s);
+    x.observed_value = Some(Quantity::Scale(s));
     x.allowed = format.describe(t.scales.max_denominator);
     x.hint = "requantize with a scale of the target's format".into();
     out.push(x);

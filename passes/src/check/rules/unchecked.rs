@@ -14,7 +14,7 @@
 use qc_ir::target::Rule;
 use qc_ir::{OpId, ValueId};
 
-use super::super::{Facts, Finding};
+use super::super::{Facts, Finding, Quantity};
 
 /// The finding for op `id` whose limits `unchecked` (in order) needed an unknown dim.
 pub(crate) fn op(f: &Facts<'_>, id: OpId, unchecked: &[&str]) -> Finding {
@@ -28,6 +28,8 @@ pub(crate) fn op(f: &Facts<'_>, id: OpId, unchecked: &[&str]) -> Finding {
         ),
         None => "input shape unknown".into(),
     };
+    x.observed_value =
+        dims.map(|d| Quantity::Dims(d.iter().map(|x| x.and_then(|x| i64::try_from(x).ok())).collect()));
     x.allowed = "known shapes".into();
     x.hint = unknown_shape_hint(f);
     x

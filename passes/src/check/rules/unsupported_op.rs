@@ -14,7 +14,7 @@
 use qc_ir::target::Rule;
 use qc_ir::{OpId, OpKind};
 
-use super::super::{Facts, Finding};
+use super::super::{Facts, Finding, Quantity};
 
 /// The finding for an op no operator entry covers.
 pub(crate) fn check(f: &Facts<'_>, id: OpId) -> Finding {
@@ -27,6 +27,9 @@ pub(crate) fn check(f: &Facts<'_>, id: OpId) -> Finding {
         // Covered by name, but neither standard nor depth-wise: a grouped convolution.
         let group = op.attr_int("group", 1).unwrap_or(1);
         let channels = f.input(id, 0).and_then(|v| f.dims(v)).and_then(|d| d.get(1).copied().flatten());
+        x.observed_value = channels
+            .and_then(|c| i64::try_from(c).ok())
+            .map(|c| Quantity::Named(vec![("group", group), ("input_channels", c)]));
         let channels = channels.map_or("?".to_string(), |c| c.to_string());
         x.message = format!(
             "a convolution with group {group} over {channels} input channels is neither standard nor depth-wise; it runs on the CPU"

@@ -11,10 +11,11 @@
 use qc_ir::target::Rule;
 use qc_ir::{OpId, OpKind, QuantParam, ValueId};
 
-use super::super::{Facts, Finding};
+use super::super::{Facts, Finding, Quantity};
 
 /// The finding for weight `w` of op `id` whose `scale` is not one per output channel.
 pub(crate) fn check(f: &Facts<'_>, id: OpId, w: ValueId, scale: &QuantParam, out: &mut Vec<Finding>) {
+    let count = |n: usize| Quantity::Int(i64::try_from(n).unwrap_or(i64::MAX));
     let problem = match scale {
         QuantParam::PerTensor(_) => None,
         QuantParam::PerAxis { axis, values } => match out_channels(f, id, w) {
@@ -22,11 +23,18 @@ pub(crate) fn check(f: &Facts<'_>, id: OpId, w: ValueId, scale: &QuantParam, out
                 let rank = f.dims(w).map_or(0, |d| d.len()) as i64;
                 let axis = if *axis < 0 { axis + rank } else { *axis };
                 if values.len() as u64 != n {
-                    Some((format!("{} scales", values.len()), format!("{n} scales, one per output channel")))
+                    Some((
+                        format!("{} scales", values.len()),
+                        format!("{n} scales, one per output channel"),
+                        count(values.len()),
+                        Some(Quantity::Int(i64::try_from(n).unwrap_or(i64::MAX))),
+                    ))
                 } else if axis != want_axis as i64 && values.len() > 1 {
                     Some((
                         format!("{} scales along axis {axis}", values.len()),
                         format!("one per output channel, along axis {want_axis}"),
+                        Quantity::Named(vec![("scales", values.len() as i64), ("axis", axis)]),
+                        Some(Quantity::Named(vec![("axis", want_axis as i64)])),
                     ))
                 } else {
                     None
@@ -34,15 +42,20 @@ pub(crate) fn check(f: &Facts<'_>, id: OpId, w: ValueId, scale: &QuantParam, out
             }
             None => None,
         },
-        QuantParam::Blocked { values, .. } => {
-            Some((format!("{} blocked scales", values.len()), "one scale per output channel".into()))
-        }
+        QuantParam::Blocked { values, .. } => Some((
+            format!("{} blocked scales", values.len()),
+            "one scale per output channel".into(),
+            count(values.len()),
+            None,
+        )),
     };
-    if let Some((observed, allowed)) = problem {
+    if let Some((observed, allowed, observed_value, allowed_value)) = problem {
         let mut x = f.finding(Rule::WeightScaleCount, Some(id), Some(w));
         x.message = format!("weight `{}` does not have one scale per output channel", f.name(w));
         x.observed = observed;
         x.allowed = allowed;
+        x.observed_value = Some(observed_value);
+        x.allowed_value = allowed_value;
         x.hint = "write one scale per output channel (weight_ch_scales has as many entries as the layer has output channels)".into();
         out.push(x);
     }

@@ -10,7 +10,7 @@
 use qc_ir::target::Rule;
 use qc_ir::{OpId, QuantSpec, ValueId};
 
-use super::super::{Facts, Finding};
+use super::super::{Facts, Finding, Quantity};
 
 /// The finding for `what` (`weight `w``) when `spec` has a nonzero zero point.
 pub(crate) fn check(
@@ -36,7 +36,12 @@ pub(crate) fn check(
     } else {
         format!("{} of {} zero points nonzero, first {}", nonzero.len(), zp.values().len(), nonzero[0])
     };
+    x.observed_value = Some(match zp.values() {
+        [z] => Quantity::Float(*z),
+        all => Quantity::Floats(all.to_vec()),
+    });
     x.allowed = "zero point 0 (symmetric, scale only)".into();
+    x.allowed_value = Some(Quantity::Int(0));
     x.hint = "quantize symmetrically: signed integers with zero point 0".into();
     out.push(x);
 }
