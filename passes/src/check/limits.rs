@@ -14,7 +14,7 @@ use qc_ir::target::{Allowed, OperatorRule, Rule, Severity, TensorLimits};
 use qc_ir::window::{Resolved, Window as OnnxWindow};
 use qc_ir::{OpId, OpKind, ValueId};
 
-use super::{Facts, Finding, Placement, Quantity, Unit, by, rules};
+use super::{Facts, Finding, Placement, Quantity, Unit, rules};
 
 /// The op-level findings and the placement of every placed op.
 pub fn check(f: &Facts<'_>) -> (Vec<Finding>, Vec<Placement>) {
@@ -199,10 +199,11 @@ fn tensor(
     if let Some((n, allowed)) = limit(&l.channels, d[1]).filter(|_| check_channels) {
         let mut x = f.finding(Rule::Channels, at, Some(v));
         let noun = if n == 1 { "channel" } else { "channels" };
-        x.message = format!("{kind} `{name}` has {n} {noun}");
-        x.observed = format!("{n} {noun}");
+        let observed = Quantity::Int(n);
+        x.message = format!("{kind} `{name}` has {observed} {noun}");
+        x.observed = format!("{observed} {noun}");
         x.allowed = format!("{allowed} channels");
-        x.observed_value = Some(Quantity::Int(n));
+        x.observed_value = Some(observed);
         x.allowed_value = l.channels.clone().map(Quantity::Allowed);
         x.hint = match &l.channels {
             Some(a) if a.multiple_of.is_some_and(|m| n % m != 0) && a.max.is_none_or(|m| n < m) => format!(
@@ -219,10 +220,11 @@ fn tensor(
         && sizes.iter().flatten().any(|s| !size.contains(*s))
     {
         let mut x = f.finding(Rule::FeatureMapSize, at, Some(v));
-        x.message = format!("{kind} `{name}` is {} (H x W)", by(&sizes));
-        x.observed = by(&sizes);
+        let observed = Quantity::Dims(sizes);
+        x.message = format!("{kind} `{name}` is {observed} (H x W)");
+        x.observed = observed.render();
         x.allowed = size.describe_square();
-        x.observed_value = Some(Quantity::Dims(sizes.clone()));
+        x.observed_value = Some(observed);
         x.allowed_value = Some(Quantity::Allowed(size.clone()));
         x.hint = if kind == "graph input" {
             format!("resize the input to at most {}", size.describe_square())

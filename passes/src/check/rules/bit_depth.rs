@@ -48,13 +48,14 @@ pub(crate) fn check(
             format!("requantize it to {} bits", a.describe())
         };
     }
+    let (observed, allowed) = (Quantity::Int(bits), Quantity::Allowed(a.clone()));
     x.observed = if dtype.is_float() {
         format!("{dtype} (not an integer type)")
     } else {
-        format!("{dtype} ({bits} bits)")
+        format!("{dtype} ({observed} bits)")
     };
-    x.allowed = format!("{} bits", a.describe());
-    x.observed_value = Some(Quantity::Int(bits));
-    x.allowed_value = Some(Quantity::Allowed(a.clone()));
+    x.allowed = format!("{allowed} bits");
+    x.observed_value = Some(observed);
+    x.allowed_value = Some(allowed);
     Some(x)
 }

@@ -36,7 +36,7 @@ use qc_ir::target::{Allowed, Limits, Rule, ScaleFormat};
 use qc_ir::{Op, OpId, ValueId};
 
 use super::limits::Window;
-use super::{Facts, Finding, Quantity, show_scale};
+use super::{Facts, Finding, Quantity};
 
 /// One DLA op and what its rules read.
 pub(super) struct OpCx<'f, 'a> {
@@ -127,12 +127,6 @@ pub(super) fn off_format_weight(
         return None;
     }
     let mut x = f.finding(rule, Some(id), Some(w));
-    let per_channel = scales.len() > 1;
-    let shown: Vec<String> = off
-        .iter()
-        .take(3)
-        .map(|(c, s)| if per_channel { format!("channel {c}: {}", show_scale(*s)) } else { show_scale(*s) })
-        .collect();
     x.message = format!(
         "{} of {} scale(s) of weight `{}` are not {}",
         off.len(),
@@ -140,8 +134,12 @@ pub(super) fn off_format_weight(
         f.name(w),
         format.describe(t.scales.max_denominator)
     );
-    x.observed = format!("{}{}", shown.join(", "), if off.len() > 3 { ", ..." } else { "" });
-    x.observed_value = Some(Quantity::ChannelScales(off));
+    let observed = match off[..] {
+        [(_, s)] if scales.len() == 1 => Quantity::Scale(s),
+        _ => Quantity::ChannelScales(off),
+    };
+    x.observed = observed.render();
+    x.observed_value = Some(observed);
     x.allowed = format.describe(t.scales.max_denominator);
     x.hint = format!(
         "round each scale to the nearest 2^n / a (a in 1..{}) and requantize the weights with it",
@@ -194,6 +192,24 @@ pub fn explain(rule: Rule) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantities_render_as_the_reports_show_them() {
+        assert_eq!(Quantity::Int(4).render(), "4");
+        assert_eq!(Quantity::Dims(vec![Some(9), None]).render(), "9x?");
+        assert_eq!(Quantity::Named(vec![("top", 1), ("left", 0)]).render(), "top 1, left 0");
+        let a = Allowed::range(1, 7);
+        assert_eq!(Quantity::Allowed(a.clone()).render(), a.describe());
+        assert_eq!(Quantity::Float(128.0).render(), "128");
+        assert_eq!(Quantity::Floats(vec![0.0, 3.5]).render(), "0, 3.5");
+        assert_eq!(Quantity::Scale(0.125).render(), "0.125 (2^-3)");
+        assert_eq!(Quantity::Scale(1e-5).render(), "1e-5");
+        assert_eq!(Quantity::Scales(vec![0.5, 0.1, 0.25]).render(), "3 scales from 0.1 to 0.5 (2^-1)");
+        let by_channel = Quantity::ChannelScales(vec![(0, 0.1), (2, 0.3), (5, 0.2), (7, 0.4)]);
+        assert_eq!(by_channel.render(), "channel 0: 0.1, channel 2: 0.3, channel 5: 0.2, ...");
+        let io = Quantity::NamedScales(vec![("input", 0.1), ("output", 0.125)]);
+        assert_eq!(io.to_string(), "input 0.1, output 0.125 (2^-3)");
+    }
 
     #[test]
     fn every_rule_has_a_file_with_what_why_and_an_example() {

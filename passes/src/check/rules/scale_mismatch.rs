@@ -36,10 +36,13 @@ pub(crate) fn keeps(f: &Facts<'_>, id: OpId, out: &mut Vec<Finding>) {
             g.value(x).name,
             g.value(y).name
         );
-        fi.observed = format!("input {}, output {}", show_param(&sx), show_param(&sy));
         fi.observed_value = match (one(&sx), one(&sy)) {
             (Some(a), Some(b)) => Some(Quantity::NamedScales(vec![("input", a), ("output", b)])),
             _ => None,
+        };
+        fi.observed = match &fi.observed_value {
+            Some(q) => q.render(),
+            None => format!("input {}, output {}", show_param(&sx), show_param(&sy)),
         };
         fi.allowed = format!("equal scales ({} keeps its input's scale)", op.op_type());
         fi.hint = format!("give `{}` the scale of `{}`", g.value(y).name, g.value(x).name);
@@ -69,7 +72,7 @@ pub(crate) fn coherence(f: &Facts<'_>, out: &mut Vec<Finding>) {
         let claims = claims(f.model, v, &f.positions);
         let Some(reference) = claims.first() else { continue };
         let name = &g.value(v).name;
-        let by_whom = |c: &Claim| format!("`{}` {} {}", f.label(c.op), c.attr, show_scale(c.scale));
+        let by_whom = |c: &Claim| format!("`{}` {} {}", f.label(c.op), c.attr, Quantity::Scale(c.scale));
         for c in &claims[1..] {
             if close(c.scale, reference.scale, f.target.scales.tolerance) {
                 continue;
@@ -87,10 +90,11 @@ pub(crate) fn coherence(f: &Facts<'_>, out: &mut Vec<Finding>) {
                     f.label(c.op)
                 )
             };
+            let allowed = Quantity::Scale(reference.scale);
             x.observed = by_whom(c);
-            x.allowed = format!("{} ({})", show_scale(reference.scale), by_whom(reference));
+            x.allowed = format!("{allowed} ({})", by_whom(reference));
             x.observed_value = Some(Quantity::Scale(c.scale));
-            x.allowed_value = Some(Quantity::Scale(reference.scale));
+            x.allowed_value = Some(allowed);
             x.hint = format!(
                 "a feature map has one scale: set {} of `{}` to {}",
                 c.attr,

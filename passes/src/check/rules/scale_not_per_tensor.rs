@@ -11,7 +11,7 @@ use qc_ir::target::Rule;
 use qc_ir::{OpId, ValueId};
 
 use super::super::scales::close;
-use super::super::{Facts, Finding, Quantity, show_scale};
+use super::super::{Facts, Finding, Quantity};
 
 /// The finding for `what` (`feature map `x``) when its scale `values` differ; returns whether
 /// they do (then the scale format is not checked: there is no one scale).
@@ -26,11 +26,11 @@ pub(crate) fn check(
     if values.windows(2).all(|p| close(p[0], p[1], f.target.scales.tolerance)) {
         return false;
     }
-    let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
     let mut x = f.finding(Rule::ScaleNotPerTensor, at, Some(v));
     x.message = format!("{what} has {} scales, one per slice", values.len());
-    x.observed = format!("{} scales from {} to {}", values.len(), show_scale(lo), show_scale(hi));
-    x.observed_value = Some(Quantity::Scales(values.to_vec()));
+    let observed = Quantity::Scales(values.to_vec());
+    x.observed = observed.render();
+    x.observed_value = Some(observed);
     x.allowed = "one scale for the whole tensor".into();
     x.hint = "quantize feature maps per tensor; per-channel scales are for weights".into();
     out.push(x);

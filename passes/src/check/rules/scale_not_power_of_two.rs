@@ -11,7 +11,7 @@ use qc_ir::target::{Rule, ScaleFormat};
 use qc_ir::{OpId, ValueId};
 
 use super::super::scales::{fits, is_pow2};
-use super::super::{Facts, Finding, Quantity, show_scale};
+use super::super::{Facts, Finding, Quantity};
 
 /// The finding for the one scale `s` of `what` (`feature map `x``) when it is not a power of
 /// two.
@@ -30,8 +30,9 @@ pub(crate) fn feature_map(
     let format = ScaleFormat::PowerOfTwo.describe(t.scales.max_denominator);
     let mut x = f.finding(Rule::ScaleNotPowerOfTwo, at, Some(v));
     x.message = format!("the scale of {what} is not {format}");
-    x.observed = show_scale(s);
-    x.observed_value = Some(Quantity::Scale(s));
+    let observed = Quantity::Scale(s);
+    x.observed = observed.render();
+    x.observed_value = Some(observed);
     x.allowed = format;
     x.hint = format!(
         "use {} (a power-of-two scale is a shift); retrain or recalibrate with power-of-two activation quantizers",

@@ -15,7 +15,7 @@ use qc_ir::target::Rule;
 use qc_ir::{OpId, ValueId};
 
 use super::super::scales::fits;
-use super::super::{Facts, Finding, Quantity, show_scale};
+use super::super::{Facts, Finding, Quantity};
 
 /// The finding for the one scale `s` of `what` (`feature map `x``) when it does not have the
 /// target's feature-map format (reciprocal dyadic, or any positive number).
@@ -34,8 +34,9 @@ pub(crate) fn feature_map(
     }
     let mut x = f.finding(Rule::ScaleNotReciprocalDyadic, at, Some(v));
     x.message = format!("the scale of {what} is not {}", format.describe(t.scales.max_denominator));
-    x.observed = show_scale(s);
-    x.observed_value = Some(Quantity::Scale(s));
+    let observed = Quantity::Scale(s);
+    x.observed = observed.render();
+    x.observed_value = Some(observed);
     x.allowed = format.describe(t.scales.max_denominator);
     x.hint = "requantize with a scale of the target's format".into();
     out.push(x);

@@ -23,11 +23,13 @@ pub(crate) fn check(f: &Facts<'_>, id: OpId, w: ValueId, scale: &QuantParam, out
                 let rank = f.dims(w).map_or(0, |d| d.len()) as i64;
                 let axis = if *axis < 0 { axis + rank } else { *axis };
                 if values.len() as u64 != n {
+                    let (has, needs) =
+                        (count(values.len()), Quantity::Int(i64::try_from(n).unwrap_or(i64::MAX)));
                     Some((
-                        format!("{} scales", values.len()),
-                        format!("{n} scales, one per output channel"),
-                        count(values.len()),
-                        Some(Quantity::Int(i64::try_from(n).unwrap_or(i64::MAX))),
+                        format!("{has} scales"),
+                        format!("{needs} scales, one per output channel"),
+                        has,
+                        Some(needs),
                     ))
                 } else if axis != want_axis as i64 && values.len() > 1 {
                     Some((
@@ -42,12 +44,10 @@ pub(crate) fn check(f: &Facts<'_>, id: OpId, w: ValueId, scale: &QuantParam, out
             }
             None => None,
         },
-        QuantParam::Blocked { values, .. } => Some((
-            format!("{} blocked scales", values.len()),
-            "one scale per output channel".into(),
-            count(values.len()),
-            None,
-        )),
+        QuantParam::Blocked { values, .. } => {
+            let has = count(values.len());
+            Some((format!("{has} blocked scales"), "one scale per output channel".into(), has, None))
+        }
     };
     if let Some((observed, allowed, observed_value, allowed_value)) = problem {
         let mut x = f.finding(Rule::WeightScaleCount, Some(id), Some(w));

@@ -31,13 +31,14 @@ pub(crate) fn check(
     }
     let mut x = f.finding(Rule::ZeroPoint, at, Some(v));
     x.message = format!("{what} has a nonzero zero point");
+    let first = Quantity::Float(nonzero[0]);
     x.observed = if zp.values().len() == 1 {
-        format!("zero point {}", nonzero[0])
+        format!("zero point {first}")
     } else {
-        format!("{} of {} zero points nonzero, first {}", nonzero.len(), zp.values().len(), nonzero[0])
+        format!("{} of {} zero points nonzero, first {first}", nonzero.len(), zp.values().len())
     };
     x.observed_value = Some(match zp.values() {
-        [z] => Quantity::Float(*z),
+        [_] => first,
         all => Quantity::Floats(all.to_vec()),
     });
     x.allowed = "zero point 0 (symmetric, scale only)".into();
