@@ -126,8 +126,8 @@ pub fn run(
     Ok((report.ok(), warnings))
 }
 
-/// `qc check --explain CODE`: the rule's documentation (the header of its rule file), or, for
-/// a rule without a file of its own, its code, default severity and where it is described.
+/// `qc check --explain CODE`: the rule's documentation (the header of its rule file) and its
+/// default severity. Every rule has a file; the fallback names the spec all the same.
 pub fn explain(code: &str) -> miette::Result<String> {
     let Some(rule) = Rule::ALL.iter().copied().find(|r| r.name() == code || r.code() == code) else {
         let names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
@@ -373,6 +373,10 @@ fn quantity_json(q: &Quantity) -> serde_json::Value {
             put("values", json!(a.values));
             Value::Object(m)
         }
+        Quantity::Float(x) | Quantity::Scale(x) => json!(x),
+        Quantity::Floats(v) | Quantity::Scales(v) => json!(v),
+        Quantity::ChannelScales(v) => v.iter().map(|(c, s)| json!({"channel": c, "scale": s})).collect(),
+        Quantity::NamedScales(v) => Value::Object(v.iter().map(|(k, s)| (k.to_string(), json!(s))).collect()),
     }
 }
 

@@ -14,7 +14,7 @@ use qc_ir::target::{Allowed, OperatorRule, Rule, Severity, TensorLimits};
 use qc_ir::window::{Resolved, Window as OnnxWindow};
 use qc_ir::{OpId, OpKind, ValueId};
 
-use super::{Facts, Finding, Placement, Quantity, Unit, by, rules};
+use super::{Facts, Finding, Placement, Quantity, Unit, rules};
 
 /// The op-level findings and the placement of every placed op.
 pub fn check(f: &Facts<'_>) -> (Vec<Finding>, Vec<Placement>) {
@@ -36,7 +36,7 @@ pub fn check(f: &Facts<'_>) -> (Vec<Finding>, Vec<Placement>) {
                 }
             }
             None => {
-                let x = unsupported(f, id);
+                let x = rules::unsupported_op::check(f, id);
                 let because = Some((x.rule, x.message.clone()));
                 findings.push(x);
                 (Unit::Cpu, None, because)
@@ -53,80 +53,6 @@ pub fn check(f: &Facts<'_>) -> (Vec<Finding>, Vec<Placement>) {
     }
     findings.extend(tensor_limits(f));
     (findings, placement)
-}
-
-/// `unsupported-op` for an op no entry covers.
-fn unsupported(f: &Facts<'_>, id: OpId) -> Finding {
-    let op = f.op(id);
-    let mut x = f.finding(Rule::UnsupportedOp, Some(id), None);
-    let ty = op.op_type();
-    let shown = if op.domain().is_empty() { ty.to_string() } else { format!("{}::{ty}", op.domain()) };
-    x.allowed = format!("the operators `qc targets show {}` lists", f.target.name);
-    if !f.target.entries_for(op).is_empty() && matches!(op.kind(), OpKind::Conv) {
-        // Covered by name, but neither standard nor depth-wise: a grouped convolution.
-        let group = op.attr_int("group", 1).unwrap_or(1);
-        let channels = f.input(id, 0).and_then(|v| f.dims(v)).and_then(|d| d.get(1).copied().flatten());
-        let channels = channels.map_or("?".to_string(), |c| c.to_string());
-        x.message = format!(
-            "a convolution with group {group} over {channels} input channels is neither standard nor depth-wise; it runs on the CPU"
-        );
-        x.observed = format!("group {group}, {channels} input channels");
-        x.allowed = "group 1 (standard) or one input channel per group (depth-wise)".into();
-        x.hint =
-            format!("split it into {group} standard convolutions joined by a Concat, or make it depth-wise");
-        return x;
-    }
-    x.message = format!("`{shown}` is not an operator of {}; it runs on the CPU", f.target.name);
-    x.observed = shown;
-    // What produced input 0 (and what produced that op's input 0), for hints that depend on it.
-    let producer_of = |op: OpId| f.input(op, 0).and_then(|v| f.model.graph.value(v).producer());
-    let producer = producer_of(id).map(|p| f.op(p).kind());
-    let integer_result = |op: OpId| {
-        producer_of(op).map(|p| f.op(p).kind()) == Some(OpKind::Cast)
-            && producer_of(op)
-                .and_then(producer_of)
-                .is_some_and(|p| matches!(f.op(p).kind(), OpKind::ConvInteger | OpKind::MatMulInteger))
-    };
-    let dynamic = "dynamic quantization (onnxruntime's quantize_dynamic): its scales are computed at run time, \
-                   which a fixed-point DLA cannot do; quantize statically (QDQ, constant scales) so that the layer \
-                   is a quantized Conv or MatMul";
-    x.hint = match ty {
-        _ if op.domain() == crate::shape::channels_last::DOMAIN => {
-            "a qonnx channels-last wrapper: convert the model back to channels-first (NCHW) so that it is the standard op".into()
-        }
-        "Identity" | "Dropout" => "it computes nothing at inference: remove it before export".into(),
-        "Softmax" | "LogSoftmax" => "a final softmax usually stays on the CPU; nothing to do if it is the last op".into(),
-        "Pad" => "fold it into the next convolution's pads (zeros, at most 3 per side)".into(),
-        _ if op.domain() == qc_ir::op::MICROSOFT_DOMAIN
-            && matches!(ty, "FusedConv" | "FusedGemm" | "FusedMatMul") =>
-        {
-            "onnxruntime's offline optimizer fused it with its activation: save the model without its \
-             extended optimizations (ORT_ENABLE_BASIC) so that it is the standard op and activation"
-                .into()
-        }
-        _ if op.domain() == qc_ir::op::MICROSOFT_DOMAIN => {
-            "an onnxruntime contrib op: save the model without onnxruntime's offline optimizations so that \
-             it is made of standard ops"
-                .into()
-        }
-        "DynamicQuantizeLinear" | "ConvInteger" | "MatMulInteger" => dynamic.to_string(),
-        "Mul" if producer == Some(OpKind::DynamicQuantizeLinear) => {
-            format!("it multiplies a run-time scale of DynamicQuantizeLinear by the weight's scale: {dynamic}")
-        }
-        "Mul" if integer_result(id) => {
-            format!("it scales an integer layer's result by the run-time scales of its operands: {dynamic}")
-        }
-        "Cast" if matches!(producer, Some(OpKind::ConvInteger | OpKind::MatMulInteger)) => {
-            format!("it turns an integer layer's int32 result to float before the Mul by the scales: {dynamic}")
-        }
-        "Shape" | "Gather" | "ConstantOfShape" | "Cast" | "Range" => {
-            "shape arithmetic: fold it into constants (`qc optimize` folds constants)".into()
-        }
-        "Clip" => "a Clip from 0 is a ReLU with saturation: use Relu and let the 8-bit output saturate".into(),
-        "Mul" | "Sub" => "a multiplication or subtraction by constants is an affine map: fold it into the neighbouring convolution or batch normalization".into(),
-        _ => "the CPU runs it between DLA segments, with a transfer each way; replace it with a DLA operator where the model allows".into(),
-    };
-    x
 }
 
 /// A window op's geometry: kernel, strides, dilations, padding per spatial dim.
@@ -218,54 +144,9 @@ fn check_op(f: &Facts<'_>, id: OpId, entry: &OperatorRule, findings: &mut Vec<Fi
         rule(&cx, &mut out);
     }
     if !out.unchecked.is_empty() {
-        let mut x = f.finding(Rule::Unchecked, Some(id), None);
-        x.message = format!("{} could not be checked: a shape is unknown", out.unchecked.join(", "));
-        x.observed = match x_shape(f, x_value(f, id)) {
-            Some(s) => format!("input shape {s}"),
-            None => "input shape unknown".into(),
-        };
-        x.allowed = "known shapes".into();
-        x.hint = unknown_shape_hint(f);
+        let x = rules::unchecked::op(f, id, &out.unchecked);
         out.findings.push(x);
     }
-}
-
-/// The hint for a shape qc check needs but does not know: the inputs' dims when they are not
-/// fixed, else the shape rules (the inputs are fixed, so an op on the way has no rule).
-fn unknown_shape_hint(f: &Facts<'_>) -> String {
-    let g = &f.model.graph;
-    let open: Vec<String> = g
-        .inputs
-        .iter()
-        .filter(|v| !g.initializers.contains(v))
-        .filter(|&&v| match g.value(v).ty.as_ref().and_then(|t| t.ty.as_ref()) {
-            Some(qc_ir::ValueType::Tensor { shape: Some(s), .. }) => {
-                s.dims.iter().any(|d| !matches!(d, qc_ir::Dim::Known(_)))
-            }
-            _ => true,
-        })
-        .map(|&v| g.value(v).name.clone())
-        .collect();
-    if open.is_empty() {
-        "the inputs' dims are fixed, but shape inference could not follow an op before this one (see the qc::shape warnings)".into()
-    } else {
-        format!(
-            "give the inputs fixed dims with --overwrite-input-shape NAME:DIMS (not fixed: {}); qc check infers the rest",
-            open.join(", ")
-        )
-    }
-}
-
-fn x_value(f: &Facts<'_>, id: OpId) -> Option<ValueId> {
-    f.input(id, 0)
-}
-
-fn x_shape(f: &Facts<'_>, v: Option<ValueId>) -> Option<String> {
-    let d = f.dims(v?)?;
-    Some(format!(
-        "[{}]",
-        d.iter().map(|x| x.map_or("?".to_string(), |x| x.to_string())).collect::<Vec<_>>().join(",")
-    ))
 }
 
 /// Channel and size limits of the 4-D graph inputs and feature maps the DLA reads or writes.
@@ -303,15 +184,7 @@ fn tensor(
         return;
     }
     let Some(d) = f.dims(v) else {
-        let mut x = f.finding(Rule::Unchecked, at, Some(v));
-        x.message = format!(
-            "the channels and size of {kind} `{}` could not be checked: its shape is unknown",
-            f.name(v)
-        );
-        x.observed = "shape unknown".into();
-        x.allowed = "a known shape".into();
-        x.hint = unknown_shape_hint(f);
-        out.push(x);
+        out.push(rules::unchecked::tensor(f, v, at, kind));
         return;
     };
     if d.len() != 4 {
@@ -326,10 +199,11 @@ fn tensor(
     if let Some((n, allowed)) = limit(&l.channels, d[1]).filter(|_| check_channels) {
         let mut x = f.finding(Rule::Channels, at, Some(v));
         let noun = if n == 1 { "channel" } else { "channels" };
-        x.message = format!("{kind} `{name}` has {n} {noun}");
-        x.observed = format!("{n} {noun}");
+        let observed = Quantity::Int(n);
+        x.message = format!("{kind} `{name}` has {observed} {noun}");
+        x.observed = format!("{observed} {noun}");
         x.allowed = format!("{allowed} channels");
-        x.observed_value = Some(Quantity::Int(n));
+        x.observed_value = Some(observed);
         x.allowed_value = l.channels.clone().map(Quantity::Allowed);
         x.hint = match &l.channels {
             Some(a) if a.multiple_of.is_some_and(|m| n % m != 0) && a.max.is_none_or(|m| n < m) => format!(
@@ -346,10 +220,11 @@ fn tensor(
         && sizes.iter().flatten().any(|s| !size.contains(*s))
     {
         let mut x = f.finding(Rule::FeatureMapSize, at, Some(v));
-        x.message = format!("{kind} `{name}` is {} (H x W)", by(&sizes));
-        x.observed = by(&sizes);
+        let observed = Quantity::Dims(sizes);
+        x.message = format!("{kind} `{name}` is {observed} (H x W)");
+        x.observed = observed.render();
         x.allowed = size.describe_square();
-        x.observed_value = Some(Quantity::Dims(sizes.clone()));
+        x.observed_value = Some(observed);
         x.allowed_value = Some(Quantity::Allowed(size.clone()));
         x.hint = if kind == "graph input" {
             format!("resize the input to at most {}", size.describe_square())

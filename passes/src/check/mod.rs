@@ -60,8 +60,9 @@ pub struct Finding {
     pub allowed_value: Option<Quantity>,
 }
 
-/// A value a finding observes or a limit allows, as data; the text a person reads is rendered
-/// beside it (`Finding::observed`, `Finding::allowed`).
+/// A value a finding observes or a limit allows, as data; the text a person reads
+/// (`Finding::observed`, `Finding::allowed`) is [`Quantity::render`]ed from it, within the
+/// rule's words (`rank 4`, `16 channels`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Quantity {
     /// One integer: a rank, a number of inputs.
@@ -72,6 +73,55 @@ pub enum Quantity {
     Named(Vec<(&'static str, i64)>),
     /// The integers a target limit allows.
     Allowed(qc_ir::target::Allowed),
+    /// A number that need not be an integer (a zero point).
+    Float(f64),
+    /// Several such numbers.
+    Floats(Vec<f64>),
+    /// One scale.
+    Scale(f64),
+    /// Several scales (a feature map's, one per slice).
+    Scales(Vec<f64>),
+    /// Scales by output channel: `(channel, scale)`.
+    ChannelScales(Vec<(usize, f64)>),
+    /// Scales by name: `input`, `output`.
+    NamedScales(Vec<(&'static str, f64)>),
+}
+
+impl Quantity {
+    /// The value as the reports show it (every format renders it with this): integers as
+    /// written, per-axis values `3x3` (`?` where unknown), named values `top 1, left 0`, a limit
+    /// as the target describes it, scales as [`show_scale`] writes them (several: their count
+    /// and range; by channel: the first three, `channel 2: 0.1`).
+    pub fn render(&self) -> String {
+        let scales = |v: &[f64]| {
+            let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+            format!("{} scales from {} to {}", v.len(), show_scale(lo), show_scale(hi))
+        };
+        match self {
+            Quantity::Int(n) => n.to_string(),
+            Quantity::Dims(d) => by(d),
+            Quantity::Named(v) => v.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "),
+            Quantity::Allowed(a) => a.describe(),
+            Quantity::Float(x) => x.to_string(),
+            Quantity::Floats(v) => v.iter().map(f64::to_string).collect::<Vec<_>>().join(", "),
+            Quantity::Scale(x) => show_scale(*x),
+            Quantity::Scales(v) => scales(v),
+            Quantity::ChannelScales(v) => {
+                let shown: Vec<String> =
+                    v.iter().take(3).map(|(c, s)| format!("channel {c}: {}", show_scale(*s))).collect();
+                format!("{}{}", shown.join(", "), if v.len() > 3 { ", ..." } else { "" })
+            }
+            Quantity::NamedScales(v) => {
+                v.iter().map(|(k, s)| format!("{k} {}", show_scale(*s))).collect::<Vec<_>>().join(", ")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Quantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render())
+    }
 }
 
 /// Where an op runs.

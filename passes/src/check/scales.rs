@@ -24,10 +24,10 @@
 
 use std::collections::HashMap;
 
-use qc_ir::target::{Allowed, Rule, ScaleFormat, Severity, Target};
-use qc_ir::{AttrValue, DataType, Model, Op, OpId, OpKind, QuantOrigin, QuantParam, QuantSpec, ValueId};
+use qc_ir::target::{ScaleFormat, Target};
+use qc_ir::{AttrValue, Model, Op, OpId, OpKind, QuantOrigin, QuantParam, QuantSpec, ValueId};
 
-use super::{Facts, Finding, show_scale};
+use super::{Facts, Finding, rules};
 
 /// Op types whose output keeps the scale of their data input (input 0; every input for
 /// `Concat`): data movement, the ReLU family, max pooling, and `BatchNormalization`, which the
@@ -146,7 +146,7 @@ pub fn effective_scale(q: &QuantSpec) -> Option<QuantParam> {
     }
 }
 
-fn scale_of(model: &Model, v: ValueId) -> Option<QuantParam> {
+pub(crate) fn scale_of(model: &Model, v: ValueId) -> Option<QuantParam> {
     model.graph.value(v).quant.as_ref().and_then(effective_scale)
 }
 
@@ -161,7 +161,7 @@ fn open(model: &Model, v: ValueId) -> bool {
         }
 }
 
-fn keeps_scale(op: &Op) -> bool {
+pub(crate) fn keeps_scale(op: &Op) -> bool {
     op.domain().is_empty() && KEEPS_SCALE.contains(&op.op_type())
 }
 
@@ -170,7 +170,7 @@ fn is_quantizer(op: &Op) -> bool {
 }
 
 /// The data inputs whose scale an op keeps: every input of `Concat`, else input 0.
-fn data_inputs(op: &Op) -> Vec<ValueId> {
+pub(crate) fn data_inputs(op: &Op) -> Vec<ValueId> {
     if op.op_type() == "Concat" {
         op.inputs().iter().flatten().copied().collect()
     } else {
@@ -344,7 +344,7 @@ fn constants(model: &Model, order: &[OpId]) -> Vec<bool> {
 }
 
 /// Whether two scales are equal within relative tolerance `tol`.
-fn same(a: &QuantParam, b: &QuantParam, tol: f64) -> bool {
+pub(crate) fn same(a: &QuantParam, b: &QuantParam, tol: f64) -> bool {
     let (x, y) = (a.values(), b.values());
     let uniform = |v: &[f64]| v.windows(2).all(|p| p[0] == p[1]);
     if x.len() != y.len() {
@@ -353,19 +353,19 @@ fn same(a: &QuantParam, b: &QuantParam, tol: f64) -> bool {
     x.iter().zip(y).all(|(p, q)| close(*p, *q, tol))
 }
 
-fn close(a: f64, b: f64, tol: f64) -> bool {
+pub(crate) fn close(a: f64, b: f64, tol: f64) -> bool {
     a == b || (a - b).abs() <= tol * a.abs().max(b.abs())
 }
 
 /// One op's statement of a value's scale.
 #[derive(Clone, Debug)]
-struct Claim {
-    op: OpId,
+pub(crate) struct Claim {
+    pub op: OpId,
     /// The attribute (`output_scale`, `input_scale`, ...).
-    attr: &'static str,
-    scale: f64,
+    pub attr: &'static str,
+    pub scale: f64,
     /// The producer declares it.
-    producer: bool,
+    pub producer: bool,
 }
 
 fn attr_f64(op: &Op, name: &str) -> Option<f64> {
@@ -379,7 +379,7 @@ fn attr_f64(op: &Op, name: &str) -> Option<f64> {
 
 /// The scales ops declare for `v` with ACCESS attributes: its producer's `output_scale`, then
 /// each reader's `input_scale`/`A_scale` (input 0) or `B_scale` (input 1), in graph order.
-fn claims(model: &Model, v: ValueId, position: &HashMap<OpId, usize>) -> Vec<Claim> {
+pub(crate) fn claims(model: &Model, v: ValueId, position: &HashMap<OpId, usize>) -> Vec<Claim> {
     let g = &model.graph;
     let value = g.value(v);
     let mut out = Vec::new();
@@ -407,7 +407,7 @@ fn claims(model: &Model, v: ValueId, position: &HashMap<OpId, usize>) -> Vec<Cla
 }
 
 /// Whether `x` is `2^n` within relative tolerance `tol`.
-fn is_pow2(x: f64, tol: f64) -> bool {
+pub(crate) fn is_pow2(x: f64, tol: f64) -> bool {
     x > 0.0 && x.is_finite() && close(x, 2f64.powi(x.log2().round() as i32), tol)
 }
 
@@ -426,7 +426,7 @@ pub fn is_reciprocal_dyadic(x: f64, max_a: u32, tol: f64) -> bool {
     })
 }
 
-fn fits(format: ScaleFormat, x: f64, t: &Target) -> bool {
+pub(crate) fn fits(format: ScaleFormat, x: f64, t: &Target) -> bool {
     match format {
         ScaleFormat::PowerOfTwo => is_pow2(x, t.scales.tolerance),
         ScaleFormat::ReciprocalDyadic => {
@@ -436,39 +436,18 @@ fn fits(format: ScaleFormat, x: f64, t: &Target) -> bool {
     }
 }
 
-/// The powers of two around `x`, for hints.
-fn nearest_pow2(x: f64) -> String {
-    if !(x > 0.0 && x.is_finite()) {
-        return "a positive power of two".into();
-    }
-    let lo = x.log2().floor() as i32;
-    format!("2^{} = {} or 2^{} = {}", lo, 2f64.powi(lo), lo + 1, 2f64.powi(lo + 1))
-}
-
-/// A datatype for a report: `INT8`, `FLOAT32`.
-fn dtype_text(q: Option<&QuantSpec>) -> String {
-    q.map_or("FLOAT32".to_string(), |q| q.dtype.name())
-}
-
 /// Whether the model describes any quantization (a spec from a source, not inferred).
 pub fn quantized(model: &Model) -> bool {
     model.graph.values().any(|(_, v)| v.quant.as_ref().is_some_and(|q| q.origin != QuantOrigin::Inferred))
 }
 
-/// The scale findings (see the module doc).
+/// The scale findings (see the module doc). Each rule's decision and message is in its file
+/// under `rules/`; this walks the feature maps, weights and biases in the order findings are
+/// reported.
 pub fn check(f: &Facts<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    let t = f.target;
     if !quantized(f.model) {
-        if !f.entry.is_empty() {
-            let mut x = f.finding(Rule::NotQuantized, None, None);
-            x.message = "the model describes no quantization: every tensor is float".into();
-            x.observed =
-                "no QONNX Quant, QuantizeLinear/DequantizeLinear, QLinear or ACCESS scale attributes".into();
-            x.allowed = allowed_summary(t);
-            x.hint = "quantize the model (quantization-aware training, guide IV) and export its scales as ACCESS attributes, QONNX Quant nodes or QDQ".into();
-            out.push(x);
-        }
+        out.extend(rules::not_quantized::check(f));
         return out;
     }
     let fms = f.feature_maps();
@@ -496,328 +475,71 @@ pub fn check(f: &Facts<'_>) -> Vec<Finding> {
                 bias(f, id, b, &mut out);
             }
         }
-        for (attr, instead) in &t.deprecated_attributes {
-            if f.op(id).attr(attr).is_some() {
-                let mut x = f.finding(Rule::DeprecatedAttribute, Some(id), None);
-                x.message = format!("attribute `{attr}` is deprecated");
-                x.observed = format!("`{attr}`");
-                x.allowed = "the attributes the guide does not deprecate".into();
-                x.hint = instead.clone();
-                out.push(x);
-            }
-        }
-        if !t.may_change_scale(f.op(id)) {
-            keeps(f, id, &mut out);
+        rules::deprecated_attribute::check(f, id, &mut out);
+        if !f.target.may_change_scale(f.op(id)) {
+            rules::scale_mismatch::keeps(f, id, &mut out);
         }
     }
-    coherence(f, &mut out);
+    rules::scale_mismatch::coherence(f, &mut out);
     out
 }
 
-fn allowed_summary(t: &Target) -> String {
-    let bits = |a: &Option<Allowed>| a.as_ref().map_or("any".to_string(), Allowed::describe);
-    format!(
-        "{}-bit feature maps with {} scales, {}-bit weights with {} scales, {}-bit biases",
-        bits(&t.tensors.feature_map.bits),
-        match t.scales.feature_map {
-            ScaleFormat::PowerOfTwo => "power-of-two",
-            ScaleFormat::ReciprocalDyadic => "reciprocal dyadic",
-            ScaleFormat::Any => "any",
-        },
-        bits(&t.tensors.weight.bits),
-        match t.scales.weight {
-            ScaleFormat::PowerOfTwo => "power-of-two",
-            ScaleFormat::ReciprocalDyadic => "reciprocal dyadic",
-            ScaleFormat::Any => "any",
-        },
-        bits(&t.tensors.bias.bits),
-    )
-}
-
-/// A bit-depth finding, or `None` when `dtype` is allowed. A narrower integer type than the
-/// target's is a warning: its values fit, and the DLA computes them at its own width.
-fn bit_depth(
-    f: &Facts<'_>,
-    allowed: &Option<Allowed>,
-    dtype: DataType,
-    what: String,
-    at: Option<OpId>,
-    v: ValueId,
-) -> Option<Finding> {
-    let a = allowed.as_ref()?;
-    let bits = i64::from(dtype.bitwidth());
-    if dtype.is_scaled_int() && a.contains(bits) {
-        return None;
-    }
-    let mut x = f.finding(Rule::BitDepth, at, Some(v));
-    let widest = a.values.as_ref().and_then(|v| v.iter().max().copied()).or(a.max);
-    let narrower = dtype.is_scaled_int() && widest.is_some_and(|w| bits < w);
-    if narrower {
-        x.severity = Severity::Warning.max(f.target.severity(Rule::BitDepth));
-        x.message = format!("{what} is {dtype}, narrower than the DLA's {} bits", a.describe());
-        x.hint = format!(
-            "its values fit in {} bits, so the DLA runs it at {} bits; re-export it with that bit depth to say so",
-            a.describe(),
-            a.describe()
-        );
-    } else {
-        x.message = format!("{what} is {dtype}; the DLA has {} bits", a.describe());
-        x.hint = if dtype.is_float() {
-            format!("quantize it to {} bits", a.describe())
-        } else {
-            format!("requantize it to {} bits", a.describe())
-        };
-    }
-    x.observed = if dtype.is_float() {
-        format!("{dtype} (not an integer type)")
-    } else {
-        format!("{dtype} ({bits} bits)")
-    };
-    x.allowed = format!("{} bits", a.describe());
-    Some(x)
-}
-
+/// A feature map's rules: a scale, its bit depth, one scale, of the target's format, and its
+/// zero point.
 fn feature_map(f: &Facts<'_>, v: ValueId, at: Option<OpId>, input: bool, out: &mut Vec<Finding>) {
     let t = f.target;
-    let g = &f.model.graph;
     let kind = if input { "graph input" } else { "feature map" };
-    let name = f.name(v);
-    let spec = g.value(v).quant.as_ref();
+    let what = format!("{kind} `{}`", f.name(v));
+    let spec = f.model.graph.value(v).quant.as_ref();
     let limits = if input { &t.tensors.input } else { &t.tensors.feature_map };
-    let Some(scale) = spec.and_then(effective_scale) else {
-        // A scale-keeping op whose input has no scale either: reported at the input.
-        let inherited = g.value(v).producer().is_some_and(|p| {
-            keeps_scale(f.op(p))
-                && data_inputs(f.op(p)).iter().any(|x| scale_of(f.model, f.canonical(*x)).is_none())
-        });
-        if inherited {
-            return;
-        }
-        let mut x = f.finding(Rule::ScaleMissing, at, Some(v));
-        x.message = format!("{kind} `{name}` has no scale");
-        x.observed = format!("{}, no scale", dtype_text(spec));
-        x.allowed = format!(
-            "{} bits with a scale that is {}",
-            limits.bits.as_ref().map_or("any".to_string(), Allowed::describe),
-            t.scales.feature_map.describe(t.scales.max_denominator)
-        );
-        x.hint = match at.filter(|_| !input) {
-            Some(p) if has_access_attributes(f.op(p)) => {
-                format!("give `{}` the attributes output_scale and output_bitdepth", f.label(p))
-            }
-            Some(p) => format!(
-                "quantize the output of `{}`: a Quant (QONNX) or QuantizeLinear/DequantizeLinear after it",
-                f.label(p)
-            ),
-            None => format!(
-                "quantize `{name}`: a Quant or QuantizeLinear/DequantizeLinear, or input_scale on the op that reads it"
-            ),
-        };
-        out.push(x);
+    let (Some(spec), Some(scale)) = (spec, spec.and_then(effective_scale)) else {
+        rules::scale_missing::feature_map(f, v, at, input, out);
         return;
     };
-    let spec = spec.expect("a scale comes from a spec");
-    if let Some(x) = bit_depth(f, &limits.bits, spec.dtype, format!("{kind} `{name}`"), at, v) {
-        out.push(x);
-    }
+    out.extend(rules::bit_depth::check(f, &limits.bits, spec.dtype, what.clone(), at, v));
     let values = scale.values();
-    let uniform = values.windows(2).all(|p| close(p[0], p[1], t.scales.tolerance));
-    if !uniform {
-        let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
-        let mut x = f.finding(Rule::ScaleNotPerTensor, at, Some(v));
-        x.message = format!("{kind} `{name}` has {} scales, one per slice", values.len());
-        x.observed = format!("{} scales from {} to {}", values.len(), show_scale(lo), show_scale(hi));
-        x.allowed = "one scale for the whole tensor".into();
-        x.hint = "quantize feature maps per tensor; per-channel scales are for weights".into();
-        out.push(x);
-    } else if let Some(&s) = values.first()
-        && !fits(t.scales.feature_map, s, t)
+    if !rules::scale_not_per_tensor::check(f, &what, at, v, values, out)
+        && let Some(&s) = values.first()
     {
-        let rule = match t.scales.feature_map {
-            ScaleFormat::PowerOfTwo => Rule::ScaleNotPowerOfTwo,
-            _ => Rule::ScaleNotReciprocalDyadic,
-        };
-        let mut x = f.finding(rule, at, Some(v));
-        x.message = format!(
-            "the scale of {kind} `{name}` is not {}",
-            t.scales.feature_map.describe(t.scales.max_denominator)
-        );
-        x.observed = show_scale(s);
-        x.allowed = t.scales.feature_map.describe(t.scales.max_denominator);
-        x.hint = match t.scales.feature_map {
-            ScaleFormat::PowerOfTwo => format!(
-                "use {} (a power-of-two scale is a shift); retrain or recalibrate with power-of-two activation quantizers",
-                nearest_pow2(s)
-            ),
-            _ => "requantize with a scale of the target's format".into(),
-        };
-        out.push(x);
+        match t.scales.feature_map {
+            ScaleFormat::PowerOfTwo => rules::scale_not_power_of_two::feature_map(f, &what, at, v, s, out),
+            _ => rules::scale_not_reciprocal_dyadic::feature_map(f, &what, at, v, s, out),
+        }
     }
-    zero_point(f, spec, format!("{kind} `{name}`"), at, v, out);
+    rules::zero_point::check(f, spec, what, at, v, out);
 }
 
-fn zero_point(
-    f: &Facts<'_>,
-    spec: &QuantSpec,
-    what: String,
-    at: Option<OpId>,
-    v: ValueId,
-    out: &mut Vec<Finding>,
-) {
-    if !f.target.scales.zero_point_zero {
-        return;
-    }
-    let Some(zp) = &spec.zero_point else { return };
-    let nonzero: Vec<f64> = zp.values().iter().copied().filter(|z| *z != 0.0).collect();
-    if nonzero.is_empty() {
-        return;
-    }
-    let mut x = f.finding(Rule::ZeroPoint, at, Some(v));
-    x.message = format!("{what} has a nonzero zero point");
-    x.observed = if zp.values().len() == 1 {
-        format!("zero point {}", nonzero[0])
-    } else {
-        format!("{} of {} zero points nonzero, first {}", nonzero.len(), zp.values().len(), nonzero[0])
-    };
-    x.allowed = "zero point 0 (symmetric, scale only)".into();
-    x.hint = "quantize symmetrically: signed integers with zero point 0".into();
-    out.push(x);
-}
-
-fn has_access_attributes(op: &Op) -> bool {
+/// Whether an op carries any ACCESS scale attribute (hints name the attribute to add).
+pub(crate) fn has_access_attributes(op: &Op) -> bool {
     ["output_scale", "output_bitdepth", "input_scale", "weight_ch_scales", "A_scale"]
         .iter()
         .any(|a| op.attr(a).is_some())
 }
 
-/// The axis of a weight that holds output channels, and their count.
-fn out_channels(f: &Facts<'_>, id: OpId, w: ValueId) -> Option<(usize, u64)> {
-    let d = f.dims(w)?;
-    let op = f.op(id);
-    let axis = match op.kind() {
-        OpKind::Gemm => {
-            if op.gemm().ok()?.trans_b {
-                0
-            } else {
-                1
-            }
-        }
-        OpKind::MatMul => d.len().checked_sub(1)?,
-        _ => 0,
-    };
-    Some((axis, (*d.get(axis)?)?))
-}
-
+/// A weight's rules: quantized, its bit depth, a scale, of the target's format, one per output
+/// channel, and its zero point.
 fn weight(f: &Facts<'_>, id: OpId, w: ValueId, out: &mut Vec<Finding>) {
     let t = f.target;
     let spec = f.model.graph.value(w).quant.as_ref();
-    let name = f.name(w);
-    let what = format!("weight `{name}`");
+    let what = format!("weight `{}`", f.name(w));
     let Some(spec) = spec.filter(|q| !q.dtype.is_float() || q.origin != QuantOrigin::Inferred) else {
-        let mut x = f.finding(Rule::ScaleMissing, Some(id), Some(w));
-        x.message = format!("{what} is not quantized");
-        x.observed = format!("{}, no scale", dtype_text(spec));
-        x.allowed = format!(
-            "{} bits with {} scales, one per output channel",
-            t.tensors.weight.bits.as_ref().map_or("any".to_string(), Allowed::describe),
-            t.scales.weight.describe(t.scales.max_denominator)
-        );
-        x.hint = if has_access_attributes(f.op(id)) {
-            format!("give `{}` the attributes weight_bitdepth and weight_ch_scales", f.label(id))
-        } else {
-            "quantize it: a Quant (QONNX) or DequantizeLinear of integer weights".into()
-        };
-        out.push(x);
+        out.push(rules::scale_missing::weight_not_quantized(f, id, w, spec));
         return;
     };
-    if let Some(x) = bit_depth(f, &t.tensors.weight.bits, spec.dtype, what.clone(), Some(id), w) {
-        out.push(x);
-    }
+    out.extend(rules::bit_depth::check(f, &t.tensors.weight.bits, spec.dtype, what.clone(), Some(id), w));
     match effective_scale(spec) {
-        None => {
-            let mut x = f.finding(Rule::ScaleMissing, Some(id), Some(w));
-            x.message = format!("{what} has a bit depth but no scale");
-            x.observed = format!("{}, no scale", spec.dtype);
-            x.allowed = format!(
-                "{} scales, one per output channel",
-                t.scales.weight.describe(t.scales.max_denominator)
-            );
-            x.hint = format!("give `{}` the attribute weight_ch_scales", f.label(id));
-            out.push(x);
-        }
+        None => out.push(rules::scale_missing::weight_without_scale(f, id, w, spec)),
         Some(scale) => {
-            let bad: Vec<(usize, f64)> = scale
-                .values()
-                .iter()
-                .copied()
-                .enumerate()
-                .filter(|(_, s)| !fits(t.scales.weight, *s, t))
-                .collect();
-            if !bad.is_empty() {
-                let rule = match t.scales.weight {
-                    ScaleFormat::PowerOfTwo => Rule::ScaleNotPowerOfTwo,
-                    _ => Rule::ScaleNotReciprocalDyadic,
-                };
-                let mut x = f.finding(rule, Some(id), Some(w));
-                let per_channel = scale.values().len() > 1;
-                let shown: Vec<String> = bad
-                    .iter()
-                    .take(3)
-                    .map(|(c, s)| {
-                        if per_channel { format!("channel {c}: {}", show_scale(*s)) } else { show_scale(*s) }
-                    })
-                    .collect();
-                x.message = format!(
-                    "{} of {} scale(s) of {what} are not {}",
-                    bad.len(),
-                    scale.values().len(),
-                    t.scales.weight.describe(t.scales.max_denominator)
-                );
-                x.observed = format!("{}{}", shown.join(", "), if bad.len() > 3 { ", ..." } else { "" });
-                x.allowed = t.scales.weight.describe(t.scales.max_denominator);
-                x.hint = format!(
-                    "round each scale to the nearest 2^n / a (a in 1..{}) and requantize the weights with it",
-                    t.scales.max_denominator
-                );
-                out.push(x);
-            }
-            let count_problem = match &scale {
-                QuantParam::PerTensor(_) => None,
-                QuantParam::PerAxis { axis, values } => match out_channels(f, id, w) {
-                    Some((want_axis, n)) => {
-                        let rank = f.dims(w).map_or(0, |d| d.len()) as i64;
-                        let axis = if *axis < 0 { axis + rank } else { *axis };
-                        if values.len() as u64 != n {
-                            Some((
-                                format!("{} scales", values.len()),
-                                format!("{n} scales, one per output channel"),
-                            ))
-                        } else if axis != want_axis as i64 && values.len() > 1 {
-                            Some((
-                                format!("{} scales along axis {axis}", values.len()),
-                                format!("one per output channel, along axis {want_axis}"),
-                            ))
-                        } else {
-                            None
-                        }
-                    }
-                    None => None,
-                },
-                QuantParam::Blocked { values, .. } => {
-                    Some((format!("{} blocked scales", values.len()), "one scale per output channel".into()))
+            match t.scales.weight {
+                ScaleFormat::PowerOfTwo => {
+                    rules::scale_not_power_of_two::weight(f, id, w, scale.values(), out)
                 }
-            };
-            if let Some((observed, allowed)) = count_problem {
-                let mut x = f.finding(Rule::WeightScaleCount, Some(id), Some(w));
-                x.message = format!("{what} does not have one scale per output channel");
-                x.observed = observed;
-                x.allowed = allowed;
-                x.hint = "write one scale per output channel (weight_ch_scales has as many entries as the layer has output channels)".into();
-                out.push(x);
+                _ => rules::scale_not_reciprocal_dyadic::weight(f, id, w, scale.values(), out),
             }
+            rules::weight_scale_count::check(f, id, w, &scale, out);
         }
     }
-    zero_point(f, spec, what, Some(id), w, out);
+    rules::zero_point::check(f, spec, what, Some(id), w, out);
 }
 
 /// Biases: only a bias whose quantization is declared is checked (a float bias is quantized by
@@ -828,82 +550,15 @@ fn bias(f: &Facts<'_>, id: OpId, b: ValueId, out: &mut Vec<Finding>) {
         return;
     };
     let what = format!("bias `{}`", f.name(b));
-    if let Some(x) = bit_depth(f, &f.target.tensors.bias.bits, spec.dtype, what.clone(), Some(id), b) {
-        out.push(x);
-    }
-    zero_point(f, spec, what, Some(id), b, out);
-}
-
-/// A DLA op that may not change scale: its output's scale equals each data input's.
-fn keeps(f: &Facts<'_>, id: OpId, out: &mut Vec<Finding>) {
-    let g = &f.model.graph;
-    let op = f.op(id);
-    let Some(y) = f.output(id) else { return };
-    let Some(sy) = scale_of(f.model, y) else { return };
-    for x in op.inputs().iter().flatten().copied().filter(|x| !f.is_constant(*x)) {
-        let Some(sx) = scale_of(f.model, x) else { continue };
-        if same(&sx, &sy, f.target.scales.tolerance) {
-            continue;
-        }
-        let mut fi = f.finding(Rule::ScaleMismatch, Some(id), Some(y));
-        fi.message = format!(
-            "{} may not change scale, but its input `{}` and its output `{}` have different scales",
-            op.op_type(),
-            g.value(x).name,
-            g.value(y).name
-        );
-        fi.observed = format!("input {}, output {}", show_param(&sx), show_param(&sy));
-        fi.allowed = format!("equal scales ({} keeps its input's scale)", op.op_type());
-        fi.hint = format!("give `{}` the scale of `{}`", g.value(y).name, g.value(x).name);
-        out.push(fi);
-    }
-}
-
-fn show_param(p: &QuantParam) -> String {
-    match p.values() {
-        [x] => show_scale(*x),
-        v if v.windows(2).all(|p| p[0] == p[1]) => show_scale(v[0]),
-        v => format!("{} per-channel scales", v.len()),
-    }
-}
-
-/// Every op that declares the scale of a feature map it reads agrees with the producer's
-/// declaration (or, without one, with the first declaration).
-fn coherence(f: &Facts<'_>, out: &mut Vec<Finding>) {
-    let g = &f.model.graph;
-    for v in (0..g.value_count()).map(ValueId::from_index) {
-        let claims = claims(f.model, v, &f.positions);
-        let Some(reference) = claims.first() else { continue };
-        let name = &g.value(v).name;
-        let by_whom = |c: &Claim| format!("`{}` {} {}", f.label(c.op), c.attr, show_scale(c.scale));
-        for c in &claims[1..] {
-            if close(c.scale, reference.scale, f.target.scales.tolerance) {
-                continue;
-            }
-            let mut x = f.finding(Rule::ScaleMismatch, Some(c.op), Some(v));
-            x.message = if reference.producer {
-                format!(
-                    "`{}` reads `{name}` with another scale than its producer writes it with",
-                    f.label(c.op)
-                )
-            } else {
-                format!(
-                    "`{}` and `{}` read `{name}` with different scales",
-                    f.label(reference.op),
-                    f.label(c.op)
-                )
-            };
-            x.observed = by_whom(c);
-            x.allowed = format!("{} ({})", show_scale(reference.scale), by_whom(reference));
-            x.hint = format!(
-                "a feature map has one scale: set {} of `{}` to {}",
-                c.attr,
-                f.label(c.op),
-                reference.scale
-            );
-            out.push(x);
-        }
-    }
+    out.extend(rules::bit_depth::check(
+        f,
+        &f.target.tensors.bias.bits,
+        spec.dtype,
+        what.clone(),
+        Some(id),
+        b,
+    ));
+    rules::zero_point::check(f, spec, what, Some(id), b, out);
 }
 
 #[cfg(test)]

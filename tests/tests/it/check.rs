@@ -788,13 +788,14 @@ fn explain_prints_a_rules_file_header() {
     let (status, out, _) = qc(&["check", "--explain", "padding"]);
     assert_eq!(status, 0);
     assert!(out.contains("lines 80, 87, 101"), "{out}");
-    // A rule without a file of its own says where it is described.
+    // The tensor and scale rules have files too.
     let (status, out, _) = qc(&["check", "--explain", "zero-point"]);
     assert_eq!(status, 0);
-    assert_eq!(
-        out,
-        "`qc::check::zero-point`: default severity error. spec/diagnostics.md describes what it checks and why.\n"
-    );
+    assert!(out.starts_with("`qc::check::zero-point`: "), "{out}");
+    assert!(out.contains("guide line 125") && out.ends_with("Default severity: error.\n"), "{out}");
+    let (status, out, _) = qc(&["check", "--explain", "qc::check::deprecated-attribute"]);
+    assert_eq!(status, 0);
+    assert!(out.contains("lines 218, 228") && out.ends_with("Default severity: warning.\n"), "{out}");
     // An unknown rule is a diagnostic naming the rules, exit 2, nothing on standard output.
     let (status, out, err) = qc(&["check", "--explain", "kernel-sise"]);
     assert_eq!((status, out.as_str()), (2, ""));
@@ -803,4 +804,93 @@ fn explain_prints_a_rules_file_header() {
     // Checking a model still needs a model and a target.
     let (status, _, err) = qc(&["check", "--target", "access-dla"]);
     assert_eq!(status, 2, "{err}");
+}
+
+/// `--explain` text for `code`: what (it starts with the code), why, an example, the severity.
+fn explained(code: &str) -> String {
+    let (status, out, err) = qc(&["check", "--explain", code]);
+    assert_eq!(status, 0, "{code}: {err}");
+    assert!(out.starts_with(&format!("`{code}`: ")), "{code} does not say what it checks: {out}");
+    assert!(
+        out.contains("\nWhy: ") && out.contains("\nExample: "),
+        "{code} lacks a why or an example: {out}"
+    );
+    assert!(
+        out.ends_with("Default severity: error.\n") || out.ends_with("Default severity: warning.\n"),
+        "{out}"
+    );
+    out
+}
+
+#[test]
+fn every_rule_and_every_code_check_emits_is_explained() {
+    // Every rule of the registry, by its code.
+    let mut texts = std::collections::BTreeSet::new();
+    for r in qc_ir::target::Rule::ALL {
+        texts.insert(explained(r.code()));
+    }
+    assert_eq!(texts.len(), qc_ir::target::Rule::ALL.len(), "two rules share a text");
+    // Every code the failing models make `qc check` emit.
+    let dir = tempfile::tempdir().unwrap();
+    let mut emitted = std::collections::BTreeSet::new();
+    for (i, c) in cases().iter().enumerate() {
+        let bad = write_model(dir.path(), &format!("bad{i}.onnx"), &c.bad);
+        let (_, doc) = check_json(&bad, "access-dla");
+        for d in doc["diagnostics"].as_array().unwrap() {
+            emitted.insert(d["code"].as_str().unwrap().to_string());
+        }
+    }
+    for code in &emitted {
+        explained(code);
+    }
+    assert!(emitted.len() >= qc_ir::target::Rule::ALL.len() - 1, "only {emitted:?}");
+}
+
+#[test]
+fn scale_and_tensor_findings_carry_their_numbers_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, c) in cases().iter().enumerate() {
+        let bad = write_model(dir.path(), &format!("bad{i}.onnx"), &c.bad);
+        let (_, doc) = check_json(&bad, "access-dla");
+        for d in doc["diagnostics"].as_array().unwrap().iter().filter(|d| d["rule"] == c.rule) {
+            let (observed, allowed, text) =
+                (&d["observed_value"], &d["allowed_value"], d["observed"].as_str().unwrap());
+            let numbers =
+                |v: &serde_json::Value| v.as_array().is_some_and(|a| a.iter().all(|x| x.is_number()));
+            match c.rule {
+                "bit-depth" => {
+                    let bits = observed.as_i64().unwrap_or_else(|| panic!("{d:#}"));
+                    assert!(
+                        text.contains(&format!("{bits} bits")) || text.contains("not an integer"),
+                        "{d:#}"
+                    );
+                    assert!(allowed["values"].is_array() || allowed["max"].is_number(), "{d:#}");
+                }
+                "zero-point" => {
+                    let first = observed.as_f64().or_else(|| {
+                        observed
+                            .as_array()
+                            .and_then(|a| a.iter().find_map(|z| z.as_f64().filter(|z| *z != 0.0)))
+                    });
+                    assert!(text.contains(&first.unwrap_or_else(|| panic!("{d:#}")).to_string()), "{d:#}");
+                    assert_eq!(allowed, 0, "{d:#}");
+                }
+                "scale-not-per-tensor" => {
+                    assert!(numbers(observed) && observed.as_array().unwrap().len() > 1, "{d:#}")
+                }
+                "scale-not-power-of-two" | "scale-not-reciprocal-dyadic" => {
+                    let per_channel = observed
+                        .as_array()
+                        .is_some_and(|a| a.iter().all(|x| x["channel"].is_u64() && x["scale"].is_number()));
+                    assert!(observed.is_number() || per_channel, "{d:#}");
+                }
+                "weight-scale-count" => assert!(observed.is_i64() || observed["axis"].is_i64(), "{d:#}"),
+                "scale-mismatch" => assert!(observed.is_number() || observed["output"].is_number(), "{d:#}"),
+                _ => continue,
+            }
+            seen.insert(c.rule);
+        }
+    }
+    assert_eq!(seen.len(), 7, "not every scale or tensor rule was seen: {seen:?}");
 }

@@ -8,7 +8,6 @@
 
 use qc_ir::target::Rule;
 
-use super::super::by;
 use super::{OpCx, Out, dims, typed};
 
 pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
@@ -17,13 +16,14 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
         return;
     }
     let shown: Vec<Option<i64>> = w.dilations.iter().map(|x| Some(*x)).collect();
+    let observed = dims(&shown);
     let x = cx.push(
         out,
         Rule::Dilation,
-        format!("dilation {} is not supported by {}", by(&shown), cx.what),
-        by(&shown),
+        format!("dilation {observed} is not supported by {}", cx.what),
+        observed.render(),
         d.describe(),
         "use an undilated kernel (a dilated 3x3 sees as far as a 5x5, which fits)".into(),
     );
-    typed(x, dims(&shown), d);
+    typed(x, observed, d);
 }

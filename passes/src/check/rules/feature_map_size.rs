@@ -11,7 +11,6 @@
 
 use qc_ir::target::Rule;
 
-use super::super::by;
 use super::{OpCx, Out, dims, typed};
 
 pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
@@ -23,11 +22,12 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
                 out.unchecked.push("feature-map-size");
             } else if sp.iter().flatten().any(|s| !fm.contains(*s)) {
                 let too_small = fm.min.is_some_and(|m| sp.iter().flatten().any(|s| *s < m));
+                let observed = dims(&sp);
                 let x = cx.push(
                     out,
                     Rule::FeatureMapSize,
-                    format!("input feature map {} is outside what {what} reads", by(&sp)),
-                    by(&sp),
+                    format!("input feature map {observed} is outside what {what} reads"),
+                    observed.render(),
                     fm.describe_square(),
                     if too_small {
                         format!(
@@ -38,7 +38,7 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
                         "downsample earlier (a stride-2 layer or a pooling) or tile the input".into()
                     },
                 );
-                typed(x, dims(&sp), fm);
+                typed(x, observed, fm);
             }
         }
         None if l.rank.is_none() || cx.xd.is_none() => out.unchecked.push("feature-map-size"),

@@ -14,14 +14,15 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
     let Some(n) = &cx.limits.inputs else { return };
     let given = cx.op.inputs().iter().flatten().count() as i64;
     if !n.contains(given) {
+        let observed = Quantity::Int(given);
         let x = cx.push(
             out,
             Rule::InputCount,
             format!("{given} inputs; {} takes {}", cx.what, n.describe()),
-            format!("{given} inputs"),
+            format!("{observed} inputs"),
             format!("{} inputs", n.describe()),
             "chain ops of two inputs: Sum(a, b, c) is Add(Add(a, b), c)".into(),
         );
-        typed(x, Quantity::Int(given), n);
+        typed(x, observed, n);
     }
 }

@@ -12,7 +12,6 @@
 use qc_ir::OpKind;
 use qc_ir::target::Rule;
 
-use super::super::by;
 use super::{OpCx, Out, dims, typed};
 
 pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
@@ -46,20 +45,21 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
                 } else {
                     format!("use a {} kernel", k.describe_square())
                 };
+                let observed = dims(&kernel);
                 let x = cx.push(
                     out,
                     Rule::KernelSize,
                     format!(
                         "{} {} is not supported by {}",
                         if global { "global pooling window" } else { "kernel" },
-                        by(&kernel),
+                        observed,
                         cx.what
                     ),
-                    by(&kernel),
+                    observed.render(),
                     allowed,
                     hint,
                 );
-                typed(x, dims(&kernel), k);
+                typed(x, observed, k);
             }
         }
         Some(_) | None if win.is_some() => out.unchecked.push("kernel-size"),

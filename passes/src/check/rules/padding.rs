@@ -37,11 +37,13 @@ fn check_padding(cx: &OpCx<'_, '_>, out: &mut Out<'_>, begin: &[i64], end: &[i64
     } else {
         Vec::new()
     };
-    let shown = if sides.is_empty() {
-        format!("begin {begin:?}, end {end:?}")
+    let observed = if sides.is_empty() {
+        Quantity::Dims(begin.iter().chain(end).map(|p| Some(*p)).collect())
     } else {
-        sides.iter().map(|(s, p)| format!("{} {p}", s.name())).collect::<Vec<_>>().join(", ")
+        Quantity::Named(sides.iter().map(|(s, p)| (s.name(), *p)).collect())
     };
+    // Begin and end of an n-D window are two lists, not one of 2n dims.
+    let shown = if sides.is_empty() { format!("begin {begin:?}, end {end:?}") } else { observed.render() };
     let too_big = l.padding.as_ref().is_some_and(|r| begin.iter().chain(end).any(|p| !r.contains(*p)));
     let wrong_side =
         l.pad_sides.as_ref().is_some_and(|ok| sides.iter().any(|(s, p)| *p != 0 && !ok.contains(s)));
@@ -81,10 +83,6 @@ fn check_padding(cx: &OpCx<'_, '_>, out: &mut Out<'_>, begin: &[i64], end: &[i64
         allowed,
         hint,
     );
-    x.observed_value = Some(if sides.is_empty() {
-        Quantity::Dims(begin.iter().chain(end).map(|p| Some(*p)).collect())
-    } else {
-        Quantity::Named(sides.iter().map(|(s, p)| (s.name(), *p)).collect())
-    });
+    x.observed_value = Some(observed);
     x.allowed_value = l.padding.clone().map(Quantity::Allowed);
 }

@@ -17,15 +17,16 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
     let Some(r) = &cx.limits.rank else { return };
     match &cx.xd {
         Some(d) if !r.contains(d.len() as i64) => {
+            let observed = Quantity::Int(d.len() as i64);
             let x = cx.push(
                 out,
                 Rule::Rank,
-                format!("input rank {} is not supported by {}", d.len(), cx.what),
-                format!("rank {}", d.len()),
+                format!("input rank {observed} is not supported by {}", cx.what),
+                format!("rank {observed}"),
                 format!("rank {}{}", r.describe(), if r.contains(4) { " (N, C, H, W)" } else { "" }),
                 "express it as a 2-D op: reshape the input to (N, C, 1, L) and use a 1xK kernel".into(),
             );
-            typed(x, Quantity::Int(d.len() as i64), r);
+            typed(x, observed, r);
         }
         Some(_) => {}
         None => out.unchecked.push("rank"),

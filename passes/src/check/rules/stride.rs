@@ -8,7 +8,6 @@
 
 use qc_ir::target::Rule;
 
-use super::super::by;
 use super::{OpCx, Out, dims, typed};
 
 pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
@@ -17,13 +16,14 @@ pub(super) fn check(cx: &OpCx<'_, '_>, out: &mut Out<'_>) {
         return;
     }
     let shown: Vec<Option<i64>> = w.strides.iter().map(|x| Some(*x)).collect();
+    let observed = dims(&shown);
     let x = cx.push(
         out,
         Rule::Stride,
-        format!("stride {} is not supported by {}", by(&shown), cx.what),
-        by(&shown),
+        format!("stride {observed} is not supported by {}", cx.what),
+        observed.render(),
         format!("{} in each direction", s.describe()),
         format!("use stride {}; downsample further with another stride-2 layer or a pooling", s.describe()),
     );
-    typed(x, dims(&shown), s);
+    typed(x, observed, s);
 }
