@@ -324,11 +324,12 @@ fn loop_order(
         let size = match size {
             OrderSize::Given(n) => *n,
             OrderSize::Rest => {
-                let given: u64 = ordering
+                let given = ordering
                     .iter()
                     .filter(|(d, s)| d == dim && matches!(s, OrderSize::Given(_)))
                     .map(|(_, s)| if let OrderSize::Given(n) = s { *n } else { 1 })
-                    .product();
+                    .try_fold(1u64, u64::checked_mul)
+                    .ok_or_else(|| format!("the sizes given for `{dim}` multiply past 2^64"))?;
                 if ordering.iter().filter(|(d, s)| d == dim && *s == OrderSize::Rest).count() > 1 {
                     return Err(format!("`{dim}` has `*` more than once"));
                 }
@@ -343,7 +344,13 @@ fn loop_order(
         }
     }
     for (dim, size) in sizes.iter().filter(|(_, s)| *s > 1) {
-        let got: u64 = order.iter().filter(|l| l.dim == *dim).map(|l| l.size).product();
+        let got = order.iter().filter(|l| l.dim == *dim).map(|l| l.size).try_fold(1u64, u64::checked_mul);
+        let Some(got) = got else {
+            return Err(format!(
+                "the temporal_ordering of `{}` gives `{dim}` sizes that multiply past 2^64",
+                entry.name
+            ));
+        };
         if got != *size {
             return Err(format!(
                 "the temporal_ordering of `{}` gives `{dim}` {got} iterations, but the spatial mapping leaves {size}",
