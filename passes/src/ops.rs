@@ -169,7 +169,7 @@ op_table! {
     Round: By(shape::elementwise::infer), By(eval::elementwise::eval), None;
     SimplifiedLayerNormalization: By(shape::norm::infer), By(eval::reduce::eval), None;
     Scan: Bodies, Bodies, None;
-    Selu: By(shape::elementwise::infer), No, None;
+    Selu: By(shape::elementwise::infer), By(eval::elementwise::eval), None;
     Shape: By(shape::producers::infer), By(eval::shape_ops::eval), None;
     Sigmoid: By(shape::elementwise::infer), By(eval::elementwise::eval), None;
     Sign: By(shape::elementwise::infer), By(eval::elementwise::eval), None;

@@ -556,6 +556,11 @@ pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>
             let al = f64::from(a_float(op, "alpha", 1.0)?);
             unary_float(x.get(0)?, |v| if v >= 0.0 { v } else { al * (v.exp() - 1.0) })?
         }
+        OpKind::Selu => {
+            let al = f64::from(a_float(op, "alpha", 1.673_263_2)?);
+            let ga = f64::from(a_float(op, "gamma", 1.050_701)?);
+            unary_float(x.get(0)?, |v| if v > 0.0 { ga * v } else { ga * (al * v.exp() - al) })?
+        }
         OpKind::HardSigmoid => {
             let al = f64::from(a_float(op, "alpha", 0.2)?);
             let be = f64::from(a_float(op, "beta", 0.5)?);
