@@ -93,7 +93,7 @@ pub struct EvalScratch {
     int: Vec<Pattern>,
     shared_util: Vec<(usize, f64)>,
     db: Vec<Vec<bool>>,
-    acts: Vec<(i64, i64, u64, u64)>,
+    acts: Vec<(i128, i128, u64, u64)>,
     windows: Vec<(u64, u64)>,
     cc: LoadCycles,
     once: Vec<(usize, usize, usize)>,
@@ -682,34 +682,48 @@ impl Evaluator {
                     continue;
                 }
                 acts.push((
-                    real(k, pl.level, pl.dir) as i64,
-                    allowed(k, pl.level, pl.dir) as i64,
+                    real(k, pl.level, pl.dir) as i128,
+                    i128::from(allowed(k, pl.level, pl.dir)),
                     link.period,
                     link.pc,
                 ));
             }
+            // In 128 bits: a stall is a product of two cycle counts. One past 2^63 cycles is an
+            // error, not a wrapped or saturated latency.
             let ss = match acts.len() {
                 0 => continue,
                 1 => {
                     let (r, a, _, pc) = acts[0];
-                    (r - a) * (pc as i64 - 1)
+                    (r - a).checked_mul(i128::from(pc) - 1)
                 }
                 _ => {
                     let union = muw_union(acts, windows);
-                    let mut pos = 0i64;
-                    let mut neg = 0i64;
-                    let mut muw = 0i64;
+                    let mut pos = 0i128;
+                    let mut neg = 0i128;
+                    let mut muw = 0i128;
+                    let mut fits = true;
                     for &(r, a, _, pc) in acts.iter() {
-                        let s = (r - a) * (pc as i64 - 1);
+                        let (s, w) =
+                            ((r - a).checked_mul(i128::from(pc) - 1), a.checked_mul(i128::from(pc) - 1));
+                        let (Some(s), Some(w)) = (s, w) else {
+                            fits = false;
+                            break;
+                        };
                         if s > 0 {
-                            pos += s;
+                            pos = pos.saturating_add(s);
                         } else {
-                            neg += s;
+                            neg = neg.saturating_add(s);
                         }
-                        muw += a * (pc as i64 - 1);
+                        muw = muw.saturating_add(w);
                     }
-                    pos + 0i64.max(neg + muw - union)
+                    fits.then(|| pos.saturating_add(0i128.max(neg.saturating_add(muw).saturating_sub(union))))
                 }
+            };
+            let Some(ss) = ss.and_then(|ss| i64::try_from(ss).ok()) else {
+                return Err(CostError::StallTooLarge {
+                    layer: model.layer_name.clone(),
+                    memory: self.mem_names[port.memory].clone(),
+                });
             };
             out.port_stalls.push(PortStall { memory: port.memory, port: port.port, stall_slack: ss });
             ss_comb = ss_comb.max(ss);
@@ -827,10 +841,10 @@ fn last_port(mem: &Memory, op: MemOperand, dir: Direction) -> Option<usize> {
 /// The union of the memory-updating windows of the links sharing one port: each link may
 /// transfer during the first `allowed` cycles of each of its periods; the union is measured
 /// over the longest period and scaled by that link's period count.
-fn muw_union(acts: &[(i64, i64, u64, u64)], sorted: &mut Vec<(u64, u64)>) -> i64 {
+fn muw_union(acts: &[(i128, i128, u64, u64)], sorted: &mut Vec<(u64, u64)>) -> i128 {
     for &(_, a, p, pc) in acts {
-        if p as i64 == a {
-            return (p * pc) as i64;
+        if i128::from(p) == a {
+            return i128::from(p) * i128::from(pc);
         }
     }
     let mut pmax = 0;
@@ -845,7 +859,9 @@ fn muw_union(acts: &[(i64, i64, u64, u64)], sorted: &mut Vec<(u64, u64)>) -> i64
         return 0;
     }
     sorted.clear();
-    sorted.extend(acts.iter().map(|&(_, a, p, _)| (p.max(1), (a.max(0) as u64).min(p))));
+    sorted.extend(
+        acts.iter().map(|&(_, a, p, _)| (p.max(1), u64::try_from(a.max(0)).unwrap_or(u64::MAX).min(p))),
+    );
     sorted.sort_by_key(|x| x.0);
     let chain = sorted.windows(2).all(|w| w[1].0 % w[0].0 == 0) && pmax % sorted[0].0 == 0;
     let uncovered = if chain {
@@ -853,7 +869,7 @@ fn muw_union(acts: &[(i64, i64, u64, u64)], sorted: &mut Vec<(u64, u64)>) -> i64
     } else {
         (0..pmax).filter(|t| sorted.iter().all(|&(p, a)| t % p >= a)).count() as u64
     };
-    ((pmax - uncovered) * pc_max) as i64
+    i128::from(pmax - uncovered) * i128::from(pc_max)
 }
 
 /// Positions `t` in `[0, x)` that none of the first `j` windows `(period, allowed)` covers, for

@@ -204,6 +204,13 @@ pub enum CostError {
     )]
     TooLarge { layer: String, sizes: String },
 
+    #[error("layer `{layer}`: the data-transfer stalls at memory `{memory}` pass 2^63 cycles")]
+    #[diagnostic(
+        code(qc::costmodel::stall_too_large),
+        help("the memory's bandwidth is far too small for this layer's data, or the layer's dims are wrong")
+    )]
+    StallTooLarge { layer: String, memory: String },
+
     #[error("layer `{layer}`: operand `{role}` has no precision")]
     #[diagnostic(
         code(qc::costmodel::missing_precision),
