@@ -43,16 +43,22 @@ impl PrDim {
         }
         let b = b.trunc() as i64;
         let (sa, sb) = (self.coefs[0], self.coefs[1]);
-        // In 128 bits: each product of two 64-bit values, and their difference, fits.
-        let (a, b, sa, sb) = (a as i128, b as i128, sa as i128, sb as i128);
-        let g = gcd(sa, sb).max(1);
-        let v = a * b - 0i128.max(b - sa / g) * (a - sb / g);
+        // The gcd and the quotients in 64 bits (a 128-bit division is a slow library call on
+        // this hot path); the products, and their difference, in 128 bits, where they fit.
+        let g = gcd(sa.unsigned_abs(), sb.unsigned_abs()).max(1);
+        let quotient = |s: i64| match i64::try_from(g) {
+            Ok(g) => i128::from(s / g),
+            Err(_) => i128::from(s) / i128::from(g), // only |s| = 2^63
+        };
+        let (qa, qb) = (quotient(sa), quotient(sb));
+        let (a, b) = (i128::from(a), i128::from(b));
+        let v = a * b - 0i128.max(b - qa) * (a - qb);
         (v as f64).min(self.extent)
     }
 }
 
-fn gcd(a: i128, b: i128) -> i128 {
-    let (mut a, mut b) = (a.abs(), b.abs());
+fn gcd(a: u64, b: u64) -> u64 {
+    let (mut a, mut b) = (a, b);
     while b != 0 {
         (a, b) = (b, a % b);
     }
