@@ -83,16 +83,31 @@ pub fn check_file(args: &CheckArgs) -> miette::Result<Checked> {
             "{line}"
         ));
     }
+    let checked = check_model(&mut model, &target, &args.shape_errors)?;
+    warnings.extend(checked.warnings);
+    Ok(Checked { report: checked.report, warnings })
+}
+
+/// Checks an in-memory model against `target`: the check pipeline (shape and datatype
+/// inference with the target's rules), then the rules. A shape contradiction is an error unless
+/// `shape_errors` allows it.
+pub fn check_model(
+    model: &mut qc_ir::Model,
+    target: &std::sync::Arc<qc_ir::target::Target>,
+    shape_errors: &crate::shape_errors::ShapeErrorArgs,
+) -> miette::Result<Checked> {
     let pipeline = Pipeline::parse(check::PIPELINE).expect("the check pipeline parses");
     let options = ManagerOptions { verify_each: false, stop_after: None };
-    let run =
-        PassManager::new(pipeline, options)?.with_target(target.clone()).run(&mut model, &mut |_, _| {})?;
-    args.shape_errors.refuse(&run.warnings)?;
+    let run = PassManager::new(pipeline, options)?.with_target(target.clone()).run(model, &mut |_, _| {})?;
+    shape_errors.refuse(&run.warnings)?;
     // Conflicting quantization descriptions are findings (`scale-mismatch`), not warnings.
-    warnings.extend(
-        run.warnings.into_iter().filter(|w| w.code != "qc::quant::conflict").map(miette::Report::new),
-    );
-    let report = check::check(&model, &target);
+    let warnings = run
+        .warnings
+        .into_iter()
+        .filter(|w| w.code != "qc::quant::conflict")
+        .map(miette::Report::new)
+        .collect();
+    let report = check::check(model, target);
     Ok(Checked { report, warnings })
 }
 

@@ -231,11 +231,7 @@ fn run_command(
                 ));
             }
             let file = args.model.display().to_string();
-            let mut report = inspect::inspect(&loaded, &file);
-            report.shape_errors = inspect::shape_errors(&loaded.model)?;
-            if args.quant {
-                report.quant_values = Some(inspect::quant_values(&loaded.model)?);
-            }
+            let report = inspect::report(&loaded, &file, args.quant)?;
             let text = match args.format {
                 TextOrJson::Text => {
                     let mut t = inspect::render_text(&report);

@@ -53,21 +53,9 @@ pub fn run(args: &CostArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<
     let mut warnings: Vec<miette::Report> = args.shapes.unanswered(&loaded.warnings);
     let mut model = loaded.model;
     let assumed = args.shapes.resolve(&mut model)?;
-    let report = cost::preprocess(&mut model, ManagerOptions { verify_each: false, stop_after: None })?;
-    args.shape_errors.refuse(&report.warnings)?;
-    warnings.extend(report.warnings.into_iter().map(miette::Report::new));
     let opts = CostOptions { discount_sparsity: !args.no_discount_sparsity, extended: args.extended };
-    let result = cost::inference_cost(&model, &opts);
-    for w in &result.warnings {
-        warnings.push(miette::miette!(
-            severity = miette::Severity::Warning,
-            code = w.code,
-            help = "see spec/cost.md for how qc counts each op",
-            "node `{}`: {}",
-            w.node,
-            w.message
-        ));
-    }
+    let (result, cost_warnings) = cost_model(&mut model, &opts, &args.shape_errors)?;
+    warnings.extend(cost_warnings);
     let file = args.model.display().to_string();
     let mut text = match args.format {
         CostFormat::Text => text(&file, &result, args.cost_breakdown),
@@ -93,6 +81,32 @@ pub fn run(args: &CostArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<
     out.write_all(text.as_bytes())
         .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write: {e}"))?;
     Ok(warnings)
+}
+
+/// The inference cost of an in-memory model whose input dims are known: the reference
+/// preprocessing, then the count. Returns the report and the warnings (preprocessing's, then
+/// one per node the count could not cost). A shape contradiction is an error unless
+/// `shape_errors` allows it.
+pub fn cost_model(
+    model: &mut qc_ir::Model,
+    opts: &CostOptions,
+    shape_errors: &crate::shape_errors::ShapeErrorArgs,
+) -> miette::Result<(CostReport, Vec<miette::Report>)> {
+    let report = cost::preprocess(model, ManagerOptions { verify_each: false, stop_after: None })?;
+    shape_errors.refuse(&report.warnings)?;
+    let mut warnings: Vec<miette::Report> = report.warnings.into_iter().map(miette::Report::new).collect();
+    let result = cost::inference_cost(model, opts);
+    for w in &result.warnings {
+        warnings.push(miette::miette!(
+            severity = miette::Severity::Warning,
+            code = w.code,
+            help = "see spec/cost.md for how qc counts each op",
+            "node `{}`: {}",
+            w.node,
+            w.message
+        ));
+    }
+    Ok((result, warnings))
 }
 
 /// A count as qonnx prints it in JSON: a float.

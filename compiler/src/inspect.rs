@@ -363,6 +363,17 @@ fn quant_styles(m: &Model) -> Vec<QuantStyle> {
     out
 }
 
+/// The whole `qc inspect` report of a loaded model: the summary, the shape contradictions, and
+/// with `quant` every value's quantization.
+pub fn report(loaded: &Loaded, file: &str, quant: bool) -> Result<InspectReport, qc_passes::ManagerError> {
+    let mut report = inspect(loaded, file);
+    report.shape_errors = shape_errors(&loaded.model)?;
+    if quant {
+        report.quant_values = Some(quant_values(&loaded.model)?);
+    }
+    Ok(report)
+}
+
 /// Formats a byte count with a binary unit.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

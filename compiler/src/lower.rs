@@ -132,22 +132,7 @@ pub fn workload(args: &WorkloadArgs) -> miette::Result<Lowered> {
 
 /// [`workload`], after optimizing the model and placing its ops as `before` asks.
 pub fn workload_with(args: &WorkloadArgs, before: &Before) -> miette::Result<Lowered> {
-    let mut options: Vec<String> = Vec::new();
-    if let Some(spec) = &args.default_precision {
-        options.push(precision_options(spec)?);
-    }
-    if let Some(p) = &args.psum_bits {
-        let ok = p == "zigzag" || p == "exact" || p.parse::<u32>().is_ok_and(|b| (1..=64).contains(&b));
-        if !ok {
-            return Err(miette::miette!(
-                code = "qc::lower::psum_bits",
-                help = "give zigzag (2 x activation bits), exact (bit growth) or a bit count 1 to 64",
-                "`--psum-bits {p}` is not a partial-sum rule"
-            ));
-        }
-        options.push(format!("psum={p}"));
-    }
-    let options = if options.is_empty() { String::new() } else { format!("{{{}}}", options.join(",")) };
+    let options = pipeline_options(args.default_precision.as_deref(), args.psum_bits.as_deref())?;
     if args.is_yaml() {
         let file = args.model.display().to_string();
         let text = std::fs::read_to_string(&args.model)
@@ -176,6 +161,44 @@ pub fn workload_with(args: &WorkloadArgs, before: &Before) -> miette::Result<Low
     let mut warnings: Vec<miette::Report> = args.shapes.unanswered(&loaded.warnings);
     let mut model = loaded.model;
     let assumed = args.shapes.resolve(&mut model)?;
+    let mut lowered = lower_model(model, &options, &args.shape_errors, before)?;
+    warnings.append(&mut lowered.warnings);
+    lowered.warnings = warnings;
+    lowered.assumed = assumed;
+    Ok(lowered)
+}
+
+/// The `lower-to-loops` options of `--default-precision` and `--psum-bits` (`{...}`, or empty
+/// when neither is given), checked.
+pub fn pipeline_options(default_precision: Option<&str>, psum_bits: Option<&str>) -> miette::Result<String> {
+    let mut options: Vec<String> = Vec::new();
+    if let Some(spec) = default_precision {
+        options.push(precision_options(spec)?);
+    }
+    if let Some(p) = psum_bits {
+        let ok = p == "zigzag" || p == "exact" || p.parse::<u32>().is_ok_and(|b| (1..=64).contains(&b));
+        if !ok {
+            return Err(miette::miette!(
+                code = "qc::lower::psum_bits",
+                help = "give zigzag (2 x activation bits), exact (bit growth) or a bit count 1 to 64",
+                "`--psum-bits {p}` is not a partial-sum rule"
+            ));
+        }
+        options.push(format!("psum={p}"));
+    }
+    Ok(if options.is_empty() { String::new() } else { format!("{{{}}}", options.join(",")) })
+}
+
+/// Lowers an in-memory model whose input dims are known, after optimizing it and placing its
+/// ops as `before` asks; `options` are [`pipeline_options`]. The result's `assumed` is empty
+/// (the caller resolved the dims).
+pub fn lower_model(
+    mut model: qc_ir::Model,
+    options: &str,
+    shape_errors: &crate::shape_errors::ShapeErrorArgs,
+    before: &Before,
+) -> miette::Result<Lowered> {
+    let mut warnings: Vec<miette::Report> = Vec::new();
     let quiet = || ManagerOptions { verify_each: false, stop_after: None };
     let mut optimized = Vec::new();
     if before.optimize {
@@ -183,7 +206,7 @@ pub fn workload_with(args: &WorkloadArgs, before: &Before) -> miette::Result<Low
         let nodes = model.graph.op_count();
         let pipeline = Pipeline::parse(DEFAULT_PIPELINE).expect("the default pipeline parses");
         let report = PassManager::new(pipeline, quiet())?.run(&mut model, &mut |_, _| {})?;
-        args.shape_errors.refuse(&report.warnings)?;
+        shape_errors.refuse(&report.warnings)?;
         warnings.extend(report.warnings.into_iter().map(miette::Report::new));
         optimized = optimize_summary(&hist, nodes, &model);
     }
@@ -206,9 +229,15 @@ pub fn workload_with(args: &WorkloadArgs, before: &Before) -> miette::Result<Low
     let pipeline =
         Pipeline::parse(&format!("{LOWER_PIPELINE}{options}")).expect("the lowering pipeline parses");
     let report = PassManager::new(pipeline, quiet())?.run(&mut model, &mut |_, _| {})?;
-    args.shape_errors.refuse(&report.warnings)?;
+    shape_errors.refuse(&report.warnings)?;
     warnings.extend(report.warnings.into_iter().map(miette::Report::new));
-    Ok(Lowered { workload: report.workload.unwrap_or_default(), warnings, assumed, placement, optimized })
+    Ok(Lowered {
+        workload: report.workload.unwrap_or_default(),
+        warnings,
+        assumed: Vec::new(),
+        placement,
+        optimized,
+    })
 }
 
 /// Names every unnamed op after its label (`OpType#position`), so that the label stays when

@@ -19,7 +19,7 @@ use qc_passes::registry::{DEFAULT_PIPELINE, REGISTRY};
 use crate::load::{self, LoadOptions};
 
 /// Arguments of `qc optimize`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 pub struct OptimizeArgs {
     /// The ONNX or QONNX model.
     #[arg(required_unless_present_any = ["list_passes", "print_pipeline"])]
@@ -131,6 +131,42 @@ pub(crate) fn histogram(m: &Model) -> BTreeMap<String, usize> {
     h
 }
 
+/// The pipeline `args` asks for: `--passes` (or the default pipeline) with the convenience
+/// flags (`--fold-quant-weights`, `--clear-descriptions`, ...) applied.
+pub fn pipeline(args: &OptimizeArgs) -> miette::Result<Pipeline> {
+    let text = args.passes.as_deref().unwrap_or(DEFAULT_PIPELINE);
+    let mut pipeline = Pipeline::parse(text)?;
+    apply_flags(&mut pipeline, args);
+    Ok(pipeline)
+}
+
+/// The pass manager for `pipeline` with the options of `args` (`--verify-each`, always on in
+/// debug builds, and `--stop-after`).
+pub fn manager(pipeline: Pipeline, args: &OptimizeArgs) -> miette::Result<PassManager> {
+    let options = ManagerOptions {
+        verify_each: args.verify_each || cfg!(debug_assertions),
+        stop_after: args.stop_after.clone(),
+    };
+    Ok(PassManager::new(pipeline, options)?)
+}
+
+/// Runs `manager`'s pipeline over an in-memory model (`after` sees the model after each pass).
+/// A shape contradiction is an error unless `shape_errors` allows it. Raises the IR version
+/// where the result needs it; returns the run's report and that change (`from`, `to`).
+pub fn optimize_model(
+    manager: &mut PassManager,
+    model: &mut Model,
+    shape_errors: &crate::shape_errors::ShapeErrorArgs,
+    after: &mut dyn FnMut(&str, &Model),
+) -> miette::Result<(qc_passes::RunReport, Option<(i64, i64)>)> {
+    let report = manager.run(model, after)?;
+    shape_errors.refuse(&report.warnings)?;
+    // Folding and `remove-static-inputs` leave initializers that are not graph inputs, which IR
+    // versions before 4 do not allow.
+    let ir_raised = qc_passes::opset::raise_ir_for_initializers(model);
+    Ok((report, ir_raised))
+}
+
 /// Text printed after `--print-ir-after`; the textual IR printer is plugged in here.
 pub type IrPrinter = fn(&Model) -> String;
 
@@ -154,17 +190,11 @@ pub fn run(
         out.write_all(s.as_bytes()).map_err(io)?;
         return Ok(Vec::new());
     }
-    let text = args.passes.as_deref().unwrap_or(DEFAULT_PIPELINE);
-    let mut pipeline = Pipeline::parse(text)?;
-    apply_flags(&mut pipeline, args);
+    let pipeline = pipeline(args)?;
     if let Some(p) = args.print_ir_after.as_deref().filter(|p| *p != "all") {
         PassManager::check_in_pipeline(&pipeline, p, "--print-ir-after")?;
     }
-    let options = ManagerOptions {
-        verify_each: args.verify_each || cfg!(debug_assertions),
-        stop_after: args.stop_after.clone(),
-    };
-    let mut manager = PassManager::new(pipeline, options)?;
+    let mut manager = manager(pipeline, args)?;
     if args.print_pipeline {
         writeln!(out, "{}", manager.pipeline()).map_err(io)?;
         return Ok(Vec::new());
@@ -184,13 +214,9 @@ pub fn run(
             let _ = writeln!(dumps, "// ----- IR after {pass} -----\n{}", print_ir(m));
         }
     };
-    let result = manager.run(&mut model, &mut after);
+    let result = optimize_model(&mut manager, &mut model, &args.shape_errors, &mut after);
     err.write_all(dumps.as_bytes()).map_err(io)?;
-    let report = result?;
-    args.shape_errors.refuse(&report.warnings)?;
-    // Folding and `remove-static-inputs` leave initializers that are not graph inputs, which IR
-    // versions before 4 do not allow.
-    let ir_raised = qc_passes::opset::raise_ir_for_initializers(&mut model);
+    let (report, ir_raised) = result?;
     let layout =
         crate::write::write_model(&mut model, output, model_path.parent(), crate::write::MAX_INLINE_BYTES)
             .map_err(|e| {

@@ -127,7 +127,7 @@ fn read_input(path: &Path, name: &str) -> miette::Result<qc_ir::Tensor> {
 }
 
 /// Converts an array to a type NumPy can hold, widening where needed.
-fn numpy_compatible(a: Array) -> Result<Array, qc_passes::eval::EvalError> {
+pub fn numpy_compatible(a: Array) -> Result<Array, qc_passes::eval::EvalError> {
     use ElemType::*;
     match a.elem {
         BF16 | F8E4M3FN | F8E4M3FNUZ | F8E5M2 | F8E5M2FNUZ | F8E8M0 | F4E2M1 => {
@@ -284,6 +284,29 @@ pub fn input_problems(g: &qc_ir::Graph, given: &[(String, qc_ir::Tensor)]) -> Ve
     problems
 }
 
+/// Runs an in-memory model on the tensors `given` for its graph inputs. `problems` are those
+/// the caller already found (unknown or repeated names); with the problems of [`input_problems`]
+/// they are the error, one or all (`file` names the model). The outputs come in graph order
+/// ([`numpy_compatible`] widens them for NumPy).
+pub fn run_model(
+    model: &qc_ir::Model,
+    given: &[(String, qc_ir::Tensor)],
+    mut problems: Vec<RunError>,
+    file: &str,
+) -> miette::Result<Vec<(String, Array)>> {
+    problems.extend(input_problems(&model.graph, given));
+    match problems.len() {
+        0 => {}
+        1 => return Err(problems.remove(0).into()),
+        count => return Err(RunError::Inputs { model: file.to_string(), count, problems }.into()),
+    }
+    let mut bound: Vec<(String, Array)> = Vec::new();
+    for (name, tensor) in given {
+        bound.push((name.clone(), Array::from_tensor(tensor, model)?));
+    }
+    Ok(run_graph(model, &bound)?)
+}
+
 /// Runs `qc run`, writing the summary to `out`.
 pub fn run(args: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<()> {
     let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
@@ -302,20 +325,7 @@ pub fn run(args: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<()> {
             given.push((name.to_string(), read_input(Path::new(file), name)?));
         }
     }
-    problems.extend(input_problems(g, &given));
-    match problems.len() {
-        0 => {}
-        1 => return Err(problems.remove(0).into()),
-        count => {
-            let model = args.model.display().to_string();
-            return Err(RunError::Inputs { model, count, problems }.into());
-        }
-    }
-    let mut bound: Vec<(String, Array)> = Vec::new();
-    for (name, tensor) in &given {
-        bound.push((name.clone(), Array::from_tensor(tensor, model)?));
-    }
-    let outputs = run_graph(model, &bound)?;
+    let outputs = run_model(model, &given, problems, &args.model.display().to_string())?;
     let mut files = Vec::new();
     for (name, array) in outputs.iter() {
         let a = numpy_compatible(array.clone())?;
