@@ -82,7 +82,9 @@ def optimize(
 def run(model: ModelArg, inputs: Mapping[str, Any], input_shapes: InputShapes = None) -> Dict[str, Any]:
     """Runs the model with qc's reference evaluator: graph input names to numpy arrays, in; graph
     output names to numpy arrays, out (in graph order)."""
-    return dict(_qc.run(model, dict(inputs), input_shapes))
+    if isinstance(inputs, Mapping) and not isinstance(inputs, dict):
+        inputs = dict(inputs)
+    return dict(_qc.run(model, inputs, input_shapes))
 
 
 def _qonnx_unsupported(ops: Sequence[str]) -> str:

@@ -1,0 +1,54 @@
+"""qc.optimize: pipelines, the Kneron option names, errors; the CLI's result."""
+
+import pytest
+
+import qc
+from conftest import PPOCR, TINY, run_cli
+
+
+def test_default_pipeline_equals_the_cli(tmp_path):
+    out = tmp_path / "opt.onnx"
+    run_cli("optimize", PPOCR, "-o", out)
+    got = qc.optimize(str(PPOCR))
+    assert got.to_bytes() == qc.load(out).to_bytes()
+    assert got.inspect()["op_histogram"] == qc.load(out).inspect()["op_histogram"]
+
+
+def test_passes_and_options_equal_the_cli(tmp_path):
+    out = tmp_path / "opt.onnx"
+    run_cli("optimize", PPOCR, "-o", out, "--passes", "eliminate-dead,fold-constants", "--fold-quant-weights")
+    got = qc.optimize(PPOCR, passes="eliminate-dead,fold-constants", fold_quant_weights=True)
+    assert got.to_bytes() == qc.load(out).to_bytes()
+    out2 = tmp_path / "opt2.onnx"
+    run_cli("optimize", PPOCR, "-o", out2, "--clear-descriptions", "--replace-avgpool-with-conv",
+            "--duplicate-shared-weights")
+    got2 = qc.optimize(qc.load(PPOCR), clear_descriptions=True, replace_avgpool_with_conv=True,
+                       duplicate_shared_weights=True)
+    assert got2.to_bytes() == qc.load(out2).to_bytes()
+
+
+def test_optimize_returns_a_new_model():
+    m = qc.load(PPOCR)
+    before = m.to_bytes()
+    o = qc.optimize(m, passes="clear-descriptions")
+    assert m.to_bytes() == before
+    assert isinstance(o, qc.Model)
+
+
+def test_unknown_option_lists_the_valid_ones():
+    with pytest.raises(qc.OptionError) as e:
+        qc.optimize(TINY, fold_quant=True)
+    assert e.value.code == "qc::python::option"
+    assert "fold_quant" in e.value.message
+    for name in ("fold_quant_weights", "clear_descriptions", "replace_avgpool_with_conv", "duplicate_shared_weights"):
+        assert name in e.value.help
+    with pytest.raises(qc.OptionError):
+        qc.optimize(TINY, fold_quant_weights="yes")
+
+
+def test_bad_pipeline_is_the_cli_diagnostic():
+    with pytest.raises(qc.OptionError) as e:
+        qc.optimize(TINY, passes="no-such-pass")
+    _, _, err = run_cli("optimize", TINY, "-o", "/nonexistent/x.onnx", "--passes", "no-such-pass", check_code=2)
+    assert e.value.code in err
+    assert "no-such-pass" in str(e.value)
