@@ -68,16 +68,16 @@ pub fn optimize(
         args.duplicate_shared_weights = flag(options, "duplicate_shared_weights")?;
         args.verify_each = flag(options, "verify_each")?;
         args.shape_errors.allow_shape_errors = flag(options, "allow_shape_errors")?;
-        if let Some(v) = options.get_item("stop_after")? {
-            if !v.is_none() {
-                args.stop_after = Some(v.extract::<String>().map_err(|_| {
-                    error(
-                        "qc::python::option",
-                        "`stop_after` must be a pass name",
-                        "write stop_after=\"fold-constants\"",
-                    )
-                })?);
-            }
+        if let Some(v) = options.get_item("stop_after")?
+            && !v.is_none()
+        {
+            args.stop_after = Some(v.extract::<String>().map_err(|_| {
+                error(
+                    "qc::python::option",
+                    "`stop_after` must be a pass name",
+                    "write stop_after=\"fold-constants\"",
+                )
+            })?);
         }
     }
     // The pipeline and its options are checked before the model is read.

@@ -52,3 +52,16 @@ def test_bad_pipeline_is_the_cli_diagnostic():
     _, _, err = run_cli("optimize", TINY, "-o", "/nonexistent/x.onnx", "--passes", "no-such-pass", check_code=2)
     assert e.value.code in err
     assert "no-such-pass" in str(e.value)
+
+
+def test_stop_after_and_verify_each_equal_the_cli(tmp_path):
+    out = tmp_path / "stopped.onnx"
+    run_cli("optimize", PPOCR, "-o", out, "--stop-after", "infer-shapes", "--verify-each")
+    got = qc.optimize(PPOCR, stop_after="infer-shapes", verify_each=True)
+    assert got.to_bytes() == qc.load(out).to_bytes()
+    with pytest.raises(qc.OptionError) as e:
+        qc.optimize(PPOCR, stop_after="no-such-pass")
+    assert e.value.code.startswith("qc::")
+    assert "no-such-pass" in str(e.value)
+    with pytest.raises(qc.OptionError):
+        qc.optimize(PPOCR, stop_after=3)
