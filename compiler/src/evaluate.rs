@@ -286,6 +286,7 @@ pub(crate) fn search_options(args: &EvaluateArgs) -> miette::Result<ExploreOptio
         jobs: args.jobs,
         onnx_dim_order: true,
         budget,
+        cancel: None,
     })
 }
 
