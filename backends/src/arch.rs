@@ -122,7 +122,7 @@ impl PortKind {
 }
 
 /// One port of a memory.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Port {
     pub name: String,
     pub kind: PortKind,

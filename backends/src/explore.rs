@@ -16,8 +16,8 @@ use rayon::prelude::*;
 use crate::arch::Accelerator;
 use crate::mapping::{MappingEntry, MappingFile, SpatialMapping};
 use crate::search::{
-    Objective, SearchError, TemporalOptions, TemporalResult, search_temporal_observed, temporal_space,
-    zigzag_onnx_dim_order,
+    Cancel, Objective, SearchError, TemporalOptions, TemporalResult, search_temporal_observed,
+    temporal_space, zigzag_onnx_dim_order,
 };
 use crate::spatial::{SpatialError, SpatialOptions, generate};
 use qc_ir::{LoopNest, Source};
@@ -35,6 +35,9 @@ pub struct ExploreOptions {
     pub onnx_dim_order: bool,
     /// A wall-time budget for the whole search; each task gets its share.
     pub budget: Option<Duration>,
+    /// Checked where the search checks its budget: once set, the search stops and returns
+    /// [`ExploreError::Cancelled`].
+    pub cancel: Option<Cancel>,
 }
 
 /// The best mapping found for one layer.
@@ -189,6 +192,9 @@ struct Outcome {
 /// The temporal options of `layer`'s search (without the budget share).
 fn temporal_options(layer: &LoopNest, opts: &ExploreOptions) -> TemporalOptions {
     let mut t = opts.temporal.clone();
+    if t.cancel.is_none() {
+        t.cancel.clone_from(&opts.cancel);
+    }
     if opts.onnx_dim_order && t.merge_order.is_none() {
         t.merge_order = Some(zigzag_onnx_dim_order(layer));
     }
@@ -209,6 +215,13 @@ pub enum ExploreError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Temporal(SearchError),
+    /// The caller's cancellation flag was set.
+    #[error("the search was cancelled")]
+    #[diagnostic(
+        code(qc::search::cancelled),
+        help("the search was stopped before it finished; run it again to completion")
+    )]
+    Cancelled,
 }
 
 /// A key equal for layers that cost the same under the same entry.
@@ -253,6 +266,10 @@ pub fn search_workload_each(
     opts: &ExploreOptions,
     progress: &(dyn Fn(&SearchProgress) + Sync),
 ) -> Result<Vec<Result<LayerChoice, SearchError>>, ExploreError> {
+    let cancelled = || opts.cancel.as_ref().is_some_and(Cancel::is_cancelled);
+    if cancelled() {
+        return Err(ExploreError::Cancelled);
+    }
     let acc_of = |i: usize| if accs.len() == 1 { accs[0] } else { accs[i] };
     // Distinct layers and their entries (and accelerators: the first equal one's index).
     let mut entries: Vec<&MappingEntry> = Vec::with_capacity(layers.len());
@@ -369,6 +386,10 @@ pub fn search_workload_each(
         },
         None => tasks.par_iter().enumerate().map(run).collect(),
     };
+    // A cancelled search's results are partial: none of them is returned.
+    if cancelled() {
+        return Err(ExploreError::Cancelled);
+    }
     // Best per layer, deterministic: results are in task order (layer, candidate).
     let mut best: Vec<Option<LayerChoice>> = vec![None; layers.len()];
     let mut first_error: Vec<Option<SearchError>> = (0..layers.len()).map(|_| None).collect();

@@ -21,6 +21,7 @@ pub mod cost;
 pub mod explore;
 pub mod locality;
 pub mod mapping;
+pub mod network;
 mod python_set;
 pub mod report;
 pub mod search;

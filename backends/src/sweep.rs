@@ -9,6 +9,13 @@ use crate::arch::Accelerator;
 use crate::mapping::{MappingEntry, MappingFile};
 use crate::zigzag::yaml_error::{YamlError, YamlErrorKind, YamlSource};
 
+mod run;
+
+pub use run::{
+    AcceleratorKey, DesignCost, DesignError, DesignResult, SweepOptionsKey, SweepOutcome, SweepSummary,
+    design_key, fingerprint, run_sweep, shard_designs, summarize,
+};
+
 /// What is wrong with a sweep file; the diagnostic code is `qc::sweep::<name>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SweepErrorKind {

@@ -24,24 +24,8 @@ pub struct InputShapeArgs {
     pub assume_dims: Option<u64>,
 }
 
-/// One input dim that `--assume-dims` set.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Assumption {
-    /// The graph input.
-    pub input: String,
-    /// The dim's position.
-    pub index: usize,
-    /// The dim as the model declares it (`batch`, `?`).
-    pub declared: String,
-    /// The size assumed.
-    pub value: u64,
-}
-
-impl std::fmt::Display for Assumption {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} dim {} ({}) = {}", self.input, self.index, self.declared, self.value)
-    }
-}
+/// One input dim that `--assume-dims` set (a report type, shared with the reports).
+pub use qc_backends::report::Assumption;
 
 /// The assumptions as one line for text reports (`assumed: x dim 0 (N) = 1, ...`), or `None`.
 pub fn assumptions_line(a: &[Assumption]) -> Option<String> {

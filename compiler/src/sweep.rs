@@ -5,19 +5,19 @@
 //! `--shard I/N` evaluates one of N disjoint slices of the designs, for batch schedulers;
 //! `qc sweep merge` joins the slices' lines and computes the front.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use qc_backends::sweep::{Pinned, Sweep, area, pareto_front, pinned_by_mapping, read_sweep_yaml, unpin};
-use rayon::prelude::*;
+use qc_backends::network::Prepared;
+use qc_backends::sweep::{
+    DesignResult, Pinned, Sweep, SweepOptionsKey, fingerprint, pareto_front, pinned_by_mapping,
+    read_sweep_yaml, run_sweep, shard_designs, unpin,
+};
 use serde_json::{Value, json};
 
-use crate::evaluate::{
-    EvaluateArgs, Prepared, SearchArgs, mapping_file, network_cost, read, read_accelerator, search_options,
-};
+use crate::evaluate::{SearchArgs, mapping_file, read, read_accelerator, search_options};
 use crate::formats::TextOrJson;
 use crate::lower::WorkloadArgs;
 
@@ -127,23 +127,6 @@ fn parse_shard(s: &str) -> miette::Result<(u64, u64)> {
     Ok((i, n))
 }
 
-/// FNV-1a over the parts that make a sweep: what `qc sweep merge` checks the shards share.
-fn fingerprint(parts: &[&[u8]]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for &b in p.iter().chain(&[0xff]) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{h:016x}")
-}
-
-/// A whole number as an integer, others as they are.
-fn number(v: f64) -> Value {
-    if v.fract() == 0.0 && v.abs() < 9.0e15 { json!(v as i64) } else { json!(v) }
-}
-
 /// One evaluated design.
 #[derive(Clone, Debug)]
 struct Point {
@@ -217,29 +200,17 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
     let sweep_text = read(sweep_path)?;
     let sweep: Sweep = read_sweep_yaml(&sweep_text, &sweep_path.display().to_string(), &base)?;
     let shard = r.shard.as_deref().map(parse_shard).transpose()?;
-    let eargs = EvaluateArgs {
-        workload: WorkloadArgs {
-            model: model.clone(),
-            default_precision: r.default_precision.clone(),
-            no_mmap: r.no_mmap,
-            shapes: r.shapes.clone(),
-            shape_errors: r.shape_errors.clone(),
-            psum_bits: r.psum_bits.clone(),
-        },
-        accelerator: Some(acc_path.clone()),
-        search: r.search.clone(),
-        fixed_mapping: false,
-        target: None,
-        optimize: false,
-        jobs: None,
-        quiet: true,
-        format: crate::formats::ReportFormat::Json,
-        width: None,
-        compare: Vec::new(),
-        output: None,
+    let workload_args = WorkloadArgs {
+        model: model.clone(),
+        default_precision: r.default_precision.clone(),
+        no_mmap: r.no_mmap,
+        shapes: r.shapes.clone(),
+        shape_errors: r.shape_errors.clone(),
+        psum_bits: r.psum_bits.clone(),
     };
-    let map = mapping_file(&eargs, r.search.mapping.as_deref())?;
-    let search = search_options(&eargs)?;
+    let map = mapping_file(false, r.search.mapping.as_deref())?;
+    // Each design's search runs in the sweep's threads (`--jobs` is the designs at a time).
+    let opts = search_options(&r.search, None)?;
     if r.jobs == Some(0) {
         return Err(error(
             "qc::evaluate::option",
@@ -248,7 +219,7 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
         ));
     }
     let crate::lower::Lowered { workload, mut warnings, assumed, .. } =
-        crate::lower::workload(&eargs.workload)?;
+        crate::lower::workload(&workload_args)?;
     if let Some(line) = crate::input_shapes::assumptions_line(&assumed) {
         warnings.push(miette::miette!(
             severity = miette::Severity::Advice,
@@ -256,7 +227,7 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
             "{line}"
         ));
     }
-    let prepared = Prepared::new(&eargs, &workload, None);
+    let prepared = Prepared::new(&workload, workload_args.is_yaml(), opts.all_layers, &|_| None);
     // Swept array dims whose unrolling the mapping file pins: a warning, and by default the
     // unrolling is searched instead.
     let entry_of_layers: Vec<&str> = prepared
@@ -275,12 +246,8 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
     let map = if r.keep_mapping_spatial || pinned.is_empty() { map } else { unpin(&map, &pinned) };
     let model_len = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
     // Everything that changes the numbers, not where files are: the mapping and the
-    // accelerator by content, the model by name and size.
-    let options = format!(
-        "{:?}{}",
-        SearchArgs { mapping: None, ..r.search.clone() },
-        if r.keep_mapping_spatial { " keep-mapping-spatial" } else { "" }
-    );
+    // accelerator by content, the model by name and size, the options as typed.
+    let options = SweepOptionsKey::of(&opts, r.keep_mapping_spatial).text();
     let mapping_text = r.search.mapping.as_deref().map(read).transpose()?.unwrap_or_default();
     let fp = fingerprint(&[
         model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default().as_bytes(),
@@ -291,129 +258,38 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
         options.as_bytes(),
     ]);
 
-    // This shard's designs, and the distinct accelerators among them.
-    let all = sweep.design_indices();
-    let total_designs = all.len();
-    let mine: Vec<u128> = match shard {
-        Some((i, n)) => {
-            all.iter().enumerate().filter(|(k, _)| *k as u64 % n == i - 1).map(|(_, &d)| d).collect()
-        }
-        None => all,
-    };
-    let designs: Vec<(u128, Vec<f64>, qc_backends::arch::Accelerator)> = mine
-        .iter()
-        .map(|&d| {
-            let values = sweep.values_of(d);
-            let acc = sweep.design(&base, &values);
-            (d, values, acc)
-        })
-        .collect();
-    let mut first_of: HashMap<String, usize> = HashMap::new();
-    let same: Vec<Option<usize>> = designs
-        .iter()
-        .enumerate()
-        .map(|(k, (_, _, acc))| {
-            let key = format!("{acc:?}");
-            match first_of.get(&key) {
-                Some(&j) => Some(j),
-                None => {
-                    first_of.insert(key, k);
-                    None
-                }
-            }
-        })
-        .collect();
-
+    // This shard's designs.
+    let total_designs = sweep.design_indices().len();
+    let mine = shard_designs(&sweep, shard);
     let file = std::fs::File::create(&r.output).map_err(|e| {
         error("qc::io::write", format!("cannot write `{}`: {e}", r.output.display()), "check the path")
     })?;
     let sink = Mutex::new(std::io::BufWriter::new(file));
-    let bar = crate::progress::Progress::new(designs.len() as u64, "designs", !r.quiet);
-    let start = std::time::Instant::now();
-    // A design's line: its cost, or why it cannot run the workload (a memory too small for
-    // some layer, ...): such a design is recorded, not fatal, and is on no front.
-    let line_of = |d: u128,
-                   values: &[f64],
-                   acc: &qc_backends::arch::Accelerator,
-                   res: &Result<(f64, f64), String>,
-                   secs: f64| {
-        let params: serde_json::Map<String, Value> =
-            sweep.parameters.iter().zip(values).map(|(p, &v)| (p.name.clone(), number(v))).collect();
-        let mut v = json!({
-            "sweep": fp,
-            "design": d.to_string(),
-            "parameters": params,
-            "area": area(acc),
-            "seconds": secs,
-        });
-        match res {
-            Ok((e, l)) => {
-                v["energy"] = json!(e);
-                v["latency"] = json!(l);
-                v["edp"] = json!(e * l);
-            }
-            Err(m) => v["error"] = json!(m),
+    let bar = crate::progress::Progress::new(mine.len() as u64, "designs", !r.quiet);
+    // Each design's line is written (and flushed) as it finishes, so an interrupted sweep keeps
+    // what finished; a design that cannot run the workload gets a line with its reason.
+    let write_lines = |done: &[DesignResult]| -> miette::Result<()> {
+        let mut w = sink.lock().map_err(|_| error("qc::io::write", "a writer panicked".into(), ""))?;
+        for d in done {
+            writeln!(w, "{}", d.json_line(&fp)).and_then(|_| w.flush()).map_err(|e| {
+                error("qc::io::write", format!("cannot write `{}`: {e}", r.output.display()), "")
+            })?;
         }
-        v
+        drop(w);
+        bar.advance(done.len() as u64);
+        Ok(())
     };
-    let evaluate = |k: usize| -> (Result<(f64, f64), String>, f64) {
-        let (_, _, acc) = &designs[k];
-        let t = std::time::Instant::now();
-        let res = network_cost(&eargs, acc.clone(), &map, Some(&search), &prepared).map_err(|e| {
-            let code = e.code().map(|c| c.to_string()).unwrap_or_default();
-            format!("{code}: {e}")
-        });
-        (res, t.elapsed().as_secs_f64())
-    };
-    // Distinct designs in parallel; each line is written (and flushed) as its design finishes,
-    // so an interrupted sweep keeps what finished.
-    let distinct: Vec<usize> = (0..designs.len()).filter(|&k| same[k].is_none()).collect();
-    let run_all = || {
-        distinct
-            .par_iter()
-            .map(|&k| {
-                let (res, secs) = evaluate(k);
-                let (d, values, acc) = &designs[k];
-                let mut lines = vec![line_of(*d, values, acc, &res, secs)];
-                for (j, s) in same.iter().enumerate() {
-                    if *s == Some(k) {
-                        let (d, values, acc) = &designs[j];
-                        lines.push(line_of(*d, values, acc, &res, 0.0));
-                    }
-                }
-                let mut w =
-                    sink.lock().map_err(|_| error("qc::io::write", "a writer panicked".into(), ""))?;
-                for l in &lines {
-                    writeln!(w, "{l}").and_then(|_| w.flush()).map_err(|e| {
-                        error("qc::io::write", format!("cannot write `{}`: {e}", r.output.display()), "")
-                    })?;
-                }
-                drop(w);
-                bar.advance(lines.len() as u64);
-                Ok(lines)
-            })
-            .collect::<miette::Result<Vec<Vec<Value>>>>()
-    };
-    let results = match r.jobs {
-        Some(n) => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
-            Ok(pool) => pool.install(run_all),
-            Err(_) => run_all(),
-        },
-        None => run_all(),
-    }?;
+    let outcome = run_sweep(&base, &sweep, &mine, &map, &prepared, &opts, r.jobs, &write_lines)?;
     bar.finish();
-    let seconds = start.elapsed().as_secs_f64();
-    let all_lines: Vec<Value> = results.into_iter().flatten().collect();
-    let mut failed: Vec<Failed> = all_lines.iter().cloned().filter_map(Failed::of).collect();
-    failed.sort_by_key(|f| f.design);
-    let mut points: Vec<Point> = all_lines.into_iter().filter_map(Point::of).collect();
-    points.sort_by_key(|p| p.design);
+    let all_lines: Vec<Value> = outcome.results.iter().map(|d| d.json(&fp)).collect();
+    let failed: Vec<Failed> = all_lines.iter().cloned().filter_map(Failed::of).collect();
+    let points: Vec<Point> = all_lines.into_iter().filter_map(Point::of).collect();
     let text = summary(
         &points,
         &failed,
         &notes,
         &format!("{} of {total_designs} designs", points.len() + failed.len()),
-        Some((seconds, distinct.len())),
+        Some((outcome.seconds, outcome.distinct)),
         r.format,
     );
     if let Some(h) = &r.html {

@@ -121,6 +121,7 @@ pub fn zigzag(data: &[u8]) {
         jobs: Some(1),
         onnx_dim_order: false,
         budget: None,
+        cancel: None,
     };
     let _ = search_workload(&layers, &[&acc], &map, &opts, &|_| {});
 }
@@ -477,6 +478,7 @@ fn tiny_search() -> ExploreOptions {
         jobs: Some(1),
         onnx_dim_order: false,
         budget: None,
+        cancel: None,
     }
 }
 

@@ -7,10 +7,14 @@
 //! (`qc evaluate --compare`) render side by side. The renderers write into `String`s; the caller
 //! decides where they go.
 
+mod evaluation;
 mod html;
 mod svg;
 mod text;
 
+pub use evaluation::{
+    AcceleratorSource, Assumption, ReportContext, class_of, evaluation_designs, evaluation_json,
+};
 pub use html::{SweepInfeasible, SweepPoint, escape, html, page, sweep_html};
 pub use text::{markdown, text};
 

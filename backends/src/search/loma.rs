@@ -381,8 +381,10 @@ impl Search<'_> {
         }
         // The time budget stops a search only once it has an ordering that fits: a search cut
         // short still has a mapping (only a search that went to the end says nothing fits).
+        // A cancelled search stops at once, with or without a mapping.
         let over = self.opts.max_evaluations.is_some_and(|m| self.evaluated >= m)
-            || (self.best.is_some() && self.deadline.is_some_and(|d| Instant::now() >= d));
+            || (self.best.is_some() && self.deadline.is_some_and(|d| Instant::now() >= d))
+            || self.opts.cancel.as_ref().is_some_and(super::Cancel::is_cancelled);
         self.out_of_budget = over;
         !over
     }

@@ -73,6 +73,8 @@ mod lpf;
 
 pub use loma::{PROGRESS_BATCH, search_temporal, search_temporal_observed, temporal_space};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::cost::{CostError, CostOptions, LayerCost, MappingType};
@@ -130,6 +132,44 @@ pub struct TemporalOptions {
     /// on their cost ([`crate::cost::Evaluator::prefix_bounds`]) shows none can be better than the
     /// best so far. Exact: the result is the same with and without (only faster).
     pub prune: bool,
+    /// Stop as soon as this flag is set (checked where the budget is): the search returns what
+    /// it has, and the caller, which set the flag, discards it.
+    pub cancel: Option<Cancel>,
+}
+
+/// A cancellation flag shared between a running search and whoever may stop it (a Ctrl-C
+/// handler, another thread): [`Cancel::cancel`] sets it, the search polls it between orderings.
+/// Two flags are equal when they are the same flag.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(pub Arc<AtomicBool>);
+
+impl Cancel {
+    /// A flag not set.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Sets the flag: the searches polling it stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the flag is set.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl PartialEq for Cancel {
+    fn eq(&self, other: &Cancel) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl From<Arc<AtomicBool>> for Cancel {
+    fn from(flag: Arc<AtomicBool>) -> Cancel {
+        Cancel(flag)
+    }
 }
 
 /// The dims of `layer` in the order ZigZag 3.9.1's ONNX parsers create them (`B K G OX OY C FX
@@ -158,6 +198,7 @@ impl Default for TemporalOptions {
             cost: CostOptions::default(),
             merge_order: None,
             prune: true,
+            cancel: None,
         }
     }
 }

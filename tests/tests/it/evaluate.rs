@@ -6,7 +6,7 @@
 use qc_tests::qc;
 
 /// ZigZag's gemm_l1.yaml: 8x8x8 MACs, a 32-bit output register serving D2, a 512 KiB L1.
-const ACCELERATOR: &str = r#"
+pub(crate) const ACCELERATOR: &str = r#"
 name: gemm_l1
 operational_array:
   input_precision: [8, 8]
@@ -42,7 +42,7 @@ memories:
     served_dimensions: [D1, D2, D3]
 "#;
 
-const MAPPING: &str = r#"
+pub(crate) const MAPPING: &str = r#"
 - name: default
   spatial_mapping:
     D1: ["D0, 8"]
@@ -54,7 +54,7 @@ const MAPPING: &str = r#"
     - [D0, "*"]
 "#;
 
-const WORKLOAD: &str = r#"
+pub(crate) const WORKLOAD: &str = r#"
 - id: 0
   name: gemm
   operator_type: Gemm

@@ -10,6 +10,7 @@ mod contrib_ops;
 mod convert;
 mod cost;
 mod denominator;
+mod engine;
 mod eval_conformance;
 mod evaluate;
 mod evaluate_budget;
