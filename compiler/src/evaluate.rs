@@ -24,6 +24,7 @@ use qc_backends::locality::LocalityOptions;
 use qc_backends::mapping::MappingFile;
 use qc_backends::network::{EvaluateOptions, Evaluation, Prepared, SearchSettings, parse_duration};
 pub use qc_backends::network::{ZIGZAG_COSTED, cost_fixed_mapping};
+use qc_backends::report::{AcceleratorSource, ReportContext};
 use qc_backends::search::Objective;
 use qc_ir::{LoopNest, Workload};
 
@@ -264,46 +265,138 @@ pub(crate) fn read_accelerator(spec: Option<&str>) -> miette::Result<Accelerator
     crate::accelerators::resolve_accelerator(spec).map(|(acc, _)| acc)
 }
 
-/// The mapping file at `path`; without one, ZigZag's defaults for every layer (a search) or an
-/// error (`--fixed-mapping`).
-pub(crate) fn mapping_file(
-    fixed_mapping: bool,
-    path: Option<&std::path::Path>,
-) -> miette::Result<MappingFile> {
-    match path {
-        Some(path) => Ok(qc_backends::zigzag::read_mapping_yaml(&read(path)?, &path.display().to_string())?),
-        None if fixed_mapping => Err(miette::miette!(
-            code = "qc::evaluate::mapping",
-            help =
-                "give --mapping MAP.yaml with a spatial_mapping and a complete temporal_ordering per layer",
-            "--fixed-mapping evaluates a given mapping, and there is no --mapping file"
-        )),
-        None => Ok(qc_backends::network::default_mapping()),
-    }
+/// A lowered workload ready to evaluate on designs: the workload with what the reports say
+/// beside it (the assumed input dims, what `--optimize` changed, the DLA placement). Owned, so a
+/// front end can keep it with its evaluations; [`Plan::prepared`] gives the layers to cost.
+pub struct Plan {
+    pub workload: Workload,
+    /// The workload as the reports name it (the model's path).
+    pub name: String,
+    /// A ZigZag workload YAML (costed whole) rather than a lowered ONNX model.
+    pub is_yaml: bool,
+    /// Cost every lowered layer, not only those ZigZag costs.
+    pub all_layers: bool,
+    pub assumed: Vec<crate::input_shapes::Assumption>,
+    pub optimized: Vec<String>,
+    placed: Option<Placed>,
 }
 
-/// The layers of `workload` to cost: those ZigZag costs (all with `--all-layers`) and, with a
-/// DLA target, only those of ops it places on the DLA.
-pub(crate) fn prepare<'w>(
-    args: &EvaluateArgs,
-    workload: &'w Workload,
-    placed: Option<&Placed>,
-) -> Prepared<'w> {
-    let on_dla = |l: &LoopNest| -> Option<String> {
-        let placed = placed?;
-        match placed.unit(l) {
-            LayerUnit::Dla => None,
-            LayerUnit::Cpu(rule) => Some(format!("runs on the CPU of {} ({rule})", placed.split.target)),
-            LayerUnit::Absorbed(how) => {
-                Some(format!("absorbed by {} ({how}): not run as a layer", placed.split.target))
+/// One design to evaluate a [`Plan`] on: the accelerator, its mapping file, where both came from.
+pub struct DesignInput {
+    pub accelerator: Accelerator,
+    pub mapping: MappingFile,
+    /// The mapping file's name and text when one was given: its fit to the workload and the
+    /// accelerator is checked before the evaluation ([`Plan::check_mapping`]).
+    pub mapping_file: Option<(String, String)>,
+    pub source: AcceleratorSource,
+}
+
+impl Plan {
+    /// The plan of `lowered` (named `name`); `qc::evaluate::nothing_to_cost` when no layer is
+    /// left to cost (nothing to cost is not a cost of 0).
+    pub fn new(
+        lowered: crate::lower::Lowered,
+        name: String,
+        is_yaml: bool,
+        all_layers: bool,
+    ) -> miette::Result<(Plan, Vec<miette::Report>)> {
+        let crate::lower::Lowered { workload, warnings, assumed, placement, optimized } = lowered;
+        let placed = placement.as_ref().map(|r| Placed::new(r, &workload));
+        let plan = Plan { workload, name, is_yaml, all_layers, assumed, optimized, placed };
+        plan.refuse_empty()?;
+        Ok((plan, warnings))
+    }
+
+    /// The layers to cost: those ZigZag costs (all with `all_layers`) and, with a DLA target,
+    /// only those of ops it places on the DLA.
+    pub fn prepared(&self) -> Prepared<'_> {
+        let placed = self.placed.as_ref();
+        let on_dla = |l: &LoopNest| -> Option<String> {
+            let placed = placed?;
+            match placed.unit(l) {
+                LayerUnit::Dla => None,
+                LayerUnit::Cpu(rule) => Some(format!("runs on the CPU of {} ({rule})", placed.split.target)),
+                LayerUnit::Absorbed(how) => {
+                    Some(format!("absorbed by {} ({how}): not run as a layer", placed.split.target))
+                }
+                LayerUnit::Unplaced => Some(format!(
+                    "{} places no op of this name, so qc does not know where it runs",
+                    placed.split.target
+                )),
             }
-            LayerUnit::Unplaced => Some(format!(
-                "{} places no op of this name, so qc does not know where it runs",
-                placed.split.target
-            )),
+        };
+        Prepared::new(&self.workload, self.is_yaml, self.all_layers, &on_dla)
+    }
+
+    fn refuse_empty(&self) -> miette::Result<()> {
+        let p = self.prepared();
+        if !p.chosen.is_empty() {
+            return Ok(());
         }
-    };
-    Prepared::new(workload, args.workload.is_yaml(), args.search.all_layers, &on_dla)
+        let mut why: Vec<String> =
+            p.skipped.iter().map(|(l, why)| format!("`{}` ({}): {why}", l.name, l.op_type)).collect();
+        why.extend(
+            self.workload
+                .not_lowered
+                .iter()
+                .filter(|n| {
+                    n.reason.contains("control flow")
+                        || n.reason.contains("compute op")
+                        || n.reason.contains("2^128")
+                })
+                .map(|n| format!("`{}`: {}", n.node, n.reason)),
+        );
+        if why.is_empty() {
+            why.push(format!("none of its {} node(s) is a compute layer", self.workload.not_lowered.len()));
+        }
+        Err(miette::miette!(
+            code = "qc::evaluate::nothing_to_cost",
+            help = "qc evaluate costs convolutions and matrix products (--all-layers adds pooling and element-wise layers); `qc lower` lists every node with the reason it is not lowered",
+            "`{}` has no layer to cost: {}",
+            self.name,
+            why.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+        ))
+    }
+
+    /// Checks `design`'s mapping file (if any) against the layers it is applied to and its
+    /// accelerator (`qc_backends::zigzag::check_mapping_fit`): an error for a misfit, the
+    /// warnings otherwise.
+    pub fn check_mapping(&self, design: &DesignInput) -> miette::Result<Vec<miette::Report>> {
+        let Some((file, text)) = &design.mapping_file else { return Ok(Vec::new()) };
+        let p = self.prepared();
+        let acc = &design.accelerator;
+        let fit = qc_backends::zigzag::check_mapping_fit(
+            text,
+            file,
+            &design.mapping,
+            &p.chosen,
+            &p.skipped_layers(),
+            acc,
+        );
+        let mut errors = fit.errors;
+        match errors.len() {
+            0 => Ok(fit.warnings.into_iter().map(miette::Report::new).collect()),
+            1 => Err(miette::Report::new(errors.remove(0))),
+            count => {
+                Err(MappingMisfit { file: file.clone(), acc: acc.name.clone(), count, problems: errors }
+                    .into())
+            }
+        }
+    }
+
+    /// Evaluates the layers to cost on `design` (`qc_backends::network::evaluate`), reporting the
+    /// search's counters to `progress`.
+    pub fn evaluate(
+        &self,
+        design: DesignInput,
+        opts: &EvaluateOptions,
+        progress: &(dyn Fn(&SearchProgress) + Sync),
+    ) -> miette::Result<(Evaluation, AcceleratorSource)> {
+        let p = self.prepared();
+        let e = qc_backends::network::evaluate(&p, design.accelerator, &design.mapping, opts, progress)
+            .map_err(miette::Report::new)?;
+        Ok((e, design.source))
+    }
 }
 
 /// Mapping entries that do not fit the workload and accelerator they are used with.
@@ -321,119 +414,194 @@ pub struct MappingMisfit {
     problems: Vec<qc_backends::zigzag::MappingError>,
 }
 
-/// Checks the mapping file at `path` (if any) against the layers it is applied to and `acc`
-/// (`qc_backends::zigzag::check_mapping_fit`): an error for a misfit, the warnings otherwise.
-pub(crate) fn check_mapping(
-    path: Option<&std::path::Path>,
-    map: &MappingFile,
-    acc: &Accelerator,
-    p: &Prepared<'_>,
-) -> miette::Result<Vec<miette::Report>> {
-    let Some(path) = path else { return Ok(Vec::new()) };
-    let file = path.display().to_string();
-    let fit =
-        qc_backends::zigzag::check_mapping_fit(&read(path)?, &file, map, &p.chosen, &p.skipped_layers(), acc);
-    let mut errors = fit.errors;
-    match errors.len() {
-        0 => Ok(fit.warnings.into_iter().map(miette::Report::new).collect()),
-        1 => Err(miette::Report::new(errors.remove(0))),
-        count => Err(MappingMisfit { file, acc: acc.name.clone(), count, problems: errors }.into()),
+/// A plan evaluated on its designs (the first the main accelerator, the others compared with
+/// it): what `qc evaluate` reports, in every format.
+pub struct Evaluated {
+    pub plan: Plan,
+    pub designs: Vec<(Evaluation, AcceleratorSource)>,
+    pub options: EvaluateOptions,
+    /// The search budget as the user wrote it (`60s`).
+    pub budget_text: Option<String>,
+    /// Whether a mapping file was given (the reports say when the spatial mappings were
+    /// searched from ZigZag's defaults).
+    pub mapping_given: bool,
+}
+
+impl Evaluated {
+    /// Calls `f` with the designs and the reports' context.
+    fn with_context<R>(
+        &self,
+        f: impl FnOnce(&[(&Evaluation, &AcceleratorSource)], &ReportContext<'_>) -> R,
+    ) -> R {
+        let p = self.plan.prepared();
+        let cx = ReportContext {
+            workload: &self.plan.name,
+            skipped: &p.skipped,
+            not_lowered: &self.plan.workload.not_lowered,
+            assumed: &self.plan.assumed,
+            split: self.plan.placed.as_ref().map(|p| &p.split),
+            optimized: &self.plan.optimized,
+            budget_text: self.budget_text.as_deref(),
+            mapping_given: self.mapping_given,
+        };
+        let designs: Vec<(&Evaluation, &AcceleratorSource)> =
+            self.designs.iter().map(|(e, s)| (e, s)).collect();
+        f(&designs, &cx)
     }
+
+    /// The JSON report (`qc evaluate --format json`).
+    pub fn json(&self) -> String {
+        self.with_context(|d, cx| qc_backends::report::evaluation_json(d, &self.options, cx))
+    }
+
+    /// The reports' designs, for the text, Markdown and HTML reports.
+    pub fn report_designs(&self) -> Vec<qc_backends::report::Design> {
+        self.with_context(|d, cx| qc_backends::report::evaluation_designs(d, &self.options, cx))
+    }
+
+    /// The HTML page (`qc evaluate --format html`).
+    pub fn html(&self) -> String {
+        qc_backends::report::html(&self.report_designs())
+    }
+
+    /// The Markdown report (`qc evaluate --format md`).
+    pub fn markdown(&self) -> String {
+        qc_backends::report::markdown(&self.report_designs())
+    }
+
+    /// The text table, `width` columns wide.
+    pub fn text(&self, width: usize, color: bool) -> String {
+        qc_backends::report::text(&self.report_designs(), width, color)
+    }
+
+    /// Whether every layer fits on every design (a layer no mapping fits makes the exit code 1).
+    pub fn all_fit(&self) -> bool {
+        self.designs.iter().all(|(d, _)| d.unfit.is_empty())
+    }
+}
+
+/// The designs of `qc evaluate`: `--accelerator` with `--mapping`, then each `--compare`.
+fn designs(args: &EvaluateArgs) -> miette::Result<Vec<DesignInput>> {
+    let mut specs: Vec<(Option<&str>, Option<&std::path::Path>)> =
+        vec![(args.accelerator.as_deref(), args.search.mapping.as_deref())];
+    for c in &args.compare {
+        specs.push(match c.split_once(',') {
+            Some((acc, map)) => (Some(acc), Some(std::path::Path::new(map))),
+            None => (Some(c.as_str()), args.search.mapping.as_deref()),
+        });
+    }
+    specs.into_iter().map(|(acc, map)| design_input(acc, map, args.fixed_mapping)).collect()
+}
+
+/// A design from an accelerator argument (`None`: the default built-in; else a built-in name or
+/// a path) and a mapping file path.
+pub fn design_input(
+    accelerator: Option<&str>,
+    mapping: Option<&std::path::Path>,
+    fixed_mapping: bool,
+) -> miette::Result<DesignInput> {
+    let kind = match accelerator {
+        None => "built-in default",
+        Some(s) if crate::accelerators::is_path(s) => "file",
+        Some(_) => "built-in",
+    };
+    let source = AcceleratorSource {
+        kind: kind.to_string(),
+        default_note: accelerator.is_none().then(|| crate::accelerators::source_of(None)),
+    };
+    let mapping_file =
+        mapping.map(|p| Ok::<_, miette::Report>((p.display().to_string(), read(p)?))).transpose()?;
+    Ok(DesignInput {
+        accelerator: read_accelerator(accelerator)?,
+        mapping: mapping_file_of(fixed_mapping, mapping_file.as_ref())?,
+        mapping_file,
+        source,
+    })
+}
+
+/// The mapping file at `path`, as [`mapping_file_of`] reads it.
+pub(crate) fn mapping_file(
+    fixed_mapping: bool,
+    path: Option<&std::path::Path>,
+) -> miette::Result<MappingFile> {
+    let file = path.map(|p| Ok::<_, miette::Report>((p.display().to_string(), read(p)?))).transpose()?;
+    mapping_file_of(fixed_mapping, file.as_ref())
+}
+
+/// The mapping file `file` (name, text); without one, ZigZag's defaults for every layer (a
+/// search) or an error (`--fixed-mapping`).
+fn mapping_file_of(fixed_mapping: bool, file: Option<&(String, String)>) -> miette::Result<MappingFile> {
+    match file {
+        Some((name, text)) => Ok(qc_backends::zigzag::read_mapping_yaml(text, name)?),
+        None if fixed_mapping => Err(miette::miette!(
+            code = "qc::evaluate::mapping",
+            help =
+                "give --mapping MAP.yaml with a spatial_mapping and a complete temporal_ordering per layer",
+            "--fixed-mapping evaluates a given mapping, and there is no --mapping file"
+        )),
+        None => Ok(qc_backends::network::default_mapping()),
+    }
+}
+
+/// Evaluates `plan` on `designs` with `opts`: the mapping files checked first (their warnings
+/// once per file), then each design; `progress(i, p)` gets design `i`'s search counters and
+/// `done(i)` its end.
+pub fn evaluate_plan(
+    plan: Plan,
+    designs: Vec<DesignInput>,
+    opts: EvaluateOptions,
+    budget_text: Option<String>,
+    progress: &(dyn Fn(usize, &SearchProgress) + Sync),
+    done: &dyn Fn(usize),
+) -> miette::Result<(Evaluated, Vec<miette::Report>)> {
+    let mut warnings = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for d in &designs {
+        let found = plan.check_mapping(d)?;
+        // A mapping file's warnings do not depend on the accelerator: once per file.
+        if let Some((file, _)) = &d.mapping_file
+            && !seen.contains(&file.as_str())
+        {
+            seen.push(file);
+            warnings.extend(found);
+        }
+    }
+    let mapping_given = designs.first().is_some_and(|d| d.mapping_file.is_some());
+    let mut evaluated = Vec::with_capacity(designs.len());
+    for (i, d) in designs.into_iter().enumerate() {
+        evaluated.push(plan.evaluate(d, &opts, &|p| progress(i, p))?);
+        done(i);
+    }
+    Ok((Evaluated { plan, designs: evaluated, options: opts, budget_text, mapping_given }, warnings))
 }
 
 /// Runs `qc evaluate`; returns the warnings to print and whether every layer was costed (a
 /// layer that no mapping fits makes the exit code 1).
 pub fn run(args: &EvaluateArgs, out: &mut dyn std::io::Write) -> miette::Result<(Vec<miette::Report>, bool)> {
-    let map = mapping_file(args.fixed_mapping, args.search.mapping.as_deref())?;
-    // The designs: `--accelerator` with `--mapping`, then each `--compare`.
-    let mut accs = vec![(read_accelerator(args.accelerator.as_deref())?, map)];
-    let mut map_paths = vec![args.search.mapping.as_deref()];
-    for c in &args.compare {
-        let (acc, map) = match c.split_once(',') {
-            Some((acc, map)) => (acc, Some(std::path::Path::new(map))),
-            None => (c.as_str(), args.search.mapping.as_deref()),
-        };
-        accs.push((read_accelerator(Some(acc))?, mapping_file(args.fixed_mapping, map)?));
-        map_paths.push(map);
-    }
+    let designs = designs(args)?;
     let opts = evaluate_options(args)?;
     let target = args.target.as_deref().map(crate::targets::resolve).transpose().map_err(|e| *e)?;
     let before = crate::lower::Before { optimize: args.optimize, target };
-    let crate::lower::Lowered { workload, mut warnings, assumed, placement, optimized } =
-        crate::lower::workload_with(&args.workload, &before)?;
-    let placed = placement.as_ref().map(|r| Placed::new(r, &workload));
-    let p = prepare(args, &workload, placed.as_ref());
-    if p.chosen.is_empty() {
-        // Nothing to cost is not a cost of 0: say why.
-        let mut why: Vec<String> =
-            p.skipped.iter().map(|(l, why)| format!("`{}` ({}): {why}", l.name, l.op_type)).collect();
-        why.extend(
-            workload
-                .not_lowered
-                .iter()
-                .filter(|n| {
-                    n.reason.contains("control flow")
-                        || n.reason.contains("compute op")
-                        || n.reason.contains("2^128")
-                })
-                .map(|n| format!("`{}`: {}", n.node, n.reason)),
-        );
-        if why.is_empty() {
-            why.push(format!("none of its {} node(s) is a compute layer", workload.not_lowered.len()));
+    let lowered = crate::lower::workload_with(&args.workload, &before)?;
+    let name = args.workload.model.display().to_string();
+    let (plan, mut warnings) = Plan::new(lowered, name, args.workload.is_yaml(), args.search.all_layers)?;
+    // One progress bar per design's search, started when its search starts.
+    let bars: Vec<std::sync::OnceLock<crate::progress::Progress>> =
+        designs.iter().map(|_| std::sync::OnceLock::new()).collect();
+    let progress = |i: usize, s: &SearchProgress| {
+        if let Some(cell) = bars.get(i) {
+            cell.get_or_init(|| crate::progress::Progress::new(0, "searches", !args.quiet)).search(s);
         }
-        return Err(miette::miette!(
-            code = "qc::evaluate::nothing_to_cost",
-            help = "qc evaluate costs convolutions and matrix products (--all-layers adds pooling and element-wise layers); `qc lower` lists every node with the reason it is not lowered",
-            "`{}` has no layer to cost: {}",
-            args.workload.model.display(),
-            why.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
-        ));
-    }
-    for (i, ((acc, map), path)) in accs.iter().zip(&map_paths).enumerate() {
-        let found = check_mapping(*path, map, acc, &p)?;
-        // A mapping file's warnings do not depend on the accelerator: once per file.
-        if !map_paths[..i].contains(path) {
-            warnings.extend(found);
-        }
-    }
-    let designs = accs
-        .into_iter()
-        .map(|(acc, map)| evaluate_on(args, &opts, acc, &map, &p))
-        .collect::<miette::Result<Vec<Evaluation>>>()?;
-    let workload_name = args.workload.model.display().to_string();
-    let context = qc_backends::report::ReportContext {
-        workload: &workload_name,
-        skipped: &p.skipped,
-        not_lowered: &workload.not_lowered,
-        assumed: &assumed,
-        split: placed.as_ref().map(|p| &p.split),
-        optimized: &optimized,
-        budget_text: args.search.search_budget.as_deref(),
-        mapping_given: args.search.mapping.is_some(),
     };
-    let text = output::render(args, &opts, &designs, &context);
+    let done = |i: usize| {
+        if let Some(bar) = bars.get(i).and_then(|c| c.get()) {
+            bar.finish();
+        }
+    };
+    let (evaluated, found) =
+        evaluate_plan(plan, designs, opts, args.search.search_budget.clone(), &progress, &done)?;
+    warnings.extend(found);
+    let text = output::render(args, &evaluated);
     crate::write::emit(args.output.as_deref(), &text, out)?;
-    let all_fit = designs.iter().all(|d| d.unfit.is_empty());
-    Ok((warnings, all_fit))
-}
-
-/// Evaluates the prepared layers on `acc`, with the search's progress bar.
-fn evaluate_on(
-    args: &EvaluateArgs,
-    opts: &EvaluateOptions,
-    acc: Accelerator,
-    map: &MappingFile,
-    p: &Prepared<'_>,
-) -> miette::Result<Evaluation> {
-    let bar = opts.search.as_ref().map(|_| crate::progress::Progress::new(0, "searches", !args.quiet));
-    let progress = |s: &SearchProgress| {
-        if let Some(bar) = &bar {
-            bar.search(s);
-        }
-    };
-    let e = qc_backends::network::evaluate(p, acc, map, opts, &progress).map_err(miette::Report::new)?;
-    if let Some(bar) = bar {
-        bar.finish();
-    }
-    Ok(e)
+    Ok((warnings, evaluated.all_fit()))
 }
