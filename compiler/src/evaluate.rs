@@ -519,15 +519,6 @@ pub fn design_input(
     })
 }
 
-/// The mapping file at `path`, as [`mapping_file_of`] reads it.
-pub(crate) fn mapping_file(
-    fixed_mapping: bool,
-    path: Option<&std::path::Path>,
-) -> miette::Result<MappingFile> {
-    let file = path.map(|p| Ok::<_, miette::Report>((p.display().to_string(), read(p)?))).transpose()?;
-    mapping_file_of(fixed_mapping, file.as_ref())
-}
-
 /// The mapping file `file` (name, text); without one, ZigZag's defaults for every layer (a
 /// search) or an error (`--fixed-mapping`).
 fn mapping_file_of(fixed_mapping: bool, file: Option<&(String, String)>) -> miette::Result<MappingFile> {

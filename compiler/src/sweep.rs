@@ -10,14 +10,16 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use qc_backends::network::Prepared;
 use qc_backends::sweep::{
     DesignResult, Pinned, Sweep, SweepOptionsKey, fingerprint, pareto_front, pinned_by_mapping,
     read_sweep_yaml, run_sweep, shard_designs, unpin,
 };
 use serde_json::{Value, json};
 
-use crate::evaluate::{SearchArgs, mapping_file, read, read_accelerator, search_options};
+use qc_backends::mapping::MappingFile;
+use qc_backends::network::EvaluateOptions;
+
+use crate::evaluate::{Plan, SearchArgs, read, read_accelerator, search_options};
 use crate::formats::TextOrJson;
 use crate::lower::WorkloadArgs;
 
@@ -189,16 +191,14 @@ pub fn run(args: &SweepArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec
 }
 
 fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
-    let (Some(model), Some(acc_path), Some(sweep_path)) = (&r.model, &r.accelerator, &r.sweep) else {
+    let (Some(model), Some(acc_spec), Some(sweep_path)) = (&r.model, &r.accelerator, &r.sweep) else {
         return Err(error(
             "qc::sweep::usage",
             "give a model, --accelerator and --sweep, or `merge FILES`".into(),
             "qc sweep MODEL --accelerator NAME|PATH --sweep SWEEP.yaml, or qc sweep merge A.jsonl B.jsonl",
         ));
     };
-    let base = read_accelerator(Some(acc_path))?;
-    let sweep_text = read(sweep_path)?;
-    let sweep: Sweep = read_sweep_yaml(&sweep_text, &sweep_path.display().to_string(), &base)?;
+    let sweep_file = (sweep_path.display().to_string(), read(sweep_path)?);
     let shard = r.shard.as_deref().map(parse_shard).transpose()?;
     let workload_args = WorkloadArgs {
         model: model.clone(),
@@ -208,66 +208,48 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
         shape_errors: r.shape_errors.clone(),
         psum_bits: r.psum_bits.clone(),
     };
-    let map = mapping_file(false, r.search.mapping.as_deref())?;
+    let mapping = r
+        .search
+        .mapping
+        .as_deref()
+        .map(|p| Ok::<_, miette::Report>((p.display().to_string(), read(p)?)))
+        .transpose()?;
     // Each design's search runs in the sweep's threads (`--jobs` is the designs at a time).
     let opts = search_options(&r.search, None)?;
-    if r.jobs == Some(0) {
-        return Err(error(
-            "qc::evaluate::option",
-            "`--jobs 0` is not valid".into(),
-            "give 1 or more threads",
-        ));
-    }
-    let crate::lower::Lowered { workload, mut warnings, assumed, .. } =
-        crate::lower::workload(&workload_args)?;
-    if let Some(line) = crate::input_shapes::assumptions_line(&assumed) {
+    let lowered = crate::lower::workload(&workload_args)?;
+    let name = model.display().to_string();
+    let (plan, mut warnings) = Plan::new(lowered, name, workload_args.is_yaml(), opts.all_layers)?;
+    if let Some(line) = crate::input_shapes::assumptions_line(&plan.assumed) {
         warnings.push(miette::miette!(
             severity = miette::Severity::Advice,
             code = "qc::input_shape::assumed",
             "{line}"
         ));
     }
-    let prepared = Prepared::new(&workload, workload_args.is_yaml(), opts.all_layers, &|_| None);
-    // Swept array dims whose unrolling the mapping file pins: a warning, and by default the
-    // unrolling is searched instead.
-    let entry_of_layers: Vec<&str> = prepared
-        .chosen
-        .iter()
-        .filter_map(|l| map.entry_for(&l.name, &l.op_type).map(|e| e.name.as_str()))
-        .collect();
-    let pinned = pinned_by_mapping(&sweep, &base, &map, &entry_of_layers);
-    let map_name = r.search.mapping.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
-    let mut notes = Vec::new();
-    for p in &pinned {
-        let (warning, note) = pinned_warning(p, &map_name, r.keep_mapping_spatial);
-        warnings.push(warning);
-        notes.push(note);
-    }
-    let map = if r.keep_mapping_spatial || pinned.is_empty() { map } else { unpin(&map, &pinned) };
-    let model_len = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
-    // Everything that changes the numbers, not where files are: the mapping and the
-    // accelerator by content, the model by name and size, the options as typed.
-    let options = SweepOptionsKey::of(&opts, r.keep_mapping_spatial).text();
-    let mapping_text = r.search.mapping.as_deref().map(read).transpose()?.unwrap_or_default();
-    let fp = fingerprint(&[
-        model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default().as_bytes(),
-        &model_len.to_le_bytes(),
-        crate::accelerators::accelerator_text(acc_path)?.as_bytes(),
-        sweep_text.as_bytes(),
-        mapping_text.as_bytes(),
-        options.as_bytes(),
-    ]);
-
-    // This shard's designs.
-    let total_designs = sweep.design_indices().len();
-    let mine = shard_designs(&sweep, shard);
+    let model_key = (
+        model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        std::fs::metadata(model).map(|m| m.len()).unwrap_or(0),
+    );
+    let mut setup = SweepSetup::new(SweepInput {
+        plan,
+        model_key,
+        accelerator: acc_spec.clone(),
+        sweep_file,
+        mapping,
+        opts,
+        keep_mapping_spatial: r.keep_mapping_spatial,
+        shard,
+        jobs: r.jobs,
+    })?;
+    warnings.extend(setup.take_warnings());
     let file = std::fs::File::create(&r.output).map_err(|e| {
         error("qc::io::write", format!("cannot write `{}`: {e}", r.output.display()), "check the path")
     })?;
     let sink = Mutex::new(std::io::BufWriter::new(file));
-    let bar = crate::progress::Progress::new(mine.len() as u64, "designs", !r.quiet);
+    let bar = crate::progress::Progress::new(setup.designs().len() as u64, "designs", !r.quiet);
     // Each design's line is written (and flushed) as it finishes, so an interrupted sweep keeps
     // what finished; a design that cannot run the workload gets a line with its reason.
+    let fp = setup.fingerprint().to_string();
     let write_lines = |done: &[DesignResult]| -> miette::Result<()> {
         let mut w = sink.lock().map_err(|_| error("qc::io::write", "a writer panicked".into(), ""))?;
         for d in done {
@@ -279,25 +261,216 @@ fn sweep(r: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette
         bar.advance(done.len() as u64);
         Ok(())
     };
-    let outcome = run_sweep(&base, &sweep, &mine, &map, &prepared, &opts, r.jobs, &write_lines)?;
+    let swept = setup.run(&write_lines)?;
     bar.finish();
-    let all_lines: Vec<Value> = outcome.results.iter().map(|d| d.json(&fp)).collect();
-    let failed: Vec<Failed> = all_lines.iter().cloned().filter_map(Failed::of).collect();
-    let points: Vec<Point> = all_lines.into_iter().filter_map(Point::of).collect();
-    let text = summary(
-        &points,
-        &failed,
-        &notes,
-        &format!("{} of {total_designs} designs", points.len() + failed.len()),
-        Some((outcome.seconds, outcome.distinct)),
-        r.format,
-    );
     if let Some(h) = &r.html {
-        let title = format!("{} on {} swept by {}", model.display(), acc_path, sweep_path.display());
-        write_html(h, &points, &failed, &notes, &title)?;
+        let title = format!("{} on {} swept by {}", model.display(), acc_spec, sweep_path.display());
+        crate::write::write_atomically(h, swept.html(&title).as_bytes()).map_err(|e| {
+            error("qc::io::write", format!("cannot write `{}`: {e}", h.display()), "check the path")
+        })?;
     }
+    let text = swept.summary(r.format);
     out.write_all(text.as_bytes()).map_err(|e| error("qc::io::write", format!("cannot write: {e}"), ""))?;
     Ok(warnings)
+}
+
+/// What a sweep evaluates, as any front end gives it: the workload, the base accelerator, the
+/// sweep file, the mapping file and the options.
+pub struct SweepInput {
+    /// The workload and how the reports name it.
+    pub plan: Plan,
+    /// The model file's name and size, which the fingerprint of the sweep's lines covers (not
+    /// its path, so shards run from other directories merge).
+    pub model_key: (String, u64),
+    /// The base accelerator: a built-in name or a path.
+    pub accelerator: String,
+    /// The sweep file's name and text.
+    pub sweep_file: (String, String),
+    /// The mapping file's name and text (ZigZag's defaults without one).
+    pub mapping: Option<(String, String)>,
+    /// The search options (each design is one search).
+    pub opts: EvaluateOptions,
+    /// Keep the mapping file's `spatial_mapping` for swept array dims as given.
+    pub keep_mapping_spatial: bool,
+    /// `(I, N)`: evaluate the I-th of N disjoint slices of the designs.
+    pub shard: Option<(u64, u64)>,
+    /// Designs evaluated at a time (default: one per core).
+    pub jobs: Option<usize>,
+}
+
+/// A sweep read and checked, ready to run: its designs, the mapping it uses, its fingerprint.
+pub struct SweepSetup {
+    plan: Plan,
+    base: qc_backends::arch::Accelerator,
+    sweep: Sweep,
+    map: MappingFile,
+    opts: EvaluateOptions,
+    designs: Vec<u128>,
+    total_designs: usize,
+    jobs: Option<usize>,
+    fingerprint: String,
+    notes: Vec<String>,
+    warnings: Vec<miette::Report>,
+}
+
+impl SweepSetup {
+    /// Reads the accelerator, sweep and mapping files of `input` and checks the options.
+    pub fn new(input: SweepInput) -> miette::Result<SweepSetup> {
+        let SweepInput {
+            plan,
+            model_key,
+            accelerator,
+            sweep_file,
+            mapping,
+            opts,
+            keep_mapping_spatial,
+            shard,
+            jobs,
+        } = input;
+        if jobs == Some(0) {
+            return Err(error(
+                "qc::evaluate::option",
+                "`--jobs 0` is not valid".into(),
+                "give 1 or more threads",
+            ));
+        }
+        let base = read_accelerator(Some(&accelerator))?;
+        let sweep: Sweep = read_sweep_yaml(&sweep_file.1, &sweep_file.0, &base)?;
+        let map = match &mapping {
+            Some((name, text)) => qc_backends::zigzag::read_mapping_yaml(text, name)?,
+            None => qc_backends::network::default_mapping(),
+        };
+        // Swept array dims whose unrolling the mapping file pins: a warning, and by default the
+        // unrolling is searched instead.
+        let (pinned, map_name) = {
+            let prepared = plan.prepared();
+            let entry_of_layers: Vec<&str> = prepared
+                .chosen
+                .iter()
+                .filter_map(|l| map.entry_for(&l.name, &l.op_type).map(|e| e.name.as_str()))
+                .collect();
+            let pinned = pinned_by_mapping(&sweep, &base, &map, &entry_of_layers);
+            (pinned, mapping.as_ref().map(|m| m.0.clone()).unwrap_or_default())
+        };
+        let mut notes = Vec::new();
+        let mut warnings = Vec::new();
+        for p in &pinned {
+            let (warning, note) = pinned_warning(p, &map_name, keep_mapping_spatial);
+            warnings.push(warning);
+            notes.push(note);
+        }
+        let map = if keep_mapping_spatial || pinned.is_empty() { map } else { unpin(&map, &pinned) };
+        // Everything that changes the numbers, not where files are: the mapping and the
+        // accelerator by content, the model by name and size, the options as typed.
+        let options = SweepOptionsKey::of(&opts, keep_mapping_spatial).text();
+        let mapping_text = mapping.map(|m| m.1).unwrap_or_default();
+        let fingerprint = fingerprint(&[
+            model_key.0.as_bytes(),
+            &model_key.1.to_le_bytes(),
+            crate::accelerators::accelerator_text(&accelerator)?.as_bytes(),
+            sweep_file.1.as_bytes(),
+            mapping_text.as_bytes(),
+            options.as_bytes(),
+        ]);
+        let total_designs = sweep.design_indices().len();
+        let designs = shard_designs(&sweep, shard);
+        Ok(SweepSetup {
+            plan,
+            base,
+            sweep,
+            map,
+            opts,
+            designs,
+            total_designs,
+            jobs,
+            fingerprint,
+            notes,
+            warnings,
+        })
+    }
+
+    /// The designs this run evaluates (its shard's, or all).
+    pub fn designs(&self) -> &[u128] {
+        &self.designs
+    }
+
+    /// The sweep's fingerprint, which every line carries (`qc sweep merge` joins lines of one
+    /// fingerprint only).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The warnings about the mapping file (swept array dims it pins), handed over once.
+    pub fn take_warnings(&mut self) -> Vec<miette::Report> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    /// Evaluates the designs, handing each batch of finished ones to `on_done`.
+    pub fn run(
+        &self,
+        on_done: &(dyn Fn(&[DesignResult]) -> miette::Result<()> + Sync),
+    ) -> miette::Result<Swept> {
+        let prepared = self.plan.prepared();
+        let outcome = run_sweep(
+            &self.base,
+            &self.sweep,
+            &self.designs,
+            &self.map,
+            &prepared,
+            &self.opts,
+            self.jobs,
+            on_done,
+        )?;
+        let lines: Vec<Value> = outcome.results.iter().map(|d| d.json(&self.fingerprint)).collect();
+        Ok(Swept {
+            lines,
+            seconds: outcome.seconds,
+            distinct: outcome.distinct,
+            total_designs: self.total_designs,
+            notes: self.notes.clone(),
+        })
+    }
+}
+
+/// A sweep's results: a JSON line per design, in design order, and what the summary says.
+pub struct Swept {
+    /// One line per design, as `qc sweep -o` writes them.
+    pub lines: Vec<Value>,
+    pub seconds: f64,
+    /// Distinct designs evaluated (equal designs are evaluated once).
+    pub distinct: usize,
+    /// The sweep's designs (all shards).
+    pub total_designs: usize,
+    /// What the sweep did about a mapping file that pins swept array dims.
+    pub notes: Vec<String>,
+}
+
+impl Swept {
+    fn split(&self) -> (Vec<Point>, Vec<Failed>) {
+        let failed = self.lines.iter().cloned().filter_map(Failed::of).collect();
+        let points = self.lines.iter().cloned().filter_map(Point::of).collect();
+        (points, failed)
+    }
+
+    /// The summary `qc sweep` prints: the front by energy, the designs that cannot run the
+    /// workload, the time per design.
+    pub fn summary(&self, format: TextOrJson) -> String {
+        let (points, failed) = self.split();
+        summary(
+            &points,
+            &failed,
+            &self.notes,
+            &format!("{} of {} designs", points.len() + failed.len(), self.total_designs),
+            Some((self.seconds, self.distinct)),
+            format,
+        )
+    }
+
+    /// The HTML page of `qc sweep --html`, titled `title`.
+    pub fn html(&self, title: &str) -> String {
+        let (points, failed) = self.split();
+        html_page(&points, &failed, &self.notes, title)
+    }
 }
 
 /// The warning for a swept array dim a mapping entry pins, and the note the summary and page
@@ -459,13 +632,7 @@ fn summary(
     }
 }
 
-fn write_html(
-    path: &std::path::Path,
-    points: &[Point],
-    failed: &[Failed],
-    notes: &[String],
-    title: &str,
-) -> miette::Result<()> {
+fn html_page(points: &[Point], failed: &[Failed], notes: &[String], title: &str) -> String {
     let coords: Vec<(f64, f64, Option<f64>)> = points.iter().map(|p| (p.energy, p.latency, p.area)).collect();
     let front = pareto_front(&coords);
     let labelled: Vec<qc_backends::report::SweepPoint> = points
@@ -484,10 +651,7 @@ fn write_html(
             reason: f.reason().to_string(),
         })
         .collect();
-    let page = qc_backends::report::sweep_html(title, &labelled, &front, &infeasible, notes);
-    crate::write::write_atomically(path, page.as_bytes()).map_err(|e| {
-        error("qc::io::write", format!("cannot write `{}`: {e}", path.display()), "check the path")
-    })
+    qc_backends::report::sweep_html(title, &labelled, &front, &infeasible, notes)
 }
 
 /// Checks that a line of file `f` (line `n`, 0-based) comes from the sweep of the lines before.
@@ -588,7 +752,10 @@ fn merge(m: &MergeArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miet
             .map_err(|e| error("qc::io::write", format!("cannot write `{}`: {e}", o.display()), ""))?;
     }
     if let Some(h) = &m.html {
-        write_html(h, &points, &failed, &[], &format!("{} merged sweep files", m.files.len()))?;
+        let page = html_page(&points, &failed, &[], &format!("{} merged sweep files", m.files.len()));
+        crate::write::write_atomically(h, page.as_bytes()).map_err(|e| {
+            error("qc::io::write", format!("cannot write `{}`: {e}", h.display()), "check the path")
+        })?;
     }
     let text = summary(
         &points,
