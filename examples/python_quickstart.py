@@ -1,4 +1,5 @@
-"""qc from Python: a quantized model to its inference cost, its DLA check and its loop nests.
+"""qc from Python: a quantized model to its inference cost, its DLA check, its loop nests and its
+energy and latency on accelerators.
 
     pip install ./python
     python examples/python_quickstart.py [MODEL.onnx]
@@ -42,3 +43,13 @@ shape = [d if isinstance(d, int) else 1 for d in model.inspect()["inputs"][0]["s
 outputs = qc.run(model, {model.inputs[0]: np.ones(shape, np.float32)})
 for name, value in outputs.items():
     print(f"output {name}: {value.dtype}{list(value.shape)}")
+
+# Energy and latency on a built-in accelerator, compared with a second one; the mappings are
+# searched for the least energy.
+e = qc.evaluate(workload, "tpu_like", compare=["edge_tpu_like"])
+for d in e.designs:
+    print(f"{d.accelerator}: {d.total.energy:.4g} pJ, {d.total.latency:.4g} cycles")
+for layer in e.layers[:3]:
+    print(f"  {layer.name}: {layer.energy:.4g} pJ, spatial utilization {layer.utilization.spatial:.2f}")
+e.to_html("evaluation.html")
+print("wrote evaluation.html")

@@ -137,11 +137,7 @@ pub fn workload_with(args: &WorkloadArgs, before: &Before) -> miette::Result<Low
         let file = args.model.display().to_string();
         let text = std::fs::read_to_string(&args.model)
             .map_err(|e| miette::miette!(code = "qc::io::read", "cannot read `{file}`: {e}"))?;
-        let workload = qc_backends::zigzag::read_workload_yaml(&text, &file)?;
-        let problems = qc_ir::verify_workload(&workload);
-        if !problems.is_empty() {
-            return Err(InvalidWorkload { file, count: problems.len(), problems }.into());
-        }
+        let workload = yaml_workload(&text, &file)?;
         if before.optimize || before.target.is_some() {
             return Err(miette::miette!(
                 code = "qc::evaluate::option",
@@ -166,6 +162,16 @@ pub fn workload_with(args: &WorkloadArgs, before: &Before) -> miette::Result<Low
     lowered.warnings = warnings;
     lowered.assumed = assumed;
     Ok(lowered)
+}
+
+/// The ZigZag workload YAML `text` (named `file` in diagnostics), read and verified.
+pub fn yaml_workload(text: &str, file: &str) -> miette::Result<Workload> {
+    let workload = qc_backends::zigzag::read_workload_yaml(text, file)?;
+    let problems = qc_ir::verify_workload(&workload);
+    if !problems.is_empty() {
+        return Err(InvalidWorkload { file: file.to_string(), count: problems.len(), problems }.into());
+    }
+    Ok(workload)
 }
 
 /// The `lower-to-loops` options of `--default-precision` and `--psum-bits` (`{...}`, or empty

@@ -14,6 +14,7 @@
 //! - [`model::model_arg`]: a model argument (Model, path, bytes, ModelProto) with `input_shapes`.
 
 mod errors;
+mod evaluate;
 mod interrupt;
 mod model;
 mod ops;
@@ -35,6 +36,12 @@ fn _qc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ops::cost_json, m)?)?;
     m.add_function(wrap_pyfunction!(ops::check_json, m)?)?;
     m.add_function(wrap_pyfunction!(workload::lower, m)?)?;
+    m.add_class::<evaluate::EvaluationReport>()?;
+    m.add_class::<evaluate::SweepReport>()?;
+    m.add_function(wrap_pyfunction!(evaluate::evaluate, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate::sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate::accelerators, m)?)?;
+    m.add_function(wrap_pyfunction!(evaluate::write_text_atomically, m)?)?;
     m.add_function(wrap_pyfunction!(ops::cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(interrupt::_sleep_for_test, m)?)?;
     Ok(())

@@ -1,4 +1,4 @@
-"""qc from Python: load, optimize, run, cost, check and lower ONNX and QONNX models.
+"""qc from Python: load, optimize, run, cost, check, lower and evaluate ONNX and QONNX models.
 
 Every function that takes a model takes a :class:`Model` (from :func:`load`), the path of an
 ``.onnx`` file, its bytes, or an ``onnx.ModelProto``, and ``input_shapes={"x": [1, 3, 224, 224]}``
@@ -10,6 +10,7 @@ diagnostic's ``code``, ``message``, ``help`` and ``labels``; warnings are issued
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
@@ -34,6 +35,7 @@ __all__ = [
     "AcceleratorError",
     "CheckReport",
     "CostModelError",
+    "Evaluation",
     "Finding",
     "MappingError",
     "Model",
@@ -43,15 +45,20 @@ __all__ = [
     "QcError",
     "QcIOError",
     "QcWarning",
+    "Record",
+    "SweepResult",
     "TargetError",
     "Workload",
     "__version__",
+    "accelerators",
     "check",
     "cost",
+    "evaluate",
     "load",
     "lower",
     "optimize",
     "run",
+    "sweep",
 ]
 
 ModelArg = Union["Model", str, "os.PathLike[str]", bytes, bytearray, memoryview, Any]
@@ -217,3 +224,283 @@ def lower(
     ``"W,I,O,PSUM"`` bits, ``psum_bits`` ``"zigzag"``, ``"exact"`` or a bit count."""
     psum = None if psum_bits is None else str(psum_bits)
     return _qc.lower(model, default_precision, psum, input_shapes, allow_shape_errors)
+
+
+class Record(dict):
+    """A record of a JSON report: a dict whose keys are also attributes (``layer.energy`` is
+    ``layer["energy"]``; keys that are not identifiers, such as ``"class"``, by index only)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"the record has no field {name!r}; its fields: {', '.join(self)}") from None
+
+
+def _records(value: Any) -> Any:
+    if isinstance(value, dict):
+        return Record((k, _records(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [_records(v) for v in value]
+    return value
+
+
+PathArg = Union[str, "os.PathLike[str]"]
+
+
+def _write(path: Optional[PathArg], text: str) -> str:
+    if path is not None:
+        _qc.write_text_atomically(os.fspath(path), text)
+    return text
+
+
+class Evaluation:
+    """The result of :func:`evaluate`, as ``qc evaluate --format json`` reports it.
+
+    ``designs`` holds one record per design (the accelerator, then each of ``compare``); the
+    other members are those of the first design.
+    """
+
+    def __init__(self, report: Any) -> None:
+        self._report = report
+        self.raw: Dict[str, Any] = json.loads(report.to_json())
+        designs = self.raw["designs"] if "designs" in self.raw else [self.raw]
+        self.designs: List[Record] = [_records(d) for d in designs]
+
+    @property
+    def total(self) -> Record:
+        """``energy`` (pJ), ``latency`` (cycles), ``mac_energy`` and ``memory_energy`` of the
+        layers costed."""
+        return self.designs[0]["total"]
+
+    @property
+    def layers(self) -> List[Record]:
+        """One record per costed layer with the JSON report's fields: ``name``, ``op_type``,
+        ``energy``, ``latency``, ``macs``, ``utilization``, ``spatial_mapping``,
+        ``temporal_mapping``, the breakdowns, ..."""
+        return self.designs[0]["layers"]
+
+    @property
+    def accelerator(self) -> str:
+        return self.designs[0]["accelerator"]
+
+    @property
+    def unfit(self) -> List[Record]:
+        """The layers no mapping fits (their energy is not in ``total``)."""
+        return self.designs[0]["unfit"]
+
+    @property
+    def not_costed(self) -> List[Record]:
+        """The nodes not costed, each with the reason."""
+        return self.designs[0]["not_costed"]
+
+    @property
+    def search(self) -> Optional[Record]:
+        """The search's counters (``None`` for a fixed mapping)."""
+        return self.designs[0].get("search")
+
+    @property
+    def all_fit(self) -> bool:
+        """Whether every layer found a mapping on every design (``qc evaluate`` exits 1 if not)."""
+        return bool(self._report.all_fit)
+
+    def to_json(self) -> str:
+        """The JSON text of ``qc evaluate --format json``."""
+        return self._report.to_json()
+
+    def to_html(self, path: Optional[PathArg] = None) -> str:
+        """The page of ``qc evaluate --format html``; with ``path``, also written there (whole
+        or not at all)."""
+        return _write(path, self._report.to_html())
+
+    def to_markdown(self, path: Optional[PathArg] = None) -> str:
+        """The report of ``qc evaluate --format md``; with ``path``, also written there."""
+        return _write(path, self._report.to_markdown())
+
+    def to_text(self, width: int = 120) -> str:
+        """The table ``qc evaluate`` prints, ``width`` columns wide."""
+        return self._report.to_text(width)
+
+    def __repr__(self) -> str:
+        t = self.total
+        return f"<qc.Evaluation {self.designs[0].get('workload', '')!r} on {self.accelerator}: {t['energy']:.6g} pJ, {t['latency']:.6g} cycles>"
+
+
+SearchOption = Any
+
+
+def evaluate(
+    model: Union[ModelArg, Workload],
+    accelerator: Optional[PathArg] = None,
+    mapping: Optional[PathArg] = None,
+    *,
+    opt: str = "energy",
+    fixed_mapping: bool = False,
+    compare: Optional[Sequence[Union[PathArg, Sequence[PathArg]]]] = None,
+    target: Optional[str] = None,
+    optimize: bool = False,
+    lpf_limit: Optional[int] = 6,
+    spatial_mappings: Union[int, str] = 3,
+    mixed: bool = False,
+    search_budget: Optional[Union[float, str]] = None,
+    mapping_type: str = "uneven",
+    latency_model: str = "zigzag-3.9.1",
+    all_layers: bool = False,
+    exploit_data_locality: bool = False,
+    data_from_top_memory: bool = False,
+    jobs: Optional[int] = None,
+    default_precision: Optional[str] = None,
+    psum_bits: Optional[Union[str, int]] = None,
+    input_shapes: InputShapes = None,
+    assume_dims: Optional[int] = None,
+    allow_shape_errors: bool = False,
+) -> Evaluation:
+    """Energy and latency of every layer on an accelerator (``qc evaluate``).
+
+    ``model`` is a model (as everywhere), a :class:`Workload` from :func:`lower`, or the path of
+    a ZigZag workload YAML. ``accelerator`` is a built-in name (:func:`accelerators`; default
+    ``tpu_like``) or the path of an accelerator YAML; ``mapping`` the path of a ZigZag mapping
+    YAML. Without ``fixed_mapping`` each layer's mapping is searched for ``opt`` (``"energy"``,
+    ``"latency"`` or ``"edp"``; the CLI's ``--opt`` defaults to latency, as ZigZag does). The
+    other keywords are ``qc evaluate``'s flags; see ``spec/python.md``.
+    """
+    lpf = "none" if lpf_limit is None else lpf_limit
+    psum = None if psum_bits is None else str(psum_bits)
+    report = _qc.evaluate(
+        model,
+        None if accelerator is None else accelerator,
+        mapping,
+        opt=opt,
+        fixed_mapping=fixed_mapping,
+        compare=compare,
+        target=target,
+        optimize=optimize,
+        lpf_limit=lpf,
+        spatial_mappings=spatial_mappings,
+        mixed=mixed,
+        search_budget=search_budget,
+        mapping_type=mapping_type,
+        latency_model=latency_model,
+        all_layers=all_layers,
+        exploit_data_locality=exploit_data_locality,
+        data_from_top_memory=data_from_top_memory,
+        jobs=jobs,
+        default_precision=default_precision,
+        psum_bits=psum,
+        input_shapes=input_shapes,
+        assume_dims=assume_dims,
+        allow_shape_errors=allow_shape_errors,
+    )
+    return Evaluation(report)
+
+
+class SweepResult:
+    """The result of :func:`sweep`: every design's line and the summary of ``qc sweep``."""
+
+    def __init__(self, report: Any) -> None:
+        self._report = report
+        self._lines: List[str] = report.lines_json()
+        self.designs: List[Record] = [_records(json.loads(line)) for line in self._lines]
+        self.summary: Dict[str, Any] = json.loads(report.summary_json())
+
+    @property
+    def front(self) -> List[Record]:
+        """The Pareto front of energy and latency (and area when the accelerator gives areas),
+        by energy: the lines of the designs on it."""
+        return _records(self.summary["front"])
+
+    @property
+    def infeasible(self) -> List[Record]:
+        """The designs that cannot run the workload, each with its ``error``."""
+        return [d for d in self.designs if "error" in d]
+
+    @property
+    def seconds(self) -> float:
+        return float(self.summary["seconds"])
+
+    def to_json(self) -> str:
+        """The summary as ``qc sweep --format json`` prints it."""
+        return self._report.summary_json()
+
+    def to_jsonl(self, path: Optional[PathArg] = None) -> str:
+        """The lines as ``qc sweep -o`` writes them; with ``path``, also written there."""
+        return _write(path, "".join(line + "\n" for line in self._lines))
+
+    def to_text(self) -> str:
+        """The summary as ``qc sweep`` prints it."""
+        return self._report.summary_text()
+
+    def to_html(self, path: Optional[PathArg] = None) -> str:
+        """The page of ``qc sweep --html``; with ``path``, also written there."""
+        return _write(path, self._report.to_html())
+
+    def __repr__(self) -> str:
+        return f"<qc.SweepResult {len(self.designs)} designs, {len(self.front)} on the front, {len(self.infeasible)} infeasible>"
+
+
+def sweep(
+    model: Union[ModelArg, Workload],
+    accelerator: PathArg,
+    sweep: Union[PathArg, Mapping[str, Any]],
+    mapping: Optional[PathArg] = None,
+    *,
+    keep_mapping_spatial: bool = False,
+    shard: Optional[Sequence[int]] = None,
+    output: Optional[PathArg] = None,
+    opt: str = "energy",
+    lpf_limit: Optional[int] = 6,
+    spatial_mappings: Union[int, str] = 3,
+    mixed: bool = False,
+    search_budget: Optional[Union[float, str]] = None,
+    mapping_type: str = "uneven",
+    latency_model: str = "zigzag-3.9.1",
+    all_layers: bool = False,
+    exploit_data_locality: bool = False,
+    data_from_top_memory: bool = False,
+    jobs: Optional[int] = None,
+    default_precision: Optional[str] = None,
+    psum_bits: Optional[Union[str, int]] = None,
+    input_shapes: InputShapes = None,
+    assume_dims: Optional[int] = None,
+    allow_shape_errors: bool = False,
+) -> SweepResult:
+    """Evaluates the workload on every design of an accelerator parameter sweep (``qc sweep``).
+
+    ``sweep`` is the path of a sweep YAML (``spec/sweep.md``) or the same content as a dict.
+    ``shard=(i, n)`` evaluates the i-th of n disjoint slices; ``output`` receives the JSON lines
+    as designs finish (``qc sweep -o``; ``qc sweep merge`` joins shards); ``jobs`` is the designs
+    evaluated at a time. The search options are :func:`evaluate`'s.
+    """
+    lpf = "none" if lpf_limit is None else lpf_limit
+    psum = None if psum_bits is None else str(psum_bits)
+    report = _qc.sweep(
+        model,
+        accelerator,
+        dict(sweep) if isinstance(sweep, Mapping) else sweep,
+        mapping,
+        keep_mapping_spatial=keep_mapping_spatial,
+        shard=None if shard is None else tuple(shard),
+        output=None if output is None else os.fspath(output),
+        opt=opt,
+        lpf_limit=lpf,
+        spatial_mappings=spatial_mappings,
+        mixed=mixed,
+        search_budget=search_budget,
+        mapping_type=mapping_type,
+        latency_model=latency_model,
+        all_layers=all_layers,
+        exploit_data_locality=exploit_data_locality,
+        data_from_top_memory=data_from_top_memory,
+        jobs=jobs,
+        default_precision=default_precision,
+        psum_bits=psum,
+        input_shapes=input_shapes,
+        assume_dims=assume_dims,
+        allow_shape_errors=allow_shape_errors,
+    )
+    return SweepResult(report)
+
+
+def accelerators() -> List[str]:
+    """The names of the built-in accelerators (``qc accelerators list``)."""
+    return list(_qc.accelerators())
