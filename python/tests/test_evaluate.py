@@ -210,3 +210,19 @@ def test_the_quickstart_example_runs(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "tpu_like:" in p.stdout and "pJ" in p.stdout
     assert (tmp_path / "evaluation.html").is_file()
+
+
+def test_the_readme_example_prints_what_the_readme_says(tmp_path):
+    import re
+    import subprocess
+    from conftest import REPO
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## From Python", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    code = code.replace('"examples/', f'"{REPO}/examples/')
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    for line in p.stdout.splitlines():
+        said = line if not line.startswith(("True", "False")) else line.split(" ", 1)[0]
+        assert f"`{said}`" in section, f"the README does not show the line {said!r}"
+    assert (tmp_path / "tiny.html").is_file()

@@ -69,6 +69,24 @@ fn matmuls_past_64_and_128_bits_are_diagnostics() {
             let (code, _, err) = qc(&["evaluate", p]);
             assert_eq!(code, 2);
             assert!(err.contains("qc::evaluate::nothing_to_cost") && err.contains("2^128"), "{err}");
+            // A sweep refuses it too, before any design runs, rather than a front of 0 pJ designs.
+            let sweep = dir.path().join("sweep.yaml");
+            std::fs::write(&sweep, "parameters:\n  - {name: operational_array.sizes.D1, values: [8, 16]}\n")
+                .unwrap();
+            let lines = dir.path().join("lines.jsonl");
+            let (code, _, err) = qc(&[
+                "sweep",
+                p,
+                "--accelerator",
+                "tpu_like",
+                "--sweep",
+                sweep.to_str().unwrap(),
+                "-o",
+                lines.to_str().unwrap(),
+            ]);
+            assert_eq!(code, 2);
+            assert!(err.contains("qc::evaluate::nothing_to_cost"), "{err}");
+            assert!(!lines.exists(), "nothing is written");
         }
     }
 }
