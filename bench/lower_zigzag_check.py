@@ -18,7 +18,7 @@ import time
 
 import yaml
 from zigzag import api
-from zigzag.cost_model.cost_model import CostModelEvaluation
+from zigzag_results import layer_results
 from zigzag.parser.mapping_validator import MappingValidator
 from zigzag.parser.onnx.onnx_model_parser import ONNXModelParser
 from zigzag.parser.workload_factory import WorkloadFactory
@@ -71,17 +71,7 @@ def run(workload, label):
         loma_show_progress_bar=False,
     )
     seconds = time.time() - start
-    found = []
-
-    def walk(x):
-        if isinstance(x, CostModelEvaluation):
-            found.append(x)
-        elif isinstance(x, (list, tuple)):
-            for y in x:
-                walk(y)
-
-    walk(result[-1])
-    layers = {c.layer.name: (c.energy_total, c.latency_total2) for c in found}
+    layers = layer_results(result)
     print(f"{label}: {len(layers)} layers, energy {result[0]:.6e} pJ, latency {result[1]:.6e} cycles, {seconds:.1f} s")
     return layers
 

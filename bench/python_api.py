@@ -316,7 +316,7 @@ def part_cost(qc, a, work, report, failures):
 
 def zigzag_run(workload, acc_file, mapping_file, dump):
     from zigzag import api
-    from zigzag.cost_model.cost_model import CostModelEvaluation
+    from zigzag_results import layer_results
 
     start = time.perf_counter()
     result = api.get_hardware_performance_zigzag(
@@ -324,17 +324,7 @@ def zigzag_run(workload, acc_file, mapping_file, dump):
         lpf_limit=6, nb_spatial_mappings_generated=3, dump_folder=str(dump), loma_show_progress_bar=False,
     )
     seconds = time.perf_counter() - start
-    found = []
-
-    def walk(x):
-        if isinstance(x, CostModelEvaluation):
-            found.append(x)
-        elif isinstance(x, (list, tuple)):
-            for y in x:
-                walk(y)
-
-    walk(result[-1])
-    return {c.layer.name: (c.energy_total, c.latency_total2) for c in found}, seconds
+    return layer_results(result), seconds
 
 
 def qc_evaluate(qc, workload, acc_file, mapping_file, a):

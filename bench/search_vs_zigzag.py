@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from zigzag import api
-from zigzag.cost_model.cost_model import CostModelEvaluation
+from zigzag_results import layer_results
 
 ROOT = Path(__file__).resolve().parent.parent
 INPUTS = ROOT.parent / "shared/peers/zigzag-inputs/zigzag/inputs"
@@ -81,17 +81,7 @@ def zigzag(acc, mapping, opt, out):
         loma_show_progress_bar=False,
     )
     seconds = time.time() - start
-    found = []
-
-    def walk(x):
-        if isinstance(x, CostModelEvaluation):
-            found.append(x)
-        elif isinstance(x, (list, tuple)):
-            for y in x:
-                walk(y)
-
-    walk(result[-1])
-    return {c.layer.name: (c.energy_total, c.latency_total2) for c in found}, seconds
+    return layer_results(result), seconds
 
 
 def qc(binary, acc, mapping, opt, extra):

@@ -35,6 +35,7 @@ fn option_error(message: String, help: &str) -> PyErr {
 pub struct SearchKwargs<'py> {
     pub opt: String,
     pub fixed_mapping: bool,
+    /// `None`: no merging.
     pub lpf_limit: Option<Bound<'py, PyAny>>,
     pub spatial_mappings: Bound<'py, PyAny>,
     pub mixed: bool,
@@ -45,6 +46,85 @@ pub struct SearchKwargs<'py> {
     pub exploit_data_locality: bool,
     pub data_from_top_memory: bool,
     pub jobs: Option<usize>,
+}
+
+/// Takes the options out of the dict the Python layer passes (every keyword of `qc.evaluate` or
+/// `qc.sweep`, with its default); what is left at the end is an unknown option.
+struct Options<'py>(Bound<'py, PyDict>);
+
+impl<'py> Options<'py> {
+    fn take<T: for<'a> FromPyObject<'a, 'py>>(&self, key: &str) -> PyResult<T> {
+        let value = self.0.get_item(key)?.ok_or_else(|| {
+            error(
+                "qc::python::option",
+                format!("the option `{key}` is missing"),
+                "call qc.evaluate or qc.sweep, which give every option",
+            )
+        })?;
+        self.0.del_item(key)?;
+        value.extract().map_err(|_| {
+            error(
+                "qc::python::option",
+                format!("`{key}` has the wrong type: {}", type_name(&value)),
+                "see spec/python.md for the type of each option",
+            )
+        })
+    }
+
+    fn take_any(&self, key: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let value = self.0.get_item(key)?;
+        self.0.del_item(key).ok();
+        Ok(value.filter(|v| !v.is_none()))
+    }
+
+    /// Refuses what was not taken.
+    fn done(self) -> PyResult<()> {
+        match self.0.keys().iter().next() {
+            None => Ok(()),
+            Some(k) => Err(error(
+                "qc::python::option",
+                format!("no option `{k}`"),
+                "see spec/python.md for the keywords of qc.evaluate and qc.sweep",
+            )),
+        }
+    }
+
+    fn search(&self, fixed_mapping: bool) -> PyResult<SearchKwargs<'py>> {
+        Ok(SearchKwargs {
+            opt: self.take("opt")?,
+            fixed_mapping,
+            lpf_limit: self.take_any("lpf_limit")?,
+            spatial_mappings: self.take_any("spatial_mappings")?.ok_or_else(|| {
+                option_error(
+                    "spatial_mappings=None is not valid".into(),
+                    "give a number (1 or more) or \"all\"",
+                )
+            })?,
+            mixed: self.take("mixed")?,
+            search_budget: self.take_any("search_budget")?,
+            mapping_type: self.take("mapping_type")?,
+            latency_model: self.take("latency_model")?,
+            all_layers: self.take("all_layers")?,
+            exploit_data_locality: self.take("exploit_data_locality")?,
+            data_from_top_memory: self.take("data_from_top_memory")?,
+            jobs: self.take("jobs")?,
+        })
+    }
+
+    fn workload(&self, optimize: bool, target: Option<String>) -> PyResult<WorkloadKwargs<'py>> {
+        Ok(WorkloadKwargs {
+            input_shapes: self.take_any("input_shapes")?,
+            assume_dims: self.take("assume_dims")?,
+            default_precision: self.take("default_precision")?,
+            psum_bits: self
+                .take::<Option<Bound<'py, PyAny>>>("psum_bits")?
+                .map(|p| p.str().map(|s| s.to_string()))
+                .transpose()?,
+            allow_shape_errors: self.take("allow_shape_errors")?,
+            optimize,
+            target,
+        })
+    }
 }
 
 impl SearchKwargs<'_> {
@@ -225,9 +305,7 @@ fn plan_of(
         if graph_options {
             return Err(refuse_graph_options(&format!("`{file}`, a ZigZag workload YAML,")));
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            crate::errors::to_py_err(miette::miette!(code = "qc::io::read", "cannot read `{file}`: {e}"))
-        })?;
+        let (_, text) = read_named(&path)?;
         let workload = qc::lower::yaml_workload(&text, &file).py_err()?;
         let (plan, warnings) = Plan::new(bare(workload), file.clone(), true, all_layers).py_err()?;
         return Ok(Planned { plan, warnings, model_key: (file_name(&file), text.len() as u64) });
@@ -281,6 +359,15 @@ fn accelerator_spec(obj: &Bound<'_, PyAny>) -> PyResult<String> {
         format!("an accelerator is a built-in name or a path, not {}", type_name(obj)),
         "give a name from qc.accelerators() or the path of an accelerator YAML",
     ))
+}
+
+/// The file at `path`: its name as diagnostics give it, and its text.
+fn read_named(path: &std::path::Path) -> PyResult<(String, String)> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        crate::errors::to_py_err(miette::miette!(code = "qc::io::read", "cannot read `{name}`: {e}"))
+    })?;
+    Ok((name, text))
 }
 
 fn path_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<PathBuf> {
@@ -389,69 +476,27 @@ pub fn write_text_atomically(path: PathBuf, text: &str) -> PyResult<()> {
     })
 }
 
-/// `qc.evaluate(...)`: see `spec/python.md`.
+/// `qc.evaluate(model, accelerator, mapping, options)`: `options` holds every other keyword of
+/// `qc.evaluate` (see `spec/python.md`).
 #[pyfunction]
-#[pyo3(signature = (
-    model, accelerator=None, mapping=None, *, opt="energy".to_string(), fixed_mapping=false, compare=None,
-    target=None, optimize=false, lpf_limit=None, spatial_mappings=None, mixed=false, search_budget=None,
-    mapping_type="uneven".to_string(), latency_model="zigzag-3.9.1".to_string(), all_layers=false,
-    exploit_data_locality=false, data_from_top_memory=false, jobs=None, default_precision=None,
-    psum_bits=None, input_shapes=None, assume_dims=None, allow_shape_errors=false
-))]
-#[allow(clippy::too_many_arguments)]
 pub fn evaluate<'py>(
     py: Python<'py>,
     model: &Bound<'py, PyAny>,
     accelerator: Option<&Bound<'py, PyAny>>,
     mapping: Option<&Bound<'py, PyAny>>,
-    opt: String,
-    fixed_mapping: bool,
-    compare: Option<&Bound<'py, PyAny>>,
-    target: Option<String>,
-    optimize: bool,
-    lpf_limit: Option<Bound<'py, PyAny>>,
-    spatial_mappings: Option<Bound<'py, PyAny>>,
-    mixed: bool,
-    search_budget: Option<Bound<'py, PyAny>>,
-    mapping_type: String,
-    latency_model: String,
-    all_layers: bool,
-    exploit_data_locality: bool,
-    data_from_top_memory: bool,
-    jobs: Option<usize>,
-    default_precision: Option<String>,
-    psum_bits: Option<String>,
-    input_shapes: Option<Bound<'py, PyAny>>,
-    assume_dims: Option<u64>,
-    allow_shape_errors: bool,
+    options: Bound<'py, PyDict>,
 ) -> PyResult<EvaluationReport> {
-    let search = SearchKwargs {
-        opt,
-        fixed_mapping,
-        lpf_limit: Some(lpf_limit.unwrap_or_else(|| 6usize.into_pyobject(py).expect("an int").into_any())),
-        spatial_mappings: spatial_mappings
-            .unwrap_or_else(|| 3usize.into_pyobject(py).expect("an int").into_any()),
-        mixed,
-        search_budget,
-        mapping_type,
-        latency_model,
-        all_layers,
-        exploit_data_locality,
-        data_from_top_memory,
-        jobs,
-    };
+    let o = Options(options.copy()?);
+    let fixed_mapping: bool = o.take("fixed_mapping")?;
+    let compare = o.take_any("compare")?;
+    let target: Option<String> = o.take("target")?;
+    let optimize: bool = o.take("optimize")?;
+    let search = o.search(fixed_mapping)?;
+    let w = o.workload(optimize, target)?;
+    o.done()?;
     let (mut opts, budget_text) = search.options()?;
-    let designs = designs(accelerator, mapping, compare, fixed_mapping)?;
-    let w = WorkloadKwargs {
-        input_shapes,
-        assume_dims,
-        default_precision,
-        psum_bits,
-        allow_shape_errors,
-        optimize,
-        target,
-    };
-    let Planned { plan, mut warnings, .. } = plan_of(py, model, &w, all_layers)?;
+    let designs = designs(accelerator, mapping, compare.as_ref(), fixed_mapping)?;
+    let Planned { plan, mut warnings, .. } = plan_of(py, model, &w, search.all_layers)?;
     let flag = Arc::new(AtomicBool::new(false));
     opts.cancel = Some(Cancel(flag.clone()));
     let (evaluated, found) = run_interruptible(py, Some(flag), move || {
@@ -493,57 +538,26 @@ impl SweepReport {
     }
 }
 
-/// `qc.sweep(...)`: see `spec/python.md`.
+/// `qc.sweep(model, accelerator, sweep, mapping, options)`: `options` holds every other keyword
+/// of `qc.sweep` (see `spec/python.md`).
 #[pyfunction]
-#[pyo3(signature = (
-    model, accelerator, sweep, mapping=None, *, keep_mapping_spatial=false, shard=None, output=None,
-    opt="energy".to_string(), lpf_limit=None, spatial_mappings=None, mixed=false, search_budget=None,
-    mapping_type="uneven".to_string(), latency_model="zigzag-3.9.1".to_string(), all_layers=false,
-    exploit_data_locality=false, data_from_top_memory=false, jobs=None, default_precision=None,
-    psum_bits=None, input_shapes=None, assume_dims=None, allow_shape_errors=false
-))]
-#[allow(clippy::too_many_arguments)]
 pub fn sweep<'py>(
     py: Python<'py>,
     model: &Bound<'py, PyAny>,
     accelerator: &Bound<'py, PyAny>,
     sweep: &Bound<'py, PyAny>,
     mapping: Option<&Bound<'py, PyAny>>,
-    keep_mapping_spatial: bool,
-    shard: Option<(u64, u64)>,
-    output: Option<PathBuf>,
-    opt: String,
-    lpf_limit: Option<Bound<'py, PyAny>>,
-    spatial_mappings: Option<Bound<'py, PyAny>>,
-    mixed: bool,
-    search_budget: Option<Bound<'py, PyAny>>,
-    mapping_type: String,
-    latency_model: String,
-    all_layers: bool,
-    exploit_data_locality: bool,
-    data_from_top_memory: bool,
-    jobs: Option<usize>,
-    default_precision: Option<String>,
-    psum_bits: Option<String>,
-    input_shapes: Option<Bound<'py, PyAny>>,
-    assume_dims: Option<u64>,
-    allow_shape_errors: bool,
+    options: Bound<'py, PyDict>,
 ) -> PyResult<SweepReport> {
-    let search = SearchKwargs {
-        opt,
-        fixed_mapping: false,
-        lpf_limit: Some(lpf_limit.unwrap_or_else(|| 6usize.into_pyobject(py).expect("an int").into_any())),
-        spatial_mappings: spatial_mappings
-            .unwrap_or_else(|| 3usize.into_pyobject(py).expect("an int").into_any()),
-        mixed,
-        search_budget,
-        mapping_type,
-        latency_model,
-        all_layers,
-        exploit_data_locality,
-        data_from_top_memory,
-        jobs: None,
-    };
+    let o = Options(options.copy()?);
+    let keep_mapping_spatial: bool = o.take("keep_mapping_spatial")?;
+    let shard: Option<(u64, u64)> = o.take("shard")?;
+    let output: Option<PathBuf> = o.take("output")?;
+    let mut search = o.search(false)?;
+    // The designs at a time; each design's search runs in the sweep's threads.
+    let jobs = search.jobs.take();
+    let w = o.workload(false, None)?;
+    o.done()?;
     let (mut opts, _) = search.options()?;
     if jobs == Some(0) {
         return Err(option_error(
@@ -566,40 +580,10 @@ pub fn sweep<'py>(
         let text: String = py.import("json")?.call_method1("dumps", (d,))?.extract()?;
         ("<sweep dict>".to_string(), text)
     } else {
-        let p = path_arg(sweep, "sweep")?;
-        let text = std::fs::read_to_string(&p).map_err(|e| {
-            crate::errors::to_py_err(miette::miette!(
-                code = "qc::io::read",
-                "cannot read `{}`: {e}",
-                p.display()
-            ))
-        })?;
-        (p.display().to_string(), text)
+        read_named(&path_arg(sweep, "sweep")?)?
     };
-    let mapping_file = match mapping {
-        None => None,
-        Some(m) => {
-            let p = path_arg(m, "mapping")?;
-            let text = std::fs::read_to_string(&p).map_err(|e| {
-                crate::errors::to_py_err(miette::miette!(
-                    code = "qc::io::read",
-                    "cannot read `{}`: {e}",
-                    p.display()
-                ))
-            })?;
-            Some((p.display().to_string(), text))
-        }
-    };
-    let w = WorkloadKwargs {
-        input_shapes,
-        assume_dims,
-        default_precision,
-        psum_bits,
-        allow_shape_errors,
-        optimize: false,
-        target: None,
-    };
-    let Planned { plan, mut warnings, model_key } = plan_of(py, model, &w, all_layers)?;
+    let mapping_file = mapping.map(|m| read_named(&path_arg(m, "mapping")?)).transpose()?;
+    let Planned { plan, mut warnings, model_key } = plan_of(py, model, &w, search.all_layers)?;
     let title = format!("{} on {} swept by {}", plan.name, acc, sweep_file.0);
     let flag = Arc::new(AtomicBool::new(false));
     opts.cancel = Some(Cancel(flag.clone()));

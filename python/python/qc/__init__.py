@@ -326,8 +326,6 @@ class Evaluation:
         return f"<qc.Evaluation {self.designs[0].get('workload', '')!r} on {self.accelerator}: {t['energy']:.6g} pJ, {t['latency']:.6g} cycles>"
 
 
-SearchOption = Any
-
 
 def evaluate(
     model: Union[ModelArg, Workload],
@@ -364,33 +362,10 @@ def evaluate(
     ``"latency"`` or ``"edp"``; the CLI's ``--opt`` defaults to latency, as ZigZag does). The
     other keywords are ``qc evaluate``'s flags; see ``spec/python.md``.
     """
-    lpf = "none" if lpf_limit is None else lpf_limit
-    psum = None if psum_bits is None else str(psum_bits)
-    report = _qc.evaluate(
-        model,
-        None if accelerator is None else accelerator,
-        mapping,
-        opt=opt,
-        fixed_mapping=fixed_mapping,
-        compare=compare,
-        target=target,
-        optimize=optimize,
-        lpf_limit=lpf,
-        spatial_mappings=spatial_mappings,
-        mixed=mixed,
-        search_budget=search_budget,
-        mapping_type=mapping_type,
-        latency_model=latency_model,
-        all_layers=all_layers,
-        exploit_data_locality=exploit_data_locality,
-        data_from_top_memory=data_from_top_memory,
-        jobs=jobs,
-        default_precision=default_precision,
-        psum_bits=psum,
-        input_shapes=input_shapes,
-        assume_dims=assume_dims,
-        allow_shape_errors=allow_shape_errors,
-    )
+    options = dict(locals())
+    for positional in ("model", "accelerator", "mapping"):
+        del options[positional]
+    report = _qc.evaluate(model, accelerator, mapping, options)
     return Evaluation(report)
 
 
@@ -471,33 +446,14 @@ def sweep(
     as designs finish (``qc sweep -o``; ``qc sweep merge`` joins shards); ``jobs`` is the designs
     evaluated at a time. The search options are :func:`evaluate`'s.
     """
-    lpf = "none" if lpf_limit is None else lpf_limit
-    psum = None if psum_bits is None else str(psum_bits)
-    report = _qc.sweep(
-        model,
-        accelerator,
-        dict(sweep) if isinstance(sweep, Mapping) else sweep,
-        mapping,
-        keep_mapping_spatial=keep_mapping_spatial,
-        shard=None if shard is None else tuple(shard),
-        output=None if output is None else os.fspath(output),
-        opt=opt,
-        lpf_limit=lpf,
-        spatial_mappings=spatial_mappings,
-        mixed=mixed,
-        search_budget=search_budget,
-        mapping_type=mapping_type,
-        latency_model=latency_model,
-        all_layers=all_layers,
-        exploit_data_locality=exploit_data_locality,
-        data_from_top_memory=data_from_top_memory,
-        jobs=jobs,
-        default_precision=default_precision,
-        psum_bits=psum,
-        input_shapes=input_shapes,
-        assume_dims=assume_dims,
-        allow_shape_errors=allow_shape_errors,
-    )
+    options = dict(locals())
+    for positional in ("model", "accelerator", "sweep", "mapping"):
+        del options[positional]
+    if options["shard"] is not None:
+        options["shard"] = tuple(options["shard"])
+    if options["output"] is not None:
+        options["output"] = os.fspath(options["output"])
+    report = _qc.sweep(model, accelerator, dict(sweep) if isinstance(sweep, Mapping) else sweep, mapping, options)
     return SweepResult(report)
 
 

@@ -89,15 +89,15 @@ class SweepReport:
 def evaluate(
     model: Union[_ModelArg, Workload],
     accelerator: Optional[Union[str, "os.PathLike[str]"]] = None,
-    mapping: Optional[Union[str, "os.PathLike[str]"]] = None,
-    **options: Any,
+    mapping: Optional[Union[str, "os.PathLike[str]"]],
+    options: Dict[str, Any],
 ) -> EvaluationReport: ...
 def sweep(
     model: Union[_ModelArg, Workload],
     accelerator: Union[str, "os.PathLike[str]"],
     sweep: Union[str, "os.PathLike[str]", Dict[str, Any]],
-    mapping: Optional[Union[str, "os.PathLike[str]"]] = None,
-    **options: Any,
+    mapping: Optional[Union[str, "os.PathLike[str]"]],
+    options: Dict[str, Any],
 ) -> SweepReport: ...
 def accelerators() -> List[str]: ...
 def write_text_atomically(path: Union[str, "os.PathLike[str]"], text: str) -> None: ...
