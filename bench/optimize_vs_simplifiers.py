@@ -892,6 +892,18 @@ def startup_times(exes):
     return out
 
 
+def repo_head():
+    """The commit the working directory is at, `+ changes` when files differ from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + (" + changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown commit"
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True)
@@ -935,7 +947,8 @@ def main(argv):
     qc_version = subprocess.run([exes["qc"], "--version"], capture_output=True, text=True).stdout.strip()
     import onnxsim
     import onnxslim
-    versions = (f"{qc_version} (`{a.qc}`), onnxsim {onnxsim.__version__.lstrip('v')}, "
+    versions = (f"{time.strftime('%Y-%m-%d', time.gmtime())}, repository at {repo_head()}; "
+                f"{qc_version} (`{a.qc}`), onnxsim {onnxsim.__version__.lstrip('v')}, "
                 f"onnxslim {onnxslim.__version__}, onnx {onnx.__version__}, "
                 f"onnxruntime {ort.__version__}, Python {platform.python_version()}")
     text, tally, bad = report(rows, versions, startup, time.time() - t0)
