@@ -948,7 +948,7 @@ def main(argv):
     import onnxsim
     import onnxslim
     versions = (f"{time.strftime('%Y-%m-%d', time.gmtime())}, repository at {repo_head()}; "
-                f"{qc_version} (`{a.qc}`), onnxsim {onnxsim.__version__.lstrip('v')}, "
+                f"{qc_version} (`{os.path.relpath(exes['qc'])}`), onnxsim {onnxsim.__version__.lstrip('v')}, "
                 f"onnxslim {onnxslim.__version__}, onnx {onnx.__version__}, "
                 f"onnxruntime {ort.__version__}, Python {platform.python_version()}")
     text, tally, bad = report(rows, versions, startup, time.time() - t0)
