@@ -25,11 +25,10 @@ start=$SECONDS
 mkdir -p "$1"
 out="$(cd "$1" && pwd)"
 shift
-cd "$(dirname "$0")/.."
-shared="${QC_SHARED:-../shared}"
-
-qc="target/release/qc"
-corpus="target/real-corpus"
+# --qc and --corpus given here are taken relative to the caller's directory; their defaults are
+# in the repository.
+qc=""
+corpus=""
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,7 +37,12 @@ while [ $# -gt 0 ]; do
     *) args+=("$1"); shift ;;
   esac
 done
-case "$qc" in /*) ;; *) qc="$PWD/$qc" ;; esac
+case "$qc" in ""|/*) ;; *) qc="$PWD/$qc" ;; esac
+case "$corpus" in ""|/*) ;; *) corpus="$PWD/$corpus" ;; esac
+cd "$(dirname "$0")/.."
+shared="${QC_SHARED:-../shared}"
+qc="${qc:-$PWD/target/release/qc}"
+corpus="${corpus:-target/real-corpus}"
 [ -x "$qc" ] || { echo "no qc binary at $qc (cargo build --release -p qc, or give --qc PATH)" >&2; exit 2; }
 
 # The pins: the current releases when this was written. onnx stays at 1.22.0 as in the other
