@@ -47,6 +47,7 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::fuse_consecutive_transposes::INFO,
     passes::fuse_matmul_add_into_gemm::INFO,
     passes::fuse_mul_add_into_bn::INFO,
+    passes::fuse_normalization::INFO,
     passes::fuse_pad_into_conv::INFO,
     passes::fuse_transpose_into_gemm::INFO,
     passes::infer_datatypes::INFO,

@@ -15,6 +15,7 @@ pub mod fuse_consecutive_reshapes;
 pub mod fuse_consecutive_transposes;
 pub mod fuse_matmul_add_into_gemm;
 pub mod fuse_mul_add_into_bn;
+pub mod fuse_normalization;
 pub mod fuse_pad_into_conv;
 pub mod fuse_transpose_into_gemm;
 pub mod infer_datatypes;
