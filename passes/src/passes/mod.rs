@@ -10,6 +10,7 @@ pub mod eliminate_cse;
 pub mod eliminate_dead;
 pub mod eliminate_identity;
 pub mod fold_constants;
+pub mod fuse_activations;
 pub mod fuse_bn_into_conv;
 pub mod fuse_consecutive_reshapes;
 pub mod fuse_consecutive_transposes;
