@@ -41,6 +41,7 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::eliminate_cse::INFO,
     passes::eliminate_dead::INFO,
     passes::eliminate_identity::INFO,
+    passes::eliminate_layout_roundtrips::INFO,
     passes::fold_constants::INFO,
     passes::fuse_activations::INFO,
     passes::fuse_bn_into_conv::INFO,
