@@ -538,6 +538,11 @@ known_ops! {
     QGemm Microsoft "QGemm" (6, 9) (1, 1) "alpha:f transA:i transB:i";
     MsQuantizeLinear Microsoft "QuantizeLinear" (2, 3) (1, 1) "axis:i";
     MsDequantizeLinear Microsoft "DequantizeLinear" (2, 3) (1, 1) "axis:i";
+    // Default-domain ops of newer opsets that the fusions write: Mish (18), RMSNormalization
+    // (23), Swish (24).
+    Mish Onnx "Mish" (1, 1) (1, 1) "";
+    RmsNormalization Onnx "RMSNormalization" (2, 2) (1, 1) "axis:i epsilon:f stash_type:i";
+    Swish Onnx "Swish" (1, 1) (1, 1) "alpha:f";
     }
     unchecked {
     Sin Onnx "Sin";

@@ -10,6 +10,7 @@
 //! - [`passes`]: one file per pass;
 //! - `rewrite`: the rewrite kit every pass uses (new values, constants, op and use
 //!   replacement, dropping unused values, program order, names captured by bodies);
+//! - `pattern`: matching written-out formulas (products, scalar constants, closed op sets);
 //! - [`opset`]: the opset upgrader and the IR-version rules;
 //! - [`registry`]: the one table of passes by name;
 //! - [`pipeline`]: pipelines as text;
@@ -26,6 +27,7 @@ pub mod ops;
 pub mod opset;
 pub mod pass;
 pub mod passes;
+pub(crate) mod pattern;
 pub mod pipeline;
 pub mod quant;
 pub mod registry;

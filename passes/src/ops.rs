@@ -216,6 +216,9 @@ op_table! {
     QGemm: By(shape::microsoft::infer), By(eval::microsoft::eval), Some(Gemm);
     MsQuantizeLinear: By(shape::microsoft::infer), By(eval::microsoft::eval), None;
     MsDequantizeLinear: By(shape::microsoft::infer), By(eval::microsoft::eval), None;
+    Mish: By(shape::elementwise::infer), By(eval::elementwise::eval), None;
+    RmsNormalization: By(shape::norm::infer), By(eval::reduce::eval), None;
+    Swish: By(shape::elementwise::infer), By(eval::elementwise::eval), None;
     Sin: By(shape::elementwise::infer), By(eval::elementwise::eval), None;
     Cos: By(shape::elementwise::infer), By(eval::elementwise::eval), None;
     Tan: By(shape::elementwise::infer), By(eval::elementwise::eval), None;

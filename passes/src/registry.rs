@@ -25,11 +25,15 @@ pub struct PassInfo {
 /// `infer-shapes` so that every value of the output carries its inferred type. Fusions that
 /// produce a BatchNormalization (`fuse-mul-add-into-bn`) run before the one that folds it away
 /// (`fuse-bn-into-conv`), and `fuse-matmul-add-into-gemm` before both, so no rewrite undoes
-/// another. Quantizers stay unless `--fold-quant-weights`.
+/// another. The transformer fusions (`eliminate-layout-roundtrips`, `fuse-normalization`,
+/// `fuse-activations`) run before `fuse-mul-add-into-bn`, which would otherwise take a rank-2
+/// layer normalization's `Mul` by gamma and `Add` of beta for a BatchNormalization; they never
+/// raise the opset. Quantizers stay unless `--fold-quant-weights`.
 pub const DEFAULT_PIPELINE: &str = "remove-static-inputs,infer-shapes,fixpoint(fold-constants,eliminate-identity,\
 eliminate-common-subexpressions,fuse-consecutive-transposes,fuse-consecutive-reshapes,\
-fuse-transpose-into-gemm,fuse-matmul-add-into-gemm,fuse-mul-add-into-bn,fuse-bn-into-conv,\
-fuse-pad-into-conv,eliminate-dead,infer-shapes){max=20}";
+eliminate-layout-roundtrips,fuse-transpose-into-gemm,fuse-matmul-add-into-gemm,fuse-normalization,\
+fuse-activations,fuse-mul-add-into-bn,fuse-bn-into-conv,fuse-pad-into-conv,eliminate-dead,\
+infer-shapes){max=20}";
 
 /// Every pass qc has, in alphabetical order.
 pub static REGISTRY: &[PassInfo] = &[
@@ -41,12 +45,15 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::eliminate_cse::INFO,
     passes::eliminate_dead::INFO,
     passes::eliminate_identity::INFO,
+    passes::eliminate_layout_roundtrips::INFO,
     passes::fold_constants::INFO,
+    passes::fuse_activations::INFO,
     passes::fuse_bn_into_conv::INFO,
     passes::fuse_consecutive_reshapes::INFO,
     passes::fuse_consecutive_transposes::INFO,
     passes::fuse_matmul_add_into_gemm::INFO,
     passes::fuse_mul_add_into_bn::INFO,
+    passes::fuse_normalization::INFO,
     passes::fuse_pad_into_conv::INFO,
     passes::fuse_transpose_into_gemm::INFO,
     passes::infer_datatypes::INFO,

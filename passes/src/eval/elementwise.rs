@@ -567,6 +567,11 @@ pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>
             unary_float(x.get(0)?, |v| (al * v + be).clamp(0.0, 1.0))?
         }
         OpKind::HardSwish => unary_float(x.get(0)?, |v| v * (v / 6.0 + 0.5).clamp(0.0, 1.0))?,
+        OpKind::Mish => unary_float(x.get(0)?, |v| v * (if v > 30.0 { v } else { v.exp().ln_1p() }).tanh())?,
+        OpKind::Swish => {
+            let al = f64::from(a_float(op, "alpha", 1.0)?);
+            unary_float(x.get(0)?, |v| v * sigmoid(al * v))?
+        }
         OpKind::Gelu => {
             if a_str(op, "approximate", "none")? == "tanh" {
                 let c = (2.0 / std::f64::consts::PI).sqrt();

@@ -1,6 +1,7 @@
 //! Reductions and normalisations: the `Reduce*` family (axes as an attribute or, from opset 13
 //! for `ReduceSum` and 18 for the rest, as an input), `ArgMax`/`ArgMin`, `Softmax`, `TopK`,
-//! `LayerNormalization`, `InstanceNormalization`, `BatchNormalization` and `LRN`.
+//! `LayerNormalization`, `RMSNormalization`, `InstanceNormalization`, `BatchNormalization` and
+//! `LRN`.
 
 use qc_ir::{ElemType, Op, OpKind};
 
@@ -270,6 +271,28 @@ fn layer_norm(op: &Op, x: &Ins<'_>) -> Result<Vec<Array>, EvalError> {
     ])
 }
 
+/// `RMSNormalization` (opset 23): `x / sqrt(mean(x^2) + epsilon) * scale` over the dims from
+/// `axis`, the scale broadcast to the input.
+fn rms_norm(op: &Op, x: &Ins<'_>) -> Result<Array, EvalError> {
+    let a = x.get(0)?;
+    let ax = norm_axis(a_int(op, "axis", -1)?, a.rank())?;
+    let eps = f64::from(a_float(op, "epsilon", 1e-5)?);
+    let outer: usize = a.dims[..ax].iter().product();
+    let len: usize = a.dims[ax..].iter().product();
+    let v = a.to_f64()?;
+    let scale = broadcast_to(x.get(1)?, &a.dims)?.to_f64()?;
+    let mut y = vec![0.0; v.len()];
+    for o in 0..outer {
+        let row = &v[o * len..(o + 1) * len];
+        let inv = 1.0 / (row.iter().map(|e| e * e).sum::<f64>() / len as f64 + eps).sqrt();
+        for k in 0..len {
+            let f = o * len + k;
+            y[f] = v[f] * inv * scale[f];
+        }
+    }
+    Array::from_f64s(a.elem, a.dims.clone(), y)
+}
+
 fn per_channel(a: &Array) -> Result<(usize, usize, usize), EvalError> {
     if a.rank() < 2 {
         return Err(EvalError::shape("expected an input of rank >= 2 (N, C, ...)"));
@@ -390,6 +413,7 @@ pub(crate) fn eval(op: &Op, x: &Ins<'_>, opset: i64) -> Result<Option<Vec<Array>
         OpKind::TopK => return Ok(Some(topk(op, x, opset)?)),
         OpKind::SimplifiedLayerNormalization => return super::microsoft::simplified_norm(op, x).map(Some),
         OpKind::LayerNormalization => return Ok(Some(layer_norm(op, x)?)),
+        OpKind::RmsNormalization => rms_norm(op, x)?,
         OpKind::InstanceNormalization => instance_norm(op, x)?,
         OpKind::BatchNormalization => return Ok(Some(batch_norm(op, x)?)),
         OpKind::LRN => lrn(op, x.get(0)?)?,

@@ -346,8 +346,8 @@ fn not_covered(op: &Op) -> String {
     let t = op.op_type();
     let what = match op.kind() {
         Relu | LeakyRelu | PRelu | Clip | Sigmoid | HardSigmoid | HardSwish | Tanh | Elu | Selu | Gelu
-        | Softplus | Erf | Exp | Log | Sqrt | Abs | Neg | Reciprocal | Ceil | Floor | Round | Sign | Acos
-        | Not => "element-wise activation or unary math",
+        | Mish | Swish | Softplus | Erf | Exp | Log | Sqrt | Abs | Neg | Reciprocal | Ceil | Floor
+        | Round | Sign | Acos | Not => "element-wise activation or unary math",
         Div | Pow | Max | Min | Sum | Mean | And | Equal | Greater | Less | Where => {
             "element-wise op other than Add/Sub/Mul"
         }
@@ -355,7 +355,9 @@ fn not_covered(op: &Op) -> String {
         | Expand | Tile | Identity | Dropout | DepthToSpace | SpaceToDepth | Resize | Upsample | Cast => {
             "data movement"
         }
-        BatchNormalization | LayerNormalization | InstanceNormalization | LRN => "normalization",
+        BatchNormalization | LayerNormalization | RmsNormalization | InstanceNormalization | LRN => {
+            "normalization"
+        }
         ReduceMax | ReduceMean | ReduceMin | ReduceSum | Softmax | ArgMax | ArgMin | TopK => {
             "reduction or softmax"
         }

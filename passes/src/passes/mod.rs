@@ -9,12 +9,15 @@ pub mod duplicate_shared_weights;
 pub mod eliminate_cse;
 pub mod eliminate_dead;
 pub mod eliminate_identity;
+pub mod eliminate_layout_roundtrips;
 pub mod fold_constants;
+pub mod fuse_activations;
 pub mod fuse_bn_into_conv;
 pub mod fuse_consecutive_reshapes;
 pub mod fuse_consecutive_transposes;
 pub mod fuse_matmul_add_into_gemm;
 pub mod fuse_mul_add_into_bn;
+pub mod fuse_normalization;
 pub mod fuse_pad_into_conv;
 pub mod fuse_transpose_into_gemm;
 pub mod infer_datatypes;
@@ -32,8 +35,11 @@ mod tests {
     use crate::registry::{PassOptions, lookup};
 
     /// The fusions, and the Kneron-style rewrites that read the same kinds of ops.
-    const FUSIONS: [&str; 9] = [
+    const FUSIONS: [&str; 12] = [
         "duplicate-shared-weights",
+        "eliminate-layout-roundtrips",
+        "fuse-activations",
+        "fuse-normalization",
         "replace-avgpool-with-conv",
         "fuse-bn-into-conv",
         "fuse-consecutive-reshapes",
@@ -49,7 +55,7 @@ mod tests {
 ir_version 8
 opset_import "" 13
 
-graph @g(%x: f32[1,2,3,3], %v: f32[2,3]) -> (%y1, %y2, %y3, %y4, %y5, %y6, %y7, %y8, %y9, %y10, %y11, %y12) {
+graph @g(%x: f32[1,2,3,3], %v: f32[2,3]) -> (%y1, %y2, %y3, %y4, %y5, %y6, %y7, %y8, %y9, %y10, %y11, %y12, %y13, %y14, %y15) {
   init %w = f32[2,2,1,1] floats [0.1, -0.2, 0.3, 0.4]
   init %s3 = f32[3] floats [1.0, 2.0, 3.0]
   init %pads = i64[3] int64s [0, 0, 9223372036854775807]
@@ -75,6 +81,16 @@ graph @g(%x: f32[1,2,3,3], %v: f32[2,3]) -> (%y1, %y2, %y3, %y4, %y5, %y6, %y7, 
   %y10 = ""::AveragePool(%x) {kernel_shape = [9223372036854775807, 1], auto_pad = "SAME_UPPER"}
   %y11 = ""::GlobalAveragePool(%v)
   %y12 = ""::AveragePool(%x) {kernel_shape = "k", ceil_mode = 1, dilations = [9223372036854775807, 1]}
+  %sq = ""::Mul(%v, %v)
+  %rv = ""::ReduceMean(%sq) {axes = "a"}
+  %re = ""::Add(%rv, %s3)
+  %rs = ""::Sqrt(%re)
+  %y13 = ""::Div(%v, %rs)
+  %hs = ""::HardSigmoid(%v) {alpha = "a"}
+  %y14 = ""::Mul(%v, %hs)
+  %t1 = ""::Transpose(%v) {perm = [1, 0]}
+  %sg = ""::Sigmoid(%t1)
+  %y15 = ""::Transpose(%sg) {perm = [1, 1]}
 }
 "#;
 

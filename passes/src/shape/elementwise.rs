@@ -37,6 +37,8 @@ const UNARY: &[OpKind] = &[
     OpKind::HardSwish,
     OpKind::Softplus,
     OpKind::Gelu,
+    OpKind::Mish,
+    OpKind::Swish,
     OpKind::Identity,
     OpKind::Clip,
     OpKind::Selu,

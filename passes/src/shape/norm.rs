@@ -1,5 +1,6 @@
-//! Normalisation: `BatchNormalization`, `InstanceNormalization`, `LayerNormalization`, `LRN`, and
-//! onnxruntime's `SimplifiedLayerNormalization` (its rule is with the contrib ops').
+//! Normalisation: `BatchNormalization`, `InstanceNormalization`, `LayerNormalization`,
+//! `RMSNormalization` (one output, the input's shape), `LRN`, and onnxruntime's
+//! `SimplifiedLayerNormalization` (its rule is with the contrib ops').
 
 use qc_ir::{Dim, ElemType, OpKind};
 
@@ -8,7 +9,7 @@ use super::{Cx, R, TypeFact, norm_axis, one};
 pub(crate) fn infer(cx: &Cx) -> Option<R<Vec<Option<TypeFact>>>> {
     Some(match cx.op.kind() {
         OpKind::BatchNormalization => batch_norm(cx),
-        OpKind::InstanceNormalization | OpKind::LRN => same(cx),
+        OpKind::InstanceNormalization | OpKind::LRN | OpKind::RmsNormalization => same(cx),
         OpKind::LayerNormalization => layer_norm(cx),
         OpKind::SimplifiedLayerNormalization => super::microsoft::norm(cx, false),
         _ => return None,

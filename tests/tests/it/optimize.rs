@@ -427,3 +427,32 @@ fn tensors_past_the_inline_limit_go_to_an_external_file() {
     let layout = qc::write::write_model(&mut model, &out, Some(dir.path()), 1 << 20).unwrap();
     assert_eq!(layout, qc::write::DataLayout::default());
 }
+
+/// A small attention block as exporters write it (`tests/golden/attention_block.qcir`, 32 nodes:
+/// layer normalization written out, Q/K/V projections as MatMul + Add on `[B, S, D]`, heads
+/// split by Reshape and Transpose, Softmax, heads merged, output projection, residual) through
+/// `qc optimize`'s default pipeline: the normalization becomes one `LayerNormalization`, the four
+/// projections Gemms on `[-1, D]` (the head Reshapes absorb the trailing Reshapes, the three
+/// flattening Reshapes of the shared input merge), K's two Transposes one; outputs stay equal.
+#[test]
+fn the_attention_block_loses_its_written_out_forms() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/golden/attention_block.qcir")).unwrap();
+    let model = qc_ir::text::parse_model(&text).unwrap();
+    assert_eq!(model.graph.op_count(), 32);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("attention.onnx");
+    std::fs::write(&input, qc::onnx::export_model(&model).encode_to_vec()).unwrap();
+    let output = dir.path().join("out.onnx");
+    let (code, out, err) = qc(&["optimize", input.to_str().unwrap(), "-o", output.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("32 -> 21 nodes"), "{out}");
+    let optimized = qc::load::load(&output, Default::default()).unwrap().model;
+    let count = |t: &str| optimized.graph.ops().filter(|(_, op)| op.op_type() == t).count();
+    assert_eq!(count("LayerNormalization"), 1, "{out}");
+    assert_eq!(count("Gemm"), 4, "{out}");
+    assert_eq!(count("MatMul"), 2, "the attention products stay: {out}");
+    assert_eq!(count("Transpose"), 4, "{out}");
+    assert_eq!(count("ReduceMean") + count("Sqrt") + count("Pow"), 0, "{out}");
+    qc_tests::assert_same_outputs(&model, &optimized);
+}
