@@ -25,11 +25,13 @@ pub struct PassInfo {
 /// `infer-shapes` so that every value of the output carries its inferred type. Fusions that
 /// produce a BatchNormalization (`fuse-mul-add-into-bn`) run before the one that folds it away
 /// (`fuse-bn-into-conv`), and `fuse-matmul-add-into-gemm` before both, so no rewrite undoes
-/// another. Quantizers stay unless `--fold-quant-weights`.
+/// another. `fuse-qkv` (Kneron's `fuse_qkv`, on by default there too; `--skip-fuse-qkv` drops
+/// it) runs after the fusions that fold a BatchNormalization into a MatMul's weight, whose
+/// output it would otherwise split. Quantizers stay unless `--fold-quant-weights`.
 pub const DEFAULT_PIPELINE: &str = "remove-static-inputs,infer-shapes,fixpoint(fold-constants,eliminate-identity,\
 eliminate-common-subexpressions,fuse-consecutive-transposes,fuse-consecutive-reshapes,\
 fuse-transpose-into-gemm,fuse-matmul-add-into-gemm,fuse-mul-add-into-bn,fuse-bn-into-conv,\
-fuse-pad-into-conv,eliminate-dead,infer-shapes){max=20}";
+fuse-pad-into-conv,fuse-qkv,eliminate-dead,infer-shapes){max=20}";
 
 /// Every pass qc has, in alphabetical order.
 pub static REGISTRY: &[PassInfo] = &[
@@ -48,6 +50,7 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::fuse_matmul_add_into_gemm::INFO,
     passes::fuse_mul_add_into_bn::INFO,
     passes::fuse_pad_into_conv::INFO,
+    passes::fuse_qkv::INFO,
     passes::fuse_transpose_into_gemm::INFO,
     passes::infer_datatypes::INFO,
     passes::infer_shapes::INFO,

@@ -16,6 +16,7 @@ pub mod fuse_consecutive_transposes;
 pub mod fuse_matmul_add_into_gemm;
 pub mod fuse_mul_add_into_bn;
 pub mod fuse_pad_into_conv;
+pub mod fuse_qkv;
 pub mod fuse_transpose_into_gemm;
 pub mod infer_datatypes;
 pub mod infer_shapes;
@@ -32,7 +33,7 @@ mod tests {
     use crate::registry::{PassOptions, lookup};
 
     /// The fusions, and the Kneron-style rewrites that read the same kinds of ops.
-    const FUSIONS: [&str; 9] = [
+    const FUSIONS: [&str; 10] = [
         "duplicate-shared-weights",
         "replace-avgpool-with-conv",
         "fuse-bn-into-conv",
@@ -41,6 +42,7 @@ mod tests {
         "fuse-matmul-add-into-gemm",
         "fuse-mul-add-into-bn",
         "fuse-pad-into-conv",
+        "fuse-qkv",
         "fuse-transpose-into-gemm",
     ];
 
