@@ -44,6 +44,7 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::eliminate_dead::INFO,
     passes::eliminate_identity::INFO,
     passes::fold_constants::INFO,
+    passes::fuse_attention::INFO,
     passes::fuse_bn_into_conv::INFO,
     passes::fuse_consecutive_reshapes::INFO,
     passes::fuse_consecutive_transposes::INFO,

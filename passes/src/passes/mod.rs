@@ -10,6 +10,7 @@ pub mod eliminate_cse;
 pub mod eliminate_dead;
 pub mod eliminate_identity;
 pub mod fold_constants;
+pub mod fuse_attention;
 pub mod fuse_bn_into_conv;
 pub mod fuse_consecutive_reshapes;
 pub mod fuse_consecutive_transposes;
@@ -33,9 +34,10 @@ mod tests {
     use crate::registry::{PassOptions, lookup};
 
     /// The fusions, and the Kneron-style rewrites that read the same kinds of ops.
-    const FUSIONS: [&str; 10] = [
+    const FUSIONS: [&str; 11] = [
         "duplicate-shared-weights",
         "replace-avgpool-with-conv",
+        "fuse-attention",
         "fuse-bn-into-conv",
         "fuse-consecutive-reshapes",
         "fuse-consecutive-transposes",
