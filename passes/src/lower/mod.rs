@@ -277,6 +277,7 @@ pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec
                     node: label,
                     op_type: op.op_type().to_string(),
                     reason,
+                    elements: cx.vector_elements(op),
                     inputs: Vec::new(),
                 })
             }
@@ -421,6 +422,76 @@ fn not_covered(op: &Op) -> String {
     format!("no compute loop nest for {t} ({what}, not costed)")
 }
 
+/// Whether an op of this kind is vector work: element-wise math, activations, normalizations,
+/// reductions, softmax and quantizers, which a DLA runs on its vector unit, not its MAC array.
+fn vector_work(kind: OpKind) -> bool {
+    use OpKind::*;
+    matches!(
+        kind,
+        Relu | LeakyRelu
+            | PRelu
+            | Clip
+            | Sigmoid
+            | HardSigmoid
+            | HardSwish
+            | Tanh
+            | Elu
+            | Selu
+            | Gelu
+            | Softplus
+            | Erf
+            | Exp
+            | Log
+            | Sqrt
+            | Abs
+            | Neg
+            | Reciprocal
+            | Ceil
+            | Floor
+            | Round
+            | Sign
+            | Acos
+            | Not
+            | Add
+            | Sub
+            | Mul
+            | Div
+            | Pow
+            | Max
+            | Min
+            | Sum
+            | Mean
+            | And
+            | Equal
+            | Greater
+            | Less
+            | Where
+            | BatchNormalization
+            | LayerNormalization
+            | SimplifiedLayerNormalization
+            | SkipLayerNormalization
+            | SkipSimplifiedLayerNormalization
+            | InstanceNormalization
+            | LRN
+            | ReduceMax
+            | ReduceMean
+            | ReduceMin
+            | ReduceSum
+            | Softmax
+            | LogSoftmax
+            | ArgMax
+            | ArgMin
+            | Quant
+            | IntQuant
+            | BipolarQuant
+            | Trunc
+            | FloatQuant
+            | MultiThreshold
+            | QuantizeLinear
+            | DequantizeLinear
+    )
+}
+
 /// Which values are constants: initializers, `Constant` outputs, and outputs of deterministic
 /// ops whose inputs are all constants.
 fn constant_values(model: &Model) -> Vec<bool> {
@@ -522,6 +593,27 @@ impl Cx<'_> {
         }
         self.check(&draft)?;
         Ok(draft)
+    }
+
+    /// The elements a node that is vector work processes (see [`NotLowered::elements`]): `None`
+    /// for other nodes, for nodes on constants only (they fold at compile time), for int64
+    /// results (index and shape arithmetic), and when a shape is not known.
+    fn vector_elements(&self, op: &Op) -> Option<u64> {
+        let g = &self.model.graph;
+        let data: Vec<ValueId> = op.inputs().iter().flatten().copied().collect();
+        if !vector_work(op.kind()) || data.iter().all(|v| self.is_constant(*v)) {
+            return None;
+        }
+        // int64 results are index or shape arithmetic, which the host computes.
+        if op.outputs().iter().flatten().any(|&v| self.elem(v) == Some(ElemType::I64)) {
+            return None;
+        }
+        let count = |v: ValueId| qc_ir::dims::element_count(g, v).ok();
+        let mut n = count(*data.first()?)?;
+        for v in op.outputs().iter().flatten() {
+            n = n.max(count(*v)?);
+        }
+        Some(n)
     }
 
     /// The two layers of an `Attention` op (see [`attention`]).

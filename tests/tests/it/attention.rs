@@ -120,3 +120,105 @@ fn attention_lowers_as_its_two_products_and_costs_what_the_unfused_core_costs() 
         assert!(a > 0.0 && (a - b).abs() <= 1e-9 * b, "{k}: fused {a}, unfused {b}");
     }
 }
+
+/// `x [1, 16, 32]` through LayerNormalization, a MatMul by a constant weight, Gelu, a
+/// ReduceMean over the last axis and Sqrt: one MAC layer and four nodes of vector work.
+fn vector_block(dir: &std::path::Path) -> std::path::PathBuf {
+    let g = pb::GraphProto {
+        name: Some("g".into()),
+        node: vec![
+            node(
+                "LayerNormalization",
+                "",
+                "ln",
+                &["x", "gamma", "beta"],
+                &["n"],
+                vec![fx::attr_int("axis", -1)],
+            ),
+            node("MatMul", "", "proj", &["n", "w"], &["m"], vec![]),
+            node("Gelu", "", "gelu", &["m"], &["a"], vec![]),
+            node("ReduceMean", "", "mean", &["a", "axes"], &["r"], vec![]),
+            node("Sqrt", "", "sqrt", &["r"], &["y"], vec![]),
+        ],
+        initializer: vec![
+            fx::tensor_f32("gamma", &[32], &[1.0; 32]),
+            fx::tensor_f32("beta", &[32], &[0.0; 32]),
+            fx::tensor_f32("w", &[32, 32], &fx::weights(1024, 5)),
+            pb::TensorProto {
+                name: Some("axes".into()),
+                dims: vec![1],
+                data_type: Some(DataType::Int64 as i32),
+                int64_data: vec![-1],
+                ..Default::default()
+            },
+        ],
+        input: vec![fx::value_info("x", DataType::Float, &[1, 16, 32])],
+        output: vec![fx::value_info("y", DataType::Float, &[1, 16, 1])],
+        ..Default::default()
+    };
+    let p = dir.join("block.onnx");
+    let mut m = fx::model(g, vec![fx::opset("", 23)]);
+    m.ir_version = Some(10);
+    std::fs::write(&p, m.encode_to_vec()).unwrap();
+    p
+}
+
+#[test]
+fn vector_work_is_listed_with_its_element_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let block = vector_block(dir.path());
+    let b = block.to_str().unwrap();
+    let (code, text, err) = qc(&["lower", b]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains(r#"not_lowered "ln" LayerNormalization "#) && text.contains(" elements 512 reads"),
+        "{text}"
+    );
+    assert!(text.contains(r#"not_lowered "sqrt" Sqrt "no compute loop nest for Sqrt (element-wise activation or unary math, not costed)" elements 16 reads"#), "{text}");
+    let (code, json, err) = qc(&["lower", b, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let elements: Vec<(String, serde_json::Value)> = v["not_lowered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["node"].as_str().unwrap().to_string(), n["elements"].clone()))
+        .collect();
+    let want = [("ln", 512), ("gelu", 512), ("mean", 512), ("sqrt", 16)];
+    assert_eq!(elements, want.iter().map(|(n, e)| (n.to_string(), serde_json::json!(e))).collect::<Vec<_>>());
+
+    let (code, json, err) = qc(&["evaluate", b, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let design = if v["designs"].is_array() { &v["designs"][0] } else { &v };
+    let sqrt = design["not_costed"].as_array().unwrap().iter().find(|n| n["name"] == "sqrt").unwrap();
+    assert_eq!(sqrt["elements"], 16);
+    let (code, text, err) = qc(&["evaluate", b]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains(
+            "vector work, not costed on the MAC array: 4 nodes, 1,552 elements (Gelu 512, LayerNormalization 512, ReduceMean 512, Sqrt 16)"
+        ),
+        "{text}"
+    );
+    let (code, md, err) = qc(&["evaluate", b, "--format", "md"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(md.contains("- `gelu` (Gelu): no compute loop nest for Gelu (element-wise activation or unary math, not costed); 512 elements"), "{md}");
+    let (code, html, err) = qc(&["evaluate", b, "--format", "html"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        html.contains("<th>elements</th>") && html.contains("<td>16</td>"),
+        "the html lists the elements"
+    );
+    // The unfused attention core: the scale and the softmax are vector work, the Transpose is not.
+    let (code, json, err) = qc(&["lower", core(dir.path(), false).to_str().unwrap(), "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let by_node = |n: &str| {
+        v["not_lowered"].as_array().unwrap().iter().find(|x| x["node"] == n).unwrap()["elements"].clone()
+    };
+    assert_eq!(
+        (by_node("kt"), by_node("scale"), by_node("softmax")),
+        (serde_json::Value::Null, serde_json::json!(1024), serde_json::json!(1024))
+    );
+}
