@@ -25,7 +25,8 @@ use crate::spatial::SpatialOptions;
 /// (`PARSER_MAPPING`: Conv, QLinearConv, Gemm, MatMul), and the same products in the forms real
 /// exporters write, which ZigZag's parser does not read: the integer forms of
 /// `quantize_dynamic`, QLinearMatMul, onnxruntime's fused and quantized contrib ops, and the two
-/// matrix-product layers of each recurrent op. A network costs the same in any of these forms.
+/// matrix-product layers of each recurrent op and of each `Attention`. A network costs the same in
+/// any of these forms.
 pub const ZIGZAG_COSTED: &[&str] = &[
     "Conv",
     "QLinearConv",
@@ -42,6 +43,7 @@ pub const ZIGZAG_COSTED: &[&str] = &[
     "GRU",
     "RNN",
     "DynamicQuantizeLSTM",
+    "Attention",
 ];
 
 /// The mapping search's settings (the defaults are ZigZag's and `qc evaluate`'s).

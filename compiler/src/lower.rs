@@ -378,7 +378,7 @@ pub fn json(file: &str, w: &Workload) -> String {
         .iter()
         .map(|n| {
             let reads: Vec<serde_json::Value> = n.inputs.iter().map(source).collect();
-            json!({"node": n.node, "op_type": n.op_type, "reason": n.reason, "reads": reads})
+            json!({"node": n.node, "op_type": n.op_type, "reason": n.reason, "elements": n.elements, "reads": reads})
         })
         .collect();
     let v = json!({

@@ -69,6 +69,10 @@ pub struct OptimizeArgs {
     /// (Kneron's option): the `duplicate-shared-weights` pass, run once after the fixpoint.
     #[arg(long)]
     pub duplicate_shared_weights: bool,
+    /// Leave the products of one activation by constant weights unfused (Kneron's option):
+    /// drops every `fuse-qkv` from the pipeline, which the default pipeline runs.
+    #[arg(long)]
+    pub skip_fuse_qkv: bool,
     /// Read the file into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
@@ -115,6 +119,19 @@ fn apply_flags(pipeline: &mut Pipeline, args: &OptimizeArgs) {
     }
     if args.duplicate_shared_weights {
         pipeline.items.push(pass("duplicate-shared-weights"));
+    }
+    /// Removes every pass called `name`, searching fixpoints too (a fixpoint left empty goes).
+    fn remove(items: &mut Vec<Item>, name: &str) {
+        items.retain(|item| !matches!(item, Item::Pass { name: n, .. } if n == name));
+        for item in items.iter_mut() {
+            if let Item::Fixpoint { items, .. } = item {
+                remove(items, name);
+            }
+        }
+        items.retain(|item| !matches!(item, Item::Fixpoint { items, .. } if items.is_empty()));
+    }
+    if args.skip_fuse_qkv {
+        remove(&mut pipeline.items, "fuse-qkv");
     }
 }
 

@@ -300,6 +300,7 @@ mod tests {
                 node: "relu".into(),
                 op_type: "Relu".into(),
                 reason: "not a compute op".into(),
+                elements: None,
                 inputs: vec![Source::Layer("first".into())],
             }],
         }

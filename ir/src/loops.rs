@@ -181,6 +181,12 @@ pub struct NotLowered {
     pub node: String,
     pub op_type: String,
     pub reason: String,
+    /// For vector work (element-wise, activation, normalization, reduction, softmax and
+    /// quantizer nodes on run-time data: what a DLA runs on its vector unit rather than its MAC
+    /// array), the elements it processes: the larger of its first input's and its outputs'
+    /// element counts. `None` for other nodes, for int64 results (index and shape arithmetic),
+    /// or when the shapes are not known.
+    pub elements: Option<u64>,
     /// Where its inputs come from, in input order (omitted optional inputs left out), so that
     /// data flow through it can be followed ([`Workload::dataflow`]).
     pub inputs: Vec<Source>,

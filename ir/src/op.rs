@@ -422,6 +422,8 @@ known_ops! {
     And Onnx "And" (2, 2) (1, 1) "axis:i broadcast:i";
     ArgMax Onnx "ArgMax" (1, 1) (1, 1) "axis:i keepdims:i select_last_index:i";
     ArgMin Onnx "ArgMin" (1, 1) (1, 1) "axis:i keepdims:i select_last_index:i";
+    // Opset 23 (scaled dot-product attention); opset 24 adds input 6, `nonpad_kv_seqlen`.
+    Attention Onnx "Attention" (3, 7) (1, 4) "is_causal:i kv_num_heads:i q_num_heads:i qk_matmul_output_mode:i scale:f softcap:f softmax_precision:i";
     AveragePool Onnx "AveragePool" (1, 1) (1, 1) "auto_pad:s ceil_mode:i count_include_pad:i dilations:I kernel_shape:I pads:I strides:I";
     BatchNormalization Onnx "BatchNormalization" (5, 5) (1, 5) "epsilon:f momentum:f spatial:i is_test:i consumed_inputs:I training_mode:i";
     Cast Onnx "Cast" (1, 1) (1, 1) "to:is saturate:i round_mode:s";

@@ -103,6 +103,7 @@ op_table! {
     And: By(shape::elementwise::infer), By(eval::elementwise::eval), None;
     ArgMax: By(shape::reduce::infer), By(eval::reduce::eval), None;
     ArgMin: By(shape::reduce::infer), By(eval::reduce::eval), None;
+    Attention: By(shape::attention::infer), By(eval::attention::eval), Some(Attention);
     AveragePool: By(shape::conv::infer), By(eval::nn::eval), Some(Pool);
     BatchNormalization: By(shape::norm::infer), By(eval::reduce::eval), None;
     Cast: By(shape::misc::infer), By(eval::elementwise::eval), None;

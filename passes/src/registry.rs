@@ -28,11 +28,13 @@ pub struct PassInfo {
 /// another. The transformer fusions (`eliminate-layout-roundtrips`, `fuse-normalization`,
 /// `fuse-activations`) run before `fuse-mul-add-into-bn`, which would otherwise take a rank-2
 /// layer normalization's `Mul` by gamma and `Add` of beta for a BatchNormalization; they never
-/// raise the opset. Quantizers stay unless `--fold-quant-weights`.
+/// raise the opset. `fuse-qkv` (Kneron's `fuse_qkv`, on by default there too; `--skip-fuse-qkv`
+/// drops it) runs after the fusions that fold a BatchNormalization into a MatMul's weight, whose
+/// output it would otherwise split. Quantizers stay unless `--fold-quant-weights`.
 pub const DEFAULT_PIPELINE: &str = "remove-static-inputs,infer-shapes,fixpoint(fold-constants,eliminate-identity,\
 eliminate-common-subexpressions,fuse-consecutive-transposes,fuse-consecutive-reshapes,\
 eliminate-layout-roundtrips,fuse-transpose-into-gemm,fuse-matmul-add-into-gemm,fuse-normalization,\
-fuse-activations,fuse-mul-add-into-bn,fuse-bn-into-conv,fuse-pad-into-conv,eliminate-dead,\
+fuse-activations,fuse-mul-add-into-bn,fuse-bn-into-conv,fuse-pad-into-conv,fuse-qkv,eliminate-dead,\
 infer-shapes){max=20}";
 
 /// Every pass qc has, in alphabetical order.
@@ -48,6 +50,7 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::eliminate_layout_roundtrips::INFO,
     passes::fold_constants::INFO,
     passes::fuse_activations::INFO,
+    passes::fuse_attention::INFO,
     passes::fuse_bn_into_conv::INFO,
     passes::fuse_consecutive_reshapes::INFO,
     passes::fuse_consecutive_transposes::INFO,
@@ -55,6 +58,7 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::fuse_mul_add_into_bn::INFO,
     passes::fuse_normalization::INFO,
     passes::fuse_pad_into_conv::INFO,
+    passes::fuse_qkv::INFO,
     passes::fuse_transpose_into_gemm::INFO,
     passes::infer_datatypes::INFO,
     passes::infer_shapes::INFO,

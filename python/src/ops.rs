@@ -15,11 +15,12 @@ use crate::interrupt::run_interruptible;
 use crate::model::{Model, model_arg};
 
 /// The keyword options of `qc.optimize`: the `qc optimize` flags, by their Kneron names.
-const OPTIMIZE_OPTIONS: [&str; 7] = [
+const OPTIMIZE_OPTIONS: [&str; 8] = [
     "fold_quant_weights",
     "clear_descriptions",
     "replace_avgpool_with_conv",
     "duplicate_shared_weights",
+    "skip_fuse_qkv",
     "verify_each",
     "stop_after",
     "allow_shape_errors",
@@ -66,6 +67,7 @@ pub fn optimize(
         args.clear_descriptions = flag(options, "clear_descriptions")?;
         args.replace_avgpool_with_conv = flag(options, "replace_avgpool_with_conv")?;
         args.duplicate_shared_weights = flag(options, "duplicate_shared_weights")?;
+        args.skip_fuse_qkv = flag(options, "skip_fuse_qkv")?;
         args.verify_each = flag(options, "verify_each")?;
         args.shape_errors.allow_shape_errors = flag(options, "allow_shape_errors")?;
         if let Some(v) = options.get_item("stop_after")?

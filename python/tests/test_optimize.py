@@ -40,7 +40,8 @@ def test_unknown_option_lists_the_valid_ones():
         qc.optimize(TINY, fold_quant=True)
     assert e.value.code == "qc::python::option"
     assert "fold_quant" in e.value.message
-    for name in ("fold_quant_weights", "clear_descriptions", "replace_avgpool_with_conv", "duplicate_shared_weights"):
+    for name in ("fold_quant_weights", "clear_descriptions", "replace_avgpool_with_conv", "duplicate_shared_weights",
+                 "skip_fuse_qkv"):
         assert name in e.value.help
     with pytest.raises(qc.OptionError):
         qc.optimize(TINY, fold_quant_weights="yes")
@@ -65,3 +66,12 @@ def test_stop_after_and_verify_each_equal_the_cli(tmp_path):
     assert "no-such-pass" in str(e.value)
     with pytest.raises(qc.OptionError):
         qc.optimize(PPOCR, stop_after=3)
+
+
+def test_skip_fuse_qkv_equals_the_cli(tmp_path):
+    out = tmp_path / "skipped.onnx"
+    run_cli("optimize", PPOCR, "-o", out, "--skip-fuse-qkv")
+    got = qc.optimize(PPOCR, skip_fuse_qkv=True)
+    assert got.to_bytes() == qc.load(out).to_bytes()
+    with pytest.raises(qc.OptionError):
+        qc.optimize(PPOCR, skip_fuse_qkv="yes")

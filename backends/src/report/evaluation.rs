@@ -186,7 +186,9 @@ fn design(opts: &EvaluateOptions, e: &Evaluation, cx: &ReportContext<'_>) -> Des
         accelerator: AcceleratorSummary::of(&e.accelerator),
         settings,
         layers,
-        not_costed: not_costed(cx).map(|(n, op, r)| (n.to_string(), op.to_string(), r.to_string())).collect(),
+        not_costed: not_costed(cx)
+            .map(|(n, op, r, e)| (n.to_string(), op.to_string(), r.to_string(), e))
+            .collect(),
         unfit: e.unfit.iter().map(|u| (u.layer.clone(), u.op_type.clone(), u.explain())).collect(),
         split: cx.split.cloned(),
         prepared: cx.optimized.to_vec(),
@@ -208,12 +210,11 @@ fn split_json(split: &Split) -> serde_json::Value {
     })
 }
 
-/// The nodes not costed: `(name, op type, reason)`.
-fn not_costed<'a>(cx: &ReportContext<'a>) -> impl Iterator<Item = (&'a str, &'a str, &'a str)> {
-    cx.skipped
-        .iter()
-        .map(|(l, why)| (l.name.as_str(), l.op_type.as_str(), why.as_str()))
-        .chain(cx.not_lowered.iter().map(|n| (n.node.as_str(), n.op_type.as_str(), n.reason.as_str())))
+/// The nodes not costed: `(name, op type, reason, elements of vector work)`.
+fn not_costed<'a>(cx: &ReportContext<'a>) -> impl Iterator<Item = (&'a str, &'a str, &'a str, Option<u64>)> {
+    cx.skipped.iter().map(|(l, why)| (l.name.as_str(), l.op_type.as_str(), why.as_str(), None)).chain(
+        cx.not_lowered.iter().map(|n| (n.node.as_str(), n.op_type.as_str(), n.reason.as_str(), n.elements)),
+    )
 }
 
 fn spatial_json(s: &SpatialMapping) -> serde_json::Value {
@@ -329,7 +330,9 @@ fn json_design(opts: &EvaluateOptions, e: &Evaluation, cx: &ReportContext<'_>) -
         .collect();
     let total = e.total();
     let not_costed: Vec<serde_json::Value> = not_costed(cx)
-        .map(|(name, op_type, reason)| json!({"name": name, "op_type": op_type, "reason": reason}))
+        .map(|(name, op_type, reason, elements)| {
+            json!({"name": name, "op_type": op_type, "reason": reason, "elements": elements})
+        })
         .collect();
     json!({
         "schema_version": 1,

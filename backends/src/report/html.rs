@@ -188,10 +188,20 @@ pub fn html(designs: &[Design]) -> String {
             split_html(&mut b, split);
         }
         if !d.not_costed.is_empty() {
-            let _ = writeln!(b, "<h3>Not costed</h3><table><tr><th>node</th><th>op</th><th>reason</th></tr>");
-            for (n, op, reason) in &d.not_costed {
-                let _ =
-                    writeln!(b, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", esc(n), esc(op), esc(reason));
+            let _ = writeln!(
+                b,
+                "<h3>Not costed</h3><table><tr><th>node</th><th>op</th><th>reason</th><th>elements</th></tr>"
+            );
+            for (n, op, reason, elements) in &d.not_costed {
+                let elements = elements.map_or_else(String::new, |e| e.to_string());
+                let _ = writeln!(
+                    b,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(n),
+                    esc(op),
+                    esc(reason),
+                    esc(&elements)
+                );
             }
             b.push_str("</table>\n");
         }

@@ -31,8 +31,9 @@ pub struct Design {
     /// How it was evaluated, as `(setting, value)` (latency model, search settings, ...).
     pub settings: Vec<(String, String)>,
     pub layers: Vec<LayerReport>,
-    /// Nodes not costed: `(name, op type, reason)`.
-    pub not_costed: Vec<(String, String, String)>,
+    /// Nodes not costed: `(name, op type, reason, elements)`, the elements of the vector work
+    /// ([`qc_ir::NotLowered::elements`]; `None` for other nodes and for layers left out).
+    pub not_costed: Vec<(String, String, String, Option<u64>)>,
     /// Layers no mapping fits, not costed (the totals leave them out): `(name, op type, why
     /// and what would fit)`.
     pub unfit: Vec<(String, String, String)>,
@@ -338,6 +339,33 @@ impl Design {
 
     pub fn total_macs(&self) -> u128 {
         self.layers.iter().map(|l| l.macs).sum()
+    }
+
+    /// The vector work among the nodes not costed, for the text summary:
+    /// `vector work, not costed on the MAC array: 3 nodes, 1,536 elements (Softmax 512, Div 512,
+    /// LayerNormalization 512)`, op types by elements, most first; `None` when there is none.
+    pub fn vector_work_line(&self) -> Option<String> {
+        let mut by_op: Vec<(String, u64)> = Vec::new();
+        let (mut nodes, mut total) = (0usize, 0u64);
+        for (_, op, _, elements) in &self.not_costed {
+            let Some(n) = elements else { continue };
+            nodes += 1;
+            total = total.saturating_add(*n);
+            match by_op.iter_mut().find(|(o, _)| o == op) {
+                Some((_, sum)) => *sum = sum.saturating_add(*n),
+                None => by_op.push((op.clone(), *n)),
+            }
+        }
+        if nodes == 0 {
+            return None;
+        }
+        by_op.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let parts: Vec<String> = by_op.iter().map(|(o, n)| format!("{o} {}", thousands(*n as f64))).collect();
+        Some(format!(
+            "vector work, not costed on the MAC array: {nodes} nodes, {} elements ({})",
+            thousands(total as f64),
+            parts.join(", ")
+        ))
     }
 
     /// With `--search-budget`, when it cut a search short: `--search-budget 1ms cut 12 of 17

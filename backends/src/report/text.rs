@@ -113,6 +113,9 @@ pub fn text(designs: &[Design], width: usize, color: bool) -> String {
         if !d.not_costed.is_empty() {
             let _ = writeln!(s, "not costed: {} nodes (see --format json or html)", d.not_costed.len());
         }
+        if let Some(line) = d.vector_work_line() {
+            let _ = writeln!(s, "{line}");
+        }
         if let Some(b) = d.budget_summary() {
             let _ = writeln!(s, "{b}");
         }
@@ -295,8 +298,18 @@ pub fn markdown(designs: &[Design]) -> String {
         }
         if !d.not_costed.is_empty() {
             let _ = writeln!(s, "\nNot costed:\n");
-            for (name, op, reason) in &d.not_costed {
-                let _ = writeln!(s, "- `{}` ({}): {}", md(name), md(op), md(reason));
+            for (name, op, reason, elements) in &d.not_costed {
+                let _ = match elements {
+                    Some(n) => writeln!(
+                        s,
+                        "- `{}` ({}): {}; {} elements",
+                        md(name),
+                        md(op),
+                        md(reason),
+                        thousands(*n as f64)
+                    ),
+                    None => writeln!(s, "- `{}` ({}): {}", md(name), md(op), md(reason)),
+                };
             }
         }
         s.push('\n');

@@ -284,6 +284,7 @@ fn write_qc_workload() {
             node: "relu".into(),
             op_type: "Relu".into(),
             reason: "no compute".into(),
+            elements: Some(12),
             inputs: vec![Source::Layer("mul".into())],
         }],
     };

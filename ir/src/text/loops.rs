@@ -58,6 +58,9 @@ pub(super) fn workload(w: &Workload) -> String {
         write_key(&mut out, &n.op_type);
         out.push(' ');
         write_str(&mut out, &n.reason);
+        if let Some(e) = n.elements {
+            let _ = write!(out, " elements {e}");
+        }
         if !n.inputs.is_empty() {
             out.push_str(" reads [");
             for (i, src) in n.inputs.iter().enumerate() {
@@ -266,11 +269,16 @@ pub(super) fn parse(text: &str) -> R<Workload> {
                 let node = cx.string(&next(&cx, &mut it, &p)?)?;
                 let op_type = cx.key(&next(&cx, &mut it, &p)?)?;
                 let reason = cx.string(&next(&cx, &mut it, &p)?)?;
-                let inputs = match it.next() {
-                    Some(reads) => reads.into_inner().map(|s| source_of(&cx, s)).collect::<R<_>>()?,
-                    None => Vec::new(),
-                };
-                w.not_lowered.push(NotLowered { node, op_type, reason, inputs });
+                let (mut elements, mut inputs) = (None, Vec::new());
+                for x in it {
+                    match x.as_rule() {
+                        Rule::ln_elements => {
+                            elements = Some(cx.uint(&next(&cx, &mut x.clone().into_inner(), &x)?)?)
+                        }
+                        _ => inputs = x.into_inner().map(|s| source_of(&cx, s)).collect::<R<_>>()?,
+                    }
+                }
+                w.not_lowered.push(NotLowered { node, op_type, reason, elements, inputs });
             }
             _ => {}
         }

@@ -258,12 +258,14 @@ fn workload() -> impl Strategy<Value = Workload> {
                 text(),
                 prop_oneof![Just("Relu".to_string()), text()],
                 text(),
+                prop::option::of(any::<u64>()),
                 prop::collection::vec(source(), 0..3),
             )
-                .prop_map(|(node, op_type, reason, inputs)| NotLowered {
+                .prop_map(|(node, op_type, reason, elements, inputs)| NotLowered {
                     node,
                     op_type,
                     reason,
+                    elements,
                     inputs,
                 }),
             0..3,
@@ -451,6 +453,7 @@ fn edge_cases_round_trip() {
             node: "".into(),
             op_type: "".into(),
             reason: "\u{0}".into(),
+            elements: Some(u64::MAX),
             inputs: vec![Source::Node("\u{1}".into())],
         }],
     };

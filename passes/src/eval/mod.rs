@@ -13,6 +13,7 @@
 //! [`EvalError`], never a panic. Ops not implemented return [`EvalError::UnsupportedOp`].
 
 pub mod array;
+pub(crate) mod attention;
 mod control;
 pub(crate) mod elementwise;
 pub mod float8;

@@ -63,6 +63,13 @@
 //!   layers' outputs are intermediates named `NODE/input_gates` and `NODE/recurrent_gates`, and
 //!   later layers read `NODE/recurrent`. The gate non-linearities and the cell update are
 //!   element-wise and not costed.
+//! - `Attention` (opset 23; 4-D, as many key heads as query heads, no past key or value): the
+//!   two matrix products it stands for, in MatMul's names, so that it costs what the unfused
+//!   core costs: `NODE/qk`, `O[b][h][d][k] += I[b][h][d][c] * W[b][h][k][c]` (`I = Q`,
+//!   `W = K` read in its storage order `[B, H, T, D]`; output the intermediate `NODE/scores`),
+//!   and `NODE/pv`, `O[b][h][d][k] += I[b][h][d][c] * W[b][h][c][k]` (`I` the attention
+//!   weights `NODE/probabilities` from `NODE/qk`, `W = V`). The scale, mask and softmax are
+//!   element-wise work, not costed.
 //! - qonnx's channels-last wrappers (`Conv`, `MaxPool` of domain
 //!   `qonnx.custom_op.channels_last`, data `N, spatial..., C`) lower as the standard op, with the
 //!   same loops; only the operands' indices follow their storage order, channels last
@@ -112,6 +119,7 @@
 //! flow through it can be followed, [`qc_ir::Workload::dataflow`]). Output operands are
 //! [`Source::Other`].
 
+mod attention;
 mod conv;
 mod elementwise;
 mod matmul;
@@ -182,6 +190,8 @@ pub enum Family {
     Elementwise,
     /// `LSTM`, `GRU`, `RNN`, `com.microsoft.DynamicQuantizeLSTM`: two matrix-product layers.
     Recurrent,
+    /// `Attention`: two matrix-product layers, `Q K^T` and `P V`.
+    Attention,
 }
 
 impl Family {
@@ -200,6 +210,7 @@ impl Family {
             Family::Pool => "pool",
             Family::Elementwise => "elementwise",
             Family::Recurrent => "recurrent",
+            Family::Attention => "attention",
         }
     }
 }
@@ -225,8 +236,11 @@ pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec
         let result = match Family::of(op.kind()) {
             None => Err(not_covered(op)),
             Some(Family::Recurrent) => cx.lower_recurrent(op, &label).map(|parts| (Family::Recurrent, parts)),
+            Some(Family::Attention) => cx.lower_attention(op, &label).map(|parts| (Family::Attention, parts)),
             Some(family) => cx.lower_op(op, family, layout).map(|d| {
-                (family, vec![recurrent::Part { suffix: "", draft: d, out_name: None, i_source: None }])
+                let part =
+                    recurrent::Part { suffix: "", draft: d, out_name: None, i_source: None, i_value: None };
+                (family, vec![part])
             }),
         };
         // A layer whose iteration count does not fit in 128 bits cannot be counted: not lowered.
@@ -242,8 +256,15 @@ pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec
         });
         match result {
             Ok((family, parts)) => {
-                let name = if names.contains(&label) { format!("{}#{pos}", op.op_type()) } else { label };
-                for part in parts {
+                let name =
+                    if names.contains(&label) { format!("{}#{pos}", op.op_type()) } else { label.clone() };
+                for mut part in parts {
+                    // A part that reads an earlier part names it after the node's label.
+                    if let Some(Source::Layer(l)) = &mut part.i_source
+                        && let Some(rest) = l.strip_prefix(label.as_str()).filter(|r| r.starts_with('/'))
+                    {
+                        *l = format!("{name}{rest}");
+                    }
                     let name =
                         if part.suffix.is_empty() { name.clone() } else { format!("{name}/{}", part.suffix) };
                     names.insert(name.clone());
@@ -256,6 +277,7 @@ pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec
                     node: label,
                     op_type: op.op_type().to_string(),
                     reason,
+                    elements: cx.vector_elements(op),
                     inputs: Vec::new(),
                 })
             }
@@ -279,6 +301,11 @@ pub fn lower_with_families(model: &Model, opts: &LowerOptions) -> (Workload, Vec
         if let Some(src) = part.i_source {
             for o in nest.inputs.iter_mut().filter(|o| o.role == "I") {
                 o.source = src.clone();
+            }
+        }
+        if let Some(value) = part.i_value {
+            for o in nest.inputs.iter_mut().filter(|o| o.role == "I") {
+                o.value = value.clone();
             }
         }
         workload.layers.push(nest);
@@ -397,6 +424,76 @@ fn not_covered(op: &Op) -> String {
     format!("no compute loop nest for {t} ({what}, not costed)")
 }
 
+/// Whether an op of this kind is vector work: element-wise math, activations, normalizations,
+/// reductions, softmax and quantizers, which a DLA runs on its vector unit, not its MAC array.
+fn vector_work(kind: OpKind) -> bool {
+    use OpKind::*;
+    matches!(
+        kind,
+        Relu | LeakyRelu
+            | PRelu
+            | Clip
+            | Sigmoid
+            | HardSigmoid
+            | HardSwish
+            | Tanh
+            | Elu
+            | Selu
+            | Gelu
+            | Softplus
+            | Erf
+            | Exp
+            | Log
+            | Sqrt
+            | Abs
+            | Neg
+            | Reciprocal
+            | Ceil
+            | Floor
+            | Round
+            | Sign
+            | Acos
+            | Not
+            | Add
+            | Sub
+            | Mul
+            | Div
+            | Pow
+            | Max
+            | Min
+            | Sum
+            | Mean
+            | And
+            | Equal
+            | Greater
+            | Less
+            | Where
+            | BatchNormalization
+            | LayerNormalization
+            | SimplifiedLayerNormalization
+            | SkipLayerNormalization
+            | SkipSimplifiedLayerNormalization
+            | InstanceNormalization
+            | LRN
+            | ReduceMax
+            | ReduceMean
+            | ReduceMin
+            | ReduceSum
+            | Softmax
+            | LogSoftmax
+            | ArgMax
+            | ArgMin
+            | Quant
+            | IntQuant
+            | BipolarQuant
+            | Trunc
+            | FloatQuant
+            | MultiThreshold
+            | QuantizeLinear
+            | DequantizeLinear
+    )
+}
+
 /// Which values are constants: initializers, `Constant` outputs, and outputs of deterministic
 /// ops whose inputs are all constants.
 fn constant_values(model: &Model) -> Vec<bool> {
@@ -484,6 +581,7 @@ impl Cx<'_> {
             (Family::MatMul, _) => matmul::lower_matmul(self, op)?,
             (Family::Elementwise, _) => elementwise::lower_elementwise(self, op)?,
             (Family::Recurrent, _) => return Err("a recurrent op lowers as several layers".into()),
+            (Family::Attention, _) => return Err("an Attention op lowers as two layers".into()),
         };
         if layout == Layout::ChannelsLast {
             // Activations `[b, channels..., spatial...]`; a Conv's weight `[g, k, c, spatial...]`
@@ -497,6 +595,36 @@ impl Cx<'_> {
         }
         self.check(&draft)?;
         Ok(draft)
+    }
+
+    /// The elements a node that is vector work processes (see [`NotLowered::elements`]): `None`
+    /// for other nodes, for nodes on constants only (they fold at compile time), for int64
+    /// results (index and shape arithmetic), and when a shape is not known.
+    fn vector_elements(&self, op: &Op) -> Option<u64> {
+        let g = &self.model.graph;
+        let data: Vec<ValueId> = op.inputs().iter().flatten().copied().collect();
+        if !vector_work(op.kind()) || data.iter().all(|v| self.is_constant(*v)) {
+            return None;
+        }
+        // int64 results are index or shape arithmetic, which the host computes.
+        if op.outputs().iter().flatten().any(|&v| self.elem(v) == Some(ElemType::I64)) {
+            return None;
+        }
+        let count = |v: ValueId| qc_ir::dims::element_count(g, v).ok();
+        let mut n = count(*data.first()?)?;
+        for v in op.outputs().iter().flatten() {
+            n = n.max(count(*v)?);
+        }
+        Some(n)
+    }
+
+    /// The two layers of an `Attention` op (see [`attention`]).
+    fn lower_attention(&self, op: &Op, label: &str) -> Res<Vec<recurrent::Part>> {
+        let parts = attention::lower(self, op, label)?;
+        for p in &parts {
+            self.check(&p.draft)?;
+        }
+        Ok(parts)
     }
 
     /// The layers of a recurrent op (see [`recurrent`]).

@@ -27,6 +27,8 @@ pub(crate) struct Part {
     pub draft: Draft,
     pub out_name: Option<String>,
     pub i_source: Option<Source>,
+    /// The name of the `I` operand's value when it is an intermediate with no graph value.
+    pub i_value: Option<String>,
 }
 
 fn attr_err(e: qc_ir::AttrError) -> String {
@@ -146,13 +148,20 @@ pub(crate) fn lower(cx: &Cx<'_>, op: &Op, name: &str) -> Res<Vec<Part>> {
         grows: true,
     };
     Ok(vec![
-        Part { suffix: "input", draft: proj, out_name: Some(format!("{name}/input_gates")), i_source: None },
+        Part {
+            suffix: "input",
+            draft: proj,
+            out_name: Some(format!("{name}/input_gates")),
+            i_source: None,
+            i_value: None,
+        },
         Part {
             suffix: "recurrent",
             draft: rec,
             out_name: Some(format!("{name}/recurrent_gates")),
             // The previous hidden state is the layer's own output.
             i_source: Some(Source::Other),
+            i_value: None,
         },
     ])
 }

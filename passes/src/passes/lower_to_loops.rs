@@ -7,6 +7,7 @@
 //! 2-D, grouped, depthwise, dilated, strided, padded), ConvTranspose, Gemm, MatMul (batched,
 //! broadcast, both operands dynamic), QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger,
 //! MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool and element-wise Add/Sub/Mul lower;
+//! LSTM, GRU, RNN and `Attention` lower as two matrix-product layers each;
 //! every other node, and every node of those kinds that cannot be lowered, is listed in the
 //! workload's `not_lowered` with its reason.
 //!
@@ -24,7 +25,8 @@
 //! Subgraphs are not visited.
 //!
 //! Statistics: `lowered`, `not-lowered`, and the lowered layers per family (`conv`,
-//! `conv-transpose`, `gemm`, `matmul`, `pool`, `elementwise`).
+//! `conv-transpose`, `gemm`, `matmul`, `pool`, `elementwise`, and per layer `recurrent`,
+//! `attention`).
 
 use qc_ir::Model;
 

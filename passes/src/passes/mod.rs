@@ -12,6 +12,7 @@ pub mod eliminate_identity;
 pub mod eliminate_layout_roundtrips;
 pub mod fold_constants;
 pub mod fuse_activations;
+pub mod fuse_attention;
 pub mod fuse_bn_into_conv;
 pub mod fuse_consecutive_reshapes;
 pub mod fuse_consecutive_transposes;
@@ -19,6 +20,7 @@ pub mod fuse_matmul_add_into_gemm;
 pub mod fuse_mul_add_into_bn;
 pub mod fuse_normalization;
 pub mod fuse_pad_into_conv;
+pub mod fuse_qkv;
 pub mod fuse_transpose_into_gemm;
 pub mod infer_datatypes;
 pub mod infer_shapes;
@@ -35,18 +37,20 @@ mod tests {
     use crate::registry::{PassOptions, lookup};
 
     /// The fusions, and the Kneron-style rewrites that read the same kinds of ops.
-    const FUSIONS: [&str; 12] = [
+    const FUSIONS: [&str; 14] = [
         "duplicate-shared-weights",
         "eliminate-layout-roundtrips",
         "fuse-activations",
         "fuse-normalization",
         "replace-avgpool-with-conv",
+        "fuse-attention",
         "fuse-bn-into-conv",
         "fuse-consecutive-reshapes",
         "fuse-consecutive-transposes",
         "fuse-matmul-add-into-gemm",
         "fuse-mul-add-into-bn",
         "fuse-pad-into-conv",
+        "fuse-qkv",
         "fuse-transpose-into-gemm",
     ];
 

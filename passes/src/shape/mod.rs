@@ -28,6 +28,7 @@
 //!
 //! Bad input (wrong ranks, bad attributes, out-of-range axes) is a [`ShapeError`], never a panic.
 
+pub(crate) mod attention;
 pub(crate) mod channels_last;
 pub mod control;
 pub(crate) mod conv;

@@ -4,6 +4,7 @@
 //! a filter: `cargo test -p qc-tests --test it -- check::`.
 
 mod accelerators;
+mod attention;
 mod bad_input;
 mod check;
 mod contrib_ops;

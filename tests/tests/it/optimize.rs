@@ -456,3 +456,73 @@ fn the_attention_block_loses_its_written_out_forms() {
     assert_eq!(count("ReduceMean") + count("Sqrt") + count("Pow"), 0, "{out}");
     qc_tests::assert_same_outputs(&model, &optimized);
 }
+
+/// The Q, K and V projections of a `[1, 4, 8]` activation: MatMul by a constant `[8, 8]` weight
+/// and Add of an `[8]` bias each, then `q + k + v`.
+fn qkv_projections(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut nodes = Vec::new();
+    let mut init = Vec::new();
+    for (i, p) in ["q", "k", "v"].iter().enumerate() {
+        nodes.push(node(
+            "MatMul",
+            "",
+            &format!("{p}_proj"),
+            &["x", &format!("w{p}")],
+            &[&format!("m{p}")],
+            vec![],
+        ));
+        nodes.push(node(
+            "Add",
+            "",
+            &format!("{p}_bias"),
+            &[&format!("m{p}"), &format!("b{p}")],
+            &[p],
+            vec![],
+        ));
+        init.push(fx::tensor_f32(&format!("w{p}"), &[8, 8], &fx::weights(64, i as u32 + 1)));
+        init.push(fx::tensor_f32(&format!("b{p}"), &[8], &fx::weights(8, i as u32 + 7)));
+    }
+    nodes.push(node("Add", "", "qk", &["q", "k"], &["qk"], vec![]));
+    nodes.push(node("Add", "", "qkv", &["qk", "v"], &["y"], vec![]));
+    let g = pb::GraphProto {
+        name: Some("g".into()),
+        node: nodes,
+        initializer: init,
+        input: vec![fx::value_info("x", DataType::Float, &[1, 4, 8])],
+        output: vec![fx::value_info("y", DataType::Float, &[1, 4, 8])],
+        ..Default::default()
+    };
+    let p = dir.join("qkv.onnx");
+    std::fs::write(&p, fx::model(g, vec![fx::opset("", 13)]).encode_to_vec()).unwrap();
+    p
+}
+
+#[test]
+fn the_default_pipeline_fuses_qkv_and_skip_fuse_qkv_keeps_the_products() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = qkv_projections(dir.path());
+    let (fused, kept) = (dir.path().join("fused.onnx"), dir.path().join("kept.onnx"));
+    let (code, out, err) = qc(&["optimize", input.to_str().unwrap(), "-o", fused.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("fuse-qkv: ") && out.contains("fused=1 products-fused=3 biases-fused=3"), "{out}");
+    let ops = |p: &std::path::Path| {
+        let m = pb::ModelProto::decode(std::fs::read(p).unwrap().as_slice()).unwrap();
+        m.graph.unwrap().node.iter().map(|n| n.op_type().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(ops(&fused), ["MatMul", "Add", "Split", "Add", "Add"]);
+    let load = |p: &std::path::Path| qc::load::load(p, Default::default()).unwrap().model;
+    qc_tests::assert_same_outputs(&load(&input), &load(&fused));
+
+    let args = ["optimize", input.to_str().unwrap(), "-o", kept.to_str().unwrap(), "--skip-fuse-qkv"];
+    let (code, out, err) = qc(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("fuse-qkv"), "{out}");
+    assert_eq!(ops(&kept), ["MatMul", "Add", "MatMul", "Add", "MatMul", "Add", "Add", "Add"]);
+
+    let (code, out, _) = qc(&["optimize", "--print-pipeline", "--skip-fuse-qkv"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("fuse-qkv") && out.contains("fuse-pad-into-conv,eliminate-dead"), "{out}");
+    let (code, out, _) = qc(&["optimize", "--print-pipeline"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("fuse-pad-into-conv,fuse-qkv,eliminate-dead"), "{out}");
+}
