@@ -5,6 +5,9 @@ pub mod absorb_quant;
 pub mod check_scales;
 pub mod check_target;
 pub mod clear_descriptions;
+pub mod clear_shapes;
+pub mod convert_f16;
+pub mod defuse_gaps;
 pub mod duplicate_shared_weights;
 pub mod eliminate_cse;
 pub mod eliminate_dead;
@@ -20,11 +23,13 @@ pub mod fuse_transpose_into_gemm;
 pub mod infer_datatypes;
 pub mod infer_shapes;
 pub mod lower_to_loops;
+pub mod opt_matmul;
 pub mod propagate_scales;
 pub mod qcdq_to_quant;
 pub mod quant_to_qcdq;
 pub mod remove_static_inputs;
 pub mod replace_avgpool_with_conv;
+pub mod replace_dilated_conv;
 
 #[cfg(test)]
 mod tests {
@@ -32,7 +37,11 @@ mod tests {
     use crate::registry::{PassOptions, lookup};
 
     /// The fusions, and the Kneron-style rewrites that read the same kinds of ops.
-    const FUSIONS: [&str; 9] = [
+    const FUSIONS: [&str; 13] = [
+        "convert-f16",
+        "defuse-gaps",
+        "opt-matmul",
+        "replace-dilated-conv",
         "duplicate-shared-weights",
         "replace-avgpool-with-conv",
         "fuse-bn-into-conv",
@@ -49,7 +58,7 @@ mod tests {
 ir_version 8
 opset_import "" 13
 
-graph @g(%x: f32[1,2,3,3], %v: f32[2,3]) -> (%y1, %y2, %y3, %y4, %y5, %y6, %y7, %y8, %y9, %y10, %y11, %y12) {
+graph @g(%x: f32[1,2,3,3], %v: f32[2,3]) -> (%y1, %y2, %y3, %y4, %y5, %y6, %y7, %y8, %y9, %y10, %y11, %y12, %y13, %y14) {
   init %w = f32[2,2,1,1] floats [0.1, -0.2, 0.3, 0.4]
   init %s3 = f32[3] floats [1.0, 2.0, 3.0]
   init %pads = i64[3] int64s [0, 0, 9223372036854775807]
@@ -75,6 +84,8 @@ graph @g(%x: f32[1,2,3,3], %v: f32[2,3]) -> (%y1, %y2, %y3, %y4, %y5, %y6, %y7, 
   %y10 = ""::AveragePool(%x) {kernel_shape = [9223372036854775807, 1], auto_pad = "SAME_UPPER"}
   %y11 = ""::GlobalAveragePool(%v)
   %y12 = ""::AveragePool(%x) {kernel_shape = "k", ceil_mode = 1, dilations = [9223372036854775807, 1]}
+  %y13 = ""::Conv(%x, %w) {dilations = [0, 9223372036854775807]}
+  %y14 = ""::Conv(%x, %w) {dilations = [2]}
 }
 "#;
 
