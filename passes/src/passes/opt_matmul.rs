@@ -66,6 +66,9 @@ fn blocks(total: usize, max: u64) -> Vec<(usize, usize)> {
     (0..total).step_by(max).map(|s| (s, max.min(total - s))).collect()
 }
 
+/// A constant's dims and values.
+type Dense = (Vec<usize>, Vec<f64>);
+
 /// One product to split.
 struct Plan {
     id: OpId,
@@ -74,7 +77,7 @@ struct Plan {
     out: ValueId,
     elem: ElemType,
     /// `B`'s dims and values, `[K, N]` (or `[N, K]` with `transB`).
-    b: (Vec<usize>, Vec<f64>),
+    b: Dense,
     trans_b: bool,
     /// The axis of `A` that holds K.
     a_axis: usize,
@@ -83,7 +86,7 @@ struct Plan {
     k: usize,
     n: usize,
     /// A Gemm's `C`: the value, and its constant dims and values when it is cut along N.
-    c: Option<(ValueId, Option<(Vec<usize>, Vec<f64>)>)>,
+    c: Option<(ValueId, Option<Dense>)>,
 }
 
 impl Pass for OptMatmul {
