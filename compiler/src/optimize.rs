@@ -73,6 +73,34 @@ pub struct OptimizeArgs {
     /// drops every `fuse-qkv` from the pipeline, which the default pipeline runs.
     #[arg(long)]
     pub skip_fuse_qkv: bool,
+    /// Drop this pass from the pipeline wherever it occurs, inside fixpoints too (Kneron's
+    /// `skipped_optimizers`); repeatable. A pass the pipeline does not run is a warning.
+    #[arg(long, value_name = "PASS")]
+    pub skip: Vec<String>,
+    /// Forget every declared shape but those of the graph inputs and outputs, and infer them
+    /// again (Kneron's option): a `clear-shapes` pass at the start of the pipeline.
+    #[arg(long)]
+    pub clear_shapes: bool,
+    /// Turn float16 initializers and Constants into float32 and remove the Casts to float32
+    /// that become identities (Kneron's option): the `convert-f16` pass, before the first
+    /// `infer-shapes`.
+    #[arg(long)]
+    pub convert_f16: bool,
+    /// Rewrite GlobalAveragePool as `reduce-mean` (the default) or as an `average-pool` with
+    /// the whole feature map as its kernel (Kneron's option): the `defuse-gaps` pass, after the
+    /// first `infer-shapes`.
+    #[arg(long, value_name = "FORM", num_args = 0..=1, require_equals = true, default_missing_value = "reduce-mean")]
+    pub defuse_gaps: Option<String>,
+    /// Rewrite a dilated Conv as a Conv without dilation whose kernel holds zeros between the
+    /// taps (Kneron's option): the `replace-dilated-conv` pass, in the fixpoint before
+    /// `fuse-pad-into-conv`.
+    #[arg(long)]
+    pub replace_dilated_conv: bool,
+    /// Split MatMuls and Gemms whose products exceed the channel limit of a target's fully
+    /// connected layer (Kneron's option; the default target is `access-dla`): the `opt-matmul`
+    /// pass at the end of the pipeline.
+    #[arg(long, value_name = "TARGET", num_args = 0..=1, require_equals = true, default_missing_value = "access-dla")]
+    pub opt_matmul: Option<String>,
     /// Read the file into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
@@ -120,19 +148,105 @@ fn apply_flags(pipeline: &mut Pipeline, args: &OptimizeArgs) {
     if args.duplicate_shared_weights {
         pipeline.items.push(pass("duplicate-shared-weights"));
     }
-    /// Removes every pass called `name`, searching fixpoints too (a fixpoint left empty goes).
-    fn remove(items: &mut Vec<Item>, name: &str) {
-        items.retain(|item| !matches!(item, Item::Pass { name: n, .. } if n == name));
-        for item in items.iter_mut() {
-            if let Item::Fixpoint { items, .. } = item {
-                remove(items, name);
-            }
-        }
-        items.retain(|item| !matches!(item, Item::Fixpoint { items, .. } if items.is_empty()));
-    }
     if args.skip_fuse_qkv {
-        remove(&mut pipeline.items, "fuse-qkv");
+        remove_pass(&mut pipeline.items, "fuse-qkv");
     }
+    apply_kneron_flags(pipeline, args, &pass, insert_before);
+}
+
+/// The options of `opt-matmul` for `--opt-matmul TARGET`: the channel limit of the target's
+/// fully connected layer (the entry that covers `Gemm`), which bounds both K and N.
+fn opt_matmul_options(target: &str) -> miette::Result<Vec<(String, String)>> {
+    let t = crate::targets::resolve(target).map_err(|e| *e)?;
+    let gemm = qc_ir::Op::new("Gemm", None);
+    let max = t.entries_for(&gemm).iter().find_map(|e| e.limits.channels.as_ref().and_then(|c| c.max));
+    let Some(max) = max else {
+        return Err(miette::miette!(
+            code = "qc::optimize::no_matmul_limit",
+            help = "give the limit directly: --passes with opt-matmul{max-k=N,max-n=N}",
+            "target `{}` gives no channel limit for a fully connected layer (Gemm), which --opt-matmul needs",
+            t.name
+        ));
+    };
+    Ok(vec![("max-k".into(), max.to_string()), ("max-n".into(), max.to_string())])
+}
+
+/// Kneron's `clear_shapes`, `convert_f16`, `defuse_gaps`, `replace_dilated_conv` and
+/// `opt_matmul` as passes in the pipeline (see `spec/passes.md`); `--skip` is applied after.
+fn apply_kneron_flags(
+    pipeline: &mut Pipeline,
+    args: &OptimizeArgs,
+    pass: &dyn Fn(&str) -> Item,
+    insert_before: fn(&mut Vec<Item>, &str, &mut Option<Item>),
+) {
+    if args.clear_shapes {
+        if !pipeline.pass_names().contains(&"infer-shapes") {
+            pipeline.items.insert(0, pass("infer-shapes"));
+        }
+        pipeline.items.insert(0, pass("clear-shapes"));
+    }
+    if args.convert_f16 {
+        let mut new = Some(pass("convert-f16"));
+        insert_before(&mut pipeline.items, "infer-shapes", &mut new);
+        if let Some(new) = new {
+            pipeline.items.insert(0, new);
+        }
+    }
+    if let Some(form) = &args.defuse_gaps {
+        let new = Item::Pass { name: "defuse-gaps".into(), options: vec![("form".into(), form.clone())] };
+        let at = pipeline
+            .items
+            .iter()
+            .position(|i| matches!(i, Item::Pass { name, .. } if name == "infer-shapes"));
+        match at {
+            Some(i) => pipeline.items.insert(i + 1, new),
+            None => pipeline.items.push(new),
+        }
+    }
+    if args.replace_dilated_conv {
+        let mut new = Some(pass("replace-dilated-conv"));
+        insert_before(&mut pipeline.items, "fuse-pad-into-conv", &mut new);
+        pipeline.items.extend(new);
+    }
+}
+
+/// Removes every run of pass `name` from `items`, inside fixpoints too (a fixpoint left empty
+/// goes as well); returns how many runs were removed.
+fn remove_pass(items: &mut Vec<Item>, name: &str) -> usize {
+    let mut removed = 0;
+    items.retain_mut(|item| match item {
+        Item::Pass { name: n, .. } if n == name => {
+            removed += 1;
+            false
+        }
+        Item::Fixpoint { items, .. } => {
+            removed += remove_pass(items, name);
+            !items.is_empty()
+        }
+        Item::Pass { .. } => true,
+    });
+    removed
+}
+
+/// Applies `--skip`: an unknown pass name is an error, a pass the pipeline does not run a
+/// warning.
+fn apply_skip(pipeline: &mut Pipeline, skip: &[String]) -> miette::Result<Vec<PassWarning>> {
+    let mut warnings = Vec::new();
+    for name in skip {
+        if qc_passes::registry::lookup(name).is_none() {
+            return Err(qc_passes::manager::ManagerError::unknown_pass(name).into());
+        }
+        let before = pipeline.to_string();
+        if remove_pass(&mut pipeline.items, name) == 0 {
+            warnings.push(PassWarning {
+                pass: "--skip",
+                code: "qc::pipeline::skip_not_in_pipeline".into(),
+                message: format!("`{name}` is not a pass of this pipeline, so there is nothing to skip"),
+                help: Some(format!("the pipeline is: {before}")),
+            });
+        }
+    }
+    Ok(warnings)
 }
 
 pub(crate) fn histogram(m: &Model) -> BTreeMap<String, usize> {
@@ -151,10 +265,20 @@ pub(crate) fn histogram(m: &Model) -> BTreeMap<String, usize> {
 /// The pipeline `args` asks for: `--passes` (or the default pipeline) with the convenience
 /// flags (`--fold-quant-weights`, `--clear-descriptions`, ...) applied.
 pub fn pipeline(args: &OptimizeArgs) -> miette::Result<Pipeline> {
+    Ok(pipeline_with_warnings(args)?.0)
+}
+
+/// [`pipeline`], with the warnings of `--skip` (a pass the pipeline does not run).
+pub fn pipeline_with_warnings(args: &OptimizeArgs) -> miette::Result<(Pipeline, Vec<PassWarning>)> {
     let text = args.passes.as_deref().unwrap_or(DEFAULT_PIPELINE);
     let mut pipeline = Pipeline::parse(text)?;
     apply_flags(&mut pipeline, args);
-    Ok(pipeline)
+    if let Some(target) = &args.opt_matmul {
+        let options = opt_matmul_options(target)?;
+        pipeline.items.push(Item::Pass { name: "opt-matmul".into(), options });
+    }
+    let warnings = apply_skip(&mut pipeline, &args.skip)?;
+    Ok((pipeline, warnings))
 }
 
 /// The pass manager for `pipeline` with the options of `args` (`--verify-each`, always on in
@@ -207,14 +331,14 @@ pub fn run(
         out.write_all(s.as_bytes()).map_err(io)?;
         return Ok(Vec::new());
     }
-    let pipeline = pipeline(args)?;
+    let (pipeline, skip_warnings) = pipeline_with_warnings(args)?;
     if let Some(p) = args.print_ir_after.as_deref().filter(|p| *p != "all") {
         PassManager::check_in_pipeline(&pipeline, p, "--print-ir-after")?;
     }
     let mut manager = manager(pipeline, args)?;
     if args.print_pipeline {
         writeln!(out, "{}", manager.pipeline()).map_err(io)?;
-        return Ok(Vec::new());
+        return Ok(skip_warnings);
     }
     let (Some(model_path), Some(output)) = (&args.model, &args.output) else {
         return Err(miette::miette!(code = "qc::cli::usage", "qc optimize needs MODEL and -o OUTPUT"));
@@ -282,5 +406,7 @@ pub fn run(
         let _ = writeln!(s, "stopped after {p} (--stop-after)");
     }
     out.write_all(s.as_bytes()).map_err(io)?;
-    Ok(report.warnings)
+    let mut warnings = skip_warnings;
+    warnings.extend(report.warnings);
+    Ok(warnings)
 }

@@ -61,6 +61,19 @@ pub enum ManagerError {
     },
 }
 
+impl ManagerError {
+    /// `qc::pipeline::unknown_pass` for `name`, whose hint names the closest registered pass.
+    pub fn unknown_pass(name: &str) -> ManagerError {
+        ManagerError::UnknownPass {
+            name: name.to_string(),
+            help: match registry::closest(name) {
+                Some(c) => format!("did you mean `{c}`? `qc optimize --list-passes` lists them all"),
+                None => "`qc optimize --list-passes` lists the passes".into(),
+            },
+        }
+    }
+}
+
 /// How a `fixpoint(...)` group ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FixpointStop {
@@ -228,15 +241,7 @@ impl PassManager {
                 .iter()
                 .map(|item| match item {
                     Item::Pass { name, options } => {
-                        let info = registry::lookup(name).ok_or_else(|| ManagerError::UnknownPass {
-                            name: name.clone(),
-                            help: match registry::closest(name) {
-                                Some(c) => {
-                                    format!("did you mean `{c}`? `qc optimize --list-passes` lists them all")
-                                }
-                                None => "`qc optimize --list-passes` lists the passes".into(),
-                            },
-                        })?;
+                        let info = registry::lookup(name).ok_or_else(|| ManagerError::unknown_pass(name))?;
                         Ok(Node::Pass(registry::build(info, options)?))
                     }
                     Item::Fixpoint { items, max } => {

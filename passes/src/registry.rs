@@ -43,6 +43,9 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::check_scales::INFO,
     passes::check_target::INFO,
     passes::clear_descriptions::INFO,
+    passes::clear_shapes::INFO,
+    passes::convert_f16::INFO,
+    passes::defuse_gaps::INFO,
     passes::duplicate_shared_weights::INFO,
     passes::eliminate_cse::INFO,
     passes::eliminate_dead::INFO,
@@ -63,11 +66,13 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::infer_datatypes::INFO,
     passes::infer_shapes::INFO,
     passes::lower_to_loops::INFO,
+    passes::opt_matmul::INFO,
     passes::propagate_scales::INFO,
     passes::qcdq_to_quant::INFO,
     passes::quant_to_qcdq::INFO,
     passes::remove_static_inputs::INFO,
     passes::replace_avgpool_with_conv::INFO,
+    passes::replace_dilated_conv::INFO,
 ];
 
 /// The pass called `name`.
@@ -214,7 +219,11 @@ mod tests {
         sorted.dedup();
         assert_eq!(names, sorted);
         for n in names {
-            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{n}");
+            let first = n.chars().next().is_some_and(|c| c.is_ascii_lowercase());
+            assert!(
+                first && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                "{n}"
+            );
         }
     }
 

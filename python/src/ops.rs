@@ -15,7 +15,7 @@ use crate::interrupt::run_interruptible;
 use crate::model::{Model, model_arg};
 
 /// The keyword options of `qc.optimize`: the `qc optimize` flags, by their Kneron names.
-const OPTIMIZE_OPTIONS: [&str; 8] = [
+const OPTIMIZE_OPTIONS: [&str; 14] = [
     "fold_quant_weights",
     "clear_descriptions",
     "replace_avgpool_with_conv",
@@ -24,6 +24,12 @@ const OPTIMIZE_OPTIONS: [&str; 8] = [
     "verify_each",
     "stop_after",
     "allow_shape_errors",
+    "skip",
+    "clear_shapes",
+    "convert_f16",
+    "defuse_gaps",
+    "replace_dilated_conv",
+    "opt_matmul",
 ];
 
 /// The names `qc.optimize` takes as keyword options.
@@ -39,6 +45,46 @@ fn flag(options: &Bound<'_, PyDict>, key: &str) -> PyResult<bool> {
             error("qc::python::option", format!("`{key}` must be True or False"), format!("write {key}=True"))
         }),
     }
+}
+
+/// Kneron's `skipped_optimizers`, `clear_shapes`, `convert_f16`, `defuse_gaps`,
+/// `replace_dilated_conv` and `opt_matmul` keywords, read into `args`.
+fn kneron_options(options: &Bound<'_, PyDict>, args: &mut qc::optimize::OptimizeArgs) -> PyResult<()> {
+    args.clear_shapes = flag(options, "clear_shapes")?;
+    args.convert_f16 = flag(options, "convert_f16")?;
+    args.replace_dilated_conv = flag(options, "replace_dilated_conv")?;
+    if let Some(v) = options.get_item("skip")?
+        && !v.is_none()
+    {
+        if v.is_instance_of::<PyString>() {
+            return Err(error(
+                "qc::python::option",
+                "`skip` must be a list of pass names, not one string",
+                "write skip=[\"fuse-pad-into-conv\"]",
+            ));
+        }
+        args.skip = v.extract::<Vec<String>>().map_err(|_| {
+            error("qc::python::option", "`skip` must be a list of pass names", "write skip=[\"fuse-pad-into-conv\"]")
+        })?;
+    }
+    // `True` (the flag's default value), `False`/`None` (off), or the flag's value as text.
+    let valued = |key: &str, default: &str, hint: &str| -> PyResult<Option<String>> {
+        match options.get_item(key)? {
+            None => Ok(None),
+            Some(v) if v.is_none() => Ok(None),
+            Some(v) => {
+                if let Ok(b) = v.extract::<bool>() {
+                    return Ok(b.then(|| default.to_string()));
+                }
+                v.extract::<String>().map(Some).map_err(|_| {
+                    error("qc::python::option", format!("`{key}` must be True, False or a string"), hint.to_string())
+                })
+            }
+        }
+    };
+    args.defuse_gaps = valued("defuse_gaps", "reduce-mean", "write defuse_gaps=True or defuse_gaps=\"average-pool\"")?;
+    args.opt_matmul = valued("opt_matmul", "access-dla", "write opt_matmul=True or opt_matmul=\"access-dla\"")?;
+    Ok(())
 }
 
 /// `qc.optimize(model, passes=None, input_shapes=None, **options) -> Model`.
@@ -70,6 +116,7 @@ pub fn optimize(
         args.skip_fuse_qkv = flag(options, "skip_fuse_qkv")?;
         args.verify_each = flag(options, "verify_each")?;
         args.shape_errors.allow_shape_errors = flag(options, "allow_shape_errors")?;
+        kneron_options(options, &mut args)?;
         if let Some(v) = options.get_item("stop_after")?
             && !v.is_none()
         {
@@ -83,8 +130,10 @@ pub fn optimize(
         }
     }
     // The pipeline and its options are checked before the model is read.
-    let pipeline = qc::optimize::pipeline(&args).py_err()?;
+    let (pipeline, skip_warnings) = qc::optimize::pipeline_with_warnings(&args).py_err()?;
     drop(qc::optimize::manager(pipeline.clone(), &args).py_err()?);
+    let skip_warnings: Vec<miette::Report> = skip_warnings.into_iter().map(miette::Report::new).collect();
+    warn_all(py, &skip_warnings)?;
     let data = model_arg(py, model, input_shapes)?;
     let source = data.clone();
     let (model, warnings) = run_interruptible(py, None, move || {

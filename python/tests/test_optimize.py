@@ -75,3 +75,24 @@ def test_skip_fuse_qkv_equals_the_cli(tmp_path):
     assert got.to_bytes() == qc.load(out).to_bytes()
     with pytest.raises(qc.OptionError):
         qc.optimize(PPOCR, skip_fuse_qkv="yes")
+
+
+def test_kneron_options_equal_the_cli(tmp_path):
+    out = tmp_path / "kneron.onnx"
+    run_cli("optimize", PPOCR, "-o", out, "--skip", "fuse-pad-into-conv", "--clear-shapes", "--convert-f16",
+            "--defuse-gaps=average-pool", "--replace-dilated-conv", "--opt-matmul")
+    got = qc.optimize(PPOCR, skip=["fuse-pad-into-conv"], clear_shapes=True, convert_f16=True,
+                      defuse_gaps="average-pool", replace_dilated_conv=True, opt_matmul=True)
+    assert got.to_bytes() == qc.load(out).to_bytes()
+
+
+def test_skip_takes_a_list_and_warns_about_a_pass_not_run():
+    with pytest.raises(qc.OptionError) as e:
+        qc.optimize(TINY, skip="fuse-pad-into-conv")
+    assert "list" in e.value.message
+    with pytest.warns(qc.QcWarning, match="qc::pipeline::skip_not_in_pipeline"):
+        qc.optimize(TINY, passes="eliminate-dead", skip=["fold-constants"])
+    with pytest.raises(qc.OptionError) as e:
+        qc.optimize(TINY, skip=["fuse-pad-into-con"])
+    assert e.value.code == "qc::pipeline::unknown_pass"
+    assert "fuse-pad-into-conv" in e.value.help

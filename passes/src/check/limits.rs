@@ -155,6 +155,10 @@ fn tensor_limits(f: &Facts<'_>) -> Vec<Finding> {
     let fms: Vec<_> = f.feature_maps().into_iter().filter(|fm| !fm.fused).collect();
     let set = fms.iter().map(|fm| fm.value).collect();
     for fm in &fms {
+        if f.dims(fm.value).is_some_and(|d| d.len() == 4) && matrix_like(f, fm.value) {
+            // [batch, heads, tokens, features]: not channels and an image.
+            continue;
+        }
         let (limits, kind) = if fm.input {
             (&f.target.tensors.input, "graph input")
         } else {
@@ -169,6 +173,98 @@ fn tensor_limits(f: &Facts<'_>) -> Vec<Finding> {
         tensor(f, fm.value, Some(fm.at), limits, kind, !inherited, &mut out);
     }
     out
+}
+
+/// Whether a feature map holds matrices rather than an image (a transformer's
+/// `[batch, heads, tokens, features]` attention tensors): through data movement (`Transpose`,
+/// `Reshape`, `Squeeze`, `Slice`, `Concat`, ...), element-wise ops and absorbed quantizers, it
+/// reaches a matrix op (`MatMul`, `Gemm`, `Softmax`, a normalization over the last axis) and no
+/// op over images (convolutions, pools, batch normalization, resizes).
+/// The image limits of `tensors.feature_map` (channels in dim 1, H x W in dims 2 and 3) do not
+/// apply to it.
+fn matrix_like(f: &Facts<'_>, v: ValueId) -> bool {
+    let g = &f.model.graph;
+    // Ops that keep the kind of tensor they move or combine element by element.
+    let through = |op: &qc_ir::Op| {
+        f.target.is_absorbed(op)
+            || (op.domain().is_empty()
+                && matches!(
+                    op.op_type(),
+                    "Transpose"
+                        | "Reshape"
+                        | "Flatten"
+                        | "Squeeze"
+                        | "Unsqueeze"
+                        | "Identity"
+                        | "Slice"
+                        | "Split"
+                        | "Concat"
+                        | "Add"
+                        | "Sub"
+                        | "Mul"
+                        | "Div"
+                        | "Where"
+                        | "Relu"
+                        | "Sigmoid"
+                        | "Tanh"
+                        | "Clip"
+                        | "Cast"
+                ))
+    };
+    let matrix_op = |op: &qc_ir::Op| {
+        matches!(
+            op.kind(),
+            OpKind::MatMul
+                | OpKind::Gemm
+                | OpKind::MatMulInteger
+                | OpKind::QLinearMatMul
+                | OpKind::Softmax
+                | OpKind::LogSoftmax
+                | OpKind::LayerNormalization
+        )
+    };
+    let image_op = |op: &qc_ir::Op| {
+        matches!(
+            op.kind(),
+            OpKind::Conv
+                | OpKind::ConvTranspose
+                | OpKind::ConvInteger
+                | OpKind::QLinearConv
+                | OpKind::MaxPool
+                | OpKind::AveragePool
+                | OpKind::GlobalAveragePool
+                | OpKind::GlobalMaxPool
+                | OpKind::LpPool
+                | OpKind::BatchNormalization
+                | OpKind::InstanceNormalization
+                | OpKind::Resize
+                | OpKind::Upsample
+                | OpKind::DepthToSpace
+                | OpKind::SpaceToDepth
+        )
+    };
+    let mut matrix = false;
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        if !seen.insert(v) {
+            continue;
+        }
+        let producer = g.value(v).producer().into_iter();
+        let readers = g.value(v).uses().iter().map(|(r, _)| *r);
+        for id in producer.chain(readers) {
+            let op = g.op(id);
+            if image_op(op) {
+                return false;
+            }
+            matrix |= matrix_op(op);
+            if through(op) {
+                let ins = op.inputs().iter().flatten().filter(|x| !f.is_constant(**x));
+                stack.extend(ins.chain(op.outputs().iter().flatten()).copied());
+            }
+        }
+    }
+    matrix
 }
 
 fn tensor(

@@ -5,6 +5,9 @@ pub mod absorb_quant;
 pub mod check_scales;
 pub mod check_target;
 pub mod clear_descriptions;
+pub mod clear_shapes;
+pub mod convert_f16;
+pub mod defuse_gaps;
 pub mod duplicate_shared_weights;
 pub mod eliminate_cse;
 pub mod eliminate_dead;
@@ -25,11 +28,13 @@ pub mod fuse_transpose_into_gemm;
 pub mod infer_datatypes;
 pub mod infer_shapes;
 pub mod lower_to_loops;
+pub mod opt_matmul;
 pub mod propagate_scales;
 pub mod qcdq_to_quant;
 pub mod quant_to_qcdq;
 pub mod remove_static_inputs;
 pub mod replace_avgpool_with_conv;
+pub mod replace_dilated_conv;
 
 #[cfg(test)]
 mod tests {
@@ -37,7 +42,11 @@ mod tests {
     use crate::registry::{PassOptions, lookup};
 
     /// The fusions, and the Kneron-style rewrites that read the same kinds of ops.
-    const FUSIONS: [&str; 14] = [
+    const FUSIONS: [&str; 18] = [
+        "convert-f16",
+        "defuse-gaps",
+        "opt-matmul",
+        "replace-dilated-conv",
         "duplicate-shared-weights",
         "eliminate-layout-roundtrips",
         "fuse-activations",
@@ -59,7 +68,7 @@ mod tests {
 ir_version 8
 opset_import "" 13
 
-graph @g(%x: f32[1,2,3,3], %v: f32[2,3]) -> (%y1, %y2, %y3, %y4, %y5, %y6, %y7, %y8, %y9, %y10, %y11, %y12, %y13, %y14, %y15) {
+graph @g(%x: f32[1,2,3,3], %v: f32[2,3]) -> (%y1, %y2, %y3, %y4, %y5, %y6, %y7, %y8, %y9, %y10, %y11, %y12, %y13, %y14, %y15, %y16, %y17) {
   init %w = f32[2,2,1,1] floats [0.1, -0.2, 0.3, 0.4]
   init %s3 = f32[3] floats [1.0, 2.0, 3.0]
   init %pads = i64[3] int64s [0, 0, 9223372036854775807]
@@ -95,6 +104,8 @@ graph @g(%x: f32[1,2,3,3], %v: f32[2,3]) -> (%y1, %y2, %y3, %y4, %y5, %y6, %y7, 
   %t1 = ""::Transpose(%v) {perm = [1, 0]}
   %sg = ""::Sigmoid(%t1)
   %y15 = ""::Transpose(%sg) {perm = [1, 1]}
+  %y16 = ""::Conv(%x, %w) {dilations = [0, 9223372036854775807]}
+  %y17 = ""::Conv(%x, %w) {dilations = [2]}
 }
 "#;
 

@@ -80,8 +80,10 @@ def optimize(
 
     ``options`` are the flags of ``qc optimize`` by their Kneron names: ``fold_quant_weights``,
     ``clear_descriptions``, ``replace_avgpool_with_conv``, ``duplicate_shared_weights``,
-    ``skip_fuse_qkv``, ``verify_each``, ``stop_after`` (a pass name) and ``allow_shape_errors``;
-    any other keyword is an :class:`OptionError` listing them.
+    ``skip_fuse_qkv``, ``verify_each``, ``stop_after`` (a pass name) and ``allow_shape_errors``; Kneron's
+    ``skip`` (a list of pass names: ``skipped_optimizers``), ``clear_shapes``, ``convert_f16``,
+    ``replace_dilated_conv``, ``defuse_gaps`` (True, or ``"average-pool"``) and ``opt_matmul``
+    (True, or a target name); any other keyword is an :class:`OptionError` listing them.
     """
     return _qc.optimize(model, passes, input_shapes, **options)
 

@@ -526,3 +526,139 @@ fn the_default_pipeline_fuses_qkv_and_skip_fuse_qkv_keeps_the_products() {
     assert_eq!(code, 0);
     assert!(out.contains("fuse-pad-into-conv,fuse-qkv,eliminate-dead"), "{out}");
 }
+
+#[test]
+fn kneron_flags_place_their_passes_and_skip_removes_them() {
+    let (code, out, err) = qc(&[
+        "optimize",
+        "--print-pipeline",
+        "--clear-shapes",
+        "--convert-f16",
+        "--defuse-gaps",
+        "--replace-dilated-conv",
+        "--opt-matmul",
+        "--skip",
+        "fuse-pad-into-conv",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        "clear-shapes,remove-static-inputs,convert-f16,infer-shapes,defuse-gaps{form=reduce-mean},\
+fixpoint(fold-constants,eliminate-identity,eliminate-common-subexpressions,fuse-consecutive-transposes,\
+fuse-consecutive-reshapes,fuse-transpose-into-gemm,fuse-matmul-add-into-gemm,fuse-mul-add-into-bn,\
+fuse-bn-into-conv,replace-dilated-conv,eliminate-dead,infer-shapes){max=20},opt-matmul{max-k=2048,max-n=2048}"
+    );
+    assert!(!err.contains("skip_not_in_pipeline"), "{err}");
+    // A custom pipeline: clear-shapes brings an infer-shapes; a fixpoint left empty goes.
+    let (code, out, err) = qc(&[
+        "optimize",
+        "--print-pipeline",
+        "--passes",
+        "fixpoint(eliminate-dead),fold-constants",
+        "--clear-shapes",
+        "--defuse-gaps=average-pool",
+        "--skip",
+        "eliminate-dead",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "clear-shapes,infer-shapes,defuse-gaps{form=average-pool},fold-constants");
+    // A registered pass the pipeline does not run: a warning, and the pipeline as it was.
+    let (code, out, err) =
+        qc(&["optimize", "--print-pipeline", "--passes", "eliminate-dead", "--skip", "fold-constants"]);
+    assert_eq!((code, out.trim()), (0, "eliminate-dead"), "{err}");
+    assert!(err.contains("qc::pipeline::skip_not_in_pipeline") && err.contains("`fold-constants`"), "{err}");
+    // An unknown name: the closest pass, exit 2, nothing written.
+    let dir = tempfile::tempdir().unwrap();
+    let input = model_with_dead_code(dir.path());
+    let output = dir.path().join("out.onnx");
+    let (code, out, err) = qc(&[
+        "optimize",
+        input.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        "--skip",
+        "fuse-pad-into-con",
+    ]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(
+        err.contains("qc::pipeline::unknown_pass") && err.contains("did you mean `fuse-pad-into-conv`"),
+        "{err}"
+    );
+    assert!(!output.exists());
+    // A form defuse-gaps does not know is the pass's option error.
+    let (code, _, err) = qc(&["optimize", "--print-pipeline", "--defuse-gaps=max-pool"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("qc::pipeline::bad_option") && err.contains("max-pool"), "{err}");
+}
+
+/// `x -> Conv(Cast(w: f16), dilations 2) -> GlobalAveragePool -> Flatten -> MatMul(m: [2, 2100])`:
+/// one pattern for each of Kneron's rewriting options, the MatMul wider than access-dla's 2048.
+fn kneron_patterns(dir: &std::path::Path) -> std::path::PathBuf {
+    let f16: String = (0..36)
+        .map(|i| half_bits(((i * 5) % 7) as f32 / 4.0 - 0.75))
+        .map(|b| format!("{:02x}{:02x}", b & 0xff, b >> 8))
+        .collect();
+    let m: Vec<String> = (0..4200).map(|i| format!("{:?}", ((i * 3) % 11) as f32 / 16.0 - 0.3125)).collect();
+    let text = format!(
+        "ir_version 8\nopset_import \"\" 13\n\ngraph @g(%x: f32[1,2,8,8]) -> (%y: f32[1,2100]) {{
+  init %w16 = f16[2,2,3,3] raw 0x{f16}
+  init %m = f32[2,2100] floats [{}]
+  %w = \"\"::Cast(%w16) {{to = 1}} name \"cast_w\"
+  %c = \"\"::Conv(%x, %w) {{dilations = [2, 2], pads = [2, 2, 2, 2]}} name \"dilated\"
+  %p = \"\"::GlobalAveragePool(%c) name \"gap\"
+  %f = \"\"::Flatten(%p) name \"flatten\"
+  %y = \"\"::MatMul(%f, %m) name \"wide\"
+}}
+",
+        m.join(", ")
+    );
+    let model = qc_ir::text::parse_model(&text).unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)));
+    let p = dir.join("kneron.onnx");
+    std::fs::write(&p, qc::onnx::export_model(&model).encode_to_vec()).unwrap();
+    p
+}
+
+/// The bits of a float16 holding `x`, a multiple of 1/4 in [-2, 2] (a normal float16, exactly).
+fn half_bits(x: f32) -> u16 {
+    if x == 0.0 {
+        return 0;
+    }
+    let b = x.to_bits();
+    let sign = ((b >> 31) as u16) << 15;
+    let exp = ((b >> 23) & 0xff) as i32 - 127 + 15;
+    assert!((1..31).contains(&exp) && b & 0x1fff == 0, "{x} is not a normal float16");
+    sign | ((exp as u16) << 10) | ((b >> 13) & 0x3ff) as u16
+}
+
+#[test]
+fn kneron_options_rewrite_a_model_and_keep_its_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = kneron_patterns(dir.path());
+    let output = dir.path().join("out.onnx");
+    let (code, out, err) = qc(&[
+        "optimize",
+        input.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        "--clear-shapes",
+        "--convert-f16",
+        "--defuse-gaps",
+        "--replace-dilated-conv",
+        "--opt-matmul",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for stat in [
+        "convert-f16: runs=1 changed=1 initializers=1 casts-removed=1",
+        "replace-dilated-conv: runs=",
+        "conv=1",
+        "defuse-gaps: runs=1 changed=1 reduce-mean=1",
+        "opt-matmul: runs=1 changed=1 matmul=1 products=2",
+    ] {
+        assert!(out.contains(stat), "{stat}: {out}");
+    }
+    let load = |p: &std::path::Path| qc::load::load(p, Default::default()).unwrap().model;
+    let (before, after) = (load(&input), load(&output));
+    qc_tests::assert_same_outputs(&before, &after);
+    let ops: Vec<&str> = after.graph.ops().map(|(_, op)| op.op_type()).collect();
+    assert_eq!(ops, ["Conv", "ReduceMean", "Flatten", "MatMul", "MatMul", "Concat"], "{out}");
+}
