@@ -433,7 +433,8 @@ fn tensors_past_the_inline_limit_go_to_an_external_file() {
 /// split by Reshape and Transpose, Softmax, heads merged, output projection, residual) through
 /// `qc optimize`'s default pipeline: the normalization becomes one `LayerNormalization`, the four
 /// projections Gemms on `[-1, D]` (the head Reshapes absorb the trailing Reshapes, the three
-/// flattening Reshapes of the shared input merge), K's two Transposes one; outputs stay equal.
+/// flattening Reshapes of the shared input merge), then the Q, K and V Gemms one Gemm and a
+/// Split (`fuse-qkv`), K's two Transposes one; outputs stay equal.
 #[test]
 fn the_attention_block_loses_its_written_out_forms() {
     let text =
@@ -446,11 +447,12 @@ fn the_attention_block_loses_its_written_out_forms() {
     let output = dir.path().join("out.onnx");
     let (code, out, err) = qc(&["optimize", input.to_str().unwrap(), "-o", output.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("32 -> 21 nodes"), "{out}");
+    assert!(out.contains("32 -> 20 nodes"), "{out}");
     let optimized = qc::load::load(&output, Default::default()).unwrap().model;
     let count = |t: &str| optimized.graph.ops().filter(|(_, op)| op.op_type() == t).count();
     assert_eq!(count("LayerNormalization"), 1, "{out}");
-    assert_eq!(count("Gemm"), 4, "{out}");
+    assert_eq!(count("Gemm"), 2, "Q, K and V in one, and the output projection: {out}");
+    assert_eq!(count("Split"), 1, "{out}");
     assert_eq!(count("MatMul"), 2, "the attention products stay: {out}");
     assert_eq!(count("Transpose"), 4, "{out}");
     assert_eq!(count("ReduceMean") + count("Sqrt") + count("Pow"), 0, "{out}");
@@ -545,8 +547,9 @@ fn kneron_flags_place_their_passes_and_skip_removes_them() {
         out.trim(),
         "clear-shapes,remove-static-inputs,convert-f16,infer-shapes,defuse-gaps{form=reduce-mean},\
 fixpoint(fold-constants,eliminate-identity,eliminate-common-subexpressions,fuse-consecutive-transposes,\
-fuse-consecutive-reshapes,fuse-transpose-into-gemm,fuse-matmul-add-into-gemm,fuse-mul-add-into-bn,\
-fuse-bn-into-conv,replace-dilated-conv,eliminate-dead,infer-shapes){max=20},opt-matmul{max-k=2048,max-n=2048}"
+fuse-consecutive-reshapes,eliminate-layout-roundtrips,fuse-transpose-into-gemm,fuse-matmul-add-into-gemm,\
+fuse-normalization,fuse-activations,fuse-mul-add-into-bn,fuse-bn-into-conv,replace-dilated-conv,fuse-qkv,\
+eliminate-dead,infer-shapes){max=20},opt-matmul{max-k=2048,max-n=2048}"
     );
     assert!(!err.contains("skip_not_in_pipeline"), "{err}");
     // A custom pipeline: clear-shapes brings an infer-shapes; a fixpoint left empty goes.
