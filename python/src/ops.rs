@@ -64,7 +64,11 @@ fn kneron_options(options: &Bound<'_, PyDict>, args: &mut qc::optimize::Optimize
             ));
         }
         args.skip = v.extract::<Vec<String>>().map_err(|_| {
-            error("qc::python::option", "`skip` must be a list of pass names", "write skip=[\"fuse-pad-into-conv\"]")
+            error(
+                "qc::python::option",
+                "`skip` must be a list of pass names",
+                "write skip=[\"fuse-pad-into-conv\"]",
+            )
         })?;
     }
     // `True` (the flag's default value), `False`/`None` (off), or the flag's value as text.
@@ -77,13 +81,19 @@ fn kneron_options(options: &Bound<'_, PyDict>, args: &mut qc::optimize::Optimize
                     return Ok(b.then(|| default.to_string()));
                 }
                 v.extract::<String>().map(Some).map_err(|_| {
-                    error("qc::python::option", format!("`{key}` must be True, False or a string"), hint.to_string())
+                    error(
+                        "qc::python::option",
+                        format!("`{key}` must be True, False or a string"),
+                        hint.to_string(),
+                    )
                 })
             }
         }
     };
-    args.defuse_gaps = valued("defuse_gaps", "reduce-mean", "write defuse_gaps=True or defuse_gaps=\"average-pool\"")?;
-    args.opt_matmul = valued("opt_matmul", "access-dla", "write opt_matmul=True or opt_matmul=\"access-dla\"")?;
+    args.defuse_gaps =
+        valued("defuse_gaps", "reduce-mean", "write defuse_gaps=True or defuse_gaps=\"average-pool\"")?;
+    args.opt_matmul =
+        valued("opt_matmul", "access-dla", "write opt_matmul=True or opt_matmul=\"access-dla\"")?;
     Ok(())
 }
 
