@@ -119,7 +119,7 @@ pub const ZERO_COST: [&str; 22] = [
 ];
 
 /// Op types `--extended` costs on top of the reference's.
-pub const EXTENDED: [&str; 22] = [
+pub const EXTENDED: [&str; 25] = [
     "LSTM",
     "GRU",
     "RNN",
@@ -142,11 +142,14 @@ pub const EXTENDED: [&str; 22] = [
     "Mean",
     "PRelu",
     "Pow",
+    "Attention",
+    "LayerNormalization",
+    "RMSNormalization",
 ];
 
 /// Op types `--extended` counts as free: data movement, quantizers and the activations (as the
 /// reference already counts Relu, Sigmoid, Elu and Selu).
-pub const EXTENDED_FREE: [&str; 37] = [
+pub const EXTENDED_FREE: [&str; 39] = [
     "Dropout",
     "Squeeze",
     "Unsqueeze",
@@ -172,6 +175,8 @@ pub const EXTENDED_FREE: [&str; 37] = [
     "HardSwish",
     "Softplus",
     "Gelu",
+    "Mish",
+    "Swish",
     "Erf",
     "Exp",
     "Log",
@@ -349,6 +354,9 @@ impl Counter<'_> {
                 "Softmax" => self.softmax(op),
                 "Resize" => self.resize(op),
                 "LSTM" | "GRU" | "RNN" => self.recurrent(op),
+                "Attention" => self.attention(op),
+                "LayerNormalization" => self.normalization(op, 6),
+                "RMSNormalization" => self.normalization(op, 3),
                 _ => self.elementwise(op),
             },
             _ if ZERO_COST.contains(&t) => return Outcome::Free,
@@ -505,6 +513,49 @@ impl Counter<'_> {
         let n: u64 = self.dims(i)?.iter().product();
         // The sum of the exponentials and the scaling by its reciprocal; exponentials not counted.
         self.plain(op, i, i, count(&[2, n])?)
+    }
+
+    /// `per_element` operations on each input element: LayerNormalization's mean, centring,
+    /// variance, normalisation, scale and bias (6); RMSNormalization's mean square,
+    /// normalisation and scale (3). The square root and reciprocal per row are not counted.
+    fn normalization(&mut self, op: &Op, per_element: u64) -> Result<Counts, String> {
+        let i = self.input(op, 0)?;
+        let n: u64 = self.dims(i)?.iter().product();
+        self.plain(op, i, i, count(&[per_element, n])?)
+    }
+
+    /// ONNX `Attention` (opset 23): the two products it contains, `Q·K^T` and `softmax(..)·V`,
+    /// for every query head: batch · q_heads · q_seq · kv_seq · (qk_head_size + v_head_size)
+    /// MACs, keyed by the datatypes of Q and K. 4-D inputs are `[batch, heads, seq, head_size]`;
+    /// 3-D inputs `[batch, seq, heads · head_size]` take their head counts from `q_num_heads`
+    /// and `kv_num_heads`. The softmax, scale and mask are not counted.
+    fn attention(&mut self, op: &Op) -> Result<Counts, String> {
+        let (q, k, v) = (self.input(op, 0)?, self.input(op, 1)?, self.input(op, 2)?);
+        let (qs, ks, vs) = (self.dims(q)?, self.dims(k)?, self.dims(v)?);
+        let macs = match (qs.as_slice(), ks.as_slice(), vs.as_slice()) {
+            (&[b, hq, sq, dqk], &[_, _, skv, _], &[_, _, _, dv]) => count(&[b, hq, sq, skv, sum(dqk, dv)?])?,
+            (&[b, sq, q_hidden], &[_, skv, _], &[_, _, v_hidden]) => {
+                let heads = |name: &str| match op.attr_int(name, 0) {
+                    Ok(h) if h > 0 => Ok(h as u64),
+                    _ => Err(format!("3-D inputs need a positive `{name}` attribute")),
+                };
+                let (hq, hkv) = (heads("q_num_heads")?, heads("kv_num_heads")?);
+                if v_hidden % hkv != 0 {
+                    return Err(format!(
+                        "V's hidden size {v_hidden} is not a multiple of kv_num_heads {hkv}"
+                    ));
+                }
+                let dv = v_hidden / hkv;
+                count(&[b, sq, skv, sum(q_hidden, count(&[hq, dv])?)?])?
+            }
+            _ => return Err("Q, K and V must be all 3-D or all 4-D".into()),
+        };
+        let o = self.output(op)?;
+        let o_mem: u64 = self.dims(o)?.iter().product();
+        Ok(counts([
+            (format!("op_mac_{}_{}", self.dt(q), self.dt(k)), macs as f64),
+            (format!("mem_o_{}", self.dt(o)), o_mem as f64),
+        ]))
     }
 
     fn resize(&mut self, op: &Op) -> Result<Counts, String> {
@@ -676,4 +727,8 @@ pub fn count_nonzero(model: &Model, t: &qc_ir::Tensor) -> Option<(u64, u64)> {
 /// The product of `parts`, or an error when it does not fit in 64 bits (never a wrapped count).
 fn count(parts: &[u64]) -> Result<u64, String> {
     dims::product(parts).ok_or_else(|| format!("the count {parts:?} multiplies past 2^64"))
+}
+
+fn sum(a: u64, b: u64) -> Result<u64, String> {
+    a.checked_add(b).ok_or_else(|| format!("the count {a} + {b} adds past 2^64"))
 }

@@ -276,3 +276,37 @@ fn dynamic_int8_and_fused_ops_cost_as_their_float_layers() {
         Some(("UINT8".to_string(), qc_ir::QuantOrigin::OnnxDynamic))
     );
 }
+
+#[test]
+fn transformer_ops_are_costed_with_extended() {
+    // Attention 4-D: batch 1, 2 heads, 3 queries, 5 keys, head size 4 (Q·K^T and ·V):
+    // 1 · 2 · 3 · 5 · (4 + 4) = 240 MACs. 3-D grouped-query: 4 query heads and 2 KV heads of
+    // size 2 (Q [1,3,8], K [1,5,4], V [1,5,4]): 1 · 3 · 5 · (8 + 4 · 2) = 240 MACs.
+    // LayerNormalization on [1,3,8]: 6 · 24 = 144; RMSNormalization 3 · 24 = 72; Mish and
+    // Swish free.
+    let text = "ir_version 10\nopset_import \"\" 24\n\n\
+         graph @g(%q: f32[1,2,3,4], %k: f32[1,2,5,4], %v: f32[1,2,5,4], %q3: f32[1,3,8], \
+         %k3: f32[1,5,4], %v3: f32[1,5,4]) -> (%a: ?, %b: ?, %n: ?, %r: ?, %m: ?, %s: ?) {\n  \
+         init %g = f32[8] floats [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]\n  \
+         %a = \"\"::Attention(%q, %k, %v)\n  \
+         %b = \"\"::Attention(%q3, %k3, %v3) {q_num_heads = 4, kv_num_heads = 2}\n  \
+         %n = \"\"::LayerNormalization(%q3, %g, %g)\n  \
+         %r = \"\"::RMSNormalization(%q3, %g)\n  \
+         %m = \"\"::Mish(%q3)\n  %s = \"\"::Swish(%q3)\n}\n";
+    let r = cost_text(text, CostOptions::default());
+    assert_eq!(
+        r.unsupported,
+        BTreeSet::from(
+            ["Attention", "LayerNormalization", "Mish", "RMSNormalization", "Swish"].map(String::from)
+        ),
+        "the reference leaves them unsupported"
+    );
+    let r = cost_text(text, CostOptions { discount_sparsity: true, extended: true });
+    assert!(r.unsupported.is_empty(), "{:?}", r.unsupported);
+    assert_eq!(macs(&r), 240.0 + 240.0 + 144.0 + 72.0);
+    // A 3-D Attention without its head counts is not costed (and never counted as 0).
+    let bad = text.replace(" {q_num_heads = 4, kv_num_heads = 2}", "");
+    let r = cost_text(&bad, CostOptions { discount_sparsity: true, extended: true });
+    assert_eq!(r.unsupported, BTreeSet::from(["Attention".to_string()]));
+    assert!(r.warnings.iter().any(|w| w.message.contains("q_num_heads")), "{:?}", r.warnings);
+}
