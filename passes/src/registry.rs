@@ -25,7 +25,7 @@ pub struct PassInfo {
 /// `infer-shapes` so that every value of the output carries its inferred type. Fusions that
 /// produce a BatchNormalization (`fuse-mul-add-into-bn`) run before the one that folds it away
 /// (`fuse-bn-into-conv`), and `fuse-matmul-add-into-gemm` before both, so no rewrite undoes
-/// another. The transformer fusions (`eliminate-layout-roundtrips`, `fuse-normalization`,
+/// another; `fuse-scale-bias-into-conv` then takes a lone per-channel Add or Mul after a Conv. The transformer fusions (`eliminate-layout-roundtrips`, `fuse-normalization`,
 /// `fuse-activations`) run before `fuse-mul-add-into-bn`, which would otherwise take a rank-2
 /// layer normalization's `Mul` by gamma and `Add` of beta for a BatchNormalization; they never
 /// raise the opset. `fuse-qkv` (Kneron's `fuse_qkv`, on by default there too; `--skip-fuse-qkv`
@@ -34,7 +34,7 @@ pub struct PassInfo {
 pub const DEFAULT_PIPELINE: &str = "remove-static-inputs,infer-shapes,fixpoint(fold-constants,eliminate-identity,\
 eliminate-common-subexpressions,fuse-consecutive-transposes,fuse-consecutive-reshapes,\
 eliminate-layout-roundtrips,fuse-transpose-into-gemm,fuse-matmul-add-into-gemm,fuse-normalization,\
-fuse-activations,fuse-mul-add-into-bn,fuse-bn-into-conv,fuse-pad-into-conv,fuse-qkv,eliminate-dead,\
+fuse-activations,fuse-mul-add-into-bn,fuse-bn-into-conv,fuse-scale-bias-into-conv,fuse-pad-into-conv,fuse-qkv,eliminate-dead,\
 infer-shapes){max=20}";
 
 /// Every pass qc has, in alphabetical order.
@@ -62,6 +62,7 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::fuse_normalization::INFO,
     passes::fuse_pad_into_conv::INFO,
     passes::fuse_qkv::INFO,
+    passes::fuse_scale_bias_into_conv::INFO,
     passes::fuse_transpose_into_gemm::INFO,
     passes::infer_datatypes::INFO,
     passes::infer_shapes::INFO,

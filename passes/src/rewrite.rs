@@ -118,6 +118,23 @@ pub(crate) fn sole_output(op: &Op) -> Option<ValueId> {
     outs.first().copied().flatten()
 }
 
+/// The `c` per-channel values of constant `k` broadcast against a rank-`r` tensor with `c`
+/// channels (axis 1), if `k` has element type `elem`, varies only along axis 1 and does not grow
+/// the tensor (a single value is repeated `c` times).
+pub(crate) fn per_channel(model: &Model, k: ValueId, r: usize, c: usize, elem: ElemType) -> Option<Vec<f64>> {
+    let (e, dims, vals) = float_const(model, Some(k))?;
+    if e != elem || dims.len() > r {
+        return None;
+    }
+    let off = r - dims.len();
+    for (i, &d) in dims.iter().enumerate() {
+        if d != 1 && !(i + off == 1 && d == c) {
+            return None;
+        }
+    }
+    Some(if vals.len() == 1 { vec![vals[0]; c] } else { vals })
+}
+
 /// A value's element type, from its constant or declared type.
 pub(crate) fn elem_in(g: &Graph, v: ValueId) -> Option<ElemType> {
     let val = g.value(v);

@@ -25,7 +25,7 @@ use qc_ir::{AttrValue, Dim, ElemType, Graph, Model, Op, OpId, OpKind, ValueId};
 use crate::pass::{Changed, Pass, PassContext, PassError};
 use crate::quant::value_elem;
 use crate::registry::PassInfo;
-use crate::rewrite::{Readers, Rewrite, add_float, float_const, input, is_onnx, sole_output};
+use crate::rewrite::{Readers, Rewrite, add_float, float_const, input, is_onnx, per_channel, sole_output};
 
 pub const INFO: PassInfo = PassInfo {
     name: "fuse-mul-add-into-bn",
@@ -105,22 +105,6 @@ fn split(model: &Model, op: &Op) -> Option<(usize, ValueId, ValueId)> {
         (true, false) => Some((1, b, a)),
         _ => None,
     }
-}
-
-/// The `C` per-channel values of constant `k` broadcast against a rank-`r` tensor with `C`
-/// channels, if it varies only along axis 1 and does not grow the tensor.
-fn per_channel(model: &Model, k: ValueId, r: usize, c: usize, elem: ElemType) -> Option<Vec<f64>> {
-    let (e, dims, vals) = float_const(model, Some(k))?;
-    if e != elem || dims.len() > r {
-        return None;
-    }
-    let off = r - dims.len();
-    for (i, &d) in dims.iter().enumerate() {
-        if d != 1 && !(i + off == 1 && d == c) {
-            return None;
-        }
-    }
-    Some(if vals.len() == 1 { vec![vals[0]; c] } else { vals })
 }
 
 fn plan(model: &Model, readers: &Readers, mul_id: OpId, mul: &Op) -> Result<Option<Plan>, &'static str> {

@@ -24,6 +24,7 @@ pub mod fuse_mul_add_into_bn;
 pub mod fuse_normalization;
 pub mod fuse_pad_into_conv;
 pub mod fuse_qkv;
+pub mod fuse_scale_bias_into_conv;
 pub mod fuse_transpose_into_gemm;
 pub mod infer_datatypes;
 pub mod infer_shapes;
@@ -42,7 +43,7 @@ mod tests {
     use crate::registry::{PassOptions, lookup};
 
     /// The fusions, and the Kneron-style rewrites that read the same kinds of ops.
-    const FUSIONS: [&str; 18] = [
+    const FUSIONS: [&str; 19] = [
         "convert-f16",
         "defuse-gaps",
         "opt-matmul",
@@ -60,6 +61,7 @@ mod tests {
         "fuse-mul-add-into-bn",
         "fuse-pad-into-conv",
         "fuse-qkv",
+        "fuse-scale-bias-into-conv",
         "fuse-transpose-into-gemm",
     ];
 
