@@ -12,6 +12,9 @@
 //! - a `MatMul` of a rank-2 input and a constant 2-D weight `[K, N]`: the weight's column `n`
 //!   is scaled, and the bias goes into the `Add` of a constant that follows the MatMul, or into
 //!   a new `Add` that takes the BatchNormalization's place;
+//! - another inference `BatchNormalization` with constant parameters (`y = a * (a1 * x + b1) + b`):
+//!   that one becomes `scale = a1 * a`, `B = b1 * a + b`, `mean = 0`, `var = 1`, `epsilon = 0`
+//!   (a chain left where the first reads a Conv output that other ops read too);
 //!
 //! the BatchNormalization disappears and the fused op writes its output. Values are computed in
 //! `f64` and stored in the weight's element type. New weights and biases are new initializers;
@@ -27,8 +30,8 @@
 //! Postconditions: the model computes the same outputs, up to float rounding of the folded
 //! weights.
 //!
-//! Statistics: `conv`, `conv-transpose`, `gemm`, `matmul` (BatchNormalizations folded into each
-//! op kind), `kept-not-constant` (a parameter, weight or bias is not a constant),
+//! Statistics: `conv`, `conv-transpose`, `gemm`, `matmul`, `batch-normalization`
+//! (BatchNormalizations folded into each op kind), `kept-not-constant` (a parameter, weight or bias is not a constant),
 //! `kept-shared` (an intermediate value has another reader), `kept-unsupported` (shapes,
 //! attributes or element types the fold does not handle).
 
@@ -140,38 +143,17 @@ fn plan(model: &Model, readers: &Readers, bn_id: OpId, bn: &Op) -> Result<Plan, 
         OpKind::Gemm => "gemm",
         OpKind::MatMul => "matmul",
         OpKind::Add => "add",
+        OpKind::BatchNormalization => "batch-normalization",
         _ => return Err(None),
     };
     if !is_onnx(prod) || (kind == "add" && !prod.inputs().iter().flatten().any(|&v| is_matmul(g, v))) {
         return Err(None);
     }
     let unsupported = Some("kept-unsupported");
-    let y = sole_output(bn).ok_or(unsupported)?;
-    if bn.attr_int("training_mode", 0).map_err(|_| unsupported)? != 0
-        || bn.attr_int("spatial", 1).map_err(|_| unsupported)? != 1
-        || bn.inputs().len() != 5
-    {
-        return Err(unsupported);
-    }
-    let eps = f64::from(bn.attr_float("epsilon", 1e-5).map_err(|_| unsupported)?);
     let not_constant = Some("kept-not-constant");
-    let mut params = Vec::new();
-    for i in 1..5 {
-        let (_, dims, vals) = float_const(model, input(bn, i)).ok_or(not_constant)?;
-        if dims.len() != 1 {
-            return Err(unsupported);
-        }
-        params.push(vals);
-    }
-    let c = params[0].len();
-    if params.iter().any(|p| p.len() != c) {
-        return Err(unsupported);
-    }
-    let a: Vec<f64> = (0..c).map(|i| params[0][i] / (params[3][i] + eps).sqrt()).collect();
-    let b: Vec<f64> = (0..c).map(|i| params[1][i] - params[2][i] * a[i]).collect();
-    if a.iter().chain(&b).any(|v| !v.is_finite()) {
-        return Err(unsupported);
-    }
+    let y = sole_output(bn).ok_or(unsupported)?;
+    let (_, a, b) = affine(model, bn)?;
+    let c = a.len();
     let shared = Some("kept-shared");
     if readers.sole_reader(g, x).is_none() || sole_output(prod) != Some(x) {
         return Err(shared);
@@ -265,6 +247,17 @@ fn plan(model: &Model, readers: &Readers, bn_id: OpId, bn: &Op) -> Result<Plan, 
             p.bias = (elem, bdims, bias);
             p.unit_beta = true;
         }
+        OpKind::BatchNormalization => {
+            // y = a * (a1 * x + b1) + b: one BatchNormalization with scale a1 * a, bias
+            // b1 * a + b, mean 0, var 1 and epsilon 0.
+            let (elem, a1, b1) = affine(model, prod)?;
+            if a1.len() != c {
+                return Err(unsupported);
+            }
+            p.old.extend(prod.inputs()[1..].iter().flatten().copied());
+            p.weight = (elem, vec![c], (0..c).map(|i| a1[i] * a[i]).collect());
+            p.bias = (elem, vec![c], (0..c).map(|i| b1[i] * a[i] + b[i]).collect());
+        }
         OpKind::MatMul => {
             matmul_weight(model, &mut p, producer, &a, c)?;
             p.bias = (p.weight.0, vec![c], b.clone());
@@ -298,6 +291,42 @@ fn plan(model: &Model, readers: &Readers, bn_id: OpId, bn: &Op) -> Result<Plan, 
         }
     }
     Ok(p)
+}
+
+/// An inference BatchNormalization as `y = a * x + b` per channel: the element type of its
+/// scale, `a = scale / sqrt(var + epsilon)` and `b = B - mean * a`.
+fn affine(model: &Model, bn: &Op) -> Result<(ElemType, Vec<f64>, Vec<f64>), Option<&'static str>> {
+    let unsupported = Some("kept-unsupported");
+    if bn.attr_int("training_mode", 0).map_err(|_| unsupported)? != 0
+        || bn.attr_int("spatial", 1).map_err(|_| unsupported)? != 1
+        || bn.inputs().len() != 5
+        || sole_output(bn).is_none()
+    {
+        return Err(unsupported);
+    }
+    let eps = f64::from(bn.attr_float("epsilon", 1e-5).map_err(|_| unsupported)?);
+    let mut params = Vec::new();
+    let mut elem = ElemType::F32;
+    for i in 1..5 {
+        let (e, dims, vals) = float_const(model, input(bn, i)).ok_or(Some("kept-not-constant"))?;
+        if dims.len() != 1 {
+            return Err(unsupported);
+        }
+        if i == 1 {
+            elem = e;
+        }
+        params.push(vals);
+    }
+    let c = params[0].len();
+    if params.iter().any(|p| p.len() != c) {
+        return Err(unsupported);
+    }
+    let a: Vec<f64> = (0..c).map(|i| params[0][i] / (params[3][i] + eps).sqrt()).collect();
+    let b: Vec<f64> = (0..c).map(|i| params[1][i] - params[2][i] * a[i]).collect();
+    if a.iter().chain(&b).any(|v| !v.is_finite()) {
+        return Err(unsupported);
+    }
+    Ok((elem, a, b))
 }
 
 fn is_matmul(g: &qc_ir::Graph, v: ValueId) -> bool {
@@ -377,6 +406,7 @@ fn apply(model: &mut Model, rw: &mut Rewrite, p: Plan, cx: &mut PassContext) -> 
     let wname = input(&target, 1).map(|v| g.value(v).name.clone()).unwrap_or_default();
     let (we, wd, wv) = p.weight;
     let (be, bd, bv) = p.bias;
+    let bv_len = bv.len();
     let w = add_float(g, &format!("{wname}_bn"), we, wd, wv)?;
     let bias = add_float(g, &format!("{}_bias", g.value(p.y).name.clone()), be, bd, bv)?;
     let mut ins = target.inputs().to_vec();
@@ -407,6 +437,12 @@ fn apply(model: &mut Model, rw: &mut Rewrite, p: Plan, cx: &mut PassContext) -> 
             }
             ins[p.b_slot] = Some(bias);
             let mut op = target;
+            if p.kind == "batch-normalization" {
+                let (c, base) = (bv_len, g.value(p.y).name.clone());
+                ins[3] = Some(add_float(g, &format!("{base}_mean"), be, vec![c], vec![0.0; c])?);
+                ins[4] = Some(add_float(g, &format!("{base}_var"), be, vec![c], vec![1.0; c])?);
+                op.set_attr("epsilon", AttrValue::Float(0.0));
+            }
             if p.unit_beta {
                 op.set_attr("beta", AttrValue::Float(1.0));
             }
