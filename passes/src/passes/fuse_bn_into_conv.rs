@@ -90,6 +90,9 @@ impl Pass for FuseBnIntoConv {
 /// A new constant: element type, dims, values.
 type NewConst = (ElemType, Vec<usize>, Vec<f64>);
 
+/// A per-channel affine map `a * x + b`: the element type, `a` and `b`.
+type Affine = (ElemType, Vec<f64>, Vec<f64>);
+
 /// One fold, found on the unchanged graph.
 struct Plan {
     bn: OpId,
@@ -295,7 +298,7 @@ fn plan(model: &Model, readers: &Readers, bn_id: OpId, bn: &Op) -> Result<Plan, 
 
 /// An inference BatchNormalization as `y = a * x + b` per channel: the element type of its
 /// scale, `a = scale / sqrt(var + epsilon)` and `b = B - mean * a`.
-fn affine(model: &Model, bn: &Op) -> Result<(ElemType, Vec<f64>, Vec<f64>), Option<&'static str>> {
+fn affine(model: &Model, bn: &Op) -> Result<Affine, Option<&'static str>> {
     let unsupported = Some("kept-unsupported");
     if bn.attr_int("training_mode", 0).map_err(|_| unsupported)? != 0
         || bn.attr_int("spatial", 1).map_err(|_| unsupported)? != 1
