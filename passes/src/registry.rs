@@ -31,8 +31,8 @@ pub struct PassInfo {
 /// raise the opset. `fuse-qkv` (Kneron's `fuse_qkv`, on by default there too; `--skip-fuse-qkv`
 /// drops it) runs after the fusions that fold a BatchNormalization into a MatMul's weight, whose
 /// output it would otherwise split. Quantizers stay unless `--fold-quant-weights`.
-pub const DEFAULT_PIPELINE: &str = "remove-static-inputs,infer-shapes,fixpoint(fold-constants,eliminate-identity,\
-eliminate-common-subexpressions,fuse-consecutive-transposes,fuse-consecutive-reshapes,\
+pub const DEFAULT_PIPELINE: &str = "remove-static-inputs,infer-shapes,fixpoint(fold-constants,fold-reshape-own-dims,eliminate-identity,\
+eliminate-common-subexpressions,fuse-consecutive-transposes,fuse-consecutive-reshapes,fuse-consecutive-slices,\
 eliminate-layout-roundtrips,fuse-transpose-into-gemm,fuse-matmul-add-into-gemm,fuse-normalization,\
 fuse-activations,fuse-mul-add-into-bn,fuse-bn-into-conv,fuse-scale-bias-into-conv,fuse-pad-into-conv,fuse-qkv,eliminate-dead,\
 infer-shapes){max=20}";
@@ -52,10 +52,12 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::eliminate_identity::INFO,
     passes::eliminate_layout_roundtrips::INFO,
     passes::fold_constants::INFO,
+    passes::fold_reshape_own_dims::INFO,
     passes::fuse_activations::INFO,
     passes::fuse_attention::INFO,
     passes::fuse_bn_into_conv::INFO,
     passes::fuse_consecutive_reshapes::INFO,
+    passes::fuse_consecutive_slices::INFO,
     passes::fuse_consecutive_transposes::INFO,
     passes::fuse_matmul_add_into_gemm::INFO,
     passes::fuse_mul_add_into_bn::INFO,

@@ -14,10 +14,12 @@ pub mod eliminate_dead;
 pub mod eliminate_identity;
 pub mod eliminate_layout_roundtrips;
 pub mod fold_constants;
+pub mod fold_reshape_own_dims;
 pub mod fuse_activations;
 pub mod fuse_attention;
 pub mod fuse_bn_into_conv;
 pub mod fuse_consecutive_reshapes;
+pub mod fuse_consecutive_slices;
 pub mod fuse_consecutive_transposes;
 pub mod fuse_matmul_add_into_gemm;
 pub mod fuse_mul_add_into_bn;
@@ -43,7 +45,9 @@ mod tests {
     use crate::registry::{PassOptions, lookup};
 
     /// The fusions, and the Kneron-style rewrites that read the same kinds of ops.
-    const FUSIONS: [&str; 19] = [
+    const FUSIONS: [&str; 21] = [
+        "fuse-consecutive-slices",
+        "fold-reshape-own-dims",
         "convert-f16",
         "defuse-gaps",
         "opt-matmul",
