@@ -106,20 +106,22 @@ pub struct OptimizeArgs {
     pub no_mmap: bool,
 }
 
-/// Applies the convenience flags, which are spellings of pass options, to the pipeline.
-fn apply_flags(pipeline: &mut Pipeline, args: &OptimizeArgs) {
-    fn set(items: &mut [Item], pass: &str, key: &str, value: &str) {
-        for item in items {
-            match item {
-                Item::Pass { name, options } if name == pass => {
-                    options.retain(|(k, _)| k != key);
-                    options.push((key.into(), value.into()));
-                }
-                Item::Fixpoint { items, .. } => set(items, pass, key, value),
-                Item::Pass { .. } => {}
+/// Sets option `key` of every pass called `pass`, in fixpoints too.
+fn set(items: &mut [Item], pass: &str, key: &str, value: &str) {
+    for item in items {
+        match item {
+            Item::Pass { name, options } if name == pass => {
+                options.retain(|(k, _)| k != key);
+                options.push((key.into(), value.into()));
             }
+            Item::Fixpoint { items, .. } => set(items, pass, key, value),
+            Item::Pass { .. } => {}
         }
     }
+}
+
+/// Applies the convenience flags, which are spellings of pass options, to the pipeline.
+fn apply_flags(pipeline: &mut Pipeline, args: &OptimizeArgs) {
     if args.fold_quant_weights {
         set(&mut pipeline.items, "fold-constants", "quant", "true");
     }
@@ -275,6 +277,11 @@ pub fn pipeline_with_warnings(args: &OptimizeArgs) -> miette::Result<(Pipeline, 
     apply_flags(&mut pipeline, args);
     if let Some(target) = &args.opt_matmul {
         let options = opt_matmul_options(target)?;
+        // fuse-qkv must not join products past the limit opt-matmul splits them at, or each
+        // run would undo the other's work.
+        if let Some((_, n)) = options.iter().find(|(k, _)| k == "max-n") {
+            set(&mut pipeline.items, "fuse-qkv", "max-n", n);
+        }
         pipeline.items.push(Item::Pass { name: "opt-matmul".into(), options });
     }
     let warnings = apply_skip(&mut pipeline, &args.skip)?;

@@ -37,7 +37,9 @@
 //! or `C` is not a constant), `kept-quant` (a quantized weight this pass does not concatenate:
 //! per-axis, blocked, or not read through a per-tensor `DequantizeLinear` of constants),
 //! `kept-shape` (a weight that is not 2-D, a `C` or rank this pass cannot split), `kept-too-few`
-//! (fewer than `min` products agree on `K`, element type, quantization and attributes).
+//! (fewer than `min` products agree on `K`, element type, quantization and attributes),
+//! `kept-over-limit` (the fused product would have more than `max-n` output features: a group
+//! that `opt-matmul` split to fit a target, which `qc optimize --opt-matmul` sets `max-n` for).
 
 use std::collections::{HashMap, HashSet};
 
@@ -52,7 +54,10 @@ use crate::rewrite::{NewOp, Readers, Rewrite, add_const, add_ints, input, is_onn
 pub const INFO: PassInfo = PassInfo {
     name: "fuse-qkv",
     summary: "fuse the products of one activation by constant weights into one product and a Split",
-    options: &[("min", "the fewest products that fuse into one (at least 2; default 3: Q, K and V)")],
+    options: &[
+        ("min", "the fewest products that fuse into one (at least 2; default 3: Q, K and V)"),
+        ("max-n", "the most output features (N) of the fused product (default 0: no limit)"),
+    ],
     build,
 };
 
@@ -61,13 +66,16 @@ fn build(opts: &mut PassOptions<'_>) -> Result<Box<dyn crate::pass::Pass>, Optio
     if min < 2 {
         return Err(opts.invalid("min", &min.to_string(), "a whole number of at least 2"));
     }
-    Ok(Box::new(FuseQkv { min: min as usize }))
+    let max_n = usize::try_from(opts.u64("max-n", 0)?).unwrap_or(usize::MAX);
+    Ok(Box::new(FuseQkv { min: min as usize, max_n }))
 }
 
 /// The `fuse-qkv` pass.
 pub struct FuseQkv {
     /// The fewest products that fuse.
     pub min: usize,
+    /// The most output features of the fused product (0: no limit).
+    pub max_n: usize,
 }
 
 /// A product's constant weight, oriented as the op reads it.
@@ -157,7 +165,11 @@ impl Pass for FuseQkv {
                         }
                     }
                     for (_, list) in by_key {
+                        let n: usize = list.iter().map(|m| m.n).sum();
                         match axis {
+                            Some(_) if list.len() >= self.min && self.max_n > 0 && n > self.max_n => {
+                                cx.count("kept-over-limit", list.len() as u64)
+                            }
                             Some(axis) if list.len() >= self.min => groups.push((x, list, axis)),
                             _ => cx.count("kept-too-few", list.len() as u64),
                         }

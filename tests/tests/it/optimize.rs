@@ -548,7 +548,7 @@ fn kneron_flags_place_their_passes_and_skip_removes_them() {
         "clear-shapes,remove-static-inputs,convert-f16,infer-shapes,defuse-gaps{form=reduce-mean},\
 fixpoint(fold-constants,fold-reshape-own-dims,eliminate-identity,eliminate-common-subexpressions,fuse-consecutive-transposes,\
 fuse-consecutive-reshapes,fuse-consecutive-slices,eliminate-layout-roundtrips,fuse-transpose-into-gemm,fuse-matmul-add-into-gemm,\
-fuse-normalization,fuse-activations,fuse-mul-add-into-bn,fuse-bn-into-conv,fuse-scale-bias-into-conv,replace-dilated-conv,fuse-qkv,\
+fuse-normalization,fuse-activations,fuse-mul-add-into-bn,fuse-bn-into-conv,fuse-scale-bias-into-conv,replace-dilated-conv,fuse-qkv{max-n=2048},\
 eliminate-dead,infer-shapes){max=20},opt-matmul{max-k=2048,max-n=2048}"
     );
     assert!(!err.contains("skip_not_in_pipeline"), "{err}");
