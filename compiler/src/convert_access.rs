@@ -302,6 +302,14 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
             conv.requantized.join(", ")
         );
     }
+    if !conv.clamps.is_empty() {
+        let _ = write!(
+            text,
+            ", {} unsigned quantizer(s) written as Relu ({})",
+            conv.clamps.len(),
+            conv.clamps.join(", ")
+        );
+    }
     if !conv.calibrated.is_empty() {
         let names: Vec<String> = conv
             .calibrated

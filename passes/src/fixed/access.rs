@@ -94,6 +94,8 @@ pub struct AccessConversion {
     pub requantized: Vec<String>,
     /// Ops left to the CPU (node names and op types).
     pub cpu_ops: Vec<String>,
+    /// The `Relu`s written for unsigned quantizers of feature maps that may be negative.
+    pub clamps: Vec<String>,
     /// The layers that got ACCESS attributes.
     pub layers: usize,
     /// Bias values that saturated at 16 bits.
@@ -141,6 +143,9 @@ struct Event {
     target: ValueId,
     source: f64,
     exp: i32,
+    /// An unsigned quantizer of a feature map that may be negative: its clamp at 0 is written
+    /// as a `Relu`.
+    clamp: bool,
 }
 
 /// Converts `model` (shapes inferred) to the ACCESS fixed-point model (see the module doc).
@@ -213,7 +218,8 @@ pub fn to_access(
             tensor: g.value(y).name.clone(),
             reason: format!("scale {s} has no power of two between 2^-120 and 2^120"),
         })?;
-        events.push(Event { op: id, y, target: resolve(&alias, x), source: s, exp: d.exp });
+        let clamp = lo >= 0.0 && !nonneg(&m, x, 0);
+        events.push(Event { op: id, y, target: resolve(&alias, x), source: s, exp: d.exp, clamp });
     }
     if !problems.is_empty() {
         return Err(FixedError::UnsupportedOps { ops: problems.join(", "), hint_cpu: false });
@@ -225,8 +231,29 @@ pub fn to_access(
     // One scale per feature map.
     let mut scale: HashMap<ValueId, i32> = HashMap::new();
     let mut requant_events: Vec<Event> = Vec::new();
+    let mut clamp_events: Vec<(Event, bool)> = Vec::new();
     for ev in &events {
         let t = resolve(&alias, ev.target);
+        if ev.clamp {
+            let needs_div = match scale.get(&t) {
+                None => {
+                    scale.insert(t, ev.exp);
+                    false
+                }
+                Some(&e) => e != ev.exp,
+            };
+            if needs_div && opts.incoherent == Incoherent::Fail {
+                return Err(FixedError::Incoherent {
+                    node: g.op_label(ev.op),
+                    tensor: g.value(t).name.clone(),
+                    first: 2f64.powi(scale[&t]),
+                    second: 2f64.powi(ev.exp),
+                });
+            }
+            scale.insert(ev.y, ev.exp);
+            clamp_events.push((ev.clone(), needs_div));
+            continue;
+        }
         match scale.get(&t) {
             None => {
                 scale.insert(t, ev.exp);
@@ -381,7 +408,7 @@ pub fn to_access(
                 } else {
                     0
                 };
-                let src = weight_source(&m, w, &consts, &order);
+                let src = weight_source(&m, w, &consts, false);
                 let (ints, rounded, src_scales) =
                     weight_ints(wv, axis, src.as_ref(), opts.rounding, target.scales.max_denominator)
                         .map_err(|reason| FixedError::Unrepresentable {
@@ -450,7 +477,7 @@ pub fn to_access(
                 let a_e = fm(xa, "input A", &mut missing);
                 let b_e = if let Some(bv) = consts[xb.index()].as_ref() {
                     // A constant B: one power-of-two scale (B_scale), the weights requantized to it.
-                    let src = weight_source(&m, xb, &consts, &order);
+                    let src = weight_source(&m, xb, &consts, true);
                     let s = match &src {
                         Some(p) => p.values().iter().copied().fold(0.0, f64::max),
                         None => bv.to_f64()?.iter().fold(0.0f64, |m, x| m.max(x.abs())) / 127.0,
@@ -565,7 +592,30 @@ pub fn to_access(
         m.graph.set_input(id, slot, Some(v));
     }
     // Feature-map quantizers that needed another scale become `Div(x, 1)` writing their output.
-    let requant_ops: HashSet<OpId> = requant_events.iter().map(|e| e.op).collect();
+    let requant_ops: HashSet<OpId> =
+        requant_events.iter().map(|e| e.op).chain(clamp_events.iter().map(|(e, _)| e.op)).collect();
+    // Unsigned quantizers of feature maps that may be negative become `Relu` (after a
+    // requantization when the scales differ).
+    let mut clamps = Vec::new();
+    for (ev, needs_div) in &clamp_events {
+        let label = m.graph.op_label(ev.op);
+        let x = eff(ev.target);
+        let mut new = Vec::new();
+        let src = if *needs_div {
+            let r = new_value(&mut m.graph, &format!("{label}_requantized"));
+            let name = format!("{label}_requantize");
+            new.push((div(ev.exp, &name), vec![Some(x), Some(one)], vec![Some(r)]));
+            requantized.push(name);
+            r
+        } else {
+            x
+        };
+        let name = format!("{label}_clamp");
+        new.push((Op::new("Relu", None).with_name(name.clone()), vec![Some(src)], vec![Some(ev.y)]));
+        rw.set(ev.op, new);
+        set_float(&mut m.graph, ev.y);
+        clamps.push(name);
+    }
     for ev in &requant_events {
         let name = format!("{}_requantize", m.graph.op_label(ev.op));
         let x = eff(ev.target);
@@ -649,6 +699,7 @@ pub fn to_access(
         pairs,
         requantized,
         cpu_ops: cpu,
+        clamps,
         layers,
         bias_saturated,
         weight_saturated,
@@ -700,6 +751,40 @@ fn fill(
         if !changed {
             break;
         }
+    }
+}
+
+/// Whether `v` is known to be non-negative in the source: written by a ReLU, a Sigmoid or an
+/// unsigned quantizer with zero point 0, through ops that only move or select values.
+fn nonneg(m: &Model, v: ValueId, depth: usize) -> bool {
+    let g = &m.graph;
+    let Some(p) = g.value(v).producer() else { return false };
+    if depth > 64 {
+        return false;
+    }
+    let op = g.op(p);
+    match op.kind() {
+        OpKind::Relu | OpKind::Sigmoid => true,
+        OpKind::Quant | OpKind::IntQuant | OpKind::QuantizeLinear | OpKind::DequantizeLinear => {
+            quantizer_spec(m, op).is_some_and(|q| {
+                let unsigned = match op.kind() {
+                    OpKind::Quant | OpKind::IntQuant => op.qonnx_quant().is_ok_and(|a| !a.signed),
+                    _ => !q.dtype.signed(),
+                };
+                unsigned && q.zero_point.as_ref().is_none_or(|z| z.values().iter().all(|z| *z == 0.0))
+            }) || (op.kind() == OpKind::DequantizeLinear
+                && input(op, 0).is_some_and(|x| nonneg(m, x, depth + 1)))
+        }
+        OpKind::MaxPool
+        | OpKind::Reshape
+        | OpKind::Flatten
+        | OpKind::Transpose
+        | OpKind::Identity
+        | OpKind::Squeeze
+        | OpKind::Unsqueeze
+        | OpKind::Dropout => input(op, 0).is_some_and(|x| nonneg(m, x, depth + 1)),
+        OpKind::Concat => op.inputs().iter().flatten().all(|x| nonneg(m, *x, depth + 1)),
+        _ => false,
     }
 }
 
@@ -831,7 +916,9 @@ fn fm_quantizer(m: &Model, op: &Op, consts: &[Option<Array>]) -> Result<(f64, f6
 
 /// The scale of the quantizer a constant weight comes from, through data-movement ops
 /// (`Transpose`, `Reshape`, `Identity`) only when the scale is per tensor.
-fn weight_source(m: &Model, w: ValueId, consts: &[Option<Array>], _order: &[OpId]) -> Option<QuantParam> {
+/// With `any_axis`, a per-axis scale is returned whatever ops it came through (for a per-tensor
+/// use of its largest value).
+fn weight_source(m: &Model, w: ValueId, consts: &[Option<Array>], any_axis: bool) -> Option<QuantParam> {
     let g = &m.graph;
     let mut v = w;
     let mut moved = false;
@@ -848,7 +935,7 @@ fn weight_source(m: &Model, w: ValueId, consts: &[Option<Array>], _order: &[OpId
             let s = spec.scale?;
             return match s {
                 QuantParam::PerTensor(_) => Some(s),
-                QuantParam::PerAxis { .. } if !moved => Some(s),
+                QuantParam::PerAxis { .. } if !moved || any_axis => Some(s),
                 _ if s.values().windows(2).all(|w| w[0] == w[1]) => {
                     Some(QuantParam::PerTensor(s.values()[0]))
                 }

@@ -488,6 +488,9 @@ fn qdq_and_qoperator_models_convert() {
     let out = dir.path().join("a.onnx");
     let (code, stdout, err) = convert(&src, &out, &[]);
     assert_eq!(code, 0, "{stdout}{err}");
+    // Both uint8 quantizers read values that may be negative (the graph input, the conv's
+    // output): their clamp at 0 becomes a Relu.
+    assert!(stdout.contains("2 unsigned quantizer(s) written as Relu (qx_clamp, qc_clamp)"), "{stdout}");
     assert!(check_scale_rules(&out).is_empty());
     let m = qc::load::load(&out, qc::load::LoadOptions { mmap: false }).unwrap().model;
     assert!(!m.graph.ops().any(|(_, op)| op.op_type().contains("QuantizeLinear")), "quantizers left");
