@@ -291,6 +291,9 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
         conv.layers,
         opts.rounding.name()
     );
+    if conv.batchnorms > 0 {
+        let _ = write!(text, ", {} BatchNormalization(s) folded into the layer before", conv.batchnorms);
+    }
     if conv.qoperator_layers > 0 {
         let _ = write!(text, ", {} QOperator layer(s) read as QDQ", conv.qoperator_layers);
     }

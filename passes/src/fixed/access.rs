@@ -104,6 +104,8 @@ pub struct AccessConversion {
     pub weight_saturated: u64,
     /// QOperator layers written out as DequantizeLinear -> layer -> QuantizeLinear.
     pub qoperator_layers: usize,
+    /// BatchNormalizations folded into the layer before them.
+    pub batchnorms: usize,
     /// Feature maps whose scale was calibrated (`AccessOptions::calibrate`): name, the largest
     /// magnitude seen, the scale given.
     pub calibrated: Vec<(String, f64, f64)>,
@@ -156,6 +158,7 @@ pub fn to_access(
 ) -> Result<AccessConversion, FixedError> {
     let mut m = model.clone();
     let qoperator_layers = super::qoperator::expand(&mut m)?;
+    let (batchnorms, overrides) = fold_batchnorm(&mut m);
     let order: Vec<OpId> = m.graph.topo_order().map_err(|c| FixedError::Unsupported {
         node: c.first().map(|&o| m.graph.op_label(o)).unwrap_or_default(),
         reason: "the graph has a cycle".into(),
@@ -408,7 +411,7 @@ pub fn to_access(
                 } else {
                     0
                 };
-                let src = weight_source(&m, w, &consts, false);
+                let src = overrides.get(&w).cloned().or_else(|| weight_source(&m, w, &consts, false));
                 let (ints, rounded, src_scales) =
                     weight_ints(wv, axis, src.as_ref(), opts.rounding, target.scales.max_denominator)
                         .map_err(|reason| FixedError::Unrepresentable {
@@ -704,6 +707,7 @@ pub fn to_access(
         bias_saturated,
         weight_saturated,
         qoperator_layers,
+        batchnorms,
         calibrated,
     })
 }
@@ -752,6 +756,115 @@ fn fill(
             break;
         }
     }
+}
+
+/// Folds each `BatchNormalization` that is the only reader of a Conv's, Gemm's or 2-D MatMul's
+/// output (constant weights and parameters) into that layer, as the DLA does (guide II.B.9):
+/// with `k = gamma / sqrt(var + eps)` per channel, the weight of output channel `c` times `k_c`
+/// and the bias `(b - mean) k + beta`; a MatMul becomes a Gemm with that bias. The quantized
+/// weight keeps its integers: its scale per channel becomes `s_c |k_c|` (returned by weight
+/// value, for the weight's rounding), the sign going into the integers.
+fn fold_batchnorm(m: &mut Model) -> (usize, HashMap<ValueId, QuantParam>) {
+    let mut overrides = HashMap::new();
+    let Ok(order) = m.graph.topo_order() else { return (0, overrides) };
+    let consts = fold_constants(m, &order);
+    let mut rw = Rewrite::default();
+    let mut folded = 0;
+    for &id in &order {
+        let bn = m.graph.op(id);
+        if bn.kind() != OpKind::BatchNormalization || bn.outputs().iter().flatten().count() != 1 {
+            continue;
+        }
+        let (Some(c), Some(y)) = (input(bn, 0), output(bn)) else { continue };
+        let Some(p) = m.graph.value(c).producer() else { continue };
+        let layer = m.graph.op(p);
+        let only_reader = m.graph.value(c).uses().len() == 1 && !m.graph.outputs.contains(&c);
+        let kind = layer.kind();
+        let rank2 = qc_ir::dims::rank(&m.graph, c) == Some(2);
+        let fits = match kind {
+            OpKind::Conv => true,
+            OpKind::Gemm => {
+                layer.attr_int("transA", 0).unwrap_or(0) == 0
+                    && layer.attr_float("alpha", 1.0).unwrap_or(1.0) == 1.0
+                    && layer.attr_float("beta", 1.0).unwrap_or(1.0) == 1.0
+                    && rank2
+            }
+            OpKind::MatMul => rank2,
+            _ => false,
+        };
+        if !only_reader || !fits || rw.touches(p) {
+            continue;
+        }
+        let param =
+            |i: usize| input(bn, i).and_then(|v| consts[v.index()].as_ref()).and_then(|a| a.to_f64().ok());
+        let (Some(gamma), Some(beta), Some(mean), Some(var)) = (param(1), param(2), param(3), param(4))
+        else {
+            continue;
+        };
+        let eps = f64::from(bn.attr_float("epsilon", 1e-5).unwrap_or(1e-5));
+        let Some(w) = input(layer, 1) else { continue };
+        let Some(wa) = consts[w.index()].as_ref() else { continue };
+        let n = gamma.len();
+        // The output-channel axis of the weight.
+        let axis = match kind {
+            OpKind::Conv => 0,
+            OpKind::Gemm if layer.attr_int("transB", 0).unwrap_or(0) != 0 => 0,
+            _ => 1,
+        };
+        if [beta.len(), mean.len(), var.len()].iter().any(|l| *l != n) || wa.dims.get(axis) != Some(&n) {
+            continue;
+        }
+        let k: Vec<f64> = (0..n).map(|c| gamma[c] / (var[c] + eps).sqrt()).collect();
+        if k.iter().any(|x| !x.is_finite() || *x == 0.0) {
+            continue;
+        }
+        let Ok(wv) = wa.to_f64() else { continue };
+        let per = channel_index(&wa.dims, axis, n);
+        let new_w: Vec<f64> = wv.iter().enumerate().map(|(i, x)| x * k[per(i)]).collect();
+        let b: Vec<f64> = match input(layer, 2).filter(|_| kind != OpKind::MatMul) {
+            Some(bv) => match consts[bv.index()].as_ref().and_then(|a| a.to_f64().ok()) {
+                Some(v) if v.len() == n => v,
+                Some(v) if v.len() == 1 => vec![v[0]; n],
+                _ => continue,
+            },
+            None => vec![0.0; n],
+        };
+        let new_b: Vec<f64> = (0..n).map(|c| (b[c] - mean[c]) * k[c] + beta[c]).collect();
+        let Ok(wa2) = Array::from_f64s(ElemType::F32, wa.dims.clone(), new_w) else { continue };
+        let Ok(ba) = Array::from_f64s(ElemType::F32, vec![n], new_b) else { continue };
+        let src = weight_source(m, w, &consts, false);
+        let label = m.graph.op_label(p);
+        let mut new_op = m.graph.op(p).clone();
+        let x = input(&new_op, 0);
+        let wv2 = add_const(&mut m.graph, &format!("{label}_w_bn"), &wa2);
+        let bv2 = add_const(&mut m.graph, &format!("{label}_b_bn"), &ba);
+        if let Some(s) = src {
+            let scales: Option<Vec<f64>> = match &s {
+                QuantParam::PerTensor(v) => Some(k.iter().map(|kc| v * kc.abs()).collect()),
+                QuantParam::PerAxis { values, .. } if values.len() == n => {
+                    Some(values.iter().zip(&k).map(|(v, kc)| v * kc.abs()).collect())
+                }
+                _ => None,
+            };
+            if let Some(values) = scales {
+                overrides.insert(wv2, QuantParam::PerAxis { axis: axis as i64, values });
+            }
+        }
+        if kind == OpKind::MatMul {
+            let mut gemm = Op::new("Gemm", None);
+            gemm.name = new_op.name.clone();
+            new_op = gemm;
+        }
+        if !rw.replace_uses(&m.graph, y, c) {
+            continue;
+        }
+        rw.set(p, vec![(new_op, vec![x, Some(wv2), Some(bv2)], vec![Some(c)])]);
+        rw.set(id, Vec::new());
+        folded += 1;
+    }
+    rw.apply(&mut m.graph);
+    remove_dead(m);
+    (folded, overrides)
 }
 
 /// Whether `v` is known to be non-negative in the source: written by a ReLU, a Sigmoid or an
