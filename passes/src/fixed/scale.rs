@@ -90,7 +90,7 @@ pub fn round_reciprocal_dyadic(s: f64, max_a: u32, how: ScaleRounding) -> Option
 
 /// `2^exp / den` with `den` odd (the same value, written once).
 fn reduce(mut d: Dyadic) -> Dyadic {
-    while d.den % 2 == 0 && d.den > 1 {
+    while d.den.is_multiple_of(2) && d.den > 1 {
         d.den /= 2;
         d.exp -= 1;
     }

@@ -506,10 +506,9 @@ pub fn simulate(
         });
     }
     let mut values: Vec<Option<Array>> = vec![None; g.value_count()];
-    for i in 0..g.value_count() {
-        let v = ValueId::from_index(i);
+    for (i, slot) in values.iter_mut().enumerate() {
         if run.fx[i].is_some() {
-            values[i] = Some(run.dequantized(v)?);
+            *slot = Some(run.dequantized(ValueId::from_index(i))?);
         }
     }
     let mut outputs = Vec::new();
