@@ -62,6 +62,8 @@ pub struct ConvertArgs {
     pub shapes: crate::input_shapes::InputShapeArgs,
     #[command(flatten)]
     pub shape_errors: crate::shape_errors::ShapeErrorArgs,
+    #[command(flatten)]
+    pub access: crate::convert_access::AccessArgs,
 }
 
 /// The quantization style to convert to.
@@ -71,6 +73,9 @@ pub enum QuantForm {
     Qcdq,
     /// QONNX Quant.
     Qonnx,
+    /// The ACCESS DLA's fixed-point ONNX model (`--scale-rounding`, `--incoherent`,
+    /// `--allow-cpu-ops`; see spec/fixed_point.md).
+    Access,
 }
 
 /// Why a conversion was not written.
@@ -98,6 +103,11 @@ pub enum ConvertError {
 
 /// Runs `qc convert`, writing the summary to `out`; returns the warnings to print.
 pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
+    // The ACCESS model is written by its own module; the arms below that name `Access` beside
+    // `Qonnx` are never reached with it.
+    if args.to == QuantForm::Access {
+        return crate::convert_access::run(args, out);
+    }
     let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
     let mut warnings: Vec<miette::Report> = args.shapes.unanswered(&loaded.warnings);
     let mut original = loaded.model;
@@ -112,7 +122,7 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
     let mut model = original.clone();
     let pass = match args.to {
         QuantForm::Qcdq => quant_to_qcdq::INFO.name,
-        QuantForm::Qonnx => qcdq_to_quant::INFO.name,
+        QuantForm::Qonnx | QuantForm::Access => qcdq_to_quant::INFO.name,
     };
     let pipeline = Pipeline::parse(&format!("infer-shapes,{pass}"))?;
     let mut manager = PassManager::new(pipeline, ManagerOptions { verify_each: true, stop_after: None })?;
@@ -134,7 +144,7 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
     } else {
         let (quant_side, qdq_side) = match args.to {
             QuantForm::Qcdq => (&original, &model),
-            QuantForm::Qonnx => (&model, &original),
+            QuantForm::Qonnx | QuantForm::Access => (&model, &original),
         };
         let nodes = check_nodes(quant_side, qdq_side, args.to)?;
         let _ = write!(
@@ -188,7 +198,7 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
 fn nothing_to_convert(args: &ConvertArgs, stats: &indexmap::IndexMap<String, u64>) -> String {
     let reason = |k: &str| match args.to {
         QuantForm::Qcdq => quant_to_qcdq::kept_reason(k),
-        QuantForm::Qonnx => qcdq_to_quant::kept_reason(k),
+        QuantForm::Qonnx | QuantForm::Access => qcdq_to_quant::kept_reason(k),
     };
     let mut why: Vec<String> = stats
         .iter()
@@ -212,7 +222,7 @@ fn nothing_to_convert(args: &ConvertArgs, stats: &indexmap::IndexMap<String, u64
         why.push(
             match args.to {
                 QuantForm::Qcdq => "the model has no QONNX Quant node",
-                QuantForm::Qonnx => "the model has no DequantizeLinear node",
+                QuantForm::Qonnx | QuantForm::Access => "the model has no DequantizeLinear node",
             }
             .to_string(),
         );
@@ -235,7 +245,7 @@ fn summary(
     let stat = |k: &str| stats.get(k).copied().unwrap_or(0);
     let reason = |k: &str| match args.to {
         QuantForm::Qcdq => quant_to_qcdq::kept_reason(k),
-        QuantForm::Qonnx => qcdq_to_quant::kept_reason(k),
+        QuantForm::Qonnx | QuantForm::Access => qcdq_to_quant::kept_reason(k),
     };
     let kept: Vec<(u64, &'static str)> =
         stats.iter().filter_map(|(k, &n)| reason(k).map(|r| (n, r))).filter(|(n, _)| *n > 0).collect();
@@ -259,7 +269,7 @@ fn summary(
                 );
             }
         }
-        QuantForm::Qonnx => {
+        QuantForm::Qonnx | QuantForm::Access => {
             let _ = write!(
                 s,
                 "converted {converted} DequantizeLinear node(s) to Quant ({} with a QuantizeLinear and a Clip, {} per channel, {} of a constant)",
@@ -397,7 +407,7 @@ fn check_nodes(quant_side: &Model, qdq_side: &Model, to: QuantForm) -> Result<No
         }
         let label = match to {
             QuantForm::Qcdq => quant_side.graph.op_label(id),
-            QuantForm::Qonnx => qdq_side.graph.op_label(p2),
+            QuantForm::Qonnx | QuantForm::Access => qdq_side.graph.op_label(p2),
         };
         let input = |i: usize| op.inputs().get(i).copied().flatten();
         let scales = const_values(quant_side, input(1)).map(|(_, v)| v).unwrap_or_else(|| vec![1.0]);

@@ -28,6 +28,12 @@ pub struct RunArgs {
     /// Read the model into memory instead of memory-mapping it.
     #[arg(long)]
     pub no_mmap: bool,
+    /// Simulate a DLA's fixed-point arithmetic instead (`access-dla`: 8-bit feature maps and
+    /// weights, 16-bit biases, integer accumulation; spec/fixed_point.md): the outputs are the
+    /// fixed-point ones, and each layer's SNR and max error against the float evaluation is
+    /// printed.
+    #[arg(long, value_enum, value_name = "TARGET")]
+    pub fixed_point: Option<crate::run_fixed::FixedPointTarget>,
 }
 
 /// A problem with `qc run`'s inputs.
@@ -141,7 +147,7 @@ pub fn numpy_compatible(a: Array) -> Result<Array, qc_passes::eval::EvalError> {
 
 /// A file name for an output value: its name with anything but letters, digits, `-`, `_` and
 /// `.` replaced by `_`.
-fn file_name(name: &str) -> String {
+pub(crate) fn file_name(name: &str) -> String {
     let s: String = name
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '_' })
@@ -324,6 +330,9 @@ pub fn run(args: &RunArgs, out: &mut dyn std::io::Write) -> miette::Result<()> {
         } else {
             given.push((name.to_string(), read_input(Path::new(file), name)?));
         }
+    }
+    if let Some(fp) = args.fixed_point {
+        return crate::run_fixed::run(args, fp, model, &given, problems, out);
     }
     let outputs = run_model(model, &given, problems, &args.model.display().to_string())?;
     let mut files = Vec::new();

@@ -21,6 +21,7 @@
 pub mod check;
 pub mod cost;
 pub mod eval;
+pub mod fixed;
 pub mod lower;
 pub mod manager;
 pub mod ops;

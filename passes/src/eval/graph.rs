@@ -67,6 +67,24 @@ impl Runner<'_> {
             .collect()
     }
 
+    /// Runs the main graph like [`Runner::run_main`] and returns every value of it, by value
+    /// index (`None` for values no op computed).
+    pub(crate) fn run_main_all(&self, inputs: &[(String, Array)]) -> Result<Vec<Option<Array>>, EvalError> {
+        let g = &self.model.graph;
+        let mut vals = self.initial(g)?;
+        for (name, a) in inputs {
+            if let Some(v) = g.find(name) {
+                vals[v.index()] = Some(a.clone());
+            }
+        }
+        for &v in &g.inputs {
+            if vals[v.index()].is_none() {
+                return Err(EvalError::MissingInput { name: g.value(v).name.clone() });
+            }
+        }
+        self.exec(g, vals, None)
+    }
+
     /// Runs the body `g` with its inputs bound in order to `inputs`, inside `outer`, and returns
     /// its outputs in order.
     pub(crate) fn run_body(

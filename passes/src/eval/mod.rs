@@ -194,6 +194,13 @@ fn unsupported_op(op: &Op) -> EvalError {
     EvalError::UnsupportedOp { op_type: ty, node: String::new() }
 }
 
+/// Runs the main graph of `model` on `inputs`, as [`run_graph`] does, and returns every value of
+/// the main graph by value index (`None` where no op computed one): the intermediate values that
+/// per-layer comparisons read.
+pub fn run_graph_all(model: &Model, inputs: &[(String, Array)]) -> Result<Vec<Option<Array>>, EvalError> {
+    graph::Runner { model, opset: model.onnx_opset() }.run_main_all(inputs)
+}
+
 /// Runs the main graph of `model` on `inputs` (bound by graph input name; initializers supply
 /// the rest) and returns the graph outputs, in order, by name. `If`, `Loop` and `Scan` run their
 /// bodies with the enclosing graphs' values visible (see [`graph`]).

@@ -17,6 +17,7 @@ mod evaluate;
 mod evaluate_budget;
 mod evaluate_target;
 mod evaluate_zigzag;
+mod fixed_point;
 mod float_quant;
 mod inspect;
 mod large_dims;
