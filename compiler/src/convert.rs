@@ -44,10 +44,10 @@ use crate::load::{self, LoadOptions};
 pub struct ConvertArgs {
     /// The ONNX or QONNX model.
     pub model: PathBuf,
-    /// The form to convert to: `qcdq` (QuantizeLinear -> [Clip] -> DequantizeLinear) or `qonnx`
-    /// (Quant in qonnx.custom_op.general).
+    /// The form to convert to: `qcdq` (QuantizeLinear -> [Clip] -> DequantizeLinear), `qonnx`
+    /// (Quant in qonnx.custom_op.general) or `channels-last` (qonnx's channels-last wrappers).
     #[arg(long, value_enum)]
-    pub to: QuantForm,
+    pub to: ConvertTo,
     /// Where to write the converted model.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -64,8 +64,19 @@ pub struct ConvertArgs {
     pub shape_errors: crate::shape_errors::ShapeErrorArgs,
 }
 
-/// The quantization style to convert to.
+/// What `qc convert` converts to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConvertTo {
+    /// ONNX QuantizeLinear -> [Clip] -> DequantizeLinear.
+    Qcdq,
+    /// QONNX Quant.
+    Qonnx,
+    /// qonnx's channels-last layout (`crate::convert_channels_last`).
+    ChannelsLast,
+}
+
+/// The quantization style to convert to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QuantForm {
     /// ONNX QuantizeLinear -> [Clip] -> DequantizeLinear.
     Qcdq,
@@ -98,6 +109,11 @@ pub enum ConvertError {
 
 /// Runs `qc convert`, writing the summary to `out`; returns the warnings to print.
 pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
+    let form = match args.to {
+        ConvertTo::Qcdq => QuantForm::Qcdq,
+        ConvertTo::Qonnx => QuantForm::Qonnx,
+        ConvertTo::ChannelsLast => return crate::convert_channels_last::run(args, out),
+    };
     let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
     let mut warnings: Vec<miette::Report> = args.shapes.unanswered(&loaded.warnings);
     let mut original = loaded.model;
@@ -110,7 +126,7 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
         ));
     }
     let mut model = original.clone();
-    let pass = match args.to {
+    let pass = match form {
         QuantForm::Qcdq => quant_to_qcdq::INFO.name,
         QuantForm::Qonnx => qcdq_to_quant::INFO.name,
     };
@@ -123,20 +139,20 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
 
     if stats.get("converted").copied().unwrap_or(0) == 0 {
         // Nothing changed that matters: no output, no check.
-        let text = nothing_to_convert(args, &stats);
+        let text = nothing_to_convert(args, form, &stats);
         out.write_all(text.as_bytes())
             .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write output: {e}"))?;
         return Ok(warnings);
     }
-    let mut text = summary(args, &original, &model, &stats);
+    let mut text = summary(args, form, &original, &model, &stats);
     if args.no_verify {
         text.push_str("Not checked (--no-verify).\n");
     } else {
-        let (quant_side, qdq_side) = match args.to {
+        let (quant_side, qdq_side) = match form {
             QuantForm::Qcdq => (&original, &model),
             QuantForm::Qonnx => (&model, &original),
         };
-        let nodes = check_nodes(quant_side, qdq_side, args.to)?;
+        let nodes = check_nodes(quant_side, qdq_side, form)?;
         let _ = write!(
             text,
             "Checked with qc's evaluator: the {} converted node(s) agree exactly at {} points (random inputs, \
@@ -185,8 +201,12 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
 }
 
 /// The one line for a model with nothing to convert: why, and that nothing was written.
-fn nothing_to_convert(args: &ConvertArgs, stats: &indexmap::IndexMap<String, u64>) -> String {
-    let reason = |k: &str| match args.to {
+fn nothing_to_convert(
+    args: &ConvertArgs,
+    form: QuantForm,
+    stats: &indexmap::IndexMap<String, u64>,
+) -> String {
+    let reason = |k: &str| match form {
         QuantForm::Qcdq => quant_to_qcdq::kept_reason(k),
         QuantForm::Qonnx => qcdq_to_quant::kept_reason(k),
     };
@@ -210,7 +230,7 @@ fn nothing_to_convert(args: &ConvertArgs, stats: &indexmap::IndexMap<String, u64
     }
     if why.is_empty() {
         why.push(
-            match args.to {
+            match form {
                 QuantForm::Qcdq => "the model has no QONNX Quant node",
                 QuantForm::Qonnx => "the model has no DequantizeLinear node",
             }
@@ -228,12 +248,13 @@ fn nothing_to_convert(args: &ConvertArgs, stats: &indexmap::IndexMap<String, u64
 /// The paragraph that says what was converted, what was kept and why.
 fn summary(
     args: &ConvertArgs,
+    form: QuantForm,
     before: &Model,
     after: &Model,
     stats: &indexmap::IndexMap<String, u64>,
 ) -> String {
     let stat = |k: &str| stats.get(k).copied().unwrap_or(0);
-    let reason = |k: &str| match args.to {
+    let reason = |k: &str| match form {
         QuantForm::Qcdq => quant_to_qcdq::kept_reason(k),
         QuantForm::Qonnx => qcdq_to_quant::kept_reason(k),
     };
@@ -242,7 +263,7 @@ fn summary(
     let kept_total: u64 = kept.iter().map(|(n, _)| n).sum();
     let converted = stat("converted");
     let mut s = format!("{} -> {}: ", args.model.display(), args.output.display());
-    match args.to {
+    match form {
         QuantForm::Qcdq => {
             let _ = write!(
                 s,
@@ -476,13 +497,13 @@ fn check_nodes(quant_side: &Model, qdq_side: &Model, to: QuantForm) -> Result<No
     Ok(check)
 }
 
-struct WholeCheck {
+pub(crate) struct WholeCheck {
     /// How the batch dim was chosen, when the model declares one above 1.
-    batch: Option<String>,
-    batches: usize,
-    values: usize,
-    max_abs: f64,
-    inexact: usize,
+    pub batch: Option<String>,
+    pub batches: usize,
+    pub values: usize,
+    pub max_abs: f64,
+    pub inexact: usize,
 }
 
 /// One unit in the last place at `x` in the precision of `elem` (0: compare exactly).
@@ -710,7 +731,7 @@ fn batch_mixing(m: &Model, batch: u64) -> Option<String> {
 /// when the original model cannot be evaluated. When every graph input declares the same batch
 /// (dim 0) above 1 and both models keep the rows of that batch apart ([`batch_mixing`]), the
 /// check runs on batches of one row.
-fn check_model(before: &Model, after: &Model) -> Result<Result<WholeCheck, String>, ConvertError> {
+pub(crate) fn check_model(before: &Model, after: &Model) -> Result<Result<WholeCheck, String>, ConvertError> {
     let g = &before.graph;
     let mut declared_dims = Vec::new();
     for &v in &g.inputs {

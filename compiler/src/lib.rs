@@ -22,6 +22,7 @@ pub mod accelerators;
 pub mod check;
 pub mod cli;
 pub mod convert;
+pub mod convert_channels_last;
 pub mod cost;
 pub mod diagnostics;
 pub mod evaluate;
