@@ -38,7 +38,8 @@ pub enum Command {
     /// weight and output memory (`--cost-breakdown`, `--format json`).
     Cost(crate::cost::CostArgs),
     /// Convert QONNX Quant to QuantizeLinear -> [Clip] -> DequantizeLinear (`--to qcdq`) or back
-    /// (`--to qonnx`), checked with the reference evaluator before the output is written.
+    /// (`--to qonnx`), or to qonnx's channels-last layout (`--to channels-last`), checked with the
+    /// reference evaluator before the output is written.
     Convert(crate::convert::ConvertArgs),
     /// Check a model against a DLA target's operator limits and fixed-point scale rules, and
     /// place each op on the DLA or the CPU (`--target access-dla|PATH`, `--format json`).

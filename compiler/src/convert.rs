@@ -44,10 +44,10 @@ use crate::load::{self, LoadOptions};
 pub struct ConvertArgs {
     /// The ONNX or QONNX model.
     pub model: PathBuf,
-    /// The form to convert to: `qcdq` (QuantizeLinear -> [Clip] -> DequantizeLinear) or `qonnx`
-    /// (Quant in qonnx.custom_op.general).
+    /// The form to convert to: `qcdq` (QuantizeLinear -> [Clip] -> DequantizeLinear), `qonnx`
+    /// (Quant in qonnx.custom_op.general) or `channels-last` (qonnx's channels-last wrappers).
     #[arg(long, value_enum)]
-    pub to: QuantForm,
+    pub to: ConvertTo,
     /// Where to write the converted model.
     #[arg(short, long)]
     pub output: PathBuf,
@@ -66,16 +66,27 @@ pub struct ConvertArgs {
     pub access: crate::convert_access::AccessArgs,
 }
 
-/// The quantization style to convert to.
+/// What `qc convert` converts to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum QuantForm {
+pub enum ConvertTo {
     /// ONNX QuantizeLinear -> [Clip] -> DequantizeLinear.
     Qcdq,
     /// QONNX Quant.
     Qonnx,
     /// The ACCESS DLA's fixed-point ONNX model (`--scale-rounding`, `--incoherent`,
-    /// `--allow-cpu-ops`; see spec/fixed_point.md).
+    /// `--allow-cpu-ops`, `--calibrate`; see spec/fixed_point.md and `crate::convert_access`).
     Access,
+    /// qonnx's channels-last layout (`crate::convert_channels_last`).
+    ChannelsLast,
+}
+
+/// The quantization style to convert to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuantForm {
+    /// ONNX QuantizeLinear -> [Clip] -> DequantizeLinear.
+    Qcdq,
+    /// QONNX Quant.
+    Qonnx,
 }
 
 /// Why a conversion was not written.
@@ -103,11 +114,12 @@ pub enum ConvertError {
 
 /// Runs `qc convert`, writing the summary to `out`; returns the warnings to print.
 pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<Vec<miette::Report>> {
-    // The ACCESS model is written by its own module; the arms below that name `Access` beside
-    // `Qonnx` are never reached with it.
-    if args.to == QuantForm::Access {
-        return crate::convert_access::run(args, out);
-    }
+    let form = match args.to {
+        ConvertTo::Qcdq => QuantForm::Qcdq,
+        ConvertTo::Qonnx => QuantForm::Qonnx,
+        ConvertTo::Access => return crate::convert_access::run(args, out),
+        ConvertTo::ChannelsLast => return crate::convert_channels_last::run(args, out),
+    };
     let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
     let mut warnings: Vec<miette::Report> = args.shapes.unanswered(&loaded.warnings);
     let mut original = loaded.model;
@@ -120,9 +132,9 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
         ));
     }
     let mut model = original.clone();
-    let pass = match args.to {
+    let pass = match form {
         QuantForm::Qcdq => quant_to_qcdq::INFO.name,
-        QuantForm::Qonnx | QuantForm::Access => qcdq_to_quant::INFO.name,
+        QuantForm::Qonnx => qcdq_to_quant::INFO.name,
     };
     let pipeline = Pipeline::parse(&format!("infer-shapes,{pass}"))?;
     let mut manager = PassManager::new(pipeline, ManagerOptions { verify_each: true, stop_after: None })?;
@@ -133,20 +145,20 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
 
     if stats.get("converted").copied().unwrap_or(0) == 0 {
         // Nothing changed that matters: no output, no check.
-        let text = nothing_to_convert(args, &stats);
+        let text = nothing_to_convert(args, form, &stats);
         out.write_all(text.as_bytes())
             .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write output: {e}"))?;
         return Ok(warnings);
     }
-    let mut text = summary(args, &original, &model, &stats);
+    let mut text = summary(args, form, &original, &model, &stats);
     if args.no_verify {
         text.push_str("Not checked (--no-verify).\n");
     } else {
-        let (quant_side, qdq_side) = match args.to {
+        let (quant_side, qdq_side) = match form {
             QuantForm::Qcdq => (&original, &model),
-            QuantForm::Qonnx | QuantForm::Access => (&model, &original),
+            QuantForm::Qonnx => (&model, &original),
         };
-        let nodes = check_nodes(quant_side, qdq_side, args.to)?;
+        let nodes = check_nodes(quant_side, qdq_side, form)?;
         let _ = write!(
             text,
             "Checked with qc's evaluator: the {} converted node(s) agree exactly at {} points (random inputs, \
@@ -195,10 +207,14 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
 }
 
 /// The one line for a model with nothing to convert: why, and that nothing was written.
-fn nothing_to_convert(args: &ConvertArgs, stats: &indexmap::IndexMap<String, u64>) -> String {
-    let reason = |k: &str| match args.to {
+fn nothing_to_convert(
+    args: &ConvertArgs,
+    form: QuantForm,
+    stats: &indexmap::IndexMap<String, u64>,
+) -> String {
+    let reason = |k: &str| match form {
         QuantForm::Qcdq => quant_to_qcdq::kept_reason(k),
-        QuantForm::Qonnx | QuantForm::Access => qcdq_to_quant::kept_reason(k),
+        QuantForm::Qonnx => qcdq_to_quant::kept_reason(k),
     };
     let mut why: Vec<String> = stats
         .iter()
@@ -220,9 +236,9 @@ fn nothing_to_convert(args: &ConvertArgs, stats: &indexmap::IndexMap<String, u64
     }
     if why.is_empty() {
         why.push(
-            match args.to {
+            match form {
                 QuantForm::Qcdq => "the model has no QONNX Quant node",
-                QuantForm::Qonnx | QuantForm::Access => "the model has no DequantizeLinear node",
+                QuantForm::Qonnx => "the model has no DequantizeLinear node",
             }
             .to_string(),
         );
@@ -238,21 +254,22 @@ fn nothing_to_convert(args: &ConvertArgs, stats: &indexmap::IndexMap<String, u64
 /// The paragraph that says what was converted, what was kept and why.
 fn summary(
     args: &ConvertArgs,
+    form: QuantForm,
     before: &Model,
     after: &Model,
     stats: &indexmap::IndexMap<String, u64>,
 ) -> String {
     let stat = |k: &str| stats.get(k).copied().unwrap_or(0);
-    let reason = |k: &str| match args.to {
+    let reason = |k: &str| match form {
         QuantForm::Qcdq => quant_to_qcdq::kept_reason(k),
-        QuantForm::Qonnx | QuantForm::Access => qcdq_to_quant::kept_reason(k),
+        QuantForm::Qonnx => qcdq_to_quant::kept_reason(k),
     };
     let kept: Vec<(u64, &'static str)> =
         stats.iter().filter_map(|(k, &n)| reason(k).map(|r| (n, r))).filter(|(n, _)| *n > 0).collect();
     let kept_total: u64 = kept.iter().map(|(n, _)| n).sum();
     let converted = stat("converted");
     let mut s = format!("{} -> {}: ", args.model.display(), args.output.display());
-    match args.to {
+    match form {
         QuantForm::Qcdq => {
             let _ = write!(
                 s,
@@ -269,7 +286,7 @@ fn summary(
                 );
             }
         }
-        QuantForm::Qonnx | QuantForm::Access => {
+        QuantForm::Qonnx => {
             let _ = write!(
                 s,
                 "converted {converted} DequantizeLinear node(s) to Quant ({} with a QuantizeLinear and a Clip, {} per channel, {} of a constant)",
@@ -407,7 +424,7 @@ fn check_nodes(quant_side: &Model, qdq_side: &Model, to: QuantForm) -> Result<No
         }
         let label = match to {
             QuantForm::Qcdq => quant_side.graph.op_label(id),
-            QuantForm::Qonnx | QuantForm::Access => qdq_side.graph.op_label(p2),
+            QuantForm::Qonnx => qdq_side.graph.op_label(p2),
         };
         let input = |i: usize| op.inputs().get(i).copied().flatten();
         let scales = const_values(quant_side, input(1)).map(|(_, v)| v).unwrap_or_else(|| vec![1.0]);
@@ -486,13 +503,13 @@ fn check_nodes(quant_side: &Model, qdq_side: &Model, to: QuantForm) -> Result<No
     Ok(check)
 }
 
-struct WholeCheck {
+pub(crate) struct WholeCheck {
     /// How the batch dim was chosen, when the model declares one above 1.
-    batch: Option<String>,
-    batches: usize,
-    values: usize,
-    max_abs: f64,
-    inexact: usize,
+    pub batch: Option<String>,
+    pub batches: usize,
+    pub values: usize,
+    pub max_abs: f64,
+    pub inexact: usize,
 }
 
 /// One unit in the last place at `x` in the precision of `elem` (0: compare exactly).
@@ -720,7 +737,7 @@ fn batch_mixing(m: &Model, batch: u64) -> Option<String> {
 /// when the original model cannot be evaluated. When every graph input declares the same batch
 /// (dim 0) above 1 and both models keep the rows of that batch apart ([`batch_mixing`]), the
 /// check runs on batches of one row.
-fn check_model(before: &Model, after: &Model) -> Result<Result<WholeCheck, String>, ConvertError> {
+pub(crate) fn check_model(before: &Model, after: &Model) -> Result<Result<WholeCheck, String>, ConvertError> {
     let g = &before.graph;
     let mut declared_dims = Vec::new();
     for &v in &g.inputs {

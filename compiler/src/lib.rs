@@ -23,6 +23,7 @@ pub mod check;
 pub mod cli;
 pub mod convert;
 pub mod convert_access;
+pub mod convert_channels_last;
 pub mod cost;
 pub mod diagnostics;
 pub mod evaluate;

@@ -261,9 +261,9 @@ op_table! {
     NonZero: By(shape::scatter::infer), By(eval::scatter::eval), None;
     Stft: By(shape::scatter::infer), By(eval::scatter::eval), None;
     DynamicQuantizeLstm: By(shape::rnn::infer), By(eval::rnn::eval_contrib), Some(Recurrent);
-    ChannelsLastConv: By(shape::channels_last::infer), No, Some(Conv);
-    ChannelsLastMaxPool: By(shape::channels_last::infer), No, Some(Pool);
-    ChannelsLastBatchNormalization: By(shape::channels_last::infer), No, None;
+    ChannelsLastConv: By(shape::channels_last::infer), By(eval::channels_last::eval), Some(Conv);
+    ChannelsLastMaxPool: By(shape::channels_last::infer), By(eval::channels_last::eval), Some(Pool);
+    ChannelsLastBatchNormalization: By(shape::channels_last::infer), By(eval::channels_last::eval), None;
 }
 
 // The table has one row per kind, in the order of the enum, so a kind's discriminant is its row.

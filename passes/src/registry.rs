@@ -76,6 +76,7 @@ pub static REGISTRY: &[PassInfo] = &[
     passes::remove_static_inputs::INFO,
     passes::replace_avgpool_with_conv::INFO,
     passes::replace_dilated_conv::INFO,
+    passes::to_channels_last::INFO,
 ];
 
 /// The pass called `name`.

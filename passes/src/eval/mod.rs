@@ -14,6 +14,7 @@
 
 pub mod array;
 pub(crate) mod attention;
+pub mod channels_last;
 mod control;
 pub(crate) mod elementwise;
 pub mod float8;

@@ -38,6 +38,7 @@ pub mod quant_to_qcdq;
 pub mod remove_static_inputs;
 pub mod replace_avgpool_with_conv;
 pub mod replace_dilated_conv;
+pub mod to_channels_last;
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@
 mod accelerators;
 mod attention;
 mod bad_input;
+mod channels_last;
 mod check;
 mod contrib_ops;
 mod convert;
