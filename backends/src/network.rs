@@ -46,6 +46,19 @@ pub const ZIGZAG_COSTED: &[&str] = &[
     "Attention",
 ];
 
+/// Why `layer` is not costed on `acc` when it computes in memory: ZigZag's workload iterator
+/// skips the `Pooling` and `Add` layers of a workload YAML on an IMC array, and a layer with no
+/// second input has no weights to keep in the array's cells (an ONNX model's pooling and
+/// element-wise layers, costed with `all_layers`). `None` on any other array.
+pub fn imc_skipped(layer: &LoopNest, acc: &Accelerator, is_yaml: bool) -> Option<String> {
+    acc.array.imc.as_ref()?;
+    if is_yaml && matches!(layer.op_type.as_str(), "Pooling" | "Add") {
+        return Some("ZigZag does not cost pooling and Add layers on an in-memory-compute array".into());
+    }
+    (layer.inputs.len() < 2)
+        .then(|| "no weights to keep in the cells of an in-memory-compute array".to_string())
+}
+
 /// The mapping search's settings (the defaults are ZigZag's and `qc evaluate`'s).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SearchSettings {
@@ -55,7 +68,7 @@ pub struct SearchSettings {
     pub lpf_limit: Option<usize>,
     /// Spatial mappings searched per layer: ZigZag's best N (default 3); `None`: all valid ones.
     pub spatial_mappings: Option<usize>,
-    /// Also generate mixed spatial unrollings.
+    /// Also generate mixed spatial unrollings (always, on an in-memory-compute accelerator).
     pub mixed: bool,
     /// Stop searching after this wall time.
     pub budget: Option<Duration>,
@@ -86,7 +99,8 @@ pub struct EvaluateOptions {
     /// Also cost the pooling and element-wise layers of an ONNX model.
     pub all_layers: bool,
     /// Inter-layer data locality (ZigZag's `exploit_data_locality`), with whether the
-    /// network's input and output go through the top memories.
+    /// network's input and output go through the top memories. On an in-memory-compute
+    /// accelerator it is always on (the defaults when `None`), as in ZigZag's IMC flow.
     pub locality: Option<LocalityOptions>,
     /// Threads (`None`: one per core). Results do not depend on it.
     pub jobs: Option<usize>,
@@ -519,28 +533,33 @@ pub fn evaluate(
     let chosen = &p.chosen;
     let cost_opts = CostOptions { latency_model: opts.latency_model };
     let start = Instant::now();
+    // ZigZag's IMC flow always keeps data between layers in the lowest memories it can, and
+    // generates mixed spatial unrollings.
+    let imc = acc.array.imc.is_some();
+    let imc_locality = (imc && opts.locality.is_none()).then(LocalityOptions::default);
     // With data locality, each layer's own accelerator.
-    let local: Option<Vec<(Accelerator, OperandTops)>> = match &opts.locality {
-        Some(lopts) => {
-            let links: Vec<&OperandLinks> = chosen
-                .iter()
-                .map(|l| {
-                    map.entry_for(&l.name, &l.op_type).map(|e| &e.links).ok_or_else(|| {
-                        layer_error(&l.name, "no mapping entry applies".into(), "add a `default` entry")
+    let local: Option<Vec<(Accelerator, OperandTops)>> =
+        match opts.locality.as_ref().or(imc_locality.as_ref()) {
+            Some(lopts) => {
+                let links: Vec<&OperandLinks> = chosen
+                    .iter()
+                    .map(|l| {
+                        map.entry_for(&l.name, &l.op_type).map(|e| &e.links).ok_or_else(|| {
+                            layer_error(&l.name, "no mapping entry applies".into(), "add a `default` entry")
+                        })
                     })
-                })
-                .collect::<Result<_, _>>()?;
-            let placed = locality::place(chosen, &p.preds, &acc, &links, lopts)?;
-            Some(
-                placed
-                    .into_iter()
-                    .zip(&links)
-                    .map(|(p, l)| (locality::restrict_placed(&acc, l, &p), p))
-                    .collect(),
-            )
-        }
-        None => None,
-    };
+                    .collect::<Result<_, _>>()?;
+                let placed = locality::place(chosen, &p.preds, &acc, &links, lopts)?;
+                Some(
+                    placed
+                        .into_iter()
+                        .zip(&links)
+                        .map(|(p, l)| (locality::restrict_placed(&acc, l, &p), p))
+                        .collect(),
+                )
+            }
+            None => None,
+        };
     let acc_of = |i: usize| local.as_ref().map_or(&acc, |v| &v[i].0);
     let mut unfit: Vec<UnfitLayer> = Vec::new();
     // The costed layers with their indices among the chosen ones (unfit layers are left out).
@@ -557,6 +576,7 @@ pub fn evaluate(
             .collect::<Result<_, _>>()?,
         Some(mut o) => {
             o.onnx_dim_order = !p.is_yaml;
+            o.spatial.mixed |= imc;
             let accs: Vec<&Accelerator> = (0..chosen.len()).map(acc_of).collect();
             let choices = crate::explore::search_workload_each(chosen, &accs, map, &o, progress)?;
             let mut fitted = Vec::with_capacity(chosen.len());

@@ -18,6 +18,7 @@ mod evaluate_budget;
 mod evaluate_target;
 mod evaluate_zigzag;
 mod float_quant;
+mod imc_zigzag;
 mod inspect;
 mod large_dims;
 mod locality_zigzag;
