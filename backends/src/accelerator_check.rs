@@ -546,7 +546,7 @@ impl<K: CheckKind> Checker<'_, K> {
         if memories.iter().position(|m| m.holds(MemOperand::I2)) != Some(ci) {
             return Err(bad_cells(sp.memory_name, "the cells are not the lowest level of I2".into()));
         }
-        if cells.size_bits % u64::from(weight) != 0 {
+        if !cells.size_bits.is_multiple_of(u64::from(weight)) {
             return Err(bad_cells(
                 sp.size,
                 format!("the cells' {} bits are not a multiple of the {weight}-bit weights", cells.size_bits),

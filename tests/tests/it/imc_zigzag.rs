@@ -15,9 +15,12 @@ use std::path::Path;
 use qc_tests::qc;
 use qc_tests::zigzag_results::rel_err;
 
-/// ZigZag's test suite (`tests/main/test_imc/`): `(accelerator, workload, energy pJ, cycles,
-/// tclk ns, area mm^2)` with `get_hardware_performance_zigzag_imc`'s defaults (opt=latency).
-const ASSERTED: &[(&str, &str, f64, f64, Option<f64>, Option<f64>)] = &[
+/// One asserted run: `(accelerator, workload, energy pJ, cycles, tclk ns, area mm^2)`.
+type Asserted = (&'static str, &'static str, f64, f64, Option<f64>, Option<f64>);
+
+/// ZigZag's test suite (`tests/main/test_imc/`), with `get_hardware_performance_zigzag_imc`'s
+/// defaults (opt=latency).
+const ASSERTED: &[Asserted] = &[
     ("dimc", "resnet18.onnx", 4_726_170_712.825855, 5_681_000.0, Some(3.75708), Some(0.8018113024)),
     ("dimc", "resnet18.yaml", 4_268_285_089.3547516, 5_114_707.0, None, None),
     ("aimc", "resnet18.onnx", 4_695_729_577.211851, 5_050_846.0, Some(14.07244), Some(2.2878123152749223)),
