@@ -314,7 +314,8 @@ impl Plan {
     }
 
     /// [`Plan::prepared`] on accelerator `acc`: also leaves out the layers ZigZag does not cost
-    /// there ([`qc_backends::network::imc_skipped`]).
+    /// there ([`qc_backends::network::imc_skipped`]; those it places but does not cost,
+    /// [`qc_backends::network::imc_place_only`], stay in for the data-locality placement).
     pub fn prepared_on(&self, acc: Option<&Accelerator>) -> Prepared<'_> {
         let placed = self.placed.as_ref();
         let on_dla = |l: &LoopNest| -> Option<String> {
@@ -334,7 +335,9 @@ impl Plan {
                 )),
             }
         };
-        Prepared::new(&self.workload, self.is_yaml, self.all_layers, &on_dla)
+        let place_only =
+            |l: &LoopNest| acc.and_then(|a| qc_backends::network::imc_place_only(l, a, self.is_yaml));
+        Prepared::with_placed_only(&self.workload, self.is_yaml, self.all_layers, &on_dla, &place_only)
     }
 
     fn refuse_empty(&self) -> miette::Result<()> {

@@ -114,11 +114,9 @@ fn zigzags_asserted_totals_are_matched_or_beaten() {
             te / energy - 1.0,
             tl / latency - 1.0
         );
-        // A workload YAML has Pooling and Add layers, which ZigZag's data-locality search places
-        // before its IMC flow skips them; qc leaves them out of the placement, which moves a
-        // little data differently (known: within 1e-4 of the energy at the same latency).
-        let tol = if workload.ends_with(".yaml") { 1e-4 } else { 1e-9 };
-        if !(tl <= latency * (1.0 + 1e-9) && at_most(tl, te, latency, energy, tol)) {
+        // (A workload YAML's Pooling and Add layers are placed for data locality, not costed, as
+        // in ZigZag: leaving them out of the placement costs 1.1e-5 more energy here.)
+        if !(tl <= latency * (1.0 + 1e-9) && at_most(tl, te, latency, energy, 1e-9)) {
             failures.push(format!("{acc} {workload}: {tl} cycles, {te} pJ"));
         }
         if let (Some(t), Some(a)) = (tclk, area) {
