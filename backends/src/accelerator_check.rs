@@ -12,7 +12,9 @@ use std::collections::HashSet;
 
 use serde_saphyr::{Location, Spanned};
 
-use crate::arch::{Accelerator, ArrayDim, Direction, MemOperand, Memory, OperationalArray, Port, PortKind};
+use crate::arch::{
+    Accelerator, ArrayDim, Direction, Imc, ImcKind, MemOperand, Memory, OperationalArray, Port, PortKind,
+};
 use crate::zigzag::yaml_error::{YamlError, YamlErrorKind, YamlSource};
 
 /// An accelerator as its file gives it, each value with its place in the file.
@@ -37,6 +39,18 @@ pub(crate) struct SpannedArray {
     pub mac_area: Option<Spanned<f64>>,
     pub input_precision: Option<Spanned<Vec<Spanned<i64>>>>,
     pub systolic_dims: Vec<Spanned<String>>,
+    /// In-memory compute, when the file says so.
+    pub imc: Option<SpannedImc>,
+}
+
+/// The in-memory-compute keys of an array.
+pub(crate) struct SpannedImc {
+    /// The key that makes the array in-memory compute, labelled when a key is missing.
+    pub at: Location,
+    /// `analog` or `digital`.
+    pub kind: Option<Spanned<String>>,
+    pub bit_serial_precision: Option<Spanned<f64>>,
+    pub adc_resolution: Option<Spanned<f64>>,
 }
 
 pub(crate) struct SpannedMemory {
@@ -96,6 +110,12 @@ pub(crate) struct Spelling {
     pub bandwidth_help: &'static str,
     /// What follows the message on an allocation on a port of the wrong direction.
     pub wrong_direction: &'static str,
+    /// The in-memory-compute keys: the one marking it, the type, the bit-serial precision and
+    /// the ADC resolution.
+    pub imc: &'static str,
+    pub imc_kind: &'static str,
+    pub bit_serial_precision: &'static str,
+    pub adc_resolution: &'static str,
 }
 
 /// The problems [`check`] finds; each format's error kind has a variant of the same name (and
@@ -111,6 +131,7 @@ pub(crate) enum Check {
     Direction,
     Bandwidth,
     ServedDims,
+    Imc,
 }
 
 /// An error kind that has a variant for each [`Check`].
@@ -135,6 +156,7 @@ macro_rules! impl_check_kind {
                     C::Direction => Self::Direction,
                     C::Bandwidth => Self::Bandwidth,
                     C::ServedDims => Self::ServedDims,
+                    C::Imc => Self::Imc,
                 }
             }
         }
@@ -188,6 +210,10 @@ pub(crate) fn check<K: CheckKind>(
             ));
         }
         memories.push(c.memory(m, &array)?);
+    }
+    let mut array = array;
+    if let Some(imc) = &acc.array.imc {
+        array.imc = Some(c.imc(imc, &acc, &array, &memories)?);
     }
     for op in MemOperand::ALL {
         if !memories.iter().any(|m| m.holds(op)) {
@@ -342,9 +368,211 @@ impl<K: CheckKind> Checker<'_, K> {
                 Some([bits(&p.value[0])?, bits(&p.value[1])?])
             }
         };
-        let mac_energy = self.cost(sp.array, sp.mac_energy, a.mac_energy.as_ref(), &a.at)?;
-        let mac_area = self.cost(sp.array, sp.mac_area, a.mac_area.as_ref(), &a.at)?;
-        Ok(OperationalArray { dims, mac_energy, mac_area, input_precision, systolic_dims })
+        // An in-memory-compute array takes its energy and area from the IMC macro model.
+        let (mac_energy, mac_area) = match &a.imc {
+            None => (
+                self.cost(sp.array, sp.mac_energy, a.mac_energy.as_ref(), &a.at)?,
+                self.cost(sp.array, sp.mac_area, a.mac_area.as_ref(), &a.at)?,
+            ),
+            Some(_) => {
+                for (key, v) in [(sp.mac_energy, &a.mac_energy), (sp.mac_area, &a.mac_area)] {
+                    if let Some(v) = v {
+                        return Err(self.err(
+                            Check::Imc,
+                            item,
+                            key,
+                            Some(&v.referenced),
+                            format!("`{key}` is given for an in-memory-compute array"),
+                            "an IMC array's energy and area come from ZigZag's IMC macro model (spec/imc.md); \
+                             drop the key",
+                        ));
+                    }
+                }
+                (0.0, 0.0)
+            }
+        };
+        Ok(OperationalArray { dims, mac_energy, mac_area, input_precision, systolic_dims, imc: None })
+    }
+
+    /// The in-memory-compute parameters: what ZigZag's validator and `ImcArray` require, and the
+    /// `cells` memory the array computes in.
+    fn imc(
+        &self,
+        s: &SpannedImc,
+        acc: &SpannedAccelerator,
+        array: &OperationalArray,
+        memories: &[Memory],
+    ) -> Result<Imc, YamlError<K>> {
+        let sp = self.sp;
+        let item = Some(sp.array);
+        let bad = |key: &str, loc: &Location, msg: String, help: &str| {
+            self.err(Check::Imc, item, key, Some(loc), msg, help)
+        };
+        let kind_help = "an in-memory-compute array gives its type, `analog` (AIMC: DACs and ADCs) or `digital` \
+                         (DIMC: adder trees)";
+        let kind = match &s.kind {
+            None => return Err(bad(sp.imc_kind, &s.at, format!("`{}` is missing", sp.imc_kind), kind_help)),
+            Some(k) => match k.value.as_str() {
+                "analog" => ImcKind::Analog,
+                "digital" => ImcKind::Digital,
+                other => {
+                    return Err(bad(
+                        sp.imc_kind,
+                        &k.referenced,
+                        format!("`{other}` is not an IMC type"),
+                        kind_help,
+                    ));
+                }
+            },
+        };
+        let prec_help = format!(
+            "an IMC array needs `{}: [activation bits, weight bits]`, both powers of 2",
+            sp.input_precision
+        );
+        let Some([act, weight]) = array.input_precision else {
+            return Err(bad(
+                sp.input_precision,
+                &s.at,
+                format!("`{}` is missing", sp.input_precision),
+                &prec_help,
+            ));
+        };
+        let prec_at = acc.array.input_precision.as_ref().map_or(&s.at, |p| &p.referenced);
+        for (what, bits) in [("activation", act), ("weight", weight)] {
+            if !bits.is_power_of_two() {
+                return Err(bad(
+                    sp.input_precision,
+                    prec_at,
+                    format!("the {what} precision {bits} is not a power of 2"),
+                    &prec_help,
+                ));
+            }
+        }
+        let bits = |key: &str, v: &Spanned<f64>, help: &str| -> Result<u32, YamlError<K>> {
+            let x = v.value;
+            if !(x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= 32.0) {
+                return Err(bad(key, &v.referenced, format!("`{key}` is {x}"), help));
+            }
+            Ok(x as u32)
+        };
+        let bsp_help = format!(
+            "`{}` is the activation bits fed per cycle: a power of 2, at most the activation precision",
+            sp.bit_serial_precision
+        );
+        let Some(bsp_v) = &s.bit_serial_precision else {
+            return Err(bad(
+                sp.bit_serial_precision,
+                &s.at,
+                format!("`{}` is missing", sp.bit_serial_precision),
+                &bsp_help,
+            ));
+        };
+        let bsp = bits(sp.bit_serial_precision, bsp_v, &bsp_help)?;
+        if !bsp.is_power_of_two() || bsp > act {
+            return Err(bad(
+                sp.bit_serial_precision,
+                &bsp_v.referenced,
+                format!("`{}` is {bsp} with {act}-bit activations", sp.bit_serial_precision),
+                &bsp_help,
+            ));
+        }
+        let adc_help = format!(
+            "`{}` is the ADC bits of an analog array, an integer from 0 to 32; a digital array has no ADC",
+            sp.adc_resolution
+        );
+        let adc = match &s.adc_resolution {
+            None => 0,
+            Some(v) => {
+                let r = bits(sp.adc_resolution, v, &adc_help)?;
+                if kind == ImcKind::Digital && r != 0 {
+                    return Err(bad(
+                        sp.adc_resolution,
+                        &v.referenced,
+                        format!("a digital IMC array has `{}: {r}`", sp.adc_resolution),
+                        &adc_help,
+                    ));
+                }
+                r
+            }
+        };
+        let dims_help = "the word lines run along the first array dim (by name) and the bit lines along the \
+                         second; further dims count macros";
+        if array.dims.len() < 2 {
+            return Err(bad(
+                sp.dims,
+                &acc.array.sizes_at,
+                format!("an IMC array needs two dims or more, this one has {}", array.dims.len()),
+                dims_help,
+            ));
+        }
+        if let Some(d) = acc.array.systolic_dims.first() {
+            return Err(bad(
+                sp.systolic_dims,
+                &d.referenced,
+                "an IMC array is not systolic".into(),
+                "drop the systolic dims: ZigZag's IMC model has no systolic drain",
+            ));
+        }
+        let mut order: Vec<&ArrayDim> = array.dims.iter().collect();
+        order.sort_by(|a, b| a.name.cmp(&b.name));
+        let bl = order[1];
+        if kind == ImcKind::Digital && !bl.size.is_power_of_two() {
+            return Err(bad(
+                sp.sizes,
+                &acc.array.sizes_at,
+                format!("the bit-line dim `{}` has {} rows, not a power of 2", bl.name, bl.size),
+                "a digital IMC array sums each bit line in a binary adder tree: give the second array dim a \
+                 power-of-2 size",
+            ));
+        }
+        // The cells: the memory named `cells`, the lowest level of I2, one per MAC unit.
+        let cells_help = "an IMC array computes in a memory named `cells` that holds only I2 (the weights), serves \
+                          no dim (one cell group per MAC unit), and whose size is the weight precision in bits";
+        let Some(ci) = memories.iter().position(|m| m.name == "cells") else {
+            return Err(bad(sp.imc, &s.at, "the accelerator has no memory named `cells`".into(), cells_help));
+        };
+        let cells = &memories[ci];
+        let cells_at = &acc.memories[ci].name.referenced;
+        let item_s = "memory `cells`".to_string();
+        let bad_cells = |key: &str, msg: String| {
+            self.err(Check::Imc, Some(&item_s), key, Some(cells_at), msg, cells_help)
+        };
+        if cells.operands != [MemOperand::I2] {
+            return Err(bad_cells("operands", "the cells hold other operands than I2".into()));
+        }
+        if !cells.served_dims.is_empty() {
+            return Err(bad_cells(sp.served_dims, "the cells serve array dims".into()));
+        }
+        if memories.iter().position(|m| m.holds(MemOperand::I2)) != Some(ci) {
+            return Err(bad_cells(sp.memory_name, "the cells are not the lowest level of I2".into()));
+        }
+        if !cells.size_bits.is_multiple_of(u64::from(weight)) {
+            return Err(bad_cells(
+                sp.size,
+                format!("the cells' {} bits are not a multiple of the {weight}-bit weights", cells.size_bits),
+            ));
+        }
+        if cells.size_bits != u64::from(weight) {
+            return Err(self.err(
+                Check::Imc,
+                Some(&item_s),
+                sp.size,
+                Some(cells_at),
+                format!(
+                    "the cells hold {} weights of {weight} bits per MAC unit; qc models one",
+                    cells.size_bits / u64::from(weight)
+                ),
+                "ZigZag charges the bit-line precharge of deeper cell groups through counts of its own mapping \
+                 objects, which qc does not reproduce yet: give the cells the weight precision as size",
+            ));
+        }
+        Ok(Imc {
+            kind,
+            bit_serial_precision: bsp,
+            adc_resolution: adc,
+            cells_size: cells.size_bits,
+            cells_area: cells.area,
+        })
     }
 
     fn memory(&self, m: &SpannedMemory, array: &OperationalArray) -> Result<Memory, YamlError<K>> {

@@ -17,7 +17,8 @@ use serde::de::IgnoredAny;
 use serde_saphyr::Spanned;
 
 use crate::accelerator_check::{
-    SpannedAccelerator, SpannedArray, SpannedMemory, SpannedPort, Spelling, check, impl_check_kind,
+    SpannedAccelerator, SpannedArray, SpannedImc, SpannedMemory, SpannedPort, Spelling, check,
+    impl_check_kind,
 };
 use crate::arch::Accelerator;
 use crate::zigzag::YamlError;
@@ -73,6 +74,8 @@ pub enum QcAcceleratorErrorKind {
     Bandwidth,
     /// A served dim not of the array, or listed twice.
     ServedDims,
+    /// A malformed in-memory-compute array (`array.imc`) or `cells` memory.
+    Imc,
 }
 
 impl YamlErrorKind for QcAcceleratorErrorKind {
@@ -94,6 +97,7 @@ impl YamlErrorKind for QcAcceleratorErrorKind {
             Kind::Direction => "qc::accelerator::direction",
             Kind::Bandwidth => "qc::accelerator::bandwidth",
             Kind::ServedDims => "qc::accelerator::served-dims",
+            Kind::Imc => "qc::accelerator::imc",
         }
     }
 }
@@ -189,12 +193,28 @@ struct Raw {
 #[serde(deny_unknown_fields)]
 struct RawArray {
     dims: Spanned<OrderedMap<Spanned<i64>>>,
-    mac_energy_pj: Spanned<f64>,
-    mac_area: Spanned<f64>,
+    /// Required, except for an in-memory-compute array.
+    #[serde(default)]
+    mac_energy_pj: Option<Spanned<f64>>,
+    #[serde(default)]
+    mac_area: Option<Spanned<f64>>,
     #[serde(default)]
     input_precision_bits: Option<Spanned<Vec<Spanned<i64>>>>,
     #[serde(default)]
     systolic_dims: Vec<Spanned<String>>,
+    #[serde(default)]
+    imc: Option<Spanned<RawImc>>,
+}
+
+/// `array.imc`: in-memory compute.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImc {
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    bit_serial_precision_bits: Spanned<f64>,
+    #[serde(default)]
+    adc_resolution_bits: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -259,6 +279,10 @@ const SPELLING: Spelling = Spelling {
     bandwidth_help: "bandwidths are bits per cycle: `bandwidth_max_bits_per_cycle` the full word, \
                      `bandwidth_min_bits_per_cycle` the access granularity, 1 <= min <= max",
     wrong_direction: "",
+    imc: "imc",
+    imc_kind: "type",
+    bit_serial_precision: "bit_serial_precision_bits",
+    adc_resolution: "adc_resolution_bits",
 };
 
 /// Reads qc's accelerator format; `file` names it in diagnostics. The rules are in
@@ -318,10 +342,16 @@ fn spanned(raw: Raw) -> SpannedAccelerator {
         dims,
         sizes,
         sizes_at: a.dims.referenced,
-        mac_energy: Some(a.mac_energy_pj),
-        mac_area: Some(a.mac_area),
+        mac_energy: a.mac_energy_pj,
+        mac_area: a.mac_area,
         input_precision: a.input_precision_bits,
         systolic_dims: a.systolic_dims,
+        imc: a.imc.map(|i| SpannedImc {
+            at: i.referenced,
+            kind: Some(i.value.kind),
+            bit_serial_precision: Some(i.value.bit_serial_precision_bits),
+            adc_resolution: i.value.adc_resolution_bits,
+        }),
     };
     let memories = raw.memories.value.into_iter().map(|m| SpannedMemory {
         name: m.name,
@@ -396,12 +426,20 @@ pub fn write_qc_accelerator(acc: &Accelerator, description: &str, provenance: &s
     let _ = writeln!(s, "array:");
     let dims: Vec<String> = a.dims.iter().map(|d| format!("{}: {}", string(&d.name), d.size)).collect();
     let _ = writeln!(s, "  dims: {{{}}}  # {} MAC units", dims.join(", "), a.units());
-    let _ = writeln!(s, "  mac_energy_pj: {}", float(a.mac_energy));
-    let _ = writeln!(s, "  mac_area: {}", float(a.mac_area));
+    if a.imc.is_none() {
+        let _ = writeln!(s, "  mac_energy_pj: {}", float(a.mac_energy));
+        let _ = writeln!(s, "  mac_area: {}", float(a.mac_area));
+    }
     if let Some([x, y]) = a.input_precision {
         let _ = writeln!(s, "  input_precision_bits: [{x}, {y}]");
     }
     let _ = writeln!(s, "  systolic_dims: {}", dim_names(&a.systolic_dims));
+    if let Some(imc) = &a.imc {
+        let _ = writeln!(s, "  imc:  # in-memory compute in the `cells` memory (spec/imc.md)");
+        let _ = writeln!(s, "    type: {}", imc.kind.name());
+        let _ = writeln!(s, "    bit_serial_precision_bits: {}", imc.bit_serial_precision);
+        let _ = writeln!(s, "    adc_resolution_bits: {}", imc.adc_resolution);
+    }
     let _ = writeln!(s);
     let _ = writeln!(
         s,
@@ -466,6 +504,7 @@ mod tests {
                 mac_area: 5e-324,
                 input_precision: Some([8, 4]),
                 systolic_dims: vec![1],
+                imc: None,
             },
             memories: vec![
                 Memory {

@@ -194,6 +194,45 @@ pub struct OperationalArray {
     pub input_precision: Option<[u32; 2]>,
     /// Indices of the systolic dims (ZigZag 3.9.1's `systolic_dimensions`; adds a drain latency).
     pub systolic_dims: Vec<usize>,
+    /// In-memory compute: the array computes inside its `cells` memory, costed by ZigZag's
+    /// IMC macro model ([`crate::cost::imc`], `spec/imc.md`) instead of `mac_energy`.
+    pub imc: Option<Imc>,
+}
+
+/// Analog or digital in-memory compute (ZigZag's `imc_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ImcKind {
+    /// Analog (AIMC): DACs drive the word lines, bit lines add in charge, ADCs read them out.
+    Analog,
+    /// Digital (DIMC): 1-bit multipliers and adder trees next to the cells.
+    Digital,
+}
+
+impl ImcKind {
+    /// `analog` or `digital`, as the files spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImcKind::Analog => "analog",
+            ImcKind::Digital => "digital",
+        }
+    }
+}
+
+/// The in-memory-compute parameters of an operational array (ZigZag 3.9.1's `ImcArray`). The
+/// activation and weight precisions are the array's `input_precision`, which an IMC array must
+/// have.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Imc {
+    pub kind: ImcKind,
+    /// Activation bits fed per cycle; a MAC takes `activation precision / bit_serial_precision`
+    /// cycles.
+    pub bit_serial_precision: u32,
+    /// ADC bits (analog; 0 for digital).
+    pub adc_resolution: u32,
+    /// Bits of one cell group (the `cells` memory's `size`).
+    pub cells_size: u64,
+    /// Area of one cell group (the `cells` memory's `area`).
+    pub cells_area: f64,
 }
 
 impl OperationalArray {

@@ -46,6 +46,27 @@ pub const ZIGZAG_COSTED: &[&str] = &[
     "Attention",
 ];
 
+/// Why `layer` is left out on `acc` when it computes in memory: a layer with no second input has
+/// no weights to keep in the array's cells (an ONNX model's pooling and element-wise layers,
+/// costed with `all_layers`). `None` on any other array.
+pub fn imc_skipped(layer: &LoopNest, acc: &Accelerator, is_yaml: bool) -> Option<String> {
+    acc.array.imc.as_ref()?;
+    if imc_place_only(layer, acc, is_yaml).is_some() {
+        return None;
+    }
+    (layer.inputs.len() < 2)
+        .then(|| "no weights to keep in the cells of an in-memory-compute array".to_string())
+}
+
+/// Why `layer` is placed but not costed on `acc` when it computes in memory: ZigZag's workload
+/// iterator skips the `Pooling` and `Add` layers of a workload YAML on an IMC array, after its
+/// data-locality search has placed them ([`Prepared::with_placed_only`]).
+pub fn imc_place_only(layer: &LoopNest, acc: &Accelerator, is_yaml: bool) -> Option<String> {
+    acc.array.imc.as_ref()?;
+    (is_yaml && matches!(layer.op_type.as_str(), "Pooling" | "Add"))
+        .then(|| "ZigZag does not cost pooling and Add layers on an in-memory-compute array".to_string())
+}
+
 /// The mapping search's settings (the defaults are ZigZag's and `qc evaluate`'s).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SearchSettings {
@@ -55,7 +76,7 @@ pub struct SearchSettings {
     pub lpf_limit: Option<usize>,
     /// Spatial mappings searched per layer: ZigZag's best N (default 3); `None`: all valid ones.
     pub spatial_mappings: Option<usize>,
-    /// Also generate mixed spatial unrollings.
+    /// Also generate mixed spatial unrollings (always, on an in-memory-compute accelerator).
     pub mixed: bool,
     /// Stop searching after this wall time.
     pub budget: Option<Duration>,
@@ -86,7 +107,8 @@ pub struct EvaluateOptions {
     /// Also cost the pooling and element-wise layers of an ONNX model.
     pub all_layers: bool,
     /// Inter-layer data locality (ZigZag's `exploit_data_locality`), with whether the
-    /// network's input and output go through the top memories.
+    /// network's input and output go through the top memories. On an in-memory-compute
+    /// accelerator it is always on (the defaults when `None`), as in ZigZag's IMC flow.
     pub locality: Option<LocalityOptions>,
     /// Threads (`None`: one per core). Results do not depend on it.
     pub jobs: Option<usize>,
@@ -244,6 +266,10 @@ pub struct Prepared<'w> {
     pub preds: Vec<Vec<usize>>,
     /// The workload is a ZigZag workload YAML (costed whole, in its own dim order).
     pub is_yaml: bool,
+    /// Per chosen layer: placed with data locality but not costed (it is also in `skipped`):
+    /// the Pooling and Add layers of a workload YAML on an in-memory-compute array, which
+    /// ZigZag's data-locality search places before its IMC flow skips them.
+    pub place_only: Vec<bool>,
 }
 
 impl<'w> Prepared<'w> {
@@ -256,6 +282,18 @@ impl<'w> Prepared<'w> {
         all_layers: bool,
         extra: &dyn Fn(&LoopNest) -> Option<String>,
     ) -> Prepared<'w> {
+        Prepared::with_placed_only(workload, is_yaml, all_layers, extra, &|_| None)
+    }
+
+    /// [`Prepared::new`], where the layers `place_only` gives a reason for are chosen for the
+    /// data-locality placement but not costed (listed in `skipped` with that reason).
+    pub fn with_placed_only(
+        workload: &'w Workload,
+        is_yaml: bool,
+        all_layers: bool,
+        extra: &dyn Fn(&LoopNest) -> Option<String>,
+        place_only: &dyn Fn(&LoopNest) -> Option<String>,
+    ) -> Prepared<'w> {
         let why_not = |l: &LoopNest| -> Option<String> {
             if !(is_yaml || all_layers || ZIGZAG_COSTED.contains(&l.op_type.as_str())) {
                 return Some("not a layer ZigZag costs (use --all-layers)".into());
@@ -265,9 +303,17 @@ impl<'w> Prepared<'w> {
         let reasons: Vec<Option<String>> = workload.layers.iter().map(why_not).collect();
         let mut chosen = Vec::new();
         let mut skipped = Vec::new();
+        let mut placed_only = Vec::new();
         for (l, why) in workload.layers.iter().zip(&reasons) {
             match why {
-                None => chosen.push(l),
+                None => {
+                    chosen.push(l);
+                    let only = place_only(l);
+                    placed_only.push(only.is_some());
+                    if let Some(why) = only {
+                        skipped.push((l, why));
+                    }
+                }
                 Some(why) => skipped.push((l, why.clone())),
             }
         }
@@ -277,7 +323,7 @@ impl<'w> Prepared<'w> {
             .iter()
             .map(|&i| flow[i].iter().filter_map(|j| kept.iter().position(|k| k == j)).collect())
             .collect();
-        Prepared { chosen, skipped, preds, is_yaml }
+        Prepared { chosen, skipped, preds, is_yaml, place_only: placed_only }
     }
 
     /// The layers left out, without their reasons.
@@ -519,50 +565,60 @@ pub fn evaluate(
     let chosen = &p.chosen;
     let cost_opts = CostOptions { latency_model: opts.latency_model };
     let start = Instant::now();
+    // ZigZag's IMC flow always keeps data between layers in the lowest memories it can, and
+    // generates mixed spatial unrollings.
+    let imc = acc.array.imc.is_some();
+    let imc_locality = (imc && opts.locality.is_none()).then(LocalityOptions::default);
     // With data locality, each layer's own accelerator.
-    let local: Option<Vec<(Accelerator, OperandTops)>> = match &opts.locality {
-        Some(lopts) => {
-            let links: Vec<&OperandLinks> = chosen
-                .iter()
-                .map(|l| {
-                    map.entry_for(&l.name, &l.op_type).map(|e| &e.links).ok_or_else(|| {
-                        layer_error(&l.name, "no mapping entry applies".into(), "add a `default` entry")
+    let local: Option<Vec<(Accelerator, OperandTops)>> =
+        match opts.locality.as_ref().or(imc_locality.as_ref()) {
+            Some(lopts) => {
+                let links: Vec<&OperandLinks> = chosen
+                    .iter()
+                    .map(|l| {
+                        map.entry_for(&l.name, &l.op_type).map(|e| &e.links).ok_or_else(|| {
+                            layer_error(&l.name, "no mapping entry applies".into(), "add a `default` entry")
+                        })
                     })
-                })
-                .collect::<Result<_, _>>()?;
-            let placed = locality::place(chosen, &p.preds, &acc, &links, lopts)?;
-            Some(
-                placed
-                    .into_iter()
-                    .zip(&links)
-                    .map(|(p, l)| (locality::restrict_placed(&acc, l, &p), p))
-                    .collect(),
-            )
-        }
-        None => None,
-    };
+                    .collect::<Result<_, _>>()?;
+                let placed = locality::place(chosen, &p.preds, &acc, &links, lopts)?;
+                Some(
+                    placed
+                        .into_iter()
+                        .zip(&links)
+                        .map(|(p, l)| (locality::restrict_placed(&acc, l, &p), p))
+                        .collect(),
+                )
+            }
+            None => None,
+        };
     let acc_of = |i: usize| local.as_ref().map_or(&acc, |v| &v[i].0);
+    // The chosen layers to cost (the others are only placed).
+    let to_cost: Vec<usize> =
+        (0..chosen.len()).filter(|&i| !p.place_only.get(i).copied().unwrap_or(false)).collect();
     let mut unfit: Vec<UnfitLayer> = Vec::new();
     // The costed layers with their indices among the chosen ones (unfit layers are left out).
     let costed: Vec<(usize, CostedLayer)> = match opts.explore_options() {
-        None => chosen
+        None => to_cost
             .iter()
-            .enumerate()
-            .map(|(i, l)| {
+            .map(|&i| {
                 if opts.cancelled() {
                     return Err(EngineError::Cancelled);
                 }
-                Ok((i, cost_layer(l, acc_of(i), map, &cost_opts, opts.mapping_type)?))
+                Ok((i, cost_layer(chosen[i], acc_of(i), map, &cost_opts, opts.mapping_type)?))
             })
             .collect::<Result<_, _>>()?,
         Some(mut o) => {
             o.onnx_dim_order = !p.is_yaml;
-            let accs: Vec<&Accelerator> = (0..chosen.len()).map(acc_of).collect();
-            let choices = crate::explore::search_workload_each(chosen, &accs, map, &o, progress)?;
-            let mut fitted = Vec::with_capacity(chosen.len());
+            o.spatial.mixed |= imc;
+            let layers: Vec<&LoopNest> = to_cost.iter().map(|&i| chosen[i]).collect();
+            let accs: Vec<&Accelerator> = to_cost.iter().map(|&i| acc_of(i)).collect();
+            let choices = crate::explore::search_workload_each(&layers, &accs, map, &o, progress)?;
+            let mut fitted = Vec::with_capacity(layers.len());
             // A layer's position among the fitted ones (`shared_with` indexes the costed list).
-            let mut position: Vec<Option<usize>> = Vec::with_capacity(chosen.len());
-            for (i, (l, c)) in chosen.iter().zip(choices).enumerate() {
+            let mut position: Vec<Option<usize>> = Vec::with_capacity(layers.len());
+            for (j, (l, c)) in layers.iter().zip(choices).enumerate() {
+                let i = to_cost[j];
                 position.push(c.is_ok().then_some(fitted.len()));
                 match c {
                     Ok(mut c) => {

@@ -127,8 +127,8 @@ pub fn read_sweep_yaml(text: &str, file: &str, acc: &Accelerator) -> Result<Swee
         if values.is_empty() {
             return Err(err(Kind::Values, "values", "no values".into(), "give at least one value"));
         }
-        if let Some(bad) = values.iter().find(|v| !target.accepts(**v)) {
-            return Err(err(Kind::Values, "values", format!("{bad} is not {}", target.domain()), HELP));
+        if let Some(bad) = values.iter().find(|v| !target.accepts(**v, acc)) {
+            return Err(err(Kind::Values, "values", format!("{bad} is not {}", target.domain(acc)), HELP));
         }
         parameters.push(Parameter { name: name.clone(), values });
     }
@@ -190,6 +190,10 @@ enum SweptField {
     MemArea(usize),
     MemBandwidthMin(usize),
     MemBandwidthMax(usize),
+    /// An analog in-memory-compute array's ADC bits.
+    AdcResolution,
+    /// An in-memory-compute array's bit-serial input precision.
+    BitSerialPrecision,
 }
 
 impl SweptField {
@@ -208,8 +212,28 @@ impl SweptField {
                     format!("`{}` has no array dim `{d}` (it has {})", acc.name, known.join(", "))
                 })?)
             }
+            ["operational_array", "unit_energy" | "unit_area"] if acc.array.imc.is_some() => {
+                return Err(format!(
+                    "`{}` computes in memory: its energy and area come from the IMC macro model (spec/imc.md), \
+                     not from `{}`",
+                    acc.name, parts[1]
+                ));
+            }
             ["operational_array", "unit_energy"] => SweptField::MacEnergy,
             ["operational_array", "unit_area"] => SweptField::MacArea,
+            ["operational_array", "adc_resolution"] => match &acc.array.imc {
+                Some(i) if i.kind == crate::arch::ImcKind::Analog => SweptField::AdcResolution,
+                _ => {
+                    return Err(format!(
+                        "`{}` is not an analog in-memory-compute array: it has no ADCs",
+                        acc.name
+                    ));
+                }
+            },
+            ["operational_array", "bit_serial_precision"] => match &acc.array.imc {
+                Some(_) => SweptField::BitSerialPrecision,
+                None => return Err(format!("`{}` is not an in-memory-compute array", acc.name)),
+            },
             ["memories", m, "size"] => SweptField::MemSize(mem(m)?),
             ["memories", m, "r_cost"] => SweptField::MemReadCost(mem(m)?),
             ["memories", m, "w_cost"] => SweptField::MemWriteCost(mem(m)?),
@@ -219,31 +243,51 @@ impl SweptField {
             _ => {
                 return Err(format!(
                     "`{name}` is not a parameter: operational_array.sizes.<dim>, operational_array.unit_energy, \
-                     operational_array.unit_area, or memories.<memory>.size, r_cost, w_cost, area, \
-                     bandwidth_min, bandwidth_max"
+                     operational_array.unit_area, operational_array.adc_resolution or bit_serial_precision (in-memory \
+                     compute), or memories.<memory>.size, r_cost, w_cost, area, bandwidth_min, bandwidth_max"
                 ));
             }
         })
     }
 
-    /// Whether `v` is a valid value (sizes and bandwidths whole and positive; costs and areas
-    /// finite and not negative).
-    fn accepts(self, v: f64) -> bool {
+    /// Whether `v` is a valid value on `acc` (sizes and bandwidths whole and positive; costs and
+    /// areas finite and not negative; what an in-memory-compute array requires, `spec/imc.md`).
+    fn accepts(self, v: f64, acc: &Accelerator) -> bool {
+        let whole = v.fract() == 0.0;
+        let power_of_two = |v: f64| whole && v >= 1.0 && v < 2f64.powi(63) && (v as u64).is_power_of_two();
         match self {
+            SweptField::ArraySize(d) if self.is_digital_bit_lines(d, acc) => power_of_two(v),
             SweptField::ArraySize(_)
             | SweptField::MemSize(_)
             | SweptField::MemBandwidthMin(_)
-            | SweptField::MemBandwidthMax(_) => v >= 1.0 && v.fract() == 0.0 && v < 2f64.powi(63),
+            | SweptField::MemBandwidthMax(_) => v >= 1.0 && whole && v < 2f64.powi(63),
+            SweptField::AdcResolution => whole && (0.0..=32.0).contains(&v),
+            SweptField::BitSerialPrecision => {
+                let act = acc.array.input_precision.map_or(0.0, |[a, _]| f64::from(a));
+                power_of_two(v) && v <= act
+            }
             _ => v.is_finite() && v >= 0.0,
         }
     }
 
-    fn domain(self) -> &'static str {
+    /// Whether array dim `d` is the bit-line dim of a digital IMC array (its adder trees need a
+    /// power-of-2 size).
+    fn is_digital_bit_lines(self, d: usize, acc: &Accelerator) -> bool {
+        let digital = acc.array.imc.as_ref().is_some_and(|i| i.kind == crate::arch::ImcKind::Digital);
+        digital && crate::cost::ImcMacro::new(&acc.array).is_some_and(|m| m.bl_dim == d)
+    }
+
+    fn domain(self, acc: &Accelerator) -> &'static str {
         match self {
+            SweptField::ArraySize(d) if self.is_digital_bit_lines(d, acc) => {
+                "a power of 2 (the bit lines of a digital in-memory-compute array)"
+            }
             SweptField::ArraySize(_)
             | SweptField::MemSize(_)
             | SweptField::MemBandwidthMin(_)
             | SweptField::MemBandwidthMax(_) => "a whole number of at least 1",
+            SweptField::AdcResolution => "a whole number of ADC bits from 0 to 32",
+            SweptField::BitSerialPrecision => "a power of 2 no larger than the activation precision",
             _ => "a finite number of at least 0",
         }
     }
@@ -262,6 +306,16 @@ impl SweptField {
             }
             SweptField::MemBandwidthMax(m) => {
                 acc.memories[m].ports.iter_mut().for_each(|p| p.bw_max = v as u64)
+            }
+            SweptField::AdcResolution => {
+                if let Some(i) = acc.array.imc.as_mut() {
+                    i.adc_resolution = v as u32;
+                }
+            }
+            SweptField::BitSerialPrecision => {
+                if let Some(i) = acc.array.imc.as_mut() {
+                    i.bit_serial_precision = v as u32;
+                }
             }
         }
     }
@@ -436,10 +490,17 @@ fn unpin_entry(e: &mut MappingEntry, p: &Pinned) {
 }
 
 /// The area of an accelerator as ZigZag's files give it: MAC area times the MAC units, plus each
-/// memory's area times its instances (`None` when the file gives no area).
+/// memory's area times its instances (`None` when the file gives no area). On an
+/// in-memory-compute array, as ZigZag's IMC cost model gives it: the macro model's area (the
+/// cells included) plus each memory's area once.
 pub fn area(acc: &Accelerator) -> Option<f64> {
-    let a = acc.array.mac_area * acc.array.units() as f64
-        + acc.memories.iter().enumerate().map(|(i, m)| m.area * acc.instances(i) as f64).sum::<f64>();
+    let a = match crate::cost::ImcMacro::new(&acc.array) {
+        Some(m) => m.area() + acc.memories.iter().fold(0.0, |a, x| a + x.area),
+        None => {
+            acc.array.mac_area * acc.array.units() as f64
+                + acc.memories.iter().enumerate().map(|(i, m)| m.area * acc.instances(i) as f64).sum::<f64>()
+        }
+    };
     (a > 0.0).then_some(a)
 }
 

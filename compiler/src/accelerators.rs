@@ -29,6 +29,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("generic_array_cacti", include_str!("../../spec/accelerators/generic_array_cacti.yaml")),
     ("eyeriss_v1", include_str!("../../spec/accelerators/eyeriss_v1.yaml")),
     ("gemmini", include_str!("../../spec/accelerators/gemmini.yaml")),
+    ("aimc", include_str!("../../spec/accelerators/aimc.yaml")),
+    ("dimc", include_str!("../../spec/accelerators/dimc.yaml")),
 ];
 
 /// The built-in `qc evaluate` uses without `--accelerator`.
@@ -315,13 +317,26 @@ pub fn markdown(q: &QcAccelerator, source: &AcceleratorSource) -> String {
     };
     let _ = writeln!(s, "Source: {from}. Provenance: {}\n", q.provenance);
     let arr = &a.array;
-    let mut line = format!(
-        "Array: {} ({} MAC units), {} pJ per MAC, MAC area {}",
-        array_line(a),
-        arr.units(),
-        num(arr.mac_energy),
-        num(arr.mac_area)
-    );
+    let mut line = match qc_backends::cost::ImcMacro::new(arr) {
+        None => format!(
+            "Array: {} ({} MAC units), {} pJ per MAC, MAC area {}",
+            array_line(a),
+            arr.units(),
+            num(arr.mac_energy),
+            num(arr.mac_area)
+        ),
+        Some(m) => format!(
+            "Array: {} ({} MAC units), {} in-memory compute (spec/imc.md): {}-bit serial input{}, tclk {} ns, \
+             array area {} mm^2",
+            array_line(a),
+            arr.units(),
+            m.kind.name(),
+            m.bit_serial_precision,
+            if m.adc_resolution > 0 { format!(", {}-bit ADCs", m.adc_resolution) } else { String::new() },
+            num(m.tclk()),
+            num(m.area())
+        ),
+    };
     if let Some([x, y]) = arr.input_precision {
         let _ = write!(line, ", input precision {x}/{y} bits");
     }
@@ -375,6 +390,14 @@ fn to_json(q: &QcAccelerator, source: &AcceleratorSource) -> serde_json::Value {
             "mac_area": arr.mac_area,
             "input_precision_bits": arr.input_precision,
             "systolic_dims": arr.systolic_dims.iter().map(dim).collect::<Vec<_>>(),
+            "imc": qc_backends::cost::ImcMacro::new(arr).map(|m| json!({
+                "type": m.kind.name(),
+                "bit_serial_precision_bits": m.bit_serial_precision,
+                "adc_resolution_bits": m.adc_resolution,
+                "cycles_per_mac": m.cycles_per_mac(),
+                "tclk_ns": m.tclk(),
+                "area_mm2": m.area(),
+            })),
         },
         "memories": a.memories.iter().enumerate().map(|(i, m)| json!({
             "name": m.name,

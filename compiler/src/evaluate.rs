@@ -310,8 +310,18 @@ impl Plan {
     /// The layers to cost: those ZigZag costs (all with `all_layers`) and, with a DLA target,
     /// only those of ops it places on the DLA.
     pub fn prepared(&self) -> Prepared<'_> {
+        self.prepared_on(None)
+    }
+
+    /// [`Plan::prepared`] on accelerator `acc`: also leaves out the layers ZigZag does not cost
+    /// there ([`qc_backends::network::imc_skipped`]; those it places but does not cost,
+    /// [`qc_backends::network::imc_place_only`], stay in for the data-locality placement).
+    pub fn prepared_on(&self, acc: Option<&Accelerator>) -> Prepared<'_> {
         let placed = self.placed.as_ref();
         let on_dla = |l: &LoopNest| -> Option<String> {
+            if let Some(why) = acc.and_then(|a| qc_backends::network::imc_skipped(l, a, self.is_yaml)) {
+                return Some(why);
+            }
             let placed = placed?;
             match placed.unit(l) {
                 LayerUnit::Dla => None,
@@ -325,7 +335,9 @@ impl Plan {
                 )),
             }
         };
-        Prepared::new(&self.workload, self.is_yaml, self.all_layers, &on_dla)
+        let place_only =
+            |l: &LoopNest| acc.and_then(|a| qc_backends::network::imc_place_only(l, a, self.is_yaml));
+        Prepared::with_placed_only(&self.workload, self.is_yaml, self.all_layers, &on_dla, &place_only)
     }
 
     fn refuse_empty(&self) -> miette::Result<()> {
@@ -363,7 +375,7 @@ impl Plan {
     /// warnings otherwise.
     pub fn check_mapping(&self, design: &DesignInput) -> miette::Result<Vec<miette::Report>> {
         let Some((file, text)) = &design.mapping_file else { return Ok(Vec::new()) };
-        let p = self.prepared();
+        let p = self.prepared_on(Some(&design.accelerator));
         let acc = &design.accelerator;
         let fit = qc_backends::zigzag::check_mapping_fit(
             text,
@@ -392,7 +404,7 @@ impl Plan {
         opts: &EvaluateOptions,
         progress: &(dyn Fn(&SearchProgress) + Sync),
     ) -> miette::Result<(Evaluation, AcceleratorSource)> {
-        let p = self.prepared();
+        let p = self.prepared_on(Some(&design.accelerator));
         let e = qc_backends::network::evaluate(&p, design.accelerator, &design.mapping, opts, progress)
             .map_err(miette::Report::new)?;
         Ok((e, design.source))
@@ -433,7 +445,8 @@ impl Evaluated {
         &self,
         f: impl FnOnce(&[(&Evaluation, &AcceleratorSource)], &ReportContext<'_>) -> R,
     ) -> R {
-        let p = self.plan.prepared();
+        // The layers left out are those of the main design's accelerator.
+        let p = self.plan.prepared_on(self.designs.first().map(|(e, _)| &e.accelerator));
         let cx = ReportContext {
             workload: &self.plan.name,
             skipped: &p.skipped,

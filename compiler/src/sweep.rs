@@ -175,7 +175,8 @@ impl Point {
             design: line["design"].as_str()?.parse().ok()?,
             text: line.to_string(),
             energy: line["energy"].as_f64()?,
-            latency: line["latency"].as_f64()?,
+            // An in-memory-compute design's clock period is its own: its latency counts in ns.
+            latency: line["latency_ns"].as_f64().or_else(|| line["latency"].as_f64())?,
             area: line["area"].as_f64(),
             line,
         })
@@ -343,7 +344,7 @@ impl SweepSetup {
         // Swept array dims whose unrolling the mapping file pins: a warning, and by default the
         // unrolling is searched instead.
         let (pinned, map_name) = {
-            let prepared = plan.prepared();
+            let prepared = plan.prepared_on(Some(&base));
             let entry_of_layers: Vec<&str> = prepared
                 .chosen
                 .iter()
@@ -410,7 +411,7 @@ impl SweepSetup {
         &self,
         on_done: &(dyn Fn(&[DesignResult]) -> miette::Result<()> + Sync),
     ) -> miette::Result<Swept> {
-        let prepared = self.plan.prepared();
+        let prepared = self.plan.prepared_on(Some(&self.base));
         let outcome = run_sweep(
             &self.base,
             &self.sweep,

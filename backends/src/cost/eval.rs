@@ -134,6 +134,10 @@ pub struct Evaluator {
     mem_names: Vec<String>,
     units: u64,
     mac_energy: f64,
+    /// Array cycles per MAC (bit-serial IMC arrays; else 1).
+    cycles_per_mac: u64,
+    /// The IMC operational cost, which does not depend on the temporal mapping.
+    imc: Option<crate::cost::ImcLayerCost>,
 }
 
 impl Evaluator {
@@ -145,6 +149,7 @@ impl Evaluator {
         spatial: &SpatialMapping,
     ) -> Result<Evaluator, CostError> {
         let model = PreparedLayer::new(layer, acc, links)?;
+        let user_spatial = spatial;
         let spatial = Spatial::new(&model, acc, spatial)?;
         let levels = model
             .ops
@@ -210,7 +215,21 @@ impl Evaluator {
                 });
             }
         }
-        let mac_energy = acc.array.mac_energy * model.total_macs as f64;
+        let (mac_energy, cycles_per_mac, imc) = match crate::cost::ImcMacro::new(&acc.array) {
+            None => (acc.array.mac_energy * model.total_macs as f64, 1, None),
+            Some(m) => {
+                let input = |cells: bool| {
+                    model.ops.iter().position(|o| !o.is_output && (o.mem == MemOperand::I2) == cells)
+                };
+                let weights = input(true).ok_or_else(|| CostError::ImcWeights {
+                    layer: model.layer_name.clone(),
+                    accelerator: acc.name.clone(),
+                })?;
+                let dims: Vec<String> = acc.array.dims.iter().map(|d| d.name.clone()).collect();
+                let c = m.layer_cost(&model, user_spatial, &dims, weights, input(false))?;
+                (crate::cost::imc::py_sum(&c.energy), c.cycles_per_mac, Some(c))
+            }
+        };
         Ok(Evaluator {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             plan: Plan::new(&model, acc),
@@ -221,6 +240,8 @@ impl Evaluator {
             levels,
             ports,
             mac_energy,
+            cycles_per_mac,
+            imc,
         })
     }
 
@@ -665,10 +686,13 @@ impl Evaluator {
                 _ => 0.0,
             }
         };
+        // A bit-serial IMC array takes `cpm` cycles per MAC: the transfer windows and periods,
+        // counted in temporal iterations, stretch by it (ZigZag's `cycles_per_op`).
+        let cpm = self.cycles_per_mac;
         let allowed = |k: usize, m: usize, i: usize| -> u64 {
             let link = &int[k].links[m][i];
             let flag = if i == TL || i == FL { db[k][m] } else { db[k][m + 1] };
-            if flag { link.period } else { link.window }
+            (if flag { link.period } else { link.window }).saturating_mul(cpm)
         };
 
         out.port_stalls.clear();
@@ -684,7 +708,7 @@ impl Evaluator {
                 acts.push((
                     real(k, pl.level, pl.dir) as i128,
                     i128::from(allowed(k, pl.level, pl.dir)),
-                    link.period,
+                    link.period.saturating_mul(cpm),
                     link.pc,
                 ));
             }
@@ -736,7 +760,8 @@ impl Evaluator {
         for (c, lv) in cc.iter_mut().zip(&self.levels) {
             reset(c, lv.len(), [None; 4]);
         }
-        let comp = total as f64 + ss_comb as f64;
+        let cycles = total.saturating_mul(cpm);
+        let comp = cycles as f64 + ss_comb as f64;
         for port in &self.ports {
             once.clear();
             let mut req_bw = 0.0;
@@ -750,7 +775,7 @@ impl Evaluator {
                     0 => {}
                     1 => once.push((k, pl.level, pl.dir)),
                     _ => {
-                        req_bw += link.req_bw.ceil();
+                        req_bw += (link.req_bw / cpm as f64).ceil();
                         cc[k][pl.level][pl.dir] =
                             Some((real(k, pl.level, pl.dir), port.shared_by_two_inputs));
                     }
@@ -810,16 +835,16 @@ impl Evaluator {
             offload += e1.max(e2);
         }
 
-        let ideal_cycle = model.total_macs.div_ceil(self.units.max(1));
+        let ideal_cycle = model.total_macs.div_ceil(self.units.max(1)).saturating_mul(cpm);
         let drain = if v391 { self.spatial.drain } else { 0 };
-        let latency_total0 = total as f64 + ss_comb as f64;
+        let latency_total0 = cycles as f64 + ss_comb as f64;
         let latency_total1 = latency_total0 + onload;
         let latency = latency_total1 + offload + drain as f64;
         out.energy = mem_energy + self.mac_energy;
         out.mac_energy = self.mac_energy;
         out.mem_energy = mem_energy;
         out.ideal_cycle = ideal_cycle;
-        out.ideal_temporal_cycle = total;
+        out.ideal_temporal_cycle = cycles;
         out.stall_slack_comb = ss_comb;
         out.onload = onload;
         out.offload = offload;
@@ -827,8 +852,9 @@ impl Evaluator {
         out.latency_total0 = latency_total0;
         out.latency_total1 = latency_total1;
         out.latency = latency;
-        out.spatial_utilization = ideal_cycle as f64 / total as f64;
+        out.spatial_utilization = ideal_cycle as f64 / cycles as f64;
         out.mac_utilization = ideal_cycle as f64 / latency;
+        out.imc.clone_from(&self.imc);
         Ok(())
     }
 }

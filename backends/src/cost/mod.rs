@@ -13,10 +13,12 @@
 
 mod alloc;
 mod eval;
+pub mod imc;
 pub(crate) mod model;
 
 pub use alloc::{AllocOptions, AllocTrace, Allocation, Allocator, MappingType, allocate};
 pub use eval::{EvalScratch, Evaluator, PrefixBounds};
+pub use imc::{ImcLayerCost, ImcMacro};
 
 use crate::arch::{Accelerator, Direction, MemOperand};
 use crate::mapping::{OperandLinks, SpatialMapping, TemporalMapping};
@@ -51,9 +53,10 @@ pub struct LayerCost {
     pub mem_energy: f64,
     /// Per layer operand: output first, then the inputs in the layer's order.
     pub operands: Vec<OperandCost>,
-    /// `ceil(iterations / MAC units)`.
+    /// `ceil(iterations / MAC units)` (times the cycles per MAC of an IMC array).
     pub ideal_cycle: u64,
-    /// The product of all temporal loops (integer spatial unrolling).
+    /// The product of all temporal loops (integer spatial unrolling), times the cycles per MAC
+    /// of an IMC array.
     pub ideal_temporal_cycle: u64,
     /// Stall (+) or slack (-) per memory port that carries at least one active link.
     pub port_stalls: Vec<PortStall>,
@@ -75,6 +78,17 @@ pub struct LayerCost {
     pub spatial_utilization: f64,
     /// `ideal_cycle / latency`.
     pub mac_utilization: f64,
+    /// On an in-memory-compute array: the operational energy by part and the clock period
+    /// (`mac_energy` is then the sum of the parts, and the cycles above are array cycles of
+    /// `tclk` ns, `cycles_per_mac` per MAC).
+    pub imc: Option<ImcLayerCost>,
+}
+
+impl LayerCost {
+    /// The latency in ns, on an in-memory-compute array (whose clock period the model derives).
+    pub fn latency_ns(&self) -> Option<f64> {
+        self.imc.as_ref().map(|i| self.latency * i.tclk)
+    }
 }
 
 /// The memory traffic and energy of one layer operand.
@@ -226,6 +240,17 @@ pub enum CostError {
         )
     )]
     UnsupportedRelation { layer: String, relation: String, reason: String },
+
+    #[error(
+        "layer `{layer}`: `{accelerator}` computes in memory, but no input of the layer is linked to `I2`, the operand its `cells` hold"
+    )]
+    #[diagnostic(
+        code(qc::costmodel::imc_weights),
+        help(
+            "an in-memory-compute array keeps one input (the weights) in its cells: link the layer's constant input to I2 in the mapping's memory_operand_links"
+        )
+    )]
+    ImcWeights { layer: String, accelerator: String },
 
     #[error("layer `{layer}`: the temporal mapping has no loops for operand `{role}`")]
     #[diagnostic(

@@ -150,6 +150,8 @@ fn design(opts: &EvaluateOptions, e: &Evaluation, cx: &ReportContext<'_>) -> Des
     if let Some(l) = &opts.locality {
         let how = if l.data_from_top_memory { "on, network data from the top memories" } else { "on" };
         settings.push(("data locality".into(), how.into()));
+    } else if e.accelerator.array.imc.is_some() {
+        settings.push(("data locality".into(), "on (in-memory compute, as ZigZag)".into()));
     }
     if !cx.assumed.is_empty() {
         let list: Vec<String> = cx.assumed.iter().map(ToString::to_string).collect();
@@ -286,7 +288,7 @@ fn json_design(opts: &EvaluateOptions, e: &Evaluation, cx: &ReportContext<'_>) -
                     json!({"operand": o.role, "memory_operand": o.mem_operand.name(), "levels": levels})
                 })
                 .collect();
-            json!({
+            let mut layer = json!({
                 "name": c.layer.name,
                 "op_type": c.layer.op_type,
                 "class": class_of(&c.layer),
@@ -325,7 +327,22 @@ fn json_design(opts: &EvaluateOptions, e: &Evaluation, cx: &ReportContext<'_>) -
                     "exhaustive": s.exhaustive,
                     "same_as_layer": s.shared_with.map(|j| costed[j].layer.name.clone()),
                 })),
-            })
+            });
+            // On an in-memory-compute array: the clock period, the latency in ns and the
+            // array's energy by part.
+            if let Some(i) = &k.imc {
+                layer["imc"] = json!({
+                    "tclk_ns": i.tclk,
+                    "latency_ns": k.latency * i.tclk,
+                    "cycles_per_mac": i.cycles_per_mac,
+                    "energy_breakdown": crate::cost::imc::ENERGY_PARTS
+                        .iter()
+                        .zip(i.energy)
+                        .map(|(n, e)| (n.to_string(), json!(e)))
+                        .collect::<serde_json::Map<String, serde_json::Value>>(),
+                });
+            }
+            layer
         })
         .collect();
     let total = e.total();
@@ -334,12 +351,15 @@ fn json_design(opts: &EvaluateOptions, e: &Evaluation, cx: &ReportContext<'_>) -
             json!({"name": name, "op_type": op_type, "reason": reason, "elements": elements})
         })
         .collect();
-    json!({
+    let mut v = json!({
         "schema_version": 1,
         "workload": cx.workload,
         "accelerator": acc.name,
         "latency_model": latency_model_name(opts.latency_model),
-        "data_locality": opts.locality.map(|l| if l.data_from_top_memory { "top-memory-io" } else { "on" }),
+        "data_locality": opts
+            .locality
+            .map(|l| if l.data_from_top_memory { "top-memory-io" } else { "on" })
+            .or(acc.array.imc.as_ref().map(|_| "on")),
         "mapping": if opts.search.is_none() { "fixed" } else { "searched" },
         "search": opts.search.as_ref().map(|o| {
             let searches = || costed.iter().filter_map(|c| c.search.as_ref()).filter(|s| s.shared_with.is_none());
@@ -368,5 +388,28 @@ fn json_design(opts: &EvaluateOptions, e: &Evaluation, cx: &ReportContext<'_>) -
         "unfit": e.unfit.iter().map(|u| json!({
             "name": u.layer, "op_type": u.op_type, "memory": u.memory, "reason": u.explain(),
         })).collect::<Vec<_>>(),
-    })
+    });
+    // On an in-memory-compute array: its macro model and the network latency in ns.
+    if let Some(m) = super::ImcSummary::of(acc) {
+        let parts = |v: &[(String, f64)]| {
+            v.iter()
+                .map(|(n, x)| (n.clone(), json!(x)))
+                .collect::<serde_json::Map<String, serde_json::Value>>()
+        };
+        v["imc"] = json!({
+            "type": m.kind,
+            "bit_serial_precision": m.bit_serial_precision,
+            "adc_resolution": m.adc_resolution,
+            "cycles_per_mac": m.cycles_per_mac,
+            "tclk_ns": m.tclk,
+            "tclk_breakdown": parts(&m.tclk_parts),
+            "area_mm2": m.area,
+            "area_breakdown": parts(&m.area_parts),
+            "memory_area": m.memory_area,
+            "total_area": m.area + m.memory_area,
+            "peak": {"tops": m.peak.0, "tops_per_watt": m.peak.1, "tops_per_mm2": m.peak.2},
+            "latency_ns": m.tclk * total.latency,
+        });
+    }
+    v
 }

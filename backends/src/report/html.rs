@@ -305,12 +305,19 @@ fn accelerator(b: &mut String, d: &Design) {
     let units: u64 = a.array.iter().map(|(_, s)| *s).product();
     let _ = writeln!(
         b,
-        "<h3>{}</h3><p>Array: {} ({} MAC units), {} pJ per MAC.</p>",
+        "<h3>{}</h3><p>Array: {} ({} MAC units), {}.</p>",
         esc(&a.name),
         esc(&dims.join(" x ")),
         thousands(units as f64),
-        a.mac_energy
+        if a.imc.is_some() {
+            "computing in memory".to_string()
+        } else {
+            format!("{} pJ per MAC", a.mac_energy)
+        }
     );
+    for line in d.imc_lines() {
+        let _ = writeln!(b, "<p>{}</p>", esc(&line));
+    }
     b.push_str("<table><tr><th>memory</th><th>size</th><th>operands</th><th>instances</th><th>bandwidth (bit/cycle)</th><th>read (pJ/word)</th><th>write (pJ/word)</th></tr>\n");
     for m in &a.memories {
         let _ = writeln!(

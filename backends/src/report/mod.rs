@@ -100,6 +100,66 @@ pub struct AcceleratorSummary {
     pub mac_energy: f64,
     /// Lowest first, as the file lists them.
     pub memories: Vec<MemorySummary>,
+    /// An in-memory-compute array's macro model.
+    pub imc: Option<ImcSummary>,
+}
+
+/// An in-memory-compute array as the reports describe it (`spec/imc.md`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImcSummary {
+    /// `analog` or `digital`.
+    pub kind: String,
+    pub bit_serial_precision: u32,
+    pub adc_resolution: u32,
+    pub cycles_per_mac: u64,
+    /// The clock period in ns, and its parts.
+    pub tclk: f64,
+    pub tclk_parts: Vec<(String, f64)>,
+    /// The array's area (cells and logic) in mm^2, and its parts.
+    pub area: f64,
+    pub area_parts: Vec<(String, f64)>,
+    /// The memories' areas summed (ZigZag's `mem_area`).
+    pub memory_area: f64,
+    /// Peak TOP/s, TOP/s/W, TOP/s/mm^2 of the array.
+    pub peak: (f64, f64, f64),
+}
+
+impl ImcSummary {
+    pub fn of(acc: &Accelerator) -> Option<ImcSummary> {
+        let m = crate::cost::ImcMacro::new(&acc.array)?;
+        let parts = |v: [f64; 7]| -> Vec<(String, f64)> {
+            crate::cost::imc::MACRO_PARTS.iter().zip(v).map(|(n, x)| (n.to_string(), x)).collect()
+        };
+        Some(ImcSummary {
+            kind: m.kind.name().to_string(),
+            bit_serial_precision: m.bit_serial_precision,
+            adc_resolution: m.adc_resolution,
+            cycles_per_mac: m.cycles_per_mac(),
+            tclk: m.tclk(),
+            tclk_parts: parts(m.tclk_breakdown()),
+            area: m.area(),
+            area_parts: parts(m.area_breakdown()),
+            memory_area: acc.memories.iter().fold(0.0, |a, x| a + x.area),
+            peak: m.peak(),
+        })
+    }
+
+    /// One line for people: `digital in-memory compute: tclk 3.757 ns, 8 cycles per MAC, ...`.
+    pub fn line(&self) -> String {
+        let adc =
+            if self.kind == "analog" { format!(", {}-bit ADCs", self.adc_resolution) } else { String::new() };
+        format!(
+            "{} in-memory compute: {}-bit serial input{adc}, {} cycle(s) per MAC of tclk {:.6} ns; array area {:.6} mm^2 (memories {}); peak {:.3} TOP/s, {:.3} TOP/s/W",
+            self.kind,
+            self.bit_serial_precision,
+            self.cycles_per_mac,
+            self.tclk,
+            self.area,
+            self.memory_area,
+            self.peak.0,
+            self.peak.1
+        )
+    }
 }
 
 /// One memory of an accelerator.
@@ -141,6 +201,8 @@ pub struct LayerReport {
     pub same_as: Option<String>,
     /// How far the mapping search got, for a searched layer.
     pub search: Option<SearchReach>,
+    /// On an in-memory-compute array: the operational energy by part and the latency in ns.
+    pub imc: Option<(Vec<(String, f64)>, f64)>,
 }
 
 /// How far one layer's mapping search got: the orderings of its spatial candidates' temporal
@@ -240,6 +302,7 @@ impl AcceleratorSummary {
                     instances: acc.instances(i),
                 })
                 .collect(),
+            imc: ImcSummary::of(acc),
         }
     }
 }
@@ -311,13 +374,19 @@ impl LayerReport {
             notes: Vec::new(),
             same_as: None,
             search: None,
+            imc: cost.imc.as_ref().map(|i| {
+                let parts =
+                    crate::cost::imc::ENERGY_PARTS.iter().zip(i.energy).map(|(n, e)| (n.to_string(), e));
+                (parts.collect(), cost.latency * i.tclk)
+            }),
         }
     }
 
     /// The largest single part of the energy: `(label, share)`, for example `("DRAM I", 0.62)`
     /// or `("MAC", 0.4)`.
     pub fn dominant(&self) -> (String, f64) {
-        let mut best = ("MAC".to_string(), self.mac_energy);
+        let mac = if self.imc.is_some() { "IMC array" } else { "MAC" };
+        let mut best = (mac.to_string(), self.mac_energy);
         for p in &self.energy_parts {
             if p.energy > best.1 {
                 best = (format!("{} {}", p.memory, p.operand), p.energy);
@@ -339,6 +408,36 @@ impl Design {
 
     pub fn total_macs(&self) -> u128 {
         self.layers.iter().map(|l| l.macs).sum()
+    }
+
+    /// On an in-memory-compute array: the accelerator's line, the latency in ns and the
+    /// operational energy by part over the costed layers, for the reports.
+    pub fn imc_lines(&self) -> Vec<String> {
+        let Some(imc) = &self.accelerator.imc else { return Vec::new() };
+        let mut parts: Vec<(String, f64)> = Vec::new();
+        let mut ns = 0.0;
+        for (lp, l_ns) in self.layers.iter().filter_map(|l| l.imc.as_ref()) {
+            ns += l_ns;
+            for (n, e) in lp {
+                match parts.iter_mut().find(|(m, _)| m == n) {
+                    Some(p) => p.1 += e,
+                    None => parts.push((n.clone(), *e)),
+                }
+            }
+        }
+        let tclk: Vec<String> =
+            imc.tclk_parts.iter().filter(|(_, v)| *v != 0.0).map(|(n, v)| format!("{n} {v:.5}")).collect();
+        let area: Vec<String> =
+            imc.area_parts.iter().filter(|(_, v)| *v != 0.0).map(|(n, v)| format!("{n} {v:.6}")).collect();
+        let energy: Vec<String> =
+            parts.iter().filter(|(_, v)| *v != 0.0).map(|(n, v)| format!("{n} {}", thousands(*v))).collect();
+        vec![
+            imc.line(),
+            format!("tclk (ns): {}", tclk.join(", ")),
+            format!("array area (mm^2): {}", area.join(", ")),
+            format!("latency: {} ns", thousands(ns)),
+            format!("array energy (pJ): {}", energy.join(", ")),
+        ]
     }
 
     /// The vector work among the nodes not costed, for the text summary:

@@ -110,6 +110,9 @@ pub fn text(designs: &[Design], width: usize, color: bool) -> String {
             thousands(d.total_macs() as f64),
             d.layers.len()
         );
+        for line in d.imc_lines() {
+            let _ = writeln!(s, "{line}");
+        }
         if !d.not_costed.is_empty() {
             let _ = writeln!(s, "not costed: {} nodes (see --format json or html)", d.not_costed.len());
         }
@@ -258,6 +261,13 @@ pub fn markdown(designs: &[Design]) -> String {
             thousands(d.total_macs() as f64),
             d.layers.len()
         );
+        let imc = d.imc_lines();
+        if !imc.is_empty() {
+            s.push('\n');
+            for line in imc {
+                let _ = writeln!(s, "- {}", md(&line));
+            }
+        }
         if let Some(b) = d.budget_summary() {
             let _ = writeln!(s, "\n{}:\n", md(&b));
             for l in d.layers.iter().filter(|l| l.search.is_some_and(|r| r.cut())) {

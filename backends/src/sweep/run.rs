@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use serde_json::{Value, json};
 
 use super::{Sweep, area, pareto_front};
-use crate::arch::{Accelerator, ArrayDim, MemOperand, Memory, OperationalArray, Port};
+use crate::arch::{Accelerator, ArrayDim, Imc, ImcKind, MemOperand, Memory, OperationalArray, Port};
 use crate::mapping::MappingFile;
 use crate::network::{
     EngineError, EvaluateOptions, Prepared, evaluate, latency_model_name, mapping_type_name, objective_name,
@@ -39,6 +39,8 @@ pub struct AcceleratorKey {
     mac: [u64; 2],
     input_precision: Option<[u32; 2]>,
     systolic_dims: Vec<usize>,
+    /// IMC type, bit-serial precision, ADC resolution, cell size and cell area (as bits).
+    imc: Option<(ImcKind, u32, u32, u64, u64)>,
     memories: Vec<MemoryKey>,
 }
 
@@ -59,7 +61,7 @@ struct MemoryKey {
 pub fn design_key(acc: &Accelerator) -> AcceleratorKey {
     // Destructured in full, so that a field added to the model cannot be left out of the key.
     let Accelerator { name, array, memories } = acc;
-    let OperationalArray { dims, mac_energy, mac_area, input_precision, systolic_dims } = array;
+    let OperationalArray { dims, mac_energy, mac_area, input_precision, systolic_dims, imc } = array;
     let memory = |m: &Memory| {
         let Memory {
             name,
@@ -90,6 +92,11 @@ pub fn design_key(acc: &Accelerator) -> AcceleratorKey {
         mac: [mac_energy.to_bits(), mac_area.to_bits()],
         input_precision: *input_precision,
         systolic_dims: systolic_dims.clone(),
+        imc: imc.as_ref().map(
+            |Imc { kind, bit_serial_precision, adc_resolution, cells_size, cells_area }| {
+                (*kind, *bit_serial_precision, *adc_resolution, *cells_size, cells_area.to_bits())
+            },
+        ),
         memories: memories.iter().map(memory).collect(),
     }
 }
@@ -157,6 +164,16 @@ pub struct DesignCost {
     pub latency: f64,
     /// Energy times latency.
     pub edp: f64,
+    /// On an in-memory-compute array, whose clock period depends on the design: the clock
+    /// period and the latency in ns (what the front compares then).
+    pub ns: Option<(f64, f64)>,
+}
+
+impl DesignCost {
+    /// The latency the front compares: in ns on an in-memory-compute array, else in cycles.
+    pub fn front_latency(&self) -> f64 {
+        self.ns.map_or(self.latency, |(_, ns)| ns)
+    }
 }
 
 /// Why a design cannot run the workload: the diagnostic's code and message.
@@ -215,6 +232,10 @@ impl DesignResult {
                 v["energy"] = json!(c.energy);
                 v["latency"] = json!(c.latency);
                 v["edp"] = json!(c.edp);
+                if let Some((tclk, ns)) = c.ns {
+                    v["tclk_ns"] = json!(tclk);
+                    v["latency_ns"] = json!(ns);
+                }
             }
             Err(e) => v["error"] = json!(e.to_string()),
         }
@@ -258,7 +279,9 @@ pub fn summarize(results: &[DesignResult]) -> SweepSummary {
     let infeasible = (0..results.len()).filter(|&i| results[i].outcome.is_err()).collect();
     let coords: Vec<(f64, f64, Option<f64>)> = points
         .iter()
-        .filter_map(|&i| results[i].outcome.as_ref().ok().map(|c| (c.energy, c.latency, results[i].area)))
+        .filter_map(|&i| {
+            results[i].outcome.as_ref().ok().map(|c| (c.energy, c.front_latency(), results[i].area))
+        })
         .collect();
     let mut front: Vec<usize> = pareto_front(&coords).into_iter().map(|k| points[k]).collect();
     let energy = |i: usize| results[i].outcome.as_ref().map_or(f64::INFINITY, |c| c.energy);
@@ -324,7 +347,11 @@ pub fn run_sweep(
         let t = Instant::now();
         let res = evaluate(prepared, designs[k].2.clone(), map, opts, &|_| {}).and_then(|e| e.network_cost());
         let res = match res {
-            Ok((energy, latency)) => Ok(DesignCost { energy, latency, edp: energy * latency }),
+            Ok((energy, latency)) => {
+                let tclk = crate::cost::ImcMacro::new(&designs[k].2.array).map(|m| m.tclk());
+                let ns = tclk.map(|t| (t, latency * t));
+                Ok(DesignCost { energy, latency, edp: energy * latency, ns })
+            }
             Err(EngineError::Cancelled) => return None,
             Err(e) => Err(DesignError {
                 code: e.code().map(|c| c.to_string()).unwrap_or_default(),

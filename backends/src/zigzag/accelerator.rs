@@ -18,12 +18,14 @@
 //! - `dataflows` (optional `D1`..`D4` -> `"DIM, n"` lists) is checked and ignored: the model has
 //!   no place for it, and ZigZag only uses it when told to.
 //!
-//! In-memory-compute accelerators (`is_imc: true`, or any of `imc_type`, `adc_resolution`,
-//! `bit_serial_precision` set) and CACTI cost extraction (`auto_cost_extraction: true`) are
-//! refused with their own diagnostics. What qc rejects that ZigZag accepts is listed in
+//! In-memory-compute accelerators (`is_imc: true` with `imc_type`, `bit_serial_precision`,
+//! `adc_resolution` and a `cells` memory) become an array with [`crate::arch::Imc`] parameters,
+//! checked by the shared checks (`qc::accelerator::imc`); the IMC keys without `is_imc` are
+//! refused as ZigZag refuses them. CACTI cost extraction (`auto_cost_extraction: true`) is
+//! refused with its own diagnostic. What qc rejects that ZigZag accepts is listed in
 //! `spec/accelerator.md`.
 //!
-//! This reader checks what only ZigZag's format has (the IMC and CACTI refusals, then
+//! This reader checks what only ZigZag's format has (stray IMC keys, the CACTI refusal, then
 //! `dataflows`), and leaves the rest to the checks it shares with qc's own format
 //! (`accelerator_check.rs`), which speak of ZigZag's keys.
 
@@ -34,7 +36,8 @@ use serde_saphyr::{DuplicateKeyPolicy, Location, Spanned};
 
 use super::yaml_error::{OrderedMap, YamlError, YamlErrorKind, YamlSource};
 use crate::accelerator_check::{
-    SpannedAccelerator, SpannedArray, SpannedMemory, SpannedPort, Spelling, check, impl_check_kind,
+    SpannedAccelerator, SpannedArray, SpannedImc, SpannedMemory, SpannedPort, Spelling, check,
+    impl_check_kind,
 };
 use crate::arch::Accelerator;
 
@@ -43,7 +46,9 @@ use crate::arch::Accelerator;
 pub enum AcceleratorErrorKind {
     /// Not YAML, not a mapping, an unknown or missing key, or a value of the wrong type.
     Schema,
-    /// An in-memory-compute accelerator, which qc cannot model.
+    /// A malformed in-memory-compute array: a missing or wrong `imc_type`,
+    /// `bit_serial_precision`, `adc_resolution` or `input_precision`, IMC keys without `is_imc`,
+    /// or no proper `cells` memory.
     Imc,
     /// `auto_cost_extraction: true`: costs from CACTI, which qc does not have.
     Cacti,
@@ -196,8 +201,9 @@ fn is_dataflow(s: &str) -> bool {
 const SCHEMA_HELP: &str = "a ZigZag accelerator is a YAML mapping with `name`, `operational_array` (dimensions, sizes, \
      unit_energy, unit_area, input_precision, systolic_dimensions) and `memories` (per memory: size, r_cost, w_cost, \
      area, latency, operands, ports, served_dimensions, force_double_buffering); see spec/accelerator.md";
-const IMC_HELP: &str = "qc models digital MAC arrays fed by a memory hierarchy; describe the accelerator without \
-     `is_imc` and the IMC keys, or use ZigZag itself for in-memory compute";
+const IMC_HELP: &str = "an in-memory-compute array has `is_imc: true`, `imc_type` (analog or digital), \
+     `bit_serial_precision`, `adc_resolution` (analog only) and `input_precision`, and a `cells` memory; a digital \
+     MAC array has none of these keys (spec/imc.md)";
 
 /// ZigZag's keys and the hints that name them.
 const SPELLING: Spelling = Spelling {
@@ -228,6 +234,10 @@ const SPELLING: Spelling = Spelling {
     bandwidth_help: "bandwidths are bits per cycle: `bandwidth_max` the full word, `bandwidth_min` the access \
                      granularity, 1 <= bandwidth_min <= bandwidth_max",
     wrong_direction: ": port allocation on a port of the wrong direction",
+    imc: "is_imc",
+    imc_kind: "imc_type",
+    bit_serial_precision: "bit_serial_precision",
+    adc_resolution: "adc_resolution",
 };
 
 /// Reads ZigZag's accelerator YAML as an [`Accelerator`]; `file` names it in diagnostics. The
@@ -238,19 +248,19 @@ pub fn read_accelerator_yaml(text: &str, file: &str) -> Result<Accelerator, Acce
     // has `ports` twice); duplicate memory names are still seen, and refused, by the checks.
     let mut options = serde_saphyr::Options::default();
     options.duplicate_keys = DuplicateKeyPolicy::LastWins;
-    let raw: RawAccelerator = src.parse(options, Kind::Schema, SCHEMA_HELP)?;
-    check_imc(src, &raw.operational_array.value)?;
+    let mut raw: RawAccelerator = src.parse(options, Kind::Schema, SCHEMA_HELP)?;
+    let imc = imc_keys(src, &mut raw.operational_array.value)?;
     for (name, mem) in &raw.memories.value.0 {
         check_cacti(src, name, mem)?;
     }
     if let Some(flows) = &raw.dataflows {
         check_dataflows(src, flows)?;
     }
-    check(src, &SPELLING, spanned(raw))
+    check(src, &SPELLING, spanned(raw, imc))
 }
 
 /// The accelerator as the shared checks take it.
-fn spanned(raw: RawAccelerator) -> SpannedAccelerator {
+fn spanned(raw: RawAccelerator, imc: Option<SpannedImc>) -> SpannedAccelerator {
     let a = raw.operational_array.value;
     let array = SpannedArray {
         at: raw.operational_array.referenced,
@@ -261,6 +271,7 @@ fn spanned(raw: RawAccelerator) -> SpannedAccelerator {
         mac_area: a.unit_area,
         input_precision: a.input_precision,
         systolic_dims: a.systolic_dimensions.unwrap_or_default(),
+        imc,
     };
     let memories = raw.memories.value.0.into_iter().map(|(name, m)| SpannedMemory {
         name,
@@ -292,41 +303,35 @@ fn spanned(raw: RawAccelerator) -> SpannedAccelerator {
     }
 }
 
-fn check_imc(src: YamlSource<'_>, a: &RawArray) -> Result<(), AcceleratorError> {
-    let imc = |key: &str, loc: &Location, what: String| {
+/// The in-memory-compute keys: read when `is_imc` is true (checked with the rest by
+/// [`check`]); refused without it, as ZigZag's validator refuses them on a non-IMC array.
+fn imc_keys(src: YamlSource<'_>, a: &mut RawArray) -> Result<Option<SpannedImc>, AcceleratorError> {
+    let kind = a.imc_type.take();
+    let bit_serial_precision = a.bit_serial_precision.take();
+    let adc_resolution = a.adc_resolution.take();
+    if let Some(b) = a.is_imc.as_ref().filter(|b| b.value) {
+        return Ok(Some(SpannedImc { at: b.referenced, kind, bit_serial_precision, adc_resolution }));
+    }
+    let stray = |key: &str, loc: &Location| {
         Err(src.error(
             Kind::Imc,
             Some("operational_array"),
             key,
             Some(loc),
-            format!(
-                "{what}: qc cannot model in-memory-compute accelerators (their array and `cells` memory \
-                 follow a different cost model)"
-            ),
+            format!("`{key}` is given but the array is not in-memory compute (`is_imc` is not true)"),
             IMC_HELP,
         ))
     };
-    if let Some(b) = a.is_imc.as_ref().filter(|b| b.value) {
-        return imc("is_imc", &b.referenced, "the accelerator is in-memory compute".into());
+    if let Some(t) = &kind {
+        return stray("imc_type", &t.referenced);
     }
-    if let Some(t) = &a.imc_type {
-        return imc(
-            "imc_type",
-            &t.referenced,
-            format!("`imc_type: {}` describes in-memory compute", t.value),
-        );
+    if let Some(v) = adc_resolution.as_ref().filter(|v| v.value != 0.0) {
+        return stray("adc_resolution", &v.referenced);
     }
-    if let Some(v) = a.adc_resolution.as_ref().filter(|v| v.value != 0.0) {
-        return imc("adc_resolution", &v.referenced, "`adc_resolution` describes in-memory compute".into());
+    if let Some(v) = &bit_serial_precision {
+        return stray("bit_serial_precision", &v.referenced);
     }
-    if let Some(v) = &a.bit_serial_precision {
-        return imc(
-            "bit_serial_precision",
-            &v.referenced,
-            "`bit_serial_precision` describes in-memory compute".into(),
-        );
-    }
-    Ok(())
+    Ok(None)
 }
 
 fn check_cacti(src: YamlSource<'_>, name: &Spanned<String>, m: &RawMemory) -> Result<(), AcceleratorError> {

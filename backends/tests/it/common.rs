@@ -58,6 +58,7 @@ pub fn array(sizes: &[u64], mac_energy: f64, systolic: &[usize]) -> OperationalA
         mac_energy,
         mac_area: 1.0,
         input_precision: None,
+        imc: None,
         systolic_dims: systolic.to_vec(),
     }
 }

@@ -3,6 +3,7 @@
 
 mod common;
 mod cost_zigzag;
+mod imc;
 mod loma;
 mod zigzag_accelerator;
 mod zigzag_mapping;

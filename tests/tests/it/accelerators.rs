@@ -40,6 +40,8 @@ const FROM_ZIGZAG: &[(&str, &str)] = &[
     ("gemm_l1", "peers/zigzag-inputs/zigzag/inputs/hardware/gemm_l1.yaml"),
     ("gemm_l1_l3", "peers/zigzag-inputs/zigzag/inputs/hardware/gemm_l1_l3.yaml"),
     ("generic_array_cacti", "peers/zigzag-inputs/zigzag/inputs/hardware/generic_array_cacti.yaml"),
+    ("aimc", "peers/zigzag-inputs/zigzag/inputs/hardware/aimc.yaml"),
+    ("dimc", "peers/zigzag-inputs/zigzag/inputs/hardware/dimc.yaml"),
 ];
 
 fn evaluate_json(args: &[&str]) -> serde_json::Value {
@@ -246,4 +248,47 @@ fn evaluate_without_accelerator_uses_the_default_and_says_so() {
     assert_eq!(v["accelerator"], DEFAULT);
     let named = evaluate_json(&[&resnet18(), "--accelerator", DEFAULT]);
     assert_eq!(per_layer(&v), per_layer(&named));
+}
+
+/// The in-memory-compute built-ins through `qc evaluate`: searched and compared with each other,
+/// every report shows the clock period, the latency in ns and the array's energy by part, and the
+/// JSON's numbers hold together.
+#[test]
+fn imc_builtins_evaluate_compare_and_report_their_clock_and_breakdown() {
+    let w = gemm_layer();
+    let v = evaluate_json(&[&w, "--accelerator", "dimc", "--compare", "aimc"]);
+    let designs = v["designs"].as_array().unwrap();
+    assert_eq!(designs.len(), 2);
+    for (d, kind, serial) in [(&designs[0], "digital", 8), (&designs[1], "analog", 4)] {
+        let imc = &d["imc"];
+        assert_eq!(
+            (imc["type"].as_str(), imc["cycles_per_mac"].as_u64()),
+            (Some(kind), Some(serial)),
+            "{imc}"
+        );
+        assert_eq!(d["data_locality"], "on");
+        let tclk = imc["tclk_ns"].as_f64().unwrap();
+        let latency = d["total"]["latency"].as_f64().unwrap();
+        assert_eq!(imc["latency_ns"].as_f64().unwrap(), tclk * latency);
+        for l in d["layers"].as_array().unwrap() {
+            let parts: f64 =
+                l["imc"]["energy_breakdown"].as_object().unwrap().values().map(|x| x.as_f64().unwrap()).sum();
+            let mac = l["energy_breakdown"]["mac"].as_f64().unwrap();
+            assert!((parts - mac).abs() <= 1e-9 * mac, "{parts} vs {mac}");
+            assert_eq!(l["imc"]["tclk_ns"].as_f64(), Some(tclk));
+            // Every MAC takes the serial cycles: at least MACs / units of them, times those.
+            let macs: f64 = l["macs"].as_str().unwrap().parse().unwrap();
+            assert!(l["latency"].as_f64().unwrap() >= (macs / 16384.0).ceil() * serial as f64);
+        }
+    }
+    for format in ["text", "md", "html"] {
+        let (code, out, err) = qc(&["-q", "evaluate", &w, "--accelerator", "aimc", "--format", format]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("analog in-memory compute") && out.contains("tclk"), "{format}: {out}");
+        assert!(out.contains("ns") && out.contains("adcs"), "{format}: {out}");
+    }
+    // `qc accelerators show` describes the array.
+    let (code, out, _) = qc(&["accelerators", "show", "dimc"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("digital in-memory compute") && out.contains("tclk 3.757"), "{out}");
 }

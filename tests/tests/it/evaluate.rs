@@ -158,7 +158,7 @@ fn what_cannot_be_evaluated_is_a_diagnostic() {
     assert_eq!(code, 2);
     assert!(err.contains("[D0, 16], [D1, 16], [D2, 16]"), "{err}");
 
-    // An in-memory-compute array is refused, not costed.
+    // An in-memory-compute array with a MAC energy is refused (the IMC macro model gives it).
     let imc = ACCELERATOR.replace("  unit_energy: 0.04\n", "  unit_energy: 0.04\n  is_imc: True\n");
     std::fs::write(&a, imc).unwrap();
     let [w, _, m] = [w, String::new(), m];

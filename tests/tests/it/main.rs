@@ -20,6 +20,7 @@ mod evaluate_target;
 mod evaluate_zigzag;
 mod fixed_point;
 mod float_quant;
+mod imc_zigzag;
 mod inspect;
 mod large_dims;
 mod locality_zigzag;

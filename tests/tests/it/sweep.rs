@@ -336,3 +336,100 @@ fn a_swept_array_dim_the_mapping_pins_is_searched_unless_kept() {
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("pinned_by_mapping"), "{err}");
 }
+
+/// An in-memory-compute accelerator swept over its ADC resolution and array size: each line has
+/// the design's clock period and latency in ns, the front compares the latency in ns, and the
+/// IMC parameters are checked against the accelerator.
+#[test]
+fn an_imc_sweep_over_adc_resolution_and_array_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = "\
+parameters:
+  - {name: operational_array.adc_resolution, values: [4, 8]}
+  - {name: operational_array.sizes.D1, values: [32, 128]}
+";
+    let [w, _, s] = files(dir.path(), sweep);
+    let out = dir.path().join("imc.jsonl");
+    let (code, summary, err) = qc(&[
+        "sweep",
+        &w,
+        "--accelerator",
+        "aimc",
+        "--sweep",
+        &s,
+        "--opt",
+        "energy",
+        "--format",
+        "json",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let all = lines(&out);
+    assert_eq!(all.len(), 4);
+    let f = |l: &Value, k: &str| l[k].as_f64().unwrap_or_else(|| panic!("no {k} in {l}"));
+    for l in &all {
+        assert_eq!(f(l, "latency_ns"), f(l, "latency") * f(l, "tclk_ns"), "{l}");
+    }
+    let by = |adc: u64, d1: u64| {
+        all.iter()
+            .find(|l| {
+                l["parameters"]["operational_array.adc_resolution"] == adc
+                    && l["parameters"]["operational_array.sizes.D1"] == d1
+            })
+            .unwrap()
+    };
+    // Finer ADCs: a slower clock (the ADC delay grows with its bits) and a larger array.
+    assert!(f(by(8, 128), "tclk_ns") > f(by(4, 128), "tclk_ns"));
+    assert!(f(by(8, 128), "area") > f(by(4, 128), "area"));
+    assert!(f(by(4, 128), "area") > f(by(4, 32), "area"));
+    // The front, in energy, latency in ns and area.
+    let c = |l: &Value| (f(l, "energy"), f(l, "latency_ns"), f(l, "area"));
+    let brute: Vec<String> = all
+        .iter()
+        .filter(|b| {
+            let b = c(b);
+            !all.iter().any(|a| {
+                let a = c(a);
+                a.0 <= b.0 && a.1 <= b.1 && a.2 <= b.2 && (a.0 < b.0 || a.1 < b.1 || a.2 < b.2)
+            })
+        })
+        .map(|l| l["design"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(front_of(&summary), brute);
+
+    // IMC parameters the accelerator does not have, or values it cannot take.
+    for (acc, sweep, code) in [
+        (
+            "dimc",
+            "parameters:\n  - {name: operational_array.adc_resolution, values: [4]}\n",
+            "qc::sweep::parameter",
+        ),
+        (
+            "tpu_like",
+            "parameters:\n  - {name: operational_array.bit_serial_precision, values: [2]}\n",
+            "qc::sweep::parameter",
+        ),
+        (
+            "aimc",
+            "parameters:\n  - {name: operational_array.unit_energy, values: [0.1]}\n",
+            "qc::sweep::parameter",
+        ),
+        ("dimc", "parameters:\n  - {name: operational_array.sizes.D2, values: [96]}\n", "qc::sweep::values"),
+        (
+            "aimc",
+            "parameters:\n  - {name: operational_array.bit_serial_precision, values: [3]}\n",
+            "qc::sweep::values",
+        ),
+        (
+            "aimc",
+            "parameters:\n  - {name: operational_array.adc_resolution, values: [40]}\n",
+            "qc::sweep::values",
+        ),
+    ] {
+        std::fs::write(&s, sweep).unwrap();
+        let (status, _, err) = qc(&["sweep", &w, "--accelerator", acc, "--sweep", &s]);
+        assert_eq!(status, 2, "{acc} {sweep}: {err}");
+        assert!(err.contains(code), "{acc} {sweep}: {err}");
+    }
+}
