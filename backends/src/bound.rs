@@ -495,10 +495,7 @@ fn fractional_factors(acc: &Accelerator, size: u64) -> Option<Vec<f64>> {
                     continue;
                 }
                 let mut next = reach.clone();
-                for p in 1..=cap {
-                    if !reach[p] {
-                        continue;
-                    }
+                for (p, _) in reach.iter().enumerate().filter(|&(p, r)| p > 0 && *r) {
                     for g in 2..=sb.min(f) as usize {
                         match p.checked_mul(g) {
                             Some(q) if q <= cap => next[q] = true,

@@ -100,7 +100,7 @@ fn prime_factors(mut n: u64) -> Vec<u64> {
     let mut out = Vec::new();
     let mut p = 2;
     while p * p <= n {
-        while n % p == 0 {
+        while n.is_multiple_of(p) {
             out.push(p);
             n /= p;
         }
@@ -164,8 +164,8 @@ fn cut(order: &[TemporalLoop], roles: &[(String, usize)], cuts: &[Vec<usize>]) -
         .map(|((role, n), c)| {
             let mut levels = Vec::new();
             let mut from = 0;
-            for l in 0..*n {
-                let to = if l + 1 == *n { order.len() } else { c[l] };
+            // The ends of the levels: the cuts, then the order's end for the top.
+            for &to in c.iter().take(n - 1).chain(std::iter::once(&order.len())) {
                 levels.push(order[from..to].to_vec());
                 from = to;
             }
@@ -385,11 +385,11 @@ fn random_mappings(n: u64, seed: u64) -> u64 {
                     order.swap(j, rng.range(0, j as u64) as usize);
                 }
                 let mt = if rng.range(0, 3) == 0 { MappingType::Even } else { MappingType::Uneven };
-                if let Ok(tm) = ev.allocate(&order, &AllocOptions { mapping_type: mt }) {
-                    if let Ok(c) = ev.evaluate(&tm, &opts) {
-                        checked += 1;
-                        check(&b, &c, &|| format!("{} on {} {sm:?} {tm:?}", layer.name, acc.name));
-                    }
+                if let Ok(tm) = ev.allocate(&order, &AllocOptions { mapping_type: mt })
+                    && let Ok(c) = ev.evaluate(&tm, &opts)
+                {
+                    checked += 1;
+                    check(&b, &c, &|| format!("{} on {} {sm:?} {tm:?}", layer.name, acc.name));
                 }
                 let cuts: Vec<Vec<usize>> = roles
                     .iter()
