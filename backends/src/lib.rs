@@ -9,6 +9,7 @@
 //! - [`mapping`]: spatial and temporal mappings, and mapping files.
 //! - [`spatial`]: fitting a mapping file's spatial mapping to a layer, as ZigZag does.
 //! - [`cost`]: ZigZag's cost model: energy and latency of a layer under a mapping.
+//! - [`bound`]: lower bounds on a layer's energy and latency over every mapping.
 //! - [`search`], [`explore`]: the mapping search (LOMA for one layer; spatial candidates times
 //!   LOMA over a workload, in parallel).
 //! - [`zigzag`]: interchange with ZigZag (its workload, accelerator and mapping YAML,
@@ -17,6 +18,7 @@
 mod accelerator_check;
 pub mod accelerator_file;
 pub mod arch;
+pub mod bound;
 pub mod cost;
 pub mod explore;
 pub mod locality;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use qc_ir::{LoopNest, Workload};
 
 use crate::arch::Accelerator;
+use crate::bound::{LayerBound, layer_bound};
 use crate::cost::{
     AllocOptions, CostError, CostOptions, Evaluator, LatencyModel, LayerCost, MappingType, allocate,
 };
@@ -348,6 +349,9 @@ pub struct CostedLayer {
     /// With data locality: the accelerator the layer saw (its memories above each operand's
     /// placement removed), and the placement.
     pub local: Option<(Accelerator, OperandTops)>,
+    /// The lower bounds of the layer on the accelerator it was costed on, over every mapping
+    /// ([`crate::bound`]); `None` only if they could not be computed.
+    pub bound: Option<LayerBound>,
 }
 
 impl CostedLayer {
@@ -396,6 +400,8 @@ pub struct Evaluation {
     pub layers: Vec<CostedLayer>,
     pub unfit: Vec<UnfitLayer>,
     pub seconds: f64,
+    /// The wall time of computing the layers' lower bounds (part of `seconds`).
+    pub bound_seconds: f64,
 }
 
 impl Evaluation {
@@ -405,6 +411,20 @@ impl Evaluation {
         let latency: f64 = self.layers.iter().map(|c| c.cost.latency).sum();
         let mac_energy: f64 = self.layers.iter().map(|c| c.cost.mac_energy).sum();
         Totals { energy, latency, mac_energy, memory_energy: energy - mac_energy }
+    }
+
+    /// The network's lower bounds, `(energy, latency)`: the sums of the costed layers' bounds
+    /// (a layer's cost is at least its bound, so the total is at least their sum). `None` when
+    /// a layer has none; the latency `None` too when a layer has no latency bound.
+    pub fn bound(&self) -> Option<(f64, Option<f64>)> {
+        let mut energy = 0.0;
+        let mut latency = Some(0.0);
+        for c in &self.layers {
+            let b = c.bound.as_ref()?;
+            energy += b.energy;
+            latency = latency.zip(b.latency).map(|(a, l)| a + l);
+        }
+        Some((energy, latency))
     }
 
     /// The network's energy and latency, or an error if a layer does not fit (a partial sum is
@@ -545,6 +565,7 @@ pub fn cost_layer(
         notes: fitted.notes,
         search: None,
         local: None,
+        bound: None,
     })
 }
 
@@ -646,6 +667,7 @@ pub fn evaluate(
                         notes: Vec::new(),
                         search: Some(c),
                         local: None,
+                        bound: None,
                     };
                     (i, layer)
                 })
@@ -654,14 +676,22 @@ pub fn evaluate(
     };
     // Each costed layer gets the placement of its own chosen layer (an unfit layer before it
     // must not shift them).
-    let layers = costed
+    let mut layers: Vec<CostedLayer> = costed
         .into_iter()
         .map(|(i, mut c)| {
             c.local = local.as_ref().map(|v| v[i].clone());
             c
         })
         .collect();
-    Ok(Evaluation { accelerator: acc, layers, unfit, seconds: start.elapsed().as_secs_f64() })
+    // The lower bounds, on the accelerator each layer was costed on, with its entry's links.
+    let bound_start = Instant::now();
+    for c in &mut layers {
+        let links = map.entry_for(&c.layer.name, &c.layer.op_type).map(|e| &e.links);
+        let layer_acc = c.local.as_ref().map_or(&acc, |(a, _)| a);
+        c.bound = links.and_then(|l| layer_bound(&c.layer, layer_acc, l, &cost_opts).ok());
+    }
+    let bound_seconds = bound_start.elapsed().as_secs_f64();
+    Ok(Evaluation { accelerator: acc, layers, unfit, seconds: start.elapsed().as_secs_f64(), bound_seconds })
 }
 
 #[cfg(test)]

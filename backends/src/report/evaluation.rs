@@ -172,6 +172,7 @@ fn design(opts: &EvaluateOptions, e: &Evaluation, cx: &ReportContext<'_>) -> Des
                 &c.temporal,
             );
             l.notes.clone_from(&c.notes);
+            l.bound = c.bound.as_ref().map(super::BoundSummary::of);
             l.same_as = c.search.as_ref().and_then(|s| s.shared_with).map(|j| e.layers[j].layer.name.clone());
             l.search = c.search.as_ref().map(|s| SearchReach {
                 orderings_evaluated: s.evaluated,
@@ -306,6 +307,7 @@ fn json_design(opts: &EvaluateOptions, e: &Evaluation, cx: &ReportContext<'_>) -
                     "systolic_drain": k.systolic_drain,
                 },
                 "utilization": {"spatial": k.spatial_utilization, "mac": k.mac_utilization},
+                "bound": c.bound.as_ref().map(|b| bound_json(b, acc, k.energy, k.latency)),
                 "spatial_mapping": spatial_json(&c.spatial),
                 "temporal_mapping": temporal_json(&c.temporal),
                 "notes": c.notes,
@@ -384,6 +386,13 @@ fn json_design(opts: &EvaluateOptions, e: &Evaluation, cx: &ReportContext<'_>) -
         }),
         "layers": layers,
         "total": {"energy": total.energy, "latency": total.latency, "mac_energy": total.mac_energy, "memory_energy": total.memory_energy},
+        "bound": e.bound().map(|(energy, latency)| json!({
+            "energy": energy,
+            "latency": latency,
+            "energy_gap": crate::bound::gap(total.energy, energy),
+            "latency_gap": latency.and_then(|l| crate::bound::gap(total.latency, l)),
+            "seconds": e.bound_seconds,
+        })),
         "not_costed": not_costed,
         "unfit": e.unfit.iter().map(|u| json!({
             "name": u.layer, "op_type": u.op_type, "memory": u.memory, "reason": u.explain(),
@@ -412,4 +421,45 @@ fn json_design(opts: &EvaluateOptions, e: &Evaluation, cx: &ReportContext<'_>) -
         });
     }
     v
+}
+
+/// One layer's lower bounds in JSON: the bounds, how many times the found cost is above them,
+/// and each term (`spec/bounds.md`).
+fn bound_json(
+    b: &crate::bound::LayerBound,
+    acc: &crate::arch::Accelerator,
+    energy: f64,
+    latency: f64,
+) -> serde_json::Value {
+    let name = |m: usize| acc.memories.get(m).map_or("?", |x| x.name.as_str());
+    json!({
+        "energy": b.energy,
+        "latency": b.latency,
+        "energy_gap": b.energy_gap(energy),
+        "latency_gap": b.latency_gap(latency),
+        "mac_energy": b.mac_energy,
+        "ideal_cycles": b.ideal_cycles,
+        "traffic": b.traffic.iter().map(|t| json!({
+            "operand": t.role,
+            "memory": name(t.memory),
+            "direction": t.direction.short(),
+            "kind": t.kind.name(),
+            "elements": t.elements,
+            "bits": t.bits,
+            "allowance": t.allowance,
+            "words": t.words,
+            "energy": t.energy,
+        })).collect::<Vec<_>>(),
+        "refetch": b.refetch.as_ref().map(|r| json!({
+            "dim": r.dim,
+            "crossings": r.crossings.iter().map(|(role, m)| format!("{role} {}", name(*m))).collect::<Vec<_>>(),
+            "energy": r.energy,
+        })),
+        "bandwidth": b.bandwidth.iter().map(|p| json!({
+            "memory": name(p.memory),
+            "port": acc.memories.get(p.memory).and_then(|m| m.ports.get(p.port)).map_or("?", |x| x.name.as_str()),
+            "streams": p.links.iter().map(|(r, d)| format!("{r} {}", d.short())).collect::<Vec<_>>(),
+            "cycles": p.cycles,
+        })).collect::<Vec<_>>(),
+    })
 }

@@ -265,6 +265,13 @@ fn totals(b: &mut String, d: &Design) {
     card(b, &format!("{:.1}%", 100.0 * util), "spatial utilisation (MAC-weighted)");
     b.push_str("</div>\n");
     let top = d.energy_by_part().into_iter().max_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some(line) = d.bound_line() {
+        let _ = writeln!(
+            b,
+            "<p class=\"note\">{}: no mapping of these layers on this accelerator costs less (spec/bounds.md).</p>",
+            esc(&line)
+        );
+    }
     if let Some(summary) = d.budget_summary() {
         let _ = writeln!(b, "<p class=\"note\">{}.</p>", esc(&summary));
     }
@@ -336,18 +343,24 @@ fn accelerator(b: &mut String, d: &Design) {
 }
 
 fn layer_table(b: &mut String, d: &Design) {
-    b.push_str("<table><tr><th>layer</th><th>op</th><th>MACs</th><th>spatial utilisation</th><th>energy (pJ)</th><th>latency (cycles)</th><th>dominant cost</th></tr>\n");
+    b.push_str("<table><tr><th>layer</th><th>op</th><th>MACs</th><th>spatial utilisation</th><th>energy (pJ)</th><th>latency (cycles)</th><th>energy bound (pJ)</th><th>above the energy bound</th><th>latency bound (cycles)</th><th>above the latency bound</th><th>dominant cost</th></tr>\n");
     for l in &d.layers {
         let (part, share) = l.dominant();
+        let bound_e = l.bound.map_or_else(|| "-".to_string(), |x| thousands(x.energy));
+        let bound_l = l.bound.and_then(|x| x.latency).map_or_else(|| "-".to_string(), thousands);
         let _ = writeln!(
             b,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}%</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{} {:.0}%</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{:.1}%</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{} {:.0}%</td></tr>",
             esc(&l.name),
             esc(&l.op_type),
             thousands(l.macs as f64),
             100.0 * l.spatial_utilization,
             thousands(l.energy),
             thousands(l.latency),
+            bound_e,
+            esc(&l.energy_gap_text()),
+            bound_l,
+            esc(&l.latency_gap_text()),
             esc(&part),
             100.0 * share
         );

@@ -203,6 +203,33 @@ pub struct LayerReport {
     pub search: Option<SearchReach>,
     /// On an in-memory-compute array: the operational energy by part and the latency in ns.
     pub imc: Option<(Vec<(String, f64)>, f64)>,
+    /// The layer's lower bounds over every mapping ([`crate::bound`]).
+    pub bound: Option<BoundSummary>,
+}
+
+/// A layer's (or a network's) lower bounds: no mapping costs less energy or takes less time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BoundSummary {
+    pub energy: f64,
+    /// `None` when no latency bound holds (the repository's latency model).
+    pub latency: Option<f64>,
+}
+
+impl BoundSummary {
+    /// From a layer's bounds.
+    pub fn of(b: &crate::bound::LayerBound) -> BoundSummary {
+        BoundSummary { energy: b.energy, latency: b.latency }
+    }
+
+    /// How many times `energy` is above the energy bound.
+    pub fn energy_gap(&self, energy: f64) -> Option<f64> {
+        crate::bound::gap(energy, self.energy)
+    }
+
+    /// How many times `latency` is above the latency bound.
+    pub fn latency_gap(&self, latency: f64) -> Option<f64> {
+        self.latency.and_then(|b| crate::bound::gap(latency, b))
+    }
 }
 
 /// How far one layer's mapping search got: the orderings of its spatial candidates' temporal
@@ -379,7 +406,18 @@ impl LayerReport {
                     crate::cost::imc::ENERGY_PARTS.iter().zip(i.energy).map(|(n, e)| (n.to_string(), e));
                 (parts.collect(), cost.latency * i.tclk)
             }),
+            bound: None,
         }
+    }
+
+    /// `1.84x` above the energy bound, or `-` without one.
+    pub fn energy_gap_text(&self) -> String {
+        crate::bound::gap_text(self.bound.and_then(|b| b.energy_gap(self.energy)))
+    }
+
+    /// `2.10x` above the latency bound, or `-` without one.
+    pub fn latency_gap_text(&self) -> String {
+        crate::bound::gap_text(self.bound.and_then(|b| b.latency_gap(self.latency)))
     }
 
     /// The largest single part of the energy: `(label, share)`, for example `("DRAM I", 0.62)`
@@ -438,6 +476,39 @@ impl Design {
             format!("latency: {} ns", thousands(ns)),
             format!("array energy (pJ): {}", energy.join(", ")),
         ]
+    }
+
+    /// The network's lower bounds: the sums of its layers' (`None` if a layer has none; the
+    /// latency `None` if a layer has no latency bound).
+    pub fn total_bound(&self) -> Option<BoundSummary> {
+        let mut total = BoundSummary { energy: 0.0, latency: Some(0.0) };
+        for l in &self.layers {
+            let b = l.bound?;
+            total.energy += b.energy;
+            total.latency = total.latency.zip(b.latency).map(|(a, x)| a + x);
+        }
+        (!self.layers.is_empty()).then_some(total)
+    }
+
+    /// `lower bound: 1,234 pJ, 567 cycles; found 1.84x / 2.10x above it` (energy, latency), for
+    /// the text and Markdown summaries.
+    pub fn bound_line(&self) -> Option<String> {
+        let b = self.total_bound()?;
+        let gap = |g: Option<f64>| crate::bound::gap_text(g);
+        Some(match b.latency {
+            Some(l) => format!(
+                "lower bound: {} pJ, {} cycles; found {} / {} above it",
+                thousands(b.energy),
+                thousands(l),
+                gap(b.energy_gap(self.total_energy())),
+                gap(b.latency_gap(self.total_latency()))
+            ),
+            None => format!(
+                "lower bound: {} pJ (no latency bound under this latency model); found {} above it",
+                thousands(b.energy),
+                gap(b.energy_gap(self.total_energy()))
+            ),
+        })
     }
 
     /// The vector work among the nodes not costed, for the text summary:

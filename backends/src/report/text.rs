@@ -5,18 +5,23 @@ use std::fmt::Write as _;
 use super::{Design, thousands};
 
 /// The columns of the per-layer table: header, right-aligned.
-const COLUMNS: [(&str, bool); 7] = [
+const COLUMNS: [(&str, bool); 9] = [
     ("layer", false),
     ("op", false),
     ("MACs", true),
     ("util", true),
     ("energy (pJ)", true),
     ("latency (cc)", true),
+    ("E/bound", true),
+    ("L/bound", true),
     ("dominant cost", false),
 ];
 
+/// The columns of the gaps to the lower bounds, left out of a table too wide for the terminal.
+const BOUND_COLUMNS: (usize, usize) = (6, 7);
+
 /// The cells of one layer's row.
-fn cells(l: &super::LayerReport) -> [String; 7] {
+fn cells(l: &super::LayerReport) -> [String; 9] {
     let (part, share) = l.dominant();
     [
         l.name.clone(),
@@ -25,6 +30,8 @@ fn cells(l: &super::LayerReport) -> [String; 7] {
         format!("{:.1}%", 100.0 * l.spatial_utilization),
         thousands(l.energy),
         thousands(l.latency),
+        l.energy_gap_text(),
+        l.latency_gap_text(),
         format!("{part} {:.0}%", 100.0 * share),
     ]
 }
@@ -56,15 +63,29 @@ pub fn text(designs: &[Design], width: usize, color: bool) -> String {
         for line in &d.prepared {
             let _ = writeln!(s, "{line}");
         }
-        let rows: Vec<[String; 7]> = d.layers.iter().map(cells).collect();
-        let mut w: Vec<usize> = COLUMNS.iter().map(|c| c.0.len()).collect();
-        for r in &rows {
-            for (i, c) in r.iter().enumerate() {
-                w[i] = w[i].max(c.chars().count());
+        let full: Vec<[String; 9]> = d.layers.iter().map(cells).collect();
+        let widest = |keep: &[usize]| -> Vec<usize> {
+            let mut w: Vec<usize> = keep.iter().map(|&i| COLUMNS[i].0.len()).collect();
+            for r in &full {
+                for (j, &i) in keep.iter().enumerate() {
+                    w[j] = w[j].max(r[i].chars().count());
+                }
             }
-        }
+            w
+        };
+        // The columns shown: all, or without the gaps to the bounds (still in the summary line)
+        // when they do not fit the width.
+        let all: Vec<usize> = (0..COLUMNS.len()).collect();
+        let keep: Vec<usize> = if widest(&all).iter().sum::<usize>() + 2 * (all.len() - 1) <= width {
+            all
+        } else {
+            (0..COLUMNS.len()).filter(|&i| i != BOUND_COLUMNS.0 && i != BOUND_COLUMNS.1).collect()
+        };
+        let rows: Vec<Vec<String>> =
+            full.iter().map(|r| keep.iter().map(|&i| r[i].clone()).collect()).collect();
+        let mut w = widest(&keep);
         // Fit the layer (and, if need be, the dominant-cost) column to the width.
-        let gaps = 2 * (COLUMNS.len() - 1);
+        let gaps = 2 * (keep.len() - 1);
         let others: usize = w[1..].iter().sum::<usize>() + gaps;
         w[0] = w[0].min(width.saturating_sub(others).max(12));
         let line = |cells: &[String], s: &mut String| {
@@ -75,7 +96,7 @@ pub fn text(designs: &[Design], width: usize, color: bool) -> String {
                 if i > 0 {
                     out.push_str("  ");
                 }
-                if COLUMNS[i].1 {
+                if COLUMNS[keep[i]].1 {
                     out.push_str(&" ".repeat(pad));
                     out.push_str(&c);
                 } else if i + 1 < cells.len() {
@@ -87,7 +108,7 @@ pub fn text(designs: &[Design], width: usize, color: bool) -> String {
             }
             let _ = writeln!(s, "{}", out.trim_end());
         };
-        let header: Vec<String> = COLUMNS.iter().map(|c| c.0.to_string()).collect();
+        let header: Vec<String> = keep.iter().map(|&i| COLUMNS[i].0.to_string()).collect();
         s.push_str(bold);
         let mut h = String::new();
         line(&header, &mut h);
@@ -111,6 +132,9 @@ pub fn text(designs: &[Design], width: usize, color: bool) -> String {
             d.layers.len()
         );
         for line in d.imc_lines() {
+            let _ = writeln!(s, "{line}");
+        }
+        if let Some(line) = d.bound_line() {
             let _ = writeln!(s, "{line}");
         }
         if !d.not_costed.is_empty() {
@@ -267,6 +291,9 @@ pub fn markdown(designs: &[Design]) -> String {
             for line in imc {
                 let _ = writeln!(s, "- {}", md(&line));
             }
+        }
+        if let Some(line) = d.bound_line() {
+            let _ = writeln!(s, "\n{}.", md(&line));
         }
         if let Some(b) = d.budget_summary() {
             let _ = writeln!(s, "\n{}:\n", md(&b));

@@ -279,7 +279,8 @@ class Evaluation:
     def layers(self) -> List[Record]:
         """One record per costed layer with the JSON report's fields: ``name``, ``op_type``,
         ``energy``, ``latency``, ``macs``, ``utilization``, ``spatial_mapping``,
-        ``temporal_mapping``, the breakdowns, ..."""
+        ``temporal_mapping``, the breakdowns, ``bound`` (the lower bounds and how far above them
+        the layer is), ..."""
         return self.designs[0]["layers"]
 
     @property

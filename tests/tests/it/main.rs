@@ -6,6 +6,7 @@
 mod accelerators;
 mod attention;
 mod bad_input;
+mod bound_zigzag;
 mod channels_last;
 mod check;
 mod contrib_ops;

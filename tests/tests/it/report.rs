@@ -81,6 +81,29 @@ fn text_and_markdown_reports() {
     insta::assert_snapshot!("evaluate_markdown", evaluate(dir.path(), &["--format", "md"]));
 }
 
+/// The JSON report gives each layer's lower bounds and the network's, and the found costs are
+/// at or above them (`spec/bounds.md`).
+#[test]
+fn the_json_report_gives_the_bounds_and_the_gaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let r: serde_json::Value = serde_json::from_str(&evaluate(dir.path(), &["--format", "json"])).unwrap();
+    for d in r["designs"].as_array().unwrap() {
+        for l in d["layers"].as_array().unwrap() {
+            let b = &l["bound"];
+            let (e, be) = (l["energy"].as_f64().unwrap(), b["energy"].as_f64().unwrap());
+            let (t, bt) = (l["latency"].as_f64().unwrap(), b["latency"].as_f64().unwrap());
+            assert!(be > b["mac_energy"].as_f64().unwrap() && e >= be, "{l}");
+            assert!(bt >= b["ideal_cycles"].as_f64().unwrap() && t >= bt, "{l}");
+            assert!((b["energy_gap"].as_f64().unwrap() - e / be).abs() < 1e-9, "{b}");
+            assert!(!b["traffic"].as_array().unwrap().is_empty(), "{b}");
+        }
+        let (total, bound) = (&d["total"], &d["bound"]);
+        assert!(total["energy"].as_f64().unwrap() >= bound["energy"].as_f64().unwrap(), "{bound}");
+        assert!(bound["energy_gap"].as_f64().unwrap() >= 1.0, "{bound}");
+        assert!(bound["seconds"].as_f64().unwrap() >= 0.0, "{bound}");
+    }
+}
+
 /// The page's structure, without a browser: self-contained, one bar per (layer, design, part).
 #[test]
 fn the_html_report_is_self_contained() {
@@ -100,6 +123,7 @@ fn the_html_report_is_self_contained() {
     assert_eq!(util.matches("<rect class=\"bar\"").count(), 6);
     assert!(page.contains("<details>"), "no schedules");
     assert!(page.contains("Side by side"));
+    assert!(page.contains("above the energy bound") && page.contains("lower bound:"), "no bounds");
 }
 
 /// Loads the page in headless Chromium when `QC_BROWSER_TEST=1`.
