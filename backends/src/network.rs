@@ -92,6 +92,9 @@ pub struct EvaluateOptions {
     pub jobs: Option<usize>,
     /// Once set, the evaluation stops and returns [`EngineError::Cancelled`].
     pub cancel: Option<Cancel>,
+    /// With a search: then the exact search over the whole space from its choice, with a
+    /// certificate per layer ([`crate::search::optimal`]).
+    pub optimal: Option<crate::search::optimal::OptimalSettings>,
 }
 
 impl Default for EvaluateOptions {
@@ -104,6 +107,7 @@ impl Default for EvaluateOptions {
             locality: None,
             jobs: None,
             cancel: None,
+            optimal: None,
         }
     }
 }
@@ -559,6 +563,10 @@ pub fn evaluate(
             o.onnx_dim_order = !p.is_yaml;
             let accs: Vec<&Accelerator> = (0..chosen.len()).map(acc_of).collect();
             let choices = crate::explore::search_workload_each(chosen, &accs, map, &o, progress)?;
+            let choices = match &opts.optimal {
+                Some(s) => crate::search::optimal::optimise_choices(chosen, &accs, map, choices, &o, s)?,
+                None => choices,
+            };
             let mut fitted = Vec::with_capacity(chosen.len());
             // A layer's position among the fitted ones (`shared_with` indexes the costed list).
             let mut position: Vec<Option<usize>> = Vec::with_capacity(chosen.len());

@@ -141,6 +141,8 @@ pub struct LayerReport {
     pub same_as: Option<String>,
     /// How far the mapping search got, for a searched layer.
     pub search: Option<SearchReach>,
+    /// With `--optimal`: the exact search's certificate.
+    pub certificate: Option<crate::search::optimal::Certificate>,
 }
 
 /// How far one layer's mapping search got: the orderings of its spatial candidates' temporal
@@ -311,6 +313,7 @@ impl LayerReport {
             notes: Vec::new(),
             same_as: None,
             search: None,
+            certificate: None,
         }
     }
 

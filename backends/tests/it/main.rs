@@ -4,6 +4,7 @@
 mod common;
 mod cost_zigzag;
 mod loma;
+mod optimal;
 mod zigzag_accelerator;
 mod zigzag_mapping;
 mod zigzag_workload;
