@@ -777,6 +777,12 @@ pub fn generate(
     Ok(out)
 }
 
+/// The unrollings on one array dim: `(layer dim, factor)`.
+type Unrollings = Vec<(String, u64)>;
+
+/// An array dim and its candidate unrollings.
+type ArrayDimCandidates = (String, Vec<Unrollings>);
+
 /// Every valid spatial mapping of `layer` on `acc`, for the exact search
 /// ([`crate::search::optimal`]): rules 1, 3 and 5 without a user mapping, hints, ranking or
 /// cap. Per array dim, every divisor of every layer dim's maximum unrolling and, with `mixed`,
@@ -793,7 +799,7 @@ pub fn all_valid(
 ) -> Vec<SpatialMapping> {
     let max = max_unrollings(layer, acc, links);
     let dims = zigzag_dim_order(layer);
-    let per_array: Vec<(String, Vec<Vec<(String, u64)>>)> = acc
+    let per_array: Vec<ArrayDimCandidates> = acc
         .array
         .dims
         .iter()
@@ -822,10 +828,10 @@ fn all_valid_visit<'a>(
     layer: &LoopNest,
     acc: &Accelerator,
     links: &OperandLinks,
-    per_array: &'a [(String, Vec<Vec<(String, u64)>>)],
+    per_array: &'a [ArrayDimCandidates],
     pick: &mut Vec<usize>,
     totals: &mut std::collections::HashMap<&'a str, u64>,
-    seen: &mut std::collections::HashSet<Vec<(String, Vec<(String, u64)>)>>,
+    seen: &mut std::collections::HashSet<Vec<(String, Unrollings)>>,
     out: &mut Vec<SpatialMapping>,
 ) {
     let a = pick.len();
