@@ -68,6 +68,8 @@ pub struct LayerChoice {
     pub exhaustive: bool,
     /// Whether this layer's search was shared with an identical earlier layer.
     pub shared_with: Option<usize>,
+    /// With `--optimal` ([`crate::search::optimal`]): what the exact search proves.
+    pub certificate: Option<Box<crate::search::optimal::Certificate>>,
 }
 
 /// How far a running [`search_workload_each`] has got, for progress reports: per distinct layer,
@@ -429,6 +431,7 @@ pub fn search_workload_each(
                             complete: 0,
                             exhaustive: false,
                             shared_with: None,
+                            certificate: None,
                         });
                     }
                 }

@@ -115,6 +115,9 @@ pub struct EvaluateOptions {
     pub jobs: Option<usize>,
     /// Once set, the evaluation stops and returns [`EngineError::Cancelled`].
     pub cancel: Option<Cancel>,
+    /// With a search: then the exact search over the whole space from its choice, with a
+    /// certificate per layer ([`crate::search::optimal`]).
+    pub optimal: Option<crate::search::optimal::OptimalSettings>,
 }
 
 impl Default for EvaluateOptions {
@@ -127,6 +130,7 @@ impl Default for EvaluateOptions {
             locality: None,
             jobs: None,
             cancel: None,
+            optimal: None,
         }
     }
 }
@@ -635,6 +639,10 @@ pub fn evaluate(
             let layers: Vec<&LoopNest> = to_cost.iter().map(|&i| chosen[i]).collect();
             let accs: Vec<&Accelerator> = to_cost.iter().map(|&i| acc_of(i)).collect();
             let choices = crate::explore::search_workload_each(&layers, &accs, map, &o, progress)?;
+            let choices = match &opts.optimal {
+                Some(s) => crate::search::optimal::optimise_choices(&layers, &accs, map, choices, &o, s)?,
+                None => choices,
+            };
             let mut fitted = Vec::with_capacity(layers.len());
             // A layer's position among the fitted ones (`shared_with` indexes the costed list).
             let mut position: Vec<Option<usize>> = Vec::with_capacity(layers.len());

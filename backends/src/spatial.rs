@@ -777,6 +777,100 @@ pub fn generate(
     Ok(out)
 }
 
+/// The unrollings on one array dim: `(layer dim, factor)`.
+type Unrollings = Vec<(String, u64)>;
+
+/// An array dim and its candidate unrollings.
+type ArrayDimCandidates = (String, Vec<Unrollings>);
+
+/// Every valid spatial mapping of `layer` on `acc`, for the exact search
+/// ([`crate::search::optimal`]): rules 1, 3 and 5 without a user mapping, hints, ranking or
+/// cap. Per array dim, every divisor of every layer dim's maximum unrolling and, with `mixed`,
+/// every combination of several layer dims at non-trivial divisors whose product fits; of
+/// their combinations over the array dims, those that unroll no layer dim past its size, each
+/// limited to the innermost memories' capacity (rule 5), with unrollings by 1 dropped and
+/// duplicates removed, in generation order (array dims in the array's order, the first
+/// varying slowest). Every array dim is listed, possibly with no unrolling.
+pub fn all_valid(
+    layer: &LoopNest,
+    acc: &Accelerator,
+    links: &OperandLinks,
+    mixed: bool,
+) -> Vec<SpatialMapping> {
+    let max = max_unrollings(layer, acc, links);
+    let dims = zigzag_dim_order(layer);
+    let per_array: Vec<ArrayDimCandidates> = acc
+        .array
+        .dims
+        .iter()
+        .map(|oa| {
+            let hints: Vec<(&str, Option<u64>)> = dims.iter().map(|d| (*d, max.get(&oa.name, d))).collect();
+            let mut c = array_dim_candidates(&hints, oa.size, mixed);
+            // Unrolling by 1 is no unrolling: one candidate for all of them.
+            for u in &mut c {
+                u.retain(|(_, f)| *f > 1);
+            }
+            let mut seen = std::collections::HashSet::new();
+            c.retain(|u| seen.insert(u.clone()));
+            (oa.name.clone(), c)
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut pick: Vec<usize> = Vec::with_capacity(per_array.len());
+    let mut totals: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    all_valid_visit(layer, acc, links, &per_array, &mut pick, &mut totals, &mut seen, &mut out);
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn all_valid_visit<'a>(
+    layer: &LoopNest,
+    acc: &Accelerator,
+    links: &OperandLinks,
+    per_array: &'a [ArrayDimCandidates],
+    pick: &mut Vec<usize>,
+    totals: &mut std::collections::HashMap<&'a str, u64>,
+    seen: &mut std::collections::HashSet<Vec<(String, Unrollings)>>,
+    out: &mut Vec<SpatialMapping>,
+) {
+    let a = pick.len();
+    if a == per_array.len() {
+        let mut m = SpatialMapping {
+            dims: per_array.iter().zip(pick.iter()).map(|((oa, c), &i)| (oa.clone(), c[i].clone())).collect(),
+        };
+        limit_to_capacity(&mut m, layer, acc, links, &mut Vec::new());
+        for (_, u) in &mut m.dims {
+            u.retain(|(_, f)| *f > 1);
+        }
+        if seen.insert(m.dims.clone()) {
+            out.push(m);
+        }
+        return;
+    }
+    for (i, u) in per_array[a].1.iter().enumerate() {
+        // A layer dim unrolled past its size in total is no valid mapping, and stays so.
+        let fits = u.iter().all(|(d, f)| {
+            let size = layer.size(d).unwrap_or(0);
+            u128::from(totals.get(d.as_str()).copied().unwrap_or(1)) * u128::from(*f) <= u128::from(size)
+        });
+        if !fits {
+            continue;
+        }
+        for (d, f) in u {
+            *totals.entry(d.as_str()).or_insert(1) *= f;
+        }
+        pick.push(i);
+        all_valid_visit(layer, acc, links, per_array, pick, totals, seen, out);
+        pick.pop();
+        for (d, f) in u {
+            if let Some(t) = totals.get_mut(d.as_str()) {
+                *t /= f;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -140,6 +140,15 @@ pub struct EvaluateArgs {
     /// instead of searching.
     #[arg(long)]
     pub fixed_mapping: bool,
+    /// After the search, find the best mapping over the whole space (every valid spatial
+    /// unrolling, mixed included, every order of the unmerged loop prime factors) by branch and
+    /// bound, from the search's choice, with a certificate per layer (`spec/optimal.md`).
+    #[arg(long, conflicts_with = "fixed_mapping")]
+    pub optimal: bool,
+    /// With `--optimal`: at most this many orderings allocated per layer (default 2000000), or
+    /// `none`; a layer cut by it reports the best found and its proven gap.
+    #[arg(long, value_name = "N|none", requires = "optimal")]
+    pub optimal_budget: Option<String>,
     /// Place the ops on a DLA target as `qc check --target` does (a built-in name, `qc targets
     /// list`, or a target YAML): only the ops placed on the DLA are costed on the accelerator,
     /// and the report gives the DLA/CPU split and every op that falls back to the CPU with the
@@ -180,7 +189,22 @@ pub(crate) fn evaluate_options(args: &EvaluateArgs) -> miette::Result<EvaluateOp
         // A fixed mapping reads no search option (nor --jobs).
         return Ok(EvaluateOptions { search: None, jobs: None, ..common_options(&args.search) });
     }
-    search_options(&args.search, args.jobs)
+    let mut opts = search_options(&args.search, args.jobs)?;
+    if args.optimal {
+        let budget = match args.optimal_budget.as_deref() {
+            None => Some(qc_backends::search::optimal::DEFAULT_BUDGET),
+            Some("none") => None,
+            Some(n) => Some(n.parse::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                miette::miette!(
+                    code = "qc::evaluate::option",
+                    help = "give a number of orderings per layer (1 or more) or `none`",
+                    "`--optimal-budget {n}` is not valid"
+                )
+            })?),
+        };
+        opts.optimal = Some(qc_backends::search::optimal::OptimalSettings { budget, mixed: true });
+    }
+    Ok(opts)
 }
 
 /// The options of a search with `search` and `jobs` threads.
@@ -252,6 +276,7 @@ fn common_options(search: &SearchArgs) -> EvaluateOptions {
             .then_some(LocalityOptions { data_from_top_memory: search.data_from_top_memory }),
         jobs: None,
         cancel: None,
+        optimal: None,
     }
 }
 

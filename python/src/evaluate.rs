@@ -166,6 +166,7 @@ impl SearchKwargs<'_> {
                 .then_some(LocalityOptions { data_from_top_memory: self.data_from_top_memory }),
             jobs: None,
             cancel: None,
+            optimal: None,
         };
         if self.fixed_mapping {
             return Ok((opts, None));

@@ -23,17 +23,30 @@ pub(crate) enum Rel {
     No,
 }
 
-/// A partially relevant index `x = c0*d0 + c1*d1` (one term: `c0*d0`).
+/// A partially relevant index `x = c0*d0 + c1*d1` (one term: `c0*d0`); the coefficients are
+/// kept divided by their gcd, which is all [`PrDim::size`] reads of them.
 #[derive(Clone, Debug)]
 pub(crate) struct PrDim {
     pub dims: [usize; 2],
-    pub coefs: [i64; 2],
     pub terms: usize,
     /// The clip: the true extent of the index.
     pub extent: f64,
+    /// `coefs / gcd(coefs)`, computed once: [`PrDim::size`] runs in the allocator's and the
+    /// evaluation's inner loops.
+    quot: [i128; 2],
 }
 
 impl PrDim {
+    pub fn new(dims: [usize; 2], coefs: [i64; 2], terms: usize, extent: f64) -> PrDim {
+        let (sa, sb) = (coefs[0], coefs[1]);
+        let g = gcd(sa.unsigned_abs(), sb.unsigned_abs()).max(1);
+        let quotient = |s: i64| match i64::try_from(g) {
+            Ok(g) => i128::from(s / g),
+            Err(_) => i128::from(s) / i128::from(g), // only |s| = 2^63
+        };
+        PrDim { dims, terms, extent, quot: [quotient(sa), quotient(sb)] }
+    }
+
     /// ZigZag's `calc_tensor_dim` for a pr dim: the distinct values of the index when its dims
     /// take `a` and `b` values (truncated to integers, as ZigZag does), clipped to the extent.
     pub fn size(&self, a: f64, b: f64) -> f64 {
@@ -42,15 +55,8 @@ impl PrDim {
             return (a as f64).min(self.extent);
         }
         let b = b.trunc() as i64;
-        let (sa, sb) = (self.coefs[0], self.coefs[1]);
-        // The gcd and the quotients in 64 bits (a 128-bit division is a slow library call on
-        // this hot path); the products, and their difference, in 128 bits, where they fit.
-        let g = gcd(sa.unsigned_abs(), sb.unsigned_abs()).max(1);
-        let quotient = |s: i64| match i64::try_from(g) {
-            Ok(g) => i128::from(s / g),
-            Err(_) => i128::from(s) / i128::from(g), // only |s| = 2^63
-        };
-        let (qa, qb) = (quotient(sa), quotient(sb));
+        // The products, and their difference, in 128 bits, where they fit.
+        let [qa, qb] = self.quot;
         let (a, b) = (i128::from(a), i128::from(b));
         let v = a * b - 0i128.max(b - qa) * (a - qb);
         (v as f64).min(self.extent)
@@ -194,7 +200,7 @@ impl PreparedLayer {
             if rel.terms.len() == 2 && dims[0] == dims[1] {
                 return Err(bad("its two terms use the same dim"));
             }
-            prs.push(PrDim { dims, coefs, terms: rel.terms.len(), extent: rel.extent as f64 });
+            prs.push(PrDim::new(dims, coefs, rel.terms.len(), rel.extent as f64));
             pr_names.push(rel.name.clone());
         }
         let pr_loop_dims: Vec<usize> = prs.iter().flat_map(|p| p.dims[..p.terms].to_vec()).collect();

@@ -181,6 +181,7 @@ fn design(opts: &EvaluateOptions, e: &Evaluation, cx: &ReportContext<'_>) -> Des
                 candidates_complete: s.complete,
                 candidates: s.candidates,
             });
+            l.certificate = c.search.as_ref().and_then(|s| s.certificate.as_deref().cloned());
             l
         })
         .collect();
@@ -328,6 +329,7 @@ fn json_design(opts: &EvaluateOptions, e: &Evaluation, cx: &ReportContext<'_>) -
                     "cut_by_budget": !s.exhaustive,
                     "exhaustive": s.exhaustive,
                     "same_as_layer": s.shared_with.map(|j| costed[j].layer.name.clone()),
+                    "certificate": s.certificate.as_ref().map(|c| c.to_json()),
                 })),
             });
             // On an in-memory-compute array: the clock period, the latency in ns and the
@@ -380,6 +382,11 @@ fn json_design(opts: &EvaluateOptions, e: &Evaluation, cx: &ReportContext<'_>) -
                 "layers_searched": searches().count(),
                 "layers_cut": searches().filter(|s| !s.exhaustive).count(),
                 "budget_seconds": o.budget.map(|b| b.as_secs_f64()),
+                "optimal": opts.optimal.map(|p| json!({
+                    "budget_orderings_per_layer": p.budget,
+                    "mixed": p.mixed,
+                    "layers_complete": searches().filter(|s| s.certificate.as_ref().is_some_and(|c| c.complete)).count(),
+                })),
                 "seconds": seconds,
                 "orderings_per_second": if seconds > 0.0 { evaluated as f64 / seconds } else { 0.0 },
             })

@@ -442,6 +442,9 @@ fn schedule(b: &mut String, l: &LayerReport, open: bool) {
     if let Some(r) = l.search.filter(|r| r.cut()) {
         let _ = write!(b, "<p class=\"note\">{}.</p>", esc(&r.describe()));
     }
+    if let Some(c) = &l.certificate {
+        let _ = write!(b, "<p class=\"note\">{}.</p>", esc(&c.summary()));
+    }
     b.push_str("</details>\n");
 }
 

@@ -205,6 +205,8 @@ pub struct LayerReport {
     pub imc: Option<(Vec<(String, f64)>, f64)>,
     /// The layer's lower bounds over every mapping ([`crate::bound`]).
     pub bound: Option<BoundSummary>,
+    /// With `--optimal`: the exact search's certificate.
+    pub certificate: Option<crate::search::optimal::Certificate>,
 }
 
 /// A layer's (or a network's) lower bounds: no mapping costs less energy or takes less time.
@@ -407,6 +409,7 @@ impl LayerReport {
                 (parts.collect(), cost.latency * i.tclk)
             }),
             bound: None,
+            certificate: None,
         }
     }
 

@@ -122,6 +122,9 @@ pub fn text(designs: &[Design], width: usize, color: bool) -> String {
             if let Some(r) = l.search.filter(|r| r.cut()) {
                 let _ = writeln!(s, "  {}", r.describe());
             }
+            if let Some(c) = &l.certificate {
+                let _ = writeln!(s, "  {}", c.summary());
+            }
         }
         let _ = writeln!(
             s,
@@ -300,6 +303,14 @@ pub fn markdown(designs: &[Design]) -> String {
             for l in d.layers.iter().filter(|l| l.search.is_some_and(|r| r.cut())) {
                 let r = l.search.unwrap_or_default();
                 let _ = writeln!(s, "- `{}`: {}", md(&l.name), md(&r.describe()));
+            }
+        }
+        if d.layers.iter().any(|l| l.certificate.is_some()) {
+            let _ = writeln!(s, "\nOptimality certificates:\n");
+            for l in d.layers.iter() {
+                if let Some(c) = &l.certificate {
+                    let _ = writeln!(s, "- `{}`: {}", md(&l.name), md(&c.summary()));
+                }
             }
         }
         if !d.unfit.is_empty() {

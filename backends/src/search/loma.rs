@@ -137,6 +137,8 @@ pub fn search_temporal_observed(
         evaluated: 0,
         skipped: 0,
         pruned: 0,
+        pruned_capacity: 0,
+        capacity_skip: false,
         first_misfit: None,
         progress,
         reported: 0,
@@ -158,6 +160,8 @@ pub fn search_temporal_observed(
                 evaluated: 1,
                 skipped: 0,
                 pruned: 0,
+                space_pruned: 0,
+                pruned_capacity: 0,
                 visited: 1,
                 space: 1,
                 lpfs: order,
@@ -190,6 +194,7 @@ pub fn search_temporal_observed(
     }
 
     // Phase (c): the whole space.
+    let (pruned_before, capacity_before) = (s.pruned, s.pruned_capacity);
     let mut visited = 0u64;
     let mut m = fine_perm;
     s.run(&mut m, &fine_cons, &mut visited, true)?;
@@ -198,6 +203,8 @@ pub fn search_temporal_observed(
     }
     let exhaustive = !s.out_of_budget && visited == space;
     let (evaluated, skipped, pruned) = (s.evaluated, s.skipped, s.pruned);
+    let space_pruned = s.pruned - pruned_before;
+    let pruned_capacity = s.pruned_capacity - capacity_before;
     match s.best {
         Some(Best { cost, order, alloc }) => Ok(TemporalResult {
             temporal: ev.mapping(&order, &alloc),
@@ -206,6 +213,8 @@ pub fn search_temporal_observed(
             evaluated,
             skipped,
             pruned,
+            space_pruned,
+            pruned_capacity,
             visited,
             space,
             lpfs: to_loops(&fine),
@@ -363,6 +372,9 @@ struct Search<'a> {
     evaluated: u64,
     skipped: u64,
     pruned: u64,
+    /// Of `pruned`, the orderings skipped for overflowing a memory; whether the last skip was one.
+    pruned_capacity: u64,
+    capacity_skip: bool,
     first_misfit: Option<CostError>,
     /// Told how many orderings of the full space were visited, in batches; `reported` of them
     /// were told so far.
@@ -409,6 +421,7 @@ impl Search<'_> {
                 }
                 // Every ordering with the loops the failure depended on fails the same way.
                 let from = self.trace.fail_req;
+                self.capacity_skip = true;
                 return Ok(Step::Next((prune && from < n).then_some(from)));
             }
             Err(e) => return Err(e.into()),
@@ -441,7 +454,13 @@ impl Search<'_> {
         if !prune {
             return Ok(Step::Next(None));
         }
-        let best = &self.best.as_ref().map(|b| &b.cost);
+        self.capacity_skip = false;
+        // The better of the best so far and the incumbent found elsewhere.
+        let best = match (self.best.as_ref().map(|b| &b.cost), self.opts.incumbent.as_ref()) {
+            (Some(b), Some(i)) if self.objective.better(i, b) => Some(i),
+            (Some(b), _) => Some(b),
+            (None, i) => i,
+        };
         let from = best.and_then(|b| (0..n).find(|&j| self.excluded(j, b)));
         Ok(Step::Next(from))
     }
@@ -485,6 +504,9 @@ impl Search<'_> {
                     let skipped = m.skip_subtree(j);
                     *visited = visited.saturating_add(skipped);
                     self.pruned = self.pruned.saturating_add(skipped);
+                    if self.capacity_skip {
+                        self.pruned_capacity = self.pruned_capacity.saturating_add(skipped);
+                    }
                 }
                 Step::Next(None) => {}
             }

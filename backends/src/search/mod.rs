@@ -70,6 +70,7 @@
 
 mod loma;
 mod lpf;
+pub mod optimal;
 
 pub use loma::{PROGRESS_BATCH, search_temporal, search_temporal_observed, temporal_space};
 
@@ -135,6 +136,11 @@ pub struct TemporalOptions {
     /// Stop as soon as this flag is set (checked where the budget is): the search returns what
     /// it has, and the caller, which set the flag, discards it.
     pub cancel: Option<Cancel>,
+    /// A cost reached elsewhere (under another spatial mapping of the same layer, by
+    /// [`optimal`]'s branch and bound): orderings whose lower bounds show they cannot beat it are
+    /// pruned as if it were the best so far. The result is still the best ordering this search
+    /// found, which may be worse than the incumbent. `None` (the default) changes nothing.
+    pub incumbent: Option<LayerCost>,
 }
 
 /// A cancellation flag shared between a running search and whoever may stop it (a Ctrl-C
@@ -199,6 +205,7 @@ impl Default for TemporalOptions {
             merge_order: None,
             prune: true,
             cancel: None,
+            incumbent: None,
         }
     }
 }
@@ -218,6 +225,12 @@ pub struct TemporalResult {
     /// Orderings of the space not allocated because a lower bound showed they cannot be
     /// better, or their innermost loops already overflowed a memory (counted in `visited`).
     pub pruned: u64,
+    /// Of `pruned`, those of the space (`pruned` also counts the orderings of merged loops a
+    /// search beyond LOMA's limit skips in its seed phase).
+    pub space_pruned: u64,
+    /// Of `space_pruned`, the orderings skipped because their innermost loops already overflow
+    /// a memory (the others were skipped by a lower bound).
+    pub pruned_capacity: u64,
     /// Orderings of the full space visited (before constraints), at most `space`.
     pub visited: u64,
     /// Distinct orderings of the LPF multiset (ZigZag's `nb_permutations`, before constraints;

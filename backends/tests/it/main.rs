@@ -6,6 +6,7 @@ mod common;
 mod cost_zigzag;
 mod imc;
 mod loma;
+mod optimal;
 mod zigzag_accelerator;
 mod zigzag_mapping;
 mod zigzag_workload;

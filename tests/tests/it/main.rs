@@ -17,6 +17,7 @@ mod engine;
 mod eval_conformance;
 mod evaluate;
 mod evaluate_budget;
+mod evaluate_optimal;
 mod evaluate_target;
 mod evaluate_zigzag;
 mod fixed_point;

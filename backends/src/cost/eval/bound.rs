@@ -99,6 +99,21 @@ impl Evaluator {
             .collect())
     }
 
+    /// Lower bounds on the energy and the latency of every temporal mapping under this spatial
+    /// mapping (the root of a branch and bound over its loop orders): the MAC energy plus the
+    /// [`Evaluator::term_floors`] `floors`, and, with 3.9.1's latency model, the temporal cycles
+    /// (the product of the temporal loops, the same for every order) plus the systolic drain
+    /// (stalls, on- and off-loading are never negative there). The repository's latency model
+    /// can make on-loading negative: no latency bound (`None`).
+    pub fn mapping_floor(&self, floors: &[Vec<f64>], opts: &CostOptions) -> (f64, Option<f64>) {
+        let energy = self.mac_energy + floors.iter().flatten().sum::<f64>();
+        let latency = (opts.latency_model == LatencyModel::Zigzag391).then(|| {
+            let cycles = self.spatial.temporal_sizes.iter().fold(1u64, |p, &s| p.saturating_mul(s));
+            cycles as f64 + self.spatial.drain as f64
+        });
+        (energy, latency)
+    }
+
     /// The bounds for the prefixes of `order` (dim indices in the layer's dim order, innermost
     /// first), given its allocation `alloc`, the allocator's `trace` and its `cost` (all for this
     /// ordering, with the same `opts`), and the [`Evaluator::term_floors`] (empty: no floors).

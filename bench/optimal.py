@@ -1,0 +1,98 @@
+"""`qc evaluate --optimal` on resnet18.onnx over ZigZag's five example accelerators (issue 26).
+
+Usage: python3 optimal.py QC_BINARY OUT_DIR [--budget N|none] [--jobs N]
+
+For tpu_like, edge_tpu_like, ascend_like, meta_prototype and tesla_npu_like with their mapping
+files (`../shared/peers/zigzag-inputs`), opt=energy and opt=latency, runs `qc evaluate --optimal
+--format json` (default budget unless --budget; --jobs as given, else qc's default) and times
+it. Per run it prints a table per layer: the LOMA-6 choice and the optimum under the objective,
+how far LOMA-6 is above it, whether the certificate is complete (else the proven gap), and the
+space's size and how much of it was evaluated; then one summary line per run. Writes
+OUT_DIR/optimal.md (the tables) and OUT_DIR/<acc>_<opt>.json (qc's reports).
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INPUTS = ROOT.parent / "shared/peers/zigzag-inputs/zigzag/inputs"
+MODEL = INPUTS / "workload/resnet18.onnx"
+RUNS = [
+    ("tpu_like", "tpu_like"),
+    ("edge_tpu_like", "edge_tpu_like"),
+    ("ascend_like", "ascend_like"),
+    ("meta_prototype", "meta_prototype_like"),
+    ("tesla_npu_like", "tesla_npu_like"),
+]
+
+
+def arg(name):
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else None
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    if not MODEL.exists():
+        sys.exit(f"{MODEL} is missing: this benchmark needs ../shared/peers/zigzag-inputs")
+    binary, out = sys.argv[1], Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    extra = []
+    if arg("--budget"):
+        extra += ["--optimal-budget", arg("--budget")]
+    if arg("--jobs"):
+        extra += ["--jobs", arg("--jobs")]
+    lines = ["# qc evaluate --optimal, resnet18.onnx\n"]
+    summary = ["| accelerator | opt | wall (s) | layers complete | LOMA-6 network | optimum network | LOMA-6 above | largest per layer | largest gap |",
+               "|---|---|---|---|---|---|---|---|---|"]
+    for acc, mapping in RUNS:
+        for opt in ("energy", "latency"):
+            args = [binary, "evaluate", str(MODEL),
+                    "--accelerator", str(INPUTS / f"hardware/{acc}.yaml"),
+                    "--mapping", str(INPUTS / f"mapping/{mapping}.yaml"),
+                    "--opt", opt, "--optimal", "--format", "json", "--quiet", *extra]
+            start = time.perf_counter()
+            text = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+            wall = time.perf_counter() - start
+            (out / f"{acc}_{opt}.json").write_text(text)
+            report = json.loads(text)
+            lines.append(f"\n## {acc}, opt={opt}: {wall:.2f} s\n")
+            lines.append("| layer | LOMA-6 | optimum | LOMA-6 above | certificate | orderings evaluated / space | spatial candidates |")
+            lines.append("|---|---|---|---|---|---|---|")
+            loma_total = best_total = 0.0
+            complete = searched = 0
+            worst_excess = worst_gap = 0.0
+            for layer in report["layers"]:
+                c = (layer.get("search") or {}).get("certificate")
+                if c is None:
+                    continue
+                searched += 1
+                complete += c["complete"]
+                loma, best = c["seed_value"], c["best"]
+                loma_total += loma
+                best_total += best
+                excess = c["seed_excess"] or 0.0
+                worst_excess = max(worst_excess, excess)
+                if c["complete"]:
+                    cert = "optimal"
+                elif c["gap"] is None:
+                    cert = "cut, gap unknown"
+                else:
+                    cert = f"cut, gap <= {100 * c['gap']:.2f}%"
+                    worst_gap = max(worst_gap, c["gap"])
+                lines.append(f"| {layer['name']} | {loma:.6e} | {best:.6e} | {100 * excess:.2f}% | {cert} | "
+                             f"{c['orderings_evaluated_in_space']:,} / {c['orderings']:,} | {c['spatial_candidates']:,} |")
+            above = loma_total / best_total - 1 if best_total > 0 else 0.0
+            summary.append(f"| {acc} | {opt} | {wall:.2f} | {complete} / {searched} | {loma_total:.6e} | {best_total:.6e} | "
+                           f"{100 * above:.2f}% | {100 * worst_excess:.2f}% | {100 * worst_gap:.2f}% |")
+            print(summary[-1], flush=True)
+    text = "\n".join(summary) + "\n\n" + "\n".join(lines) + "\n"
+    (out / "optimal.md").write_text(text)
+    print(f"tables in {out / 'optimal.md'}")
+
+
+if __name__ == "__main__":
+    main()
