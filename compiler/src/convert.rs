@@ -31,6 +31,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use qc_ir::rng::SplitMix64;
 use qc_ir::{Dim, ElemType, Model, OpKind, ValueId, ValueType};
 use qc_passes::eval::{Array, EvalError, eval_op, run_graph};
 use qc_passes::passes::{qcdq_to_quant, quant_to_qcdq};
@@ -331,28 +332,6 @@ fn summary(
     s
 }
 
-/// A small deterministic generator (SplitMix64), so that checks are reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-1, 1).
-    fn sym(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 /// Concrete dims for a declared shape: symbolic and unknown dims are 1.
 fn concrete(dims: &[Dim]) -> Vec<usize> {
     dims.iter().map(|d| if let Dim::Known(n) = d { *n as usize } else { 1 }).collect()
@@ -410,7 +389,7 @@ struct NodeCheck {
 /// QuantizeLinear/Clip/DequantizeLinear chain that writes the same value in `qdq_side`.
 fn check_nodes(quant_side: &Model, qdq_side: &Model, to: QuantForm) -> Result<NodeCheck, ConvertError> {
     let mut check = NodeCheck { nodes: 0, values: 0, skipped: 0 };
-    let mut rng = Rng(0x5eed_0001);
+    let mut rng = SplitMix64::new(0x5eed_0001);
     for (id, op) in quant_side.graph.ops() {
         if !matches!(op.kind(), OpKind::Quant | OpKind::IntQuant) {
             continue;
@@ -456,8 +435,8 @@ fn check_nodes(quant_side: &Model, qdq_side: &Model, to: QuantForm) -> Result<No
                 let n: usize = dims.iter().product();
                 let v: Vec<f64> = (0..n)
                     .map(|_| match rng.below(10) {
-                        0..=3 => rng.sym() * s_max * top * 1.5,
-                        4..=7 => rng.sym() * s_min * top,
+                        0..=3 => rng.symmetric() * s_max * top * 1.5,
+                        4..=7 => rng.symmetric() * s_min * top,
                         _ => {
                             let k = rng.below(2 * top as u64 + 1) as f64 - top;
                             (k + 0.5) * if rng.below(2) == 0 { s_min } else { s_max }
@@ -822,15 +801,16 @@ fn check_model_on(
         }
         specs.push((value.name.clone(), elem, dims));
     }
-    let mut rng = Rng(0x5eed_0002);
+    let mut rng = SplitMix64::new(0x5eed_0002);
     let mut check = WholeCheck { batch: None, batches: 0, values: 0, max_abs: 0.0, inexact: 0 };
     for (batch, amplitude) in [1.0, 8.0, 64.0].into_iter().enumerate() {
         let mut inputs = Vec::new();
         for (name, elem, dims) in &specs {
             let n: usize = dims.iter().product();
             let is_float = matches!(elem, ElemType::F16 | ElemType::F32 | ElemType::F64 | ElemType::BF16);
-            let v: Vec<f64> =
-                (0..n).map(|_| if is_float { rng.sym() * amplitude } else { rng.below(4) as f64 }).collect();
+            let v: Vec<f64> = (0..n)
+                .map(|_| if is_float { rng.symmetric() * amplitude } else { rng.below(4) as f64 })
+                .collect();
             match Array::from_f64s(*elem, dims.clone(), v) {
                 Ok(a) => inputs.push((name.clone(), a)),
                 Err(e) => return Ok(Err(format!("graph input `{name}` cannot be filled: {e}"))),

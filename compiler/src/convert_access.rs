@@ -16,6 +16,7 @@
 
 use std::fmt::Write as _;
 
+use qc_ir::rng::SplitMix64;
 use qc_ir::{Dim, ElemType, Model, ValueType};
 use qc_passes::eval::{Array, run_graph_all};
 use qc_passes::fixed::{self, AccessOptions, Incoherent, ScaleRounding};
@@ -93,29 +94,11 @@ const SCALE_RULES: &[qc_ir::target::Rule] = {
     ]
 };
 
-/// A deterministic generator (SplitMix64) for the seeded inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-1, 1).
-    fn sym(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-    }
-}
-
 /// Seeded inputs for every graph input of `m` without an initializer: uniform in [-1, 1),
 /// symbolic dims 1. `Err` says why there are none.
 pub fn seeded_inputs(m: &Model, seed: u64) -> Result<Vec<(String, Array)>, String> {
     let g = &m.graph;
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut out = Vec::new();
     for &v in &g.inputs {
         let value = g.value(v);
@@ -142,7 +125,7 @@ pub fn seeded_inputs(m: &Model, seed: u64) -> Result<Vec<(String, Array)>, Strin
         if n > 1 << 24 {
             return Err(format!("graph input `{}` has {n} elements", value.name));
         }
-        let vals: Vec<f64> = (0..n).map(|_| rng.sym()).collect();
+        let vals: Vec<f64> = (0..n).map(|_| rng.symmetric()).collect();
         let a = Array::from_f64s(*elem, dims, vals).map_err(|e| e.to_string())?;
         out.push((value.name.clone(), a));
     }

@@ -24,6 +24,7 @@ pub mod loops;
 pub mod model;
 pub mod op;
 pub mod quant;
+pub mod rng;
 pub mod target;
 pub mod tensor;
 pub mod text;

@@ -11,22 +11,15 @@ use qc_backends::bound::{LayerBound, layer_bound};
 use qc_backends::cost::{AllocOptions, CostOptions, Evaluator, LatencyModel, LayerCost, MappingType};
 use qc_backends::mapping::{OperandLinks, SpatialMapping, TemporalLoop, TemporalMapping};
 use qc_ir::LoopNest;
+use qc_ir::rng::SplitMix64;
 
-/// splitmix64: a small deterministic generator, so that every run checks the same mappings.
-struct Rng(u64);
+/// Seeded random choices (SplitMix64), so that every run checks the same mappings.
+struct Rng(SplitMix64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     /// Uniform in `lo..=hi`.
     fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
+        lo + self.0.below(hi - lo + 1)
     }
 }
 
@@ -362,7 +355,7 @@ fn random_layer(rng: &mut Rng, i: usize) -> LoopNest {
 /// mapping, a random order of the prime-factor loops, LOMA's allocation (uneven or even) for
 /// energy and latency, and a random cut of the same order for energy.
 fn random_mappings(n: u64, seed: u64) -> u64 {
-    let mut rng = Rng(seed);
+    let mut rng = Rng(SplitMix64::new(seed));
     let accs = [tiny(), gemm_l1(), tpu_like()];
     let links = OperandLinks::default();
     let mut checked = 0u64;

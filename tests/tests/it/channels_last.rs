@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use prost::Message as _;
 
 use qc_ir::op::CHANNELS_LAST_DOMAIN;
+use qc_ir::rng::SplitMix64;
 use qc_ir::{AttrValue, Dim, ElemType, Model, Op, OpKind, ValueType, dims};
 use qc_passes::eval::channels_last::{to_first_perm, to_last_perm};
 use qc_passes::eval::{Array, run_graph};
@@ -96,20 +97,11 @@ fn macs(m: &Model) -> u64 {
         .sum()
 }
 
-/// A small deterministic generator (SplitMix64).
-fn rng(state: &mut u64) -> f64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 52) as f64 * 2.0 - 1.0
-}
-
 /// Seeded random inputs for the graph inputs of `m` (symbolic dims 1), or why there are none.
 /// `spatial` replaces every dim but the first and last (channels-last models at a smaller size).
 fn inputs(m: &Model, spatial: Option<usize>) -> Result<Vec<(String, Array)>, String> {
     let g = &m.graph;
-    let mut state = 0x5eed_0003u64;
+    let mut rng = SplitMix64::new(0x5eed_0003);
     let mut out = Vec::new();
     for &v in &g.inputs {
         let value = g.value(v);
@@ -133,7 +125,7 @@ fn inputs(m: &Model, spatial: Option<usize>) -> Result<Vec<(String, Array)>, Str
             return Err(format!("input `{}` is {elem}", value.name));
         }
         let n: usize = d.iter().product();
-        let data = (0..n).map(|_| rng(&mut state) * 4.0).collect();
+        let data = (0..n).map(|_| rng.symmetric() * 4.0).collect();
         out.push((value.name.clone(), Array::from_f64s(elem, d, data).map_err(|e| e.to_string())?));
     }
     Ok(out)
