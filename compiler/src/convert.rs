@@ -171,13 +171,7 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
         }
         match check_model(&original, &model)? {
             Ok(w) => {
-                let max = if w.max_abs == 0.0 { "0".to_string() } else { format!("{:.3e}", w.max_abs) };
-                let on = w.batch.map_or(String::new(), |b| format!(" ({b})"));
-                let _ = writeln!(
-                    text,
-                    "; the whole model on {} random batches{on}: max |diff| = {max} over {} output value(s), {} not bit-identical.",
-                    w.batches, w.values, w.inexact
-                );
+                let _ = writeln!(text, "; the whole model on {}.", whole_model_text(&w));
             }
             Err(reason) => {
                 let _ = writeln!(text, "; the whole model was not evaluated ({reason}).");
@@ -191,8 +185,31 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
         }
     }
 
+    write_result(args, &mut model, &text, out)?;
+    Ok(warnings)
+}
+
+/// `N random batches (B): max |diff| = M over V output value(s), K not bit-identical`: what the
+/// whole-model check saw.
+pub(crate) fn whole_model_text(w: &WholeCheck) -> String {
+    let max = if w.max_abs == 0.0 { "0".to_string() } else { format!("{:.3e}", w.max_abs) };
+    let on = w.batch.as_deref().map_or(String::new(), |b| format!(" ({b})"));
+    format!(
+        "{} random batches{on}: max |diff| = {max} over {} output value(s), {} not bit-identical",
+        w.batches, w.values, w.inexact
+    )
+}
+
+/// Writes the converted model to `args.output` (atomically, its external data beside it), then
+/// the summary `text` to `out`.
+pub(crate) fn write_result(
+    args: &ConvertArgs,
+    model: &mut Model,
+    text: &str,
+    out: &mut dyn std::io::Write,
+) -> miette::Result<()> {
     let source_dir = args.model.parent();
-    crate::write::write_model(&mut model, &args.output, source_dir, crate::write::MAX_INLINE_BYTES).map_err(
+    crate::write::write_model(model, &args.output, source_dir, crate::write::MAX_INLINE_BYTES).map_err(
         |e| {
             miette::miette!(
                 code = "qc::io::write",
@@ -203,8 +220,7 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
         },
     )?;
     out.write_all(text.as_bytes())
-        .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write output: {e}"))?;
-    Ok(warnings)
+        .map_err(|e| miette::miette!(code = "qc::io::write", "cannot write output: {e}"))
 }
 
 /// The one line for a model with nothing to convert: why, and that nothing was written.

@@ -21,7 +21,7 @@ use qc_ir::op::CHANNELS_LAST_DOMAIN;
 use qc_passes::passes::to_channels_last;
 use qc_passes::{ManagerOptions, PassManager, Pipeline};
 
-use crate::convert::{ConvertArgs, check_model};
+use crate::convert::{ConvertArgs, check_model, whole_model_text, write_result};
 use crate::load::{self, LoadOptions};
 
 fn io_error(e: std::io::Error) -> miette::Report {
@@ -88,13 +88,7 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
     } else {
         match check_model(&original, &model)? {
             Ok(w) => {
-                let max = if w.max_abs == 0.0 { "0".to_string() } else { format!("{:.3e}", w.max_abs) };
-                let on = w.batch.map_or(String::new(), |b| format!(" ({b})"));
-                let _ = writeln!(
-                    text,
-                    "Checked with qc's evaluator on {} random batches{on}: max |diff| = {max} over {} output value(s), {} not bit-identical.",
-                    w.batches, w.values, w.inexact
-                );
+                let _ = writeln!(text, "Checked with qc's evaluator on {}.", whole_model_text(&w));
             }
             Err(reason) => {
                 let _ = writeln!(text, "Not checked: the whole model was not evaluated ({reason}).");
@@ -107,18 +101,7 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
             }
         }
     }
-    let source_dir = args.model.parent();
-    crate::write::write_model(&mut model, &args.output, source_dir, crate::write::MAX_INLINE_BYTES).map_err(
-        |e| {
-            miette::miette!(
-                code = "qc::io::write",
-                help = "check that the output's folder exists and is writable",
-                "cannot write `{}`: {e}",
-                args.output.display()
-            )
-        },
-    )?;
-    out.write_all(text.as_bytes()).map_err(io_error)?;
+    write_result(args, &mut model, &text, out)?;
     Ok(warnings)
 }
 
