@@ -8,7 +8,8 @@ Usage:
 `get_hardware_performance_zigzag_imc` does; LOMA, lpf_limit 6, 3 spatial
 mappings, the uneven temporal mapping type, `mapping/default_imc.yaml`) for each run given as
 `aimc:resnet18.onnx:latency` (default: aimc and dimc, resnet18.onnx and mobilenetv2.onnx,
-opt=latency and opt=energy, and resnet18.yaml with opt=latency), and writes one
+opt=latency and opt=energy, and resnet18.yaml with opt=latency; ACC may also be an accelerator
+file given relative to the repository, such as `bench/imc/dimc_cells16.yaml`), and writes one
 `<acc>_<workload stem>_<ext>_<opt>.summary.json` per run into OUT_DIR, in the format of `peers/zigzag-inputs/results/*.summary.json` (paths
 relative to `peers/zigzag-inputs`), with the IMC clock period, area and per-layer operational
 energy breakdown added. The tests read these to check `--fixed-mapping` layer by layer.
@@ -30,6 +31,25 @@ from pathlib import Path
 
 from zigzag import api
 from zigzag.cost_model.cost_model import CostModelEvaluation
+from zigzag.hardware.architecture.memory_port import DataDirection
+from zigzag.mapping.data_movement import DataMoveAttr, DataMovePattern
+
+# ZigZag 3.9.1 costs the bit-line precharge of cell groups deeper than one weight
+# (`ImcUnit.get_precharge_energy`) by reading
+# `unit_mem_data_movement[W][0].data_elem_move_count.rd_out_to_low`, which that version's classes
+# do not have (`DataMovePattern` keeps the count under `get_attribute(DATA_ELEM_MOVE_COUNT)`, a
+# `FourWayDataMoving` read with `.get(RD_OUT_TO_LOW)`): every such accelerator stops with an
+# AttributeError. This property supplies the count the line means, so that those runs complete
+# (`spec/imc.md`). Nothing else of ZigZag is changed; runs on one-weight cells never reach it.
+class _Counts:
+    def __init__(self, four_way):
+        self.rd_out_to_low = four_way.get(DataDirection.RD_OUT_TO_LOW)
+
+
+if not hasattr(DataMovePattern, "data_elem_move_count"):
+    DataMovePattern.data_elem_move_count = property(
+        lambda self: _Counts(self.get_attribute(DataMoveAttr.DATA_ELEM_MOVE_COUNT))
+    )
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ROOT.parent / "shared/peers/zigzag-inputs"
@@ -53,18 +73,27 @@ def cmes(result):
     return found
 
 
+def accel_file(acc):
+    """ZigZag's example accelerator `acc`, or a file given relative to the repository."""
+    return ROOT / acc if acc.endswith(".yaml") else INPUTS / f"hardware/{acc}.yaml"
+
+
+def accel_name(acc):
+    return Path(acc).stem
+
+
 def zigzag(acc, workload, opt, out):
     start = time.time()
     # `get_hardware_performance_zigzag_imc` takes positional arguments only; it is this call.
     result = api.get_hardware_performance_zigzag(
         str(INPUTS / f"workload/{workload}"),
-        str(INPUTS / f"hardware/{acc}.yaml"),
+        str(accel_file(acc)),
         str(MAPPING),
         opt=opt,
         temporal_mapping_type="uneven",
         lpf_limit=6,
         nb_spatial_mappings_generated=3,
-        dump_folder=str(out / f"zigzag-{acc}-{Path(workload).name}-{opt}"),
+        dump_folder=str(out / f"zigzag-{accel_name(acc)}-{Path(workload).name}-{opt}"),
         loma_show_progress_bar=False,
         in_memory_compute=True,
     )
@@ -110,7 +139,8 @@ def write_summary(out, acc, workload, opt, result, seconds):
     summary = {
         "version": "3.9.1",
         "workload": f"zigzag/inputs/workload/{workload}",
-        "accel": f"zigzag/inputs/hardware/{acc}.yaml",
+        # Relative to `peers/zigzag-inputs`, or to the repository for a file under `bench/`.
+        "accel": acc if acc.endswith(".yaml") else f"zigzag/inputs/hardware/{acc}.yaml",
         "mapping": "zigzag/inputs/mapping/default_imc.yaml",
         "extra": {"in_memory_compute": True, "opt": opt},
         "energy": energy,
@@ -122,7 +152,7 @@ def write_summary(out, acc, workload, opt, result, seconds):
         "layers": layers,
     }
     stem, ext = workload.rsplit(".", 1)
-    name = f"{acc}_{stem}_{ext}_{opt}.summary.json"
+    name = f"{accel_name(acc)}_{stem}_{ext}_{opt}.summary.json"
     (out / name).write_text(json.dumps(summary, indent=1) + "\n")
     print(f"{name}: {energy!r} pJ, {latency!r} cycles, tclk {tclk!r} ns, area {area!r} mm^2, "
           f"{seconds:.1f} s", flush=True)

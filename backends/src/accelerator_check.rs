@@ -552,20 +552,6 @@ impl<K: CheckKind> Checker<'_, K> {
                 format!("the cells' {} bits are not a multiple of the {weight}-bit weights", cells.size_bits),
             ));
         }
-        if cells.size_bits != u64::from(weight) {
-            return Err(self.err(
-                Check::Imc,
-                Some(&item_s),
-                sp.size,
-                Some(cells_at),
-                format!(
-                    "the cells hold {} weights of {weight} bits per MAC unit; qc models one",
-                    cells.size_bits / u64::from(weight)
-                ),
-                "ZigZag charges the bit-line precharge of deeper cell groups through counts of its own mapping \
-                 objects, which qc does not reproduce yet: give the cells the weight precision as size",
-            ));
-        }
         Ok(Imc {
             kind,
             bit_serial_precision: bsp,

@@ -8,7 +8,9 @@
 //! bound also use that every tile fits its memory and every loop has a size of 2 or more, which
 //! the allocator and the loop orders qc makes guarantee.
 //!
-//! - **MAC energy**: exact (energy per MAC times the layer's iterations, whatever the mapping).
+//! - **MAC energy**: exact (energy per MAC times the layer's iterations, whatever the mapping);
+//!   on an in-memory-compute array, the floor of its operational energy over every mapping
+//!   ([`crate::cost::ImcMacro::energy_floor`]).
 //! - **Traffic floors** ([`TrafficFloor`]): every element of an operand crosses each boundary of
 //!   its memory hierarchy at least once: written into each level from above and read out of
 //!   each level towards the array (inputs), written into each level from below and read out of
@@ -17,7 +19,8 @@
 //!   exact per-word energy of the port that carries it.
 //! - **Refetch** ([`Refetch`]): the outermost loop is irrelevant to some operand, which then
 //!   either stays whole below a boundary (if it fits) or crosses it at least twice.
-//! - **Latency**: the temporal cycles are at least the MACs over the array's units; and when an
+//! - **Latency**: the temporal cycles are at least the MACs over the array's units (times the
+//!   cycles per MAC of a bit-serial IMC array); and when an
 //!   operand cannot fit in a memory (per instance), it must stream through that memory's
 //!   boundary during the computation, which the port's bandwidth bounds.
 //!
@@ -111,7 +114,8 @@ pub struct LayerBound {
     pub refetch: Option<Refetch>,
     /// `mac_energy` plus the traffic floors' and the refetch's energy: no mapping takes less.
     pub energy: f64,
-    /// `ceil(MACs / MAC units)`: no mapping has fewer temporal cycles.
+    /// `ceil(MACs / MAC units)`, times the array cycles per MAC of a bit-serial IMC array: no
+    /// mapping has fewer temporal cycles.
     pub ideal_cycles: u64,
     /// Ports whose streaming bounds the latency (3.9.1's latency model only).
     pub bandwidth: Vec<PortFloor>,
@@ -160,7 +164,13 @@ pub fn layer_bound(
 ) -> Result<LayerBound, CostError> {
     let model = PreparedLayer::new(layer, acc, links)?;
     let macs = model.total_macs;
-    let mac_energy = acc.array.mac_energy * macs as f64;
+    // An IMC array's operational energy depends on the spatial mapping (and its precharge on the
+    // temporal one): its floor over all of them.
+    let imc = crate::cost::ImcMacro::new(&acc.array);
+    let mac_energy = match &imc {
+        Some(m) => m.energy_floor(macs),
+        None => acc.array.mac_energy * macs as f64,
+    };
     let ndims = acc.array.dims.len();
     let mut traffic = Vec::new();
     let mut streams: Vec<(usize, usize, String, Direction, f64)> = Vec::new();
@@ -429,7 +439,8 @@ pub fn layer_bound(
         + traffic.iter().map(|t| t.energy).sum::<f64>()
         + refetch.as_ref().map_or(0.0, |r| r.energy);
     let units = acc.array.units().max(1);
-    let ideal_cycles = macs.div_ceil(units);
+    // A bit-serial IMC array takes `cycles_per_mac` array cycles per temporal iteration.
+    let ideal_cycles = macs.div_ceil(units).saturating_mul(imc.as_ref().map_or(1, |m| m.cycles_per_mac()));
     let mut bandwidth: Vec<PortFloor> = Vec::new();
     for (m, p, role, dir, cycles) in streams {
         match bandwidth.iter_mut().find(|b| b.memory == m && b.port == p) {

@@ -28,6 +28,16 @@ pub fn shared_or_say(suite: &str) -> Option<PathBuf> {
     d
 }
 
+/// A path recorded in a ZigZag run summary: relative to the repository when it names a file the
+/// project keeps under `bench/`, else relative to `peers/zigzag-inputs` (`root`).
+pub fn summary_path(root: &Path, recorded: &str) -> PathBuf {
+    if recorded.starts_with("bench/") {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(recorded)
+    } else {
+        root.join(recorded)
+    }
+}
+
 /// Every file under `dir` whose name ends with `suffix`, sorted.
 pub fn files_under(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -114,6 +114,9 @@ struct Temporal {
     /// `starts[m]..starts[m+1]` are level `m`'s loops (`M + 1` entries).
     starts: Vec<usize>,
     mac_st: u64,
+    /// The product of the irrelevant loops at the bottom of level 0 as given, before the
+    /// merge-down (ZigZag's precharge interval of deeper IMC cell groups).
+    ir_run0: u64,
     /// `cycle_cabl[m]`.
     cabl: Vec<u64>,
     /// `top_r[a]`, `top_ir[a]` for architecture levels `a` (`M + 1`).
@@ -136,8 +139,12 @@ pub struct Evaluator {
     mac_energy: f64,
     /// Array cycles per MAC (bit-serial IMC arrays; else 1).
     cycles_per_mac: u64,
-    /// The IMC operational cost, which does not depend on the temporal mapping.
+    /// The IMC operational cost, which does not depend on the temporal mapping (but for the
+    /// precharge below).
     imc: Option<crate::cost::ImcLayerCost>,
+    /// IMC cell groups deeper than one weight: the weights' operand and the energy of one
+    /// precharge, charged per mapping (`spec/imc.md`).
+    precharge: Option<(usize, f64)>,
 }
 
 impl Evaluator {
@@ -215,6 +222,7 @@ impl Evaluator {
                 });
             }
         }
+        let mut precharge = None;
         let (mac_energy, cycles_per_mac, imc) = match crate::cost::ImcMacro::new(&acc.array) {
             None => (acc.array.mac_energy * model.total_macs as f64, 1, None),
             Some(m) => {
@@ -227,6 +235,7 @@ impl Evaluator {
                 })?;
                 let dims: Vec<String> = acc.array.dims.iter().map(|d| d.name.clone()).collect();
                 let c = m.layer_cost(&model, user_spatial, &dims, weights, input(false))?;
+                precharge = m.precharge_energy().map(|e| (weights, e));
                 (crate::cost::imc::py_sum(&c.energy), c.cycles_per_mac, Some(c))
             }
         };
@@ -242,6 +251,7 @@ impl Evaluator {
             mac_energy,
             cycles_per_mac,
             imc,
+            precharge,
         })
     }
 
@@ -365,6 +375,8 @@ impl Evaluator {
             }
             i
         };
+        let end0 = t.starts[1.min(m_count)];
+        t.ir_run0 = t.loops[..skip(0).min(end0)].iter().map(|l| l.1).product();
         for m in 1..m_count {
             t.starts[m] = skip(t.starts[m]);
         }
@@ -840,8 +852,20 @@ impl Evaluator {
         let latency_total0 = cycles as f64 + ss_comb as f64;
         let latency_total1 = latency_total0 + onload;
         let latency = latency_total1 + offload + drain as f64;
-        out.energy = mem_energy + self.mac_energy;
-        out.mac_energy = self.mac_energy;
+        out.imc.clone_from(&self.imc);
+        let mut mac_energy = self.mac_energy;
+        if let (Some((w, per_pe)), Some(imc)) = (self.precharge, out.imc.as_mut()) {
+            // ZigZag's `get_precharge_energy`: the weight reads out of the cells (its
+            // `rd_out_to_low` count of the lowest weight level, with
+            // `access_same_data_considered_as_no_access`), one precharge per run of irrelevant
+            // loops at the bottom of the cells' level.
+            let t = &s.temps[w];
+            let reads = (py_round(model.total_macs as f64 / frac[w].ir1[0]) / t.mac_st as f64).trunc();
+            imc.energy[0] = per_pe * (reads / t.ir_run0 as f64);
+            mac_energy = crate::cost::imc::py_sum(&imc.energy);
+        }
+        out.energy = mem_energy + mac_energy;
+        out.mac_energy = mac_energy;
         out.mem_energy = mem_energy;
         out.ideal_cycle = ideal_cycle;
         out.ideal_temporal_cycle = cycles;
@@ -854,7 +878,6 @@ impl Evaluator {
         out.latency = latency;
         out.spatial_utilization = ideal_cycle as f64 / cycles as f64;
         out.mac_utilization = ideal_cycle as f64 / latency;
-        out.imc.clone_from(&self.imc);
         Ok(())
     }
 }

@@ -34,6 +34,7 @@ pub const ENERGY_PARTS: [&str; 8] = [
 const VDD: f64 = 0.9;
 const ND2_CAP: f64 = 0.7 / 1e3;
 const BL_CAP: f64 = 0.7 / 2.0 / 1e3;
+const WL_CAP: f64 = 0.7 / 2.0 / 1e3;
 const XOR2_CAP: f64 = 0.7 * 1.5 / 1e3;
 const DFF_CAP: f64 = 0.7 * 3.0 / 1e3;
 const ND2_AREA: f64 = 0.614 / 1e6;
@@ -95,6 +96,9 @@ pub struct ImcMacro {
     pub weight_precision: u32,
     pub adc_resolution: u32,
     pub cells_area: f64,
+    /// The bits of one cell group (the `cells` memory's size): `cells_size / weight_precision`
+    /// weights per MAC unit.
+    pub cells_size: u64,
     /// The word-line dim (the first array dim by name) and its size.
     pub wl_dim: usize,
     pub wl: u64,
@@ -135,6 +139,7 @@ impl ImcMacro {
             weight_precision: weight,
             adc_resolution: imc.adc_resolution,
             cells_area: imc.cells_area,
+            cells_size: imc.cells_size,
             wl_dim,
             wl: array.dims[wl_dim].size,
             bl_dim,
@@ -142,6 +147,54 @@ impl ImcMacro {
             banks: order[2..].iter().map(|&i| array.dims[i].size).product(),
             units: array.units(),
         })
+    }
+
+    /// The energy of one local bit-line precharge of one MAC unit's cell group (ZigZag's
+    /// `single_pe_precharge_energy`), when a group holds more than one weight; `None` when it
+    /// holds one (no precharge).
+    pub fn precharge_energy(&self) -> Option<f64> {
+        let depth = self.cells_size as f64 / f64::from(self.weight_precision);
+        if depth <= 1.0 {
+            return None;
+        }
+        Some((WL_CAP * vdd2() + BL_CAP * vdd2() * depth) * f64::from(self.weight_precision))
+    }
+
+    /// A lower bound on a layer's operational energy (pJ) over every spatial and temporal
+    /// mapping, from its MAC count alone (`spec/bounds.md`): each part of section 4 of
+    /// `spec/imc.md` with the active columns at most the word-line size and the active rows at
+    /// most the bit-line size, the regular adder trees at their least energy per active row, and
+    /// no precharge.
+    pub fn energy_floor(&self, macs: u64) -> f64 {
+        let (w, b, s, n) = (
+            f64::from(self.weight_precision),
+            f64::from(self.bit_serial_precision),
+            self.serial(),
+            macs as f64,
+        );
+        let (wl, bl) = (self.wl as f64, self.bl as f64);
+        let mut floor = 0.0;
+        if self.analog() {
+            // One DAC per active row, `rows >= R` and `cols <= wl`: `e_dac rows s m >= e_dac s
+            // MACs / wl`; likewise with the rows at most `bl` and the columns at most `wl` below.
+            floor += self.dac_energy() * s * n / wl;
+            floor += self.adc().2 * w * s * n / bl;
+            floor += multiplier_energy() * w * s * n;
+            floor += BL_CAP * vdd2() * w * s * n;
+        } else {
+            floor += multiplier_energy() * b * w * s * n;
+            // min over k of E_tree(k) / k: a tree with `rows` active inputs, `R <= rows` of them
+            // counted in the activations, costs at least this per counted row.
+            let least = (1..=self.bl)
+                .map(|k| regular_tree_energy(self.weight_precision, k, self.bl) / k as f64)
+                .fold(f64::INFINITY, f64::min);
+            floor += least * b * s * n;
+        }
+        floor += adder_energy() * self.pv_adders() * s * n / bl;
+        if let Some(bits) = self.accumulator_bits() {
+            floor += (adder_energy() + reg_energy()) * bits * s * n / bl;
+        }
+        floor * (1.0 - 1e-9)
     }
 
     fn analog(&self) -> bool {

@@ -288,10 +288,15 @@ fn totals(b: &mut String, d: &Design) {
 }
 
 fn comparison(b: &mut String, designs: &[Design]) {
-    let (e0, l0) = (designs[0].total_energy(), designs[0].total_latency());
-    b.push_str("<h3>Side by side</h3><table><tr><th>design</th><th>energy (pJ)</th><th>latency (cycles)</th><th>energy vs first</th><th>latency vs first</th><th>EDP vs first</th></tr>\n");
-    for d in designs {
-        let (e, l) = (d.total_energy(), d.total_latency());
+    let lat = super::latency_comparison(designs);
+    let (e0, l0) = (designs[0].total_energy(), lat.values[0]);
+    let _ = writeln!(
+        b,
+        "<h3>Side by side</h3><table><tr><th>design</th><th>energy (pJ)</th><th>latency ({})</th><th>energy vs first</th><th>latency vs first</th><th>EDP vs first</th></tr>",
+        lat.unit
+    );
+    for (d, &l) in designs.iter().zip(&lat.values) {
+        let e = d.total_energy();
         let _ = writeln!(
             b,
             "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:.3}x</td><td class=\"n\">{:.3}x</td><td class=\"n\">{:.3}x</td></tr>",
@@ -304,6 +309,9 @@ fn comparison(b: &mut String, designs: &[Design]) {
         );
     }
     b.push_str("</table>\n");
+    if let Some(n) = &lat.note {
+        let _ = writeln!(b, "<p>{}</p>", esc(n));
+    }
 }
 
 fn accelerator(b: &mut String, d: &Design) {

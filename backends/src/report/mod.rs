@@ -447,6 +447,11 @@ impl Design {
         self.layers.iter().map(|l| l.latency).sum()
     }
 
+    /// The network's latency in ns, where the array has a clock period (in-memory compute).
+    pub fn total_latency_ns(&self) -> Option<f64> {
+        self.accelerator.imc.as_ref().map(|i| self.total_latency() * i.tclk)
+    }
+
     pub fn total_macs(&self) -> u128 {
         self.layers.iter().map(|l| l.macs).sum()
     }
@@ -666,4 +671,33 @@ mod tests {
         assert_eq!(bytes(16), "2 B");
         assert_eq!(bytes(10_737_418_240), "1.25 GiB");
     }
+}
+
+/// How designs compare in latency: in ns when every design has a clock period (cycles of
+/// different clocks are not comparable), else in cycles, with a note when only some have one.
+pub(crate) struct LatencyComparison {
+    /// `cycles` or `ns`.
+    pub unit: &'static str,
+    /// Per design, in that unit.
+    pub values: Vec<f64>,
+    pub note: Option<String>,
+}
+
+pub(crate) fn latency_comparison(designs: &[Design]) -> LatencyComparison {
+    let ns: Vec<Option<f64>> = designs.iter().map(Design::total_latency_ns).collect();
+    if ns.iter().all(Option::is_some) {
+        return LatencyComparison { unit: "ns", values: ns.into_iter().flatten().collect(), note: None };
+    }
+    let note = ns.iter().any(Option::is_some).then(|| {
+        let clocked: Vec<String> = designs
+            .iter()
+            .filter_map(|d| d.accelerator.imc.as_ref().map(|i| format!("{} {:.5} ns", d.accelerator.name, i.tclk)))
+            .collect();
+        format!(
+            "latency compared in cycles: only some designs have a clock period ({}); the others' cycle time is not \
+             in their files, so their latencies in ns are unknown",
+            clocked.join(", ")
+        )
+    });
+    LatencyComparison { unit: "cycles", values: designs.iter().map(Design::total_latency).collect(), note }
 }

@@ -166,9 +166,13 @@ pub fn text(designs: &[Design], width: usize, color: bool) -> String {
     }
     if designs.len() > 1 {
         let _ = writeln!(s, "\n{bold}comparison{plain}");
-        for c in comparison(designs) {
+        let (rows, note) = comparison(designs);
+        for c in rows {
             let _ =
                 writeln!(s, "{:<24}  {:>20}  {:>16}  {:>8}  {:>8}", fit(&c[0], 24), c[1], c[2], c[3], c[4]);
+        }
+        if let Some(n) = note {
+            let _ = writeln!(s, "{n}");
         }
     }
     s
@@ -232,17 +236,14 @@ fn split_text(s: &mut String, split: &super::Split, bold: &str, plain: &str) {
 
 /// The comparison of several designs: a header, then per design its energy and latency, and
 /// both relative to the first design.
-fn comparison(designs: &[Design]) -> Vec<[String; 5]> {
-    let mut rows = vec![[
-        "design".to_string(),
-        "energy (pJ)".into(),
-        "latency (cc)".into(),
-        "energy".into(),
-        "latency".into(),
-    ]];
-    let (e0, l0) = (designs[0].total_energy(), designs[0].total_latency());
-    for d in designs {
-        let (e, l) = (d.total_energy(), d.total_latency());
+fn comparison(designs: &[Design]) -> (Vec<[String; 5]>, Option<String>) {
+    let lat = super::latency_comparison(designs);
+    let unit = if lat.unit == "ns" { "latency (ns)" } else { "latency (cc)" };
+    let mut rows =
+        vec![["design".to_string(), "energy (pJ)".into(), unit.into(), "energy".into(), "latency".into()]];
+    let (e0, l0) = (designs[0].total_energy(), lat.values[0]);
+    for (d, &l) in designs.iter().zip(&lat.values) {
+        let e = d.total_energy();
         rows.push([
             d.accelerator.name.clone(),
             thousands(e),
@@ -251,7 +252,7 @@ fn comparison(designs: &[Design]) -> Vec<[String; 5]> {
             format!("{:.2}x", l / l0),
         ]);
     }
-    rows
+    (rows, lat.note)
 }
 
 /// Markdown cell text: `|` escaped.
@@ -364,11 +365,15 @@ pub fn markdown(designs: &[Design]) -> String {
     }
     if designs.len() > 1 {
         s.push_str("## Comparison\n\n");
-        for (i, c) in comparison(designs).iter().enumerate() {
+        let (rows, note) = comparison(designs);
+        for (i, c) in rows.iter().enumerate() {
             let _ = writeln!(s, "| {} | {} | {} | {} | {} |", md(&c[0]), c[1], c[2], c[3], c[4]);
             if i == 0 {
                 s.push_str("|---|---:|---:|---:|---:|\n");
             }
+        }
+        if let Some(n) = note {
+            let _ = writeln!(s, "\n{}", md(&n));
         }
     }
     s

@@ -155,7 +155,6 @@ fn malformed_imc_arrays_give_the_imc_code_the_key_and_a_label() {
         (r("  is_imc: True\n", "  is_imc: False\n"), Some("imc_type"), "digital"),
         // The cells.
         (r("  cells:\n", "  cellz:\n"), Some("is_imc"), "True"),
-        (r("  cells:\n    size: 8\n", "  cells:\n    size: 16\n"), Some("size"), "cells"),
         (r("  cells:\n    size: 8\n", "  cells:\n    size: 12\n"), Some("size"), "cells"),
         (
             r("    served_dimensions: []\n  rf_1B", "    served_dimensions: [D1]\n  rf_1B"),
@@ -267,4 +266,46 @@ fn a_layer_without_an_input_in_the_cells_is_an_error_naming_it() {
         .unwrap_err();
     assert_eq!(e.code().unwrap().to_string(), "qc::costmodel::imc_weights");
     assert!(e.to_string().contains("`conv`") && e.to_string().contains("small_dimc"), "{e}");
+}
+
+/// Cell groups of two weights (`cells.size` 16 for 8-bit weights): the local bit lines are
+/// precharged once per run of weight-irrelevant loops at the bottom of the cells' level
+/// (`spec/imc.md` section 4), worked out by hand here.
+#[test]
+fn deeper_cell_groups_charge_the_precharge_per_run_of_irrelevant_loops() {
+    let w = read_workload_yaml(CONV, "conv.yaml").unwrap();
+    let layer = &w.layers[0];
+    let links = OperandLinks::default();
+    let acc = read(&DIMC.replace("  cells:\n    size: 8\n", "  cells:\n    size: 16\n"));
+    assert_eq!(acc.array.imc.as_ref().unwrap().cells_size, 16);
+    let sm = spatial(&[("K", 8)], &[("C", 4)]);
+    let with_cells = |cells: &[(&str, u64)], above: &[(&str, u64)]| {
+        let mut tm = at_top(&acc, &[("K", 2), ("C", 2), ("OY", 4), ("OX", 4)]);
+        let loops = |l: &[(&str, u64)]| -> Vec<TemporalLoop> {
+            l.iter().map(|(d, s)| TemporalLoop { dim: d.to_string(), size: *s }).collect()
+        };
+        let (_, levels) = tm.operands.iter_mut().find(|(r, _)| r == "W").unwrap();
+        let n = levels.len();
+        levels[0] = loops(cells);
+        levels[n - 1] = loops(above);
+        evaluate(layer, &acc, &links, &sm, &tm, &CostOptions::default()).unwrap()
+    };
+    // 2048 MACs, no weight-irrelevant unrolling: 2048 weight reads before stationarity.
+    // One precharge of a two-weight group: (c_wl + 2 c_bl) vdd^2 W = 3 x 0.35e-3 x 0.81 x 8 pJ.
+    let one = 3.0 * 0.35e-3 * 0.81 * 8.0;
+    // OX 4 below K 2 in the cells: each weight stays 4 cycles (512 reads), and the group is
+    // precharged once per 4 cycles of OX: 512 / 4 = 128 precharges.
+    let c = with_cells(&[("OX", 4), ("K", 2)], &[("C", 2), ("OY", 4)]);
+    let pre = c.imc.as_ref().unwrap().energy[0];
+    assert!((pre / (128.0 * one) - 1.0).abs() < 1e-12, "{pre} vs {}", 128.0 * one);
+    assert_eq!(c.mac_energy, c.imc.as_ref().unwrap().energy.iter().fold(0.0, |a, x| a + x));
+    // K 2 innermost: a new weight every cycle, a precharge every cycle: 2048.
+    let c = with_cells(&[("K", 2), ("OX", 4)], &[("C", 2), ("OY", 4)]);
+    let pre = c.imc.as_ref().unwrap().energy[0];
+    assert!((pre / (2048.0 * one) - 1.0).abs() < 1e-12, "{pre} vs {}", 2048.0 * one);
+    // One weight per group: no precharge at all.
+    let acc1 = read(DIMC);
+    let tm = at_top(&acc1, &[("K", 2), ("C", 2), ("OY", 4), ("OX", 4)]);
+    let c = evaluate(layer, &acc1, &links, &sm, &tm, &CostOptions::default()).unwrap();
+    assert_eq!(c.imc.as_ref().unwrap().energy[0], 0.0);
 }

@@ -3,7 +3,8 @@
 //! the searched mapping's energy and latency are at or above the layer's bounds, as are the
 //! network totals; also with ZigZag's mapping files on its five example accelerators (LOMA-6),
 //! with data locality, with the repository's latency model (no latency bound), and with every
-//! spatial mapping (`--spatial-mappings all --mixed`) on single layers. Skipped with a message
+//! spatial mapping (`--spatial-mappings all --mixed`) on single layers, the in-memory-compute
+//! arrays included. Skipped with a message
 //! when `../shared` is missing.
 
 use std::path::Path;
@@ -139,6 +140,21 @@ fn every_spatial_mapping_stays_above_the_bound_on_single_layers() {
                 run(&[w, "--accelerator", acc, "--spatial-mappings", "all", "--mixed", "--lpf-limit", "4"]);
             let mut gaps = check(&format!("{w} on {acc} (all spatial mappings)"), &r);
             println!("{acc:16} {w}: energy gap {}", summary(&mut gaps));
+        }
+        // In-memory compute: the operational-energy floor and the bit-serial cycles
+        // (`spec/bounds.md`), against the best of every spatial mapping under either objective,
+        // with cell groups of one weight and deeper ones (whose precharge the floor leaves out).
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let deeper = [repo.join("bench/imc/dimc_cells16.yaml"), repo.join("bench/imc/aimc_cells32.yaml")];
+        let imc = ["aimc", "dimc", deeper[0].to_str().unwrap(), deeper[1].to_str().unwrap()];
+        for acc in imc {
+            for opt in ["energy", "latency"] {
+                let args =
+                    [w, "--accelerator", acc, "--spatial-mappings", "all", "--mixed", "--lpf-limit", "4"];
+                let r = run(&[&args[..], &["--opt", opt]].concat());
+                let mut gaps = check(&format!("{w} on {acc} --opt {opt} (all spatial mappings)"), &r);
+                println!("{acc:16} {w} --opt {opt}: energy gap {}", summary(&mut gaps));
+            }
         }
     }
 }

@@ -90,8 +90,10 @@ fn check_run(inputs: &mut Workloads, root: &Path, summary: &Path) -> Result<Run,
     let flag = |k: &str| s["extra"][k].as_bool().unwrap_or(false);
     let locality =
         flag("exploit_data_locality") || flag("enable_mix_spatial_mapping") || flag("in_memory_compute");
-    let acc: Accelerator =
-        read_with(&root.join(field("accel")?), qc_backends::zigzag::read_accelerator_yaml)?;
+    let acc: Accelerator = read_with(
+        &qc_tests::summary_path(root, field("accel")?),
+        qc_backends::zigzag::read_accelerator_yaml,
+    )?;
     let mapping: MappingFile =
         read_with(&root.join(field("mapping")?), qc_backends::zigzag::read_mapping_yaml)?;
     let workload_path = root.join(field("workload")?);

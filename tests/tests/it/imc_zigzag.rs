@@ -27,11 +27,14 @@ const ASSERTED: &[Asserted] = &[
     ("aimc", "resnet18.yaml", 4_264_976_904.6396008, 4_371_385.0, None, None),
 ];
 
+/// `acc` is ZigZag's example accelerator of that name, or a path recorded in a summary.
 fn evaluate(root: &Path, acc: &str, workload: &str, opt: &str) -> serde_json::Value {
-    let p = |rel: &str| root.join(rel).to_str().unwrap().to_string();
+    let p = |rel: &str| qc_tests::summary_path(root, rel).to_str().unwrap().to_string();
+    let acc_file =
+        if acc.ends_with(".yaml") { acc.to_string() } else { format!("zigzag/inputs/hardware/{acc}.yaml") };
     let (w, a, m) = (
         p(&format!("zigzag/inputs/workload/{workload}")),
-        p(&format!("zigzag/inputs/hardware/{acc}.yaml")),
+        p(&acc_file),
         p("zigzag/inputs/mapping/default_imc.yaml"),
     );
     let args =
@@ -57,7 +60,8 @@ fn the_search_matches_or_beats_zigzag_on_every_layer_and_in_total() {
     let mut checked = 0;
     for path in runs {
         let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let acc = s["accel"].as_str().unwrap().rsplit('/').next().unwrap().trim_end_matches(".yaml");
+        let accel = s["accel"].as_str().unwrap();
+        let acc = accel.rsplit('/').next().unwrap().trim_end_matches(".yaml");
         let workload = s["workload"].as_str().unwrap().rsplit('/').next().unwrap();
         // The search on mobilenetv2 repeats resnet18's on more layers; resnet18 keeps the test short.
         if !workload.starts_with("resnet18") {
@@ -65,7 +69,7 @@ fn the_search_matches_or_beats_zigzag_on_every_layer_and_in_total() {
         }
         let opt = s["extra"]["opt"].as_str().unwrap();
         let start = std::time::Instant::now();
-        let v = evaluate(&root, acc, workload, opt);
+        let v = evaluate(&root, accel, workload, opt);
         let seconds = start.elapsed().as_secs_f64();
         let (k, other) = if opt == "energy" { ("energy", "latency") } else { ("latency", "energy") };
         let (mut better, mut equal) = (0, 0);
@@ -125,4 +129,23 @@ fn zigzags_asserted_totals_are_matched_or_beaten() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `--compare` compares latency in ns when every design has a clock period, and says why it
+/// compares cycles when only some have one.
+#[test]
+fn compare_uses_ns_between_imc_designs_and_says_when_it_cannot() {
+    let Some(shared) = qc_tests::shared_or_say("imc_zigzag") else { return };
+    let w = shared.join("peers/zigzag-inputs/zigzag/inputs/workload/resnet18.onnx");
+    let w = w.to_str().unwrap();
+    let (code, out, err) = qc(&["evaluate", w, "--accelerator", "aimc", "--compare", "dimc", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let table = out.split("comparison").nth(1).expect("a comparison");
+    assert!(table.contains("latency (ns)"), "{table}");
+    // ZigZag's totals: aimc 5,050,846 cycles of 14.07244 ns, dimc 5,681,000 of 3.75708 ns.
+    let row = table.lines().find(|l| l.starts_with("dimc")).unwrap();
+    assert!(row.contains("21,343,97") && row.trim_end().ends_with("0.30x"), "{row}");
+    let (code, out, err) = qc(&["evaluate", w, "--accelerator", "aimc", "--compare", "tpu_like", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("latency (cc)") && out.contains("only some designs have a clock period"), "{out}");
 }
