@@ -16,8 +16,12 @@
 //! - **moved**: an element-wise op (the unary activations, the broadcasting binary and n-ary ops,
 //!   Clip, Where, PRelu, Cast, Dropout, and QONNX's Quant, IntQuant, BipolarQuant, Trunc and
 //!   FloatQuant), QuantizeLinear/DequantizeLinear (the per-axis `axis` moved), Concat (`axis`
-//!   moved), Resize (`roi`, `scales`, `sizes` or `axes` permuted), Pad (`pads` permuted) or
-//!   Softmax/LogSoftmax/Hardmax of opset 13 and later (`axis` moved), on 3-D or 4-D data, runs
+//!   moved), Split (`axis` moved), Resize (`roi`, `scales`, `sizes` or `axes` permuted), Pad
+//!   (`pads` permuted), Softmax/LogSoftmax/Hardmax of opset 13 and later (`axis` moved), the
+//!   reductions (`axes`, attribute or constant input, moved; one that drops dims gives its kept
+//!   dims in their stored order, which for the spatial dims of `N, C, H, W` is plain `N, C`), or
+//!   GlobalAveragePool/GlobalMaxPool (written as ReduceMean/ReduceMax over the spatial axes), on
+//!   3-D or 4-D data, runs
 //!   channels-last when one of its data inputs is channels-last (forwards), or when every reader
 //!   of its outputs reads them channels-last (backwards: this moves the transposes of weights
 //!   into their constants and the one of a graph input to the input). Constant operands are
@@ -229,7 +233,28 @@ enum Class {
     Resize,
     Pad,
     Softmax,
+    /// Split along a moved `axis`.
+    Split,
+    /// A reduction that keeps its dims (`keepdims = 1`), its `axes` moved.
+    Reduce,
+    /// GlobalAveragePool or GlobalMaxPool, written as ReduceMean or ReduceMax over the spatial
+    /// axes of the channels-last data (no channels-last form of their own).
+    GlobalPool,
 }
+
+/// The reductions that may run channels-last when they keep their dims.
+const REDUCE: &[&str] = &[
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceMax",
+    "ReduceMean",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceSum",
+    "ReduceSumSquare",
+];
 
 /// Default-domain element-wise ops: every output element depends on the same element of each
 /// (broadcast) input.
@@ -295,6 +320,9 @@ struct Candidate {
     class: Class,
     rank: usize,
     data: Vec<usize>,
+    /// A reduction that drops dims: the layout of its output (the kept dims stay in their
+    /// stored order), in place of channels-last.
+    kept: Option<Vec<usize>>,
 }
 
 /// The rank of `v` when it is a constant (an initializer or a `Constant` op's output), without
@@ -332,14 +360,44 @@ fn candidate(model: &Model, op: &Op) -> Option<Candidate> {
         OpKind::Pad => Class::Pad,
         OpKind::Softmax | OpKind::LogSoftmax | OpKind::Hardmax if opset >= 13 => Class::Softmax,
         _ if ELEMENTWISE.contains(&op.op_type()) => Class::Elementwise,
+        _ if op.op_type() == "Split" => Class::Split,
+        _ if REDUCE.contains(&op.op_type()) => Class::Reduce,
+        _ if matches!(op.op_type(), "GlobalAveragePool" | "GlobalMaxPool") => Class::GlobalPool,
         _ => return None,
     };
+    let x = op.inputs().first().copied().flatten()?;
     let mut outs = op.outputs().iter().flatten();
-    let rank = dims::rank(g, *outs.next()?)?;
+    let first = *outs.next()?;
+    let dropping = class == Class::Reduce && op.attr_int("keepdims", 1).ok()? == 0;
+    let rank = if dropping { dims::rank(g, x)? } else { dims::rank(g, first)? };
     if !(rank == 3 || rank == 4) || !outs.all(|&o| dims::rank(g, o) == Some(rank)) {
         return None;
     }
-    let x = op.inputs().first().copied().flatten()?;
+    let mut kept = None;
+    if dropping {
+        // The reduced axes, known and non-empty; the output keeps the others in the order they
+        // are stored channels-last, which is its layout.
+        let axes: Vec<i64> = match op.inputs().get(1).copied().flatten() {
+            Some(a) => const_array(model, a)?.to_i64s().ok()?,
+            None => op.attr_ints("axes").ok()??.to_vec(),
+        };
+        let norm: Vec<usize> = axes
+            .iter()
+            .map(|&a| usize::try_from(if a < 0 { a + rank as i64 } else { a }).ok())
+            .collect::<Option<_>>()?;
+        if norm.is_empty() || norm.iter().any(|&a| a >= rank) {
+            return None;
+        }
+        let stored: Vec<usize> = to_last_perm(rank).into_iter().filter(|d| !norm.contains(d)).collect();
+        let layout: Vec<usize> = (0..rank)
+            .filter(|d| !norm.contains(d))
+            .map(|d| stored.iter().position(|&x| x == d))
+            .collect::<Option<_>>()?;
+        if dims::rank(g, first) != Some(layout.len()) {
+            return None;
+        }
+        kept = Some(layout);
+    }
     let is_const = |v: ValueId| const_rank(model, v).is_some();
     let rank_is = |v: ValueId| dims::rank(g, v) == Some(rank);
     let mut data = vec![0];
@@ -402,13 +460,23 @@ fn candidate(model: &Model, op: &Op) -> Option<Candidate> {
                 return None;
             }
         }
-        Class::Softmax => {
+        Class::Softmax | Class::Split | Class::GlobalPool => {
             if !rank_is(x) {
                 return None;
             }
         }
+        Class::Reduce => {
+            if !rank_is(x) {
+                return None;
+            }
+            if let Some(axes) = op.inputs().get(1).copied().flatten()
+                && !is_const(axes)
+            {
+                return None;
+            }
+        }
     }
-    Some(Candidate { class, rank, data })
+    Some(Candidate { class, rank, data, kept })
 }
 
 /// What each op of the main graph becomes.
@@ -462,7 +530,11 @@ fn plan(model: &Model, order: &[OpId], captured: &HashSet<String>) -> HashMap<Op
         modes.insert(id, mode);
     }
     let last = |modes: &HashMap<OpId, Mode>, v: ValueId| {
-        g.value(v).producer().is_some_and(|p| matches!(modes.get(&p), Some(Mode::Wrap(_) | Mode::Moved(_))))
+        g.value(v).producer().is_some_and(|p| match modes.get(&p) {
+            Some(Mode::Wrap(_)) => true,
+            Some(Mode::Moved(c)) => c.kept.is_none(),
+            _ => false,
+        })
     };
     let wants_last = |modes: &HashMap<OpId, Mode>, reader: OpId, slot: usize| match modes.get(&reader) {
         Some(Mode::Wrap(_)) => slot < wrapped_inputs(g.op(reader)).unwrap_or(0),
@@ -714,6 +786,24 @@ impl Emitter<'_> {
         Ok(self.new_const(&format!("{base}_chlast"), &t))
     }
 
+    /// A reduction's constant `axes` input moved to their channels-last places.
+    fn moved_axes(&mut self, v: ValueId, r: usize) -> Result<ValueId, PassError> {
+        let name = self.model.graph.value(v).name.clone();
+        let a =
+            const_array(self.model, v).ok_or_else(|| failed(format!("axes `{name}` are not constant")))?;
+        let axes = a.to_i64s().map_err(|e| failed(e.to_string()))?;
+        let moved = axes
+            .iter()
+            .map(|&x| moved_axis(x, r))
+            .collect::<Option<Vec<i64>>>()
+            .ok_or_else(|| failed(format!("axes `{name}` are out of range for rank {r}")))?;
+        if moved == axes {
+            return Ok(v);
+        }
+        let t = Array::from_i64(a.dims.clone(), moved).map_err(|e| failed(e.to_string()))?;
+        Ok(self.new_const(&format!("{name}_chlast"), &t))
+    }
+
     /// A Flatten (axis 1) or a Reshape to `[N, -1]` of a channels-last value, read only by a
     /// Gemm (`transA = 0`) or MatMul whose weight is a 2-D constant, or the one output of a
     /// QONNX quantizer or DequantizeLinear of one whose parameters do not vary along the
@@ -859,6 +949,20 @@ impl Emitter<'_> {
     }
 
     /// Gives `op`'s outputs new values in channels-last layout at rank `r`.
+    /// New values for `op`'s outputs, stored in the layout `q`.
+    fn outputs_in(&mut self, op: &Op, q: &[usize]) -> Vec<Option<ValueId>> {
+        let mut outs = Vec::new();
+        for o in op.outputs() {
+            outs.push(o.map(|o| {
+                let base = self.model.graph.value(o).name.clone();
+                let n = self.new_value(&format!("{base}_chlast"));
+                self.state.insert(o, (n, q.to_vec()));
+                n
+            }));
+        }
+        outs
+    }
+
     fn last_outputs(&mut self, op: &Op, r: usize) -> Vec<Option<ValueId>> {
         let mut outs = Vec::new();
         for o in op.outputs() {
@@ -985,13 +1089,31 @@ fn convert(model: &mut Model) -> Result<Stats, PassError> {
                             }
                             Class::Resize if opset < 11 && slot == 1 => e.permuted_list(v, r)?,
                             Class::Pad if slot == 1 => e.permuted_list(v, r)?,
+                            Class::Reduce if slot == 1 => e.moved_axes(v, r)?,
                             _ => e.plain(v)?,
                         }
                     };
                     new_ins.push(Some(n));
                 }
+                if c.class == Class::GlobalPool {
+                    // The spatial axes of N, spatial..., C; an attribute before opset 18.
+                    let axes: Vec<i64> = (1..r as i64 - 1).collect();
+                    let reduce = if op.op_type() == "GlobalAveragePool" { "ReduceMean" } else { "ReduceMax" };
+                    new_op = Op::new(reduce, None).with_attr("keepdims", AttrValue::Int(1));
+                    new_op.name.clone_from(&op.name);
+                    if opset >= 18 {
+                        let a = Array::from_i64(vec![axes.len()], axes).map_err(|e| failed(e.to_string()))?;
+                        let base = op.name.clone().unwrap_or_else(|| op.op_type().to_string());
+                        new_ins.push(Some(e.new_const(&format!("{base}_axes"), &a)));
+                    } else {
+                        new_op.set_attr("axes", AttrValue::Ints(axes));
+                    }
+                }
                 move_attrs(&e.model.graph, &mut new_op, c, opset)?;
-                let outs = e.last_outputs(op, r);
+                let outs = match &c.kept {
+                    None => e.last_outputs(op, r),
+                    Some(layout) => e.outputs_in(op, layout),
+                };
                 e.seq.push((new_op, new_ins, outs));
                 e.stats.moved += 1;
             }
@@ -1143,7 +1265,22 @@ fn move_attrs(g: &Graph, op: &mut Op, c: &Candidate, opset: i64) -> Result<(), P
                 op.set_attr("pads", AttrValue::Ints(moved));
             }
         }
-        Class::Elementwise => {}
+        Class::Split => {
+            let a = op.attr_int("axis", 0).map_err(|e| failed(e.to_string()))?;
+            let n = moved_axis(a, r).ok_or_else(|| bad("axis"))?;
+            op.set_attr("axis", AttrValue::Int(n));
+        }
+        Class::Reduce => {
+            if let Some(axes) = op.attr_ints("axes").map_err(|e| failed(e.to_string()))? {
+                let moved = axes
+                    .iter()
+                    .map(|&a| moved_axis(a, r))
+                    .collect::<Option<Vec<i64>>>()
+                    .ok_or_else(|| bad("axes"))?;
+                op.set_attr("axes", AttrValue::Ints(moved));
+            }
+        }
+        Class::Elementwise | Class::GlobalPool => {}
     }
     Ok(())
 }
