@@ -63,10 +63,6 @@ fn the_search_matches_or_beats_zigzag_on_every_layer_and_in_total() {
         let accel = s["accel"].as_str().unwrap();
         let acc = accel.rsplit('/').next().unwrap().trim_end_matches(".yaml");
         let workload = s["workload"].as_str().unwrap().rsplit('/').next().unwrap();
-        // The search on mobilenetv2 repeats resnet18's on more layers; resnet18 keeps the test short.
-        if !workload.starts_with("resnet18") {
-            continue;
-        }
         let opt = s["extra"]["opt"].as_str().unwrap();
         let start = std::time::Instant::now();
         let v = evaluate(&root, accel, workload, opt);
