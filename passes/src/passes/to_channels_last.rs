@@ -1220,8 +1220,10 @@ fn move_attrs(g: &Graph, op: &mut Op, c: &Candidate, opset: i64) -> Result<(), P
     let label = op.display_name(0);
     let bad = |what: &str| failed(format!("`{label}`: {what} is out of range"));
     match c.class {
-        Class::Concat => {
-            let a = op.attr_int("axis", 1).map_err(|e| failed(e.to_string()))?;
+        Class::Concat | Class::Split => {
+            // Concat's `axis` is required; Split's defaults to 0.
+            let default = if c.class == Class::Concat { 1 } else { 0 };
+            let a = op.attr_int("axis", default).map_err(|e| failed(e.to_string()))?;
             let n = moved_axis(a, r).ok_or_else(|| bad("axis"))?;
             op.set_attr("axis", AttrValue::Int(n));
         }
@@ -1246,7 +1248,8 @@ fn move_attrs(g: &Graph, op: &mut Op, c: &Candidate, opset: i64) -> Result<(), P
                 op.set_attr("axis", AttrValue::Int(n));
             }
         }
-        Class::Resize => {
+        // Resize's `axes`, and a reduction's when they are an attribute.
+        Class::Resize | Class::Reduce => {
             if let Some(axes) = op.attr_ints("axes").map_err(|e| failed(e.to_string()))? {
                 let moved = axes
                     .iter()
@@ -1263,21 +1266,6 @@ fn move_attrs(g: &Graph, op: &mut Op, c: &Candidate, opset: i64) -> Result<(), P
                 let l = to_last_perm(r);
                 let moved: Vec<i64> = (0..p.len()).map(|i| p[(i / r) * r + l[i % r]]).collect();
                 op.set_attr("pads", AttrValue::Ints(moved));
-            }
-        }
-        Class::Split => {
-            let a = op.attr_int("axis", 0).map_err(|e| failed(e.to_string()))?;
-            let n = moved_axis(a, r).ok_or_else(|| bad("axis"))?;
-            op.set_attr("axis", AttrValue::Int(n));
-        }
-        Class::Reduce => {
-            if let Some(axes) = op.attr_ints("axes").map_err(|e| failed(e.to_string()))? {
-                let moved = axes
-                    .iter()
-                    .map(|&a| moved_axis(a, r))
-                    .collect::<Option<Vec<i64>>>()
-                    .ok_or_else(|| bad("axes"))?;
-                op.set_attr("axes", AttrValue::Ints(moved));
             }
         }
         Class::Elementwise | Class::GlobalPool => {}
