@@ -129,6 +129,10 @@ DEFAULT_RUNS = [
                     ("mobilenetv2.onnx", ("latency", "energy")))
     for opt in opts
     for acc in ACCELERATORS
+] + [
+    # Cell groups of two and four weights (the bit-line precharge, `spec/imc.md`).
+    "bench/imc/dimc_cells16.yaml:resnet18.yaml:latency",
+    "bench/imc/aimc_cells32.yaml:resnet18.yaml:latency",
 ]
 
 
