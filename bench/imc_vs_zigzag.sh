@@ -2,7 +2,8 @@
 # In-memory compute: qc against ZigZag 3.9.1 on ZigZag's aimc.yaml and dimc.yaml with resnet18.onnx,
 # opt=energy and opt=latency, same settings (see imc_vs_zigzag.py). Installs zigzag-dse==3.9.1 and
 # six into a throw-away venv; needs PyPI access and time: one ZigZag run of ResNet-18 on an IMC array
-# took 39 minutes on the 2-core machine of bench/README.md while it was shared, 4 runs per comparison.
+# took 4 to 15 minutes on the 2-core machine of bench/README.md while it was shared, 4 runs per
+# comparison.
 # Usage: bench/imc_vs_zigzag.sh [OUT_DIR [--zigzag-from SUMMARY_DIR]]
 #        bench/imc_vs_zigzag.sh --summaries OUT_DIR [ACC:WORKLOAD:OPT ...]   (ZigZag only: the
 #        per-layer summaries the tests read, kept in bench/results/imc/)
