@@ -218,6 +218,16 @@ pub fn to_access(
             problems.push(format!("{} `{}` (no integer form on the DLA)", op.op_type(), g.op_label(id)));
             continue;
         }
+        // The Clip of a QCDQ quantizer (QuantizeLinear -> Clip -> DequantizeLinear) is part of
+        // the quantizer: its bounds narrowed the QuantizeLinear's range (below), and it goes.
+        if op.kind() == OpKind::Clip
+            && g.value(x).producer().is_some_and(|p| removed.contains(&p))
+            && qcdq_clip(g, x, &consts).is_some_and(|(c, _, _)| c == id)
+        {
+            removed.insert(id);
+            alias.insert(y, resolve(&alias, x));
+            continue;
+        }
         if !is_quantizer(op) || op.kind() == OpKind::BipolarQuant {
             if target.entries_for(op).is_empty() && !target.is_absorbed(op)
                 || op.kind() == OpKind::BipolarQuant
@@ -237,7 +247,13 @@ pub fn to_access(
             tensor: g.value(y).name.clone(),
             reason,
         };
-        let q = fm_quantizer(&m, op, &consts).map_err(unrepresentable)?;
+        let mut q = fm_quantizer(&m, op, &consts).map_err(unrepresentable)?;
+        if op.kind() == OpKind::QuantizeLinear
+            && let Some((_, cmin, cmax)) = qcdq_clip(g, y, &consts)
+        {
+            q.lo = q.lo.max(cmin - q.z);
+            q.hi = q.hi.min(cmax - q.z);
+        }
         let FmQuant { s, lo, hi, .. } = q;
         let need = fm_step(s, lo, hi);
         let pow2 = |need: f64| {
@@ -1179,6 +1195,28 @@ struct FmQuant {
     divisor: f64,
     /// The step and integer range of its input, when it states them (`Trunc`).
     input: Option<(f64, f64, f64)>,
+    /// Its zero point.
+    z: f64,
+}
+
+/// The `Clip` of a QCDQ quantizer on `q` (the output of a QuantizeLinear): `q`'s only reader, with
+/// constant scalar bounds, read only by DequantizeLinear. Its id and bounds (in the integer
+/// domain, zero point included).
+fn qcdq_clip(g: &qc_ir::Graph, q: ValueId, consts: &[Option<Array>]) -> Option<(OpId, f64, f64)> {
+    let [(c, 0)] = g.value(q).uses() else { return None };
+    let clip = g.op(*c);
+    if clip.kind() != OpKind::Clip || g.outputs.contains(&q) {
+        return None;
+    }
+    let bound = |i: usize| -> Option<f64> {
+        let v = consts[input(clip, i)?.index()].as_ref()?.to_f64().ok()?;
+        (v.len() == 1).then(|| v[0])
+    };
+    let (lo, hi) = (bound(1)?, bound(2)?);
+    let y = output(clip)?;
+    let only_dq = !g.value(y).uses().is_empty()
+        && g.value(y).uses().iter().all(|(r, _)| g.op(*r).kind() == OpKind::DequantizeLinear);
+    (only_dq && lo <= hi).then_some((*c, lo, hi))
 }
 
 /// The scale and integer range (less the zero point) of a feature-map quantizer.
@@ -1224,6 +1262,7 @@ fn fm_quantizer(m: &Model, op: &Op, consts: &[Option<Array>]) -> Result<FmQuant,
             hi: hi as f64,
             divisor,
             input: Some((s, ilo as f64, ihi as f64)),
+            z: 0.0,
         });
     }
     let spec = quantizer_spec(m, op).ok_or("it is not a quantizer qc reads")?;
@@ -1250,7 +1289,7 @@ fn fm_quantizer(m: &Model, op: &Op, consts: &[Option<Array>]) -> Result<FmQuant,
         _ => spec.dtype.signed(),
     };
     let (lo, hi) = int_range(signed, spec.narrow, bits.clamp(1, 62));
-    Ok(FmQuant { s, lo: lo as f64 - z, hi: hi as f64 - z, divisor: 1.0, input: None })
+    Ok(FmQuant { s, lo: lo as f64 - z, hi: hi as f64 - z, divisor: 1.0, input: None, z })
 }
 
 /// The power-of-two scale (before rounding) of the signed 8-bit feature map that stands for a

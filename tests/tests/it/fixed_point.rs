@@ -1047,3 +1047,45 @@ fn batchnorm_folded_into_conv_keeps_the_outputs() {
     assert_eq!(before[0].1.to_f64().unwrap(), want);
     assert_eq!(after[0].1.to_f64().unwrap(), want);
 }
+
+#[test]
+fn the_clip_of_a_qcdq_quantizer_narrows_its_range_and_goes() {
+    // The QCDQ form of `a_quantizer_narrower_than_8_bits_keeps_its_range`: the 3-bit unsigned
+    // activation is QuantizeLinear (uint8, 1/7) -> Clip(0, 7) -> DequantizeLinear. The Clip is
+    // part of the quantizer: its bounds give the range (step 2^-7 as there), and it is not left
+    // in the ACCESS model, where it would clamp the float feature map at 7.
+    let text = format!(
+        "{HEAD}graph @g(%x: f32[1,1]) -> (%y: ?) {{\n\
+         init %sx = f32[] floats [0.0625]\n  init %zx = i8[] int32s [0]\n\
+         init %w = i8[1,1] int32s [64]\n  init %sw = f32[] floats [0.0078125]\n  init %zw = i8[] int32s [0]\n\
+         init %sy = f32[] floats [{:?}]\n  init %zy = u8[] int32s [0]\n\
+         init %lo = u8[] int32s [0]\n  init %hi = u8[] int32s [7]\n\
+         %xq = \"\"::QuantizeLinear(%x, %sx, %zx) name \"qx\"\n\
+         %xd = \"\"::DequantizeLinear(%xq, %sx, %zx) name \"dqx\"\n\
+         %wd = \"\"::DequantizeLinear(%w, %sw, %zw) name \"dqw\"\n\
+         %g = \"\"::Gemm(%xd, %wd) {{transB = 1}} name \"fc\"\n\
+         %r = \"\"::Relu(%g) name \"relu\"\n\
+         %rq = \"\"::QuantizeLinear(%r, %sy, %zy) name \"qy\"\n\
+         %rc = \"\"::Clip(%rq, %lo, %hi) name \"clip\"\n\
+         %y = \"\"::DequantizeLinear(%rc, %sy, %zy) name \"dqy\"\n}}\n",
+        1f32 / 7.0
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let src = write_model(dir.path(), "qcdq.onnx", &text);
+    let out = dir.path().join("a.onnx");
+    let (code, stdout, err) = convert(&src, &out, &[]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(!stdout.contains("left to the CPU"), "{stdout}");
+    assert!(stdout.contains("unsigned 3-bit source"), "{stdout}");
+    assert!(check_scale_rules(&out).is_empty());
+    let m = load(&out);
+    assert!(!m.graph.ops().any(|(_, op)| op.op_type() == "Clip"), "the Clip is left");
+    let (_, fc) = m.graph.ops().find(|(_, op)| op.name.as_deref() == Some("fc")).unwrap();
+    assert_eq!(fc.attr_float("output_scale", 0.0).unwrap(), 0.0078125);
+    // As in the Quant form: x = 4 saturates at 127/128 (the source clamps at 1), x = 1 is 0.5.
+    for (xv, want) in [(4.0f32, 0.9921875), (1.0, 0.5)] {
+        let x = [("x".to_string(), f32s(&[1, 1], &[xv]))];
+        let s = fixed::simulate(&m, &target(), &x).unwrap();
+        assert_eq!(s.outputs[0].1.to_f64().unwrap(), vec![want], "x = {xv}");
+    }
+}
