@@ -634,6 +634,11 @@ fn the_metadata_form_checks_and_simulates_as_the_inline_form() {
         assert_eq!(a.attrs.len(), b.attrs.len(), "{:?}", a.name);
     }
 
+    // qc inspect lists the metadata keys as ACCESS attributes.
+    let (code, text, err) = qc(&["inspect", meta.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("access-attributes") && text.contains("weight_ch_scales on 2 node(s)"), "{text}");
+
     // qc check: the same findings. A scale that is not a power of two, in both forms, makes
     // them non-empty.
     assert_eq!(check_json(&inline), check_json(&meta));
