@@ -39,24 +39,6 @@ pub const ACCESS_KEYS: &[&str] = &[
 /// The IR version that has `NodeProto.metadata_props`.
 pub const IR_NODE_METADATA: i64 = 10;
 
-/// Where the ACCESS attributes are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AttributeForm {
-    /// As attributes of the ops (the guide's form, read by the ACCESS compiler).
-    Inline,
-    /// As entries of each node's `metadata_props` (accepted by `onnx.checker`).
-    Metadata,
-}
-
-impl AttributeForm {
-    pub fn name(self) -> &'static str {
-        match self {
-            AttributeForm::Inline => "inline",
-            AttributeForm::Metadata => "metadata",
-        }
-    }
-}
-
 /// The kind of value an ACCESS key holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum KeyKind {
