@@ -3,8 +3,9 @@
 # under ../shared/models (bench/access_fixed_point.py): per model, whether it converts (or the
 # diagnostic that refuses it), the relative change of its feature-map and weight scales when
 # rounded to the ACCESS formats, the error that rounding causes at the outputs against the source
-# model, onnx.checker on the written model, and the SNR of the integer simulation against the
-# float evaluation of the ACCESS model. Prints a Markdown table.
+# model, onnx.checker on both written forms (the guide's inline attributes and node metadata), and
+# the SNR of the integer simulation against the float evaluation of the ACCESS model (both forms
+# must simulate identically). Prints a Markdown table.
 # Needs python3 with venv and network access to PyPI (onnx 1.22.0 and numpy go into a throw-away
 # venv under /tmp, removed at the end), and the Rust toolchain.
 #   bench/access_fixed_point.sh [--scale-rounding nearest|down|up]

@@ -90,12 +90,15 @@ pub fn check_file(args: &CheckArgs) -> miette::Result<Checked> {
 
 /// Checks an in-memory model against `target`: the check pipeline (shape and datatype
 /// inference with the target's rules), then the rules. A shape contradiction is an error unless
-/// `shape_errors` allows it.
+/// `shape_errors` allows it. ACCESS attributes written as node metadata
+/// (`qc_passes::fixed::metadata`) are read as the attributes they stand for first, so both forms
+/// give the same findings.
 pub fn check_model(
     model: &mut qc_ir::Model,
     target: &std::sync::Arc<qc_ir::target::Target>,
     shape_errors: &crate::shape_errors::ShapeErrorArgs,
 ) -> miette::Result<Checked> {
+    qc_passes::fixed::lift_metadata(model)?;
     let pipeline = Pipeline::parse(check::PIPELINE).expect("the check pipeline parses");
     let options = ManagerOptions { verify_each: false, stop_after: None };
     let run = PassManager::new(pipeline, options)?.with_target(target.clone()).run(model, &mut |_, _| {})?;

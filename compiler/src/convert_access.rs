@@ -8,11 +8,15 @@
 //!   `qc::access::check_failed`; operator limits are left to `qc check`, which reports them;
 //! - the cost of rounding is measured: the source model (qc's evaluator, its quantizers as they
 //!   are) and the ACCESS model (the integer simulation of `qc run --fixed-point access-dla`) run
-//!   on the same seeded inputs (uniform in [-1, 1), seed 0; symbolic dims are 1), and every
-//!   feature map the source quantizes is compared with the ACCESS model's: the maximum absolute
-//!   error and the SNR, beside the relative change of its scale. When either model cannot be run
-//!   (an op the evaluator lacks, an input of unknown shape), `qc::access::not_measured` (a
-//!   warning) says why and the scales are still reported.
+//!   on the same seeded inputs (seed 0; each input uniform over the range of the quantizer that
+//!   reads it, else in [-1, 1)), and every feature map the source quantizes is compared with the
+//!   ACCESS model's: the maximum absolute error and the SNR, beside the relative change of its
+//!   scale. When either model cannot be run (an op the evaluator lacks, an input dim that is not
+//!   a number and that `--overwrite-input-shape` or `--assume-dims` does not give),
+//!   `qc::access::not_measured` (a warning) says why and the scales are still reported.
+//!
+//! `--access-attributes metadata` writes the attributes as node metadata
+//! (`qc_passes::fixed::metadata`) once everything above is done on the inline form.
 
 use std::fmt::Write as _;
 
@@ -45,10 +49,23 @@ pub struct AccessArgs {
     pub allow_cpu_ops: bool,
     /// `--to access`: give a feature map of a DLA layer that no quantizer of the source
     /// describes (a last layer's float output, say) the smallest power-of-two scale that holds
-    /// the largest magnitude qc's evaluator computes for it on seeded inputs (uniform in
-    /// [-1, 1), seed 1). Without it such a feature map is an error (`qc::access::no_scale`).
+    /// the largest magnitude qc's evaluator computes for it on seeded inputs (seed 1; each input
+    /// uniform over the range of the quantizer that reads it, else in [-1, 1)); every input dim
+    /// must then be known. Without it such a feature map is an error (`qc::access::no_scale`).
     #[arg(long)]
     pub calibrate: bool,
+    /// `--to access`: where the ACCESS attributes go: `inline`, as attributes of the ops (the
+    /// guide's form, which the ACCESS compiler reads; onnx.checker rejects attributes its schemas
+    /// do not list), or `metadata`, the same keys and values in each node's metadata_props
+    /// (IR version 10; onnx.checker accepts it). `qc check` and `qc run --fixed-point` read both.
+    #[arg(long, value_enum, default_value = "inline")]
+    pub access_attributes: AttributeFormArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AttributeFormArg {
+    Inline,
+    Metadata,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -94,11 +111,14 @@ const SCALE_RULES: &[qc_ir::target::Rule] = {
     ]
 };
 
-/// Seeded inputs for every graph input of `m` without an initializer: uniform in [-1, 1),
-/// symbolic dims 1. `Err` says why there are none.
+/// Seeded inputs for every graph input of `m` without an initializer: uniform over the range of
+/// the quantizer that reads it (`fixed::input_ranges`: the range the model was made for), else
+/// uniform in [-1, 1). `Err` says why there are none: an input that is not a float tensor, or
+/// one with a dim that is not a number (named, with the options that give its dims).
 pub fn seeded_inputs(m: &Model, seed: u64) -> Result<Vec<(String, Array)>, String> {
     let g = &m.graph;
     let mut rng = SplitMix64::new(seed);
+    let ranges = fixed::input_ranges(m);
     let mut out = Vec::new();
     for &v in &g.inputs {
         let value = g.value(v);
@@ -113,19 +133,41 @@ pub fn seeded_inputs(m: &Model, seed: u64) -> Result<Vec<(String, Array)>, Strin
         if !matches!(elem, ElemType::F32 | ElemType::F16 | ElemType::F64) {
             return Err(format!("graph input `{}` is {elem}, not a float tensor", value.name));
         }
+        if shape.dims.iter().any(|d| !matches!(d, Dim::Known(_))) {
+            let example: Vec<String> = shape
+                .dims
+                .iter()
+                .enumerate()
+                .map(|(k, d)| match d {
+                    Dim::Known(n) => n.to_string(),
+                    _ => format!("D{k}"),
+                })
+                .collect();
+            return Err(format!(
+                "graph input `{}` has the dims {shape}, not all numbers; give them with \
+                 --overwrite-input-shape {}:{} (or every unknown dim with --assume-dims N)",
+                value.name,
+                value.name,
+                example.join(",")
+            ));
+        }
         let dims: Vec<usize> = shape
             .dims
             .iter()
             .map(|d| match d {
-                Dim::Known(n) => *n as usize,
-                _ => 1,
+                Dim::Known(n) => usize::try_from(*n).unwrap_or(usize::MAX),
+                _ => 0,
             })
             .collect();
-        let n: usize = dims.iter().product();
+        let n = dims.iter().try_fold(1usize, |p, d| p.checked_mul(*d)).unwrap_or(usize::MAX);
         if n > 1 << 24 {
-            return Err(format!("graph input `{}` has {n} elements", value.name));
+            return Err(format!("graph input `{}` has more than 2^24 elements", value.name));
         }
-        let vals: Vec<f64> = (0..n).map(|_| rng.symmetric()).collect();
+        let (lo, hi) = ranges
+            .iter()
+            .find(|(name, _, _)| *name == value.name)
+            .map_or((-1.0, 1.0), |(_, lo, hi)| (*lo, *hi));
+        let vals: Vec<f64> = (0..n).map(|_| lo + (hi - lo) * rng.unit()).collect();
         let a = Array::from_f64s(*elem, dims, vals).map_err(|e| e.to_string())?;
         out.push((value.name.clone(), a));
     }
@@ -214,7 +256,12 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
     let loaded = load::load(&args.model, LoadOptions { mmap: !args.no_mmap })?;
     let mut warnings: Vec<miette::Report> = args.shapes.unanswered(&loaded.warnings);
     let mut model = loaded.model;
-    let assumed = args.shapes.apply(&mut model)?;
+    // --calibrate evaluates the model, which needs every input dim.
+    let assumed = if args.access.calibrate {
+        args.shapes.resolve(&mut model)?
+    } else {
+        args.shapes.apply(&mut model)?
+    };
     if let Some(line) = crate::input_shapes::assumptions_line(&assumed) {
         warnings.push(miette::miette!(
             severity = miette::Severity::Advice,
@@ -288,6 +335,14 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
             conv.requantized.join(", ")
         );
     }
+    if !conv.truncations.is_empty() {
+        let _ = write!(
+            text,
+            ", {} Trunc(s) written as a Div by 2^(in_bits - out_bits) ({})",
+            conv.truncations.len(),
+            conv.truncations.join(", ")
+        );
+    }
     if !conv.clamps.is_empty() {
         let _ = write!(
             text,
@@ -306,6 +361,15 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
     }
     if !conv.cpu_ops.is_empty() {
         let _ = write!(text, ", {} op(s) left to the CPU ({})", conv.cpu_ops.len(), conv.cpu_ops.join(", "));
+    }
+    if !conv.bias_widened.is_empty() {
+        let _ = write!(
+            text,
+            ", weight scales widened so that the 16-bit bias fits in {} layer(s) ({} channel(s): {})",
+            conv.bias_widened.len(),
+            conv.changes.iter().filter(|c| c.note.is_some() && c.attr != "scale").count(),
+            conv.bias_widened.join(", ")
+        );
     }
     if conv.bias_saturated + conv.weight_saturated > 0 {
         let _ = write!(
@@ -334,6 +398,14 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
 
     let source_dir = args.model.parent();
     let mut out_model = conv.model;
+    if a.access_attributes == AttributeFormArg::Metadata {
+        let ops = fixed::to_metadata(&mut out_model);
+        let _ = writeln!(
+            text,
+            "ACCESS attributes written as node metadata ({ops} node(s), IR version {}).",
+            out_model.ir_version.map_or("-".to_string(), |v| v.to_string())
+        );
+    }
     crate::write::write_model(&mut out_model, &args.output, source_dir, crate::write::MAX_INLINE_BYTES)
         .map_err(|e| {
             miette::miette!(
@@ -363,9 +435,10 @@ pub fn render(conv: &fixed::AccessConversion, m: Option<&Measurement>) -> String
             Some(x) => (format!("{:.3e}", x.max_abs_error), show_db(x.snr_db)),
             None => ("-".into(), "-".into()),
         };
+        let note = c.note.as_deref().map(|n| format!("  ({n})")).unwrap_or_default();
         let _ = writeln!(
             s,
-            "  {:<32} {:>12.6e} {:>12.6e} {:>+8.2}% {:>11} {:>10}",
+            "  {:<32} {:>12.6e} {:>12.6e} {:>+8.2}% {:>11} {:>10}{note}",
             c.tensor,
             c.source,
             c.rounded,
@@ -374,19 +447,54 @@ pub fn render(conv: &fixed::AccessConversion, m: Option<&Measurement>) -> String
             snr
         );
     }
-    let mut by_layer: indexmap::IndexMap<(String, String), (usize, f64, bool)> = indexmap::IndexMap::new();
+    // Per layer: the channel count, the largest relative change of a channel's scale from
+    // rounding alone, the channels widened for the bias and their largest change, whether qc
+    // quantized the weight.
+    struct Row {
+        n: usize,
+        rounding: f64,
+        widened: usize,
+        widened_max: f64,
+        here: bool,
+    }
+    let mut by_layer: indexmap::IndexMap<(String, String), Row> = indexmap::IndexMap::new();
     for c in conv.changes.iter().filter(|c| c.attr != "scale") {
-        let e = by_layer.entry((c.node.clone(), c.tensor.clone())).or_insert((0, 0.0, c.quantized_here));
-        e.0 += 1;
-        if c.relative().abs() > e.1.abs() {
-            e.1 = c.relative();
+        let e = by_layer.entry((c.node.clone(), c.tensor.clone())).or_insert(Row {
+            n: 0,
+            rounding: 0.0,
+            widened: 0,
+            widened_max: 0.0,
+            here: c.quantized_here,
+        });
+        e.n += 1;
+        if c.note.is_some() {
+            e.widened += 1;
+            e.widened_max = e.widened_max.max(c.relative());
+        } else if c.relative().abs() > e.rounding.abs() {
+            e.rounding = c.relative();
         }
     }
     if !by_layer.is_empty() {
         s.push_str("Weights (largest relative change of a channel's scale):\n");
-        for ((node, tensor), (n, rel, here)) in &by_layer {
-            let note = if *here { " (not quantized in the source: 8 bits, max-abs, by qc)" } else { "" };
-            let _ = writeln!(s, "  {node:<32} {tensor:<28} {n:>5} scale(s) {:>+8.3}%{note}", 100.0 * rel);
+        for ((node, tensor), r) in &by_layer {
+            let mut note = String::new();
+            if r.widened > 0 {
+                let _ = write!(
+                    note,
+                    " ({} channel(s) widened so that the 16-bit bias fits, by up to {:+.1}%)",
+                    r.widened,
+                    100.0 * r.widened_max
+                );
+            }
+            if r.here {
+                note.push_str(" (not quantized in the source: 8 bits, max-abs, by qc)");
+            }
+            let _ = writeln!(
+                s,
+                "  {node:<32} {tensor:<28} {:>5} scale(s) {:>+8.3}%{note}",
+                r.n,
+                100.0 * r.rounding
+            );
         }
     }
     if let Some(m) = m {

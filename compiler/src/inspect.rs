@@ -336,6 +336,12 @@ fn quant_styles(m: &Model) -> Vec<QuantStyle> {
                     note("zigzag-attributes", a.name.clone());
                 }
             }
+            // The ACCESS attributes may also be written as node metadata (spec/fixed_point.md).
+            for e in &op.metadata {
+                if ACCESS_ATTRIBUTES.contains(&e.key.as_str()) {
+                    note("access-attributes", e.key.clone());
+                }
+            }
         }
     }
     let mut out: Vec<QuantStyle> =

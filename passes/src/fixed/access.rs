@@ -7,13 +7,17 @@
 //!    `DequantizeLinear -> Conv/MatMul -> QuantizeLinear`, so that every dialect is read as QDQ.
 //! 2. Constants are folded; a quantizer whose data input is constant quantizes a weight or a
 //!    bias. Every other quantizer (`Quant`, `IntQuant`, `Trunc`, `QuantizeLinear`) gives the
-//!    feature map it reads a scale: the smallest 8-bit signed scale that holds its range
-//!    (`s * max(1, hi / 127, -lo / 128)`, with `lo..hi` its integer range less its zero point),
-//!    rounded to a power of two by the chosen [`ScaleRounding`]. `DequantizeLinear` of a feature
-//!    map passes it on.
+//!    feature map it reads a scale: the signed 8-bit step whose range is its range
+//!    (`s * max(hi / 127, -lo / 128)`, with `lo..hi` its integer range less its zero point, see
+//!    `fm_step`), rounded to a power of two by the chosen [`ScaleRounding`].
+//!    `DequantizeLinear` of a feature map passes it on. A QONNX `Trunc` v1 divides its input by
+//!    `2^k`, `k = in_bits - out_bits` (its output is `floor(round(x / s) / 2^k) s`): it becomes
+//!    a `Div` by `2^k` with its own output scale, its input getting the scale of an
+//!    `in_bits`-wide tensor at step `s` when it has none; a `Trunc` v2 (with an output scale)
+//!    keeps the value and is read as a quantizer at its output scale.
 //! 3. One scale per feature map: the first quantizer of a feature map sets it; scales pass
 //!    through the target's ops that keep them (`Relu`, `MaxPool`, `Reshape`, `Concat`, ...),
-//!    backward to a value without one and forward. A later quantizer with another scale, and a
+//!    forward to a value without one, then backward (`fill`). A later quantizer with another scale, and a
 //!    scale-keeping op whose input and output scales still differ, are incoherent: by
 //!    [`Incoherent::Requantize`] a `Div` by 1 with the new `output_scale` is put there (an
 //!    element-wise division is a DLA op that may change scale), by [`Incoherent::Fail`] the
@@ -22,7 +26,9 @@
 //!    `2^n / a` (a power of two per tensor for MatMul's `B_scale`) and the weight is stored as
 //!    the rounded scale times the source's integers; a weight no quantizer describes is
 //!    quantized here (8 bits, per channel, `max |w| / 127`, then rounded); the bias becomes
-//!    16-bit integers at scale `input_scale x weight scale`, saturated.
+//!    16-bit integers at scale `input_scale x weight scale`. A channel whose bias does not fit
+//!    in 16 bits at that scale gets the smallest weight scale at which it fits, its weights
+//!    requantized to it.
 //! 5. The quantizers and the constants only they read are removed.
 
 use std::collections::{HashMap, HashSet};
@@ -73,6 +79,10 @@ pub struct ScaleChange {
     pub rounded: f64,
     /// The source gave no scale: the weight was quantized here (max-abs, 8 bits).
     pub quantized_here: bool,
+    /// Why the scale moved further than rounding moves it, when it did: a feature map whose
+    /// source range is not that of a signed 8-bit tensor at the source's step, or a weight scale
+    /// widened so that the layer's bias fits in 16 bits.
+    pub note: Option<String>,
 }
 
 impl ScaleChange {
@@ -92,6 +102,9 @@ pub struct AccessConversion {
     pub pairs: Vec<(String, String)>,
     /// The requantizations inserted (node names).
     pub requantized: Vec<String>,
+    /// QONNX `Trunc` (v1) nodes, whose output is their input divided by `2^(in_bits -
+    /// out_bits)`, written as that `Div` (node names).
+    pub truncations: Vec<String>,
     /// Ops left to the CPU (node names and op types).
     pub cpu_ops: Vec<String>,
     /// The `Relu`s written for unsigned quantizers of feature maps that may be negative.
@@ -100,6 +113,9 @@ pub struct AccessConversion {
     pub layers: usize,
     /// Bias values that saturated at 16 bits.
     pub bias_saturated: u64,
+    /// Output channels whose weight scale was widened so that their bias fits in 16 bits
+    /// (`layer (count)`).
+    pub bias_widened: Vec<String>,
     /// Weight values that saturated at 8 bits (MatMul weights requantized per tensor).
     pub weight_saturated: u64,
     /// QOperator layers written out as DequantizeLinear -> layer -> QuantizeLinear.
@@ -148,6 +164,12 @@ struct Event {
     /// An unsigned quantizer of a feature map that may be negative: its clamp at 0 is written
     /// as a `Relu`.
     clamp: bool,
+    /// Why the scale is not the source's step rounded ([`fm_note`]).
+    note: Option<String>,
+    /// The quantizer's output is its input divided by this (`Trunc` v1): written as a `Div`.
+    divisor: f64,
+    /// The scale of the input the quantizer states (`Trunc` v1), for an input without one.
+    input_exp: Option<i32>,
 }
 
 /// Converts `model` (shapes inferred) to the ACCESS fixed-point model (see the module doc).
@@ -196,6 +218,16 @@ pub fn to_access(
             problems.push(format!("{} `{}` (no integer form on the DLA)", op.op_type(), g.op_label(id)));
             continue;
         }
+        // The Clip of a QCDQ quantizer (QuantizeLinear -> Clip -> DequantizeLinear) is part of
+        // the quantizer: its bounds narrowed the QuantizeLinear's range (below), and it goes.
+        if op.kind() == OpKind::Clip
+            && g.value(x).producer().is_some_and(|p| removed.contains(&p))
+            && qcdq_clip(g, x, &consts).is_some_and(|(c, _, _)| c == id)
+        {
+            removed.insert(id);
+            alias.insert(y, resolve(&alias, x));
+            continue;
+        }
         if !is_quantizer(op) || op.kind() == OpKind::BipolarQuant {
             if target.entries_for(op).is_empty() && !target.is_absorbed(op)
                 || op.kind() == OpKind::BipolarQuant
@@ -210,19 +242,43 @@ pub fn to_access(
             continue;
         }
         let node = g.op_label(id);
-        let (s, lo, hi) = fm_quantizer(&m, op, &consts).map_err(|reason| FixedError::Unrepresentable {
+        let unrepresentable = |reason: String| FixedError::Unrepresentable {
             node: node.clone(),
             tensor: g.value(y).name.clone(),
             reason,
-        })?;
-        let need = s * (1f64).max(hi / 127.0).max(-lo / 128.0);
-        let d = round_pow2(need, opts.rounding).ok_or_else(|| FixedError::Unrepresentable {
-            node: node.clone(),
-            tensor: g.value(y).name.clone(),
-            reason: format!("scale {s} has no power of two between 2^-120 and 2^120"),
-        })?;
-        let clamp = lo >= 0.0 && !nonneg(&m, x, 0);
-        events.push(Event { op: id, y, target: resolve(&alias, x), source: s, exp: d.exp, clamp });
+        };
+        let mut q = fm_quantizer(&m, op, &consts).map_err(unrepresentable)?;
+        if op.kind() == OpKind::QuantizeLinear
+            && let Some((_, cmin, cmax)) = qcdq_clip(g, y, &consts)
+        {
+            q.lo = q.lo.max(cmin - q.z);
+            q.hi = q.hi.min(cmax - q.z);
+        }
+        let FmQuant { s, lo, hi, .. } = q;
+        let need = fm_step(s, lo, hi);
+        let pow2 = |need: f64| {
+            round_pow2(need, opts.rounding).ok_or_else(|| {
+                unrepresentable(format!("scale {s} has no power of two between 2^-120 and 2^120"))
+            })
+        };
+        let d = pow2(need)?;
+        let input_exp = match q.input {
+            Some((is, ilo, ihi)) if q.divisor != 1.0 => Some(pow2(fm_step(is, ilo, ihi))?.exp),
+            _ => None,
+        };
+        // A value-changing Trunc is written as a Div, which has no clamp at 0.
+        let clamp = lo >= 0.0 && q.divisor == 1.0 && !nonneg(&m, x, 0);
+        events.push(Event {
+            op: id,
+            y,
+            target: resolve(&alias, x),
+            source: s,
+            exp: d.exp,
+            clamp,
+            note: fm_note(s, lo, hi, need),
+            divisor: q.divisor,
+            input_exp,
+        });
     }
     if !problems.is_empty() {
         return Err(FixedError::UnsupportedOps { ops: problems.join(", "), hint_cpu: false });
@@ -237,6 +293,15 @@ pub fn to_access(
     let mut clamp_events: Vec<(Event, bool)> = Vec::new();
     for ev in &events {
         let t = resolve(&alias, ev.target);
+        if ev.divisor != 1.0 {
+            // Its output is another value than its input: a Div by the divisor, with its scale.
+            if let Some(e) = ev.input_exp {
+                scale.entry(t).or_insert(e);
+            }
+            scale.insert(ev.y, ev.exp);
+            requant_events.push(ev.clone());
+            continue;
+        }
         if ev.clamp {
             let needs_div = match scale.get(&t) {
                 None => {
@@ -365,6 +430,7 @@ pub fn to_access(
     let mut attrs: HashMap<OpId, Vec<(String, AttrValue)>> = HashMap::new();
     let mut new_inputs: Vec<(OpId, usize, Array, String)> = Vec::new();
     let (mut bias_saturated, mut weight_saturated, mut layers) = (0u64, 0u64, 0usize);
+    let mut bias_widened: Vec<String> = Vec::new();
     for &id in &live {
         let op = g.op(id);
         if target.entries_for(op).is_empty() {
@@ -412,7 +478,7 @@ pub fn to_access(
                     0
                 };
                 let src = overrides.get(&w).cloned().or_else(|| weight_source(&m, w, &consts, false));
-                let (ints, rounded, src_scales) =
+                let (mut ints, mut rounded, src_scales) =
                     weight_ints(wv, axis, src.as_ref(), opts.rounding, target.scales.max_denominator)
                         .map_err(|reason| FixedError::Unrepresentable {
                             node: node.clone(),
@@ -420,6 +486,52 @@ pub fn to_access(
                             reason,
                         })?;
                 let per = channel_index(&wv.dims, axis, rounded.len());
+                // The bias is stored at `input_scale x weight scale` in 16 bits: a channel whose
+                // bias does not fit gets the smallest weight scale at which it does, its weights
+                // requantized to it (coarser weights, an exact bias; a saturated bias would shift
+                // every output of the channel).
+                let mut widened = vec![false; rounded.len()];
+                if let Some(bv) = input(op, 2).and_then(|b| consts[b.index()].as_ref()) {
+                    let vals = bv.to_f64()?;
+                    let n = rounded.len();
+                    let per_b = channel_index(&bv.dims, bv.dims.len().saturating_sub(1), n);
+                    let mut need = vec![0.0f64; n];
+                    for (i, v) in vals.iter().enumerate() {
+                        let min = v.abs() / (32767.0 * 2f64.powi(in_e));
+                        if vals.len() == 1 {
+                            need.iter_mut().for_each(|x| *x = x.max(min));
+                        } else {
+                            need[per_b(i)] = need[per_b(i)].max(min);
+                        }
+                    }
+                    for c in 0..n {
+                        if rounded[c].value() >= need[c] {
+                            continue;
+                        }
+                        let Some(d) = round_reciprocal_dyadic(
+                            need[c],
+                            target.scales.max_denominator,
+                            ScaleRounding::Up,
+                        ) else {
+                            continue; // no wider scale in range: the bias saturates, and is counted
+                        };
+                        for (i, q) in ints.iter_mut().enumerate() {
+                            if per(i) == c {
+                                let r = round_half_up(*q * src_scales[c] / d.value());
+                                if !(-128.0..=127.0).contains(&r) {
+                                    weight_saturated += 1;
+                                }
+                                *q = r.clamp(-128.0, 127.0);
+                            }
+                        }
+                        rounded[c] = d;
+                        widened[c] = true;
+                    }
+                    let count = widened.iter().filter(|w| **w).count();
+                    if count > 0 {
+                        bias_widened.push(format!("{node} ({count})"));
+                    }
+                }
                 let stored: Vec<f64> =
                     ints.iter().enumerate().map(|(i, q)| q * rounded[per(i)].value()).collect();
                 // weight_ch_scales run along axis 0: a Gemm's `[K, N]` weight is stored as
@@ -441,6 +553,7 @@ pub fn to_access(
                         source: *s,
                         rounded: r.value(),
                         quantized_here: src.is_none(),
+                        note: widened[c].then(|| "widened so that the 16-bit bias fits".to_string()),
                     });
                 }
                 if let Some(b) = input(op, 2)
@@ -512,6 +625,7 @@ pub fn to_access(
                         source: s,
                         rounded: d.value(),
                         quantized_here: src.is_none(),
+                        note: None,
                     });
                     Some(d.exp)
                 } else {
@@ -524,7 +638,14 @@ pub fn to_access(
             }
             LayerKind::Pool => {
                 let Some(x) = input(op, 0) else { continue };
-                let (Some(in_e), Some(out_e)) = (fm(x, "input", &mut missing), out_e) else { continue };
+                // A max pooling requantized at its input reads the requantized scale.
+                let requantized =
+                    input_requant.iter().find(|(o, slot, _)| *o == id && *slot == 0).map(|r| r.2);
+                let in_e = match requantized {
+                    Some(e) => Some(e),
+                    None => fm(x, "input", &mut missing),
+                };
+                let (Some(in_e), Some(out_e)) = (in_e, out_e) else { continue };
                 put_fm("input_scale", "input_bitdepth", in_e, &mut a);
                 put_fm("output_scale", "output_bitdepth", out_e, &mut a);
             }
@@ -549,6 +670,7 @@ pub fn to_access(
             source: ev.source,
             rounded: 2f64.powi(ev.exp),
             quantized_here: false,
+            note: ev.note.clone(),
         })
         .collect();
     fm_changes.append(&mut changes);
@@ -619,9 +741,20 @@ pub fn to_access(
         set_float(&mut m.graph, ev.y);
         clamps.push(name);
     }
+    let mut truncations = Vec::new();
     for ev in &requant_events {
-        let name = format!("{}_requantize", m.graph.op_label(ev.op));
+        let label = m.graph.op_label(ev.op);
         let x = eff(ev.target);
+        if ev.divisor != 1.0 {
+            let name = format!("{label}_div");
+            let k =
+                add_const(&mut m.graph, &format!("{label}_divisor"), &Array::scalar_f32(ev.divisor as f32));
+            rw.set(ev.op, vec![(div(ev.exp, &name), vec![Some(x), Some(k)], vec![Some(ev.y)])]);
+            set_float(&mut m.graph, ev.y);
+            truncations.push(name);
+            continue;
+        }
+        let name = format!("{label}_requantize");
         rw.set(ev.op, vec![(div(ev.exp, &name), vec![Some(x), Some(one)], vec![Some(ev.y)])]);
         set_float(&mut m.graph, ev.y);
         requantized.push(name);
@@ -705,6 +838,8 @@ pub fn to_access(
         clamps,
         layers,
         bias_saturated,
+        bias_widened,
+        truncations,
         weight_saturated,
         qoperator_layers,
         batchnorms,
@@ -712,8 +847,73 @@ pub fn to_access(
     })
 }
 
-/// Passes scales through the scale-keeping ops, backward to a value without one, then forward,
-/// to a fixpoint.
+/// For each graph input that a feature-map quantizer reads (directly, or through ops that only
+/// move values or a ReLU), the range of real values that quantizer represents:
+/// `((lo - z) s, (hi - z) s)`. This is the range the source model was made for, which the
+/// seeded inputs of the rounding measurement and of `--calibrate` span.
+pub fn input_ranges(model: &Model) -> Vec<(String, f64, f64)> {
+    let g = &model.graph;
+    let Ok(order) = g.topo_order() else { return Vec::new() };
+    let consts = fold_constants(model, &order);
+    let mut out = Vec::new();
+    for &v in &g.inputs {
+        if g.value(v).init.is_some() {
+            continue;
+        }
+        let mut at = v;
+        let mut found = None;
+        'walk: for _ in 0..16 {
+            for (id, slot) in g.value(at).uses() {
+                let op = g.op(*id);
+                if *slot != 0 {
+                    continue;
+                }
+                if matches!(op.kind(), OpKind::Quant | OpKind::IntQuant | OpKind::QuantizeLinear)
+                    && let Ok(q) = fm_quantizer(model, op, &consts)
+                {
+                    found = Some((q.lo * q.s, q.hi * q.s));
+                    break 'walk;
+                }
+            }
+            // One reader that only moves values (or a ReLU) and that is followed further.
+            let next = g.value(at).uses().iter().find_map(|(id, slot)| {
+                let op = g.op(*id);
+                (*slot == 0
+                    && matches!(
+                        op.kind(),
+                        OpKind::Relu
+                            | OpKind::Reshape
+                            | OpKind::Flatten
+                            | OpKind::Transpose
+                            | OpKind::Identity
+                            | OpKind::Squeeze
+                            | OpKind::Unsqueeze
+                    ))
+                .then(|| output(op))
+                .flatten()
+            });
+            match next {
+                Some(y) => at = y,
+                None => break,
+            }
+        }
+        if let Some((lo, hi)) = found
+            && lo < hi
+            && lo.is_finite()
+            && hi.is_finite()
+        {
+            out.push((g.value(v).name.clone(), lo, hi));
+        }
+    }
+    out
+}
+
+/// Passes scales through the scale-keeping ops, forward to an output without one, then backward
+/// to an input without one, to a fixpoint. Forward first: a feature map keeps the scale of the
+/// value it comes from, so that where two scales meet (a Concat of differently scaled branches,
+/// a quantizer after a MaxPool) the requantization is put there, at the op that merges or
+/// rescales them, and not moved up to an earlier value (a graph input, whose requantization no
+/// attribute could describe).
 fn fill(
     g: &qc_ir::Graph,
     live: &[OpId],
@@ -724,6 +924,19 @@ fn fill(
 ) {
     for _ in 0..=live.len() {
         let mut changed = false;
+        for &id in live {
+            let op = g.op(id);
+            let Some(y) = output(op) else { continue };
+            let y = eff(y);
+            if !keeps(op) || scale.contains_key(&y) {
+                continue;
+            }
+            if let Some(e) = super::data_inputs(op).into_iter().map(eff).find_map(|x| scale.get(&x).copied())
+            {
+                scale.insert(y, e);
+                changed = true;
+            }
+        }
         for &id in live.iter().rev() {
             let op = g.op(id);
             let Some(y) = output(op) else { continue };
@@ -737,19 +950,6 @@ fn fill(
                         changed = true;
                     }
                 }
-            }
-        }
-        for &id in live {
-            let op = g.op(id);
-            let Some(y) = output(op) else { continue };
-            let y = eff(y);
-            if !keeps(op) || scale.contains_key(&y) {
-                continue;
-            }
-            if let Some(e) = super::data_inputs(op).into_iter().map(eff).find_map(|x| scale.get(&x).copied())
-            {
-                scale.insert(y, e);
-                changed = true;
             }
         }
         if !changed {
@@ -982,23 +1182,88 @@ fn fold_constants(m: &Model, order: &[OpId]) -> Vec<Option<Array>> {
     c
 }
 
+/// A feature-map quantizer as the conversion reads it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct FmQuant {
+    /// The step of its output.
+    s: f64,
+    /// Its output's integer range, less the zero point.
+    lo: f64,
+    hi: f64,
+    /// Its output is its input divided by this (1 but for QONNX's `Trunc` v1, whose output is
+    /// `floor(round(x / s) / 2^(in_bits - out_bits)) s`).
+    divisor: f64,
+    /// The step and integer range of its input, when it states them (`Trunc`).
+    input: Option<(f64, f64, f64)>,
+    /// Its zero point.
+    z: f64,
+}
+
+/// The `Clip` of a QCDQ quantizer on `q` (the output of a QuantizeLinear): `q`'s only reader, with
+/// constant scalar bounds, read only by DequantizeLinear. Its id and bounds (in the integer
+/// domain, zero point included).
+fn qcdq_clip(g: &qc_ir::Graph, q: ValueId, consts: &[Option<Array>]) -> Option<(OpId, f64, f64)> {
+    let [(c, 0)] = g.value(q).uses() else { return None };
+    let clip = g.op(*c);
+    if clip.kind() != OpKind::Clip || g.outputs.contains(&q) {
+        return None;
+    }
+    let bound = |i: usize| -> Option<f64> {
+        let v = consts[input(clip, i)?.index()].as_ref()?.to_f64().ok()?;
+        (v.len() == 1).then(|| v[0])
+    };
+    let (lo, hi) = (bound(1)?, bound(2)?);
+    let y = output(clip)?;
+    let only_dq = !g.value(y).uses().is_empty()
+        && g.value(y).uses().iter().all(|(r, _)| g.op(*r).kind() == OpKind::DequantizeLinear);
+    (only_dq && lo <= hi).then_some((*c, lo, hi))
+}
+
 /// The scale and integer range (less the zero point) of a feature-map quantizer.
-fn fm_quantizer(m: &Model, op: &Op, consts: &[Option<Array>]) -> Result<(f64, f64, f64), String> {
+fn fm_quantizer(m: &Model, op: &Op, consts: &[Option<Array>]) -> Result<FmQuant, String> {
     let scalar = |i: usize| -> Option<f64> {
         let a = consts[input(op, i)?.index()].as_ref()?;
         let v = a.to_f64().ok()?;
         (v.len() == 1).then(|| v[0])
     };
     if op.kind() == OpKind::Trunc {
-        let (Some(s), Some(z), Some(inb), Some(outb)) = (scalar(1), scalar(2), scalar(3), scalar(4)) else {
+        // v1: (x, scale, zero point, input bits, output bits); v2 (6 inputs): (x, scale, zero
+        // point, input bits, output scale, output bits), with `signed` and `narrow`.
+        let v2 = op.inputs().len() >= 6;
+        let params = if v2 {
+            (scalar(1), scalar(2), scalar(3), scalar(5), scalar(4))
+        } else {
+            (scalar(1), scalar(2), scalar(3), scalar(4), scalar(1))
+        };
+        let (Some(s), Some(z), Some(inb), Some(outb), Some(out_s)) = params else {
             return Err("its scale, zero point and bit widths are not constant scalars".into());
         };
         if z != 0.0 {
             return Err(format!("its zero point is {z}, and the DLA's zero points are 0"));
         }
+        if !(s > 0.0 && s.is_finite() && out_s > 0.0 && out_s.is_finite()) {
+            return Err(format!("its scale {s} is not a positive number"));
+        }
+        if !(1.0..=62.0).contains(&inb)
+            || !(1.0..=62.0).contains(&outb)
+            || inb.fract() != 0.0
+            || outb.fract() != 0.0
+        {
+            return Err(format!("its bit widths {inb} and {outb} are not whole numbers in 1..=62"));
+        }
         let signed = op.attr_int("signed", 1).unwrap_or(1) != 0;
-        let (lo, hi) = int_range(signed, false, outb.clamp(1.0, 62.0) as u32);
-        return Ok((s * 2f64.powf(inb - outb), lo as f64, hi as f64));
+        let narrow = v2 && op.attr_int("narrow", 0).unwrap_or(0) != 0;
+        let (lo, hi) = int_range(signed, narrow, outb as u32);
+        let (ilo, ihi) = int_range(signed, false, inb as u32);
+        let divisor = if v2 { 1.0 } else { 2f64.powf(inb - outb) };
+        return Ok(FmQuant {
+            s: out_s,
+            lo: lo as f64,
+            hi: hi as f64,
+            divisor,
+            input: Some((s, ilo as f64, ihi as f64)),
+            z: 0.0,
+        });
     }
     let spec = quantizer_spec(m, op).ok_or("it is not a quantizer qc reads")?;
     let s = match &spec.scale {
@@ -1024,7 +1289,30 @@ fn fm_quantizer(m: &Model, op: &Op, consts: &[Option<Array>]) -> Result<(f64, f6
         _ => spec.dtype.signed(),
     };
     let (lo, hi) = int_range(signed, spec.narrow, bits.clamp(1, 62));
-    Ok((s, lo as f64 - z, hi as f64 - z))
+    Ok(FmQuant { s, lo: lo as f64 - z, hi: hi as f64 - z, divisor: 1.0, input: None, z })
+}
+
+/// The power-of-two scale (before rounding) of the signed 8-bit feature map that stands for a
+/// quantizer of step `s` and integer range `lo..=hi` (zero point subtracted): the one whose
+/// range `-128..=127` steps matches the source's, `s * max(hi / 127, -lo / 128)`. A signed 8-bit
+/// source keeps its step; an unsigned 8-bit one needs about twice it (one bit of resolution
+/// goes to the sign); a narrower one gets a finer step, so that the DLA saturates where the
+/// source clamps (the DLA has no clip at another level); a wider one a coarser step.
+pub(crate) fn fm_step(s: f64, lo: f64, hi: f64) -> f64 {
+    let k = (hi / 127.0).max(-lo / 128.0);
+    if k > 0.0 && k.is_finite() { s * k } else { s }
+}
+
+/// Why a feature map's scale is not the source's step (see [`fm_step`]), for the report.
+fn fm_note(s: f64, lo: f64, hi: f64, need: f64) -> Option<String> {
+    let ratio = need / s;
+    if (ratio - 1.0).abs() < 1e-9 {
+        return None;
+    }
+    let levels = hi - lo + 1.0;
+    let bits = levels.log2().ceil() as i64;
+    let sign = if lo >= 0.0 { "unsigned" } else { "signed" };
+    Some(format!("{sign} {bits}-bit source: its range on signed 8 bits needs step x{ratio:.3}"))
 }
 
 /// The scale of the quantizer a constant weight comes from, through data-movement ops

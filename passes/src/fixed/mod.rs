@@ -4,6 +4,7 @@
 //! saturation are specified in `spec/fixed_point.md`; the scale formats in [`scale`].
 
 pub mod access;
+pub mod metadata;
 mod qoperator;
 pub mod scale;
 pub mod sim;
@@ -11,7 +12,8 @@ pub mod sim;
 use qc_ir::target::Target;
 use qc_ir::{Op, OpKind, ValueId};
 
-pub use access::{AccessConversion, AccessOptions, Incoherent, ScaleChange, to_access};
+pub use access::{AccessConversion, AccessOptions, Incoherent, ScaleChange, input_ranges, to_access};
+pub use metadata::{has_metadata_form, lift_metadata, to_metadata};
 pub use scale::ScaleRounding;
 pub use sim::{LayerError, Placement, Simulation, simulate};
 
@@ -99,6 +101,17 @@ pub enum FixedError {
         help("write the ACCESS fixed-point model first: qc convert MODEL --to access -o OUT.onnx")
     )]
     NoAccessAttributes,
+
+    #[error("node `{node}`: metadata entry {key} = `{value}` cannot be read: {reason}")]
+    #[diagnostic(
+        code(qc::fixed::bad_metadata),
+        help(
+            "an ACCESS key in a node's metadata_props holds its attribute's value as text: a number \
+             (an integer for the bit depths), or [a,b,...] for weight_ch_scales; write each key either \
+             as an attribute or as metadata, or both with the same value"
+        )
+    )]
+    BadMetadata { node: String, key: String, value: String, reason: String },
 
     #[error(transparent)]
     #[diagnostic(transparent)]

@@ -22,6 +22,9 @@
 //!   the exact result rounded once; the saturating activations (Tanh, Sigmoid, HardSwish) are the
 //!   exact function rounded once (the guide does not give its stepwise approximation).
 //!
+//! The ACCESS attributes may be written inline or as node metadata ([`super::metadata`]); the
+//! metadata form is read as the attributes it stands for.
+//!
 //! Per layer the result is compared with the float run: signal-to-noise ratio and maximum
 //! absolute error, and the number of values that saturated.
 
@@ -411,12 +414,22 @@ pub fn snr(reference: &[f64], fixed: &[f64]) -> (f64, f64) {
     (db, max)
 }
 
-/// Simulates `model` (an ACCESS fixed-point model) on `inputs` for `target` (see the module doc).
+/// Simulates `model` (an ACCESS fixed-point model, its attributes inline or as node metadata)
+/// on `inputs` for `target` (see the module doc).
 pub fn simulate(
     model: &Model,
     target: &Target,
     inputs: &[(String, Array)],
 ) -> Result<Simulation, FixedError> {
+    let lifted;
+    let model = if super::has_metadata_form(model) {
+        let mut m = model.clone();
+        super::lift_metadata(&mut m)?;
+        lifted = m;
+        &lifted
+    } else {
+        model
+    };
     let g = &model.graph;
     if !g.ops().any(|(_, op)| has_scales(op)) {
         return Err(FixedError::NoAccessAttributes);

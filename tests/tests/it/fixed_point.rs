@@ -535,3 +535,562 @@ fn shared_models_convert_or_say_why() {
     }
     assert!(converted >= 5, "only {converted} models converted");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The two forms of the ACCESS attributes (inline, node metadata)
+
+fn load(path: &Path) -> qc_ir::Model {
+    qc::load::load(path, qc::load::LoadOptions { mmap: false }).unwrap().model
+}
+
+fn save(dir: &Path, name: &str, m: &qc_ir::Model) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, qc::onnx::export_model(m).encode_to_vec()).unwrap();
+    path
+}
+
+/// `qc check --target access-dla --format json`'s diagnostics, the file's path taken out.
+fn check_json(path: &Path) -> serde_json::Value {
+    let (_, out, err) = qc(&["check", path.to_str().unwrap(), "--target", "access-dla", "--format", "json"]);
+    let out = out.replace(path.to_str().unwrap(), "MODEL");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}\n{out}\n{err}"));
+    doc["diagnostics"].clone()
+}
+
+/// `qc run --fixed-point access-dla` on `x`: the report and the bytes of `y.npy`.
+fn run_fixed(model: &Path, x: &Path, outdir: &Path) -> (String, Vec<u8>) {
+    let input = format!("x={}", x.display());
+    let (code, stdout, err) = qc(&[
+        "run",
+        model.to_str().unwrap(),
+        "--input",
+        &input,
+        "--fixed-point",
+        "access-dla",
+        "--output-dir",
+        outdir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    let stdout = stdout.replace(outdir.to_str().unwrap(), "OUT");
+    (stdout, std::fs::read(outdir.join("y.npy")).unwrap())
+}
+
+#[test]
+fn the_metadata_form_checks_and_simulates_as_the_inline_form() {
+    let dir = tempfile::tempdir().unwrap();
+    // With a requantization (Div) besides Conv, Relu, MaxPool and Gemm.
+    let src = write_model(dir.path(), "q.onnx", &qonnx_model(0.013, 0.05, false));
+    let inline = dir.path().join("inline.onnx");
+    let meta = dir.path().join("meta.onnx");
+    let (code, out_i, err) = convert(&src, &inline, &[]);
+    assert_eq!(code, 0, "{out_i}{err}");
+    let (code, out_m, err) = convert(&src, &meta, &["--access-attributes", "metadata"]);
+    assert_eq!(code, 0, "{out_m}{err}");
+    assert!(
+        out_m.contains("ACCESS attributes written as node metadata (4 node(s), IR version 10)"),
+        "{out_m}"
+    );
+    // The same report otherwise.
+    let same = |s: &str, p: &Path| {
+        s.replace(p.to_str().unwrap(), "OUT")
+            .lines()
+            .filter(|l| !l.starts_with("ACCESS attributes written"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(same(&out_i, &inline), same(&out_m, &meta));
+
+    // The metadata form: no ACCESS attribute on any op, the same keys in the metadata, IR 10.
+    let m = load(&meta);
+    assert_eq!(m.ir_version, Some(10));
+    for (_, op) in m.graph.ops() {
+        for a in &op.attrs {
+            assert!(!fixed::metadata::ACCESS_KEYS.contains(&a.name.as_str()), "{} on {:?}", a.name, op.name);
+        }
+    }
+    let i = load(&inline);
+    let (_, conv) = m.graph.ops().find(|(_, op)| op.name.as_deref() == Some("conv")).unwrap();
+    let keys: Vec<&str> = conv.metadata.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "input_scale",
+            "input_bitdepth",
+            "weight_bitdepth",
+            "weight_ch_scales",
+            "output_scale",
+            "output_bitdepth",
+            "bias_bitdepth"
+        ]
+    );
+    // Read back, the metadata form is the inline form, attribute for attribute.
+    let mut lifted = m.clone();
+    fixed::lift_metadata(&mut lifted).unwrap();
+    for ((_, a), (_, b)) in i.graph.ops().zip(lifted.graph.ops()) {
+        assert_eq!(a.op_type(), b.op_type());
+        for attr in &a.attrs {
+            assert_eq!(b.attr(&attr.name).map(|x| &x.value), Some(&attr.value), "{:?} {}", a.name, attr.name);
+        }
+        assert_eq!(a.attrs.len(), b.attrs.len(), "{:?}", a.name);
+    }
+
+    // qc inspect lists the metadata keys as ACCESS attributes.
+    let (code, text, err) = qc(&["inspect", meta.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("access-attributes") && text.contains("weight_ch_scales on 2 node(s)"), "{text}");
+
+    // qc check: the same findings. A scale that is not a power of two, in both forms, makes
+    // them non-empty.
+    assert_eq!(check_json(&inline), check_json(&meta));
+    let mut bad = i.clone();
+    let id = bad.graph.ops().find(|(_, op)| op.name.as_deref() == Some("conv")).unwrap().0;
+    bad.graph.op_mut(id).set_attr("output_scale", qc_ir::AttrValue::Float(0.3));
+    let bad_inline = save(dir.path(), "bad_inline.onnx", &bad);
+    fixed::to_metadata(&mut bad);
+    let bad_meta = save(dir.path(), "bad_meta.onnx", &bad);
+    let (a, b) = (check_json(&bad_inline), check_json(&bad_meta));
+    assert!(a.to_string().contains("scale-not-power-of-two"), "{a}");
+    assert_eq!(a, b);
+
+    // qc run --fixed-point: the same report and the same outputs.
+    let xfile = dir.path().join("x.npy");
+    let raw: Vec<u8> = (0..48).flat_map(|i| ((i as f32 - 20.0) / 17.0).to_le_bytes()).collect();
+    std::fs::write(&xfile, qc::npy::write(ElemType::F32, &[1, 3, 4, 4], &raw).unwrap()).unwrap();
+    let (ri, yi) = run_fixed(&inline, &xfile, &dir.path().join("oi"));
+    let (rm, ym) = run_fixed(&meta, &xfile, &dir.path().join("om"));
+    assert!(ri.contains("integer"), "{ri}");
+    assert_eq!(ri, rm);
+    assert_eq!(yi, ym);
+}
+
+#[test]
+fn unreadable_metadata_is_a_diagnostic() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = write_model(dir.path(), "q.onnx", &qonnx_model(0.013, 0.006, false));
+    let meta = dir.path().join("meta.onnx");
+    let (code, out, err) = convert(&src, &meta, &["--access-attributes", "metadata"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let mut m = load(&meta);
+    let id = m.graph.ops().find(|(_, op)| op.name.as_deref() == Some("conv")).unwrap().0;
+    let op = m.graph.op_mut(id);
+    op.metadata.iter_mut().find(|e| e.key == "weight_ch_scales").unwrap().value = "[0.25, x]".into();
+    let bad = save(dir.path(), "bad.onnx", &m);
+    let (code, out, err) = qc(&["check", bad.to_str().unwrap(), "--target", "access-dla"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("qc::fixed::bad_metadata") && err.contains("`conv`") && err.contains("weight_ch_scales"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accuracy against the source
+
+/// The report's line on the graph output: `Output `y` against the source model: ... SNR X dB`.
+fn output_snr(report: &str) -> f64 {
+    let line = report.lines().find(|l| l.starts_with("Output `")).unwrap_or_else(|| panic!("{report}"));
+    let snr = line.rsplit("SNR ").next().unwrap();
+    if snr.starts_with("exact") { f64::INFINITY } else { snr.trim_end_matches(" dB").parse().unwrap() }
+}
+
+#[test]
+fn a_bias_that_overflows_16_bits_widens_its_channels_weight_scale() {
+    // Gemm, 2 output channels, weight scales 2^-7 per channel, input scale 2^-7, biases
+    // [100, 0.5]. The bias scale is 2^-7 x 2^-7 = 2^-14: 0.5 is 8192, but 100 would be 1638400,
+    // past 32767. Channel 0's weight scale widens to the smallest 2^n / a at or above
+    // 100 / (32767 x 2^-7) = 0.3906308: 2^6 / 163 = 0.3926380 (2^5 / 81 = 0.3950617,
+    // 2^7 / 255 = 0.5019608 and 2^4 / 40 = 0.4 are larger), where the bias is
+    // 100 x 128 x 163 / 64 = 32600. Its weights, [64, -32] x 2^-7 in the source, become
+    // round_half_up([0.5, -0.25] x 163 / 64) = round_half_up([1.2734, -0.6367]) = [1, -1].
+    let text = format!(
+        "{QHEAD}graph @g(%x: f32[1,2]) -> (%y: ?) {{\n\
+         init %s_in = f32[] floats [0.0078125]\n\
+         init %s_w = f32[2,1] floats [0.0078125, 0.0078125]\n\
+         init %s_out = f32[] floats [1.0]\n\
+         init %z = f32[] floats [0.0]\n\
+         init %b8 = f32[] floats [8.0]\n\
+         init %w = f32[2,2] floats [0.5, -0.25, 0.25, 0.75]\n\
+         init %b = f32[2] floats [100.0, 0.5]\n\
+         %xq = qonnx.custom_op.general::Quant(%x, %s_in, %z, %b8) {{signed = 1, narrow = 0, rounding_mode = \"ROUND\"}} name \"q_in\"\n\
+         %wq = qonnx.custom_op.general::Quant(%w, %s_w, %z, %b8) {{signed = 1, narrow = 1, rounding_mode = \"ROUND\"}} name \"q_w\"\n\
+         %g = \"\"::Gemm(%xq, %wq, %b) {{transB = 1}} name \"fc\"\n\
+         %y = qonnx.custom_op.general::Quant(%g, %s_out, %z, %b8) {{signed = 1, narrow = 0, rounding_mode = \"ROUND\"}} name \"q_out\"\n}}\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let src = write_model(dir.path(), "q.onnx", &text);
+    let out = dir.path().join("a.onnx");
+    let (code, stdout, err) = convert(&src, &out, &[]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        stdout.contains(
+            "weight scales widened so that the 16-bit bias fits in 1 layer(s) (1 channel(s): fc (1))"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("bias and"), "a bias saturated: {stdout}");
+    assert!(stdout.contains("1 channel(s) widened so that the 16-bit bias fits"), "{stdout}");
+    assert!(check_scale_rules(&out).is_empty());
+    let m = load(&out);
+    let (_, fc) = m.graph.ops().find(|(_, op)| op.name.as_deref() == Some("fc")).unwrap();
+    let Some(qc_ir::AttrValue::Floats(scales)) = fc.attr("weight_ch_scales").map(|a| a.value.clone()) else {
+        panic!("{fc:?}")
+    };
+    assert_eq!(scales, vec![64f32 / 163.0, 0.0078125]);
+    let w = m.graph.value(fc.inputs()[1].unwrap()).tensor().unwrap();
+    let w = Array::from_tensor(w, &m).unwrap().to_f64().unwrap();
+    let s0 = f64::from(64f32 / 163.0);
+    assert_eq!(w, vec![s0, -s0, 0.25, 0.75]);
+    // x = [0.5, 0.25] -> [64, 32] at 2^-7. Channel 0: acc = 64 - 32 + 32600 = 32632, times
+    // 2^(-7 + 6 - 0) / 163: 100.098 -> 100 (the source: 100.1875 -> 100). Channel 1:
+    // acc = 64 x 32 + 32 x 96 + 8192 = 13312, times 2^-14: 0.8125 -> 1 (the source: 1).
+    // A saturated bias would have given 2^-14 x (32 + 32767) -> 2 on channel 0.
+    let x = [("x".to_string(), f32s(&[1, 2], &[0.5, 0.25]))];
+    let s = fixed::simulate(&m, &target(), &x).unwrap();
+    assert_eq!(s.outputs[0].1.to_f64().unwrap(), vec![100.0, 1.0]);
+    assert_eq!(s.layers[0].saturated, 0, "{:?}", s.layers[0]);
+    assert!(output_snr(&stdout) > 30.0, "{stdout}");
+}
+
+#[test]
+fn a_quantizer_narrower_than_8_bits_keeps_its_range() {
+    // x -> Quant (8-bit signed, 2^-4) -> Gemm (w = 0.5 = 64 x 2^-7) -> Relu -> Quant (3-bit
+    // unsigned, step 1/7: 0..1). Its range on signed 8 bits needs the step
+    // (1/7) x 7/127 = 1/127 -> 2^-7 (nearest), so the ACCESS feature map saturates at
+    // 127/128 where the source clamps at 1; at the source's step rounded (2^-3) it would reach
+    // 127/8 and keep no clamp.
+    let text = format!(
+        "{QHEAD}graph @g(%x: f32[1,1]) -> (%y: ?) {{\n\
+         init %s_in = f32[] floats [0.0625]\n\
+         init %s_w = f32[] floats [0.0078125]\n\
+         init %s_out = f32[] floats [{:?}]\n\
+         init %z = f32[] floats [0.0]\n\
+         init %b8 = f32[] floats [8.0]\n\
+         init %b3 = f32[] floats [3.0]\n\
+         init %w = f32[1,1] floats [0.5]\n\
+         %xq = qonnx.custom_op.general::Quant(%x, %s_in, %z, %b8) {{signed = 1, narrow = 0, rounding_mode = \"ROUND\"}} name \"q_in\"\n\
+         %wq = qonnx.custom_op.general::Quant(%w, %s_w, %z, %b8) {{signed = 1, narrow = 1, rounding_mode = \"ROUND\"}} name \"q_w\"\n\
+         %g = \"\"::Gemm(%xq, %wq) {{transB = 1}} name \"fc\"\n\
+         %r = \"\"::Relu(%g) name \"relu\"\n\
+         %y = qonnx.custom_op.general::Quant(%r, %s_out, %z, %b3) {{signed = 0, narrow = 0, rounding_mode = \"ROUND\"}} name \"q_out\"\n}}\n",
+        1f32 / 7.0
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let src = write_model(dir.path(), "q.onnx", &text);
+    let out = dir.path().join("a.onnx");
+    let (code, stdout, err) = convert(&src, &out, &[]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        stdout.contains("unsigned 3-bit source: its range on signed 8 bits needs step x0.055"),
+        "{stdout}"
+    );
+    let m = load(&out);
+    let (_, fc) = m.graph.ops().find(|(_, op)| op.name.as_deref() == Some("fc")).unwrap();
+    assert_eq!(fc.attr_float("output_scale", 0.0).unwrap(), 0.0078125);
+    // x = 4: 64 at 2^-4, acc = 64 x 64 = 4096 at 2^-11 = 2.0 -> 256 at 2^-7 -> 127 (saturated):
+    // 0.9921875 (the source: 2.0 -> 14 -> clamped at 7 -> 1.0).
+    // x = 1: acc = 16 x 64 = 1024 -> 64 at 2^-7 = 0.5 (the source rounds 0.5 x 7 = 3.5 to 4:
+    // 0.5714; the ACCESS feature map is finer than the source's, not on its grid).
+    for (xv, want) in [(4.0f32, 0.9921875), (1.0, 0.5)] {
+        let x = [("x".to_string(), f32s(&[1, 1], &[xv]))];
+        let s = fixed::simulate(&m, &target(), &x).unwrap();
+        assert_eq!(s.outputs[0].1.to_f64().unwrap(), vec![want], "x = {xv}");
+        if xv == 4.0 {
+            assert_eq!(s.layers[0].saturated, 1, "{:?}", s.layers);
+        }
+    }
+}
+
+#[test]
+fn seeded_inputs_span_the_input_quantizers_range() {
+    // kwsmlp's input quantizer: 8-bit signed narrow at 0.83, so [-105.4, 105.4]; the measurement
+    // draws its inputs there, not in [-1, 1) where the quantizer sees three levels.
+    let text = format!(
+        "{QHEAD}graph @g(%x: f32[1,64]) -> (%y: ?) {{\n\
+         init %s = f32[] floats [0.83]\n  init %z = f32[] floats [0.0]\n  init %b8 = f32[] floats [8.0]\n\
+         %f = \"\"::Flatten(%x) {{axis = 1}} name \"flatten\"\n\
+         %y = qonnx.custom_op.general::Quant(%f, %s, %z, %b8) {{signed = 1, narrow = 1, rounding_mode = \"ROUND\"}} name \"q_in\"\n}}\n"
+    );
+    let m = parse(&text);
+    assert_eq!(fixed::input_ranges(&m).len(), 1);
+    let (name, lo, hi) = fixed::input_ranges(&m).remove(0);
+    assert_eq!(name, "x");
+    assert!((lo + 127.0 * 0.83).abs() < 1e-4 && (hi - 127.0 * 0.83).abs() < 1e-4, "{lo} {hi}");
+    let inputs = qc::convert_access::seeded_inputs(&m, 0).unwrap();
+    let v = inputs[0].1.to_f64().unwrap();
+    assert!(v.iter().all(|x| x.abs() <= 105.42), "{v:?}");
+    assert!(v.iter().any(|x| x.abs() > 60.0), "{v:?}");
+    // Without a quantizer on the input: [-1, 1).
+    let plain = parse(&format!(
+        "{HEAD}graph @g(%x: f32[1,64]) -> (%y: ?) {{\n  %y = \"\"::Relu(%x) name \"relu\"\n}}\n"
+    ));
+    let v = qc::convert_access::seeded_inputs(&plain, 0).unwrap()[0].1.to_f64().unwrap();
+    assert!(v.iter().all(|x| (-1.0..1.0).contains(x)), "{v:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Symbolic input dims
+
+#[test]
+fn symbolic_input_dims_are_not_guessed() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = qonnx_model(0.013, 0.006, false).replace("%x: f32[1,3,4,4]", "%x: f32[N,3,4,4]");
+    assert!(text.contains("f32[N,3,4,4]"));
+    let src = write_model(dir.path(), "n.onnx", &text);
+    let out = dir.path().join("a.onnx");
+    // The model converts, the measurement says why it was not made and how to give the dims.
+    let (code, stdout, err) = convert(&src, &out, &[]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(
+        err.contains("qc::access::not_measured")
+            && err.contains("`x`")
+            && err.contains("--overwrite-input-shape x:D0,3,4,4"),
+        "{err}"
+    );
+    assert!(!stdout.contains("against the source model"), "{stdout}");
+    // Given the dims, it is measured.
+    std::fs::remove_file(&out).unwrap();
+    let (code, stdout, err) = convert(&src, &out, &["--overwrite-input-shape", "x:2,3,4,4"]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(stdout.contains("Output `y` against the source model"), "{stdout}");
+    assert!(!err.contains("not_measured"), "{err}");
+    // --calibrate evaluates the model: without the dims it is an error, and nothing is written.
+    std::fs::remove_file(&out).unwrap();
+    let (code, stdout, err) = convert(&src, &out, &["--calibrate"]);
+    assert_eq!(code, 2, "{stdout}{err}");
+    assert!(err.contains("qc::input_shape::unknown_dims") && err.contains("x:D0,3,4,4"), "{err}");
+    assert!(!out.exists());
+    let (code, stdout, err) = convert(&src, &out, &["--calibrate", "--assume-dims", "1"]);
+    assert_eq!(code, 0, "{stdout}{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// More hand-computed cases: Trunc, Concat with a requantization, ReduceSum, Div, Tanh,
+// HardSwish; BatchNormalization folded into a Conv.
+
+#[test]
+fn trunc_becomes_a_division_that_rounds_half_up() {
+    // x -> Quant (2^-2) -> MaxPool 1x1 -> Add(p, p) -> Trunc v1 (scale 2^-2, 10 -> 8 bits: the
+    // value divided by 4, floored). The ACCESS model: MaxPool at 2^-2, the Add's output at the
+    // scale of a 10-bit tensor at step 2^-2 on 8 bits (2^-2 x 512/128 -> 2^0), and the Trunc a
+    // Div by 4 at 2^-2.
+    let text = format!(
+        "{QHEAD}graph @g(%x: f32[1,1,1,4]) -> (%y: ?) {{\n\
+         init %s = f32[] floats [0.25]\n  init %z = f32[] floats [0.0]\n\
+         init %b8 = f32[] floats [8.0]\n  init %b10 = f32[] floats [10.0]\n\
+         %xq = qonnx.custom_op.general::Quant(%x, %s, %z, %b8) {{signed = 1, narrow = 0, rounding_mode = \"ROUND\"}} name \"q_in\"\n\
+         %p = \"\"::MaxPool(%xq) {{kernel_shape = [1, 1]}} name \"pool\"\n\
+         %a = \"\"::Add(%p, %p) name \"add\"\n\
+         %y = qonnx.custom_op.general::Trunc(%a, %s, %z, %b10, %b8) {{rounding_mode = \"FLOOR\"}} name \"trunc\"\n}}\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let src = write_model(dir.path(), "t.onnx", &text);
+    let out = dir.path().join("a.onnx");
+    let (code, stdout, err) = convert(&src, &out, &[]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(stdout.contains("1 Trunc(s) written as a Div by 2^(in_bits - out_bits) (trunc_div)"), "{stdout}");
+    assert!(check_scale_rules(&out).is_empty());
+    let m = load(&out);
+    let (_, add) = m.graph.ops().find(|(_, op)| op.name.as_deref() == Some("add")).unwrap();
+    assert_eq!(add.attr_float("output_scale", 0.0).unwrap(), 1.0);
+    let (_, div) = m.graph.ops().find(|(_, op)| op.name.as_deref() == Some("trunc_div")).unwrap();
+    assert_eq!((div.op_type(), div.attr_float("output_scale", 0.0).unwrap()), ("Div", 0.25));
+    // x = [1.5, 3.25, -0.75, 40]:
+    // MaxPool's input at 2^-2: [6, 13, -3, 160 -> 127 (saturated)] = [1.5, 3.25, -0.75, 31.75].
+    // Add at 2^0: [3, 6.5, -1.5, 63.5] -> [3, 7, -1, 64] (6.5, -1.5 and 63.5 are ties: up).
+    // Div by 4 at 2^-2: [0.75, 1.75, -0.25, 16], exact.
+    // The source floors instead: round(2x / 2^-2) / 4 = [3, 6.5, -1.5, 63.5] -> [3, 6, -2, 63],
+    // times 2^-2: [0.75, 1.5, -0.5, 15.75].
+    let x = [("x".to_string(), f32s(&[1, 1, 1, 4], &[1.5, 3.25, -0.75, 40.0]))];
+    let s = fixed::simulate(&m, &target(), &x).unwrap();
+    assert_eq!(s.outputs[0].1.to_f64().unwrap(), vec![0.75, 1.75, -0.25, 16.0]);
+    let pool = s.layers.iter().find(|l| l.node == "pool").unwrap();
+    assert_eq!((pool.placement, pool.saturated), (Placement::Integer, 1));
+    let source = qc_passes::eval::run_graph(&parse(&text), &x).unwrap();
+    assert_eq!(source[0].1.to_f64().unwrap(), vec![0.75, 1.5, -0.5, 15.75]);
+}
+
+#[test]
+fn concat_inputs_at_another_scale_are_requantized() {
+    // a -> Quant (2^-1) -> MaxPool 1x1, b -> Quant (2^-3) -> MaxPool 1x1, Concat, Quant (2^-1):
+    // the Concat keeps its output's scale 2^-1, so b's branch is requantized by a Div by 1.
+    let text = format!(
+        "{QHEAD}graph @g(%a: f32[1,1,1,2], %b: f32[1,1,1,2]) -> (%y: ?) {{\n\
+         init %sa = f32[] floats [0.5]\n  init %sb = f32[] floats [0.125]\n\
+         init %z = f32[] floats [0.0]\n  init %b8 = f32[] floats [8.0]\n\
+         %aq = qonnx.custom_op.general::Quant(%a, %sa, %z, %b8) {{signed = 1, narrow = 0, rounding_mode = \"ROUND\"}} name \"q_a\"\n\
+         %bq = qonnx.custom_op.general::Quant(%b, %sb, %z, %b8) {{signed = 1, narrow = 0, rounding_mode = \"ROUND\"}} name \"q_b\"\n\
+         %pa = \"\"::MaxPool(%aq) {{kernel_shape = [1, 1]}} name \"pool_a\"\n\
+         %pb = \"\"::MaxPool(%bq) {{kernel_shape = [1, 1]}} name \"pool_b\"\n\
+         %c = \"\"::Concat(%pa, %pb) {{axis = 3}} name \"cat\"\n\
+         %y = qonnx.custom_op.general::Quant(%c, %sa, %z, %b8) {{signed = 1, narrow = 0, rounding_mode = \"ROUND\"}} name \"q_out\"\n}}\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let src = write_model(dir.path(), "c.onnx", &text);
+    let out = dir.path().join("a.onnx");
+    let (code, stdout, err) = convert(&src, &out, &[]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(stdout.contains("1 requantization(s) inserted (cat_requantize_1)"), "{stdout}");
+    assert!(check_scale_rules(&out).is_empty());
+    let m = load(&out);
+    // a = [0.75, 100]: at 2^-1, 1.5 -> 2 (a tie: up) and 200 -> 127 (saturated): [1, 63.5].
+    // b = [0.4375, -0.3125]: at 2^-3, 3.5 -> 4 and -2.5 -> -2 (ties: up): [0.5, -0.25]; the
+    // requantization to 2^-1: 1 and -0.5 -> 0 (a tie: up): [0.5, 0].
+    let ins = [
+        ("a".to_string(), f32s(&[1, 1, 1, 2], &[0.75, 100.0])),
+        ("b".to_string(), f32s(&[1, 1, 1, 2], &[0.4375, -0.3125])),
+    ];
+    let s = fixed::simulate(&m, &target(), &ins).unwrap();
+    assert_eq!(s.outputs[0].1.to_f64().unwrap(), vec![1.0, 63.5, 0.5, 0.0]);
+    let pool_a = s.layers.iter().find(|l| l.node == "pool_a").unwrap();
+    assert_eq!(pool_a.saturated, 1);
+    let rq = s.layers.iter().find(|l| l.node == "cat_requantize_1").unwrap();
+    assert_eq!((rq.placement, rq.scale), (Placement::Integer, Some(0.5)));
+    // The source rounds ties to even: -2.5 -> -2 at 2^-3, and -0.5 -> -0 at 2^-1; the same.
+    let source = qc_passes::eval::run_graph(&parse(&text), &ins).unwrap();
+    assert_eq!(source[0].1.to_f64().unwrap(), vec![1.0, 63.5, 0.5, 0.0]);
+}
+
+#[test]
+fn reduce_sum_and_div_round_once_and_saturate() {
+    // ReduceSum over axis 1 at output scale 2^-1: [1.25, -1.25, 100] -> [2.5, -2.5, 200] ->
+    // [3, -2, 127]: ties up, 200 saturates; [1.5, -1, 63.5].
+    let text = format!(
+        "{HEAD}graph @g(%x: f32[3,2]) -> (%y: f32[3]) {{\n\
+         init %axes = i64[1] int64s [1]\n\
+         %y = \"\"::ReduceSum(%x, %axes) {{keepdims = 0, output_scale = 0.5, output_bitdepth = 8}} name \"sum\"\n}}\n"
+    );
+    let (y, r, s) = sim(&text, &[("x", f32s(&[3, 2], &[0.75, 0.5, -0.75, -0.5, 60.0, 40.0]))]);
+    assert_eq!(y, vec![1.5, -1.0, 63.5]);
+    assert_eq!(r, vec![1.25, -1.25, 100.0]);
+    assert_eq!((s.layers[0].placement, s.layers[0].saturated), (Placement::Integer, 1));
+    // Div of two feature maps at 2^-2: [0.375, -0.375, 1/3, 200] / 2^-2 = [1.5, -1.5, 1.33, 800]
+    // -> [2, -1, 1, 127]: ties up, 800 saturates; [0.5, -0.25, 0.25, 31.75].
+    let text = format!(
+        "{HEAD}graph @g(%a: f32[4], %b: f32[4]) -> (%y: f32[4]) {{\n\
+         %y = \"\"::Div(%a, %b) {{output_scale = 0.25, output_bitdepth = 8}} name \"div\"\n}}\n"
+    );
+    let (y, _, s) = sim(
+        &text,
+        &[("a", f32s(&[4], &[0.75, -0.75, 1.0, 100.0])), ("b", f32s(&[4], &[2.0, 2.0, 3.0, 0.5]))],
+    );
+    assert_eq!(y, vec![0.5, -0.25, 0.25, 31.75]);
+    assert_eq!((s.layers[0].placement, s.layers[0].saturated), (Placement::Integer, 1));
+}
+
+#[test]
+fn tanh_and_hardswish_are_the_exact_function_rounded_once() {
+    // Tanh at 2^-7: tanh(0.5) = 0.4621172 -> 59.15 -> 59; tanh(-1.5) = -0.9051483 -> -115.86
+    // -> -116; tanh(40) = 1 -> 128 -> 127 (saturated). No float input has a tanh on a tie (tanh
+    // is irrational at every non-zero rational point), so its tie is HardSwish's:
+    // HardSwish at 2^1: HardSwish(3) = 3 -> 1.5 -> 2 and HardSwish(5) = 5 -> 2.5 -> 3 (ties:
+    // up); HardSwish(-4) = 0; HardSwish(300) = 300 -> 150 -> 127 (saturated).
+    let text = "ir_version 8\nopset_import \"\" 14\ngraph @g(%x: f32[4], %z: f32[4]) -> (%t: f32[4], %h: f32[4]) {\n\
+         %t = \"\"::Tanh(%x) {output_scale = 0.0078125, output_bitdepth = 8} name \"tanh\"\n\
+         %h = \"\"::HardSwish(%z) {output_scale = 2.0, output_bitdepth = 8} name \"hswish\"\n}\n";
+    let m = parse(text);
+    let ins = [
+        ("x".to_string(), f32s(&[4], &[0.0, 0.5, -1.5, 40.0])),
+        ("z".to_string(), f32s(&[4], &[3.0, 5.0, -4.0, 300.0])),
+    ];
+    let s = fixed::simulate(&m, &target(), &ins).unwrap();
+    let t = s.outputs[0].1.to_f64().unwrap();
+    assert_eq!(t, vec![0.0, 59.0 / 128.0, -116.0 / 128.0, 127.0 / 128.0]);
+    let h = s.outputs[1].1.to_f64().unwrap();
+    assert_eq!(h, vec![4.0, 6.0, 0.0, 254.0]);
+    for l in &s.layers {
+        assert_eq!((l.placement, l.saturated), (Placement::Integer, 1), "{l:?}");
+    }
+}
+
+#[test]
+fn batchnorm_folded_into_conv_keeps_the_outputs() {
+    // Conv 1x1 (weights 2^-2 x [2, -3]) -> BatchNormalization (epsilon 0, so that
+    // k = gamma / sqrt(var) = [2 / 0.5, 0.5 / 2] = [4, 1/4] is exact). Folded: weights
+    // [0.5 x 4, -0.75 / 4] = [2, -0.1875] at scales [2^-2 x 4, 2^-2 / 4] = [1, 2^-4] (the integers
+    // kept), bias (0 - mean) k + beta = [-0.125 x 4 + 0.25, -1 / 4 - 0.5] = [-0.25, -0.75], at
+    // 2^-3 x [1, 2^-4]: [-2, -96]. Every value is exact, so the float evaluation of the ACCESS
+    // model equals the source's on inputs on the input's grid.
+    let text = format!(
+        "{QHEAD}graph @g(%x: f32[1,1,2,2]) -> (%y: ?) {{\n\
+         init %s_in = f32[] floats [0.125]\n  init %s_w = f32[2,1,1,1] floats [0.25, 0.25]\n\
+         init %z = f32[] floats [0.0]\n  init %b8 = f32[] floats [8.0]\n\
+         init %w = f32[2,1,1,1] floats [0.5, -0.75]\n\
+         init %gamma = f32[2] floats [2.0, 0.5]\n  init %beta = f32[2] floats [0.25, -0.5]\n\
+         init %mean = f32[2] floats [0.125, 1.0]\n  init %var = f32[2] floats [0.25, 4.0]\n\
+         %xq = qonnx.custom_op.general::Quant(%x, %s_in, %z, %b8) {{signed = 1, narrow = 0, rounding_mode = \"ROUND\"}} name \"q_in\"\n\
+         %wq = qonnx.custom_op.general::Quant(%w, %s_w, %z, %b8) {{signed = 1, narrow = 1, rounding_mode = \"ROUND\"}} name \"q_w\"\n\
+         %c = \"\"::Conv(%xq, %wq) {{kernel_shape = [1, 1]}} name \"conv\"\n\
+         %y = \"\"::BatchNormalization(%c, %gamma, %beta, %mean, %var) {{epsilon = 0.0}} name \"bn\"\n}}\n"
+    );
+    let src = parse(&text);
+    let x = f32s(&[1, 1, 2, 2], &[0.5, -1.25, 2.0, 0.125]);
+    let opts = fixed::AccessOptions {
+        rounding: fixed::ScaleRounding::Nearest,
+        incoherent: fixed::Incoherent::Requantize,
+        allow_cpu_ops: false,
+        calibrate: Some(vec![("x".to_string(), x.clone())]),
+    };
+    let conv = fixed::to_access(&src, &target(), &opts).unwrap();
+    assert_eq!(conv.batchnorms, 1);
+    assert!(!conv.model.graph.ops().any(|(_, op)| op.op_type() == "BatchNormalization"));
+    let (_, c) = conv.model.graph.ops().find(|(_, op)| op.name.as_deref() == Some("conv")).unwrap();
+    assert_eq!(
+        c.attr("weight_ch_scales").map(|a| a.value.clone()),
+        Some(qc_ir::AttrValue::Floats(vec![1.0, 0.0625]))
+    );
+    let value = |i: usize| {
+        let t = conv.model.graph.value(c.inputs()[i].unwrap()).tensor().unwrap();
+        Array::from_tensor(t, &conv.model).unwrap().to_f64().unwrap()
+    };
+    assert_eq!(value(1), vec![2.0, -0.1875]);
+    assert_eq!(value(2), vec![-0.25, -0.75]);
+    let ins = [("x".to_string(), x)];
+    let before = qc_passes::eval::run_graph(&src, &ins).unwrap();
+    let after = qc_passes::eval::run_graph(&conv.model, &ins).unwrap();
+    // 2x - 0.25 and -0.1875x - 0.75 for x = [0.5, -1.25, 2, 0.125].
+    let want = vec![0.75, -2.75, 3.75, 0.0, -0.84375, -0.515625, -1.125, -0.7734375];
+    assert_eq!(before[0].1.to_f64().unwrap(), want);
+    assert_eq!(after[0].1.to_f64().unwrap(), want);
+}
+
+#[test]
+fn the_clip_of_a_qcdq_quantizer_narrows_its_range_and_goes() {
+    // The QCDQ form of `a_quantizer_narrower_than_8_bits_keeps_its_range`: the 3-bit unsigned
+    // activation is QuantizeLinear (uint8, 1/7) -> Clip(0, 7) -> DequantizeLinear. The Clip is
+    // part of the quantizer: its bounds give the range (step 2^-7 as there), and it is not left
+    // in the ACCESS model, where it would clamp the float feature map at 7.
+    let text = format!(
+        "{HEAD}graph @g(%x: f32[1,1]) -> (%y: ?) {{\n\
+         init %sx = f32[] floats [0.0625]\n  init %zx = i8[] int32s [0]\n\
+         init %w = i8[1,1] int32s [64]\n  init %sw = f32[] floats [0.0078125]\n  init %zw = i8[] int32s [0]\n\
+         init %sy = f32[] floats [{:?}]\n  init %zy = u8[] int32s [0]\n\
+         init %lo = u8[] int32s [0]\n  init %hi = u8[] int32s [7]\n\
+         %xq = \"\"::QuantizeLinear(%x, %sx, %zx) name \"qx\"\n\
+         %xd = \"\"::DequantizeLinear(%xq, %sx, %zx) name \"dqx\"\n\
+         %wd = \"\"::DequantizeLinear(%w, %sw, %zw) name \"dqw\"\n\
+         %g = \"\"::Gemm(%xd, %wd) {{transB = 1}} name \"fc\"\n\
+         %r = \"\"::Relu(%g) name \"relu\"\n\
+         %rq = \"\"::QuantizeLinear(%r, %sy, %zy) name \"qy\"\n\
+         %rc = \"\"::Clip(%rq, %lo, %hi) name \"clip\"\n\
+         %y = \"\"::DequantizeLinear(%rc, %sy, %zy) name \"dqy\"\n}}\n",
+        1f32 / 7.0
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let src = write_model(dir.path(), "qcdq.onnx", &text);
+    let out = dir.path().join("a.onnx");
+    let (code, stdout, err) = convert(&src, &out, &[]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert!(!stdout.contains("left to the CPU"), "{stdout}");
+    assert!(stdout.contains("unsigned 3-bit source"), "{stdout}");
+    assert!(check_scale_rules(&out).is_empty());
+    let m = load(&out);
+    assert!(!m.graph.ops().any(|(_, op)| op.op_type() == "Clip"), "the Clip is left");
+    let (_, fc) = m.graph.ops().find(|(_, op)| op.name.as_deref() == Some("fc")).unwrap();
+    assert_eq!(fc.attr_float("output_scale", 0.0).unwrap(), 0.0078125);
+    // As in the Quant form: x = 4 saturates at 127/128 (the source clamps at 1), x = 1 is 0.5.
+    for (xv, want) in [(4.0f32, 0.9921875), (1.0, 0.5)] {
+        let x = [("x".to_string(), f32s(&[1, 1], &[xv]))];
+        let s = fixed::simulate(&m, &target(), &x).unwrap();
+        assert_eq!(s.outputs[0].1.to_f64().unwrap(), vec![want], "x = {xv}");
+    }
+}
