@@ -602,9 +602,11 @@ fn summary(
                     .as_object()
                     .map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect())
                     .unwrap_or_default();
+                // An IMC design's latency is compared in ns (its clock period is the design's).
+                let unit = if p.line["latency_ns"].is_f64() { "ns" } else { "cc" };
                 let _ = write!(
                     s,
-                    "  design {:>6}  energy {:>18} pJ  latency {:>12} cc",
+                    "  design {:>6}  energy {:>18} pJ  latency {:>12} {unit}",
                     p.design,
                     qc_backends::report::thousands(p.energy),
                     qc_backends::report::thousands(p.latency)

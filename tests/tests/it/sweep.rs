@@ -397,6 +397,11 @@ parameters:
         .map(|l| l["design"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(front_of(&summary), brute);
+    // The text front says its latencies are in ns.
+    let (code, text, err) = qc(&["sweep", &w, "--accelerator", "aimc", "--sweep", &s, "--opt", "energy"]);
+    assert_eq!(code, 0, "{err}");
+    let front: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("design")).collect();
+    assert!(!front.is_empty() && front.iter().all(|l| l.contains(" ns ") && !l.contains(" cc")), "{text}");
 
     // IMC parameters the accelerator does not have, or values it cannot take.
     for (acc, sweep, code) in [
