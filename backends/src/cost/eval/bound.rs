@@ -39,6 +39,9 @@ use crate::mapping::{TemporalLoop, TemporalMapping};
 pub struct PrefixBounds {
     pub energy: Vec<f64>,
     pub latency: Vec<f64>,
+    /// Per prefix length: the MAC energy plus the energy of the terms that prefix decides (the
+    /// same for every ordering with that prefix), without the floors of the others.
+    pub decided_energy: Vec<f64>,
     /// Per operand and boundary: the prefix deciding it (a buffer).
     decided: Vec<Vec<usize>>,
     /// Per prefix length: the worst port stall it decides (a buffer).
@@ -132,7 +135,7 @@ impl Evaluator {
         let model = &self.model;
         // decided[k][a]: the prefix that decides operand k's boundary `a` after merge-down
         // (a = 0 ..= levels; boundary `a` is where temporal level `a` starts).
-        let PrefixBounds { energy, latency, decided, stall_at } = out;
+        let PrefixBounds { energy, latency, decided_energy, decided, stall_at } = out;
         decided.resize(model.ops.len(), Vec::new());
         for (k, (op, dec)) in model.ops.iter().zip(decided.iter_mut()).enumerate() {
             let starts = alloc.starts.get(k).map_or(&[0][..], |s| &s[..]);
@@ -155,6 +158,8 @@ impl Evaluator {
         // Undecided terms count their floor; a decided one its value.
         energy.clear();
         energy.resize(n + 1, 0.0);
+        decided_energy.clear();
+        decided_energy.resize(n + 1, 0.0);
         let mut acc = cost.mac_energy;
         for (k, oc) in cost.operands.iter().enumerate() {
             let m_count = oc.levels.len();
@@ -162,12 +167,19 @@ impl Evaluator {
                 let floor = floors.get(k).and_then(|f| f.get(m)).copied().unwrap_or(0.0);
                 let req = if m + 1 < m_count { decided[k][m + 1] } else { decided[k][m] };
                 acc += floor;
-                energy[req.min(n)] += lc.energy.iter().sum::<f64>() - floor;
+                let value = lc.energy.iter().sum::<f64>();
+                energy[req.min(n)] += value - floor;
+                decided_energy[req.min(n)] += value;
             }
         }
         for e in energy.iter_mut() {
             acc += *e;
             *e = acc;
+        }
+        let mut dec = cost.mac_energy;
+        for e in decided_energy.iter_mut() {
+            dec += *e;
+            *e = dec;
         }
 
         latency.clear();
