@@ -78,28 +78,107 @@ impl Evaluator {
         Ok(model
             .ops
             .iter()
+            .enumerate()
             .zip(&ideal.operands)
-            .map(|(op, oc)| {
+            .map(|((k, op), oc)| {
                 let dirs: &[usize] = match (op.is_output, op.prec_final <= op.prec) {
                     (false, _) => &[FH, TL, FL, TH],
                     (true, true) => &[FL, TH],
                     (true, false) => &[],
                 };
+                let m_count = oc.levels.len();
                 oc.levels
                     .iter()
-                    .map(|lc| {
+                    .enumerate()
+                    .map(|(m, lc)| {
+                        // An input's refills from above a level its memory cannot hold whole.
+                        let ratio = if integral && !op.is_output && m + 1 < m_count {
+                            self.refill_ratio(k, m)
+                        } else {
+                            1.0
+                        };
                         dirs.iter()
                             .filter(|&&i| lc.accesses[i] > 0)
                             .map(|&i| {
                                 let per_access = lc.energy[i] / lc.accesses[i] as f64;
                                 let words = (lc.accesses[i] as f64 - lc.instances as f64 - 1.0).max(0.0);
-                                words * scale * per_access
+                                let refilled = if i == FH && ratio > 1.0 {
+                                    ratio * (lc.accesses[i] as f64 - lc.instances as f64 - 2.0).max(0.0)
+                                } else {
+                                    0.0
+                                };
+                                words.max(refilled) * scale * per_access
                             })
                             .sum()
                     })
                     .collect()
             })
             .collect())
+    }
+
+    /// How many times at least input operand `k` crosses into its memory level `m` (not the
+    /// top) from above, relative to once: under every temporal mapping, the data written into
+    /// the level is its tile (the loops below the level's upper boundary, with the spatial
+    /// unrolling up to the level) times the refills (the product of the loops above, at least
+    /// that of the relevant ones), and the tile must fit the memory. So it is at least the least
+    /// `tile(R) x prod(relevant loops not in R)` over the per-dim products `R` of relevant
+    /// loops whose tile fits, over the whole operand's tile. 1 when none fits (the allocator
+    /// then finds no mapping) or there is nothing to gain.
+    fn refill_ratio(&self, k: usize, m: usize) -> f64 {
+        let model = &self.model;
+        let op = &model.ops[k];
+        let nd = model.dim_names.len();
+        let mut base = vec![1.0f64; nd];
+        for lv in self.spatial.frac[k].levels.iter().take(m + 1) {
+            for &(d, f) in lv {
+                base[d] *= f;
+            }
+        }
+        let temporal = &self.spatial.temporal_sizes;
+        let mut whole = base.clone();
+        for (d, w) in whole.iter_mut().enumerate() {
+            *w *= temporal[d] as f64;
+        }
+        let all = model.tensor_size(k, &whole);
+        let cap = self.levels[k][m].size_bits;
+        if !(all > 0.0) || all * op.prec as f64 <= cap {
+            return 1.0;
+        }
+        // The relevant dims with temporal loops, and each one's divisors.
+        let divs: Vec<(usize, Vec<u64>)> = (0..nd)
+            .filter(|&d| temporal[d] > 1 && !matches!(op.rel[d], Rel::Ir | Rel::No))
+            .map(|d| (d, (1..=temporal[d]).filter(|x| temporal[d] % x == 0).collect()))
+            .collect();
+        let combos = divs.iter().fold(1usize, |p, (_, v)| p.saturating_mul(v.len()));
+        if combos > 1 << 16 {
+            return 1.0;
+        }
+        let mut pick = vec![0usize; divs.len()];
+        let mut dims = base.clone();
+        let mut least = f64::INFINITY;
+        loop {
+            let mut above = 1.0;
+            for ((d, v), &i) in divs.iter().zip(&pick) {
+                dims[*d] = base[*d] * v[i] as f64;
+                above *= (temporal[*d] / v[i]) as f64;
+            }
+            let tile = model.tensor_size(k, &dims);
+            if tile * op.prec as f64 <= cap {
+                least = least.min(tile * above);
+            }
+            let mut j = 0;
+            loop {
+                if j == pick.len() {
+                    return if least.is_finite() { (least / all).max(1.0) } else { 1.0 };
+                }
+                pick[j] += 1;
+                if pick[j] < divs[j].1.len() {
+                    break;
+                }
+                pick[j] = 0;
+                j += 1;
+            }
+        }
     }
 
     /// Lower bounds on the energy and the latency of every temporal mapping under this spatial
