@@ -141,13 +141,13 @@ impl Evaluator {
         }
         let all = model.tensor_size(k, &whole);
         let cap = self.levels[k][m].size_bits;
-        if !(all > 0.0) || all * op.prec as f64 <= cap {
+        if all.is_nan() || all <= 0.0 || all * op.prec as f64 <= cap {
             return 1.0;
         }
         // The relevant dims with temporal loops, and each one's divisors.
         let divs: Vec<(usize, Vec<u64>)> = (0..nd)
             .filter(|&d| temporal[d] > 1 && !matches!(op.rel[d], Rel::Ir | Rel::No))
-            .map(|d| (d, (1..=temporal[d]).filter(|x| temporal[d] % x == 0).collect()))
+            .map(|d| (d, (1..=temporal[d]).filter(|&x| temporal[d].is_multiple_of(x)).collect()))
             .collect();
         let combos = divs.iter().fold(1usize, |p, (_, v)| p.saturating_mul(v.len()));
         if combos > 1 << 16 {

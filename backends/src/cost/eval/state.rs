@@ -53,12 +53,11 @@ impl Evaluator {
                 return false;
             };
             let m_count = starts.len() - 1;
-            for a in 1..m_count {
+            for (a, &c) in starts.iter().enumerate().take(m_count).skip(1) {
                 if cut_req.get(a - 1).is_none_or(|&r| r > j) {
                     key.push(OPEN_CUT);
                     break;
                 }
-                let c = starts[a];
                 key.push(c as u16);
                 key.extend_from_slice(row(c));
                 let mut i = c;
