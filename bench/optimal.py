@@ -1,11 +1,12 @@
 """`qc evaluate --optimal` on resnet18.onnx over ZigZag's five example accelerators (issue 26).
 
-Usage: python3 optimal.py QC_BINARY OUT_DIR [--budget N|none] [--jobs N]
+Usage: python3 optimal.py QC_BINARY OUT_DIR [--budget N|none] [--jobs N] [--opt energy|latency]
+       [--acc NAME]
 
 For tpu_like, edge_tpu_like, ascend_like, meta_prototype and tesla_npu_like with their mapping
 files (`../shared/peers/zigzag-inputs`), opt=energy and opt=latency, runs `qc evaluate --optimal
 --format json` (default budget unless --budget; --jobs as given, else qc's default) and times
-it. Per run it prints a table per layer: the LOMA-6 choice and the optimum under the objective,
+it (only the objective given by --opt, only the accelerator given by --acc). Per run it prints a table per layer: the LOMA-6 choice and the optimum under the objective,
 how far LOMA-6 is above it, whether the certificate is complete (else the proven gap), and the
 space's size and how much of it was evaluated; then one summary line per run. Writes
 OUT_DIR/optimal.md (the tables) and OUT_DIR/<acc>_<opt>.json (qc's reports).
@@ -49,7 +50,11 @@ def main():
     summary = ["| accelerator | opt | wall (s) | layers complete | LOMA-6 network | optimum network | LOMA-6 above | largest per layer | largest gap |",
                "|---|---|---|---|---|---|---|---|---|"]
     for acc, mapping in RUNS:
+        if arg("--acc") and arg("--acc") != acc:
+            continue
         for opt in ("energy", "latency"):
+            if arg("--opt") and arg("--opt") != opt:
+                continue
             args = [binary, "evaluate", str(MODEL),
                     "--accelerator", str(INPUTS / f"hardware/{acc}.yaml"),
                     "--mapping", str(INPUTS / f"mapping/{mapping}.yaml"),
@@ -60,8 +65,8 @@ def main():
             (out / f"{acc}_{opt}.json").write_text(text)
             report = json.loads(text)
             lines.append(f"\n## {acc}, opt={opt}: {wall:.2f} s\n")
-            lines.append("| layer | LOMA-6 | optimum | LOMA-6 above | certificate | orderings evaluated / space | spatial candidates |")
-            lines.append("|---|---|---|---|---|---|---|")
+            lines.append("| layer | LOMA-6 | optimum | LOMA-6 above | certificate | orderings evaluated / space | dominated | prefix states | spatial candidates |")
+            lines.append("|---|---|---|---|---|---|---|---|---|")
             loma_total = best_total = 0.0
             complete = searched = 0
             worst_excess = worst_gap = 0.0
@@ -83,8 +88,10 @@ def main():
                 else:
                     cert = f"cut, gap <= {100 * c['gap']:.2f}%"
                     worst_gap = max(worst_gap, c["gap"])
+                dominated = sum(p["orderings"] for p in c["pruned"] if p["reason"] == "dominated")
                 lines.append(f"| {layer['name']} | {loma:.6e} | {best:.6e} | {100 * excess:.2f}% | {cert} | "
-                             f"{c['orderings_evaluated_in_space']:,} / {c['orderings']:,} | {c['spatial_candidates']:,} |")
+                             f"{c['orderings_evaluated_in_space']:,} / {c['orderings']:,} | {dominated:,} | "
+                             f"{c.get('states', 0):,} | {c['spatial_candidates']:,} |")
             above = loma_total / best_total - 1 if best_total > 0 else 0.0
             summary.append(f"| {acc} | {opt} | {wall:.2f} | {complete} / {searched} | {loma_total:.6e} | {best_total:.6e} | "
                            f"{100 * above:.2f}% | {100 * worst_excess:.2f}% | {100 * worst_gap:.2f}% |")

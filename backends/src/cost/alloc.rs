@@ -179,6 +179,10 @@ pub struct Allocator {
     offsets: Vec<usize>,
     best: Vec<usize>,
     cur: Vec<usize>,
+    /// Per operand of the memory being decided: the [`AllocTrace::clean`] positions it reads.
+    clean: Vec<u128>,
+    /// Per operand: the positions below which a lower level's decision owns the clean bits.
+    owned: Vec<usize>,
 }
 
 /// One memory's decision: the prefix it depended on, and the loops each operand took.
@@ -186,6 +190,7 @@ pub struct Allocator {
 struct Decision {
     req: usize,
     take: Vec<usize>,
+    clean: Vec<u128>,
 }
 
 impl Allocator {
@@ -278,13 +283,18 @@ impl Allocator {
             t.cut_req.clear();
             t.cut_req.resize(nops, Vec::new());
             t.fail_req = n;
+            t.clean.clear();
+            t.clean.resize(nops, 0);
         }
+        self.owned.clear();
+        self.owned.resize(nops, 0);
 
         for (pi, pm) in plan.mems.iter().enumerate() {
             let req = match &self.memo[pi] {
                 Some(d) if d.req <= common => {
                     self.reused += 1;
                     self.best.clone_from(&d.take);
+                    self.clean.clone_from(&d.clean);
                     d.req
                 }
                 _ => {
@@ -294,6 +304,7 @@ impl Allocator {
                             let d = self.memo[pi].get_or_insert_with(Decision::default);
                             d.req = req;
                             d.take.clone_from(&self.best);
+                            d.clean.clone_from(&self.clean);
                             req
                         }
                         Err((req, e)) => {
@@ -327,6 +338,14 @@ impl Allocator {
                 self.dep[k] = req;
                 if let Some(t) = trace.as_deref_mut() {
                     t.cut_req[k].push(if pm.is_top[j] { n } else { req });
+                    // The prefix lengths at which this decision is the operand's lowest pending
+                    // one: from where the level below was decided to where this one is.
+                    let (lo, hi) = (self.owned[k], if pm.is_top[j] { n } else { req });
+                    if hi > lo && n < 128 {
+                        let below = |p: usize| if p >= 128 { u128::MAX } else { (1u128 << p) - 1 };
+                        t.clean[k] |= self.clean.get(j).copied().unwrap_or(0) & below(hi) & !below(lo);
+                    }
+                    self.owned[k] = self.owned[k].max(hi);
                 }
             }
         }
@@ -359,6 +378,9 @@ impl Allocator {
         self.accesses.resize(nops_here, Vec::new());
         // The decision depends on the operands' earlier decisions and on the loops tried.
         let mut req = pm.ops.iter().map(|&k| self.dep[k]).max().unwrap_or(0);
+        // The most the operands' tiles can take together here, under any order of the loops
+        // left: whether their joint fit can ever bind (see `AllocTrace::clean`).
+        let mut most = 0.0;
         for (j, &k) in pm.ops.iter().enumerate() {
             let op = &model.ops[k];
             let rest = &order[self.next[k]..];
@@ -375,15 +397,14 @@ impl Allocator {
             for &(d, s) in &self.allocated[k] {
                 self.dims[d] *= s;
             }
-            let all = if pm.double_buffering {
-                self.dims_all.clone_from(&self.dims);
-                for &(d, s) in rest {
-                    self.dims_all[d] *= s as f64;
-                }
-                model.tensor_size(k, &self.dims_all) * prec
-            } else {
-                0.0
-            };
+            self.dims_all.clone_from(&self.dims);
+            for &(d, s) in rest {
+                self.dims_all[d] *= s as f64;
+            }
+            let all = if pm.double_buffering { model.tensor_size(k, &self.dims_all) * prec } else { 0.0 };
+            most += model.tensor_size_bound(k, &self.dims_all)
+                * prec
+                * if pm.double_buffering { 2.0 } else { 1.0 };
             let list = &mut self.sizes[j];
             list.clear();
             for i in 0..=rest.len() {
@@ -434,6 +455,29 @@ impl Allocator {
             } else {
                 let from = self.next[k];
                 acc.extend(self.sizes[j].iter().enumerate().map(|(i, &s)| self.suffix[from + i] as f64 * s));
+            }
+        }
+        // The clean positions (`AllocTrace::clean`): where the operand's traffic is at most that
+        // of every earlier candidate, when the operands' joint fit cannot bind.
+        self.clean.clear();
+        self.clean.resize(nops_here, 0);
+        if n < 128 && (nops_here == 1 || most <= cap) {
+            for j in 0..nops_here {
+                let from = self.next[pm.ops[j]];
+                let mask = &mut self.clean[j];
+                if pm.is_top[j] {
+                    for p in from..n {
+                        *mask |= 1u128 << p;
+                    }
+                    continue;
+                }
+                let mut least = f64::INFINITY;
+                for (i, &a) in self.accesses[j].iter().enumerate() {
+                    if a <= least && from + i < 128 {
+                        *mask |= 1u128 << (from + i);
+                    }
+                    least = least.min(a);
+                }
             }
         }
         // Every combination, the last operand's choice varying fastest; the last of the least
@@ -504,6 +548,15 @@ pub struct AllocTrace {
     pub cut_req: Vec<Vec<usize>>,
     /// For an allocation that failed: the shortest prefix that decides the failure.
     pub fail_req: usize,
+    /// Per operand, bit `j` (for orders shorter than 128 loops): whether the operand's lowest
+    /// decision still open after the first `j` loops is *clean* there, so that what it will
+    /// decide does not depend on the order of those loops, only on their multiset. It is when
+    /// that memory is the operand's top one (it takes everything), or when the traffic of taking
+    /// the first `j` loops is at most that of every shorter candidate of the level (so no
+    /// shorter one can win: the allocator takes the last of the least) and the operands sharing
+    /// the memory cannot overflow it together (their tiles' upper bounds fit together), so each
+    /// operand's choice is its own. `spec/optimal.md`, "Dominance".
+    pub clean: Vec<u128>,
 }
 
 /// Records what a failed allocation depended on, and fails.

@@ -13,6 +13,7 @@ use crate::mapping::{OperandLinks, SpatialMapping, TemporalLoop, TemporalMapping
 use qc_ir::LoopNest;
 
 mod bound;
+mod state;
 
 pub use bound::PrefixBounds;
 

@@ -302,6 +302,21 @@ impl PreparedLayer {
         s
     }
 
+    /// An upper bound on [`PreparedLayer::tensor_size`] of operand `k` over every tile whose
+    /// dims are at most `sizes` (each at least 1): the relevant dims' product (products grow
+    /// with their factors) times every pr dim's extent (its size is clipped to it).
+    pub fn tensor_size_bound(&self, k: usize, sizes: &[f64]) -> f64 {
+        let op = &self.ops[k];
+        let mut s = 1.0;
+        for &d in &op.r_dims {
+            s *= sizes[d];
+        }
+        for &p in &op.prs {
+            s *= self.prs[p as usize].extent;
+        }
+        s
+    }
+
     pub fn dim_index(&self, name: &str) -> Option<usize> {
         self.dim_names.iter().position(|n| n == name)
     }

@@ -1,5 +1,6 @@
 //! The LOMA search loop: enumeration of the LPF orderings, allocation, evaluation, budget.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use qc_ir::LoopNest;
@@ -9,7 +10,7 @@ use super::{Objective, SEED_LPF_LIMIT, SearchError, TemporalOptions, TemporalRes
 use crate::arch::Accelerator;
 use crate::cost::{
     AllocOptions, AllocTrace, Allocation, Allocator, CostError, EvalScratch, Evaluator, LayerCost,
-    PrefixBounds,
+    MappingType, PrefixBounds,
 };
 use crate::mapping::{OperandLinks, OrderSize, SpatialMapping, TemporalLoop};
 
@@ -139,6 +140,9 @@ pub fn search_temporal_observed(
         pruned: 0,
         pruned_capacity: 0,
         capacity_skip: false,
+        dom: None,
+        pruned_dominated: 0,
+        dominated_skip: false,
         first_misfit: None,
         progress,
         reported: 0,
@@ -162,6 +166,8 @@ pub fn search_temporal_observed(
                 pruned: 0,
                 space_pruned: 0,
                 pruned_capacity: 0,
+                pruned_dominated: 0,
+                states: 0,
                 visited: 1,
                 space: 1,
                 lpfs: order,
@@ -193,7 +199,17 @@ pub fn search_temporal_observed(
         }
     }
 
-    // Phase (c): the whole space.
+    // Phase (c): the whole space, with the dominance test where it holds.
+    if opts.dominance
+        && opts.prune
+        && opts.lpf_limit.is_none()
+        && ordering.is_none()
+        && objective == Objective::Energy
+        && opts.mapping_type == MappingType::Uneven
+        && fine.len() < 128
+    {
+        s.dom = Some(Dominance::new(&fine_perm.classes));
+    }
     let (pruned_before, capacity_before) = (s.pruned, s.pruned_capacity);
     let mut visited = 0u64;
     let mut m = fine_perm;
@@ -205,6 +221,7 @@ pub fn search_temporal_observed(
     let (evaluated, skipped, pruned) = (s.evaluated, s.skipped, s.pruned);
     let space_pruned = s.pruned - pruned_before;
     let pruned_capacity = s.pruned_capacity - capacity_before;
+    let (pruned_dominated, states) = (s.pruned_dominated, s.dom.as_ref().map_or(0, |d| d.states));
     match s.best {
         Some(Best { cost, order, alloc }) => Ok(TemporalResult {
             temporal: ev.mapping(&order, &alloc),
@@ -215,6 +232,8 @@ pub fn search_temporal_observed(
             pruned,
             space_pruned,
             pruned_capacity,
+            pruned_dominated,
+            states,
             visited,
             space,
             lpfs: to_loops(&fine),
@@ -375,6 +394,11 @@ struct Search<'a> {
     /// Of `pruned`, the orderings skipped for overflowing a memory; whether the last skip was one.
     pruned_capacity: u64,
     capacity_skip: bool,
+    /// The dominance test between prefixes (phase (c) only); the orderings it skipped, and
+    /// whether the last skip was one.
+    dom: Option<Dominance>,
+    pruned_dominated: u64,
+    dominated_skip: bool,
     first_misfit: Option<CostError>,
     /// Told how many orderings of the full space were visited, in batches; `reported` of them
     /// were told so far.
@@ -385,6 +409,41 @@ struct Search<'a> {
 /// About how many visited orderings [`search_temporal_observed`] reports at a time (some
 /// milliseconds of search).
 pub const PROGRESS_BATCH: u64 = 1024;
+
+/// The most prefix states one temporal search records (some hundreds of megabytes at most);
+/// past it, states are still looked up but no more are added (fewer orderings skipped, the same
+/// result).
+const MAX_STATES: usize = 1 << 21;
+
+/// The dominance test (`spec/optimal.md`, "Dominance"): per prefix state
+/// ([`Evaluator::prefix_state`]), the least decided energy of the prefixes that reached it.
+/// The enumeration visits the prefixes depth first, so when a prefix reaches a recorded state,
+/// every completion of the prefix that recorded it was evaluated or excluded already; its own
+/// completions cost the same plus the difference of the decided energies, so with no less
+/// decided energy none of them can be better.
+struct Dominance {
+    classes: Vec<(usize, u64)>,
+    memo: HashMap<Vec<u16>, f64>,
+    /// The last ordering evaluated: the prefixes it shares with the next were looked at.
+    last: Vec<(usize, u64)>,
+    /// Per prefix length, the multiset of the prefix (counts per class).
+    counts: Vec<u16>,
+    key: Vec<u16>,
+    states: u64,
+}
+
+impl Dominance {
+    fn new(classes: &[(usize, u64)]) -> Dominance {
+        Dominance {
+            classes: classes.to_vec(),
+            memo: HashMap::new(),
+            last: Vec::new(),
+            counts: Vec::new(),
+            key: Vec::new(),
+            states: 0,
+        }
+    }
+}
 
 impl Search<'_> {
     fn budget_left(&mut self) -> bool {
@@ -406,6 +465,7 @@ impl Search<'_> {
         if !self.budget_left() {
             return Ok(Step::Stop);
         }
+        self.dominated_skip = false;
         let n = order.len();
         self.idx.clear();
         self.idx.extend(order);
@@ -461,7 +521,42 @@ impl Search<'_> {
             (Some(b), _) => Some(b),
             (None, i) => i,
         };
-        let from = best.and_then(|b| (0..n).find(|&j| self.excluded(j, b)));
+        let mut from = best.and_then(|b| (0..n).find(|&j| self.excluded(j, b)));
+        if let Some(d) = self.dom.as_mut() {
+            // The prefixes not shared with the last ordering evaluated are new: look up their
+            // states, shortest first, up to the one the bounds exclude.
+            let common = d.last.iter().zip(&self.idx).take_while(|(a, b)| a == b).count();
+            let nc = d.classes.len();
+            d.counts.clear();
+            d.counts.resize((n + 1) * nc, 0);
+            for (p, e) in self.idx.iter().enumerate() {
+                d.counts.copy_within(p * nc..(p + 1) * nc, (p + 1) * nc);
+                if let Ok(c) = d.classes.binary_search(e) {
+                    d.counts[(p + 1) * nc + c] += 1;
+                }
+            }
+            for j in (common + 1)..from.unwrap_or(n) {
+                if !self.ev.prefix_state(&self.idx, alloc, &self.trace, &d.counts, nc, j, &mut d.key) {
+                    continue;
+                }
+                let value = self.bounds.decided_energy[j];
+                let room = d.memo.len() < MAX_STATES;
+                match d.memo.get_mut(&d.key) {
+                    Some(least) if *least <= value => {
+                        from = Some(j);
+                        self.dominated_skip = true;
+                        break;
+                    }
+                    Some(least) => *least = value,
+                    None if room => {
+                        d.memo.insert(d.key.clone(), value);
+                        d.states += 1;
+                    }
+                    None => {}
+                }
+            }
+            d.last.clone_from(&self.idx);
+        }
         Ok(Step::Next(from))
     }
 
@@ -506,6 +601,8 @@ impl Search<'_> {
                     self.pruned = self.pruned.saturating_add(skipped);
                     if self.capacity_skip {
                         self.pruned_capacity = self.pruned_capacity.saturating_add(skipped);
+                    } else if self.dominated_skip {
+                        self.pruned_dominated = self.pruned_dominated.saturating_add(skipped);
                     }
                 }
                 Step::Next(None) => {}

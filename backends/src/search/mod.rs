@@ -141,6 +141,12 @@ pub struct TemporalOptions {
     /// pruned as if it were the best so far. The result is still the best ordering this search
     /// found, which may be worse than the incumbent. `None` (the default) changes nothing.
     pub incumbent: Option<LayerCost>,
+    /// With `prune`, no `lpf_limit`, no ordering constraints, the energy objective and the
+    /// uneven mapping type: also skip the orderings whose innermost loops reach a state (the
+    /// multiset of those loops and the allocation so far) that an earlier prefix reached with
+    /// no more decided energy (`spec/optimal.md`, "Dominance"). Exact, like `prune`; counted in
+    /// [`TemporalResult::pruned_dominated`]. Ignored where its conditions do not hold.
+    pub dominance: bool,
 }
 
 /// A cancellation flag shared between a running search and whoever may stop it (a Ctrl-C
@@ -206,6 +212,7 @@ impl Default for TemporalOptions {
             prune: true,
             cancel: None,
             incumbent: None,
+            dominance: false,
         }
     }
 }
@@ -229,8 +236,13 @@ pub struct TemporalResult {
     /// search beyond LOMA's limit skips in its seed phase).
     pub space_pruned: u64,
     /// Of `space_pruned`, the orderings skipped because their innermost loops already overflow
-    /// a memory (the others were skipped by a lower bound).
+    /// a memory (the others were skipped by a lower bound or dominated).
     pub pruned_capacity: u64,
+    /// Of `space_pruned`, the orderings skipped because their innermost loops reach a state an
+    /// earlier prefix reached with no more decided energy ([`TemporalOptions::dominance`]).
+    pub pruned_dominated: u64,
+    /// Distinct states of prefixes recorded by the dominance test (0 without it).
+    pub states: u64,
     /// Orderings of the full space visited (before constraints), at most `space`.
     pub visited: u64,
     /// Distinct orderings of the LPF multiset (ZigZag's `nb_permutations`, before constraints;

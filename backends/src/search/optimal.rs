@@ -96,6 +96,11 @@ pub enum PruneReason {
     PrefixBound,
     /// Orderings whose innermost loops already overflow a memory: no mapping at all.
     Capacity,
+    /// Orderings whose innermost loops reach a state (their multiset and the allocation so
+    /// far) that an earlier prefix reached with no more decided energy: every completion costs
+    /// at least as much as the same completion of that prefix, evaluated or excluded already
+    /// (the energy objective; [`TemporalOptions::dominance`]).
+    Dominated,
 }
 
 impl PruneReason {
@@ -105,6 +110,7 @@ impl PruneReason {
             PruneReason::SpatialFloor => "spatial-floor",
             PruneReason::PrefixBound => "prefix-bound",
             PruneReason::Capacity => "capacity",
+            PruneReason::Dominated => "dominated",
         }
     }
 }
@@ -140,6 +146,8 @@ pub struct Certificate {
     pub evaluated_in_space: u64,
     /// Orderings allocated that overflowed a memory.
     pub skipped: u64,
+    /// Distinct prefix states the dominance test recorded, all temporal searches together.
+    pub states: u64,
     /// Per reason (in [`PruneReason`] order), the classes excluded.
     pub pruned: Vec<PrunedClass>,
     /// Candidates the budget left unexplored, whole or in part.
@@ -272,9 +280,11 @@ pub fn search_optimal(
 
     let seed_cost = seed.as_ref().map(|(_, r)| r.cost.clone());
     let mut best: Option<(SpatialMapping, TemporalResult)> = seed;
-    let mut pruned = [PruneReason::SpatialFloor, PruneReason::PrefixBound, PruneReason::Capacity]
-        .map(|reason| PrunedClass { reason, candidates: 0, orderings: 0, least_bound: None });
+    let mut pruned =
+        [PruneReason::SpatialFloor, PruneReason::PrefixBound, PruneReason::Capacity, PruneReason::Dominated]
+            .map(|reason| PrunedClass { reason, candidates: 0, orderings: 0, least_bound: None });
     let (mut evaluated, mut in_space, mut skipped, mut searched) = (0u64, 0u64, 0u64, 0u64);
+    let mut states = 0u64;
     let (mut unexplored, mut unexplored_candidates) = (0u64, 0u64);
     // The least floor of what was left unexplored (`Some(None)`: one without a floor).
     let mut unexplored_floor: Option<Option<f64>> = None;
@@ -339,6 +349,7 @@ pub fn search_optimal(
             prune: true,
             cancel: opts.cancel.clone(),
             incumbent: best.as_ref().map(|(_, r)| r.cost.clone()),
+            dominance: true,
         };
         searched += 1;
         match search_temporal(layer, acc, links, &c.spatial, None, objective, &t) {
@@ -346,8 +357,11 @@ pub fn search_optimal(
                 evaluated = evaluated.saturating_add(r.evaluated);
                 skipped = skipped.saturating_add(r.skipped);
                 in_space = in_space.saturating_add(r.visited.saturating_sub(r.space_pruned));
-                pruned[1].orderings = pruned[1].orderings.saturating_add(r.space_pruned - r.pruned_capacity);
+                let by_bound = r.space_pruned - r.pruned_capacity - r.pruned_dominated;
+                pruned[1].orderings = pruned[1].orderings.saturating_add(by_bound);
                 pruned[2].orderings = pruned[2].orderings.saturating_add(r.pruned_capacity);
+                pruned[3].orderings = pruned[3].orderings.saturating_add(r.pruned_dominated);
+                states = states.saturating_add(r.states);
                 if !r.exhaustive {
                     leave(c, floor, r.visited);
                 }
@@ -403,6 +417,7 @@ pub fn search_optimal(
             evaluated,
             evaluated_in_space: in_space,
             skipped,
+            states,
             pruned: pruned.to_vec(),
             unexplored_candidates,
             unexplored,
@@ -552,15 +567,19 @@ impl Certificate {
             let hit = self.pruned.iter().filter(|p| p.reason == reason);
             hit.fold((0u64, 0u64), |(c, o), p| (c + p.candidates, o.saturating_add(p.orderings)))
         };
-        let (floor, prefix, capacity) =
-            (of(PruneReason::SpatialFloor), of(PruneReason::PrefixBound), of(PruneReason::Capacity));
+        let (floor, prefix, capacity, dominated) = (
+            of(PruneReason::SpatialFloor),
+            of(PruneReason::PrefixBound),
+            of(PruneReason::Capacity),
+            of(PruneReason::Dominated),
+        );
         let seed = match self.seed_excess() {
             Some(x) if x > 0.0 => format!("; the search's choice (LOMA) is {:.2}% above", 100.0 * x),
             Some(_) => "; the search's choice (LOMA) is optimal".to_string(),
             None => String::new(),
         };
         format!(
-            "{head}: {} of {} orderings in {} spatial candidates evaluated, excluded: spatial floor {} in {} candidates, prefix bounds {}, capacity {}{seed}",
+            "{head}: {} of {} orderings in {} spatial candidates evaluated, excluded: spatial floor {} in {} candidates, prefix bounds {}, capacity {}, dominated {} ({} prefix states){seed}",
             n(self.evaluated_in_space),
             n(self.orderings),
             self.spatial_candidates,
@@ -568,6 +587,8 @@ impl Certificate {
             floor.0,
             n(prefix.1),
             n(capacity.1),
+            n(dominated.1),
+            n(self.states),
         )
     }
 
@@ -583,6 +604,7 @@ impl Certificate {
             "orderings_evaluated": self.evaluated,
             "orderings_evaluated_in_space": self.evaluated_in_space,
             "orderings_skipped": self.skipped,
+            "states": self.states,
             "pruned": self.pruned.iter().map(|p| serde_json::json!({
                 "reason": p.reason.name(),
                 "candidates": p.candidates,

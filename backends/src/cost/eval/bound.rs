@@ -39,6 +39,9 @@ use crate::mapping::{TemporalLoop, TemporalMapping};
 pub struct PrefixBounds {
     pub energy: Vec<f64>,
     pub latency: Vec<f64>,
+    /// Per prefix length: the MAC energy plus the energy of the terms that prefix decides (the
+    /// same for every ordering with that prefix), without the floors of the others.
+    pub decided_energy: Vec<f64>,
     /// Per operand and boundary: the prefix deciding it (a buffer).
     decided: Vec<Vec<usize>>,
     /// Per prefix length: the worst port stall it decides (a buffer).
@@ -75,28 +78,107 @@ impl Evaluator {
         Ok(model
             .ops
             .iter()
+            .enumerate()
             .zip(&ideal.operands)
-            .map(|(op, oc)| {
+            .map(|((k, op), oc)| {
                 let dirs: &[usize] = match (op.is_output, op.prec_final <= op.prec) {
                     (false, _) => &[FH, TL, FL, TH],
                     (true, true) => &[FL, TH],
                     (true, false) => &[],
                 };
+                let m_count = oc.levels.len();
                 oc.levels
                     .iter()
-                    .map(|lc| {
+                    .enumerate()
+                    .map(|(m, lc)| {
+                        // An input's refills from above a level its memory cannot hold whole.
+                        let ratio = if integral && !op.is_output && m + 1 < m_count {
+                            self.refill_ratio(k, m)
+                        } else {
+                            1.0
+                        };
                         dirs.iter()
                             .filter(|&&i| lc.accesses[i] > 0)
                             .map(|&i| {
                                 let per_access = lc.energy[i] / lc.accesses[i] as f64;
                                 let words = (lc.accesses[i] as f64 - lc.instances as f64 - 1.0).max(0.0);
-                                words * scale * per_access
+                                let refilled = if i == FH && ratio > 1.0 {
+                                    ratio * (lc.accesses[i] as f64 - lc.instances as f64 - 2.0).max(0.0)
+                                } else {
+                                    0.0
+                                };
+                                words.max(refilled) * scale * per_access
                             })
                             .sum()
                     })
                     .collect()
             })
             .collect())
+    }
+
+    /// How many times at least input operand `k` crosses into its memory level `m` (not the
+    /// top) from above, relative to once: under every temporal mapping, the data written into
+    /// the level is its tile (the loops below the level's upper boundary, with the spatial
+    /// unrolling up to the level) times the refills (the product of the loops above, at least
+    /// that of the relevant ones), and the tile must fit the memory. So it is at least the least
+    /// `tile(R) x prod(relevant loops not in R)` over the per-dim products `R` of relevant
+    /// loops whose tile fits, over the whole operand's tile. 1 when none fits (the allocator
+    /// then finds no mapping) or there is nothing to gain.
+    fn refill_ratio(&self, k: usize, m: usize) -> f64 {
+        let model = &self.model;
+        let op = &model.ops[k];
+        let nd = model.dim_names.len();
+        let mut base = vec![1.0f64; nd];
+        for lv in self.spatial.frac[k].levels.iter().take(m + 1) {
+            for &(d, f) in lv {
+                base[d] *= f;
+            }
+        }
+        let temporal = &self.spatial.temporal_sizes;
+        let mut whole = base.clone();
+        for (d, w) in whole.iter_mut().enumerate() {
+            *w *= temporal[d] as f64;
+        }
+        let all = model.tensor_size(k, &whole);
+        let cap = self.levels[k][m].size_bits;
+        if all.is_nan() || all <= 0.0 || all * op.prec as f64 <= cap {
+            return 1.0;
+        }
+        // The relevant dims with temporal loops, and each one's divisors.
+        let divs: Vec<(usize, Vec<u64>)> = (0..nd)
+            .filter(|&d| temporal[d] > 1 && !matches!(op.rel[d], Rel::Ir | Rel::No))
+            .map(|d| (d, (1..=temporal[d]).filter(|&x| temporal[d].is_multiple_of(x)).collect()))
+            .collect();
+        let combos = divs.iter().fold(1usize, |p, (_, v)| p.saturating_mul(v.len()));
+        if combos > 1 << 16 {
+            return 1.0;
+        }
+        let mut pick = vec![0usize; divs.len()];
+        let mut dims = base.clone();
+        let mut least = f64::INFINITY;
+        loop {
+            let mut above = 1.0;
+            for ((d, v), &i) in divs.iter().zip(&pick) {
+                dims[*d] = base[*d] * v[i] as f64;
+                above *= (temporal[*d] / v[i]) as f64;
+            }
+            let tile = model.tensor_size(k, &dims);
+            if tile * op.prec as f64 <= cap {
+                least = least.min(tile * above);
+            }
+            let mut j = 0;
+            loop {
+                if j == pick.len() {
+                    return if least.is_finite() { (least / all).max(1.0) } else { 1.0 };
+                }
+                pick[j] += 1;
+                if pick[j] < divs[j].1.len() {
+                    break;
+                }
+                pick[j] = 0;
+                j += 1;
+            }
+        }
     }
 
     /// Lower bounds on the energy and the latency of every temporal mapping under this spatial
@@ -132,7 +214,7 @@ impl Evaluator {
         let model = &self.model;
         // decided[k][a]: the prefix that decides operand k's boundary `a` after merge-down
         // (a = 0 ..= levels; boundary `a` is where temporal level `a` starts).
-        let PrefixBounds { energy, latency, decided, stall_at } = out;
+        let PrefixBounds { energy, latency, decided_energy, decided, stall_at } = out;
         decided.resize(model.ops.len(), Vec::new());
         for (k, (op, dec)) in model.ops.iter().zip(decided.iter_mut()).enumerate() {
             let starts = alloc.starts.get(k).map_or(&[0][..], |s| &s[..]);
@@ -155,6 +237,8 @@ impl Evaluator {
         // Undecided terms count their floor; a decided one its value.
         energy.clear();
         energy.resize(n + 1, 0.0);
+        decided_energy.clear();
+        decided_energy.resize(n + 1, 0.0);
         let mut acc = cost.mac_energy;
         for (k, oc) in cost.operands.iter().enumerate() {
             let m_count = oc.levels.len();
@@ -162,12 +246,19 @@ impl Evaluator {
                 let floor = floors.get(k).and_then(|f| f.get(m)).copied().unwrap_or(0.0);
                 let req = if m + 1 < m_count { decided[k][m + 1] } else { decided[k][m] };
                 acc += floor;
-                energy[req.min(n)] += lc.energy.iter().sum::<f64>() - floor;
+                let value = lc.energy.iter().sum::<f64>();
+                energy[req.min(n)] += value - floor;
+                decided_energy[req.min(n)] += value;
             }
         }
         for e in energy.iter_mut() {
             acc += *e;
             *e = acc;
+        }
+        let mut dec = cost.mac_energy;
+        for e in decided_energy.iter_mut() {
+            dec += *e;
+            *e = dec;
         }
 
         latency.clear();
