@@ -256,6 +256,12 @@ impl Evaluator {
         })
     }
 
+    /// Whether the array energy includes the precharge of IMC cell groups deeper than one
+    /// weight, the one part of it that depends on the temporal mapping (`spec/imc.md`).
+    pub fn charges_precharge(&self) -> bool {
+        self.precharge.is_some()
+    }
+
     /// [`crate::cost::allocate`] for this layer and spatial mapping, without rebuilding the
     /// per-layer tables.
     pub fn allocate(

@@ -207,6 +207,9 @@ pub fn search_temporal_observed(
         && objective == Objective::Energy
         && opts.mapping_type == MappingType::Uneven
         && fine.len() < 128
+        // The precharge of deeper IMC cell groups depends on the innermost loops' order, which
+        // a prefix state does not record.
+        && !ev.charges_precharge()
     {
         s.dom = Some(Dominance::new(&fine_perm.classes));
     }

@@ -309,3 +309,27 @@ fn deeper_cell_groups_charge_the_precharge_per_run_of_irrelevant_loops() {
     let c = evaluate(layer, &acc1, &links, &sm, &tm, &CostOptions::default()).unwrap();
     assert_eq!(c.imc.as_ref().unwrap().energy[0], 0.0);
 }
+
+/// The exact search on an array with two-weight cell groups keeps the walk: the dominance test,
+/// whose prefix states do not record the loop order the precharge reads, is not applied, and the
+/// result is the walk's.
+#[test]
+fn the_exact_search_on_deeper_cells_walks_every_order() {
+    use qc_backends::search::{Objective, TemporalOptions, search_temporal};
+    let w = read_workload_yaml(CONV, "conv.yaml").unwrap();
+    let layer = &w.layers[0];
+    let links = OperandLinks::default();
+    let acc = read(&DIMC.replace("  cells:\n    size: 8\n", "  cells:\n    size: 16\n"));
+    let sm = spatial(&[("K", 8)], &[("C", 4)]);
+    let ev = qc_backends::cost::Evaluator::new(layer, &acc, &links, &sm).unwrap();
+    assert!(ev.charges_precharge());
+    let run = |dominance: bool| {
+        let opts = TemporalOptions { lpf_limit: None, dominance, ..TemporalOptions::default() };
+        search_temporal(layer, &acc, &links, &sm, None, Objective::Energy, &opts).unwrap()
+    };
+    let (with, without) = (run(true), run(false));
+    assert_eq!((with.pruned_dominated, with.states), (0, 0));
+    assert_eq!(with.cost.energy, without.cost.energy);
+    assert_eq!(with.evaluated, without.evaluated);
+    assert!(with.cost.imc.as_ref().unwrap().energy[0] > 0.0, "a precharge is charged");
+}
