@@ -653,26 +653,6 @@ pub fn bytes(bits: u64) -> String {
     format!("{v} {}", UNITS[u])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_read_well() {
-        assert_eq!(thousands(1234567.8), "1,234,568");
-        assert_eq!(thousands(999.0), "999");
-        assert_eq!(thousands(-1000.0), "-1,000");
-        assert_eq!(si(1.86e9), "1.86 G");
-        assert_eq!(si(511349.76), "511 k");
-        assert_eq!(si(8191.0), "8.19 k");
-        assert_eq!(si(12.0), "12.0");
-        assert_eq!(si(0.00186), "1.86 m");
-        assert_eq!(bytes(16_777_216), "2 MiB");
-        assert_eq!(bytes(16), "2 B");
-        assert_eq!(bytes(10_737_418_240), "1.25 GiB");
-    }
-}
-
 /// How designs compare in latency: in ns when every design has a clock period (cycles of
 /// different clocks are not comparable), else in cycles, with a note when only some have one.
 pub(crate) struct LatencyComparison {
@@ -700,4 +680,24 @@ pub(crate) fn latency_comparison(designs: &[Design]) -> LatencyComparison {
         )
     });
     LatencyComparison { unit: "cycles", values: designs.iter().map(Design::total_latency).collect(), note }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(1234567.8), "1,234,568");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(-1000.0), "-1,000");
+        assert_eq!(si(1.86e9), "1.86 G");
+        assert_eq!(si(511349.76), "511 k");
+        assert_eq!(si(8191.0), "8.19 k");
+        assert_eq!(si(12.0), "12.0");
+        assert_eq!(si(0.00186), "1.86 m");
+        assert_eq!(bytes(16_777_216), "2 MiB");
+        assert_eq!(bytes(16), "2 B");
+        assert_eq!(bytes(10_737_418_240), "1.25 GiB");
+    }
 }
