@@ -134,21 +134,11 @@ pub fn seeded_inputs(m: &Model, seed: u64) -> Result<Vec<(String, Array)>, Strin
             return Err(format!("graph input `{}` is {elem}, not a float tensor", value.name));
         }
         if shape.dims.iter().any(|d| !matches!(d, Dim::Known(_))) {
-            let example: Vec<String> = shape
-                .dims
-                .iter()
-                .enumerate()
-                .map(|(k, d)| match d {
-                    Dim::Known(n) => n.to_string(),
-                    _ => format!("D{k}"),
-                })
-                .collect();
             return Err(format!(
-                "graph input `{}` has the dims {shape}, not all numbers; give them with \
-                 --overwrite-input-shape {}:{} (or every unknown dim with --assume-dims N)",
+                "graph input `{}` has the dims {shape}, not all numbers; give them with {} (or \
+                 every unknown dim with --assume-dims N)",
                 value.name,
-                value.name,
-                example.join(",")
+                crate::input_shapes::overwrite_flag(&value.name, &shape.dims)
             ));
         }
         let dims: Vec<usize> = shape

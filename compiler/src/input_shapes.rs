@@ -141,21 +141,27 @@ impl InputShapeArgs {
                 list.push_str("; ");
             }
             let _ = write!(list, "`{name}` {}", shape_text(dims));
-            let example: Vec<String> = dims
-                .iter()
-                .enumerate()
-                .map(|(k, d)| match d {
-                    Dim::Known(n) => n.to_string(),
-                    _ => format!("D{k}"),
-                })
-                .collect();
-            flags.push(format!("--overwrite-input-shape {name}:{}", example.join(",")));
+            flags.push(overwrite_flag(name, dims));
         }
         Err(InputShapeError::UnknownDims { list, flags: flags.join(" ") })
     }
 }
 
 /// `[N,3,?,W]`, as `qc_ir::Shape` prints.
+/// `--overwrite-input-shape NAME:DIMS` for an input of `dims`: its known dims as they are, each
+/// other one as the placeholder `D<k>` for the user to replace.
+pub(crate) fn overwrite_flag(name: &str, dims: &[Dim]) -> String {
+    let example: Vec<String> = dims
+        .iter()
+        .enumerate()
+        .map(|(k, d)| match d {
+            Dim::Known(n) => n.to_string(),
+            _ => format!("D{k}"),
+        })
+        .collect();
+    format!("--overwrite-input-shape {name}:{}", example.join(","))
+}
+
 fn shape_text(dims: &[Dim]) -> String {
     Shape { dims: dims.to_vec(), denotations: Vec::new() }.to_string()
 }
