@@ -169,24 +169,46 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
         if nodes.skipped > 0 {
             let _ = write!(text, " ({} more not evaluated alone: input over 2^26 elements)", nodes.skipped);
         }
-        match check_model(&original, &model)? {
+        match check_whole(
+            &original,
+            &model,
+            "the converted nodes were still checked one by one",
+            &mut warnings,
+        )? {
             Ok(w) => {
-                let _ = writeln!(text, "; the whole model on {}.", whole_model_text(&w));
+                let _ = writeln!(text, "; the whole model on {w}.");
             }
             Err(reason) => {
                 let _ = writeln!(text, "; the whole model was not evaluated ({reason}).");
-                warnings.push(miette::miette!(
-                    severity = miette::Severity::Warning,
-                    code = "qc::convert::not_verified",
-                    help = "the converted nodes were still checked one by one; see spec/cli.md",
-                    "the whole model was not evaluated: {reason}"
-                ));
             }
         }
     }
 
     write_result(args, &mut model, &text, out)?;
     Ok(warnings)
+}
+
+/// [`check_model`] for a conversion's report: `Ok(what it saw)` ([`whole_model_text`]), or
+/// `Err(reason)` the whole model was not evaluated, with the warning `qc::convert::not_verified`
+/// pushed (its help says what was checked instead, `instead`).
+pub(crate) fn check_whole(
+    original: &Model,
+    model: &Model,
+    instead: &str,
+    warnings: &mut Vec<miette::Report>,
+) -> Result<Result<String, String>, ConvertError> {
+    Ok(match check_model(original, model)? {
+        Ok(w) => Ok(whole_model_text(&w)),
+        Err(reason) => {
+            warnings.push(miette::miette!(
+                severity = miette::Severity::Warning,
+                code = "qc::convert::not_verified",
+                help = format!("{instead}; see spec/cli.md"),
+                "the whole model was not evaluated: {reason}"
+            ));
+            Err(reason)
+        }
+    })
 }
 
 /// `N random batches (B): max |diff| = M over V output value(s), K not bit-identical`: what the

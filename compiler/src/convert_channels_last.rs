@@ -21,7 +21,7 @@ use qc_ir::op::CHANNELS_LAST_DOMAIN;
 use qc_passes::passes::to_channels_last;
 use qc_passes::{ManagerOptions, PassManager, Pipeline};
 
-use crate::convert::{ConvertArgs, check_model, whole_model_text, write_result};
+use crate::convert::{ConvertArgs, check_whole, write_result};
 use crate::load::{self, LoadOptions};
 
 fn io_error(e: std::io::Error) -> miette::Report {
@@ -86,18 +86,12 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
     if args.no_verify {
         text.push_str("Not checked (--no-verify).\n");
     } else {
-        match check_model(&original, &model)? {
+        match check_whole(&original, &model, "the conversion was written unchecked", &mut warnings)? {
             Ok(w) => {
-                let _ = writeln!(text, "Checked with qc's evaluator on {}.", whole_model_text(&w));
+                let _ = writeln!(text, "Checked with qc's evaluator on {w}.");
             }
             Err(reason) => {
                 let _ = writeln!(text, "Not checked: the whole model was not evaluated ({reason}).");
-                warnings.push(miette::miette!(
-                    severity = miette::Severity::Warning,
-                    code = "qc::convert::not_verified",
-                    help = "the conversion was written unchecked; see spec/cli.md",
-                    "the whole model was not evaluated: {reason}"
-                ));
             }
         }
     }
