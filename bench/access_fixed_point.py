@@ -189,14 +189,16 @@ def main():
                     m = re.search(r"([+-][0-9.]+)%", line)
                     if m:
                         wmax = max(wmax or 0.0, abs(float(m.group(1))))
-                    m = re.search(r"\((\d+) channel\(s\) widened so that the 16-bit bias fits, by up to ([+-][0-9.]+)%", line)
+                    m = re.search(r"\((\d+) channel\(s\) widened so that the 16-bit bias fits, by up to (?:([+-][0-9.]+)%|x([0-9.e+-]+))", line)
                     if m:
                         widened += int(m.group(1))
-                        wwide = max(wwide, abs(float(m.group(2))))
+                        pct = float(m.group(2)) if m.group(2) else 100.0 * (float(m.group(3)) - 1.0)
+                        wwide = max(wwide, abs(pct))
             fm_text = f"{max(fm):.1f}% / {statistics.median(fm):.1f}% ({len(fm)})" if fm else "-"
             w_text = f"{wmax:.3f}%" if wmax is not None else "-"
             if widened:
-                w_text += f"; {widened} ch. widened for the bias (up to {wwide:.0f}%)"
+                up = f"{wwide:.0f}%" if wwide < 9900 else f"x{1 + wwide / 100:.1e}"
+                w_text += f"; {widened} ch. widened for the bias (up to {up})"
             # The guide's attributes sit on standard ops, whose ONNX schemas do not list them; the
             # metadata form carries the same keys in node metadata, which ONNX allows.
             chk_inline = checker_inline(out)

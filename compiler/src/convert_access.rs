@@ -112,8 +112,8 @@ const SCALE_RULES: &[qc_ir::target::Rule] = {
 };
 
 /// Seeded inputs for every graph input of `m` without an initializer: uniform over the range of
-/// the quantizer that reads it (`fixed::input_ranges`: the range the model was made for), else
-/// uniform in [-1, 1). `Err` says why there are none: an input that is not a float tensor, or
+/// the quantizer that reads it, or over the values of its integer datatype annotation
+/// (`fixed::input_ranges`: what the model was made for), else uniform in [-1, 1). `Err` says why there are none: an input that is not a float tensor, or
 /// one with a dim that is not a number (named, with the options that give its dims).
 pub fn seeded_inputs(m: &Model, seed: u64) -> Result<Vec<(String, Array)>, String> {
     let g = &m.graph;
@@ -153,11 +153,16 @@ pub fn seeded_inputs(m: &Model, seed: u64) -> Result<Vec<(String, Array)>, Strin
         if n > 1 << 24 {
             return Err(format!("graph input `{}` has more than 2^24 elements", value.name));
         }
-        let (lo, hi) = ranges
-            .iter()
-            .find(|(name, _, _)| *name == value.name)
-            .map_or((-1.0, 1.0), |(_, lo, hi)| (*lo, *hi));
-        let vals: Vec<f64> = (0..n).map(|_| lo + (hi - lo) * rng.unit()).collect();
+        let range = ranges.iter().find(|r| r.name == value.name);
+        let (lo, hi) = range.map_or((-1.0, 1.0), |r| (r.lo, r.hi));
+        let vals: Vec<f64> = match range.and_then(|r| r.step) {
+            // Integer or bipolar values: one of the datatype's, uniformly.
+            Some(step) => {
+                let levels = ((hi - lo) / step).round() + 1.0;
+                (0..n).map(|_| lo + step * (rng.unit() * levels).floor().min(levels - 1.0)).collect()
+            }
+            None => (0..n).map(|_| lo + (hi - lo) * rng.unit()).collect(),
+        };
         let a = Array::from_f64s(*elem, dims, vals).map_err(|e| e.to_string())?;
         out.push((value.name.clone(), a));
     }
@@ -314,6 +319,13 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
     if conv.batchnorms > 0 {
         let _ = write!(text, ", {} BatchNormalization(s) folded into the layer before", conv.batchnorms);
     }
+    if conv.unwrapped > 0 {
+        let _ = write!(
+            text,
+            ", {} channels-last op(s) written as the standard op between Transposes (the DLA reads N, C, H, W)",
+            conv.unwrapped
+        );
+    }
     if conv.qoperator_layers > 0 {
         let _ = write!(text, ", {} QOperator layer(s) read as QDQ", conv.qoperator_layers);
     }
@@ -348,6 +360,13 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
             .map(|(n, max, s)| format!("`{n}` max |x| {max:.4} -> 2^{}", s.log2().round() as i64))
             .collect();
         let _ = write!(text, ", {} scale(s) calibrated ({})", names.len(), names.join(", "));
+    }
+    if conv.annotations_dropped > 0 {
+        let _ = write!(
+            text,
+            ", {} QONNX datatype annotation(s) dropped (the ACCESS attributes give the bit depths)",
+            conv.annotations_dropped
+        );
     }
     if !conv.cpu_ops.is_empty() {
         let _ = write!(text, ", {} op(s) left to the CPU ({})", conv.cpu_ops.len(), conv.cpu_ops.join(", "));
@@ -445,6 +464,7 @@ pub fn render(conv: &fixed::AccessConversion, m: Option<&Measurement>) -> String
         rounding: f64,
         widened: usize,
         widened_max: f64,
+        flushed: usize,
         here: bool,
     }
     let mut by_layer: indexmap::IndexMap<(String, String), Row> = indexmap::IndexMap::new();
@@ -454,10 +474,13 @@ pub fn render(conv: &fixed::AccessConversion, m: Option<&Measurement>) -> String
             rounding: 0.0,
             widened: 0,
             widened_max: 0.0,
+            flushed: 0,
             here: c.quantized_here,
         });
         e.n += 1;
-        if c.note.is_some() {
+        if c.note.as_deref().is_some_and(|n| n.starts_with("below")) {
+            e.flushed += 1;
+        } else if c.note.is_some() {
             e.widened += 1;
             e.widened_max = e.widened_max.max(c.relative());
         } else if c.relative().abs() > e.rounding.abs() {
@@ -469,12 +492,21 @@ pub fn render(conv: &fixed::AccessConversion, m: Option<&Measurement>) -> String
         for ((node, tensor), r) in &by_layer {
             let mut note = String::new();
             if r.widened > 0 {
+                // A widening by orders of magnitude (a channel whose weights vanish next to its
+                // bias) reads better as a factor.
+                let by = if r.widened_max < 99.0 {
+                    format!("{:+.1}%", 100.0 * r.widened_max)
+                } else {
+                    format!("x{:.3e}", 1.0 + r.widened_max)
+                };
                 let _ = write!(
                     note,
-                    " ({} channel(s) widened so that the 16-bit bias fits, by up to {:+.1}%)",
-                    r.widened,
-                    100.0 * r.widened_max
+                    " ({} channel(s) widened so that the 16-bit bias fits, by up to {by})",
+                    r.widened
                 );
+            }
+            if r.flushed > 0 {
+                let _ = write!(note, " ({} channel(s) below 2^-120: weights flushed to 0)", r.flushed);
             }
             if r.here {
                 note.push_str(" (not quantized in the source: 8 bits, max-abs, by qc)");

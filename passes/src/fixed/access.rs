@@ -4,7 +4,9 @@
 //! and on each layer the attributes the guide names for its kind (section III.B).
 //!
 //! 1. QOperator layers (`QLinearConv`, `QLinearMatMul`) are first written out as
-//!    `DequantizeLinear -> Conv/MatMul -> QuantizeLinear`, so that every dialect is read as QDQ.
+//!    `DequantizeLinear -> Conv/MatMul -> QuantizeLinear`, so that every dialect is read as QDQ;
+//!    qonnx's channels-last wrappers as the standard op between Transposes
+//!    ([`unwrap_channels_last`]).
 //! 2. Constants are folded; a quantizer whose data input is constant quantizes a weight or a
 //!    bias. Every other quantizer (`Quant`, `IntQuant`, `Trunc`, `QuantizeLinear`) gives the
 //!    feature map it reads a scale: the signed 8-bit step whose range is its range
@@ -29,7 +31,11 @@
 //!    16-bit integers at scale `input_scale x weight scale`. A channel whose bias does not fit
 //!    in 16 bits at that scale gets the smallest weight scale at which it fits, its weights
 //!    requantized to it.
-//! 5. The quantizers and the constants only they read are removed.
+//!    A bipolar quantizer of a feature map becomes `Where(Less(x, 0), -s, s)` on the CPU.
+//! 5. What enters the DLA from a graph input or a CPU op gets its scale declared where the
+//!    guide's attributes do not say it ([`declare_entries`]).
+//! 6. The quantizers and the constants only they read are removed; so are the source's QONNX
+//!    datatype annotations.
 
 use std::collections::{HashMap, HashSet};
 
@@ -125,6 +131,10 @@ pub struct AccessConversion {
     /// Feature maps whose scale was calibrated (`AccessOptions::calibrate`): name, the largest
     /// magnitude seen, the scale given.
     pub calibrated: Vec<(String, f64, f64)>,
+    /// QONNX datatype annotations of the source dropped (the ACCESS attributes type the tensors).
+    pub annotations_dropped: usize,
+    /// qonnx's channels-last wrappers written as the standard op between two Transposes.
+    pub unwrapped: usize,
 }
 
 /// Feature-map and weight bit depths, and the bias bit depth (guide II.A).
@@ -170,6 +180,9 @@ struct Event {
     divisor: f64,
     /// The scale of the input the quantizer states (`Trunc` v1), for an input without one.
     input_exp: Option<i32>,
+    /// A `BipolarQuant` of a feature map (`s` for `x >= 0`, else `-s`): the DLA has no sign, so
+    /// it is written as `Where(Less(x, 0), -s, s)` on the CPU, its output an 8-bit feature map.
+    bipolar: bool,
 }
 
 /// Converts `model` (shapes inferred) to the ACCESS fixed-point model (see the module doc).
@@ -180,6 +193,7 @@ pub fn to_access(
 ) -> Result<AccessConversion, FixedError> {
     let mut m = model.clone();
     let qoperator_layers = super::qoperator::expand(&mut m)?;
+    let unwrapped = unwrap_channels_last(&mut m)?;
     let (batchnorms, overrides) = fold_batchnorm(&mut m);
     let order: Vec<OpId> = m.graph.topo_order().map_err(|c| FixedError::Unsupported {
         node: c.first().map(|&o| m.graph.op_label(o)).unwrap_or_default(),
@@ -228,10 +242,52 @@ pub fn to_access(
             alias.insert(y, resolve(&alias, x));
             continue;
         }
-        if !is_quantizer(op) || op.kind() == OpKind::BipolarQuant {
-            if target.entries_for(op).is_empty() && !target.is_absorbed(op)
-                || op.kind() == OpKind::BipolarQuant
-            {
+        if op.kind() == OpKind::BipolarQuant {
+            let node = g.op_label(id);
+            let s = input(op, 1)
+                .and_then(|v| consts[v.index()].as_ref())
+                .and_then(|a| a.to_f64().ok())
+                .filter(|v| v.len() == 1)
+                .map(|v| v[0])
+                .filter(|s| *s > 0.0 && s.is_finite())
+                .ok_or_else(|| FixedError::Unrepresentable {
+                    node: node.clone(),
+                    tensor: g.value(y).name.clone(),
+                    reason: "its scale is not one positive constant".into(),
+                })?;
+            if m.onnx_opset() < 9 {
+                return Err(FixedError::Unsupported {
+                    node,
+                    reason: "a BipolarQuant is written as Less and Where, which need ONNX opset 9 or later"
+                        .into(),
+                });
+            }
+            let exp = bipolar_exp(s).ok_or_else(|| FixedError::Unrepresentable {
+                node: node.clone(),
+                tensor: g.value(y).name.clone(),
+                reason: format!("scale {s} has no power-of-two step between 2^-120 and 2^120"),
+            })?;
+            cpu.push(format!("BipolarQuant `{node}` (as Less and Where)"));
+            events.push(Event {
+                op: id,
+                y,
+                target: resolve(&alias, x),
+                source: s,
+                exp,
+                clamp: false,
+                note: Some(format!(
+                    "bipolar +-{s}: +-{} steps on signed 8 bits",
+                    (s / 2f64.powi(exp)).round()
+                )),
+                divisor: 1.0,
+                input_exp: None,
+                bipolar: true,
+            });
+            removed.insert(id);
+            continue;
+        }
+        if !is_quantizer(op) {
+            if target.entries_for(op).is_empty() && !target.is_absorbed(op) {
                 cpu.push(format!("{} `{}`", op.op_type(), g.op_label(id)));
             }
             continue;
@@ -278,6 +334,7 @@ pub fn to_access(
             note: fm_note(s, lo, hi, need),
             divisor: q.divisor,
             input_exp,
+            bipolar: false,
         });
     }
     if !problems.is_empty() {
@@ -293,6 +350,12 @@ pub fn to_access(
     let mut clamp_events: Vec<(Event, bool)> = Vec::new();
     for ev in &events {
         let t = resolve(&alias, ev.target);
+        if ev.bipolar {
+            // Its output is another value than its input, computed on the CPU.
+            scale.insert(ev.y, ev.exp);
+            requant_events.push(ev.clone());
+            continue;
+        }
         if ev.divisor != 1.0 {
             // Its output is another value than its input: a Div by the divisor, with its scale.
             if let Some(e) = ev.input_exp {
@@ -357,6 +420,39 @@ pub fn to_access(
         .collect();
     let keeps = |op: &Op| keeps_scale(target, op);
     fill(g, &live, &mut scale, &eff, &is_const, &keeps);
+    // Layer outputs read only by bipolar quantizers: only their signs matter, which saturation
+    // keeps, so they get the accumulator's resolution (below) rather than a calibrated range.
+    let bipolar_reads: HashSet<OpId> = events.iter().filter(|e| e.bipolar).map(|e| e.op).collect();
+    let sign_only = |v: ValueId| {
+        !g.outputs.contains(&v)
+            && !g.value(v).uses().is_empty()
+            && g.value(v).uses().iter().all(|(r, slot)| *slot == 0 && bipolar_reads.contains(r))
+    };
+    for &id in &live {
+        let op = g.op(id);
+        let (Some(LayerKind::Weighted), Some(x), Some(w), Some(y)) =
+            (layer_kind(op), input(op, 0).map(eff), input(op, 1), output(op).map(eff))
+        else {
+            continue;
+        };
+        let (Some(&in_e), Some(wv)) = (scale.get(&x), consts[w.index()].as_ref()) else { continue };
+        if scale.contains_key(&y) || !sign_only(y) || target.entries_for(op).is_empty() {
+            continue;
+        }
+        let axis = usize::from(op.kind() == OpKind::Gemm && op.attr_int("transB", 0).unwrap_or(0) == 0);
+        let src = overrides.get(&w).cloned().or_else(|| weight_source(&m, w, &consts, false));
+        let Ok((_, rounded, _, _)) =
+            weight_ints(wv, axis, src.as_ref(), opts.rounding, target.scales.max_denominator)
+        else {
+            continue; // reported where the layer's attributes are written
+        };
+        // Every nonzero accumulator is at least one output step: its sign is kept.
+        let finest = rounded.iter().map(|d| d.value()).fold(f64::INFINITY, f64::min);
+        let e = (f64::from(in_e) + finest.log2()).floor();
+        if e.is_finite() {
+            scale.insert(y, (e as i32).clamp(-120, 120));
+        }
+    }
     // Calibration of the feature maps of DLA ops that nothing gave a scale.
     let mut calibrated: Vec<(String, f64, f64)> = Vec::new();
     if let Some(inputs) = &opts.calibrate {
@@ -373,7 +469,9 @@ pub fn to_access(
                 Some(LayerKind::MatMul) => {
                     op.inputs().iter().take(2).flatten().copied().chain(output(op)).collect()
                 }
-                Some(LayerKind::OutputOnly) => output(op).into_iter().collect(),
+                Some(LayerKind::OutputOnly) => {
+                    op.inputs().iter().flatten().copied().chain(output(op)).collect()
+                }
                 None if keeps(op) => super::data_inputs(op).into_iter().chain(output(op)).collect(),
                 None => Vec::new(),
             };
@@ -428,6 +526,35 @@ pub fn to_access(
     let mut changes: Vec<ScaleChange> = Vec::new();
     let mut missing: Vec<String> = Vec::new();
     let mut attrs: HashMap<OpId, Vec<(String, AttrValue)>> = HashMap::new();
+    let bipolar_ops: HashSet<OpId> = requant_events.iter().filter(|e| e.bipolar).map(|e| e.op).collect();
+    let written: Vec<(ValueId, OpId, Option<ValueId>)> = requant_events
+        .iter()
+        .filter(|e| !e.bipolar)
+        .map(|e| (eff(e.target), e.op, None))
+        .chain(clamp_events.iter().map(|(e, _)| (eff(e.target), e.op, Some(e.y))))
+        .collect();
+    let mut declared = Declared::default();
+    declare_entries(
+        &Entries {
+            g,
+            target,
+            live: &live,
+            eff: &eff,
+            is_const: &is_const,
+            keeps: &keeps,
+            bipolar: &bipolar_ops,
+            written: &written,
+            requantized: &input_requant.iter().map(|&(id, slot, _)| (id, slot)).collect(),
+        },
+        &scale,
+        &mut declared,
+        &mut missing,
+    );
+    for (id, name, bits, e) in &declared.attrs {
+        let a = attrs.entry(*id).or_default();
+        a.push((name.to_string(), AttrValue::Float(2f32.powi(*e))));
+        a.push((bits.to_string(), AttrValue::Int(FM_BITS)));
+    }
     let mut new_inputs: Vec<(OpId, usize, Array, String)> = Vec::new();
     let (mut bias_saturated, mut weight_saturated, mut layers) = (0u64, 0u64, 0usize);
     let mut bias_widened: Vec<String> = Vec::new();
@@ -478,7 +605,7 @@ pub fn to_access(
                     0
                 };
                 let src = overrides.get(&w).cloned().or_else(|| weight_source(&m, w, &consts, false));
-                let (mut ints, mut rounded, src_scales) =
+                let (mut ints, mut rounded, src_scales, flushed) =
                     weight_ints(wv, axis, src.as_ref(), opts.rounding, target.scales.max_denominator)
                         .map_err(|reason| FixedError::Unrepresentable {
                             node: node.clone(),
@@ -553,7 +680,13 @@ pub fn to_access(
                         source: *s,
                         rounded: r.value(),
                         quantized_here: src.is_none(),
-                        note: widened[c].then(|| "widened so that the 16-bit bias fits".to_string()),
+                        note: if widened[c] {
+                            Some("widened so that the 16-bit bias fits".to_string())
+                        } else if flushed[c] {
+                            Some("below 2^-120: the channel's weights are flushed to 0".to_string())
+                        } else {
+                            None
+                        },
                     });
                 }
                 if let Some(b) = input(op, 2)
@@ -655,7 +788,7 @@ pub fn to_access(
             }
         }
         layers += 1;
-        attrs.insert(id, a);
+        attrs.entry(id).or_default().extend(a);
     }
     if !missing.is_empty() {
         return Err(FixedError::NoScale { what: missing.join(", "), count: missing.len() });
@@ -667,7 +800,12 @@ pub fn to_access(
             node: g.op_label(ev.op),
             attr: "scale".into(),
             tensor: g.value(ev.y).name.clone(),
-            source: ev.source,
+            // A bipolar `+-s` is `+-k` steps of `s / k`: that step is what the DLA's rounds.
+            source: if ev.bipolar {
+                ev.source / (ev.source / 2f64.powi(ev.exp)).round().max(1.0)
+            } else {
+                ev.source
+            },
             rounded: 2f64.powi(ev.exp),
             quantized_here: false,
             note: ev.note.clone(),
@@ -691,6 +829,11 @@ pub fn to_access(
         for (k, v) in a {
             op.set_attr(k, v.clone());
         }
+    }
+    for &(id, slot) in &declared.swapped {
+        let ins = m.graph.op(id).inputs().to_vec();
+        m.graph.set_input(id, 0, ins[slot]);
+        m.graph.set_input(id, slot, ins[0]);
     }
     // Constants computed by ops (a quantized weight read by an op that is not a layer, a shape
     // from a Constant op) become initializers, so that no quantizer is left to compute them.
@@ -721,6 +864,11 @@ pub fn to_access(
         requant_events.iter().map(|e| e.op).chain(clamp_events.iter().map(|(e, _)| e.op)).collect();
     // Unsigned quantizers of feature maps that may be negative become `Relu` (after a
     // requantization when the scales differ).
+    // A quantizer written as other ops: the scale declared for it goes on the op that reads its
+    // input (or, for a bipolar one, writes its output).
+    let declared_on = |op: Op, quantizer: OpId| {
+        attrs.get(&quantizer).into_iter().flatten().fold(op, |op, (k, v)| op.with_attr(k, v.clone()))
+    };
     let mut clamps = Vec::new();
     for (ev, needs_div) in &clamp_events {
         let label = m.graph.op_label(ev.op);
@@ -729,14 +877,16 @@ pub fn to_access(
         let src = if *needs_div {
             let r = new_value(&mut m.graph, &format!("{label}_requantized"));
             let name = format!("{label}_requantize");
-            new.push((div(ev.exp, &name), vec![Some(x), Some(one)], vec![Some(r)]));
+            new.push((declared_on(div(ev.exp, &name), ev.op), vec![Some(x), Some(one)], vec![Some(r)]));
             requantized.push(name);
             r
         } else {
             x
         };
         let name = format!("{label}_clamp");
-        new.push((Op::new("Relu", None).with_name(name.clone()), vec![Some(src)], vec![Some(ev.y)]));
+        let relu = Op::new("Relu", None).with_name(name.clone());
+        let relu = if *needs_div { relu } else { declared_on(relu, ev.op) };
+        new.push((relu, vec![Some(src)], vec![Some(ev.y)]));
         rw.set(ev.op, new);
         set_float(&mut m.graph, ev.y);
         clamps.push(name);
@@ -745,17 +895,47 @@ pub fn to_access(
     for ev in &requant_events {
         let label = m.graph.op_label(ev.op);
         let x = eff(ev.target);
+        if ev.bipolar {
+            let s = ev.source as f32;
+            let zero = add_const(&mut m.graph, &format!("{label}_zero"), &Array::scalar_f32(0.0));
+            let neg = add_const(&mut m.graph, &format!("{label}_minus_scale"), &Array::scalar_f32(-s));
+            let pos = add_const(&mut m.graph, &format!("{label}_scale"), &Array::scalar_f32(s));
+            let c = new_value(&mut m.graph, &format!("{label}_negative"));
+            rw.set(
+                ev.op,
+                vec![
+                    (
+                        Op::new("Less", None).with_name(format!("{label}_less")),
+                        vec![Some(x), Some(zero)],
+                        vec![Some(c)],
+                    ),
+                    (
+                        declared_on(Op::new("Where", None).with_name(format!("{label}_where")), ev.op),
+                        vec![Some(c), Some(neg), Some(pos)],
+                        vec![Some(ev.y)],
+                    ),
+                ],
+            );
+            set_float(&mut m.graph, ev.y);
+            continue;
+        }
         if ev.divisor != 1.0 {
             let name = format!("{label}_div");
             let k =
                 add_const(&mut m.graph, &format!("{label}_divisor"), &Array::scalar_f32(ev.divisor as f32));
-            rw.set(ev.op, vec![(div(ev.exp, &name), vec![Some(x), Some(k)], vec![Some(ev.y)])]);
+            rw.set(
+                ev.op,
+                vec![(declared_on(div(ev.exp, &name), ev.op), vec![Some(x), Some(k)], vec![Some(ev.y)])],
+            );
             set_float(&mut m.graph, ev.y);
             truncations.push(name);
             continue;
         }
         let name = format!("{label}_requantize");
-        rw.set(ev.op, vec![(div(ev.exp, &name), vec![Some(x), Some(one)], vec![Some(ev.y)])]);
+        rw.set(
+            ev.op,
+            vec![(declared_on(div(ev.exp, &name), ev.op), vec![Some(x), Some(one)], vec![Some(ev.y)])],
+        );
         set_float(&mut m.graph, ev.y);
         requantized.push(name);
     }
@@ -826,6 +1006,15 @@ pub fn to_access(
         .collect();
     rw.apply(&mut m.graph);
     remove_dead(&mut m);
+    // The source's QONNX datatype annotations (a BIPOLAR or UINT4 input, an INT32 accumulator)
+    // describe tensors the ACCESS model types by its 8-bit attributes: they go.
+    let mut annotations_dropped = 0;
+    for a in &mut m.graph.quantization_annotations {
+        let before = a.entries.len();
+        a.entries.retain(|e| e.key != "finn_datatype");
+        annotations_dropped += before - a.entries.len();
+    }
+    m.graph.quantization_annotations.retain(|a| !a.entries.is_empty());
     if requantized.is_empty() {
         crate::rewrite::drop_unused(&mut m.graph, &[one]);
     }
@@ -844,14 +1033,271 @@ pub fn to_access(
         qoperator_layers,
         batchnorms,
         calibrated,
+        annotations_dropped,
+        unwrapped,
     })
+}
+
+/// qonnx's channels-last wrappers (`Conv`, `MaxPool`, `BatchNormalization` of domain
+/// `qonnx.custom_op.channels_last`, on data stored `N, spatial..., C`) as the DLA reads them:
+/// `Transpose` to `N, C, spatial...` (a Conv's weight too, stored `O, kH, kW, I/group`), the
+/// standard op, `Transpose` back. The count of wrappers written so; the Transposes are DLA ops
+/// that keep the scale.
+fn unwrap_channels_last(m: &mut Model) -> Result<usize, FixedError> {
+    use crate::eval::channels_last::{to_first_perm, to_last_perm};
+    let wrappers: Vec<OpId> = m
+        .graph
+        .ops()
+        .filter(|(_, op)| {
+            matches!(
+                op.kind(),
+                OpKind::ChannelsLastConv
+                    | OpKind::ChannelsLastMaxPool
+                    | OpKind::ChannelsLastBatchNormalization
+            )
+        })
+        .map(|(id, _)| id)
+        .collect();
+    if wrappers.is_empty() {
+        return Ok(0);
+    }
+    let mut rw = Rewrite::default();
+    for &id in &wrappers {
+        let op = m.graph.op(id).clone();
+        let label = m.graph.op_label(id);
+        let unsupported =
+            |reason: &str| FixedError::Unsupported { node: label.clone(), reason: reason.into() };
+        let (Some(x), Some(y)) = (input(&op, 0), output(&op)) else {
+            return Err(unsupported("a channels-last wrapper needs its input 0 and one output"));
+        };
+        if op.outputs().iter().skip(1).any(Option::is_some) {
+            return Err(unsupported("a channels-last wrapper has one output"));
+        }
+        let r = qc_ir::dims::rank(&m.graph, x)
+            .filter(|r| (3..=4).contains(r))
+            .ok_or_else(|| unsupported("its input's rank is unknown or not 3 or 4"))?;
+        let moved = if op.kind() == OpKind::ChannelsLastConv { 2 } else { 1 };
+        let transpose = |name: String, perm: &[usize]| {
+            Op::new("Transpose", None)
+                .with_name(name)
+                .with_attr("perm", AttrValue::Ints(perm.iter().map(|&p| p as i64).collect()))
+        };
+        let mut new = Vec::new();
+        let mut ins = op.inputs().to_vec();
+        for (slot, v) in ins.iter_mut().enumerate().take(moved) {
+            let Some(v) = v else { continue };
+            let base = format!("{}_channels_first", m.graph.value(*v).name);
+            let t = new_value(&mut m.graph, &base);
+            new.push((
+                transpose(format!("{label}_to_channels_first_{slot}"), &to_first_perm(r)),
+                vec![Some(*v)],
+                vec![Some(t)],
+            ));
+            *v = t;
+        }
+        let base = format!("{}_channels_first", m.graph.value(y).name);
+        let z = new_value(&mut m.graph, &base);
+        let mut standard = op.in_domain(None);
+        standard.name = Some(label.clone());
+        new.push((standard, ins, vec![Some(z)]));
+        new.push((
+            transpose(format!("{label}_to_channels_last"), &to_last_perm(r)),
+            vec![Some(z)],
+            vec![Some(y)],
+        ));
+        rw.set(id, new);
+    }
+    rw.apply(&mut m.graph);
+    let pipeline = crate::pipeline::Pipeline::parse("infer-shapes").expect("the pipeline parses");
+    let opts = crate::manager::ManagerOptions { verify_each: false, stop_after: None };
+    crate::manager::PassManager::new(pipeline, opts).and_then(|mut pm| pm.run(m, &mut |_, _| {})).map_err(
+        |e| FixedError::Unsupported {
+            node: String::new(),
+            reason: format!("shape inference after unwrapping the channels-last ops: {e}"),
+        },
+    )?;
+    Ok(wrappers.len())
+}
+
+/// What [`declare_entries`] adds to the model.
+#[derive(Default)]
+struct Declared {
+    /// `(op, scale attribute, bit-depth attribute, exponent)`, written on the op.
+    attrs: Vec<(OpId, &'static str, &'static str, i32)>,
+    /// `(op, slot)`: an `Add` or `Sum` whose input `slot` (a graph input) becomes input 0.
+    swapped: Vec<(OpId, usize)>,
+}
+
+/// The graph as [`declare_entries`] reads it.
+struct Entries<'a> {
+    g: &'a qc_ir::Graph,
+    target: &'a Target,
+    live: &'a [OpId],
+    eff: &'a dyn Fn(ValueId) -> ValueId,
+    is_const: &'a dyn Fn(ValueId) -> bool,
+    keeps: &'a dyn Fn(&Op) -> bool,
+    /// `BipolarQuant`s of feature maps: written as CPU ops.
+    bipolar: &'a HashSet<OpId>,
+    /// Quantizers written as DLA ops that do not declare their input's scale (`Relu` for an
+    /// unsigned one, `Div` for a requantization or a `Trunc`): `(value read, quantizer, the
+    /// value it writes when it keeps the scale)`.
+    written: &'a [(ValueId, OpId, Option<ValueId>)],
+    /// `(op, slot)`: inputs of scale-keeping ops read through a requantization (a `Div`).
+    requantized: &'a HashSet<(OpId, usize)>,
+}
+
+/// Feature maps that enter the DLA from outside it (a graph input, or the output of a CPU op, a
+/// bipolar quantizer's included) and that no DLA reader declares (a layer's `input_scale`,
+/// `A_scale`, `B_scale`), directly or through ops that keep the scale: the guide gives the other
+/// readers (an element-wise Add or Div, a Reshape, a Concat) no attribute for an input's scale.
+/// qc declares them where the model can say it: a graph input by `input_scale`/`input_bitdepth`
+/// on a DLA op that reads it as input 0 (an `Add` or `Sum` that reads it as input 1 gets its
+/// inputs swapped), a CPU op's output by `output_scale`/`output_bitdepth` on that op (the host
+/// writes the tensor for the DLA at that scale). Anything else is `missing`.
+fn declare_entries(
+    e: &Entries,
+    scale: &HashMap<ValueId, i32>,
+    out: &mut Declared,
+    missing: &mut Vec<String>,
+) {
+    let g = e.g;
+    let on_dla = |op: &Op| !e.target.entries_for(op).is_empty();
+    let live: HashSet<OpId> = e.live.iter().copied().collect();
+    let mut readers: HashMap<ValueId, Vec<(OpId, usize)>> = HashMap::new();
+    for &id in e.live {
+        for (slot, v) in g.op(id).inputs().iter().enumerate() {
+            if let Some(v) = v {
+                readers.entry((e.eff)(*v)).or_default().push((id, slot));
+            }
+        }
+    }
+    let written: HashMap<OpId, Option<ValueId>> = e.written.iter().map(|&(_, q, y)| (q, y)).collect();
+    for &(v, q, _) in e.written {
+        readers.entry(v).or_default().push((q, 0));
+    }
+    let on_dla = |id: OpId| written.contains_key(&id) || on_dla(g.op(id));
+    // Whether a DLA op reads input `slot` as a feature map (`Some`), and declares its scale.
+    let reads = |id: OpId, slot: usize| -> Option<bool> {
+        if written.contains_key(&id) {
+            return Some(false);
+        }
+        let op = g.op(id);
+        match layer_kind(op) {
+            Some(LayerKind::Weighted | LayerKind::Pool) => (slot == 0).then_some(true),
+            Some(LayerKind::MatMul) => (slot <= 1).then_some(true),
+            Some(LayerKind::OutputOnly) => Some(false),
+            None if (e.keeps)(op) => (slot == 0 || op.op_type() == "Concat").then_some(false),
+            None => None,
+        }
+    };
+    let cpu_writer = |v: ValueId| -> Option<Option<OpId>> {
+        match g.value(v).producer() {
+            None => Some(None),
+            Some(p) if e.bipolar.contains(&p) || live.contains(&p) && !on_dla(p) => Some(Some(p)),
+            Some(_) => None,
+        }
+    };
+    let mut seen: HashSet<ValueId> = HashSet::new();
+    let reads_of = e.live.iter().flat_map(|&id| {
+        g.op(id).inputs().iter().enumerate().filter_map(move |(slot, v)| v.map(|v| (id, slot, (e.eff)(v))))
+    });
+    let reads_of: Vec<(OpId, usize, ValueId)> =
+        reads_of.chain(e.written.iter().map(|&(v, q, _)| (q, 0, v))).collect();
+    for (id, slot, v) in reads_of {
+        {
+            if !on_dla(id) || (e.is_const)(v) || reads(id, slot).is_none() || !seen.insert(v) {
+                continue;
+            }
+            let Some(writer) = cpu_writer(v) else { continue };
+            // A CPU op's output always: the check passes scales through ops by their type, the
+            // CPU's included, so a declaration downstream need not reach back to it.
+            if let Some(p) = writer {
+                match scale.get(&v) {
+                    Some(&exp) => out.attrs.push((p, "output_scale", "output_bitdepth", exp)),
+                    None => missing.push(format!("`{}` read by `{}`", g.value(v).name, g.op_label(id))),
+                }
+                continue;
+            }
+            // A graph input: declared downstream?
+            let mut stack = vec![v];
+            let mut visited = HashSet::new();
+            let mut declared = false;
+            while let Some(x) = stack.pop() {
+                if !visited.insert(x) {
+                    continue;
+                }
+                for &(r, rs) in readers.get(&x).into_iter().flatten() {
+                    if !on_dla(r) {
+                        continue;
+                    }
+                    if e.requantized.contains(&(r, rs)) {
+                        continue; // read by a Div, which declares its output only
+                    }
+                    match (reads(r, rs), written.get(&r)) {
+                        (Some(true), _) => declared = true,
+                        (Some(false), Some(y)) => stack.extend(*y),
+                        (Some(false), None) if (e.keeps)(g.op(r)) => stack.extend(output(g.op(r)).map(e.eff)),
+                        _ => {}
+                    }
+                }
+            }
+            if declared {
+                continue;
+            }
+            let Some(&exp) = scale.get(&v) else {
+                missing.push(format!("`{}` read by `{}`", g.value(v).name, g.op_label(id)));
+                continue;
+            };
+            let direct: Vec<(OpId, usize)> = readers
+                .get(&v)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|&(r, rs)| on_dla(r) && reads(r, rs).is_some())
+                .collect();
+            if let Some(&(r, _)) = direct.iter().find(|(_, rs)| *rs == 0) {
+                out.attrs.push((r, "input_scale", "input_bitdepth", exp));
+            } else if let Some(&(r, rs)) = direct.iter().find(|&&(r, rs)| {
+                matches!(g.op(r).kind(), OpKind::Add | OpKind::Sum)
+                    && g.op(r)
+                        .inputs()
+                        .first()
+                        .copied()
+                        .flatten()
+                        .map(e.eff)
+                        .is_some_and(|x| (e.is_const)(x) || cpu_writer(x).is_none())
+                    && rs > 0
+            }) {
+                out.swapped.push((r, rs));
+                out.attrs.push((r, "input_scale", "input_bitdepth", exp));
+            } else {
+                let (r, rs) = direct[0];
+                missing.push(format!(
+                    "graph input `{}` (read by `{}` as input {rs}, which has no attribute for its scale)",
+                    g.value(v).name,
+                    g.op_label(r)
+                ));
+            }
+        }
+    }
+}
+
+/// The values a graph input was made for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputRange {
+    pub name: String,
+    pub lo: f64,
+    pub hi: f64,
+    /// The values are `lo + k step` (an integer or bipolar datatype); `None`: any value in range.
+    pub step: Option<f64>,
 }
 
 /// For each graph input that a feature-map quantizer reads (directly, or through ops that only
 /// move values or a ReLU), the range of real values that quantizer represents:
-/// `((lo - z) s, (hi - z) s)`. This is the range the source model was made for, which the
-/// seeded inputs of the rounding measurement and of `--calibrate` span.
-pub fn input_ranges(model: &Model) -> Vec<(String, f64, f64)> {
+/// `((lo - z) s, (hi - z) s)`; else, for an input with a QONNX datatype annotation of integers
+/// (`INT8`, `UINT4`, `BIPOLAR`, ...), that datatype's values. This is the range the source model
+/// was made for, which the seeded inputs of the rounding measurement and of `--calibrate` span.
+pub fn input_ranges(model: &Model) -> Vec<InputRange> {
     let g = &model.graph;
     let Ok(order) = g.topo_order() else { return Vec::new() };
     let consts = fold_constants(model, &order);
@@ -897,12 +1343,28 @@ pub fn input_ranges(model: &Model) -> Vec<(String, f64, f64)> {
                 None => break,
             }
         }
+        let name = g.value(v).name.clone();
         if let Some((lo, hi)) = found
             && lo < hi
             && lo.is_finite()
             && hi.is_finite()
         {
-            out.push((g.value(v).name.clone(), lo, hi));
+            out.push(InputRange { name, lo, hi, step: None });
+            continue;
+        }
+        let annotated = g.quantization_annotations.iter().find_map(|a| {
+            (a.tensor_name.as_deref() == Some(name.as_str()))
+                .then(|| a.entries.iter().find(|e| e.key == "finn_datatype"))
+                .flatten()
+                .and_then(|e| qc_ir::DataType::parse(&e.value))
+        });
+        if let Some(dt) = annotated
+            && let Some((lo, hi)) = dt.int_range()
+            && lo < hi
+            && hi - lo <= 1 << 24
+        {
+            let step = if dt == qc_ir::DataType::Bipolar { 2.0 } else { 1.0 };
+            out.push(InputRange { name, lo: lo as f64, hi: hi as f64, step: Some(step) });
         }
     }
     out
@@ -1077,7 +1539,7 @@ fn nonneg(m: &Model, v: ValueId, depth: usize) -> bool {
     }
     let op = g.op(p);
     match op.kind() {
-        OpKind::Relu | OpKind::Sigmoid => true,
+        OpKind::Relu | OpKind::Sigmoid | OpKind::Softmax | OpKind::Exp | OpKind::Abs => true,
         OpKind::Quant | OpKind::IntQuant | OpKind::QuantizeLinear | OpKind::DequantizeLinear => {
             quantizer_spec(m, op).is_some_and(|q| {
                 let unsigned = match op.kind() {
@@ -1303,6 +1765,14 @@ pub(crate) fn fm_step(s: f64, lo: f64, hi: f64) -> f64 {
     if k > 0.0 && k.is_finite() { s * k } else { s }
 }
 
+/// The exponent of the 8-bit feature map that holds a bipolar `+-s`: the finest power-of-two
+/// step at which `s` is at most 127 steps, so that `+-s` is within half a step (exact when `s` is a
+/// power of two: 64 steps).
+fn bipolar_exp(s: f64) -> Option<i32> {
+    let e = (s / 127.0).log2().ceil();
+    (e.is_finite() && (-120.0..=120.0).contains(&e)).then_some(e as i32)
+}
+
 /// Why a feature map's scale is not the source's step (see [`fm_step`]), for the report.
 fn fm_note(s: f64, lo: f64, hi: f64, need: f64) -> Option<String> {
     let ratio = need / s;
@@ -1369,7 +1839,7 @@ fn weight_ints(
     src: Option<&QuantParam>,
     how: ScaleRounding,
     max_a: u32,
-) -> Result<(Vec<f64>, Vec<Dyadic>, Vec<f64>), String> {
+) -> Result<(Vec<f64>, Vec<Dyadic>, Vec<f64>, Vec<bool>), String> {
     let vals = w.to_f64().map_err(|e| e.to_string())?;
     let n = *w.dims.get(axis).ok_or("the weight has no output-channel axis")?;
     let per = channel_index(&w.dims, axis, n);
@@ -1386,17 +1856,35 @@ fn weight_ints(
             max.into_iter().map(|m| if m > 0.0 { m / 127.0 } else { 1.0 }).collect()
         }
     };
-    let ints: Vec<f64> = vals
+    let mut ints: Vec<f64> = vals
         .iter()
         .enumerate()
         .map(|(i, x)| round_half_up(x / src_scales[per(i)]).clamp(-128.0, 127.0))
         .collect();
+    // A channel whose scale is below the smallest the DLA's format holds (a BatchNormalization
+    // with a vanishing gamma folded into it) has weights below 2^-113: they are flushed to the
+    // integers of that smallest scale (zero, for any real model), and the channel reported.
+    let smallest = Dyadic { exp: MIN_WEIGHT_EXP, den: 1 };
+    let mut flushed = vec![false; n];
     let rounded = src_scales
         .iter()
-        .map(|s| {
-            round_reciprocal_dyadic(*s, max_a, how)
-                .ok_or_else(|| format!("weight scale {s} has no form 2^n / a within 2^-120..2^120"))
+        .enumerate()
+        .map(|(c, s)| match round_reciprocal_dyadic(*s, max_a, how) {
+            Some(d) => Ok(d),
+            None if *s > 0.0 && *s < smallest.value() => {
+                flushed[c] = true;
+                Ok(smallest)
+            }
+            None => Err(format!("weight scale {s} has no form 2^n / a within 2^-120..2^120")),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((ints, rounded, src_scales))
+    for (i, q) in ints.iter_mut().enumerate() {
+        if flushed[per(i)] {
+            *q = round_half_up(vals[i] / smallest.value()).clamp(-128.0, 127.0);
+        }
+    }
+    Ok((ints, rounded, src_scales, flushed))
 }
+
+/// The exponent of the smallest weight scale qc writes, `2^-120` (an f32 holds it exactly).
+const MIN_WEIGHT_EXP: i32 = -120;

@@ -12,7 +12,9 @@ pub mod sim;
 use qc_ir::target::Target;
 use qc_ir::{Op, OpKind, ValueId};
 
-pub use access::{AccessConversion, AccessOptions, Incoherent, ScaleChange, input_ranges, to_access};
+pub use access::{
+    AccessConversion, AccessOptions, Incoherent, InputRange, ScaleChange, input_ranges, to_access,
+};
 pub use metadata::{has_metadata_form, lift_metadata, to_metadata};
 pub use scale::ScaleRounding;
 pub use sim::{LayerError, Placement, Simulation, simulate};

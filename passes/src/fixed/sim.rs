@@ -6,7 +6,9 @@
 //! power-of-two scale `2^e`, or a float tensor. An op runs in integer arithmetic when the target
 //! has its op type and it either carries the ACCESS scale attributes (`output_scale`, and
 //! `input_scale`/`A_scale`/`B_scale` for the layers with weights) or keeps the scale of an integer
-//! input; every other op runs in float, on its integer inputs dequantized.
+//! input (or of a float one it quantizes at its `input_scale`); every other op runs in float, on
+//! its integer inputs dequantized, and a CPU op with an `output_scale` writes its output for the
+//! DLA quantized to it.
 //!
 //! - Quantizing a float `x` to scale `2^e`: `q = sat(round_half_up(x / 2^e))`, 8 bits.
 //! - `Conv`, `Gemm`, `MatMul`: the input `x_q` at `input_scale`, the weights `W_q = W / s_c` with
@@ -452,10 +454,15 @@ pub fn simulate(
         let on_dla = !target.entries_for(op).is_empty();
         let out_exp = pow2_attr(op, "output_scale")?;
         let data: Vec<ValueId> = super::data_inputs(op);
-        let int_input = data.iter().find_map(|v| match run.fx[v.index()].as_ref() {
-            Some(Fx::Int { exp, .. }) => Some(*exp),
-            _ => None,
-        });
+        // A float input that the op quantizes at its `input_scale` (a graph input or a CPU op's
+        // output read by an op that keeps its scale) counts as an integer input at that scale.
+        let int_input = data
+            .iter()
+            .find_map(|v| match run.fx[v.index()].as_ref() {
+                Some(Fx::Int { exp, .. }) => Some(*exp),
+                _ => None,
+            })
+            .or(if on_dla { pow2_attr(op, "input_scale")? } else { None });
         let keeps = !target.may_change_scale(op);
         let mac = matches!(op.kind(), OpKind::Conv | OpKind::Gemm | OpKind::MatMul);
         let mut sat = 0;
@@ -489,10 +496,18 @@ pub fn simulate(
             Some((q, dims, exp)) => run.fx[y.index()] = Some(Fx::Int { q, dims, exp }),
             None => {
                 let outs = run.float_op(op)?;
-                for (slot, a) in op.outputs().iter().zip(outs) {
-                    if let Some(v) = slot {
-                        run.fx[v.index()] = Some(Fx::Float(a));
-                    }
+                for (i, (slot, a)) in op.outputs().iter().zip(outs).enumerate() {
+                    let Some(v) = slot else { continue };
+                    // A CPU op with an `output_scale` writes its output for the DLA: 8 bits at
+                    // that scale.
+                    run.fx[v.index()] = match out_exp {
+                        Some(e) if i == 0 && !on_dla => {
+                            let (q, s) = quantize(&a.to_f64()?, e, INT8);
+                            sat += s;
+                            Some(Fx::Int { q, dims: a.dims.clone(), exp: e })
+                        }
+                        _ => Some(Fx::Float(a)),
+                    };
                 }
             }
         }
