@@ -1294,7 +1294,7 @@ pub struct InputRange {
 
 /// For each graph input that a feature-map quantizer reads (directly, or through ops that only
 /// move values or a ReLU), the range of real values that quantizer represents:
-/// `((lo - z) s, (hi - z) s)`; else, for an input with a QONNX datatype annotation of integers
+/// `((lo - z) s, (hi - z) s)`, narrowed by a QCDQ quantizer's Clip; else, for an input with a QONNX datatype annotation of integers
 /// (`INT8`, `UINT4`, `BIPOLAR`, ...), that datatype's values. This is the range the source model
 /// was made for, which the seeded inputs of the rounding measurement and of `--calibrate` span.
 pub fn input_ranges(model: &Model) -> Vec<InputRange> {
@@ -1315,8 +1315,15 @@ pub fn input_ranges(model: &Model) -> Vec<InputRange> {
                     continue;
                 }
                 if matches!(op.kind(), OpKind::Quant | OpKind::IntQuant | OpKind::QuantizeLinear)
-                    && let Ok(q) = fm_quantizer(model, op, &consts)
+                    && let Ok(mut q) = fm_quantizer(model, op, &consts)
                 {
+                    // A QCDQ quantizer's Clip narrows its range, as in the conversion.
+                    if op.kind() == OpKind::QuantizeLinear
+                        && let Some((_, cmin, cmax)) = output(op).and_then(|y| qcdq_clip(g, y, &consts))
+                    {
+                        q.lo = q.lo.max(cmin - q.z);
+                        q.hi = q.hi.min(cmax - q.z);
+                    }
                     found = Some((q.lo * q.s, q.hi * q.s));
                     break 'walk;
                 }

@@ -1252,3 +1252,20 @@ fn integer_datatype_annotations_give_the_inputs_values() {
     assert!(u.iter().all(|v| v.fract() == 0.0 && (0.0..=15.0).contains(v)), "{u:?}");
     assert!(u.contains(&0.0) && u.contains(&15.0), "{u:?}");
 }
+
+#[test]
+fn a_qcdq_clip_narrows_the_inputs_range() {
+    // QuantizeLinear (int8 at 0.1) -> Clip(-10, 10) -> DequantizeLinear: the input quantizer
+    // represents [-1, 1], not [-12.8, 12.7].
+    let m = parse(&format!(
+        "{HEAD}graph @g(%x: f32[1,16]) -> (%y: ?) {{\n\
+         init %s = f32[] floats [0.1]\n  init %z = i8[] int32s [0]\n\
+         init %lo = i8[] int32s [-10]\n  init %hi = i8[] int32s [10]\n\
+         %q = \"\"::QuantizeLinear(%x, %s, %z) name \"q\"\n\
+         %c = \"\"::Clip(%q, %lo, %hi) name \"clip\"\n\
+         %y = \"\"::DequantizeLinear(%c, %s, %z) name \"dq\"\n}}\n"
+    ));
+    let r = fixed::input_ranges(&m);
+    assert_eq!(r.len(), 1);
+    assert!((r[0].lo + 1.0).abs() < 1e-6 && (r[0].hi - 1.0).abs() < 1e-6, "{r:?}");
+}
