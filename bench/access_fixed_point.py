@@ -40,8 +40,8 @@ FOLDERS = [
 ACCESS_ATTRS = {"input_scale", "input_bitdepth", "weight_scale", "weight_bitdepth", "weight_ch_scales",
                 "output_scale", "output_bitdepth", "bias_scale", "bias_bitdepth", "A_scale", "A_bitdepth",
                 "B_scale", "B_bitdepth"}
-QUANT_OPS = {"Quant", "IntQuant", "BipolarQuant", "Trunc", "QuantizeLinear", "DequantizeLinear",
-             "QLinearConv", "QLinearMatMul"}
+QUANT_OPS = {"Quant", "IntQuant", "BipolarQuant", "Trunc", "FloatQuant", "QuantizeLinear",
+             "DequantizeLinear", "QLinearConv", "QLinearMatMul"}
 
 
 def quantized(path):

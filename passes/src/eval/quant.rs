@@ -252,7 +252,7 @@ fn np_clip<T: PartialOrd + Copy>(x: T, lo: T, hi: T) -> T {
 /// `max_exponent = 2^e - 1 - bias` (no exponent code is reserved for inf/NaN: 480 for e=4, m=3,
 /// bias=7), `2^max_exponent` in f32 (infinite from 2^128 on), times the mantissa
 /// `sum(2^-i for i in arange(0, -m-1, -1))` in f64; the product is f64.
-fn float_format_max(eb: f32, mb: f32, bias: f32) -> f64 {
+pub(crate) fn float_format_max(eb: f32, mb: f32, bias: f32) -> f64 {
     let max_exp = 2f32.powf(eb) - 1.0 - bias;
     // `arange(0, -m - 1, -1)` has `ceil(m + 1)` elements. The sum is exact up to m = 52; past
     // that (meaningless for f32) numpy's pairwise order may round differently in the last bit.

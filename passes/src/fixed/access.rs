@@ -228,6 +228,37 @@ pub fn to_access(
         if op.outputs().iter().flatten().all(|v| is_const(*v)) && !g.outputs.contains(&y) {
             continue; // folded
         }
+        if op.kind() == OpKind::FloatQuant
+            && let Some((s, max)) = minifloat_range(op, &consts)
+        {
+            // A minifloat has no integer form: the DLA's signed 8-bit grid over its range stands
+            // for it (uniform where the source's is finer near 0), as for a quantizer of that
+            // range.
+            let node = g.op_label(id);
+            let need = max * s / 127.0;
+            let d = round_pow2(need, opts.rounding).ok_or_else(|| FixedError::Unrepresentable {
+                node: node.clone(),
+                tensor: g.value(y).name.clone(),
+                reason: format!("range +-{:e} has no power-of-two step between 2^-120 and 2^120", max * s),
+            })?;
+            events.push(Event {
+                op: id,
+                y,
+                target: resolve(&alias, x),
+                source: need,
+                exp: d.exp,
+                clamp: false,
+                note: Some(format!(
+                    "minifloat of range +-{:.4}: a uniform signed 8-bit grid over it",
+                    max * s
+                )),
+                divisor: 1.0,
+                input_exp: None,
+                bipolar: false,
+            });
+            removed.insert(id);
+            continue;
+        }
         if matches!(op.kind(), OpKind::FloatQuant | OpKind::MultiThreshold) {
             problems.push(format!("{} `{}` (no integer form on the DLA)", op.op_type(), g.op_label(id)));
             continue;
@@ -1770,6 +1801,22 @@ fn fm_quantizer(m: &Model, op: &Op, consts: &[Option<Array>]) -> Result<FmQuant,
 pub(crate) fn fm_step(s: f64, lo: f64, hi: f64) -> f64 {
     let k = (hi / 127.0).max(-lo / 128.0);
     if k > 0.0 && k.is_finite() { s * k } else { s }
+}
+
+/// A QONNX `FloatQuant` whose scale, exponent and mantissa widths, exponent bias and (optional)
+/// maximum are constant scalars: its scale and the largest magnitude of its format, so that its
+/// output is within `+-max * scale`.
+fn minifloat_range(op: &Op, consts: &[Option<Array>]) -> Option<(f64, f64)> {
+    let scalar = |i: usize| -> Option<f64> {
+        let v = consts[input(op, i)?.index()].as_ref()?.to_f64().ok()?;
+        (v.len() == 1).then(|| v[0])
+    };
+    let (s, eb, mb, bias) = (scalar(1)?, scalar(2)?, scalar(3)?, scalar(4)?);
+    let mut max = crate::eval::quant::float_format_max(eb as f32, mb as f32, bias as f32);
+    if input(op, 5).is_some() {
+        max = max.min(scalar(5)?);
+    }
+    (s > 0.0 && s.is_finite() && max > 0.0 && max.is_finite()).then_some((s, max))
 }
 
 /// The exponent of the 8-bit feature map that holds a bipolar `+-s`: the finest power-of-two

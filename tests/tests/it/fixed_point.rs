@@ -512,18 +512,16 @@ fn shared_models_convert_or_say_why() {
             let _ = std::fs::remove_file(&out);
             let (code, stdout, err) =
                 convert(&path, &out, &["--allow-cpu-ops", "--calibrate", "--assume-dims", "1"]);
-            // Every model quantized to integers converts; a float one, or one whose quantizers
-            // have no integer form (FloatQuant's minifloats, MultiThreshold), is refused as such.
+            // Every quantized model converts (a FloatQuant's minifloats as an 8-bit grid over
+            // their range); a float one, or one with a MultiThreshold, is refused as such.
             match code {
                 0 => {
                     assert!(check_scale_rules(&out).is_empty(), "{}: {stdout}", path.display());
                     converted += 1;
                 }
                 2 => {
-                    let no_integer_form = load(&path)
-                        .graph
-                        .ops()
-                        .any(|(_, op)| matches!(op.op_type(), "FloatQuant" | "MultiThreshold"));
+                    let no_integer_form =
+                        load(&path).graph.ops().any(|(_, op)| op.op_type() == "MultiThreshold");
                     assert!(
                         err.contains("qc::access::not_quantized")
                             || no_integer_form && err.contains("qc::access::unsupported_op"),
@@ -535,7 +533,7 @@ fn shared_models_convert_or_say_why() {
             }
         }
     }
-    assert!(converted >= 26, "only {converted} models converted");
+    assert!(converted >= 27, "only {converted} models converted");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1268,4 +1266,26 @@ fn a_qcdq_clip_narrows_the_inputs_range() {
     let r = fixed::input_ranges(&m);
     assert_eq!(r.len(), 1);
     assert!((r[0].lo + 1.0).abs() < 1e-6 && (r[0].hi - 1.0).abs() < 1e-6, "{r:?}");
+}
+
+#[test]
+fn a_minifloat_feature_map_becomes_an_8_bit_grid_over_its_range() {
+    // FloatQuant E4M3 (exponent bias 7, no reserved codes: largest magnitude 480) at scale 0.01:
+    // the range is +-4.8, the 8-bit step 4.8 / 127 = 0.0378, rounded to 2^-5 = 0.03125.
+    let text = format!(
+        "{QHEAD}graph @g(%x: f32[1,4]) -> (%y: ?) {{\n\
+         init %s = f32[] floats [0.01]\n  init %eb = f32[] floats [4.0]\n  init %mb = f32[] floats [3.0]\n\
+         init %bias = f32[] floats [7.0]\n  init %w = f32[2,4] floats [0.5, -0.25, 0.125, 1.0, -1.0, 0.75, 0.25, -0.5]\n\
+         %xf = qonnx.custom_op.general::FloatQuant(%x, %s, %eb, %mb, %bias) {{has_inf = 0, has_nan = 0, saturation = 1, rounding_mode = \"ROUND\"}} name \"fq\"\n\
+         %y = \"\"::Gemm(%xf, %w) {{transB = 1}} name \"fc\"\n}}\n"
+    );
+    let m = parse(&text);
+    let x = f32s(&[1, 4], &[3.0, -1.5, 0.2, 4.0]);
+    let conv = to_access(&m, &[("x", x)]);
+    assert!(conv.model.graph.ops().all(|(_, op)| op.op_type() != "FloatQuant"));
+    assert_eq!(attr_f(op_named(&conv.model, "fc"), "input_scale"), Some(2f64.powi(-5)));
+    let row = conv.changes.iter().find(|c| c.node == "fq").unwrap();
+    assert!((row.source - 4.8 / 127.0).abs() < 1e-9, "{row:?}");
+    assert!(row.note.as_deref().unwrap().starts_with("minifloat of range +-4.8"), "{row:?}");
+    assert!(written_scale_findings(&conv.model).is_empty());
 }
