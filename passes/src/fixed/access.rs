@@ -6,7 +6,7 @@
 //! 1. QOperator layers (`QLinearConv`, `QLinearMatMul`) are first written out as
 //!    `DequantizeLinear -> Conv/MatMul -> QuantizeLinear`, so that every dialect is read as QDQ;
 //!    qonnx's channels-last wrappers as the standard op between Transposes
-//!    ([`unwrap_channels_last`]).
+//!    ([`unwrap_wrappers`]).
 //! 2. Constants are folded; a quantizer whose data input is constant quantizes a weight or a
 //!    bias. Every other quantizer (`Quant`, `IntQuant`, `Trunc`, `QuantizeLinear`) gives the
 //!    feature map it reads a scale: the signed 8-bit step whose range is its range
@@ -45,6 +45,7 @@ use qc_ir::{AttrValue, ElemType, Model, Op, OpId, OpKind, QuantParam, ValueId, V
 use super::scale::{Dyadic, ScaleRounding, round_half_up, round_pow2, round_reciprocal_dyadic};
 use super::{FixedError, LayerKind, keeps_scale, layer_kind};
 use crate::eval::{Array, eval_op};
+use crate::passes::to_channels_last::unwrap_wrappers;
 use crate::quant::{int_range, quantizer_spec};
 use crate::rewrite::{Rewrite, add_const, new_value};
 
@@ -1069,85 +1070,21 @@ pub fn to_access(
     })
 }
 
-/// qonnx's channels-last wrappers (`Conv`, `MaxPool`, `BatchNormalization` of domain
-/// `qonnx.custom_op.channels_last`, on data stored `N, spatial..., C`) as the DLA reads them:
-/// `Transpose` to `N, C, spatial...` (a Conv's weight too, stored `O, kH, kW, I/group`), the
-/// standard op, `Transpose` back. The count of wrappers written so; the Transposes are DLA ops
-/// that keep the scale.
+/// qonnx's channels-last wrappers as the DLA reads them ([`unwrap_wrappers`]), shapes inferred
+/// again; the count of wrappers.
 fn unwrap_channels_last(m: &mut Model) -> Result<usize, FixedError> {
-    use crate::eval::channels_last::{to_first_perm, to_last_perm};
-    let wrappers: Vec<OpId> = m
-        .graph
-        .ops()
-        .filter(|(_, op)| {
-            matches!(
-                op.kind(),
-                OpKind::ChannelsLastConv
-                    | OpKind::ChannelsLastMaxPool
-                    | OpKind::ChannelsLastBatchNormalization
-            )
-        })
-        .map(|(id, _)| id)
-        .collect();
-    if wrappers.is_empty() {
-        return Ok(0);
+    let n = unwrap_wrappers(m).map_err(|(node, reason)| FixedError::Unsupported { node, reason })?;
+    if n > 0 {
+        let pipeline = crate::pipeline::Pipeline::parse("infer-shapes").expect("the pipeline parses");
+        let opts = crate::manager::ManagerOptions { verify_each: false, stop_after: None };
+        crate::manager::PassManager::new(pipeline, opts)
+            .and_then(|mut pm| pm.run(m, &mut |_, _| {}))
+            .map_err(|e| FixedError::Unsupported {
+                node: String::new(),
+                reason: format!("shape inference after unwrapping the channels-last ops: {e}"),
+            })?;
     }
-    let mut rw = Rewrite::default();
-    for &id in &wrappers {
-        let op = m.graph.op(id).clone();
-        let label = m.graph.op_label(id);
-        let unsupported =
-            |reason: &str| FixedError::Unsupported { node: label.clone(), reason: reason.into() };
-        let (Some(x), Some(y)) = (input(&op, 0), output(&op)) else {
-            return Err(unsupported("a channels-last wrapper needs its input 0 and one output"));
-        };
-        if op.outputs().iter().skip(1).any(Option::is_some) {
-            return Err(unsupported("a channels-last wrapper has one output"));
-        }
-        let r = qc_ir::dims::rank(&m.graph, x)
-            .filter(|r| (3..=4).contains(r))
-            .ok_or_else(|| unsupported("its input's rank is unknown or not 3 or 4"))?;
-        let moved = if op.kind() == OpKind::ChannelsLastConv { 2 } else { 1 };
-        let transpose = |name: String, perm: &[usize]| {
-            Op::new("Transpose", None)
-                .with_name(name)
-                .with_attr("perm", AttrValue::Ints(perm.iter().map(|&p| p as i64).collect()))
-        };
-        let mut new = Vec::new();
-        let mut ins = op.inputs().to_vec();
-        for (slot, v) in ins.iter_mut().enumerate().take(moved) {
-            let Some(v) = v else { continue };
-            let base = format!("{}_channels_first", m.graph.value(*v).name);
-            let t = new_value(&mut m.graph, &base);
-            new.push((
-                transpose(format!("{label}_to_channels_first_{slot}"), &to_first_perm(r)),
-                vec![Some(*v)],
-                vec![Some(t)],
-            ));
-            *v = t;
-        }
-        let base = format!("{}_channels_first", m.graph.value(y).name);
-        let z = new_value(&mut m.graph, &base);
-        let mut standard = op.in_domain(None);
-        standard.name = Some(label.clone());
-        new.push((standard, ins, vec![Some(z)]));
-        new.push((
-            transpose(format!("{label}_to_channels_last"), &to_last_perm(r)),
-            vec![Some(z)],
-            vec![Some(y)],
-        ));
-        rw.set(id, new);
-    }
-    rw.apply(&mut m.graph);
-    let pipeline = crate::pipeline::Pipeline::parse("infer-shapes").expect("the pipeline parses");
-    let opts = crate::manager::ManagerOptions { verify_each: false, stop_after: None };
-    crate::manager::PassManager::new(pipeline, opts).and_then(|mut pm| pm.run(m, &mut |_, _| {})).map_err(
-        |e| FixedError::Unsupported {
-            node: String::new(),
-            reason: format!("shape inference after unwrapping the channels-last ops: {e}"),
-        },
-    )?;
-    Ok(wrappers.len())
+    Ok(n)
 }
 
 /// What [`declare_entries`] adds to the model.

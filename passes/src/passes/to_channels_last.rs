@@ -1273,6 +1273,78 @@ fn move_attrs(g: &Graph, op: &mut Op, c: &Candidate, opset: i64) -> Result<(), P
     Ok(())
 }
 
+/// The inverse of the conversion, op by op: every channels-last wrapper (`Conv`, `MaxPool`,
+/// `BatchNormalization` of domain `qonnx.custom_op.channels_last`) becomes the standard op
+/// between Transposes: its data (and a Conv's weight, stored `O, kH, kW, I/group`) to
+/// channels-first, its output back to channels-last. The model computes the same; Transposes
+/// that meet are left for the caller to cancel. New values get no declaration: run
+/// `infer-shapes` after. Returns the count of wrappers, or `(node, reason)` for one that cannot be
+/// unwrapped (no input 0, more than one output, data of unknown rank or rank other than 3 or 4),
+/// in which case nothing is changed.
+pub fn unwrap_wrappers(model: &mut Model) -> Result<usize, (String, String)> {
+    let g = &mut model.graph;
+    let wrappers: Vec<OpId> = g
+        .ops()
+        .filter(|(_, op)| {
+            matches!(
+                op.kind(),
+                OpKind::ChannelsLastConv
+                    | OpKind::ChannelsLastMaxPool
+                    | OpKind::ChannelsLastBatchNormalization
+            )
+        })
+        .map(|(id, _)| id)
+        .collect();
+    let mut plans = Vec::with_capacity(wrappers.len());
+    for &id in &wrappers {
+        let op = g.op(id);
+        let label = g.op_label(id);
+        let refuse = |reason: &str| (label.clone(), reason.to_string());
+        let (Some(x), Some(_)) =
+            (op.inputs().first().copied().flatten(), op.outputs().first().copied().flatten())
+        else {
+            return Err(refuse("a channels-last wrapper needs its input 0 and its output"));
+        };
+        if op.outputs().iter().skip(1).any(Option::is_some) {
+            return Err(refuse("a channels-last wrapper has one output"));
+        }
+        let r = dims::rank(g, x)
+            .filter(|r| (3..=4).contains(r))
+            .ok_or_else(|| refuse("its data's rank is unknown, or not 3 or 4"))?;
+        plans.push((id, r));
+    }
+    let perm = |p: Vec<usize>| AttrValue::Ints(p.into_iter().map(|i| i as i64).collect());
+    let mut rw = crate::rewrite::Rewrite::default();
+    for (id, r) in plans {
+        let op = g.op(id).clone();
+        let label = g.op_label(id);
+        let moved = if op.kind() == OpKind::ChannelsLastConv { 2 } else { 1 };
+        let mut new: Vec<NewOp> = Vec::new();
+        let mut ins = op.inputs().to_vec();
+        for (slot, v) in ins.iter_mut().enumerate().take(moved) {
+            let Some(x) = *v else { continue };
+            let t = fresh(g, &format!("{}_channels_first", g.value(x).name));
+            let t_op = Op::new("Transpose", None)
+                .with_name(format!("{label}_to_channels_first_{slot}"))
+                .with_attr("perm", perm(to_first_perm(r)));
+            new.push((t_op, vec![Some(x)], vec![Some(t)]));
+            *v = Some(t);
+        }
+        let y = op.outputs()[0];
+        let z = fresh(g, &format!("{}_channels_first", y.map_or(String::new(), |y| g.value(y).name.clone())));
+        let mut standard = op.in_domain(None);
+        standard.name = Some(label.clone());
+        new.push((standard, ins, vec![Some(z)]));
+        let back = Op::new("Transpose", None)
+            .with_name(format!("{label}_to_channels_last"))
+            .with_attr("perm", perm(to_last_perm(r)));
+        new.push((back, vec![Some(z)], vec![y]));
+        rw.set(id, new);
+    }
+    rw.apply(g);
+    Ok(wrappers.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

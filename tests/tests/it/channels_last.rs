@@ -22,8 +22,7 @@ use prost::Message as _;
 
 use qc_ir::op::CHANNELS_LAST_DOMAIN;
 use qc_ir::rng::SplitMix64;
-use qc_ir::{AttrValue, Dim, ElemType, Model, Op, OpKind, ValueType, dims};
-use qc_passes::eval::channels_last::{to_first_perm, to_last_perm};
+use qc_ir::{Dim, ElemType, Model, OpKind, ValueType, dims};
 use qc_passes::eval::{Array, run_graph};
 use qc_passes::passes::to_channels_last;
 use qc_passes::{ManagerOptions, PassManager, Pipeline};
@@ -220,56 +219,6 @@ fn shared_models_keep_their_outputs() {
     assert!(evaluated >= 5, "only {evaluated} models evaluated");
 }
 
-/// Replaces every channels-last wrapper of `m` by the standard op between Transposes (its data,
-/// and a Conv's weight, to channels-first; its output back): the model qonnx's conversion
-/// starts from, computing the same.
-fn unwrap(m: &mut Model) {
-    let g = &mut m.graph;
-    let ids: Vec<_> =
-        g.ops().filter(|(_, op)| op.domain() == CHANNELS_LAST_DOMAIN).map(|(id, _)| id).collect();
-    for id in ids {
-        let op = g.op(id).clone();
-        let r =
-            op.inputs().first().copied().flatten().and_then(|x| dims::rank(g, x)).expect("wrapper data rank");
-        let moved = if op.kind() == OpKind::ChannelsLastConv { 2 } else { 1 };
-        let perm = |p: Vec<usize>| AttrValue::Ints(p.into_iter().map(|i| i as i64).collect());
-        for slot in 0..moved {
-            let v = op.inputs()[slot].expect("wrapper input");
-            let name = format!("{}_cf{slot}", g.value(v).name);
-            let t = g.add_value(&name);
-            g.add_op(
-                Op::new("Transpose", None).with_attr("perm", perm(to_first_perm(r))),
-                vec![Some(v)],
-                vec![Some(t)],
-            );
-            g.set_input(id, slot, Some(t));
-        }
-        let y = op.outputs()[0].expect("wrapper output");
-        let name = format!("{}_cf", g.value(y).name);
-        let inner = g.add_value(&name);
-        let ins = g.op(id).inputs().to_vec();
-        g.remove_op(id);
-        g.add_op(op.in_domain(None), ins, vec![Some(inner)]);
-        g.add_op(
-            Op::new("Transpose", None).with_attr("perm", perm(to_last_perm(r))),
-            vec![Some(inner)],
-            vec![Some(y)],
-        );
-    }
-    // The ops were appended: put them back in a topological order.
-    let order = g.topo_order().expect("acyclic");
-    let ops: Vec<_> = order
-        .iter()
-        .map(|&id| (g.op(id).clone(), g.op(id).inputs().to_vec(), g.op(id).outputs().to_vec()))
-        .collect();
-    for &id in &order {
-        g.remove_op(id);
-    }
-    for (op, ins, outs) in ops {
-        g.add_op(op, ins, outs);
-    }
-}
-
 #[test]
 fn hls4ml_channels_last_models_round_trip() {
     let Some(shared) = qc_tests::shared_or_say("channels_last") else { return };
@@ -283,7 +232,10 @@ fn hls4ml_channels_last_models_round_trip() {
         let n = wrappers(&original);
         assert!(n > 0, "{name}");
         let mut first = original.clone();
-        unwrap(&mut first);
+        // The channels-first model qonnx's conversion starts from, computing the same.
+        let unwrapped =
+            to_channels_last::unwrap_wrappers(&mut first).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        assert_eq!(unwrapped, n, "{name}");
         run_pipeline(&mut first, "infer-shapes").unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(wrappers(&first), 0, "{name}");
         let mut again = first.clone();
