@@ -398,7 +398,19 @@ parameters:
         .collect();
     assert_eq!(front_of(&summary), brute);
     // The text front says its latencies are in ns.
-    let (code, text, err) = qc(&["sweep", &w, "--accelerator", "aimc", "--sweep", &s, "--opt", "energy"]);
+    let text_out = dir.path().join("imc_text.jsonl");
+    let (code, text, err) = qc(&[
+        "sweep",
+        &w,
+        "--accelerator",
+        "aimc",
+        "--sweep",
+        &s,
+        "--opt",
+        "energy",
+        "-o",
+        text_out.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     let front: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("design")).collect();
     assert!(!front.is_empty() && front.iter().all(|l| l.contains(" ns ") && !l.contains(" cc")), "{text}");
@@ -433,8 +445,11 @@ parameters:
         ),
     ] {
         std::fs::write(&s, sweep).unwrap();
-        let (status, _, err) = qc(&["sweep", &w, "--accelerator", acc, "--sweep", &s]);
+        let refused = dir.path().join("refused.jsonl");
+        let (status, _, err) =
+            qc(&["sweep", &w, "--accelerator", acc, "--sweep", &s, "-o", refused.to_str().unwrap()]);
         assert_eq!(status, 2, "{acc} {sweep}: {err}");
         assert!(err.contains(code), "{acc} {sweep}: {err}");
+        assert!(!refused.exists(), "{acc} {sweep}: a refused sweep writes nothing");
     }
 }
