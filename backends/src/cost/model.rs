@@ -291,10 +291,7 @@ impl PreparedLayer {
     /// ZigZag's `calc_tensor_size`: elements of operand `k` when each dim takes `sizes[d]` values.
     pub fn tensor_size(&self, k: usize, sizes: &[f64]) -> f64 {
         let op = &self.ops[k];
-        let mut s = 1.0;
-        for &d in &op.r_dims {
-            s *= sizes[d];
-        }
+        let mut s = self.relevant_product(k, sizes);
         for &p in &op.prs {
             let pr = &self.prs[p as usize];
             s *= pr.size(sizes[pr.dims[0]], if pr.terms == 2 { sizes[pr.dims[1]] } else { 1.0 });
@@ -306,15 +303,16 @@ impl PreparedLayer {
     /// dims are at most `sizes` (each at least 1): the relevant dims' product (products grow
     /// with their factors) times every pr dim's extent (its size is clipped to it).
     pub fn tensor_size_bound(&self, k: usize, sizes: &[f64]) -> f64 {
-        let op = &self.ops[k];
-        let mut s = 1.0;
-        for &d in &op.r_dims {
-            s *= sizes[d];
-        }
-        for &p in &op.prs {
+        let mut s = self.relevant_product(k, sizes);
+        for &p in &self.ops[k].prs {
             s *= self.prs[p as usize].extent;
         }
         s
+    }
+
+    /// The product of `sizes` over operand `k`'s directly relevant dims.
+    fn relevant_product(&self, k: usize, sizes: &[f64]) -> f64 {
+        self.ops[k].r_dims.iter().fold(1.0, |s, &d| s * sizes[d])
     }
 
     pub fn dim_index(&self, name: &str) -> Option<usize> {

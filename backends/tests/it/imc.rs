@@ -83,6 +83,11 @@ fn read(text: &str) -> qc_backends::arch::Accelerator {
     read_accelerator_yaml(text, "imc.yaml").unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)))
 }
 
+/// `DIMC` with cell groups of two 8-bit weights (`cells.size` 16).
+fn dimc_two_weight_cells() -> qc_backends::arch::Accelerator {
+    read(&DIMC.replace("  cells:\n    size: 8\n", "  cells:\n    size: 16\n"))
+}
+
 fn error_of(text: &str) -> AcceleratorError {
     match read_accelerator_yaml(text, "bad.yaml") {
         Ok(a) => panic!("expected an error for\n{text}\ngot {a:?}"),
@@ -276,7 +281,7 @@ fn deeper_cell_groups_charge_the_precharge_per_run_of_irrelevant_loops() {
     let w = read_workload_yaml(CONV, "conv.yaml").unwrap();
     let layer = &w.layers[0];
     let links = OperandLinks::default();
-    let acc = read(&DIMC.replace("  cells:\n    size: 8\n", "  cells:\n    size: 16\n"));
+    let acc = dimc_two_weight_cells();
     assert_eq!(acc.array.imc.as_ref().unwrap().cells_size, 16);
     let sm = spatial(&[("K", 8)], &[("C", 4)]);
     let with_cells = |cells: &[(&str, u64)], above: &[(&str, u64)]| {
@@ -319,7 +324,7 @@ fn the_exact_search_on_deeper_cells_walks_every_order() {
     let w = read_workload_yaml(CONV, "conv.yaml").unwrap();
     let layer = &w.layers[0];
     let links = OperandLinks::default();
-    let acc = read(&DIMC.replace("  cells:\n    size: 8\n", "  cells:\n    size: 16\n"));
+    let acc = dimc_two_weight_cells();
     let sm = spatial(&[("K", 8)], &[("C", 4)]);
     let ev = qc_backends::cost::Evaluator::new(layer, &acc, &links, &sm).unwrap();
     assert!(ev.charges_precharge());
