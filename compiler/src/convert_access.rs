@@ -113,7 +113,8 @@ const SCALE_RULES: &[qc_ir::target::Rule] = {
 
 /// Seeded inputs for every graph input of `m` without an initializer: uniform over the range of
 /// the quantizer that reads it, or over the values of its integer datatype annotation
-/// (`fixed::input_ranges`: what the model was made for), else uniform in [-1, 1). `Err` says why there are none: an input that is not a float tensor, or
+/// (`fixed::input_ranges`: what the model was made for), else uniform in [-1, 1). `Err` says
+/// why there are none: an input that is not a float tensor, or
 /// one with a dim that is not a number (named, with the options that give its dims).
 pub fn seeded_inputs(m: &Model, seed: u64) -> Result<Vec<(String, Array)>, String> {
     let g = &m.graph;

@@ -454,11 +454,11 @@ pub fn to_access(
     fill(g, &live, &mut scale, &eff, &is_const, &keeps);
     // Layer outputs read only by bipolar quantizers: only their signs matter, which saturation
     // keeps, so they get the accumulator's resolution (below) rather than a calibrated range.
-    let bipolar_reads: HashSet<OpId> = events.iter().filter(|e| e.bipolar).map(|e| e.op).collect();
+    let bipolar_ops: HashSet<OpId> = events.iter().filter(|e| e.bipolar).map(|e| e.op).collect();
     let sign_only = |v: ValueId| {
         !g.outputs.contains(&v)
             && !g.value(v).uses().is_empty()
-            && g.value(v).uses().iter().all(|(r, slot)| *slot == 0 && bipolar_reads.contains(r))
+            && g.value(v).uses().iter().all(|(r, slot)| *slot == 0 && bipolar_ops.contains(r))
     };
     for &id in &live {
         let op = g.op(id);
@@ -558,7 +558,6 @@ pub fn to_access(
     let mut changes: Vec<ScaleChange> = Vec::new();
     let mut missing: Vec<String> = Vec::new();
     let mut attrs: HashMap<OpId, Vec<(String, AttrValue)>> = HashMap::new();
-    let bipolar_ops: HashSet<OpId> = requant_events.iter().filter(|e| e.bipolar).map(|e| e.op).collect();
     let written: Vec<(ValueId, OpId, Option<ValueId>)> = requant_events
         .iter()
         .filter(|e| !e.bipolar)
@@ -894,13 +893,13 @@ pub fn to_access(
     // Feature-map quantizers that needed another scale become `Div(x, 1)` writing their output.
     let requant_ops: HashSet<OpId> =
         requant_events.iter().map(|e| e.op).chain(clamp_events.iter().map(|(e, _)| e.op)).collect();
-    // Unsigned quantizers of feature maps that may be negative become `Relu` (after a
-    // requantization when the scales differ).
     // A quantizer written as other ops: the scale declared for it goes on the op that reads its
     // input (or, for a bipolar one, writes its output).
     let declared_on = |op: Op, quantizer: OpId| {
         attrs.get(&quantizer).into_iter().flatten().fold(op, |op, (k, v)| op.with_attr(k, v.clone()))
     };
+    // Unsigned quantizers of feature maps that may be negative become `Relu` (after a
+    // requantization when the scales differ).
     let mut clamps = Vec::new();
     for (ev, needs_div) in &clamp_events {
         let label = m.graph.op_label(ev.op);
@@ -1129,7 +1128,7 @@ fn declare_entries(
     missing: &mut Vec<String>,
 ) {
     let g = e.g;
-    let on_dla = |op: &Op| !e.target.entries_for(op).is_empty();
+    let target_has = |op: &Op| !e.target.entries_for(op).is_empty();
     let live: HashSet<OpId> = e.live.iter().copied().collect();
     let mut readers: HashMap<ValueId, Vec<(OpId, usize)>> = HashMap::new();
     for &id in e.live {
@@ -1143,7 +1142,8 @@ fn declare_entries(
     for &(v, q, _) in e.written {
         readers.entry(v).or_default().push((q, 0));
     }
-    let on_dla = |id: OpId| written.contains_key(&id) || on_dla(g.op(id));
+    // On the DLA: an op the target has, or a quantizer written as a DLA op.
+    let on_dla = |id: OpId| written.contains_key(&id) || target_has(g.op(id));
     // Whether a DLA op reads input `slot` as a feature map (`Some`), and declares its scale.
     let reads = |id: OpId, slot: usize| -> Option<bool> {
         if written.contains_key(&id) {
@@ -1172,80 +1172,78 @@ fn declare_entries(
     let reads_of: Vec<(OpId, usize, ValueId)> =
         reads_of.chain(e.written.iter().map(|&(v, q, _)| (q, 0, v))).collect();
     for (id, slot, v) in reads_of {
-        {
-            if !on_dla(id) || (e.is_const)(v) || reads(id, slot).is_none() || !seen.insert(v) {
+        if !on_dla(id) || (e.is_const)(v) || reads(id, slot).is_none() || !seen.insert(v) {
+            continue;
+        }
+        let Some(writer) = cpu_writer(v) else { continue };
+        // A CPU op's output is always declared: the check passes scales through ops by their
+        // type, the CPU's included, so a declaration downstream need not reach back to it.
+        if let Some(p) = writer {
+            match scale.get(&v) {
+                Some(&exp) => out.attrs.push((p, "output_scale", "output_bitdepth", exp)),
+                None => missing.push(format!("`{}` read by `{}`", g.value(v).name, g.op_label(id))),
+            }
+            continue;
+        }
+        // A graph input: declared downstream?
+        let mut stack = vec![v];
+        let mut visited = HashSet::new();
+        let mut declared = false;
+        while let Some(x) = stack.pop() {
+            if !visited.insert(x) {
                 continue;
             }
-            let Some(writer) = cpu_writer(v) else { continue };
-            // A CPU op's output always: the check passes scales through ops by their type, the
-            // CPU's included, so a declaration downstream need not reach back to it.
-            if let Some(p) = writer {
-                match scale.get(&v) {
-                    Some(&exp) => out.attrs.push((p, "output_scale", "output_bitdepth", exp)),
-                    None => missing.push(format!("`{}` read by `{}`", g.value(v).name, g.op_label(id))),
-                }
-                continue;
-            }
-            // A graph input: declared downstream?
-            let mut stack = vec![v];
-            let mut visited = HashSet::new();
-            let mut declared = false;
-            while let Some(x) = stack.pop() {
-                if !visited.insert(x) {
+            for &(r, rs) in readers.get(&x).into_iter().flatten() {
+                if !on_dla(r) {
                     continue;
                 }
-                for &(r, rs) in readers.get(&x).into_iter().flatten() {
-                    if !on_dla(r) {
-                        continue;
-                    }
-                    if e.requantized.contains(&(r, rs)) {
-                        continue; // read by a Div, which declares its output only
-                    }
-                    match (reads(r, rs), written.get(&r)) {
-                        (Some(true), _) => declared = true,
-                        (Some(false), Some(y)) => stack.extend(*y),
-                        (Some(false), None) if (e.keeps)(g.op(r)) => stack.extend(output(g.op(r)).map(e.eff)),
-                        _ => {}
-                    }
+                if e.requantized.contains(&(r, rs)) {
+                    continue; // read by a Div, which declares its output only
+                }
+                match (reads(r, rs), written.get(&r)) {
+                    (Some(true), _) => declared = true,
+                    (Some(false), Some(y)) => stack.extend(*y),
+                    (Some(false), None) if (e.keeps)(g.op(r)) => stack.extend(output(g.op(r)).map(e.eff)),
+                    _ => {}
                 }
             }
-            if declared {
-                continue;
-            }
-            let Some(&exp) = scale.get(&v) else {
-                missing.push(format!("`{}` read by `{}`", g.value(v).name, g.op_label(id)));
-                continue;
-            };
-            let direct: Vec<(OpId, usize)> = readers
-                .get(&v)
-                .into_iter()
-                .flatten()
-                .copied()
-                .filter(|&(r, rs)| on_dla(r) && reads(r, rs).is_some())
-                .collect();
-            if let Some(&(r, _)) = direct.iter().find(|(_, rs)| *rs == 0) {
-                out.attrs.push((r, "input_scale", "input_bitdepth", exp));
-            } else if let Some(&(r, rs)) = direct.iter().find(|&&(r, rs)| {
-                matches!(g.op(r).kind(), OpKind::Add | OpKind::Sum)
-                    && g.op(r)
-                        .inputs()
-                        .first()
-                        .copied()
-                        .flatten()
-                        .map(e.eff)
-                        .is_some_and(|x| (e.is_const)(x) || cpu_writer(x).is_none())
-                    && rs > 0
-            }) {
-                out.swapped.push((r, rs));
-                out.attrs.push((r, "input_scale", "input_bitdepth", exp));
-            } else {
-                let (r, rs) = direct[0];
-                missing.push(format!(
-                    "graph input `{}` (read by `{}` as input {rs}, which has no attribute for its scale)",
-                    g.value(v).name,
-                    g.op_label(r)
-                ));
-            }
+        }
+        if declared {
+            continue;
+        }
+        let Some(&exp) = scale.get(&v) else {
+            missing.push(format!("`{}` read by `{}`", g.value(v).name, g.op_label(id)));
+            continue;
+        };
+        let direct: Vec<(OpId, usize)> = readers
+            .get(&v)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&(r, rs)| on_dla(r) && reads(r, rs).is_some())
+            .collect();
+        if let Some(&(r, _)) = direct.iter().find(|(_, rs)| *rs == 0) {
+            out.attrs.push((r, "input_scale", "input_bitdepth", exp));
+        } else if let Some(&(r, rs)) = direct.iter().find(|&&(r, rs)| {
+            matches!(g.op(r).kind(), OpKind::Add | OpKind::Sum)
+                && g.op(r)
+                    .inputs()
+                    .first()
+                    .copied()
+                    .flatten()
+                    .map(e.eff)
+                    .is_some_and(|x| (e.is_const)(x) || cpu_writer(x).is_none())
+                && rs > 0
+        }) {
+            out.swapped.push((r, rs));
+            out.attrs.push((r, "input_scale", "input_bitdepth", exp));
+        } else {
+            let (r, rs) = direct.first().copied().unwrap_or((id, slot));
+            missing.push(format!(
+                "graph input `{}` (read by `{}` as input {rs}, which has no attribute for its scale)",
+                g.value(v).name,
+                g.op_label(r)
+            ));
         }
     }
 }
