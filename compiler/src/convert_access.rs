@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 use qc_ir::rng::SplitMix64;
 use qc_ir::{Dim, ElemType, Model, ValueType};
 use qc_passes::eval::{Array, run_graph_all};
-use qc_passes::fixed::{self, AccessOptions, Incoherent, ScaleRounding};
+use qc_passes::fixed::{self, AccessOptions, Incoherent, Moved, ScaleRounding};
 use qc_passes::{ManagerOptions, PassManager, Pipeline};
 
 use crate::convert::ConvertArgs;
@@ -377,7 +377,7 @@ pub fn run(args: &ConvertArgs, out: &mut dyn std::io::Write) -> miette::Result<V
             text,
             ", weight scales widened so that the 16-bit bias fits in {} layer(s) ({} channel(s): {})",
             conv.bias_widened.len(),
-            conv.changes.iter().filter(|c| c.note.is_some() && c.attr != "scale").count(),
+            conv.changes.iter().filter(|c| c.moved == Some(Moved::BiasWidened)).count(),
             conv.bias_widened.join(", ")
         );
     }
@@ -479,13 +479,14 @@ pub fn render(conv: &fixed::AccessConversion, m: Option<&Measurement>) -> String
             here: c.quantized_here,
         });
         e.n += 1;
-        if c.note.as_deref().is_some_and(|n| n.starts_with("below")) {
-            e.flushed += 1;
-        } else if c.note.is_some() {
-            e.widened += 1;
-            e.widened_max = e.widened_max.max(c.relative());
-        } else if c.relative().abs() > e.rounding.abs() {
-            e.rounding = c.relative();
+        match c.moved {
+            Some(Moved::Flushed) => e.flushed += 1,
+            Some(Moved::BiasWidened) => {
+                e.widened += 1;
+                e.widened_max = e.widened_max.max(c.relative());
+            }
+            Some(Moved::Range) | None if c.relative().abs() > e.rounding.abs() => e.rounding = c.relative(),
+            Some(Moved::Range) | None => {}
         }
     }
     if !by_layer.is_empty() {

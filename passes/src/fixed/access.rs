@@ -86,10 +86,22 @@ pub struct ScaleChange {
     pub rounded: f64,
     /// The source gave no scale: the weight was quantized here (max-abs, 8 bits).
     pub quantized_here: bool,
-    /// Why the scale moved further than rounding moves it, when it did: a feature map whose
-    /// source range is not that of a signed 8-bit tensor at the source's step, or a weight scale
-    /// widened so that the layer's bias fits in 16 bits.
+    /// Why the scale moved further than rounding moves it, when it did.
+    pub moved: Option<Moved>,
+    /// The same, in words for the report (with the numbers behind it).
     pub note: Option<String>,
+}
+
+/// Why a scale moved further than rounding moves it ([`ScaleChange::moved`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moved {
+    /// A feature map whose source range is not that of a signed 8-bit tensor at the source's
+    /// step (an unsigned or narrower quantizer, a bipolar one, a minifloat).
+    Range,
+    /// A weight channel's scale widened so that the layer's bias fits in 16 bits.
+    BiasWidened,
+    /// A weight channel's scale below 2^-120: its weights are flushed to 0.
+    Flushed,
 }
 
 impl ScaleChange {
@@ -711,6 +723,13 @@ pub fn to_access(
                         source: *s,
                         rounded: r.value(),
                         quantized_here: src.is_none(),
+                        moved: if widened[c] {
+                            Some(Moved::BiasWidened)
+                        } else if flushed[c] {
+                            Some(Moved::Flushed)
+                        } else {
+                            None
+                        },
                         note: if widened[c] {
                             Some("widened so that the 16-bit bias fits".to_string())
                         } else if flushed[c] {
@@ -789,6 +808,7 @@ pub fn to_access(
                         source: s,
                         rounded: d.value(),
                         quantized_here: src.is_none(),
+                        moved: None,
                         note: None,
                     });
                     Some(d.exp)
@@ -839,6 +859,7 @@ pub fn to_access(
             },
             rounded: 2f64.powi(ev.exp),
             quantized_here: false,
+            moved: ev.note.is_some().then_some(Moved::Range),
             note: ev.note.clone(),
         })
         .collect();

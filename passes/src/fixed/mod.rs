@@ -13,7 +13,7 @@ use qc_ir::target::Target;
 use qc_ir::{Op, OpKind, ValueId};
 
 pub use access::{
-    AccessConversion, AccessOptions, Incoherent, InputRange, ScaleChange, input_ranges, to_access,
+    AccessConversion, AccessOptions, Incoherent, InputRange, Moved, ScaleChange, input_ranges, to_access,
 };
 pub use metadata::{has_metadata_form, lift_metadata, to_metadata};
 pub use scale::ScaleRounding;
