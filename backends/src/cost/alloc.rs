@@ -183,6 +183,8 @@ pub struct Allocator {
     clean: Vec<u128>,
     /// Per operand: the positions below which a lower level's decision owns the clean bits.
     owned: Vec<usize>,
+    /// Per operand of the memory being decided: its least size and least traffic.
+    mins: Vec<(f64, f64)>,
 }
 
 /// One memory's decision: the prefix it depended on, and the loops each operand took.
@@ -486,6 +488,40 @@ impl Allocator {
         self.best.resize(nops_here, 0);
         self.cur.clear();
         self.cur.extend_from_slice(&self.offsets);
+        if opts.mapping_type == MappingType::Uneven {
+            // The first combination (every operand's shortest prefix) must fit, as in the walk
+            // below; then the same choice by a pruned walk ([`LeastTraffic`]).
+            let size = self.sizes.iter().fold(0.0, |s, l| s + l[0]);
+            if size > cap {
+                let roles = pm.ops.iter().map(|&k| model.ops[k].role.as_str()).collect::<Vec<_>>();
+                return Err((
+                    pm.ops.iter().map(|&k| self.dep[k]).max().unwrap_or(0),
+                    CostError::MemoryTooSmall {
+                        layer: model.layer_name.clone(),
+                        memory: pm.name.clone(),
+                        role: roles.join("+"),
+                        needed_bits: size,
+                        capacity_bits: pm.capacity_bits,
+                    },
+                ));
+            }
+            self.mins.clear();
+            for (sz, ac) in self.sizes[..nops_here].iter().zip(&self.accesses[..nops_here]) {
+                let least = |l: &[f64]| l.iter().copied().fold(f64::INFINITY, f64::min);
+                self.mins.push((least(sz), least(ac)));
+            }
+            let walk = LeastTraffic {
+                sizes: &self.sizes[..nops_here],
+                accesses: &self.accesses[..nops_here],
+                mins: &self.mins,
+                cap,
+            };
+            walk.run(&mut self.cur, &mut self.best);
+            for (b, o) in self.best.iter_mut().zip(&self.offsets) {
+                *b += o;
+            }
+            return Ok(req);
+        }
         let mut best_acc = f64::INFINITY;
         let mut first = true;
         loop {
@@ -529,6 +565,60 @@ impl Allocator {
                     break;
                 }
                 self.cur[j] = self.offsets[j];
+            }
+        }
+    }
+}
+
+/// The uneven mapping type's choice of a shared memory's split ([`LeastTraffic::run`], into
+/// `best`; `cur` is scratch of the same length). Of the combinations of one candidate per operand
+/// (`sizes[j][c]` bits and `accesses[j][c]` traffic for operand `j`'s candidate `c`), ZigZag's
+/// allocator keeps the last, in the order where the last operand's choice varies fastest, of
+/// those that fit `cap` together with the least total traffic (both sums taken in operand
+/// order), as the even type's walk in `Allocator::decide` still does. At least one combination
+/// fits (the caller checked the first).
+///
+/// The same choice, with less work: the combinations are visited in the reverse order and the
+/// first of the least is kept (a strict `<`), which is the last of the least in the forward
+/// order; and a choice of the first operands is skipped with all its completions when even the
+/// least sizes and traffics of the remaining operands, added in the same order, overflow `cap`
+/// or reach the least traffic so far. Float addition is monotone in each argument, so no
+/// skipped combination could fit or be strictly less.
+struct LeastTraffic<'a> {
+    sizes: &'a [Vec<f64>],
+    accesses: &'a [Vec<f64>],
+    /// Per operand: its least size and least traffic.
+    mins: &'a [(f64, f64)],
+    cap: f64,
+}
+
+impl LeastTraffic<'_> {
+    fn run(&self, cur: &mut [usize], best: &mut [usize]) {
+        if !self.sizes.is_empty() {
+            let mut least = f64::INFINITY;
+            self.visit(0, 0.0, 0.0, &mut least, cur, best);
+        }
+    }
+
+    fn visit(&self, j: usize, size: f64, traffic: f64, least: &mut f64, cur: &mut [usize], best: &mut [usize]) {
+        let last = j + 1 == self.sizes.len();
+        for c in (0..self.sizes[j].len()).rev() {
+            let (s, a) = (size + self.sizes[j][c], traffic + self.accesses[j][c]);
+            cur[j] = c;
+            if last {
+                if s <= self.cap && a < *least {
+                    *least = a;
+                    best.copy_from_slice(cur);
+                }
+                continue;
+            }
+            let (mut ls, mut la) = (s, a);
+            for &(ms, ma) in &self.mins[j + 1..] {
+                ls += ms;
+                la += ma;
+            }
+            if ls <= self.cap && la < *least {
+                self.visit(j + 1, s, a, least, cur, best);
             }
         }
     }
@@ -578,4 +668,113 @@ fn even_ok(ops: &[usize], cur: &[usize], next: &[usize], n: usize) -> bool {
             next[k1].max(kept_from) >= taken_end
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LeastTraffic;
+
+    /// The forward walk `Allocator::decide` describes: every combination, the last operand's
+    /// choice varying fastest, the last of the least traffic that fits (`<=`).
+    fn forward(sizes: &[Vec<f64>], accesses: &[Vec<f64>], cap: f64) -> Option<Vec<usize>> {
+        let mut cur = vec![0; sizes.len()];
+        let (mut best, mut least) = (None, f64::INFINITY);
+        loop {
+            let size = cur.iter().enumerate().fold(0.0, |s, (j, &c)| s + sizes[j][c]);
+            let traffic = cur.iter().enumerate().fold(0.0, |s, (j, &c)| s + accesses[j][c]);
+            if size <= cap && traffic <= least {
+                least = traffic;
+                best = Some(cur.clone());
+            }
+            let mut j = sizes.len();
+            loop {
+                if j == 0 {
+                    return best;
+                }
+                j -= 1;
+                cur[j] += 1;
+                if cur[j] < sizes[j].len() {
+                    break;
+                }
+                cur[j] = 0;
+            }
+        }
+    }
+
+    /// The pruned reverse walk keeps exactly the forward walk's choice, ties and sums that
+    /// round alike included: 20,000 random splits of one to four operands, with traffic drawn
+    /// from a few values (many ties) and sizes around the capacity.
+    #[test]
+    fn least_traffic_keeps_the_forward_walks_choice() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let (mut pruned_cases, mut ties) = (0, 0);
+        for case in 0..20_000 {
+            let ops = 1 + next(4) as usize;
+            let mut sizes = Vec::new();
+            let mut accesses = Vec::new();
+            for _ in 0..ops {
+                let len = 1 + next(8) as usize;
+                // Sizes grow along the prefix (with an occasional drop at the end, as double
+                // buffering makes), traffic mostly falls, with repeats.
+                let mut s = 1.0 + next(50) as f64;
+                let mut sz = Vec::new();
+                let mut ac = Vec::new();
+                for i in 0..len {
+                    s += next(40) as f64;
+                    sz.push(if i + 1 == len && next(3) == 0 { s / 2.0 } else { s });
+                    let base = [1e18, 1e18 + 64.0, 3.0, 7.0, 1.5e3, 1e3][next(6) as usize];
+                    ac.push(base * (len - i) as f64 / if case % 2 == 0 { 1.0 } else { 3.0 });
+                }
+                sizes.push(sz);
+                accesses.push(ac);
+            }
+            let cap = sizes.iter().map(|l| l[0]).sum::<f64>() + next(200) as f64;
+            let want = forward(&sizes, &accesses, cap).expect("the first combination fits");
+            let mins: Vec<(f64, f64)> = sizes
+                .iter()
+                .zip(&accesses)
+                .map(|(s, a)| {
+                    let least = |l: &[f64]| l.iter().copied().fold(f64::INFINITY, f64::min);
+                    (least(s), least(a))
+                })
+                .collect();
+            let (mut cur, mut best) = (vec![0; ops], vec![usize::MAX; ops]);
+            LeastTraffic { sizes: &sizes, accesses: &accesses, mins: &mins, cap }.run(&mut cur, &mut best);
+            assert_eq!(best, want, "case {case}: sizes {sizes:?} accesses {accesses:?} cap {cap}");
+            let fits = |c: &[usize]| c.iter().enumerate().fold(0.0, |s, (j, &i)| s + sizes[j][i]) <= cap;
+            let total: usize = sizes.iter().map(Vec::len).product();
+            pruned_cases += usize::from(total > 1 && fits(&want));
+            let traffic = |c: &[usize]| c.iter().enumerate().fold(0.0, |s, (j, &i)| s + accesses[j][i]);
+            let least = traffic(&want);
+            let mut count = 0;
+            let mut cur = vec![0; ops];
+            'all: loop {
+                if fits(&cur) && traffic(&cur) == least {
+                    count += 1;
+                }
+                let mut j = ops;
+                loop {
+                    if j == 0 {
+                        break 'all;
+                    }
+                    j -= 1;
+                    cur[j] += 1;
+                    if cur[j] < sizes[j].len() {
+                        break;
+                    }
+                    cur[j] = 0;
+                }
+            }
+            ties += usize::from(count > 1);
+        }
+        // The cases exercise what matters: several combinations, and ties among the least.
+        assert!(pruned_cases > 10_000, "{pruned_cases}");
+        assert!(ties > 1_000, "{ties}");
+    }
 }

@@ -50,16 +50,28 @@ impl PrDim {
     /// ZigZag's `calc_tensor_dim` for a pr dim: the distinct values of the index when its dims
     /// take `a` and `b` values (truncated to integers, as ZigZag does), clipped to the extent.
     pub fn size(&self, a: f64, b: f64) -> f64 {
-        let a = a.trunc() as i64;
+        // `as` truncates towards zero (and saturates), as Python's `int()` of a float does.
+        let a = a as i64;
         if self.terms == 1 {
             return (a as f64).min(self.extent);
         }
-        let b = b.trunc() as i64;
-        // The products, and their difference, in 128 bits, where they fit.
+        let b = b as i64;
         let [qa, qb] = self.quot;
-        let (a, b) = (i128::from(a), i128::from(b));
-        let v = a * b - 0i128.max(b - qa) * (a - qb);
-        (v as f64).min(self.extent)
+        // The products, and their difference: in 64 bits when they fit there (the tiles of
+        // real layers), else in 128 bits. The same integer either way, so the same float.
+        let narrow = i64::try_from(qa).ok().zip(i64::try_from(qb).ok()).and_then(|(qa, qb)| {
+            let ab = a.checked_mul(b)?;
+            let over = b.checked_sub(qa)?.max(0).checked_mul(a.checked_sub(qb)?)?;
+            ab.checked_sub(over)
+        });
+        let v = match narrow {
+            Some(v) => v as f64,
+            None => {
+                let (a, b) = (i128::from(a), i128::from(b));
+                (a * b - 0i128.max(b - qa) * (a - qb)) as f64
+            }
+        };
+        v.min(self.extent)
     }
 }
 
