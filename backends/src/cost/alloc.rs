@@ -105,6 +105,8 @@ pub(crate) struct Plan {
 
 #[derive(Clone, Debug)]
 struct PlanMemory {
+    /// Index into the accelerator's memories.
+    memory: usize,
     name: String,
     capacity_bits: u64,
     double_buffering: bool,
@@ -128,6 +130,7 @@ impl Plan {
                     .collect();
                 let is_top = ops.iter().map(|&k| model.ops[k].mems.last() == Some(&mi)).collect();
                 (!ops.is_empty()).then(|| PlanMemory {
+                    memory: mi,
                     name: mem.name.clone(),
                     capacity_bits: mem.size_bits,
                     double_buffering: mem.double_buffering,
@@ -137,6 +140,85 @@ impl Plan {
             })
             .collect();
         Plan { mems }
+    }
+
+    /// The memories (indices into the accelerator's) where every allocation that gets there, of
+    /// every order of the temporal loops, gives each operand they hold all the loops it has left:
+    /// its tile there is the whole operand (per instance), filled once. So it is when
+    /// 1. the spatial unrolling is integral (the sizes and traffics below are exact integers),
+    /// 2. each operand's tile fits there whatever loops it holds, twice over if the memory double
+    ///    buffers (every prefix is a candidate: the allocator's list of an operand stops at the
+    ///    first that does not fit), and all of them together fit (the combination where each
+    ///    takes everything is feasible),
+    /// 3. no prefix moves less data to the level above than taking everything: for each operand,
+    ///    `tile(prefix) x (product of the loops left) >= whole`, exact for its directly relevant
+    ///    dims and checked for each partially relevant one on every pair of divisors of its two
+    ///    dims' loops (the dims of the relations and the relevant ones disjoint, so that the
+    ///    product of the checks is the check of the product). Taking everything is then the
+    ///    last of the least traffic, which both mapping types keep (it is the last combination
+    ///    of the walk in [`Allocator`]'s `decide`, and passes the even type's check).
+    ///
+    /// Tiles are bounded by [`PreparedLayer::tensor_size_bound`] at the larger of an output's
+    /// two precisions.
+    pub(crate) fn whole_memories(&self, model: &PreparedLayer, sp: &Spatial) -> Vec<usize> {
+        let integral = sp.frac.iter().all(|o| o.levels.iter().flatten().all(|&(_, f)| f.fract() == 0.0));
+        if !integral {
+            return Vec::new();
+        }
+        let nd = model.dim_names.len();
+        let t = &sp.temporal_sizes;
+        let divisors = |x: u64| (1..=x).filter(move |v| x.is_multiple_of(*v));
+        // Condition 3 for operand `k` with spatial factors `base` below its level.
+        let least_whole = |k: usize, base: &[f64]| -> bool {
+            let op = &model.ops[k];
+            let mut seen = vec![false; nd];
+            for &d in &op.r_dims {
+                seen[d] = true;
+            }
+            for &p in &op.prs {
+                let pr = &model.prs[p as usize];
+                let dims = &pr.dims[..pr.terms];
+                if dims.iter().any(|&d| std::mem::replace(&mut seen[d], true)) {
+                    return false;
+                }
+                let (d0, d1) = (dims[0], dims.get(1).copied());
+                let (t1, b1) = d1.map_or((1, 1.0), |d| (t[d], base[d]));
+                let whole = pr.size(base[d0] * t[d0] as f64, b1 * t1 as f64);
+                for a in divisors(t[d0]) {
+                    for b in divisors(t1) {
+                        let tile = pr.size(base[d0] * a as f64, b1 * b as f64);
+                        if tile * (((t[d0] / a) * (t1 / b)) as f64) < whole {
+                            return false;
+                        }
+                    }
+                }
+            }
+            true
+        };
+        let mut out = Vec::new();
+        'mems: for pm in &self.mems {
+            let cap = pm.capacity_bits as f64;
+            let mut together = 0.0;
+            for &k in &pm.ops {
+                let op = &model.ops[k];
+                let Some(l) = op.mems.iter().position(|&m| m == pm.memory) else { continue 'mems };
+                let mut base = vec![1.0f64; nd];
+                for &(d, f) in sp.frac[k].levels.iter().take(l + 1).flatten() {
+                    base[d] *= f;
+                }
+                let whole: Vec<f64> = (0..nd).map(|d| base[d] * t[d] as f64).collect();
+                let bits = model.tensor_size_bound(k, &whole) * f64::from(op.prec.max(op.prec_final));
+                let own = if pm.double_buffering { 2.0 * bits } else { bits };
+                if !(own <= cap && own < 2f64.powi(52)) || !least_whole(k, &base) {
+                    continue 'mems;
+                }
+                together += bits;
+            }
+            if together <= cap {
+                out.push(pm.memory);
+            }
+        }
+        out
     }
 }
 
@@ -600,7 +682,15 @@ impl LeastTraffic<'_> {
         }
     }
 
-    fn visit(&self, j: usize, size: f64, traffic: f64, least: &mut f64, cur: &mut [usize], best: &mut [usize]) {
+    fn visit(
+        &self,
+        j: usize,
+        size: f64,
+        traffic: f64,
+        least: &mut f64,
+        cur: &mut [usize],
+        best: &mut [usize],
+    ) {
         let last = j + 1 == self.sizes.len();
         for c in (0..self.sizes[j].len()).rev() {
             let (s, a) = (size + self.sizes[j][c], traffic + self.accesses[j][c]);

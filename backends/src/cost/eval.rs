@@ -15,7 +15,7 @@ use qc_ir::LoopNest;
 mod bound;
 mod state;
 
-pub use bound::PrefixBounds;
+pub use bound::{Floors, PrefixBounds};
 
 const FH: usize = 0;
 const TL: usize = 1;
@@ -820,33 +820,7 @@ impl Evaluator {
                 cc[k][m][i] = Some((c_list[j], port.shared_by_two_inputs));
             }
         }
-        // Per operand: (individual, half, shared) on-loading cycles.
-        reset(parts, nops, (0.0f64, 0.0f64, 0.0f64));
-        for k in 1..nops {
-            for m in 0..self.levels[k].len().saturating_sub(1) {
-                let e1 = cc[k][m][FH].unwrap_or((0.0, false));
-                let e2 = cc[k][m + 1][TL].unwrap_or((0.0, false));
-                let longest = e1.0.max(e2.0);
-                if !e1.1 && !e2.1 {
-                    parts[k].0 += longest;
-                } else if e1.1 && e2.1 {
-                    parts[k].2 += longest;
-                } else {
-                    parts[k].1 = longest;
-                }
-            }
-        }
-        let onload = match nops - 1 {
-            0 => 0.0,
-            1 => parts[1].0,
-            _ => {
-                let (i1, h1, s1) = parts[1];
-                let (i2, h2, s2) = parts[2];
-                let p1 = s1 + (s2 + h2 + i2).max(h1 + i1);
-                let p2 = s2 + (s1 + h1 + i1).max(h2 + i2);
-                p1.min(p2)
-            }
-        };
+        let onload = onload_cycles(cc, parts);
         let mut offload = 0.0;
         for m in 0..self.levels[0].len().saturating_sub(1) {
             let e1 = cc[0][m][TH].map_or(0.0, |e| e.0);
@@ -886,6 +860,41 @@ impl Evaluator {
         out.spatial_utilization = ideal_cycle as f64 / cycles as f64;
         out.mac_utilization = ideal_cycle as f64 / latency;
         Ok(())
+    }
+}
+
+/// ZigZag 3.9.1's on-loading cycles from the loading cycles `cc` of each (operand, level,
+/// direction) (`parts`: a buffer): per input operand and level boundary, the longer of the write
+/// into the lower level and the read out of the upper one, summed apart by whether both ports
+/// are shared by the two inputs, one or none (the last such boundary counts); with two inputs,
+/// the better of the two orders of loading them. Non-decreasing in every entry of `cc`.
+fn onload_cycles(cc: &LoadCycles, parts: &mut Vec<(f64, f64, f64)>) -> f64 {
+    let nops = cc.len();
+    reset(parts, nops, (0.0f64, 0.0f64, 0.0f64));
+    for k in 1..nops {
+        for m in 0..cc[k].len().saturating_sub(1) {
+            let e1 = cc[k][m][FH].unwrap_or((0.0, false));
+            let e2 = cc[k][m + 1][TL].unwrap_or((0.0, false));
+            let longest = e1.0.max(e2.0);
+            if !e1.1 && !e2.1 {
+                parts[k].0 += longest;
+            } else if e1.1 && e2.1 {
+                parts[k].2 += longest;
+            } else {
+                parts[k].1 = longest;
+            }
+        }
+    }
+    match nops.saturating_sub(1) {
+        0 => 0.0,
+        1 => parts[1].0,
+        _ => {
+            let (i1, h1, s1) = parts[1];
+            let (i2, h2, s2) = parts[2];
+            let p1 = s1 + (s2 + h2 + i2).max(h1 + i1);
+            let p2 = s2 + (s1 + h1 + i1).max(h2 + i2);
+            p1.min(p2)
+        }
     }
 }
 

@@ -17,7 +17,7 @@ pub mod imc;
 pub(crate) mod model;
 
 pub use alloc::{AllocOptions, AllocTrace, Allocation, Allocator, MappingType, allocate};
-pub use eval::{EvalScratch, Evaluator, PrefixBounds};
+pub use eval::{EvalScratch, Evaluator, Floors, PrefixBounds};
 pub use imc::{ImcLayerCost, ImcMacro};
 
 use crate::arch::{Accelerator, Direction, MemOperand};

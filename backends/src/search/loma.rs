@@ -9,7 +9,7 @@ use super::lpf::{self, Constraints, LpfError, ResolvedConstraints};
 use super::{Objective, SEED_LPF_LIMIT, SearchError, TemporalOptions, TemporalResult};
 use crate::arch::Accelerator;
 use crate::cost::{
-    AllocOptions, AllocTrace, Allocation, Allocator, CostError, EvalScratch, Evaluator, LayerCost,
+    AllocOptions, AllocTrace, Allocation, Allocator, CostError, EvalScratch, Evaluator, Floors, LayerCost,
     MappingType, PrefixBounds,
 };
 use crate::mapping::{OperandLinks, OrderSize, SpatialMapping, TemporalLoop};
@@ -132,7 +132,7 @@ pub fn search_temporal_observed(
         scratch: EvalScratch::default(),
         cost: LayerCost::default(),
         trace: AllocTrace::default(),
-        floors: if opts.prune { ev.term_floors(&opts.cost)? } else { Vec::new() },
+        floors: if opts.prune { ev.floors(&opts.cost)? } else { Floors::default() },
         bounds: PrefixBounds::default(),
         best: None,
         evaluated: 0,
@@ -387,8 +387,8 @@ struct Search<'a> {
     scratch: EvalScratch,
     cost: LayerCost,
     trace: AllocTrace,
-    /// [`Evaluator::term_floors`] (when pruning).
-    floors: Vec<Vec<f64>>,
+    /// [`Evaluator::floors`] (when pruning).
+    floors: Floors,
     bounds: PrefixBounds,
     best: Option<Best>,
     evaluated: u64,

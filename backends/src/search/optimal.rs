@@ -12,12 +12,10 @@
 //! **The branch and bound.**
 //! 1. Per spatial candidate, a floor on every mapping under it ([`Evaluator::mapping_floor`]:
 //!    the MAC energy plus the floors of the memory terms, and the temporal cycles plus the
-//!    systolic drain). The latency floor comes from the spatial unrolling alone; the energy
-//!    floor needs one evaluation, made for every candidate under the energy objective (in
-//!    parallel) and when a candidate's turn comes under EDP (sorted by the cheaper `latency x
-//!    MAC energy` until then). Candidates are visited in increasing floor of the objective
-//!    (ties: the generation order), so that once one floor is above the best found, every later
-//!    one is too and the rest of the candidates are excluded at once.
+//!    systolic drain plus the on-loading floor), from a few evaluations, for every candidate in
+//!    parallel. Candidates are visited in increasing floor of the objective (ties: the
+//!    generation order), so that once one floor is above the best found, every later one is too
+//!    and the rest of the candidates are excluded at once.
 //! 2. Under a candidate, the temporal search without merging ([`super::search_temporal`] with
 //!    `lpf_limit: None`), which prunes exactly: the orderings sharing innermost loops whose
 //!    prefix bound ([`Evaluator::prefix_bounds`]) is above the best found so far, here or under
@@ -43,7 +41,7 @@ use super::lpf;
 use super::{Cancel, Objective, SearchError, TemporalOptions, TemporalResult, search_temporal};
 use crate::arch::Accelerator;
 use crate::cost::model::{PreparedLayer, Spatial};
-use crate::cost::{CostOptions, Evaluator, LatencyModel, LayerCost, MappingType};
+use crate::cost::{CostOptions, Evaluator, LayerCost, MappingType};
 use crate::mapping::{OperandLinks, SpatialMapping};
 use qc_ir::LoopNest;
 
@@ -187,41 +185,25 @@ pub fn objective_value(objective: Objective, c: &LayerCost) -> f64 {
     }
 }
 
-/// One spatial candidate and its floors.
+/// One spatial candidate.
 struct Candidate {
     spatial: SpatialMapping,
-    /// A floor of the objective over its mappings, cheap to compute (`None`: no bound known):
-    /// the latency floor is exact; for energy, only the MAC energy.
-    cheap: Option<f64>,
-    /// The temporal cycles plus the drain (3.9.1's latency model), the same for every order.
-    latency: Option<f64>,
     /// Orderings of its unmerged loop prime factors.
     space: u64,
 }
 
-/// A candidate's space and cheap floor, from its spatial unrolling alone.
+/// A candidate and the size of its space.
 fn candidate(
     model: &PreparedLayer,
     acc: &Accelerator,
     spatial: SpatialMapping,
-    opts: &OptimalOptions,
 ) -> Result<Candidate, SearchError> {
     let sp = Spatial::new(model, acc, &spatial)?;
-    let mac_energy = acc.array.mac_energy * model.total_macs as f64;
-    let latency = (opts.cost.latency_model == LatencyModel::Zigzag391).then(|| {
-        let cycles = sp.temporal_sizes.iter().fold(1u64, |p, &s| p.saturating_mul(s));
-        cycles as f64 + sp.drain as f64
-    });
-    let cheap = match opts.objective {
-        Objective::Energy => Some(mac_energy),
-        Objective::Latency => latency,
-        Objective::Edp => latency.map(|l| l * mac_energy),
-    };
     let mut mults: Vec<u64> = Vec::new();
     for &size in &sp.temporal_sizes {
         mults.extend(lpf::factorise(size).into_iter().map(|(_, m)| u64::from(m)));
     }
-    Ok(Candidate { spatial, cheap, latency, space: lpf::multiset_permutations(&mults) })
+    Ok(Candidate { spatial, space: lpf::multiset_permutations(&mults) })
 }
 
 /// The floor of the objective over a candidate's mappings ([`Evaluator::mapping_floor`]).
@@ -234,12 +216,12 @@ fn full_floor(
 ) -> Result<Option<f64>, SearchError> {
     let ev = Evaluator::new(layer, acc, links, &c.spatial)?;
     // Floors that cannot be computed are none: the MAC energy stays a floor.
-    let floors = ev.term_floors(&opts.cost).unwrap_or_default();
-    let (energy, _) = ev.mapping_floor(&floors, &opts.cost);
+    let floors = ev.floors(&opts.cost).unwrap_or_default();
+    let (energy, latency) = ev.mapping_floor(&floors, &opts.cost);
     Ok(match opts.objective {
         Objective::Energy => Some(energy),
-        Objective::Latency => c.latency,
-        Objective::Edp => c.latency.map(|l| l * energy),
+        Objective::Latency => latency,
+        Objective::Edp => latency.map(|l| l * energy),
     })
 }
 
@@ -259,22 +241,16 @@ pub fn search_optimal(
     let model = PreparedLayer::new(layer, acc, links)?;
     let all = crate::spatial::all_valid(layer, acc, links, opts.mixed);
     let cands: Vec<Candidate> =
-        all.into_par_iter().map(|sm| candidate(&model, acc, sm, opts)).collect::<Result<_, _>>()?;
-    // The full floors: under the energy objective every candidate needs one (the cheap floor is
-    // the same for all), computed in parallel; otherwise when a candidate's turn comes.
-    let mut floors: Vec<Option<Option<f64>>> = if objective == Objective::Energy {
-        cands
-            .par_iter()
-            .map(|c| full_floor(layer, acc, links, c, opts).map(Some))
-            .collect::<Result<_, _>>()?
-    } else {
-        vec![None; cands.len()]
-    };
-    let floor_of = |i: usize, floors: &[Option<Option<f64>>]| floors[i].unwrap_or(cands[i].cheap);
+        all.into_par_iter().map(|sm| candidate(&model, acc, sm)).collect::<Result<_, _>>()?;
+    // Every candidate's floor (one evaluation each, in parallel), so that they are visited in
+    // increasing floor and what is left unexplored has its own floor.
+    let floors: Vec<Option<f64>> =
+        cands.par_iter().map(|c| full_floor(layer, acc, links, c, opts)).collect::<Result<_, _>>()?;
+    let floor_of = |i: usize| floors[i];
     // Increasing floor (no floor first: it is never excluded), then generation order.
     let mut order: Vec<usize> = (0..cands.len()).collect();
     order.sort_by(|&a, &b| {
-        let f = |i: usize| floor_of(i, &floors).unwrap_or(f64::NEG_INFINITY);
+        let f = |i: usize| floor_of(i).unwrap_or(f64::NEG_INFINITY);
         f(a).total_cmp(&f(b)).then(a.cmp(&b))
     });
 
@@ -304,12 +280,12 @@ pub fn search_optimal(
         let c = &cands[ci];
         let best_value = best.as_ref().map(|(_, r)| objective_value(objective, &r.cost));
         let above = |f: Option<f64>| matches!((best_value, f), (Some(b), Some(f)) if f * MARGIN > b);
-        if above(floor_of(ci, &floors)) {
-            // Sorted by floor (the full one, or the cheap one below it): this candidate and
-            // every later one are excluded.
+        let floor = floor_of(ci);
+        if above(floor) {
+            // Sorted by floor: this candidate and every later one are excluded.
             let class = &mut pruned[0];
             for &cj in &order[pos..] {
-                let f = floor_of(cj, &floors);
+                let f = floor_of(cj);
                 class.least_bound = min_bound(class.least_bound, f);
                 class.candidates += 1;
                 class.orderings = class.orderings.saturating_add(cands[cj].space);
@@ -319,25 +295,9 @@ pub fn search_optimal(
         let left = opts.budget.map(|b| b.saturating_sub(evaluated));
         if left == Some(0) || cancelled() {
             for &cj in &order[pos..] {
-                leave(&cands[cj], floor_of(cj, &floors), 0);
+                leave(&cands[cj], floor_of(cj), 0);
             }
             break;
-        }
-        if floors[ci].is_none() {
-            // The latency floor is exact already; the others need the memory terms' floors.
-            floors[ci] = Some(match objective {
-                Objective::Latency => c.cheap,
-                _ => full_floor(layer, acc, links, c, opts)?,
-            });
-        }
-        let floor = floor_of(ci, &floors);
-        if above(floor) {
-            // Its full floor is above the best: this candidate alone is excluded.
-            let class = &mut pruned[0];
-            class.least_bound = min_bound(class.least_bound, floor);
-            class.candidates += 1;
-            class.orderings = class.orderings.saturating_add(c.space);
-            continue;
         }
         let t = TemporalOptions {
             lpf_limit: None,

@@ -286,6 +286,7 @@ fn prefix_bounds_are_lower_bounds() {
     use std::collections::HashMap;
     let (mut checks, mut orderings) = (0u64, 0usize);
     let (mut reused, mut decided) = (0u64, 0u64);
+    let mut with_onload = 0;
     let compared = distinct_cases(8, |c| {
         let Case { run, acc, layer, entry, sm, .. } = c;
         let name = &layer.name;
@@ -307,7 +308,10 @@ fn prefix_bounds_are_lower_bounds() {
         lpfs.sort();
         for mapping_type in [MappingType::Uneven, MappingType::Even] {
             let copts = CostOptions::default();
-            let floors = ev.term_floors(&copts).unwrap();
+            let floors = ev.floors(&copts).unwrap();
+            if mapping_type == MappingType::Uneven && floors.onload > 0.0 {
+                with_onload += 1;
+            }
             // (order, Some((energy, latency)) or None for a misfit, bounds, fail_req)
             let mut all = Vec::new();
             let mut perm = lpfs.clone();
@@ -396,9 +400,12 @@ fn prefix_bounds_are_lower_bounds() {
     }
     assert!(orderings > 0, "no layers checked");
     assert!(reused > 0, "memoisation reused no decision ({decided} made)");
+    // The on-loading floor is among what is checked.
+    assert!(with_onload > 0, "no layer has an on-loading floor");
     println!(
-        "prefix bounds: {orderings} orderings, {checks} (ordering, prefix) bounds checked; memoised \
-         allocation equal to fresh on all, {reused} memory decisions reused, {decided} made"
+        "prefix bounds: {orderings} orderings, {checks} (ordering, prefix) bounds checked, {with_onload} \
+         layers with an on-loading floor; memoised allocation equal to fresh on all, {reused} memory \
+         decisions reused, {decided} made"
     );
 }
 

@@ -24,7 +24,8 @@
 //! Latency (3.9.1's model): the ideal temporal cycles and the systolic drain are fixed; the
 //! stall of a port is decided once all its links are (their boundaries and the double-buffering
 //! decisions of the memories they touch); the combined stall is the maximum over ports and zero,
-//! and on- and off-loading are never negative. The repository's model (`zigzag-3d12a96`) can
+//! on-loading is at least its floor ([`Evaluator::onload_floor`], the same for every order) and
+//! off-loading is never negative. The repository's model (`zigzag-3d12a96`) can
 //! make on-loading negative (its balanced reduction), so it gets no latency bound.
 
 use super::{Evaluator, FH, FL, TH, TL};
@@ -48,10 +49,29 @@ pub struct PrefixBounds {
     stall_at: Vec<i64>,
 }
 
+/// Floors of the cost of every temporal mapping under one spatial mapping
+/// ([`Evaluator::floors`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Floors {
+    /// Per operand and memory level, a lower bound on that (operand, level)'s energy.
+    pub terms: Vec<Vec<f64>>,
+    /// A lower bound on the on-loading cycles (3.9.1's latency model; 0 otherwise): the loads
+    /// every order makes whole, once ([`Evaluator::onload_floor`]).
+    pub onload: f64,
+}
+
 impl Evaluator {
+    /// The energy terms' floors ([`Floors::terms`], see the module documentation) and the
+    /// on-loading floor ([`Floors::onload`]).
+    pub fn floors(&self, opts: &CostOptions) -> Result<Floors, CostError> {
+        let terms = self.term_floors(opts)?;
+        let onload = self.onload_floor(opts)?;
+        Ok(Floors { terms, onload })
+    }
+
     /// Per operand and memory level, a lower bound on that (operand, level)'s energy under every
     /// temporal mapping (see the module documentation).
-    pub fn term_floors(&self, opts: &CostOptions) -> Result<Vec<Vec<f64>>, CostError> {
+    fn term_floors(&self, opts: &CostOptions) -> Result<Vec<Vec<f64>>, CostError> {
         let model = &self.model;
         let loops: Vec<(usize, u64)> =
             self.spatial.temporal_sizes.iter().copied().enumerate().filter(|&(_, s)| s > 1).collect();
@@ -181,29 +201,105 @@ impl Evaluator {
         }
     }
 
+    /// A lower bound on the on-loading cycles of every temporal mapping under this spatial
+    /// mapping (3.9.1's latency model; 0 under the repository's, where on-loading can be
+    /// negative). An input whose lowest memory is one where every order's allocation gives each
+    /// operand everything it has left (`Plan::whole_memories`) holds its whole tile there in
+    /// every mapping, written once from the memory above: the two links of that boundary carry
+    /// the same data in every mapping, once (a period count of 1). 3.9.1 charges such a link its
+    /// transfer cycles less a share of the port's spare bandwidth, never below the lowest
+    /// level's tile over the port's bandwidth (`reduce_ordered`), and here that tile is the
+    /// whole one: so at least the lesser of the two, less a cycle for the rounding of tiles
+    /// built in another order. The other links count 0; on-loading is non-decreasing in every
+    /// link's cycles ([`super::onload_cycles`]), with the ports' sharing flags the same for
+    /// every mapping.
+    ///
+    /// The values are read from the mapping with every temporal loop in the lowest level (where
+    /// those inputs are whole too).
+    pub fn onload_floor(&self, opts: &CostOptions) -> Result<f64, CostError> {
+        if opts.latency_model != LatencyModel::Zigzag391 {
+            return Ok(0.0);
+        }
+        let model = &self.model;
+        let whole = self.plan.whole_memories(model, &self.spatial);
+        let forced = |k: usize| {
+            k > 0
+                && self.levels[k].len() >= 2
+                && self.levels[k].first().is_some_and(|l| whole.contains(&l.memory))
+        };
+        if !(1..model.ops.len()).any(forced) {
+            return Ok(0.0);
+        }
+        let operands = model
+            .ops
+            .iter()
+            .map(|op| {
+                let mut levels = vec![Vec::new(); op.mems.len()];
+                levels[0] = (0..model.dim_names.len())
+                    .filter(|&d| self.spatial.temporal_sizes[d] > 1)
+                    .map(|d| TemporalLoop {
+                        dim: model.dim_names[d].clone(),
+                        size: self.spatial.temporal_sizes[d],
+                    })
+                    .collect();
+                (op.role.clone(), levels)
+            })
+            .collect();
+        let mut s = super::EvalScratch::default();
+        let total = self.temporal(&TemporalMapping { operands }, &mut s.temps)?;
+        let mut ideal = LayerCost::default();
+        self.evaluate_prepared(total, opts, &mut s, &mut ideal)?;
+        let int = if self.spatial.greedy { &s.int } else { &s.frac };
+        let out_mem = model.ops[0].mem;
+        let mut cc: super::LoadCycles = self.levels.iter().map(|lv| vec![[None; 4]; lv.len()]).collect();
+        for port in &self.ports {
+            for pl in &port.links {
+                let Some(k) = pl.op else { continue };
+                if pl.mem_op == out_mem && (pl.dir == TL || pl.dir == FH) {
+                    continue;
+                }
+                let link = &int[k].links[pl.level][pl.dir];
+                if link.pc == 0 {
+                    continue;
+                }
+                let known = forced(k) && link.pc == 1 && matches!((pl.level, pl.dir), (0, FH) | (1, TL));
+                let cycles = match self.levels[k][pl.level].bw[pl.dir] {
+                    Some((_, bmax)) if known && bmax > 0 && port.bw_max > 0 => {
+                        let real = (link.amount * link.prec as f64 / bmax as f64).ceil();
+                        let least = (int[k].bits[1] / port.bw_max as f64).ceil();
+                        (real.min(least) - 1.0).max(0.0)
+                    }
+                    _ => 0.0,
+                };
+                cc[k][pl.level][pl.dir] = Some((cycles, port.shared_by_two_inputs));
+            }
+        }
+        Ok(super::onload_cycles(&cc, &mut Vec::new()))
+    }
+
     /// Lower bounds on the energy and the latency of every temporal mapping under this spatial
     /// mapping (the root of a branch and bound over its loop orders): the MAC energy plus the
-    /// [`Evaluator::term_floors`] `floors`, and, with 3.9.1's latency model, the temporal cycles
-    /// (the product of the temporal loops, the same for every order) plus the systolic drain
-    /// (stalls, on- and off-loading are never negative there). The repository's latency model
-    /// can make on-loading negative: no latency bound (`None`).
-    pub fn mapping_floor(&self, floors: &[Vec<f64>], opts: &CostOptions) -> (f64, Option<f64>) {
-        let energy = self.mac_energy + floors.iter().flatten().sum::<f64>();
+    /// energy terms' floors, and, with 3.9.1's latency model, the temporal cycles (the product
+    /// of the temporal loops, the same for every order) plus the systolic drain plus the
+    /// on-loading floor (stalls and off-loading are never negative there). The repository's
+    /// latency model can make on-loading negative: no latency bound (`None`).
+    pub fn mapping_floor(&self, floors: &Floors, opts: &CostOptions) -> (f64, Option<f64>) {
+        let energy = self.mac_energy + floors.terms.iter().flatten().sum::<f64>();
         let latency = (opts.latency_model == LatencyModel::Zigzag391).then(|| {
             let cycles = self.spatial.temporal_sizes.iter().fold(1u64, |p, &s| p.saturating_mul(s));
-            cycles as f64 + self.spatial.drain as f64
+            cycles as f64 + self.spatial.drain as f64 + floors.onload
         });
         (energy, latency)
     }
 
     /// The bounds for the prefixes of `order` (dim indices in the layer's dim order, innermost
     /// first), given its allocation `alloc`, the allocator's `trace` and its `cost` (all for this
-    /// ordering, with the same `opts`), and the [`Evaluator::term_floors`] (empty: no floors).
+    /// ordering, with the same `opts`), and the [`Evaluator::floors`] (default: no floors).
     #[allow(clippy::too_many_arguments)]
     pub fn prefix_bounds(
         &self,
         order: &[(usize, u64)],
-        floors: &[Vec<f64>],
+        floors: &Floors,
         alloc: &Allocation,
         trace: &AllocTrace,
         cost: &LayerCost,
@@ -243,7 +339,7 @@ impl Evaluator {
         for (k, oc) in cost.operands.iter().enumerate() {
             let m_count = oc.levels.len();
             for (m, lc) in oc.levels.iter().enumerate() {
-                let floor = floors.get(k).and_then(|f| f.get(m)).copied().unwrap_or(0.0);
+                let floor = floors.terms.get(k).and_then(|f| f.get(m)).copied().unwrap_or(0.0);
                 let req = if m + 1 < m_count { decided[k][m + 1] } else { decided[k][m] };
                 acc += floor;
                 let value = lc.energy.iter().sum::<f64>();
@@ -303,7 +399,8 @@ impl Evaluator {
             let slot = &mut stall_at[req.min(n)];
             *slot = (*slot).max(ss);
         }
-        let base = cost.ideal_temporal_cycle as f64 + self.spatial.drain as f64;
+        // The on-loading floor holds for every order: a term of its own, beside the stall.
+        let base = cost.ideal_temporal_cycle as f64 + self.spatial.drain as f64 + floors.onload;
         let mut worst = 0i64;
         for &s in stall_at.iter() {
             worst = worst.max(s);
