@@ -472,6 +472,16 @@ pub fn to_access(
             && !g.value(v).uses().is_empty()
             && g.value(v).uses().iter().all(|(r, slot)| *slot == 0 && bipolar_ops.contains(r))
     };
+    // A weighted layer's weights as integers at rounded per-channel scales ([`weight_ints`]),
+    // the weight along axis 0 (a Gemm's `[K, N]` weight without transB along axis 1).
+    let layer_weights = |op: &Op, w: ValueId, wv: &Array| {
+        let axis = usize::from(op.kind() == OpKind::Gemm && op.attr_int("transB", 0).unwrap_or(0) == 0);
+        let src = overrides.get(&w).cloned().or_else(|| weight_source(&m, w, &consts, false));
+        weight_ints(wv, axis, src.as_ref(), opts.rounding, target.scales.max_denominator)
+            .map(|wi| (axis, src, wi))
+    };
+    // What it gave for the layers below, kept for when their attributes are written.
+    let mut weights = HashMap::new();
     for &id in &live {
         let op = g.op(id);
         let (Some(LayerKind::Weighted), Some(x), Some(w), Some(y)) =
@@ -483,19 +493,16 @@ pub fn to_access(
         if scale.contains_key(&y) || !sign_only(y) || target.entries_for(op).is_empty() {
             continue;
         }
-        let axis = usize::from(op.kind() == OpKind::Gemm && op.attr_int("transB", 0).unwrap_or(0) == 0);
-        let src = overrides.get(&w).cloned().or_else(|| weight_source(&m, w, &consts, false));
-        let Ok((_, rounded, _, _)) =
-            weight_ints(wv, axis, src.as_ref(), opts.rounding, target.scales.max_denominator)
-        else {
+        let Ok(lw) = layer_weights(op, w, wv) else {
             continue; // reported where the layer's attributes are written
         };
         // Every nonzero accumulator is at least one output step: its sign is kept.
-        let finest = rounded.iter().map(|d| d.value()).fold(f64::INFINITY, f64::min);
+        let finest = lw.2.1.iter().map(|d| d.value()).fold(f64::INFINITY, f64::min);
         let e = (f64::from(in_e) + finest.log2()).floor();
         if e.is_finite() {
             scale.insert(y, (e as i32).clamp(-120, 120));
         }
+        weights.insert(id, lw);
     }
     // Calibration of the feature maps of DLA ops that nothing gave a scale.
     let mut calibrated: Vec<(String, f64, f64)> = Vec::new();
@@ -642,19 +649,15 @@ pub fn to_access(
                     missing.push(format!("constant weight (input 1) of `{node}`"));
                     continue;
                 };
-                let axis = if op.kind() == OpKind::Gemm && op.attr_int("transB", 0).unwrap_or(0) == 0 {
-                    1
-                } else {
-                    0
+                let lw = match weights.remove(&id) {
+                    Some(lw) => lw,
+                    None => layer_weights(op, w, wv).map_err(|reason| FixedError::Unrepresentable {
+                        node: node.clone(),
+                        tensor: g.value(w).name.clone(),
+                        reason,
+                    })?,
                 };
-                let src = overrides.get(&w).cloned().or_else(|| weight_source(&m, w, &consts, false));
-                let (mut ints, mut rounded, src_scales, flushed) =
-                    weight_ints(wv, axis, src.as_ref(), opts.rounding, target.scales.max_denominator)
-                        .map_err(|reason| FixedError::Unrepresentable {
-                            node: node.clone(),
-                            tensor: g.value(w).name.clone(),
-                            reason,
-                        })?;
+                let (axis, src, (mut ints, mut rounded, src_scales, flushed)) = lw;
                 let per = channel_index(&wv.dims, axis, rounded.len());
                 // The bias is stored at `input_scale x weight scale` in 16 bits: a channel whose
                 // bias does not fit gets the smallest weight scale at which it does, its weights
