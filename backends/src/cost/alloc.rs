@@ -209,7 +209,8 @@ impl Plan {
                 let whole: Vec<f64> = (0..nd).map(|d| base[d] * t[d] as f64).collect();
                 let bits = model.tensor_size_bound(k, &whole) * f64::from(op.prec.max(op.prec_final));
                 let own = if pm.double_buffering { 2.0 * bits } else { bits };
-                if !(own <= cap && own < 2f64.powi(52)) || !least_whole(k, &base) {
+                let fits = own <= cap && own < 2f64.powi(52);
+                if !(fits && least_whole(k, &base)) {
                     continue 'mems;
                 }
                 together += bits;
