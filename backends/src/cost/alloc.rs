@@ -571,23 +571,23 @@ impl Allocator {
         self.best.resize(nops_here, 0);
         self.cur.clear();
         self.cur.extend_from_slice(&self.offsets);
+        // The first combination (every operand's shortest prefix) must fit.
+        let size = self.sizes[..nops_here].iter().fold(0.0, |s, l| s + l[0]);
+        if size > cap {
+            let roles = pm.ops.iter().map(|&k| model.ops[k].role.as_str()).collect::<Vec<_>>();
+            return Err((
+                pm.ops.iter().map(|&k| self.dep[k]).max().unwrap_or(0),
+                CostError::MemoryTooSmall {
+                    layer: model.layer_name.clone(),
+                    memory: pm.name.clone(),
+                    role: roles.join("+"),
+                    needed_bits: size,
+                    capacity_bits: pm.capacity_bits,
+                },
+            ));
+        }
         if opts.mapping_type == MappingType::Uneven {
-            // The first combination (every operand's shortest prefix) must fit, as in the walk
-            // below; then the same choice by a pruned walk ([`LeastTraffic`]).
-            let size = self.sizes.iter().fold(0.0, |s, l| s + l[0]);
-            if size > cap {
-                let roles = pm.ops.iter().map(|&k| model.ops[k].role.as_str()).collect::<Vec<_>>();
-                return Err((
-                    pm.ops.iter().map(|&k| self.dep[k]).max().unwrap_or(0),
-                    CostError::MemoryTooSmall {
-                        layer: model.layer_name.clone(),
-                        memory: pm.name.clone(),
-                        role: roles.join("+"),
-                        needed_bits: size,
-                        capacity_bits: pm.capacity_bits,
-                    },
-                ));
-            }
+            // The same choice as the walk below, by a pruned walk ([`LeastTraffic`]).
             self.mins.clear();
             for (sz, ac) in self.sizes[..nops_here].iter().zip(&self.accesses[..nops_here]) {
                 let least = |l: &[f64]| l.iter().copied().fold(f64::INFINITY, f64::min);
@@ -606,7 +606,6 @@ impl Allocator {
             return Ok(req);
         }
         let mut best_acc = f64::INFINITY;
-        let mut first = true;
         loop {
             let mut size = 0.0;
             let mut accs = 0.0;
@@ -615,27 +614,11 @@ impl Allocator {
                 size += self.sizes[j][c];
                 accs += self.accesses[j][c];
             }
-            if size > cap {
-                if first {
-                    let roles = pm.ops.iter().map(|&k| model.ops[k].role.as_str()).collect::<Vec<_>>();
-                    return Err((
-                        pm.ops.iter().map(|&k| self.dep[k]).max().unwrap_or(0),
-                        CostError::MemoryTooSmall {
-                            layer: model.layer_name.clone(),
-                            memory: pm.name.clone(),
-                            role: roles.join("+"),
-                            needed_bits: size,
-                            capacity_bits: pm.capacity_bits,
-                        },
-                    ));
-                }
-            } else if accs <= best_acc
-                && (opts.mapping_type == MappingType::Uneven || even_ok(&pm.ops, &self.cur, &self.next, n))
-            {
+            // The even type's walk (the uneven type returned above).
+            if size <= cap && accs <= best_acc && even_ok(&pm.ops, &self.cur, &self.next, n) {
                 best_acc = accs;
                 self.best.clone_from(&self.cur);
             }
-            first = false;
             // Next combination (odometer).
             let mut j = nops_here;
             loop {
