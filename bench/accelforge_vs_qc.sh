@@ -12,8 +12,12 @@ command -v dot > /dev/null || { echo "error: graphviz's dot is missing (apt-get 
 if [ -n "${AF_VENV:-}" ]; then
     venv="$AF_VENV"
 else
-    py="$(command -v python3.12 || command -v python3.13 || true)"
-    [ -n "$py" ] || { echo "error: AccelForge needs Python 3.12 or newer" >&2; exit 2; }
+    # The first that runs (a pyenv shim is on PATH even where its version is not selected).
+    py=""
+    for cand in python3.12 python3.13 python3.14; do
+        if "$cand" --version > /dev/null 2>&1; then py="$cand"; break; fi
+    done
+    [ -n "$py" ] || { echo "error: AccelForge needs Python 3.12 or newer (python3.12, python3.13 or python3.14 on PATH)" >&2; exit 2; }
     venv="$(mktemp -d /tmp/qc-af-venv.XXXXXX)"
     trap 'rm -rf "$venv"' EXIT
     "$py" -m venv "$venv"
