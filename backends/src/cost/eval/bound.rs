@@ -30,7 +30,7 @@
 
 use super::{Evaluator, FH, FL, TH, TL};
 use crate::cost::CostError;
-use crate::cost::model::Rel;
+use crate::cost::model::{Operand, Rel};
 use crate::cost::{AllocTrace, Allocation, CostOptions, LatencyModel, LayerCost};
 use crate::mapping::{TemporalLoop, TemporalMapping};
 
@@ -73,23 +73,9 @@ impl Evaluator {
     /// temporal mapping (see the module documentation).
     fn term_floors(&self, opts: &CostOptions) -> Result<Vec<Vec<f64>>, CostError> {
         let model = &self.model;
-        let loops: Vec<(usize, u64)> =
-            self.spatial.temporal_sizes.iter().copied().enumerate().filter(|&(_, s)| s > 1).collect();
-        let operands = model
-            .ops
-            .iter()
-            .map(|op| {
-                let mut lowest: Vec<(usize, u64)> = loops.clone();
-                lowest.sort_by_key(|&(d, _)| op.rel[d] != Rel::Ir);
-                let mut levels = vec![Vec::new(); op.mems.len()];
-                levels[0] = lowest
-                    .into_iter()
-                    .map(|(d, size)| TemporalLoop { dim: model.dim_names[d].clone(), size })
-                    .collect();
-                (op.role.clone(), levels)
-            })
-            .collect();
-        let ideal = self.evaluate(&TemporalMapping { operands }, opts)?;
+        // Each operand's irrelevant loops innermost (a stable sort: the layer's order otherwise).
+        let lowest = self.all_in_lowest(|op, loops| loops.sort_by_key(|&(d, _)| op.rel[d] != Rel::Ir));
+        let ideal = self.evaluate(&lowest, opts)?;
         let integral = self.spatial.frac.iter().all(|s| {
             s.levels.iter().flatten().all(|&(_, f)| f.fract() == 0.0)
                 && s.boost.iter().all(|b| b.fract() == 0.0)
@@ -230,23 +216,8 @@ impl Evaluator {
         if !(1..model.ops.len()).any(forced) {
             return Ok(0.0);
         }
-        let operands = model
-            .ops
-            .iter()
-            .map(|op| {
-                let mut levels = vec![Vec::new(); op.mems.len()];
-                levels[0] = (0..model.dim_names.len())
-                    .filter(|&d| self.spatial.temporal_sizes[d] > 1)
-                    .map(|d| TemporalLoop {
-                        dim: model.dim_names[d].clone(),
-                        size: self.spatial.temporal_sizes[d],
-                    })
-                    .collect();
-                (op.role.clone(), levels)
-            })
-            .collect();
         let mut s = super::EvalScratch::default();
-        let total = self.temporal(&TemporalMapping { operands }, &mut s.temps)?;
+        let total = self.temporal(&self.all_in_lowest(|_, _| {}), &mut s.temps)?;
         let mut ideal = LayerCost::default();
         self.evaluate_prepared(total, opts, &mut s, &mut ideal)?;
         let int = if self.spatial.greedy { &s.int } else { &s.frac };
@@ -275,6 +246,32 @@ impl Evaluator {
             }
         }
         Ok(super::onload_cycles(&cc, &mut Vec::new()))
+    }
+
+    /// The temporal mapping with every temporal loop (of size 2 or more) in each operand's lowest
+    /// level, in the layer's dim order as `arrange` leaves it for that operand: the mapping the
+    /// floors read. The energy floors arrange each operand's irrelevant loops innermost (so no
+    /// irrelevant loop sits above a relevant one); the on-loading floor keeps the layer's order,
+    /// the one its tests enumerate against. Two orders, so two evaluations per candidate.
+    fn all_in_lowest(&self, arrange: impl Fn(&Operand, &mut Vec<(usize, u64)>)) -> TemporalMapping {
+        let model = &self.model;
+        let loops: Vec<(usize, u64)> =
+            self.spatial.temporal_sizes.iter().copied().enumerate().filter(|&(_, s)| s > 1).collect();
+        let operands = model
+            .ops
+            .iter()
+            .map(|op| {
+                let mut lowest = loops.clone();
+                arrange(op, &mut lowest);
+                let mut levels = vec![Vec::new(); op.mems.len()];
+                levels[0] = lowest
+                    .into_iter()
+                    .map(|(d, size)| TemporalLoop { dim: model.dim_names[d].clone(), size })
+                    .collect();
+                (op.role.clone(), levels)
+            })
+            .collect();
+        TemporalMapping { operands }
     }
 
     /// Lower bounds on the energy and the latency of every temporal mapping under this spatial
