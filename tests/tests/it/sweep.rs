@@ -349,22 +349,16 @@ parameters:
   - {name: operational_array.sizes.D1, values: [32, 128]}
 ";
     let [w, _, s] = files(dir.path(), sweep);
+    // The sweep on aimc under energy, in `format`, its lines written to `out`: the summary.
+    let run = |format: &str, out: &std::path::Path| -> String {
+        let base = ["sweep", &w, "--accelerator", "aimc", "--sweep", &s, "--opt", "energy"];
+        let (code, summary, err) =
+            qc(&[&base[..], &["--format", format, "-o", out.to_str().unwrap()]].concat());
+        assert_eq!(code, 0, "{format}: {err}");
+        summary
+    };
     let out = dir.path().join("imc.jsonl");
-    let (code, summary, err) = qc(&[
-        "sweep",
-        &w,
-        "--accelerator",
-        "aimc",
-        "--sweep",
-        &s,
-        "--opt",
-        "energy",
-        "--format",
-        "json",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let summary = run("json", &out);
     let all = lines(&out);
     assert_eq!(all.len(), 4);
     let f = |l: &Value, k: &str| l[k].as_f64().unwrap_or_else(|| panic!("no {k} in {l}"));
@@ -398,20 +392,7 @@ parameters:
         .collect();
     assert_eq!(front_of(&summary), brute);
     // The text front says its latencies are in ns.
-    let text_out = dir.path().join("imc_text.jsonl");
-    let (code, text, err) = qc(&[
-        "sweep",
-        &w,
-        "--accelerator",
-        "aimc",
-        "--sweep",
-        &s,
-        "--opt",
-        "energy",
-        "-o",
-        text_out.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
+    let text = run("text", &dir.path().join("imc_text.jsonl"));
     let front: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("design")).collect();
     assert!(!front.is_empty() && front.iter().all(|l| l.contains(" ns ") && !l.contains(" cc")), "{text}");
 
