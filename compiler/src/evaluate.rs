@@ -149,6 +149,11 @@ pub struct EvaluateArgs {
     /// `none`; a layer cut by it reports the best found and its proven gap.
     #[arg(long, value_name = "N|none", requires = "optimal")]
     pub optimal_budget: Option<String>,
+    /// With `--optimal`: stop proving once each layer's result is within this of its optimum,
+    /// as a percentage (`1%`) or a fraction (`0.01`); default 0, exact. A layer's certificate
+    /// then gives how far above the optimum its result may be, at most this.
+    #[arg(long, value_name = "PCT%|FRACTION", requires = "optimal", allow_hyphen_values = true)]
+    pub optimal_gap: Option<String>,
     /// Place the ops on a DLA target as `qc check --target` does (a built-in name, `qc targets
     /// list`, or a target YAML): only the ops placed on the DLA are costed on the accelerator,
     /// and the report gives the DLA/CPU split and every op that falls back to the CPU with the
@@ -202,9 +207,32 @@ pub(crate) fn evaluate_options(args: &EvaluateArgs) -> miette::Result<EvaluateOp
                 )
             })?),
         };
-        opts.optimal = Some(qc_backends::search::optimal::OptimalSettings { budget, mixed: true });
+        let tolerance = match args.optimal_gap.as_deref() {
+            None => 0.0,
+            Some(g) => parse_gap(g).ok_or_else(|| {
+                miette::miette!(
+                    code = "qc::evaluate::option",
+                    help =
+                        "give a percentage such as `1%` or a fraction such as `0.01` (0 or more; 0 is exact)",
+                    "`--optimal-gap {g}` is not valid"
+                )
+            })?,
+        };
+        opts.optimal = Some(qc_backends::search::optimal::OptimalSettings { budget, mixed: true, tolerance });
     }
     Ok(opts)
+}
+
+/// `--optimal-gap`'s value (and `qc.evaluate`'s `optimal_gap` as text) as a fraction: `1%` or
+/// `0.01`, finite and not negative.
+pub fn parse_gap(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let (number, scale) = match t.strip_suffix('%') {
+        Some(p) => (p.trim_end(), 0.01),
+        None => (t, 1.0),
+    };
+    let x = number.parse::<f64>().ok()? * scale;
+    (x.is_finite() && x >= 0.0).then_some(x)
 }
 
 /// The options of a search with `search` and `jobs` threads.

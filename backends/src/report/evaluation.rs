@@ -385,7 +385,9 @@ fn json_design(opts: &EvaluateOptions, e: &Evaluation, cx: &ReportContext<'_>) -
                 "optimal": opts.optimal.map(|p| json!({
                     "budget_orderings_per_layer": p.budget,
                     "mixed": p.mixed,
+                    "tolerance": p.tolerance,
                     "layers_complete": searches().filter(|s| s.certificate.as_ref().is_some_and(|c| c.complete)).count(),
+                    "layers_optimal": searches().filter(|s| s.certificate.as_ref().is_some_and(|c| c.complete && c.gap == Some(0.0))).count(),
                 })),
                 "seconds": seconds,
                 "orderings_per_second": if seconds > 0.0 { evaluated as f64 / seconds } else { 0.0 },

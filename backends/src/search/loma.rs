@@ -143,6 +143,7 @@ pub fn search_temporal_observed(
         dom: None,
         pruned_dominated: 0,
         dominated_skip: false,
+        least_pruned_bound: None,
         first_misfit: None,
         progress,
         reported: 0,
@@ -168,6 +169,7 @@ pub fn search_temporal_observed(
                 pruned_capacity: 0,
                 pruned_dominated: 0,
                 states: 0,
+                least_pruned_bound: None,
                 visited: 1,
                 space: 1,
                 lpfs: order,
@@ -225,6 +227,7 @@ pub fn search_temporal_observed(
     let space_pruned = s.pruned - pruned_before;
     let pruned_capacity = s.pruned_capacity - capacity_before;
     let (pruned_dominated, states) = (s.pruned_dominated, s.dom.as_ref().map_or(0, |d| d.states));
+    let least_pruned_bound = s.least_pruned_bound;
     match s.best {
         Some(Best { cost, order, alloc }) => Ok(TemporalResult {
             temporal: ev.mapping(&order, &alloc),
@@ -237,6 +240,7 @@ pub fn search_temporal_observed(
             pruned_capacity,
             pruned_dominated,
             states,
+            least_pruned_bound,
             visited,
             space,
             lpfs: to_loops(&fine),
@@ -402,6 +406,8 @@ struct Search<'a> {
     dom: Option<Dominance>,
     pruned_dominated: u64,
     dominated_skip: bool,
+    /// [`TemporalResult::least_pruned_bound`].
+    least_pruned_bound: Option<f64>,
     first_misfit: Option<CostError>,
     /// Told how many orderings of the full space were visited, in batches; `reported` of them
     /// were told so far.
@@ -525,6 +531,10 @@ impl Search<'_> {
             (None, i) => i,
         };
         let mut from = best.and_then(|b| (0..n).find(|&j| self.excluded(j, b)));
+        if let Some(j) = from {
+            let bound = self.bound(j);
+            self.least_pruned_bound = Some(self.least_pruned_bound.map_or(bound, |l| l.min(bound)));
+        }
         if let Some(d) = self.dom.as_mut() {
             // The prefixes not shared with the last ordering evaluated are new: look up their
             // states, shortest first, up to the one the bounds exclude.
@@ -564,14 +574,21 @@ impl Search<'_> {
     }
 
     /// Whether the bounds for prefix length `j` show that no ordering with that prefix is better
-    /// than `best` (with a margin for the rounding of sums taken in another order).
+    /// than `best` (with a margin for the rounding of sums taken in another order), or better by
+    /// more than the tolerance.
     fn excluded(&self, j: usize, best: &LayerCost) -> bool {
         const MARGIN: f64 = 1.0 - 1e-12;
-        let (e, l) = (self.bounds.energy[j] * MARGIN, self.bounds.latency[j] * MARGIN);
+        self.bound(j) * MARGIN * (1.0 + self.opts.tolerance)
+            > super::optimal::objective_value(self.objective, best)
+    }
+
+    /// The objective's lower bound on the orderings with the current ordering's first `j` loops.
+    fn bound(&self, j: usize) -> f64 {
+        let (e, l) = (self.bounds.energy[j], self.bounds.latency[j]);
         match self.objective {
-            Objective::Energy => e > best.energy,
-            Objective::Latency => l > best.latency,
-            Objective::Edp => e * l > best.energy * best.latency,
+            Objective::Energy => e,
+            Objective::Latency => l,
+            Objective::Edp => e * l,
         }
     }
 

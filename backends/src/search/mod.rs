@@ -147,6 +147,12 @@ pub struct TemporalOptions {
     /// no more decided energy (`spec/optimal.md`, "Dominance"). Exact, like `prune`; counted in
     /// [`TemporalResult::pruned_dominated`]. Ignored where its conditions do not hold.
     pub dominance: bool,
+    /// With `prune`: also skip the orderings whose lower bound, raised by this fraction, is
+    /// above the best so far (`bound * (1 + tolerance) > best`): those that could improve on it
+    /// by less than the fraction. 0 (the default) is exact. The least bound of what was skipped
+    /// is [`TemporalResult::least_pruned_bound`], so a caller can prove how far the result may be
+    /// above the optimum.
+    pub tolerance: f64,
 }
 
 /// A cancellation flag shared between a running search and whoever may stop it (a Ctrl-C
@@ -213,6 +219,7 @@ impl Default for TemporalOptions {
             cancel: None,
             incumbent: None,
             dominance: false,
+            tolerance: 0.0,
         }
     }
 }
@@ -243,6 +250,11 @@ pub struct TemporalResult {
     pub pruned_dominated: u64,
     /// Distinct states of prefixes recorded by the dominance test (0 without it).
     pub states: u64,
+    /// The least lower bound (the objective's value: energy, cycles or their product) of the
+    /// orderings of the space skipped by a bound (`None`: none was). With no tolerance it is
+    /// above the best found at the time of the skip; with one it may be below the result, and
+    /// no ordering so skipped (nor any skipped as dominated) is below it.
+    pub least_pruned_bound: Option<f64>,
     /// Orderings of the full space visited (before constraints), at most `space`.
     pub visited: u64,
     /// Distinct orderings of the LPF multiset (ZigZag's `nb_permutations`, before constraints;

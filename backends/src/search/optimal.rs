@@ -68,6 +68,11 @@ pub struct OptimalOptions {
     pub merge_order: Option<Vec<String>>,
     /// Stop at once when set; the caller discards the result.
     pub cancel: Option<Cancel>,
+    /// Exclude a class of mappings also when its lower bound is within this fraction below the
+    /// best found (`bound * (1 + tolerance) > best`): the result is then proven at most this
+    /// fraction above the optimum rather than optimal, usually much sooner. 0 (the default)
+    /// is exact.
+    pub tolerance: f64,
 }
 
 impl Default for OptimalOptions {
@@ -80,6 +85,7 @@ impl Default for OptimalOptions {
             budget: Some(DEFAULT_BUDGET),
             merge_order: None,
             cancel: None,
+            tolerance: 0.0,
         }
     }
 }
@@ -121,9 +127,10 @@ pub struct PrunedClass {
     pub candidates: u64,
     /// Orderings excluded (saturating).
     pub orderings: u64,
-    /// For [`PruneReason::SpatialFloor`]: the least floor among the excluded candidates (in the
-    /// objective's unit), above the best found. Prefix bounds are checked ordering group by
-    /// group against the best at the time, which is at least the final best.
+    /// For [`PruneReason::SpatialFloor`] and [`PruneReason::PrefixBound`]: the least bound that
+    /// excluded a class (in the objective's unit). With no tolerance it is above the best found
+    /// (prefix bounds are checked against the best at the time, which is at least the final
+    /// best); with one it may be below, down to `best / (1 + tolerance)`.
     pub least_bound: Option<f64>,
 }
 
@@ -154,14 +161,19 @@ pub struct Certificate {
     pub unexplored: u64,
     /// The objective's value of the result (energy, cycles, or their product).
     pub best: f64,
-    /// The least lower bound of what was left unexplored, and the best: no mapping of the space
-    /// is below it. `None` when an unexplored candidate has no bound (the repository's latency
+    /// The least of the best, the lower bounds of what was left unexplored and the bounds that
+    /// excluded classes (below the best only with a tolerance): no mapping of the space is
+    /// below it. `None` when an unexplored candidate has no bound (the repository's latency
     /// model, under which on-loading can be negative).
     pub lower_bound: Option<f64>,
-    /// `best / lower_bound - 1`: 0 when the whole space was searched or excluded.
+    /// `best / lower_bound - 1`: how far the result may be above the optimum. 0 when the whole
+    /// space was searched or excluded with no tolerance; at most the tolerance when it was
+    /// searched or excluded with one.
     pub gap: Option<f64>,
     /// Whether the whole space was searched or excluded.
     pub complete: bool,
+    /// The tolerance the search ran under ([`OptimalOptions::tolerance`]).
+    pub tolerance: f64,
     /// The budget the search ran under.
     pub budget: Option<u64>,
     /// The cost of the seed (the LOMA-6 choice), when there was one.
@@ -279,7 +291,8 @@ pub fn search_optimal(
     for (pos, &ci) in order.iter().enumerate() {
         let c = &cands[ci];
         let best_value = best.as_ref().map(|(_, r)| objective_value(objective, &r.cost));
-        let above = |f: Option<f64>| matches!((best_value, f), (Some(b), Some(f)) if f * MARGIN > b);
+        let tolerated = MARGIN * (1.0 + opts.tolerance);
+        let above = |f: Option<f64>| matches!((best_value, f), (Some(b), Some(f)) if f * tolerated > b);
         let floor = floor_of(ci);
         if above(floor) {
             // Sorted by floor: this candidate and every later one are excluded.
@@ -310,6 +323,7 @@ pub fn search_optimal(
             cancel: opts.cancel.clone(),
             incumbent: best.as_ref().map(|(_, r)| r.cost.clone()),
             dominance: true,
+            tolerance: opts.tolerance,
         };
         searched += 1;
         match search_temporal(layer, acc, links, &c.spatial, None, objective, &t) {
@@ -321,6 +335,7 @@ pub fn search_optimal(
                 pruned[1].orderings = pruned[1].orderings.saturating_add(by_bound);
                 pruned[2].orderings = pruned[2].orderings.saturating_add(r.pruned_capacity);
                 pruned[3].orderings = pruned[3].orderings.saturating_add(r.pruned_dominated);
+                pruned[1].least_bound = min_bound(pruned[1].least_bound, r.least_pruned_bound);
                 states = states.saturating_add(r.states);
                 if !r.exhaustive {
                     leave(c, floor, r.visited);
@@ -358,13 +373,21 @@ pub fn search_optimal(
     };
     let best_value = objective_value(objective, &result.cost);
     let complete = unexplored_candidates == 0;
+    // What the bounds excluded is at least their least bound: above the best with no
+    // tolerance, at least `best / (1 + tolerance)` with one. Dominated prefixes cost at least as
+    // much as others that were evaluated or excluded.
+    let excluded = min_bound(pruned[0].least_bound, pruned[1].least_bound);
     let lower_bound = match unexplored_floor {
         None => Some(best_value),
         Some(Some(f)) => Some(f.min(best_value)),
         Some(None) => None,
+    }
+    .map(|lb| excluded.map_or(lb, |x| x.min(lb)));
+    let gap = match lower_bound {
+        Some(lb) if lb == best_value => Some(0.0),
+        Some(lb) if lb > 0.0 => Some(best_value / lb - 1.0),
+        _ => None,
     };
-    let gap =
-        if complete { Some(0.0) } else { lower_bound.filter(|&lb| lb > 0.0).map(|lb| best_value / lb - 1.0) };
     let orderings = cands.iter().fold(0u64, |a, c| a.saturating_add(c.space));
     Ok(OptimalResult {
         spatial,
@@ -385,6 +408,7 @@ pub fn search_optimal(
             lower_bound,
             gap,
             complete,
+            tolerance: opts.tolerance,
             budget: opts.budget,
             seed: seed_cost,
         },
@@ -393,17 +417,19 @@ pub fn search_optimal(
 
 /// `qc evaluate --optimal`'s settings ([`crate::network::EvaluateOptions::optimal`]); the
 /// objective, mapping type and latency model are the search's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct OptimalSettings {
     /// Orderings allocated per layer at most (`None`: no limit).
     pub budget: Option<u64>,
     /// Include mixed spatial unrollings.
     pub mixed: bool,
+    /// [`OptimalOptions::tolerance`].
+    pub tolerance: f64,
 }
 
 impl Default for OptimalSettings {
     fn default() -> OptimalSettings {
-        OptimalSettings { budget: Some(DEFAULT_BUDGET), mixed: true }
+        OptimalSettings { budget: Some(DEFAULT_BUDGET), mixed: true, tolerance: 0.0 }
     }
 }
 
@@ -440,6 +466,7 @@ pub fn optimise_choices(
             budget: settings.budget,
             merge_order: o.onnx_dim_order.then(|| super::zigzag_onnx_dim_order(layer)),
             cancel: o.cancel.clone(),
+            tolerance: settings.tolerance,
         };
         let seed = choice.as_ref().ok().map(|c| (c.spatial.clone(), c.result.clone()));
         let r = match search_optimal(layer, acc_of(i), &entry.links, seed, &opts) {
@@ -505,8 +532,14 @@ impl Certificate {
     /// 700,000, capacity 76,667); LOMA-6 is 4.20% above`.
     pub fn summary(&self) -> String {
         let n = |x: u64| if x == u64::MAX { "more than 18 quintillion".to_string() } else { group(x) };
-        let head = if self.complete {
+        let head = if self.complete && self.gap == Some(0.0) {
             "optimal (whole space searched)".to_string()
+        } else if self.complete {
+            format!(
+                "at most {:.2}% above the optimum (whole space searched, with a tolerance of {}%)",
+                100.0 * self.gap.unwrap_or(self.tolerance),
+                100.0 * self.tolerance
+            )
         } else {
             match self.gap {
                 Some(g) => format!(
@@ -576,6 +609,7 @@ impl Certificate {
             "best": self.best,
             "lower_bound": self.lower_bound,
             "gap": self.gap,
+            "tolerance": self.tolerance,
             "budget": self.budget,
             "seed": self.seed.as_ref().map(cost),
             "seed_value": self.seed_value(),

@@ -67,6 +67,34 @@ fn every_layer_has_a_certificate_that_adds_up() {
     }
 }
 
+/// `--optimal-gap` as a percentage and as a fraction: the JSON says the tolerance, a complete
+/// layer's gap is at most it, and the result is within it of the exact search's.
+#[test]
+fn a_gap_is_a_proven_tolerance() {
+    let dir = tempfile::tempdir().unwrap();
+    let [w, a, m] = files(dir.path());
+    let run = |extra: &[&str]| -> Value {
+        let base = ["evaluate", &w, "--accelerator", &a, "--mapping", &m, "--opt", "latency", "--quiet"];
+        let (code, json, err) = qc(&[&base[..], &["--optimal", "--format", "json"], extra].concat());
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&json).unwrap()
+    };
+    let exact = run(&[]);
+    let exact_best = exact["layers"][0]["search"]["certificate"]["best"].as_f64().unwrap();
+    assert_eq!(exact["search"]["optimal"]["tolerance"].as_f64(), Some(0.0));
+    for gap in ["5%", "0.05"] {
+        let v = run(&["--optimal-gap", gap]);
+        assert_eq!(v["search"]["optimal"]["tolerance"].as_f64(), Some(0.05), "{gap}");
+        let c = &v["layers"][0]["search"]["certificate"];
+        assert_eq!(c["tolerance"].as_f64(), Some(0.05));
+        assert!(c["complete"].as_bool().unwrap(), "{c}");
+        assert!(c["gap"].as_f64().unwrap() <= 0.05, "{c}");
+        let best = c["best"].as_f64().unwrap();
+        assert!(exact_best <= best && best <= exact_best * 1.05, "{best} against {exact_best}");
+        assert!(c["lower_bound"].as_f64().unwrap() <= exact_best, "{c}");
+    }
+}
+
 #[test]
 fn bad_optimal_options_are_diagnostics() {
     let dir = tempfile::tempdir().unwrap();
@@ -78,9 +106,18 @@ fn bad_optimal_options_are_diagnostics() {
         assert!(out.is_empty(), "nothing is written: {out}");
         assert!(err.contains("qc::evaluate::option") && err.contains("--optimal-budget"), "{err}");
     }
-    // The budget without --optimal, and --optimal with a fixed mapping, are usage errors.
-    let (code, _, err) = qc(&[&base[..], &["--optimal-budget", "100"]].concat());
-    assert_eq!(code, 2, "{err}");
+    for bad in ["-1%", "x", "inf", "1%%"] {
+        let (code, out, err) = qc(&[&base[..], &["--optimal", "--optimal-gap", bad]].concat());
+        assert_ne!(code, 0, "{bad}: {out}");
+        assert!(out.is_empty(), "nothing is written: {out}");
+        assert!(err.contains("qc::evaluate::option") && err.contains("--optimal-gap"), "{err}");
+    }
+    // The budget or the gap without --optimal, and --optimal with a fixed mapping, are usage
+    // errors.
+    for flag in [["--optimal-budget", "100"], ["--optimal-gap", "1%"]] {
+        let (code, _, err) = qc(&[&base[..], &flag].concat());
+        assert_eq!(code, 2, "{err}");
+    }
     let (code, _, err) = qc(&[&base[..], &["--optimal", "--fixed-mapping"]].concat());
     assert_eq!(code, 2, "{err}");
 }
