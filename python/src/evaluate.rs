@@ -21,6 +21,7 @@ use qc_backends::cost::{LatencyModel, MappingType};
 use qc_backends::locality::LocalityOptions;
 use qc_backends::network::{Cancel, EvaluateOptions, SearchSettings, parse_duration};
 use qc_backends::search::Objective;
+use qc_backends::search::optimal::{DEFAULT_BUDGET, OptimalSettings};
 
 use crate::errors::{IntoPy, error, warn_all};
 use crate::interrupt::run_interruptible;
@@ -477,6 +478,57 @@ pub fn write_text_atomically(path: PathBuf, text: &str) -> PyResult<()> {
     })
 }
 
+/// `qc.evaluate`'s `optimal`, `optimal_budget` and `optimal_gap` (`--optimal`,
+/// `--optimal-budget`, `--optimal-gap`): the settings of the exact search, or `None` without it.
+fn optimal_settings(o: &Options<'_>, fixed_mapping: bool) -> PyResult<Option<OptimalSettings>> {
+    let optimal: bool = o.take("optimal")?;
+    let budget = o.take_any("optimal_budget")?;
+    let gap = o.take_any("optimal_gap")?;
+    let repr = |v: &Bound<'_, PyAny>| v.repr().map_or("?".into(), |r| r.to_string());
+    let budget = match &budget {
+        None => None,
+        Some(b) if b.extract::<String>().is_ok_and(|s| s == "none") => None,
+        Some(b) => Some(b.extract::<u64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            option_error(
+                format!("optimal_budget={} is not valid", repr(b)),
+                "give a number of orderings per layer (1 or more), or None for no limit",
+            )
+        })?),
+    };
+    let tolerance = match &gap {
+        None => 0.0,
+        Some(g) => {
+            let value = match g.extract::<String>() {
+                Ok(text) => qc::evaluate::parse_gap(&text),
+                Err(_) => g.extract::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0),
+            };
+            value.ok_or_else(|| {
+                option_error(
+                    format!("optimal_gap={} is not valid", repr(g)),
+                    "give a fraction such as 0.01 or a percentage such as \"1%\" (0 or more; 0 is exact)",
+                )
+            })?
+        }
+    };
+    if !optimal {
+        let default_budget = budget == Some(DEFAULT_BUDGET);
+        if !default_budget || tolerance != 0.0 {
+            return Err(option_error(
+                "optimal_budget and optimal_gap need optimal=True".into(),
+                "add optimal=True, or drop optimal_budget and optimal_gap",
+            ));
+        }
+        return Ok(None);
+    }
+    if fixed_mapping {
+        return Err(option_error(
+            "optimal=True searches the mappings, fixed_mapping=True evaluates the given one".into(),
+            "drop one of optimal and fixed_mapping",
+        ));
+    }
+    Ok(Some(OptimalSettings { budget, mixed: true, tolerance }))
+}
+
 /// `qc.evaluate(model, accelerator, mapping, options)`: `options` holds every other keyword of
 /// `qc.evaluate` (see `spec/python.md`).
 #[pyfunction]
@@ -493,9 +545,11 @@ pub fn evaluate<'py>(
     let target: Option<String> = o.take("target")?;
     let optimize: bool = o.take("optimize")?;
     let search = o.search(fixed_mapping)?;
+    let optimal = optimal_settings(&o, fixed_mapping)?;
     let w = o.workload(optimize, target)?;
     o.done()?;
     let (mut opts, budget_text) = search.options()?;
+    opts.optimal = optimal;
     let designs = designs(accelerator, mapping, compare.as_ref(), fixed_mapping)?;
     let Planned { plan, mut warnings, .. } = plan_of(py, model, &w, search.all_layers)?;
     let flag = Arc::new(AtomicBool::new(false));

@@ -148,6 +148,27 @@ def test_assume_dims_is_said():
     assert any("qc::input_shape::assumed" in str(w.message) for w in caught)
 
 
+def test_the_exact_search_with_a_gap():
+    # ZigZag's GEMM layer: small enough to search whole.
+    e = qc.evaluate(GEMM, "gemm_l1", opt="latency", optimal=True, optimal_gap="5%")
+    cli = cli_json("evaluate", GEMM, "--accelerator", "gemm_l1", "--opt", "latency", "--optimal", "--optimal-gap", "5%")
+    assert without_timing(e.raw) == without_timing(cli)
+    assert e.search.optimal.tolerance == 0.05 and e.search.optimal.budget_orderings_per_layer == 2_000_000
+    c = e.layers[0].search.certificate
+    assert c.complete and c.tolerance == 0.05 and 0 <= c.gap <= 0.05
+    exact = qc.evaluate(GEMM, "gemm_l1", opt="latency", optimal=True, optimal_budget=None)
+    x = exact.layers[0].search.certificate
+    assert x.complete and x.gap == 0 and exact.search.optimal.budget_orderings_per_layer is None
+    assert x.best <= c.best <= x.best * 1.05 and c.lower_bound <= x.best
+    assert qc.evaluate(GEMM, "gemm_l1", opt="latency", optimal=True, optimal_gap=0.05).raw["layers"] == e.raw["layers"]
+    for bad in [dict(optimal=True, optimal_gap=-0.1), dict(optimal=True, optimal_gap="x%"),
+                dict(optimal=True, optimal_budget=0), dict(optimal_gap="1%"), dict(optimal_budget=10),
+                dict(optimal=True, fixed_mapping=True)]:
+        with pytest.raises(qc.OptionError) as err:
+            qc.evaluate(GEMM, "gemm_l1", **bad)
+        assert err.value.code == "qc::evaluate::option", bad
+
+
 def test_a_search_budget_is_reported():
     e = qc.evaluate(RESNET, search_budget=30, spatial_mappings=1)
     assert e.search.budget_seconds == 30

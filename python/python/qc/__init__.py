@@ -337,6 +337,9 @@ def evaluate(
     *,
     opt: str = "energy",
     fixed_mapping: bool = False,
+    optimal: bool = False,
+    optimal_budget: Optional[int] = 2_000_000,
+    optimal_gap: Union[float, str] = 0.0,
     compare: Optional[Sequence[Union[PathArg, Sequence[PathArg]]]] = None,
     target: Optional[str] = None,
     optimize: bool = False,
@@ -362,7 +365,10 @@ def evaluate(
     a ZigZag workload YAML. ``accelerator`` is a built-in name (:func:`accelerators`; default
     ``tpu_like``) or the path of an accelerator YAML; ``mapping`` the path of a ZigZag mapping
     YAML. Without ``fixed_mapping`` each layer's mapping is searched for ``opt`` (``"energy"``,
-    ``"latency"`` or ``"edp"``; the CLI's ``--opt`` defaults to latency, as ZigZag does). The
+    ``"latency"`` or ``"edp"``; the CLI's ``--opt`` defaults to latency, as ZigZag does). With
+    ``optimal`` each layer's mapping is then the best over the whole space, by branch and bound,
+    with a certificate in ``layer.search.certificate`` (``optimal_budget`` orderings per layer,
+    ``None`` for no limit; ``optimal_gap`` a fraction or ``"1%"``: proven within it, sooner). The
     other keywords are ``qc evaluate``'s flags; see ``spec/python.md``.
     """
     options = dict(locals())
