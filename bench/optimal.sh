@@ -3,7 +3,7 @@
 # accelerators with their mapping files, opt=energy and opt=latency (see optimal.py): wall time
 # per network, the optimum against the LOMA-6 choice per layer, and the certificates (complete or
 # cut by the budget, with the proven gap). Needs only python3 (standard library) and cargo.
-# Usage: bench/optimal.sh [OUT_DIR] [--budget N|none] [--jobs N]
+# Usage: bench/optimal.sh [OUT_DIR] [--budget N|none] [--gap G] [--jobs N] [--opt OPT] [--acc NAME]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-/tmp/qc-optimal}"
