@@ -119,6 +119,12 @@ pub struct LayerBound {
     pub ideal_cycles: u64,
     /// Ports whose streaming bounds the latency (3.9.1's latency model only).
     pub bandwidth: Vec<PortFloor>,
+    /// The same ports' floor over the mappings whose spatial unrolling is integral (no
+    /// fractional factor; 3.9.1's latency model only, else 0): no such mapping has fewer
+    /// temporal plus stall cycles. Each streaming link counts its whole per-instance traffic
+    /// over the port's bandwidth times `1 - 1/P`, `P >= ceil(per-instance operand / capacity of
+    /// the memory below)` its forced transfers (`spec/bounds.md`); the largest port's sum.
+    pub integral_streaming: f64,
     /// No mapping is faster; `None` under the repository's latency model
     /// ([`LatencyModel::Zigzag3d12a96`]), whose on-loading may be negative, so that no latency
     /// bound holds.
@@ -129,6 +135,17 @@ impl LayerBound {
     /// How many times `energy` is above the bound (`None` when the bound is not positive).
     pub fn energy_gap(&self, energy: f64) -> Option<f64> {
         gap(energy, self.energy)
+    }
+
+    /// A lower bound on the temporal plus stall cycles of every mapping (3.9.1's latency model;
+    /// 0 under the repository's) whose spatial unrolling is integral when `integral`, of every
+    /// mapping otherwise: the largest port's streaming floor.
+    pub fn stall_floor(&self, integral: bool) -> f64 {
+        if integral {
+            self.integral_streaming
+        } else {
+            self.bandwidth.iter().map(|b| (b.cycles * (1.0 - 1e-12)).floor()).fold(0.0, f64::max)
+        }
     }
 
     /// How many times `latency` is above the bound (`None` without a latency bound).
@@ -174,6 +191,8 @@ pub fn layer_bound(
     let ndims = acc.array.dims.len();
     let mut traffic = Vec::new();
     let mut streams: Vec<(usize, usize, String, Direction, f64)> = Vec::new();
+    // Per (memory, port): the streaming links' cycles under an integral unrolling.
+    let mut integral: Vec<((usize, usize), f64)> = Vec::new();
     // Per operand, per level l >= 1: whether the whole operand (per instance) may fit in level
     // l - 1, and the compulsory energy of crossing boundary l once more.
     let mut boundaries: Vec<Vec<(bool, f64, usize)>> = Vec::new();
@@ -371,11 +390,13 @@ pub fn layer_bound(
             }
             let lower = op.mems[l - 1];
             let fit_bits = if op.is_output { bits_out } else { bits_in } as f64;
-            if fit_bits == 0.0
-                || n * fit_bits / acc.instances(lower) as f64 <= acc.memories[lower].size_bits as f64
-            {
+            // The whole operand per instance of the memory below over its capacity: the least
+            // number of transfers across the boundary (each moves at most a tile that fits).
+            let transfers = n * fit_bits / acc.instances(lower) as f64 / acc.memories[lower].size_bits as f64;
+            if fit_bits == 0.0 || transfers <= 1.0 {
                 continue;
             }
+            let least_transfers = (transfers * (1.0 - 1e-12)).ceil().max(2.0);
             // The integer unrolling (which latency reads) truncates fractional factors, then
             // rounds.
             let int_allow = |spans: &[(usize, usize)]| {
@@ -403,6 +424,13 @@ pub fn layer_bound(
                 // with at least two transfers, all but the first count as stall or compute.
                 let per_instance = allow * n * fit_bits / acc.instances(m) as f64 / bw;
                 streams.push((m, pi, op.role.clone(), dir, per_instance / 2.0));
+                // Integral unrolling: no rounding to allow for, and all but the first of at
+                // least `least_transfers` transfers count.
+                let exact = n * fit_bits / acc.instances(m) as f64 / bw * (1.0 - 1.0 / least_transfers);
+                match integral.iter_mut().find(|(key, _)| *key == (m, pi)) {
+                    Some((_, c)) => *c += exact,
+                    None => integral.push(((m, pi), exact)),
+                }
             }
         }
     }
@@ -464,6 +492,7 @@ pub fn layer_bound(
         energy,
         ideal_cycles,
         bandwidth,
+        integral_streaming: integral.iter().map(|&(_, c)| (c * (1.0 - 1e-12)).floor()).fold(0.0, f64::max),
         latency,
     })
 }

@@ -132,7 +132,11 @@ pub fn search_temporal_observed(
         scratch: EvalScratch::default(),
         cost: LayerCost::default(),
         trace: AllocTrace::default(),
-        floors: if opts.prune { ev.floors(&opts.cost)? } else { Floors::default() },
+        floors: if opts.prune {
+            Floors { streaming: opts.streaming_floor, ..ev.floors(&opts.cost)? }
+        } else {
+            Floors::default()
+        },
         bounds: PrefixBounds::default(),
         best: None,
         evaluated: 0,

@@ -153,6 +153,10 @@ pub struct TemporalOptions {
     /// is [`TemporalResult::least_pruned_bound`], so a caller can prove how far the result may be
     /// above the optimum.
     pub tolerance: f64,
+    /// With `prune`: a lower bound on the temporal cycles plus the stall of every ordering under
+    /// this spatial mapping ([`crate::bound::LayerBound::stall_floor`], as the exact search gives
+    /// it), which raises the latency prefix bounds. 0 (the default) adds nothing.
+    pub streaming_floor: f64,
 }
 
 /// A cancellation flag shared between a running search and whoever may stop it (a Ctrl-C
@@ -220,6 +224,7 @@ impl Default for TemporalOptions {
             incumbent: None,
             dominance: false,
             tolerance: 0.0,
+            streaming_floor: 0.0,
         }
     }
 }

@@ -11,8 +11,9 @@
 //!
 //! **The branch and bound.**
 //! 1. Per spatial candidate, a floor on every mapping under it ([`Evaluator::mapping_floor`]:
-//!    the MAC energy plus the floors of the memory terms, and the temporal cycles plus the
-//!    systolic drain plus the on-loading floor), from a few evaluations, for every candidate in
+//!    the MAC energy plus the floors of the memory terms, and the larger of the temporal cycles
+//!    and the streaming floor, plus the systolic drain plus the on-loading floor), from a few
+//!    evaluations and the layer's bound, for every candidate in
 //!    parallel. Candidates are visited in increasing floor of the objective (ties: the
 //!    generation order), so that once one floor is above the best found, every later one is too
 //!    and the rest of the candidates are excluded at once.
@@ -40,6 +41,7 @@ use rayon::prelude::*;
 use super::lpf;
 use super::{Cancel, Objective, SearchError, TemporalOptions, TemporalResult, search_temporal};
 use crate::arch::Accelerator;
+use crate::bound::LayerBound;
 use crate::cost::model::{PreparedLayer, Spatial};
 use crate::cost::{CostOptions, Evaluator, LayerCost, MappingType};
 use crate::mapping::{OperandLinks, SpatialMapping};
@@ -218,23 +220,27 @@ fn candidate(
     Ok(Candidate { spatial, space: lpf::multiset_permutations(&mults) })
 }
 
-/// The floor of the objective over a candidate's mappings ([`Evaluator::mapping_floor`]).
+/// The floor of the objective over a candidate's mappings ([`Evaluator::mapping_floor`]), and
+/// the streaming floor that went into it ([`LayerBound::stall_floor`] for its unrolling).
 fn full_floor(
     layer: &LoopNest,
     acc: &Accelerator,
     links: &OperandLinks,
     c: &Candidate,
+    bound: Option<&LayerBound>,
     opts: &OptimalOptions,
-) -> Result<Option<f64>, SearchError> {
+) -> Result<(Option<f64>, f64), SearchError> {
     let ev = Evaluator::new(layer, acc, links, &c.spatial)?;
     // Floors that cannot be computed are none: the MAC energy stays a floor.
-    let floors = ev.floors(&opts.cost).unwrap_or_default();
+    let mut floors = ev.floors(&opts.cost).unwrap_or_default();
+    floors.streaming = bound.map_or(0.0, |b| b.stall_floor(ev.integral_unrolling()));
     let (energy, latency) = ev.mapping_floor(&floors, &opts.cost);
-    Ok(match opts.objective {
+    let floor = match opts.objective {
         Objective::Energy => Some(energy),
         Objective::Latency => latency,
         Objective::Edp => latency.map(|l| l * energy),
-    })
+    };
+    Ok((floor, floors.streaming))
 }
 
 /// The best mapping of `layer` on `acc` over the whole space (see the module documentation),
@@ -254,11 +260,16 @@ pub fn search_optimal(
     let all = crate::spatial::all_valid(layer, acc, links, opts.mixed);
     let cands: Vec<Candidate> =
         all.into_par_iter().map(|sm| candidate(&model, acc, sm)).collect::<Result<_, _>>()?;
+    // The layer's streaming floors (none if its bound cannot be computed: the other floors
+    // still hold).
+    let bound = crate::bound::layer_bound(layer, acc, links, &opts.cost).ok();
     // Every candidate's floor (one evaluation each, in parallel), so that they are visited in
     // increasing floor and what is left unexplored has its own floor.
-    let floors: Vec<Option<f64>> =
-        cands.par_iter().map(|c| full_floor(layer, acc, links, c, opts)).collect::<Result<_, _>>()?;
-    let floor_of = |i: usize| floors[i];
+    let floors: Vec<(Option<f64>, f64)> = cands
+        .par_iter()
+        .map(|c| full_floor(layer, acc, links, c, bound.as_ref(), opts))
+        .collect::<Result<_, _>>()?;
+    let floor_of = |i: usize| floors[i].0;
     // Increasing floor (no floor first: it is never excluded), then generation order.
     let mut order: Vec<usize> = (0..cands.len()).collect();
     order.sort_by(|&a, &b| {
@@ -324,6 +335,7 @@ pub fn search_optimal(
             incumbent: best.as_ref().map(|(_, r)| r.cost.clone()),
             dominance: true,
             tolerance: opts.tolerance,
+            streaming_floor: floors[ci].1,
         };
         searched += 1;
         match search_temporal(layer, acc, links, &c.spatial, None, objective, &t) {

@@ -241,6 +241,23 @@ fn check(b: &LayerBound, c: &LayerCost, what: &dyn Fn() -> String) {
     }
 }
 
+/// Under an integral spatial unrolling, the latency is at least the integral streaming floor
+/// ([`LayerBound::stall_floor`]); returns whether that floor is above the ideal cycles (so that
+/// it, not the MAC count, was checked).
+fn check_integral(b: &LayerBound, ev: &Evaluator, c: &LayerCost, what: &dyn Fn() -> String) -> bool {
+    if b.latency.is_none() || !ev.integral_unrolling() {
+        return false;
+    }
+    let floor = b.stall_floor(true);
+    assert!(
+        c.latency >= floor * (1.0 - 1e-9),
+        "{}: latency {} is below the integral streaming floor {floor} ({b:?})",
+        what(),
+        c.latency
+    );
+    floor > b.ideal_cycles as f64
+}
+
 /// The energy bound without the refetch term, which needs every tile to fit its memory (cuts
 /// made without the allocator need not).
 fn unfitted(b: &LayerBound) -> f64 {
@@ -255,7 +272,7 @@ fn every_mapping_of_small_layers_is_at_or_above_the_bound() {
     let links = OperandLinks::default();
     let layers =
         [gemm("g", 4, 3, 5), gemm("g2", 6, 2, 4), conv("c", 3, 2, 3, 2, 1), conv("c2", 2, 3, 3, 3, 2)];
-    let (mut mappings, mut cuts_checked) = (0u64, 0u64);
+    let (mut mappings, mut cuts_checked, mut streaming) = (0u64, 0u64, 0u64);
     for layer in &layers {
         let roles = level_counts(layer, &acc);
         for model in MODELS {
@@ -272,6 +289,9 @@ fn every_mapping_of_small_layers_is_at_or_above_the_bound() {
                         let Ok(c) = ev.evaluate(&tm, &opts) else { continue };
                         mappings += 1;
                         check(&b, &c, &|| format!("{} {sm:?} {tm:?}", layer.name));
+                        streaming += u64::from(check_integral(&b, &ev, &c, &|| {
+                            format!("{} {sm:?} {tm:?}", layer.name)
+                        }));
                     }
                     // Every cut of this order into levels: the energy bound needs no capacity.
                     if model == LatencyModel::Zigzag391 && order.len() <= 3 {
@@ -309,7 +329,9 @@ fn every_mapping_of_small_layers_is_at_or_above_the_bound() {
             }
         }
     }
-    println!("{mappings} allocated mappings and {cuts_checked} cuts checked");
+    println!(
+        "{mappings} allocated mappings ({streaming} against an integral streaming floor above the ideal cycles) and {cuts_checked} cuts checked"
+    );
     assert!(mappings > 10_000, "{mappings}");
     assert!(cuts_checked > 1_000, "{cuts_checked}");
 }
@@ -354,11 +376,11 @@ fn random_layer(rng: &mut Rng, i: usize) -> LoopNest {
 /// `n` random mappings of random layers on `tiny`, `gemm_l1` and `tpu_like`: a random spatial
 /// mapping, a random order of the prime-factor loops, LOMA's allocation (uneven or even) for
 /// energy and latency, and a random cut of the same order for energy.
-fn random_mappings(n: u64, seed: u64) -> u64 {
+fn random_mappings(n: u64, seed: u64) -> (u64, u64) {
     let mut rng = Rng(SplitMix64::new(seed));
     let accs = [tiny(), gemm_l1(), tpu_like()];
     let links = OperandLinks::default();
-    let mut checked = 0u64;
+    let (mut checked, mut streaming) = (0u64, 0u64);
     let mut i = 0;
     while checked < n {
         i += 1;
@@ -382,7 +404,9 @@ fn random_mappings(n: u64, seed: u64) -> u64 {
                     && let Ok(c) = ev.evaluate(&tm, &opts)
                 {
                     checked += 1;
-                    check(&b, &c, &|| format!("{} on {} {sm:?} {tm:?}", layer.name, acc.name));
+                    let what = || format!("{} on {} {sm:?} {tm:?}", layer.name, acc.name);
+                    check(&b, &c, &what);
+                    streaming += u64::from(check_integral(&b, &ev, &c, &what));
                 }
                 let cuts: Vec<Vec<usize>> = roles
                     .iter()
@@ -407,14 +431,18 @@ fn random_mappings(n: u64, seed: u64) -> u64 {
             }
         }
     }
-    checked
+    (checked, streaming)
 }
 
 #[test]
 fn random_mappings_never_beat_the_bound() {
     let start = std::time::Instant::now();
-    let n = random_mappings(10_000, 26);
-    println!("{n} random mappings checked in {:.2} s", start.elapsed().as_secs_f64());
+    let (n, streaming) = random_mappings(10_000, 26);
+    println!(
+        "{n} random mappings checked in {:.2} s, {streaming} against an integral streaming floor above the ideal cycles",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(streaming > 100, "{streaming}");
 }
 
 /// The 10^6 case (`.ci/run` runs it): `cargo test -p qc-backends --test it -- --ignored bound::million`.
@@ -422,8 +450,11 @@ fn random_mappings_never_beat_the_bound() {
 #[ignore]
 fn million_random_mappings_never_beat_the_bound() {
     let start = std::time::Instant::now();
-    let n = random_mappings(1_000_000, 2026);
-    println!("{n} random mappings checked in {:.2} s", start.elapsed().as_secs_f64());
+    let (n, streaming) = random_mappings(1_000_000, 2026);
+    println!(
+        "{n} random mappings checked in {:.2} s, {streaming} against an integral streaming floor above the ideal cycles",
+        start.elapsed().as_secs_f64()
+    );
 }
 
 #[test]

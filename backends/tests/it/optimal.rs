@@ -247,6 +247,18 @@ fn zigzag_examples() -> Vec<Accelerator> {
     out
 }
 
+/// `acc` with its top memory's ports narrowed to 8 bits per cycle.
+fn narrow(acc: &Accelerator) -> Accelerator {
+    let mut a = acc.clone();
+    a.name = format!("{}/narrow", a.name);
+    let top = a.memories.len() - 1;
+    for p in &mut a.memories[top].ports {
+        p.bw_max = p.bw_max.min(8);
+        p.bw_min = p.bw_min.min(p.bw_max);
+    }
+    a
+}
+
 /// The dominance test between prefixes changes nothing but the work: under every spatial
 /// candidate of small layers (a stride-2 1x1 convolution among them, whose input tile grows
 /// faster than its loops, so that the allocator's choice is not always the longest prefix that
@@ -298,23 +310,60 @@ fn optimal_energy_equals_brute_force_on_the_zigzag_examples() {
     }
 }
 
-/// Each candidate's latency floor (the temporal cycles, the drain and the on-loading floor) is
-/// at most the least latency of its orderings, found by enumerating them all, on the ZigZag
-/// examples (both variants) with a Gemm and a strided convolution (partially relevant input
-/// dims), every sixth spatial candidate (1,208, 783 with an on-loading floor, 20 s; all 7,164,
-/// 4,656 with one, pass too, in 90 s); and the on-loading floor is not 0 everywhere: what is
-/// checked includes it.
+/// Where the streaming floor binds (a Gemm whose weights stream from an 8-bit DRAM, on tpu_like
+/// and edge_tpu_like with small memories), the
+/// whole search under latency, with it in the candidate floors and the prefix bounds, equals
+/// brute force, and the certificate's bound is the streaming one, well above the temporal cycles.
+#[test]
+fn optimal_latency_equals_brute_force_where_streaming_binds() {
+    let layer = gemm(2, 16, 16);
+    let small = ["tpu_like/256", "edge_tpu_like/256"];
+    for acc in zigzag_examples().iter().filter(|a| small.contains(&a.name.as_str())).map(narrow) {
+        let (brute, orderings) = brute_force(&layer, &acc, Objective::Latency);
+        let r = optimal(&layer, &acc, &options(Objective::Latency, None));
+        let c = &r.certificate;
+        check_accounts(c);
+        assert!(c.complete && c.orderings == orderings, "{}: {c:?}", acc.name);
+        assert_eq!(c.best, brute, "{}: {c:?}", acc.name);
+        let bound =
+            qc_backends::bound::layer_bound(&layer, &acc, &OperandLinks::default(), &Default::default())
+                .unwrap();
+        assert!(bound.integral_streaming > 2.0 * bound.ideal_cycles as f64, "{}: {bound:?}", acc.name);
+    }
+}
+
+/// Each candidate's latency floor (the larger of the temporal cycles and the layer's streaming
+/// floor for its unrolling, plus the drain and the on-loading floor) is at most the least latency
+/// of its orderings, found by enumerating them all, on the ZigZag examples (both variants, and
+/// the small-memory one with an 8-bit top memory) with a Gemm and a strided convolution
+/// (partially relevant input dims), every sixth spatial candidate, and every candidate of a Gemm
+/// that streams its weights from the narrow top memory (2,065 candidates, 1,198 with an
+/// on-loading floor, 88 where the streaming floor is above the temporal cycles; 28 s); what is
+/// checked includes both floors.
 #[test]
 fn candidate_latency_floors_hold_on_the_zigzag_examples() {
     use qc_backends::cost::{CostOptions, Evaluator};
     let links = OperandLinks::default();
     let plain = TemporalOptions { lpf_limit: None, prune: false, ..TemporalOptions::default() };
-    let (mut checked, mut with_onload) = (0, 0);
-    for acc in zigzag_examples() {
-        for layer in [gemm(8, 12, 6), conv("conv", 4, 2, 6, 3, 2)] {
-            for sm in all_valid(&layer, &acc, &links, true).into_iter().step_by(6) {
+    let (mut checked, mut with_onload, mut with_streaming) = (0, 0, 0);
+    // Also the small-memory variants with the top memory's ports narrowed to 8 bits, where the
+    // streaming from it outlasts the computation (the streaming floor binds).
+    let examples = zigzag_examples();
+    let accs: Vec<Accelerator> =
+        examples.iter().cloned().chain(examples.iter().skip(1).step_by(2).map(narrow)).collect();
+    for acc in accs {
+        // On the narrow variants, a Gemm whose weights do not fit the registers either.
+        let big = acc.name.ends_with("/narrow").then(|| gemm(2, 16, 16));
+        for layer in [gemm(8, 12, 6), conv("conv", 4, 2, 6, 3, 2)].into_iter().chain(big) {
+            let bound =
+                qc_backends::bound::layer_bound(&layer, &acc, &links, &CostOptions::default()).unwrap();
+            // Every candidate of the streaming Gemm, every sixth of the others.
+            let step = if layer.name == "gemm2x16x16" { 1 } else { 6 };
+            for sm in all_valid(&layer, &acc, &links, true).into_iter().step_by(step) {
                 let ev = Evaluator::new(&layer, &acc, &links, &sm).unwrap();
-                let floors = ev.floors(&CostOptions::default()).unwrap();
+                let mut floors = ev.floors(&CostOptions::default()).unwrap();
+                floors.streaming = bound.stall_floor(ev.integral_unrolling());
+                let cycles: u64 = ev.temporal_sizes().iter().map(|(_, s)| s).product();
                 let (_, latency) = ev.mapping_floor(&floors, &CostOptions::default());
                 let floor = latency.expect("3.9.1's model has a latency floor");
                 match search_temporal(&layer, &acc, &links, &sm, None, Objective::Latency, &plain) {
@@ -322,14 +371,16 @@ fn candidate_latency_floors_hold_on_the_zigzag_examples() {
                         assert!(r.exhaustive);
                         assert!(
                             floor <= r.cost.latency,
-                            "{} {} {sm:?}: floor {floor} (on-loading {}) above {}",
+                            "{} {} {sm:?}: floor {floor} (on-loading {}, streaming {}) above {}",
                             acc.name,
                             layer.name,
                             floors.onload,
+                            floors.streaming,
                             r.cost.latency
                         );
                         checked += 1;
                         with_onload += usize::from(floors.onload > 0.0);
+                        with_streaming += usize::from(floors.streaming > cycles as f64);
                     }
                     Err(SearchError::NothingFits { .. }) => {}
                     Err(e) => panic!("{:?}", miette::Report::new(e)),
@@ -337,6 +388,10 @@ fn candidate_latency_floors_hold_on_the_zigzag_examples() {
             }
         }
     }
+    println!(
+        "{checked} candidates, {with_onload} with an on-loading floor, {with_streaming} with a streaming floor above their temporal cycles"
+    );
     assert!(checked > 1_000 && with_onload > 500, "{checked} candidates, {with_onload} with on-loading");
+    assert!(with_streaming > 50, "{with_streaming} candidates with a binding streaming floor");
     println!("{checked} candidates checked, {with_onload} with an on-loading floor");
 }

@@ -286,7 +286,7 @@ fn prefix_bounds_are_lower_bounds() {
     use std::collections::HashMap;
     let (mut checks, mut orderings) = (0u64, 0usize);
     let (mut reused, mut decided) = (0u64, 0u64);
-    let mut with_onload = 0;
+    let (mut with_onload, mut with_streaming) = (0, 0);
     let compared = distinct_cases(8, |c| {
         let Case { run, acc, layer, entry, sm, .. } = c;
         let name = &layer.name;
@@ -308,9 +308,13 @@ fn prefix_bounds_are_lower_bounds() {
         lpfs.sort();
         for mapping_type in [MappingType::Uneven, MappingType::Even] {
             let copts = CostOptions::default();
-            let floors = ev.floors(&copts).unwrap();
-            if mapping_type == MappingType::Uneven && floors.onload > 0.0 {
-                with_onload += 1;
+            let mut floors = ev.floors(&copts).unwrap();
+            // The exact search's streaming floor, from the layer's bound.
+            floors.streaming = qc_backends::bound::layer_bound(layer, acc, &entry.links, &copts)
+                .map_or(0.0, |b| b.stall_floor(ev.integral_unrolling()));
+            if mapping_type == MappingType::Uneven {
+                with_onload += usize::from(floors.onload > 0.0);
+                with_streaming += usize::from(floors.streaming > r.cost.ideal_temporal_cycle as f64);
             }
             // (order, Some((energy, latency)) or None for a misfit, bounds, fail_req)
             let mut all = Vec::new();
@@ -404,8 +408,8 @@ fn prefix_bounds_are_lower_bounds() {
     assert!(with_onload > 0, "no layer has an on-loading floor");
     println!(
         "prefix bounds: {orderings} orderings, {checks} (ordering, prefix) bounds checked, {with_onload} \
-         layers with an on-loading floor; memoised allocation equal to fresh on all, {reused} memory \
-         decisions reused, {decided} made"
+         layers with an on-loading floor, {with_streaming} with a streaming floor above their temporal \
+         cycles; memoised allocation equal to fresh on all, {reused} memory decisions reused, {decided} made"
     );
 }
 

@@ -25,8 +25,9 @@
 //! stall of a port is decided once all its links are (their boundaries and the double-buffering
 //! decisions of the memories they touch); the combined stall is the maximum over ports and zero,
 //! on-loading is at least its floor ([`Evaluator::onload_floor`], the same for every order) and
-//! off-loading is never negative. The repository's model (`zigzag-3d12a96`) can
-//! make on-loading negative (its balanced reduction), so it gets no latency bound.
+//! off-loading is never negative; the temporal cycles plus the stall are at least the streaming
+//! floor the caller gives ([`Floors::streaming`]). The repository's model (`zigzag-3d12a96`)
+//! can make on-loading negative (its balanced reduction), so it gets no latency bound.
 
 use super::{Evaluator, FH, FL, TH, TL};
 use crate::cost::CostError;
@@ -58,6 +59,10 @@ pub struct Floors {
     /// A lower bound on the on-loading cycles (3.9.1's latency model; 0 otherwise): the loads
     /// every order makes whole, once ([`Evaluator::onload_floor`]).
     pub onload: f64,
+    /// A lower bound on the temporal cycles plus the stall of every order, from the streaming
+    /// the memories' capacities force ([`crate::bound::LayerBound::stall_floor`]); 0 unless the
+    /// caller sets it ([`Evaluator::floors`] does not know the layer's bound).
+    pub streaming: f64,
 }
 
 impl Evaluator {
@@ -66,7 +71,7 @@ impl Evaluator {
     pub fn floors(&self, opts: &CostOptions) -> Result<Floors, CostError> {
         let terms = self.term_floors(opts)?;
         let onload = self.onload_floor(opts)?;
-        Ok(Floors { terms, onload })
+        Ok(Floors { terms, onload, streaming: 0.0 })
     }
 
     /// Per operand and memory level, a lower bound on that (operand, level)'s energy under every
@@ -248,6 +253,12 @@ impl Evaluator {
         Ok(super::onload_cycles(&cc, &mut Vec::new()))
     }
 
+    /// Whether the spatial unrolling is integral (no fractional factor): the mappings that
+    /// [`crate::bound::LayerBound::stall_floor`] with `integral` bounds.
+    pub fn integral_unrolling(&self) -> bool {
+        !self.spatial.greedy
+    }
+
     /// The temporal mapping with every temporal loop (of size 2 or more) in each operand's lowest
     /// level, in the layer's dim order as `arrange` leaves it for that operand: the mapping the
     /// floors read. The energy floors arrange each operand's irrelevant loops innermost (so no
@@ -276,15 +287,16 @@ impl Evaluator {
 
     /// Lower bounds on the energy and the latency of every temporal mapping under this spatial
     /// mapping (the root of a branch and bound over its loop orders): the MAC energy plus the
-    /// energy terms' floors, and, with 3.9.1's latency model, the temporal cycles (the product
-    /// of the temporal loops, the same for every order) plus the systolic drain plus the
-    /// on-loading floor (stalls and off-loading are never negative there). The repository's
-    /// latency model can make on-loading negative: no latency bound (`None`).
+    /// energy terms' floors, and, with 3.9.1's latency model, the larger of the temporal cycles
+    /// (the product of the temporal loops, the same for every order) and the streaming floor
+    /// (which bounds them plus the stall), plus the systolic drain plus the on-loading floor
+    /// (stalls and off-loading are never negative there). The repository's latency model can
+    /// make on-loading negative: no latency bound (`None`).
     pub fn mapping_floor(&self, floors: &Floors, opts: &CostOptions) -> (f64, Option<f64>) {
         let energy = self.mac_energy + floors.terms.iter().flatten().sum::<f64>();
         let latency = (opts.latency_model == LatencyModel::Zigzag391).then(|| {
             let cycles = self.spatial.temporal_sizes.iter().fold(1u64, |p, &s| p.saturating_mul(s));
-            cycles as f64 + self.spatial.drain as f64 + floors.onload
+            (cycles as f64).max(floors.streaming) + self.spatial.drain as f64 + floors.onload
         });
         (energy, latency)
     }
@@ -396,12 +408,15 @@ impl Evaluator {
             let slot = &mut stall_at[req.min(n)];
             *slot = (*slot).max(ss);
         }
-        // The on-loading floor holds for every order: a term of its own, beside the stall.
-        let base = cost.ideal_temporal_cycle as f64 + self.spatial.drain as f64 + floors.onload;
+        // The on-loading floor holds for every order: a term of its own, beside the stall. The
+        // temporal cycles plus the stall are at least the decided stall's and the streaming
+        // floor.
+        let ideal = cost.ideal_temporal_cycle as f64;
+        let rest = self.spatial.drain as f64 + floors.onload;
         let mut worst = 0i64;
         for &s in stall_at.iter() {
             worst = worst.max(s);
-            latency.push(base + worst as f64);
+            latency.push((ideal + worst as f64).max(floors.streaming) + rest);
         }
     }
 }
