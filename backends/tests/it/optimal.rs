@@ -300,31 +300,31 @@ fn dominance_equals_the_plain_walk_on_the_zigzag_examples() {
 #[test]
 fn optimal_energy_equals_brute_force_on_the_zigzag_examples() {
     for acc in zigzag_examples().into_iter().skip(1).step_by(2) {
-        let layer = gemm(8, 12, 6);
-        let (brute, orderings) = brute_force(&layer, &acc, Objective::Energy);
-        let r = optimal(&layer, &acc, &options(Objective::Energy, None));
-        let c = &r.certificate;
-        check_accounts(c);
-        assert!(c.complete && c.orderings == orderings, "{}: {c:?}", acc.name);
-        assert_eq!(c.best, brute, "{}: {c:?}", acc.name);
+        equals_brute_force(&gemm(8, 12, 6), &acc, Objective::Energy);
     }
 }
 
+/// The whole search with no budget is complete, its space is every ordering of every
+/// candidate, and its result is brute force's.
+fn equals_brute_force(layer: &LoopNest, acc: &Accelerator, objective: Objective) {
+    let (brute, orderings) = brute_force(layer, acc, objective);
+    let r = optimal(layer, acc, &options(objective, None));
+    let c = &r.certificate;
+    check_accounts(c);
+    assert!(c.complete && c.orderings == orderings, "{} {}: {c:?}", acc.name, layer.name);
+    assert_eq!(c.best, brute, "{} {}: {c:?}", acc.name, layer.name);
+}
+
 /// Where the streaming floor binds (a Gemm whose weights stream from an 8-bit DRAM, on tpu_like
-/// and edge_tpu_like with small memories), the
-/// whole search under latency, with it in the candidate floors and the prefix bounds, equals
-/// brute force, and the certificate's bound is the streaming one, well above the temporal cycles.
+/// and edge_tpu_like with small memories), the whole search under latency, with it in the
+/// candidate floors and the prefix bounds, equals brute force, and the layer's streaming floor
+/// is well above its temporal cycles.
 #[test]
 fn optimal_latency_equals_brute_force_where_streaming_binds() {
     let layer = gemm(2, 16, 16);
     let small = ["tpu_like/256", "edge_tpu_like/256"];
     for acc in zigzag_examples().iter().filter(|a| small.contains(&a.name.as_str())).map(narrow) {
-        let (brute, orderings) = brute_force(&layer, &acc, Objective::Latency);
-        let r = optimal(&layer, &acc, &options(Objective::Latency, None));
-        let c = &r.certificate;
-        check_accounts(c);
-        assert!(c.complete && c.orderings == orderings, "{}: {c:?}", acc.name);
-        assert_eq!(c.best, brute, "{}: {c:?}", acc.name);
+        equals_brute_force(&layer, &acc, Objective::Latency);
         let bound =
             qc_backends::bound::layer_bound(&layer, &acc, &OperandLinks::default(), &Default::default())
                 .unwrap();
