@@ -548,15 +548,15 @@ impl Certificate {
             "optimal (whole space searched)".to_string()
         } else if self.complete {
             format!(
-                "at most {:.2}% above the optimum (whole space searched, with a tolerance of {}%)",
-                100.0 * self.gap.unwrap_or(self.tolerance),
-                100.0 * self.tolerance
+                "at most {}% above the optimum (whole space searched, with a tolerance of {}%)",
+                percent(self.gap.unwrap_or(self.tolerance)),
+                percent(self.tolerance)
             )
         } else {
             match self.gap {
                 Some(g) => format!(
-                    "best found, at most {:.2}% above the optimum (the budget of {} orderings left {} orderings in {} spatial candidates unexplored)",
-                    100.0 * g,
+                    "best found, at most {}% above the optimum (the budget of {} orderings left {} orderings in {} spatial candidates unexplored)",
+                    percent(g),
                     self.budget.map_or("no".into(), n),
                     n(self.unexplored),
                     self.unexplored_candidates
@@ -638,6 +638,14 @@ fn min_bound(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
+/// A fraction as a percentage with two decimals, or two significant digits below 0.1%
+/// (`0.1403` as `14.03`, `2.17e-5` as `0.0022`): a small gap does not read as 0.
+fn percent(x: f64) -> String {
+    let p = 100.0 * x;
+    let decimals = if p > 0.0 && p < 0.1 { (1 - p.log10().floor() as i32).clamp(2, 12) as usize } else { 2 };
+    format!("{p:.decimals$}")
+}
+
 /// `1234567` as `1,234,567`.
 fn group(x: u64) -> String {
     let s = x.to_string();
@@ -649,4 +657,19 @@ fn group(x: u64) -> String {
         out.push(ch);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent;
+
+    #[test]
+    fn percentages_keep_small_gaps_visible() {
+        assert_eq!(percent(0.140_359_383), "14.04");
+        assert_eq!(percent(0.01), "1.00");
+        assert_eq!(percent(0.006_405_9), "0.64");
+        assert_eq!(percent(0.000_5), "0.050");
+        assert_eq!(percent(2.174_180_8e-5), "0.0022");
+        assert_eq!(percent(0.0), "0.00");
+    }
 }
