@@ -589,16 +589,21 @@ pub fn thousands(x: f64) -> String {
     if !x.is_finite() {
         return format!("{x}");
     }
-    let neg = x < 0.0;
-    let digits = format!("{:.0}", x.abs());
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    let out = group_digits(&format!("{:.0}", x.abs()));
+    if x < 0.0 { format!("-{out}") } else { out }
+}
+
+/// A string of digits with thousands separators: `"1234567"` as `"1,234,567"` (exact for
+/// integers of any size, such as counts past 2^53).
+pub fn group_digits(digits: &str) -> String {
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
     }
-    if neg { format!("-{out}") } else { out }
+    out
 }
 
 /// Whole numbers with separators from 1,000 up (`thousands`), else two decimals.
@@ -691,6 +696,8 @@ mod tests {
         assert_eq!(thousands(1234567.8), "1,234,568");
         assert_eq!(thousands(999.0), "999");
         assert_eq!(thousands(-1000.0), "-1,000");
+        assert_eq!(group_digits("18446744073709551614"), "18,446,744,073,709,551,614");
+        assert_eq!(group_digits("999"), "999");
         assert_eq!(si(1.86e9), "1.86 G");
         assert_eq!(si(511349.76), "511 k");
         assert_eq!(si(8191.0), "8.19 k");

@@ -543,7 +543,13 @@ impl Certificate {
     /// evaluated, the rest excluded (spatial floor 6,000,000 in 410 candidates, prefix bounds
     /// 700,000, capacity 76,667); LOMA-6 is 4.20% above`.
     pub fn summary(&self) -> String {
-        let n = |x: u64| if x == u64::MAX { "more than 18 quintillion".to_string() } else { group(x) };
+        let n = |x: u64| {
+            if x == u64::MAX {
+                "more than 18 quintillion".to_string()
+            } else {
+                crate::report::group_digits(&x.to_string())
+            }
+        };
         let head = if self.complete && self.gap == Some(0.0) {
             "optimal (whole space searched)".to_string()
         } else if self.complete {
@@ -644,19 +650,6 @@ fn percent(x: f64) -> String {
     let p = 100.0 * x;
     let decimals = if p > 0.0 && p < 0.1 { (1 - p.log10().floor() as i32).clamp(2, 12) as usize } else { 2 };
     format!("{p:.decimals$}")
-}
-
-/// `1234567` as `1,234,567`.
-fn group(x: u64) -> String {
-    let s = x.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 #[cfg(test)]
